@@ -1,0 +1,37 @@
+"""What `make run` prints before it starts the processes: where everything is."""
+
+import os
+
+import django
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    django.setup()
+    from django.conf import settings
+
+    api = f"http://127.0.0.1:{os.environ.get('PAYWAVE_API_PORT', '8000')}"
+    flower = f"http://127.0.0.1:{os.environ.get('FLOWER_PORT', '5555')}"
+    flower_auth = os.environ.get("FLOWER_BASIC_AUTH", "")
+    database = settings.DATABASES["default"]
+    cache = settings.CACHES["default"]
+    broker = settings.CELERY_BROKER_URL.split("@")[-1]
+    sandbox = settings.PAYWAVE_SANDBOX
+    staff = "   staff user admin / admin" if sandbox else ""
+    lines = [
+        "PayWave is starting (Ctrl-C stops everything)",
+        f"  API          {api}/api/v1/",
+        f"  API docs     {api}/api/docs/   (OpenAPI: {api}/api/schema/)",
+        f"  Health       {api}/healthz  {api}/readyz",
+        f"  Admin        {api}/admin/{staff}",
+        f"  Flower       {flower}" + (f"   user:password {flower_auth}" if flower_auth else ""),
+        f"  Sandbox      {'on: demo wallet app demo / demo' if sandbox else 'off'}",
+        f"  Database     {database['ENGINE'].rsplit('.', 1)[-1]} {database.get('NAME', '')}",
+        f"  Broker       {broker}",
+        f"  Cache        {cache['BACKEND'].rsplit('.', 1)[-1]} {cache.get('LOCATION', '')}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    main()

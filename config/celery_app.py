@@ -1,0 +1,11 @@
+"""The Celery application: workers start as `celery -A config.celery_app worker`."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("paywave")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

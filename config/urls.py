@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from paywave.apis import TokenObtainApi, TokenRefreshApi
+from paywave.health import healthz, readyz
+
+api_v1 = [
+    path("auth/token", TokenObtainApi.as_view(), name="auth-token"),
+    path("auth/token/refresh", TokenRefreshApi.as_view(), name="auth-token-refresh"),
+    path("", include("payments.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "paywave.error_views.bad_request"
+handler403 = "paywave.error_views.permission_denied"
+handler404 = "paywave.error_views.not_found"
+handler500 = "paywave.error_views.server_error"

@@ -1,0 +1,238 @@
+"""The payments HTTP API (API.md): validate, call a service or selector, answer."""
+
+import io
+from typing import Any
+from uuid import UUID
+
+import segno
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from paywave.auth import client_id_of
+from paywave.errors import NotFound
+from paywave.idempotency import (
+    REPLAY_HEADER,
+    StoredResponse,
+    idempotent_call,
+    request_fingerprint,
+    validate_idempotency_key,
+)
+from paywave.openapi import (
+    AUTHENTICATED_ERRORS,
+    BODY_ERRORS,
+    IDEMPOTENCY_KEY_HEADER,
+    error_responses,
+)
+from paywave.pagination import NewestFirstCursorPagination
+
+from . import selectors, services
+from .models import PaymentMethod
+from .serializers import (
+    PaymentCreateInputSerializer,
+    PaymentListFilterSerializer,
+    PaymentOutputSerializer,
+    PaymentUpdateInputSerializer,
+    payment_document,
+)
+
+TAG = ["payments"]
+
+
+def _stored_to_response(stored: StoredResponse) -> Response:
+    response = Response(stored.body, status=stored.status, headers=stored.headers)
+    if stored.replayed:
+        response[REPLAY_HEADER] = "true"
+    return response
+
+
+class PaymentCollectionApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="payments_list",
+        parameters=[
+            PaymentListFilterSerializer,
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="From a `next` link."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1-100."),
+        ],
+        responses={
+            200: PaymentOutputSerializer(many=True),
+            **error_responses(400, *AUTHENTICATED_ERRORS),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filters = PaymentListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        payments = selectors.payment_list(client_id=client_id_of(request), **filters.validated_data)
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(payments, request, view=self)
+        return paginator.get_paginated_response(PaymentOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="payments_create",
+        summary="Submit a payment: stored as pending, charged by a worker.",
+        parameters=[
+            IDEMPOTENCY_KEY_HEADER,
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[202],
+                required=True,
+                description="The payment's URL.",
+            ),
+        ],
+        request=PaymentCreateInputSerializer,
+        responses={
+            202: PaymentOutputSerializer,
+            **error_responses(*BODY_ERRORS, *AUTHENTICATED_ERRORS, 409, 422),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        key = validate_idempotency_key(request.headers.get("Idempotency-Key"))
+        payload = PaymentCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        client_id = client_id_of(request)
+        data = payload.validated_data
+
+        def create() -> StoredResponse:
+            payer = data["payer"]
+            payment, document = services.payment_create(
+                client_id=client_id,
+                amount=data["amount"],
+                currency=data["currency"],
+                method=data["method"],
+                payer=services.Payer(
+                    name=payer["name"],
+                    country=payer["country"],
+                    email=payer.get("email", ""),
+                    tax_id=payer.get("tax_id", ""),
+                ),
+                card_token=data.get("card", {}).get("token", ""),
+                pix_expires_in=data.get("pix", {}).get("expires_in"),
+                wallet_id=data.get("wallet_id"),
+                description=data.get("description", ""),
+                metadata=data.get("metadata", {}),
+            )
+            return StoredResponse(
+                status=status.HTTP_202_ACCEPTED,
+                body=document,
+                headers={"Location": f"/api/v1/payments/{payment.id}"},
+            )
+
+        stored = idempotent_call(
+            client_id=client_id,
+            key=key,
+            fingerprint=request_fingerprint(method="POST", path=request.path, data=request.data),
+            operation=create,
+        )
+        return _stored_to_response(stored)
+
+
+class PaymentDetailApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="payments_retrieve",
+        responses={200: PaymentOutputSerializer, **error_responses(404, *AUTHENTICATED_ERRORS)},
+    )
+    def get(self, request: Request, payment_id: UUID) -> Response:
+        document = selectors.payment_document_get(
+            client_id=client_id_of(request), payment_id=payment_id
+        )
+        return Response(document)
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="payments_partial_update",
+        summary="Change description and/or metadata (any status).",
+        request=PaymentUpdateInputSerializer(partial=True),
+        responses={
+            200: PaymentOutputSerializer,
+            **error_responses(*BODY_ERRORS, 404, *AUTHENTICATED_ERRORS),
+        },
+    )
+    def patch(self, request: Request, payment_id: UUID) -> Response:
+        return self._update(request, payment_id, partial=True)
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="payments_update",
+        summary="Replace description and metadata (any status).",
+        request=PaymentUpdateInputSerializer,
+        responses={
+            200: PaymentOutputSerializer,
+            **error_responses(*BODY_ERRORS, 404, *AUTHENTICATED_ERRORS),
+        },
+    )
+    def put(self, request: Request, payment_id: UUID) -> Response:
+        return self._update(request, payment_id, partial=False)
+
+    def _update(self, request: Request, payment_id: UUID, *, partial: bool) -> Response:
+        payload = PaymentUpdateInputSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        payment = services.payment_update_details(
+            client_id=client_id_of(request),
+            payment_id=payment_id,
+            changes=payload.validated_data,
+        )
+        return Response(payment_document(payment))
+
+
+class PaymentCancelApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="payments_cancel",
+        summary="Cancel a payment that is pending or awaiting a PIX transfer.",
+        request=None,
+        responses={
+            200: PaymentOutputSerializer,
+            **error_responses(404, 409, *AUTHENTICATED_ERRORS),
+        },
+    )
+    def post(self, request: Request, payment_id: UUID) -> Response:
+        client_id = client_id_of(request)
+        payment = services.payment_cancel(
+            client_id=client_id, payment_id=payment_id, actor=f"client:{client_id}"
+        )
+        return Response(payment_document(payment))
+
+
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """The image endpoint answers PNG itself; errors are JSON whatever the Accept header."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class PaymentQrCodeApi(APIView):
+    content_negotiation_class = FirstRendererNegotiation
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="payments_qrcode",
+        summary="The PIX QR code image of the payment's BR Code.",
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="PNG image"),
+            **error_responses(404, *AUTHENTICATED_ERRORS),
+        },
+    )
+    def get(self, request: Request, payment_id: UUID) -> HttpResponse:
+        payment = selectors.payment_get(client_id=client_id_of(request), payment_id=payment_id)
+        if payment.method != PaymentMethod.PIX or not payment.pix_qr_code:
+            raise NotFound("This payment has no PIX QR code (yet).", code="qr_code_not_available")
+        image = io.BytesIO()
+        segno.make(payment.pix_qr_code, error="m").save(image, kind="png", scale=6, border=4)
+        response = HttpResponse(image.getvalue(), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response

@@ -1,0 +1,168 @@
+import uuid
+
+from django.db import models
+from django.db.models import F, Q
+
+from paywave.fields import EncryptedTextField
+from paywave.models import ApiClient
+
+
+class PaymentMethod(models.TextChoices):
+    PIX = "pix"
+    CARD = "card"
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    REQUIRES_ACTION = "requires_action"
+    AWAITING_PAYMENT = "awaiting_payment"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+class FailureCode(models.TextChoices):
+    CARD_DECLINED = "card_declined"
+    INVALID_PAYER = "invalid_payer"
+    GATEWAYS_EXHAUSTED = "gateways_exhausted"
+    EXPIRED = "expired"
+    CANCELED = "canceled"
+
+
+class Payment(models.Model):
+    """A wallet app's payment. Its status changes only through payments.transitions."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="payments")
+    # Bumped by every write, so caches can keep only the newest copy.
+    version = models.PositiveIntegerField(default=1)
+
+    amount = models.BigIntegerField(help_text="Minor units of `currency`.")
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=8, choices=PaymentMethod.choices)
+    status = models.CharField(
+        max_length=24, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    failure_code = models.CharField(max_length=40, blank=True, default="")
+    failure_message = models.CharField(max_length=255, blank=True, default="")
+    amount_refunded = models.BigIntegerField(default=0)
+
+    payer_name = EncryptedTextField()
+    payer_email = EncryptedTextField(blank=True, default="")
+    payer_email_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    payer_tax_id = EncryptedTextField(blank=True, default="")
+    payer_tax_id_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    payer_tax_id_last4 = models.CharField(max_length=4, blank=True, default="")
+    payer_country = models.CharField(max_length=2)
+
+    # A gateway's token for the card (never the card number), and what the gateway tells of it.
+    card_token = models.CharField(max_length=255, blank=True, default="")
+    card_brand = models.CharField(max_length=20, blank=True, default="")
+    card_last4 = models.CharField(max_length=4, blank=True, default="")
+    next_action = models.JSONField(null=True, blank=True)
+
+    pix_expires_in = models.PositiveIntegerField(null=True, blank=True)
+    pix_txid = models.CharField(max_length=35, blank=True, default="", db_index=True)
+    pix_qr_code = models.TextField(blank=True, default="")
+    pix_expires_at = models.DateTimeField(null=True, blank=True)
+
+    gateway = models.CharField(max_length=40, blank=True, default="")
+    wallet_id = models.UUIDField(null=True, blank=True)
+    description = models.CharField(max_length=255, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["client", "-created_at", "-id"], name="payment_client_recent_idx"),
+            models.Index(
+                fields=["client", "status", "-created_at"], name="payment_client_status_idx"
+            ),
+            models.Index(
+                fields=["client", "method", "-created_at"], name="payment_client_method_idx"
+            ),
+            models.Index(fields=["status", "updated_at"], name="payment_status_updated_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0) & Q(amount_refunded__lte=F("amount")),
+                name="payment_refund_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(method=PaymentMethod.CARD) & ~Q(card_token=""))
+                | (Q(method=PaymentMethod.PIX) & Q(card_token="")),
+                name="payment_card_token_iff_card",
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="payment_currency_iso"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.amount} {self.currency} {self.status}"
+
+
+class PaymentEvent(models.Model):
+    """Append-only log of a payment's status changes: who, when, from, to, why."""
+
+    id = models.BigAutoField(primary_key=True)
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=24, blank=True, default="")
+    to_status = models.CharField(max_length=24)
+    reason = models.CharField(max_length=255)
+    actor = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.payment_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class AttemptOutcome(models.TextChoices):
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    RETRYABLE = "retryable"
+    AMBIGUOUS = "ambiguous"
+    MISCONFIGURED = "misconfigured"
+
+
+class PaymentAttempt(models.Model):
+    """One call to a gateway to charge a payment (written by the processing engine)."""
+
+    id = models.BigAutoField(primary_key=True)
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="attempts")
+    gateway = models.CharField(max_length=40)
+    number = models.PositiveSmallIntegerField()
+    idempotency_key = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
+    error_class = models.CharField(max_length=80, blank=True, default="")
+    error_message = models.CharField(max_length=500, blank=True, default="")
+    gateway_reference = models.CharField(max_length=120, blank=True, default="", db_index=True)
+    request_summary = models.JSONField(default=dict, blank=True)
+    response_summary = models.JSONField(default=dict, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment", "gateway", "number"], name="payment_attempt_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} {self.gateway}#{self.number} {self.outcome}"

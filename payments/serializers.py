@@ -1,0 +1,269 @@
+"""The payment as wallet apps see it (API.md), shared by the API and the cache."""
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from paywave.cards import looks_like_card_number
+from paywave.countries import COUNTRY_CODES
+from paywave.money import supported_currencies
+from paywave.serializer_fields import (
+    StrictCharField,
+    StrictIntegerField,
+    StrictSerializer,
+    StringMapField,
+)
+from paywave.tax_ids import normalize_tax_id, tax_id_kind
+
+from .models import Payment, PaymentAttempt, PaymentMethod, PaymentStatus
+
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]{3,255}")
+
+
+class PayerOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    email = serializers.CharField(allow_null=True)
+    tax_id_last4 = serializers.CharField(allow_null=True)
+    country = serializers.CharField()
+
+
+class PixOutputSerializer(serializers.Serializer):
+    txid = serializers.CharField(allow_null=True)
+    qr_code = serializers.CharField(allow_null=True, help_text="The BR Code (PIX copia e cola).")
+    qr_code_url = serializers.CharField(allow_null=True)
+    expires_in = serializers.IntegerField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class CardOutputSerializer(serializers.Serializer):
+    brand = serializers.CharField(allow_null=True)
+    last4 = serializers.CharField(allow_null=True)
+
+
+class AttemptOutputSerializer(serializers.ModelSerializer):
+    at = serializers.DateTimeField(source="created_at")
+    error = serializers.CharField(source="error_message")
+
+    class Meta:
+        model = PaymentAttempt
+        fields = ("gateway", "number", "outcome", "error", "latency_ms", "at")
+
+
+class PaymentOutputSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=PaymentStatus.choices)
+    method = serializers.ChoiceField(choices=PaymentMethod.choices)
+    payer = serializers.SerializerMethodField()
+    gateway = serializers.SerializerMethodField()
+    failure_code = serializers.SerializerMethodField()
+    failure_message = serializers.SerializerMethodField()
+    pix = serializers.SerializerMethodField()
+    card = serializers.SerializerMethodField()
+    attempts = AttemptOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = (
+            "id", "status", "amount", "currency", "method", "description", "metadata",
+            "payer", "wallet_id", "gateway", "failure_code", "failure_message",
+            "amount_refunded", "pix", "card", "next_action", "attempts",
+            "created_at", "updated_at",
+        )  # fmt: skip
+
+    @extend_schema_field(PayerOutputSerializer)
+    def get_payer(self, payment: Payment) -> dict[str, Any]:
+        return {
+            "name": payment.payer_name,
+            "email": payment.payer_email or None,
+            "tax_id_last4": payment.payer_tax_id_last4 or None,
+            "country": payment.payer_country,
+        }
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_gateway(self, payment: Payment) -> str | None:
+        return payment.gateway or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_failure_code(self, payment: Payment) -> str | None:
+        return payment.failure_code or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_failure_message(self, payment: Payment) -> str | None:
+        return payment.failure_message or None
+
+    @extend_schema_field(PixOutputSerializer(allow_null=True))
+    def get_pix(self, payment: Payment) -> dict[str, Any] | None:
+        if payment.method != PaymentMethod.PIX:
+            return None
+        qr_url = (
+            reverse("payment-qrcode", kwargs={"payment_id": payment.id})
+            if payment.pix_qr_code
+            else None
+        )
+        return {
+            "txid": payment.pix_txid or None,
+            "qr_code": payment.pix_qr_code or None,
+            "qr_code_url": qr_url,
+            "expires_in": payment.pix_expires_in,
+            "expires_at": (
+                serializers.DateTimeField().to_representation(payment.pix_expires_at)
+                if payment.pix_expires_at
+                else None
+            ),
+        }
+
+    @extend_schema_field(CardOutputSerializer(allow_null=True))
+    def get_card(self, payment: Payment) -> dict[str, Any] | None:
+        if payment.method != PaymentMethod.CARD:
+            return None
+        return {"brand": payment.card_brand or None, "last4": payment.card_last4 or None}
+
+
+def payment_document(payment: Payment) -> dict[str, Any]:
+    """The payment's JSON-ready representation (what the API returns and the cache keeps)."""
+    return dict(PaymentOutputSerializer(payment).data)
+
+
+def new_payment_document(payment: Payment) -> dict[str, Any]:
+    """The representation of a payment just created: it has no attempts, so none are queried."""
+    payment._prefetched_objects_cache = {"attempts": PaymentAttempt.objects.none()}
+    return payment_document(payment)
+
+
+# --- Input -------------------------------------------------------------------
+
+_CARD_NUMBER_MESSAGE = (
+    "Card numbers are never accepted: tokenize the card with the gateway and send its token."
+)
+
+
+def _reject_card_numbers(values: dict[str, str]) -> None:
+    found = {path: text for path, text in values.items() if looks_like_card_number(text)}
+    if found:
+        raise serializers.ValidationError(
+            {
+                path: serializers.ErrorDetail(_CARD_NUMBER_MESSAGE, code="card_number_forbidden")
+                for path in found
+            }
+        )
+
+
+class PayerInputSerializer(StrictSerializer):
+    name = StrictCharField(max_length=140)
+    email = serializers.EmailField(max_length=254, required=False)
+    tax_id = StrictCharField(
+        max_length=20, required=False, help_text="CPF or CNPJ; required for PIX."
+    )
+    country = StrictCharField(min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2.")
+
+    def validate_country(self, value: str) -> str:
+        if value not in COUNTRY_CODES:
+            raise serializers.ValidationError("Not an ISO 3166-1 alpha-2 country code (e.g. BR).")
+        return value
+
+    def validate_tax_id(self, value: str) -> str:
+        normalized = normalize_tax_id(value)
+        if tax_id_kind(normalized) is None:
+            raise serializers.ValidationError("Not a valid CPF or CNPJ (check digits differ).")
+        return normalized
+
+
+class CardInputSerializer(StrictSerializer):
+    unknown_field_message = _CARD_NUMBER_MESSAGE
+    token = StrictCharField(
+        max_length=255, help_text="The gateway's token for the card, e.g. pm_card_visa."
+    )
+
+    def validate_token(self, value: str) -> str:
+        if looks_like_card_number(value):
+            raise serializers.ValidationError(_CARD_NUMBER_MESSAGE, code="card_number_forbidden")
+        if not _TOKEN.fullmatch(value):
+            raise serializers.ValidationError("Not a gateway card token.")
+        return value
+
+
+class PixInputSerializer(StrictSerializer):
+    expires_in = StrictIntegerField(
+        min_value=60, max_value=7 * 86400, required=False, help_text="Seconds; default 3600."
+    )
+
+
+class PaymentCreateInputSerializer(StrictSerializer):
+    amount = StrictIntegerField(min_value=1, help_text="Minor units: 1050 is 10.50.")
+    currency = StrictCharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. BRL.")
+    method = serializers.ChoiceField(choices=PaymentMethod.choices)
+    payer = PayerInputSerializer()
+    card = CardInputSerializer(required=False)
+    pix = PixInputSerializer(required=False)
+    wallet_id = serializers.UUIDField(required=False, allow_null=True)
+    description = StrictCharField(max_length=255, required=False, allow_blank=True)
+    metadata = StringMapField(required=False)
+
+    def validate_amount(self, value: int) -> int:
+        maximum = settings.PAYWAVE_MAX_AMOUNT
+        if value > maximum:
+            raise serializers.ValidationError(f"Must be at most {maximum} minor units.")
+        return value
+
+    def validate_currency(self, value: str) -> str:
+        supported = supported_currencies()
+        if value not in supported:
+            raise serializers.ValidationError(
+                "Unsupported currency; use one of " + ", ".join(sorted(supported)) + "."
+            )
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, str] = {}
+        payer = attrs["payer"]
+        if attrs["method"] == PaymentMethod.CARD:
+            if "card" not in attrs:
+                errors["card"] = "Required for card payments."
+            if "pix" in attrs:
+                errors["pix"] = "Only for PIX payments."
+        else:
+            if "card" in attrs:
+                errors["card"] = "Not allowed for PIX payments."
+            if attrs["currency"] != "BRL":
+                errors["currency"] = "PIX payments are in BRL."
+            if not payer.get("tax_id"):
+                errors["payer.tax_id"] = "Required for PIX payments (CPF or CNPJ)."
+            if not payer.get("email"):
+                errors["payer.email"] = "Required for PIX payments."
+        if errors:
+            raise serializers.ValidationError(errors)
+        texts = {"payer.name": payer["name"], "payer.email": payer.get("email", "")}
+        texts["description"] = attrs.get("description", "")
+        for key, value in attrs.get("metadata", {}).items():
+            texts[f"metadata.{key}"] = f"{key} {value}"
+        _reject_card_numbers(texts)
+        return attrs
+
+
+class PaymentUpdateInputSerializer(StrictSerializer):
+    unknown_field_message = "This field cannot be changed; only description and metadata can."
+    description = StrictCharField(max_length=255, allow_blank=True)
+    metadata = StringMapField()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        texts = {"description": attrs.get("description", "")}
+        for key, value in attrs.get("metadata", {}).items():
+            texts[f"metadata.{key}"] = f"{key} {value}"
+        _reject_card_numbers(texts)
+        return attrs
+
+
+class PaymentListFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
+    method = serializers.ChoiceField(choices=PaymentMethod.choices, required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        after, before = attrs.get("created_after"), attrs.get("created_before")
+        if after and before and after >= before:
+            raise serializers.ValidationError({"created_before": "Must be after created_after."})
+        return attrs

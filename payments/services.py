@@ -1,0 +1,115 @@
+"""Writes on payments; each is one transaction."""
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from paywave import crypto
+from paywave.errors import NotFound
+
+from .cache import payment_cache_put, payment_cache_refresh
+from .dispatch import payment_dispatch
+from .models import Payment, PaymentEvent, PaymentMethod, PaymentStatus
+from .serializers import new_payment_document
+from .transitions import payment_transition
+
+
+@dataclass(frozen=True)
+class Payer:
+    name: str
+    country: str
+    email: str = ""
+    tax_id: str = ""  # normalized: digits (CPF) or 14 characters (CNPJ)
+
+
+def payment_create(
+    *,
+    client_id: str,
+    amount: int,
+    currency: str,
+    method: str,
+    payer: Payer,
+    card_token: str = "",
+    pix_expires_in: int | None = None,
+    wallet_id: UUID | None = None,
+    description: str = "",
+    metadata: dict[str, str] | None = None,
+) -> tuple[Payment, dict[str, Any]]:
+    """Store a pending payment and publish its job once the transaction commits.
+
+    Returns the payment and its representation (the API answer, also cached).
+    """
+    email = payer.email.strip().lower()
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            client_id=client_id,
+            amount=amount,
+            currency=currency,
+            method=method,
+            payer_name=payer.name,
+            payer_email=email,
+            payer_email_hash=crypto.blind_index(email) if email else "",
+            payer_tax_id=payer.tax_id,
+            payer_tax_id_hash=crypto.blind_index(payer.tax_id) if payer.tax_id else "",
+            payer_tax_id_last4=payer.tax_id[-4:],
+            payer_country=payer.country,
+            card_token=card_token if method == PaymentMethod.CARD else "",
+            pix_expires_in=(
+                pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN
+                if method == PaymentMethod.PIX
+                else None
+            ),
+            wallet_id=wallet_id,
+            description=description,
+            metadata=metadata or {},
+        )
+        PaymentEvent.objects.create(
+            payment=payment,
+            from_status="",
+            to_status=PaymentStatus.PENDING,
+            reason="accepted",
+            actor=f"client:{client_id}",
+        )
+        document = new_payment_document(payment)
+        transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
+        transaction.on_commit(lambda: payment_dispatch(payment.id))
+    return payment, document
+
+
+def payment_update_details(
+    *,
+    client_id: str,
+    payment_id: UUID,
+    changes: dict[str, Any],
+) -> Payment:
+    """Change the mutable fields (description, metadata); allowed in every status."""
+    allowed = {key: changes[key] for key in ("description", "metadata") if key in changes}
+    with transaction.atomic():
+        updated = Payment.objects.filter(pk=payment_id, client_id=client_id).update(
+            version=F("version") + 1, updated_at=timezone.now(), **allowed
+        )
+        if not updated:
+            raise NotFound("No such payment.", code="payment_not_found")
+        transaction.on_commit(lambda: payment_cache_refresh(payment_id), robust=True)
+    return Payment.objects.prefetch_related("attempts").get(pk=payment_id)
+
+
+def payment_cancel(*, client_id: str, payment_id: UUID, actor: str) -> Payment:
+    """Cancel a payment that is still pending or awaiting a PIX transfer (else 409)."""
+    if not Payment.objects.filter(pk=payment_id, client_id=client_id).exists():
+        raise NotFound("No such payment.", code="payment_not_found")
+    payment_transition(
+        payment_id=payment_id,
+        from_statuses=(PaymentStatus.PENDING, PaymentStatus.AWAITING_PAYMENT),
+        to_status=PaymentStatus.CANCELED,
+        reason="canceled by the wallet app",
+        actor=actor,
+        failure_code="canceled",
+        failure_message="The payment was canceled.",
+    )
+    return Payment.objects.prefetch_related("attempts").get(pk=payment_id)

@@ -1,0 +1,93 @@
+"""The one funnel for payment status changes.
+
+Each change is checked against the lifecycle, written as a compare-and-set
+(`UPDATE ... WHERE status = <expected>`) and logged as a PaymentEvent, in one
+transaction. A change from a status the payment is no longer in is refused,
+never applied over what another process wrote.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from paywave.errors import Conflict
+
+from .cache import payment_cache_refresh
+from .models import Payment, PaymentEvent, PaymentStatus
+
+S = PaymentStatus
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.PROCESSING, S.CANCELED}),
+    S.PROCESSING: frozenset({S.SUCCEEDED, S.REQUIRES_ACTION, S.AWAITING_PAYMENT, S.FAILED}),
+    S.REQUIRES_ACTION: frozenset({S.SUCCEEDED, S.FAILED}),
+    S.AWAITING_PAYMENT: frozenset({S.SUCCEEDED, S.EXPIRED, S.CANCELED}),
+    S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    S.FAILED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+
+FINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets) | {
+    S.SUCCEEDED,
+    S.PARTIALLY_REFUNDED,
+}
+
+
+class IllegalTransition(Exception):
+    """A transition the lifecycle does not have: a bug in the caller, not a race."""
+
+
+class TransitionConflict(Conflict):
+    code = "payment_state_conflict"
+
+    def __init__(self, message: str, *, current_status: str | None) -> None:
+        super().__init__(message)
+        self.current_status = current_status
+
+
+def payment_transition(
+    *,
+    payment_id: Any,
+    from_statuses: Iterable[str],
+    to_status: str,
+    reason: str,
+    actor: str,
+    **changes: Any,
+) -> Payment:
+    """Move a payment from one of `from_statuses` to `to_status`, or raise TransitionConflict."""
+    sources = frozenset(from_statuses)
+    for source in sources:
+        if to_status not in ALLOWED_TRANSITIONS[source]:
+            raise IllegalTransition(f"{source} -> {to_status} is not in the payment lifecycle")
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update().filter(pk=payment_id, status__in=sources).first()
+        )
+        if payment is None:
+            current = Payment.objects.filter(pk=payment_id).values_list("status", flat=True).first()
+            raise TransitionConflict(
+                f"The payment is {current or 'missing'}; it cannot become {to_status}.",
+                current_status=current,
+            )
+        from_status = payment.status
+        updated = Payment.objects.filter(pk=payment_id, status=from_status).update(
+            status=to_status, version=F("version") + 1, updated_at=timezone.now(), **changes
+        )
+        if updated != 1:  # unreachable while the row is locked; kept as the CAS guarantee
+            raise TransitionConflict("The payment changed meanwhile.", current_status=None)
+        PaymentEvent.objects.create(
+            payment_id=payment_id,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            actor=actor,
+        )
+        payment.refresh_from_db()
+        transaction.on_commit(lambda: payment_cache_refresh(payment_id), robust=True)
+    return payment

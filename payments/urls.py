@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("payments", apis.PaymentCollectionApi.as_view(), name="payment-collection"),
+    path("payments/<uuid:payment_id>", apis.PaymentDetailApi.as_view(), name="payment-detail"),
+    path(
+        "payments/<uuid:payment_id>/cancel",
+        apis.PaymentCancelApi.as_view(),
+        name="payment-cancel",
+    ),
+    path(
+        "payments/<uuid:payment_id>/qrcode.png",
+        apis.PaymentQrCodeApi.as_view(),
+        name="payment-qrcode",
+    ),
+]

@@ -1,0 +1,38 @@
+"""Token endpoints: a wallet app trades its username and password for a JWT pair."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from paywave.auth import ClientTokenObtainSerializer, ClientTokenRefreshSerializer
+from paywave.openapi import BODY_ERRORS, error_responses
+from paywave.throttling import TokenRateThrottle
+
+TAG = ["auth"]
+
+
+class TokenObtainApi(TokenObtainPairView):
+    serializer_class = ClientTokenObtainSerializer
+    throttle_classes = (TokenRateThrottle,)
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="auth_token",
+        summary="Username and password for an access and a refresh token.",
+        responses={200: ClientTokenObtainSerializer, **error_responses(*BODY_ERRORS, 401, 429)},
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+class TokenRefreshApi(TokenRefreshView):
+    serializer_class = ClientTokenRefreshSerializer
+    throttle_classes = (TokenRateThrottle,)
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="auth_token_refresh",
+        summary="A refresh token for a new access token.",
+        responses={200: ClientTokenRefreshSerializer, **error_responses(*BODY_ERRORS, 401, 429)},
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)

@@ -1,0 +1,39 @@
+from typing import Any
+
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from paywave.errors import ApplicationError
+
+
+class NewestFirstCursorPagination(CursorPagination):
+    """`{"results": [...], "next": url | null}`, newest first."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 20
+    page_size_query_param = "limit"
+    max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound as exc:
+            raise ApplicationError(
+                "The cursor is not valid: use the `next` link of a previous page.",
+                code="invalid_cursor",
+                fields={"cursor": "Invalid cursor."},
+            ) from exc
+
+    def get_paginated_response(self, data: list[Any]) -> Response:
+        return Response({"results": data, "next": self.get_next_link()})
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["results", "next"],
+            "properties": {
+                "results": schema,
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+            },
+        }

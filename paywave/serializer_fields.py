@@ -1,0 +1,86 @@
+"""Strict input fields: JSON types are not coerced, unknown fields are refused."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare instead of silently dropping them."""
+
+    unknown_field_message = "Unknown field."
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [self.unknown_field_message] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer and nothing else: no strings, floats or booleans."""
+
+    default_error_messages = {"invalid": "A whole number is required."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else: numbers are not turned into text."""
+
+    default_error_messages = {"invalid": "A string is required."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StringMapField(serializers.DictField):
+    """A flat map of strings to strings with bounded size (Stripe's metadata limits)."""
+
+    default_error_messages = {
+        "not_a_dict": "An object of string keys and string values is required.",
+        "too_many_keys": "At most {max_keys} keys are allowed.",
+        "bad_key": "Keys are 1 to {max_key_length} characters.",
+        "bad_value": "Values are strings of at most {max_value_length} characters.",
+    }
+
+    def __init__(
+        self,
+        *,
+        max_keys: int = 50,
+        max_key_length: int = 40,
+        max_value_length: int = 500,
+        **kwargs: Any,
+    ) -> None:
+        self.max_keys = max_keys
+        self.max_key_length = max_key_length
+        self.max_value_length = max_value_length
+        super().__init__(child=serializers.CharField(allow_blank=True), **kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if not isinstance(data, dict):
+            self.fail("not_a_dict", input_type=type(data).__name__)
+        if len(data) > self.max_keys:
+            self.fail("too_many_keys", max_keys=self.max_keys)
+        errors: dict[str, str] = {}
+        for key, value in data.items():
+            if not 1 <= len(key) <= self.max_key_length:
+                errors[key] = self.error_messages["bad_key"].format(
+                    max_key_length=self.max_key_length
+                )
+            elif not isinstance(value, str) or len(value) > self.max_value_length:
+                errors[key] = self.error_messages["bad_value"].format(
+                    max_value_length=self.max_value_length
+                )
+        if errors:
+            raise serializers.ValidationError(errors)
+        return dict(data)

@@ -1,0 +1,42 @@
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from paywave.errors import ApplicationError
+from paywave.models import ApiClient
+
+
+def api_client_create(*, name: str, password: str | None = None) -> tuple[ApiClient, str]:
+    """Create a wallet app account; returns it with its password (generated if not given)."""
+    user_model = get_user_model()
+    password = password or secrets.token_urlsafe(24)
+    with transaction.atomic():
+        if user_model.objects.filter(username=name).exists():
+            raise ApplicationError(f"An account named {name!r} already exists.", code="name_taken")
+        user = user_model.objects.create_user(username=name, password=password)
+        client = ApiClient.objects.create(user=user, name=name)
+    return client, password
+
+
+def api_client_ensure(*, name: str, password: str) -> ApiClient:
+    """Create the account if missing, else reset its password: used to seed sandbox demos."""
+    user_model = get_user_model()
+    with transaction.atomic():
+        user, _ = user_model.objects.get_or_create(username=name)
+        user.set_password(password)
+        user.is_active = True
+        user.save()
+        client, _ = ApiClient.objects.get_or_create(user=user, defaults={"name": name})
+    return client
+
+
+def staff_user_ensure(*, username: str, password: str) -> None:
+    user_model = get_user_model()
+    with transaction.atomic():
+        user, _ = user_model.objects.get_or_create(username=username)
+        user.set_password(password)
+        user.is_staff = True
+        user.is_superuser = True
+        user.is_active = True
+        user.save()

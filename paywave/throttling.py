@@ -1,0 +1,72 @@
+"""Per-client request limits: a fixed-window counter in the shared cache.
+
+DRF's SimpleRateThrottle keeps a list of timestamps per client and rewrites it
+on every request; a counter per window is one atomic increment in Redis.
+"""
+
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger(__name__)
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """Parse a rate such as "1200/min" into (1200, 60)."""
+    count, period = rate.split("/")
+    return int(count), _PERIODS[period.strip()[0]]
+
+
+class ClientRateThrottle(BaseThrottle):
+    scope = "api"
+    rate_setting = "PAYWAVE_THROTTLE_RATE"
+
+    def __init__(self) -> None:
+        self.retry_after: float | None = None
+
+    def ident(self, request: Request) -> str:
+        if request.auth is not None and request.auth.get("client_id"):
+            return f"client:{request.auth['client_id']}"
+        if request.auth is not None:
+            return f"user:{request.auth.get('user_id')}"
+        return f"ip:{self.get_ident(request)}"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        limit, period = parse_rate(getattr(settings, self.rate_setting))
+        now = time.time()
+        window = int(now // period)
+        key = f"throttle:{self.scope}:{self.ident(request)}:{window}"
+        try:
+            cache.add(key, 0, timeout=period + 1)
+            try:
+                count = cache.incr(key)
+            except ValueError:  # the window's key expired between add and incr
+                cache.set(key, 1, timeout=period + 1)
+                count = 1
+        except Exception:  # a cache outage must not take the API down with it
+            logger.warning("throttle cache unavailable; request allowed", exc_info=True)
+            return True
+        if count > limit:
+            self.retry_after = (window + 1) * period - now
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self.retry_after
+
+
+class TokenRateThrottle(ClientRateThrottle):
+    """Guards the token endpoint against password guessing, per source address."""
+
+    scope = "token"
+    rate_setting = "PAYWAVE_TOKEN_THROTTLE_RATE"
+
+    def ident(self, request: Request) -> str:
+        return f"ip:{self.get_ident(request)}"

@@ -1,0 +1,83 @@
+"""A cache of versioned documents that never goes back to an older version.
+
+A writer stores the document it just committed with the row's version; a reader
+that missed stores what it read. Both use set-if-newer, so a slow reader holding
+an old version can never overwrite a newer one, and after the last writer's
+put the cache holds the latest committed version.
+
+With Redis (REDIS_URL) the compare-and-set is one Lua script, atomic. Without it
+(the one-machine quickstart) the Django cache is used with a plain
+read-compare-write.
+"""
+
+import json
+import logging
+from functools import lru_cache
+from typing import Any, Protocol
+
+import redis
+from django.conf import settings
+from django.core.cache import cache as django_cache
+
+logger = logging.getLogger(__name__)
+
+_SET_IF_NEWER = """
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and tonumber(current) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+class VersionedCache(Protocol):
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, version: int, document: dict[str, Any], ttl: int) -> None: ...
+
+
+class RedisVersionedCache:
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            raw = self._client.hget(key, "d")
+        except redis.RedisError:
+            logger.warning("cache read failed for %s", key, exc_info=True)
+            return None
+        return json.loads(raw) if raw else None
+
+    def put(self, key: str, version: int, document: dict[str, Any], ttl: int) -> None:
+        try:
+            self._set_if_newer(keys=[key], args=[version, json.dumps(document), ttl])
+        except redis.RedisError:
+            logger.warning("cache write failed for %s", key, exc_info=True)
+            try:
+                self._client.delete(key)
+            except redis.RedisError:
+                logger.error("cache entry %s may be stale until it expires", key)
+
+
+class DjangoVersionedCache:
+    def get(self, key: str) -> dict[str, Any] | None:
+        entry = django_cache.get(key)
+        return entry["d"] if entry else None
+
+    def put(self, key: str, version: int, document: dict[str, Any], ttl: int) -> None:
+        entry = django_cache.get(key)
+        if entry and entry["v"] >= version:
+            return
+        django_cache.set(key, {"v": version, "d": document}, timeout=ttl)
+
+
+@lru_cache(maxsize=2)
+def _cache_for(redis_url: str) -> VersionedCache:
+    return RedisVersionedCache(redis_url) if redis_url else DjangoVersionedCache()
+
+
+def versioned_cache() -> VersionedCache:
+    return _cache_for(settings.REDIS_URL)

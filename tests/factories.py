@@ -1,0 +1,59 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from payments.models import Payment, PaymentMethod
+from paywave import crypto
+from paywave.models import ApiClient
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"wallet-app-{n}")
+
+    @factory.post_generation
+    def password(user, create: bool, extracted: str | None, **kwargs) -> None:  # noqa: N805
+        user.set_password(extracted or "secret-password")
+        if create:
+            user.save(update_fields=["password"])
+
+
+class ApiClientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApiClient
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.LazyAttribute(lambda client: client.user.username)
+
+
+class PaymentFactory(factory.django.DjangoModelFactory):
+    """A pending PIX payment; `card=True` makes it a card payment."""
+
+    class Meta:
+        model = Payment
+
+    class Params:
+        card = factory.Trait(
+            method=PaymentMethod.CARD,
+            card_token="pm_card_visa",
+            payer_tax_id="",
+            payer_tax_id_hash="",
+            payer_tax_id_last4="",
+            pix_expires_in=None,
+        )
+
+    client = factory.SubFactory(ApiClientFactory)
+    amount = 1050
+    currency = "BRL"
+    method = PaymentMethod.PIX
+    payer_name = "Ana Souza"
+    payer_email = "ana@example.com"
+    payer_email_hash = factory.LazyAttribute(lambda p: crypto.blind_index(p.payer_email))
+    payer_tax_id = "12345678909"
+    payer_tax_id_hash = factory.LazyAttribute(lambda p: crypto.blind_index(p.payer_tax_id))
+    payer_tax_id_last4 = "8909"
+    payer_country = "BR"
+    pix_expires_in = 3600

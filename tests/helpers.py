@@ -1,0 +1,54 @@
+"""Helpers for building requests in tests."""
+
+from typing import Any
+
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from paywave.auth import ClientTokenObtainSerializer
+
+
+def token_for(user: Any) -> str:
+    token: RefreshToken = ClientTokenObtainSerializer.get_token(user)
+    return str(token.access_token)
+
+
+def authenticated(user: Any) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    return api
+
+
+def pix_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "amount": 1050,
+        "currency": "BRL",
+        "method": "pix",
+        "payer": {
+            "name": "Ana Souza",
+            "email": "ana@example.com",
+            "tax_id": "123.456.789-09",
+            "country": "BR",
+        },
+        "description": "Top-up",
+        "metadata": {"order": "A-1"},
+    }
+    body.update(overrides)
+    return body
+
+
+def card_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "amount": 2500,
+        "currency": "USD",
+        "method": "card",
+        "payer": {"name": "John Doe", "email": "john@example.com", "country": "US"},
+        "card": {"token": "pm_card_visa"},
+    }
+    body.update(overrides)
+    return body
+
+
+def post_payment(api: APIClient, body: dict[str, Any], key: str | None = "key-1", **extra: Any):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    return api.post("/api/v1/payments", body, format="json", **headers, **extra)
