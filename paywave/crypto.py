@@ -41,11 +41,6 @@ def decrypt(token: str) -> str:
         ) from exc
 
 
-def rotate(token: str) -> str:
-    """Re-encrypt a stored value under the newest key."""
-    return _fernet().rotate(token.encode()).decode()
-
-
 def blind_index(normalized: str) -> str:
     key = settings.PAYWAVE_BLIND_INDEX_KEY
     if not key:

@@ -1,0 +1,184 @@
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from paywave.idempotency import idempotency_keys_purge_expired, request_fingerprint
+from paywave.models import IdempotencyKey
+from payments import services
+from payments.models import Payment
+from tests.factories import ApiClientFactory
+from tests.helpers import authenticated, card_body, pix_body, post_payment
+
+
+@pytest.mark.django_db
+def test_same_key_same_body_replays_the_first_answer(api: Any) -> None:
+    first = post_payment(api, pix_body(), key="order-42")
+    second = post_payment(api, pix_body(), key="order-42")
+
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert second.json() == first.json()
+    assert second["Location"] == first["Location"]
+    assert second["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_replay_is_the_original_answer_even_after_the_payment_changed(api: Any) -> None:
+    first = post_payment(api, pix_body(), key="k")
+    api.post(f"/api/v1/payments/{first.json()['id']}/cancel")
+
+    replay = post_payment(api, pix_body(), key="k")
+
+    assert replay.json()["status"] == "pending"
+    assert api.get(first["Location"]).json()["status"] == "canceled"
+
+
+@pytest.mark.django_db
+def test_same_key_different_body_is_422(api: Any) -> None:
+    post_payment(api, pix_body(), key="k")
+
+    response = post_payment(api, pix_body(amount=999), key="k")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_equal_json_with_other_key_order_is_the_same_request(api: Any) -> None:
+    body = pix_body()
+    reordered = dict(reversed(list(body.items())))
+    post_payment(api, body, key="k")
+
+    assert post_payment(api, reordered, key="k").status_code == 202
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_key_in_flight_is_409(api: Any, wallet_app: Any) -> None:
+    now = timezone.now()
+    IdempotencyKey.objects.create(
+        client=wallet_app,
+        key="k",
+        fingerprint=request_fingerprint(method="POST", path="/api/v1/payments", data=pix_body()),
+        locked_at=now,
+        expires_at=now + timedelta(hours=24),
+    )
+
+    response = post_payment(api, pix_body(), key="k")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_use"
+    assert Payment.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_abandoned_claim_is_taken_over(api: Any, wallet_app: Any) -> None:
+    long_ago = timezone.now() - timedelta(minutes=10)
+    IdempotencyKey.objects.create(
+        client=wallet_app,
+        key="k",
+        fingerprint=request_fingerprint(method="POST", path="/api/v1/payments", data=pix_body()),
+        locked_at=long_ago,
+        expires_at=long_ago + timedelta(hours=24),
+    )
+
+    assert post_payment(api, pix_body(), key="k").status_code == 202
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_expired_key_is_a_new_key(api: Any) -> None:
+    post_payment(api, pix_body(), key="k")
+    IdempotencyKey.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    response = post_payment(api, pix_body(amount=5), key="k")
+
+    assert response.status_code == 202
+    assert "Idempotent-Replayed" not in response
+    assert Payment.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_keys_belong_to_one_wallet_app(api: Any, other_api: Any) -> None:
+    mine = post_payment(api, pix_body(), key="shared")
+    theirs = post_payment(other_api, pix_body(), key="shared")
+
+    assert mine.json()["id"] != theirs.json()["id"]
+    assert "Idempotent-Replayed" not in theirs
+
+
+@pytest.mark.django_db
+def test_failed_operation_releases_the_key(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_create = services.payment_create
+
+    def broken(**kwargs: Any) -> Any:
+        real_create(**kwargs)
+        raise RuntimeError("crash after the insert")
+
+    monkeypatch.setattr(services, "payment_create", broken)
+    api.raise_request_exception = True
+    with pytest.raises(RuntimeError):
+        post_payment(api, pix_body(), key="k")
+    monkeypatch.setattr(services, "payment_create", real_create)
+
+    assert Payment.objects.count() == 0  # rolled back with the key's answer
+    assert IdempotencyKey.objects.count() == 0
+    assert post_payment(api, pix_body(), key="k").status_code == 202
+
+
+@pytest.mark.django_db
+def test_validation_errors_do_not_consume_the_key(api: Any) -> None:
+    assert post_payment(api, pix_body(amount=-1), key="k").status_code == 400
+
+    assert post_payment(api, pix_body(), key="k").status_code == 202
+
+
+@pytest.mark.django_db
+def test_purge_removes_only_expired_keys(api: Any) -> None:
+    post_payment(api, pix_body(), key="old")
+    post_payment(api, card_body(), key="fresh")
+    IdempotencyKey.objects.filter(key="old").update(expires_at=timezone.now())
+
+    assert idempotency_keys_purge_expired() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_one_key_create_one_payment() -> None:
+    wallet_app = ApiClientFactory()
+    requests = 12
+    barrier = threading.Barrier(requests)
+    responses: list[Any] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        client = authenticated(wallet_app.user)
+        try:
+            barrier.wait()
+            response = post_payment(client, pix_body(), key="race")
+            with lock:
+                responses.append(response)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert connection.vendor == "postgresql"
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {202, 409}, statuses
+    originals = [r for r in responses if r.status_code == 202 and "Idempotent-Replayed" not in r]
+    assert len(originals) == 1
+    ids = {r.json()["id"] for r in responses if r.status_code == 202}
+    assert ids == {originals[0].json()["id"]}
+    assert Payment.objects.count() == 1

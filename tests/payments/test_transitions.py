@@ -1,0 +1,132 @@
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from payments.models import PaymentEvent, PaymentStatus
+from payments.transitions import (
+    ALLOWED_TRANSITIONS,
+    IllegalTransition,
+    TransitionConflict,
+    payment_transition,
+)
+from tests.factories import PaymentFactory
+
+S = PaymentStatus
+
+
+@pytest.mark.django_db
+def test_a_transition_writes_the_status_and_an_event() -> None:
+    payment = PaymentFactory()
+
+    moved = payment_transition(
+        payment_id=payment.id,
+        from_statuses=[S.PENDING],
+        to_status=S.PROCESSING,
+        reason="picked up",
+        actor="worker",
+    )
+
+    assert moved.status == S.PROCESSING
+    assert moved.version == payment.version + 1
+    event = PaymentEvent.objects.get(payment=payment)
+    assert (event.from_status, event.to_status, event.reason, event.actor) == (
+        "pending",
+        "processing",
+        "picked up",
+        "worker",
+    )
+
+
+@pytest.mark.django_db
+def test_a_transition_from_a_status_the_payment_left_is_a_conflict() -> None:
+    payment = PaymentFactory(status=S.CANCELED)
+
+    with pytest.raises(TransitionConflict) as raised:
+        payment_transition(
+            payment_id=payment.id,
+            from_statuses=[S.PENDING],
+            to_status=S.PROCESSING,
+            reason="late",
+            actor="worker",
+        )
+
+    assert raised.value.current_status == S.CANCELED
+    payment.refresh_from_db()
+    assert payment.status == S.CANCELED
+    assert not PaymentEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        (S.SUCCEEDED, S.PENDING),
+        (S.FAILED, S.SUCCEEDED),
+        (S.PENDING, S.SUCCEEDED),
+        (S.REFUNDED, S.SUCCEEDED),
+        (S.CANCELED, S.PENDING),
+        (S.PROCESSING, S.CANCELED),
+        (S.EXPIRED, S.SUCCEEDED),
+    ],
+)
+def test_transitions_outside_the_lifecycle_are_refused(source: str, target: str) -> None:
+    with pytest.raises(IllegalTransition):
+        payment_transition(
+            payment_id="00000000-0000-0000-0000-000000000000",
+            from_statuses=[source],
+            to_status=target,
+            reason="x",
+            actor="x",
+        )
+
+
+def test_lifecycle_matches_the_architecture() -> None:
+    assert ALLOWED_TRANSITIONS[S.PENDING] == {S.PROCESSING, S.CANCELED}
+    assert ALLOWED_TRANSITIONS[S.PROCESSING] == {
+        S.SUCCEEDED,
+        S.REQUIRES_ACTION,
+        S.AWAITING_PAYMENT,
+        S.FAILED,
+    }
+    assert ALLOWED_TRANSITIONS[S.AWAITING_PAYMENT] == {S.SUCCEEDED, S.EXPIRED, S.CANCELED}
+    for final in (S.FAILED, S.CANCELED, S.EXPIRED, S.REFUNDED):
+        assert ALLOWED_TRANSITIONS[final] == frozenset()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_racing_transitions_from_pending_have_exactly_one_winner() -> None:
+    payment = PaymentFactory()
+    contenders = [S.PROCESSING, S.CANCELED] * 5
+    barrier = threading.Barrier(len(contenders))
+    outcomes: list[str] = []
+
+    def contend(target: str) -> None:
+        try:
+            barrier.wait()
+            payment_transition(
+                payment_id=payment.id,
+                from_statuses=[S.PENDING],
+                to_status=target,
+                reason="race",
+                actor="test",
+            )
+            outcomes.append(f"won:{target}")
+        except TransitionConflict:
+            outcomes.append("conflict")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=contend, args=(t,)) for t in contenders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    winners = [o for o in outcomes if o.startswith("won:")]
+    assert len(winners) == 1
+    assert outcomes.count("conflict") == len(contenders) - 1
+    payment.refresh_from_db()
+    assert f"won:{payment.status}" == winners[0]
+    assert PaymentEvent.objects.filter(payment=payment).count() == 1
