@@ -44,7 +44,7 @@ def test_readyz_reaches_a_real_broker_and_notices_a_dead_one(monkeypatch: Any) -
     from celery import Celery
 
     monkeypatch.setattr(health, "celery_app", Celery("dead-broker"))
-    with pytest.raises(Exception, match="refused|111"):
+    with pytest.raises(Exception, match=r"refused|111"):
         health._check_broker()
 
 

@@ -152,7 +152,10 @@ def test_qrcode_is_a_png_once_the_pix_charge_exists(api: Any, wallet_app: Any) -
     issued = PaymentFactory(
         client=wallet_app,
         status=PaymentStatus.AWAITING_PAYMENT,
-        pix_qr_code="00020101021226830014br.gov.bcb.pix2561example.com/qr/v2/cobv/abc5204000053039865802BR5909Ana Souza6009SAO PAULO62070503***6304ABCD",
+        pix_qr_code=(
+            "00020101021226830014br.gov.bcb.pix2561example.com/qr/v2/cobv/abc"
+            "5204000053039865802BR5909Ana Souza6009SAO PAULO62070503***6304ABCD"
+        ),
     )
 
     missing = api.get(f"/api/v1/payments/{waiting.id}/qrcode.png")

@@ -6,10 +6,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from paywave.idempotency import idempotency_keys_purge_expired, request_fingerprint
-from paywave.models import IdempotencyKey
 from payments import services
 from payments.models import Payment
+from paywave.idempotency import idempotency_keys_purge_expired, request_fingerprint
+from paywave.models import IdempotencyKey
 from tests.factories import ApiClientFactory
 from tests.helpers import authenticated, card_body, pix_body, post_payment
 

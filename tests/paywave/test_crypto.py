@@ -5,8 +5,8 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection
 
-from paywave import crypto
 from payments.models import Payment
+from paywave import crypto
 from tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db

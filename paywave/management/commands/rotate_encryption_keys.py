@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from paywave.fields import EncryptedTextField
 from payments.models import Payment
+from paywave.fields import EncryptedTextField
 
 BATCH = 500
 ENCRYPTED_MODELS = (Payment,)
