@@ -37,6 +37,7 @@ from .serializers import (
     PaymentCreateInputSerializer,
     PaymentListFilterSerializer,
     PaymentOutputSerializer,
+    PaymentPageOutputSerializer,
     PaymentUpdateInputSerializer,
     payment_document,
 )
@@ -61,7 +62,7 @@ class PaymentCollectionApi(APIView):
             OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1-100."),
         ],
         responses={
-            200: PaymentOutputSerializer(many=True),
+            200: PaymentPageOutputSerializer,
             **error_responses(400, *AUTHENTICATED_ERRORS),
         },
     )
@@ -71,7 +72,7 @@ class PaymentCollectionApi(APIView):
         payments = selectors.payment_list(client_id=client_id_of(request), **filters.validated_data)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(payments, request, view=self)
-        return paginator.get_paginated_response(PaymentOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response([payment_document(payment) for payment in page])
 
     @extend_schema(
         tags=TAG,

@@ -1,11 +1,12 @@
 """The payment as wallet apps see it (API.md), shared by the API and the cache."""
 
 import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from paywave.cards import looks_like_card_number
@@ -19,7 +20,7 @@ from paywave.serializer_fields import (
 )
 from paywave.tax_ids import normalize_tax_id, tax_id_kind
 
-from .models import Payment, PaymentAttempt, PaymentMethod, PaymentStatus
+from .models import AttemptOutcome, Payment, PaymentAttempt, PaymentMethod, PaymentStatus
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]{3,255}")
 
@@ -44,93 +45,111 @@ class CardOutputSerializer(serializers.Serializer):
     last4 = serializers.CharField(allow_null=True)
 
 
-class AttemptOutputSerializer(serializers.ModelSerializer):
-    at = serializers.DateTimeField(source="created_at")
-    error = serializers.CharField(source="error_message")
+class AttemptOutputSerializer(serializers.Serializer):
+    gateway = serializers.CharField()
+    number = serializers.IntegerField()
+    outcome = serializers.ChoiceField(choices=AttemptOutcome.choices)
+    error = serializers.CharField()
+    latency_ms = serializers.IntegerField()
+    at = serializers.DateTimeField()
 
-    class Meta:
-        model = PaymentAttempt
-        fields = ("gateway", "number", "outcome", "error", "latency_ms", "at")
 
+class PaymentOutputSerializer(serializers.Serializer):
+    """The payment object of API.md, for the OpenAPI schema; `payment_document` builds it."""
 
-class PaymentOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=PaymentStatus.choices)
+    amount = serializers.IntegerField(help_text="Minor units of `currency`.")
+    currency = serializers.CharField()
     method = serializers.ChoiceField(choices=PaymentMethod.choices)
-    payer = serializers.SerializerMethodField()
-    gateway = serializers.SerializerMethodField()
-    failure_code = serializers.SerializerMethodField()
-    failure_message = serializers.SerializerMethodField()
-    pix = serializers.SerializerMethodField()
-    card = serializers.SerializerMethodField()
-    attempts = AttemptOutputSerializer(many=True, read_only=True)
+    description = serializers.CharField(allow_blank=True)
+    metadata = serializers.DictField(child=serializers.CharField(allow_blank=True))
+    payer = PayerOutputSerializer()
+    wallet_id = serializers.UUIDField(allow_null=True)
+    gateway = serializers.CharField(allow_null=True)
+    failure_code = serializers.CharField(allow_null=True)
+    failure_message = serializers.CharField(allow_null=True)
+    amount_refunded = serializers.IntegerField()
+    pix = PixOutputSerializer(allow_null=True)
+    card = CardOutputSerializer(allow_null=True)
+    next_action = serializers.DictField(allow_null=True)
+    attempts = AttemptOutputSerializer(many=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
 
-    class Meta:
-        model = Payment
-        fields = (
-            "id", "status", "amount", "currency", "method", "description", "metadata",
-            "payer", "wallet_id", "gateway", "failure_code", "failure_message",
-            "amount_refunded", "pix", "card", "next_action", "attempts",
-            "created_at", "updated_at",
-        )  # fmt: skip
 
-    @extend_schema_field(PayerOutputSerializer)
-    def get_payer(self, payment: Payment) -> dict[str, Any]:
-        return {
+class PaymentPageOutputSerializer(serializers.Serializer):
+    results = PaymentOutputSerializer(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _attempt_document(attempt: PaymentAttempt) -> dict[str, Any]:
+    return {
+        "gateway": attempt.gateway,
+        "number": attempt.number,
+        "outcome": attempt.outcome,
+        "error": attempt.error_message,
+        "latency_ms": attempt.latency_ms,
+        "at": _iso(attempt.created_at),
+    }
+
+
+def payment_document(
+    payment: Payment, attempts: Iterable[PaymentAttempt] | None = None
+) -> dict[str, Any]:
+    """The payment object wallet apps see: the API's answer and what the cache keeps.
+
+    `attempts` defaults to the payment's own (prefetch them when serializing many).
+    """
+    attempts = payment.attempts.all() if attempts is None else attempts
+    pix = None
+    if payment.method == PaymentMethod.PIX:
+        pix = {
+            "txid": payment.pix_txid or None,
+            "qr_code": payment.pix_qr_code or None,
+            "qr_code_url": (
+                reverse("payment-qrcode", kwargs={"payment_id": payment.id})
+                if payment.pix_qr_code
+                else None
+            ),
+            "expires_in": payment.pix_expires_in,
+            "expires_at": _iso(payment.pix_expires_at),
+        }
+    card = None
+    if payment.method == PaymentMethod.CARD:
+        card = {"brand": payment.card_brand or None, "last4": payment.card_last4 or None}
+    return {
+        "id": str(payment.id),
+        "status": payment.status,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "method": payment.method,
+        "description": payment.description,
+        "metadata": payment.metadata,
+        "payer": {
             "name": payment.payer_name,
             "email": payment.payer_email or None,
             "tax_id_last4": payment.payer_tax_id_last4 or None,
             "country": payment.payer_country,
-        }
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_gateway(self, payment: Payment) -> str | None:
-        return payment.gateway or None
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_failure_code(self, payment: Payment) -> str | None:
-        return payment.failure_code or None
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_failure_message(self, payment: Payment) -> str | None:
-        return payment.failure_message or None
-
-    @extend_schema_field(PixOutputSerializer(allow_null=True))
-    def get_pix(self, payment: Payment) -> dict[str, Any] | None:
-        if payment.method != PaymentMethod.PIX:
-            return None
-        qr_url = (
-            reverse("payment-qrcode", kwargs={"payment_id": payment.id})
-            if payment.pix_qr_code
-            else None
-        )
-        return {
-            "txid": payment.pix_txid or None,
-            "qr_code": payment.pix_qr_code or None,
-            "qr_code_url": qr_url,
-            "expires_in": payment.pix_expires_in,
-            "expires_at": (
-                serializers.DateTimeField().to_representation(payment.pix_expires_at)
-                if payment.pix_expires_at
-                else None
-            ),
-        }
-
-    @extend_schema_field(CardOutputSerializer(allow_null=True))
-    def get_card(self, payment: Payment) -> dict[str, Any] | None:
-        if payment.method != PaymentMethod.CARD:
-            return None
-        return {"brand": payment.card_brand or None, "last4": payment.card_last4 or None}
-
-
-def payment_document(payment: Payment) -> dict[str, Any]:
-    """The payment's JSON-ready representation (what the API returns and the cache keeps)."""
-    return dict(PaymentOutputSerializer(payment).data)
-
-
-def new_payment_document(payment: Payment) -> dict[str, Any]:
-    """The representation of a payment just created: it has no attempts, so none are queried."""
-    payment._prefetched_objects_cache = {"attempts": PaymentAttempt.objects.none()}
-    return payment_document(payment)
+        },
+        "wallet_id": str(payment.wallet_id) if payment.wallet_id else None,
+        "gateway": payment.gateway or None,
+        "failure_code": payment.failure_code or None,
+        "failure_message": payment.failure_message or None,
+        "amount_refunded": payment.amount_refunded,
+        "pix": pix,
+        "card": card,
+        "next_action": payment.next_action,
+        "attempts": [_attempt_document(attempt) for attempt in attempts],
+        "created_at": _iso(payment.created_at),
+        "updated_at": _iso(payment.updated_at),
+    }
 
 
 # --- Input -------------------------------------------------------------------

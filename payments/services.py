@@ -15,7 +15,7 @@ from paywave.errors import NotFound
 from .cache import payment_cache_put, payment_cache_refresh
 from .dispatch import payment_dispatch
 from .models import Payment, PaymentEvent, PaymentMethod, PaymentStatus
-from .serializers import new_payment_document
+from .serializers import payment_document
 from .transitions import payment_transition
 
 
@@ -75,7 +75,7 @@ def payment_create(
             reason="accepted",
             actor=f"client:{client_id}",
         )
-        document = new_payment_document(payment)
+        document = payment_document(payment, attempts=())  # a new payment has none
         transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
         transaction.on_commit(lambda: payment_dispatch(payment.id))
     return payment, document

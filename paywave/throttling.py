@@ -1,7 +1,7 @@
-"""Per-client request limits: a fixed-window counter in the shared cache.
+"""Per-client request limits: a fixed-window counter in Redis (or the cache without Redis).
 
 DRF's SimpleRateThrottle keeps a list of timestamps per client and rewrites it
-on every request; a counter per window is one atomic increment in Redis.
+on every request; a counter per window is one atomic increment.
 """
 
 import logging
@@ -13,6 +13,8 @@ from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from paywave.redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -22,6 +24,23 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """Parse a rate such as "1200/min" into (1200, 60)."""
     count, period = rate.split("/")
     return int(count), _PERIODS[period.strip()[0]]
+
+
+def _count_hit(key: str, *, ttl: int) -> int:
+    """Add one hit to the window's counter and return the count, in one round trip."""
+    client = redis_client()
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, ttl)
+        count, _ = pipe.execute()
+        return int(count)
+    cache.add(key, 0, timeout=ttl)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's key expired between add and incr
+        cache.set(key, 1, timeout=ttl)
+        return 1
 
 
 class ClientRateThrottle(BaseThrottle):
@@ -44,12 +63,7 @@ class ClientRateThrottle(BaseThrottle):
         window = int(now // period)
         key = f"throttle:{self.scope}:{self.ident(request)}:{window}"
         try:
-            cache.add(key, 0, timeout=period + 1)
-            try:
-                count = cache.incr(key)
-            except ValueError:  # the window's key expired between add and incr
-                cache.set(key, 1, timeout=period + 1)
-                count = 1
+            count = _count_hit(key, ttl=period + 1)
         except Exception:  # a cache outage must not take the API down with it
             logger.warning("throttle cache unavailable; request allowed", exc_info=True)
             return True

@@ -16,8 +16,9 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 import redis
-from django.conf import settings
 from django.core.cache import cache as django_cache
+
+from paywave.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ class VersionedCache(Protocol):
 
 
 class RedisVersionedCache:
-    def __init__(self, url: str) -> None:
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
         self._set_if_newer = self._client.register_script(_SET_IF_NEWER)
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -75,9 +76,9 @@ class DjangoVersionedCache:
 
 
 @lru_cache(maxsize=2)
-def _cache_for(redis_url: str) -> VersionedCache:
-    return RedisVersionedCache(redis_url) if redis_url else DjangoVersionedCache()
+def _cache_for(client: redis.Redis | None) -> VersionedCache:
+    return RedisVersionedCache(client) if client is not None else DjangoVersionedCache()
 
 
 def versioned_cache() -> VersionedCache:
-    return _cache_for(settings.REDIS_URL)
+    return _cache_for(redis_client())

@@ -1,0 +1,1 @@
+"""Load measurements against a running PayWave (not part of the test suite)."""
