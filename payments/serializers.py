@@ -16,6 +16,7 @@ from paywave.serializer_fields import (
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
+    StrictUUIDField,
     StringMapField,
 )
 from paywave.tax_ids import normalize_tax_id, tax_id_kind
@@ -159,8 +160,18 @@ _CARD_NUMBER_MESSAGE = (
 )
 
 
+def _texts_to_scan(attrs: dict[str, Any]) -> dict[str, str]:
+    """The free-text values of a request by field path; metadata keys count as text too."""
+    texts = {"description": attrs.get("description", "")}
+    for key, value in attrs.get("metadata", {}).items():
+        # A card number may be the key itself: report it under `metadata`, never by name.
+        texts["metadata"] = f"{texts.get('metadata', '')} {key}"
+        texts[f"metadata.{key}"] = value
+    return texts
+
+
 def _reject_card_numbers(values: dict[str, str]) -> None:
-    found = {path: text for path, text in values.items() if looks_like_card_number(text)}
+    found = [path for path, text in values.items() if looks_like_card_number(text)]
     if found:
         raise serializers.ValidationError(
             {
@@ -212,12 +223,14 @@ class PixInputSerializer(StrictSerializer):
 
 class PaymentCreateInputSerializer(StrictSerializer):
     amount = StrictIntegerField(min_value=1, help_text="Minor units: 1050 is 10.50.")
-    currency = StrictCharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. BRL.")
+    currency = StrictCharField(
+        min_length=3, max_length=3, trim_whitespace=False, help_text="ISO 4217, e.g. BRL."
+    )
     method = serializers.ChoiceField(choices=PaymentMethod.choices)
     payer = PayerInputSerializer()
     card = CardInputSerializer(required=False)
     pix = PixInputSerializer(required=False)
-    wallet_id = serializers.UUIDField(required=False, allow_null=True)
+    wallet_id = StrictUUIDField(required=False, allow_null=True)
     description = StrictCharField(max_length=255, required=False, allow_blank=True)
     metadata = StringMapField(required=False)
 
@@ -255,10 +268,7 @@ class PaymentCreateInputSerializer(StrictSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         texts = {"payer.name": payer["name"], "payer.email": payer.get("email", "")}
-        texts["description"] = attrs.get("description", "")
-        for key, value in attrs.get("metadata", {}).items():
-            texts[f"metadata.{key}"] = f"{key} {value}"
-        _reject_card_numbers(texts)
+        _reject_card_numbers(texts | _texts_to_scan(attrs))
         return attrs
 
 
@@ -268,10 +278,7 @@ class PaymentUpdateInputSerializer(StrictSerializer):
     metadata = StringMapField()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        texts = {"description": attrs.get("description", "")}
-        for key, value in attrs.get("metadata", {}).items():
-            texts[f"metadata.{key}"] = f"{key} {value}"
-        _reject_card_numbers(texts)
+        _reject_card_numbers(_texts_to_scan(attrs))
         return attrs
 
 

@@ -18,9 +18,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 
 from paywave.errors import ApplicationError, ErrorType
-from paywave.models import IdempotencyKey
+from paywave.models import ApiClient, IdempotencyKey
 from paywave.parsers import canonical_json
 
 MAX_KEY_LENGTH = 255
@@ -120,6 +121,11 @@ def _claim(*, client_id: str, key: str, fingerprint: str) -> IdempotencyKey:
             pass
         existing = IdempotencyKey.objects.filter(client_id=client_id, key=key).first()
         if existing is None:
+            if not ApiClient.objects.filter(pk=client_id).exists():
+                # A token outlives its account: the insert failed on the client, not the key.
+                raise AuthenticationFailed(
+                    "This wallet app account no longer exists.", code="account_deleted"
+                )
             continue  # released or purged meanwhile: claim again
         if existing.expires_at <= now:
             IdempotencyKey.objects.filter(pk=existing.pk, expires_at__lte=now).delete()

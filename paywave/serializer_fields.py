@@ -43,6 +43,15 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string: a number is not turned into UUID(int=...)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class StringMapField(serializers.DictField):
     """A flat map of strings to strings with bounded size (Stripe's metadata limits)."""
 

@@ -6,9 +6,9 @@ CNPJ may be alphanumeric (Receita Federal, from July 2026): twelve characters of
 
 import re
 
-_SEPARATORS = re.compile(r"[.\-/\s]")
-_CPF = re.compile(r"\d{11}")
-_CNPJ = re.compile(r"[0-9A-Z]{12}\d{2}")
+_SEPARATORS = re.compile(r"[.\-/ ]")
+_CPF = re.compile(r"[0-9]{11}")
+_CNPJ = re.compile(r"[0-9A-Z]{12}[0-9]{2}")
 
 
 def normalize_tax_id(raw: str) -> str:

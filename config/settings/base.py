@@ -171,6 +171,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "paywave.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Client addresses (token throttling) come from X-Forwarded-For only past this many
+    # trusted proxies; 0 means REMOTE_ADDR, which a client cannot forge.
+    "NUM_PROXIES": env.int("PAYWAVE_NUM_PROXIES", default=0),
 }
 
 SIMPLE_JWT = {
