@@ -1,6 +1,6 @@
 """Accept latency of POST /api/v1/payments: N sequential requests, percentiles as JSON.
 
-    python -m bench accept-latency --base-url http://127.0.0.1:8000 --count 1000
+python -m bench accept-latency --base-url http://127.0.0.1:8000 --count 1000
 """
 
 import argparse
