@@ -231,9 +231,11 @@ PAYWAVE_ENCRYPTION_KEYS = env.list("PAYWAVE_ENCRYPTION_KEYS", default=[])
 PAYWAVE_BLIND_INDEX_KEY = env.str("PAYWAVE_BLIND_INDEX_KEY", default="")
 
 _GATEWAY_KEYS = ("STRIPE_API_KEY", "MERCADOPAGO_ACCESS_TOKEN", "GERENCIANET_CLIENT_ID")
+# Sandbox: gateways are the local simulators, with their well-known credentials.
 PAYWAVE_SANDBOX = env.bool(
     "PAYWAVE_SANDBOX", default=not any(env.str(k, default="") for k in _GATEWAY_KEYS)
 )
+PAYWAVE_SIMULATOR_URL = env.str("PAYWAVE_SIMULATOR_URL", default="http://127.0.0.1:8900")
 
 # --- Static files, i18n ---------------------------------------------------
 

@@ -1,0 +1,314 @@
+"""Gerencianet / Efí, for PIX: BCB API Pix `cob` charges by txid, through the official SDK.
+
+The SDK (gerencianet 3.0.0) calls `requests` with no timeout, drops the HTTP
+status of every answer that has a JSON body, and fetches a new OAuth token on
+every call. Its `requests` is wrapped so every call carries our timeout and the
+status is kept (`_TimedRequests`), and the token is reused while valid
+(`_TokenCachingGerencianet`).
+"""
+
+import contextvars
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import requests
+from gerencianet import Gerencianet
+from gerencianet import endpoints as sdk_endpoints
+from gerencianet.exceptions import GerencianetError, UnauthorizedError
+
+from gateways.base import (
+    Ambiguous,
+    CallbackEvent,
+    CallbackKind,
+    ChargeNotFound,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    Declined,
+    GatewayAdapter,
+    GatewayError,
+    HealthResult,
+    InvalidCallback,
+    Misconfigured,
+    PixCharge,
+    RefundResult,
+    RefundStatus,
+    Retryable,
+)
+from gateways.credentials import Credentials
+from gateways.pix.brcode import BRCodeError, parse
+from gateways.transport import transport_error
+from paywave.money import Money
+
+PRODUCTION_BASE = "https://pix.api.efipay.com.br"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+_STATUSES = {
+    "ATIVA": ChargeStatus.AWAITING_PAYMENT,
+    "CONCLUIDA": ChargeStatus.SUCCEEDED,
+    "REMOVIDA_PELO_USUARIO_RECEBEDOR": ChargeStatus.CANCELED,
+    "REMOVIDA_PELO_PSP": ChargeStatus.CANCELED,
+}
+_REFUND_STATUSES = {
+    "DEVOLVIDO": RefundStatus.SUCCEEDED,
+    "EM_PROCESSAMENTO": RefundStatus.PENDING,
+    "NAO_REALIZADO": RefundStatus.FAILED,
+}
+
+
+@dataclass
+class _CallState:
+    timeout: float
+    status: int | None = None
+
+
+_current_call: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar(
+    "gerencianet_call", default=None
+)
+
+
+class _TimedRequests(SimpleNamespace):
+    """Stands in for the `requests` module inside the SDK: adds our timeout, keeps the status."""
+
+    exceptions = requests.exceptions
+
+    @staticmethod
+    def request(method: str, url: str, **kwargs: Any) -> requests.Response:
+        state = _current_call.get()
+        kwargs.setdefault("timeout", state.timeout if state else DEFAULT_TIMEOUT_SECONDS)
+        response = requests.request(method, url, **kwargs)  # noqa: S113 (timeout is in kwargs)
+        if state is not None:
+            state.status = response.status_code
+        return response
+
+    @classmethod
+    def post(cls, url: str, **kwargs: Any) -> requests.Response:
+        return cls.request("post", url, **kwargs)
+
+
+sdk_endpoints.requests = _TimedRequests()
+
+
+class _TokenCachingGerencianet(Gerencianet):
+    """The SDK client, pointed at our base URL, reusing its OAuth token until it expires."""
+
+    def __init__(self, options: dict[str, Any], *, base_url: str) -> None:
+        super().__init__(options)
+        self._paywave_base_url = base_url.rstrip("/")
+        self._token_expires_at = 0.0
+        self._token_lock = threading.Lock()
+
+    def get_url(self) -> None:
+        self.base_url = self._paywave_base_url
+
+    def authenticate(self) -> None:
+        with self._token_lock:
+            if self.token and time.monotonic() < self._token_expires_at:
+                return
+            super().authenticate()
+            lifetime = int(self.token.get("expires_in", 0))
+            self._token_expires_at = time.monotonic() + max(0, lifetime - 60)
+
+
+def txid_for(idempotency_key: str) -> str:
+    """A valid, stable txid ([a-zA-Z0-9]{26,35}) for one charge's idempotency key."""
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+
+
+class GerencianetAdapter(GatewayAdapter):
+    def __init__(
+        self,
+        *,
+        code: str,
+        timeout_seconds: float,
+        credentials: Credentials,
+        api_base: str | None = None,
+    ) -> None:
+        super().__init__(code=code, timeout_seconds=timeout_seconds)
+        self._credentials = credentials
+        self._pix_key = credentials.require("PIX_KEY")
+        options = {
+            "client_id": credentials.require("CLIENT_ID"),
+            "client_secret": credentials.require("CLIENT_SECRET"),
+            "certificate": credentials.get("CERT_PEM") or None,
+            "sandbox": api_base is not None,
+        }
+        self._sdk = _TokenCachingGerencianet(options, base_url=api_base or PRODUCTION_BASE)
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        if request.method != "pix":
+            raise Declined("gerencianet: only PIX is configured", code="method_not_supported")
+        tax_id = request.payer.tax_id
+        debtor = {"cpf" if len(tax_id) == 11 else "cnpj": tax_id, "nome": request.payer.name}
+        body = {
+            "calendario": {"expiracao": request.pix_expires_in},
+            "devedor": debtor,
+            "valor": {"original": Money(request.amount, request.currency).to_decimal_string()},
+            "chave": self._pix_key,
+            "solicitacaoPagador": (request.description or "PayWave")[:140],
+            "infoAdicionais": [{"nome": "payment_id", "valor": request.payment_id}],
+        }
+        cob = self._call("pix_create_charge", params={"txid": txid_for(request.idempotency_key)},
+                         body=body)  # fmt: skip
+        return self._result(cob)
+
+    def retrieve(self, reference: str) -> ChargeResult:
+        return self._result(self._call("pix_detail_charge", params={"txid": reference}))
+
+    def cancel(self, reference: str) -> ChargeResult:
+        cob = self._call(
+            "pix_update_charge",
+            params={"txid": reference},
+            body={"status": "REMOVIDA_PELO_USUARIO_RECEBEDOR"},
+        )
+        return self._result(cob)
+
+    def refund(self, *, reference: str, amount: int, idempotency_key: str) -> RefundResult:
+        cob = self._call("pix_detail_charge", params={"txid": reference})
+        received = cob.get("pix") or []
+        if not received:
+            raise Declined("gerencianet: nothing was paid to refund", code="not_paid")
+        devolution = self._call(
+            "pix_devolution",
+            params={"e2eId": received[0]["endToEndId"], "id": txid_for(idempotency_key)},
+            body={"valor": Money(amount, "BRL").to_decimal_string()},
+        )
+        status = devolution.get("status", "")
+        return RefundResult(
+            status=_REFUND_STATUSES.get(status, RefundStatus.PENDING),
+            reference=str(devolution.get("rtrId") or devolution.get("id", "")),
+            amount=Money.from_decimal(devolution.get("valor", "0"), "BRL").amount,
+            raw_status=status,
+        )
+
+    def health(self) -> HealthResult:
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        window = {
+            "inicio": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "fim": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        try:
+            self._call("pix_list_charges", params=window)
+        except GatewayError as exc:
+            return HealthResult(False, _elapsed_ms(started), f"{exc.outcome}: {exc.message}")
+        return HealthResult(True, _elapsed_ms(started))
+
+    def parse_callback(
+        self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> CallbackEvent:
+        # Efí signs nothing: production relies on mTLS at the ingress; the shared secret
+        # in the registered URL (?hmac=...) is the documented alternative.
+        secret = self._credentials.require("WEBHOOK_SECRET")
+        if not hmac.compare_digest(query.get("hmac", "").encode(), secret.encode()):
+            raise InvalidCallback("gerencianet: wrong or missing callback secret")
+        try:
+            payload = json.loads(body)
+            item = payload["pix"][0]
+            txid, end_to_end = str(item["txid"]), str(item["endToEndId"])
+            amount = Money.from_decimal(str(item["valor"]), "BRL").amount
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise InvalidCallback("malformed Gerencianet notification") from exc
+        return CallbackEvent(
+            gateway=self.code,
+            event_id=end_to_end,
+            kind=CallbackKind.PAYMENT_UPDATED,  # confirmed by looking the cob up
+            reference=txid,
+            txid=txid,
+            amount=amount,
+            raw=payload,
+        )
+
+    def _call(self, endpoint: str, **kwargs: Any) -> Mapping[str, Any]:
+        state = _CallState(timeout=self.timeout_seconds)
+        token = _current_call.set(state)
+        try:
+            answer = getattr(self._sdk, endpoint)(**kwargs)
+        except requests.RequestException as exc:
+            raise transport_error(exc, gateway=self.code) from exc
+        except UnauthorizedError as exc:
+            status = state.status or 0
+            if status == 429 or status >= 500:
+                raise Retryable(f"{self.code}: OAuth HTTP {status}", http_status=status) from exc
+            raise Misconfigured(f"{self.code}: credentials refused", http_status=status) from exc
+        except GerencianetError as exc:
+            raise Declined(f"{self.code}: {exc.msg}", code="invalid_request") from exc
+        finally:
+            _current_call.reset(token)
+        status = state.status or 0
+        if isinstance(answer, str):  # the SDK's stand-in for a body that is not JSON
+            answer = {}
+        if 200 <= status < 300:
+            return answer
+        raise _error_for(status, answer, gateway=self.code)
+
+    def _result(self, cob: Mapping[str, Any]) -> ChargeResult:
+        status = cob.get("status", "")
+        mapped = _STATUSES.get(status, ChargeStatus.PENDING)
+        expires_at = _expiry(cob)
+        if (
+            mapped == ChargeStatus.AWAITING_PAYMENT
+            and expires_at
+            and expires_at < datetime.now(UTC)
+        ):
+            mapped = ChargeStatus.EXPIRED
+        pix = None
+        if cob.get("pixCopiaECola"):
+            try:
+                parse(cob["pixCopiaECola"])
+            except BRCodeError as exc:
+                raise Ambiguous(
+                    "gerencianet: the PIX code in the answer is not a valid BR Code",
+                    code="invalid_br_code",
+                    gateway_message=str(exc),
+                ) from exc
+            pix = PixCharge(txid=cob["txid"], br_code=cob["pixCopiaECola"], expires_at=expires_at)
+        original = (cob.get("valor") or {}).get("original")
+        return ChargeResult(
+            status=mapped,
+            reference=str(cob.get("txid", "")),
+            raw_status=status,
+            amount=Money.from_decimal(original, "BRL").amount if original else None,
+            pix=pix,
+        )
+
+
+def _expiry(cob: Mapping[str, Any]) -> datetime | None:
+    calendar = cob.get("calendario") or {}
+    created, seconds = calendar.get("criacao"), calendar.get("expiracao")
+    if not created or seconds is None:
+        return None
+    created_at = datetime.fromisoformat(re.sub(r"Z$", "+00:00", created))
+    return created_at + timedelta(seconds=int(seconds))
+
+
+def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
+    violations = body.get("violacoes") or []
+    first = violations[0] if violations and isinstance(violations[0], Mapping) else {}
+    details = {
+        "code": str(body.get("nome") or body.get("type") or status),
+        "gateway_message": str(first.get("razao") or body.get("detail") or body.get("title") or ""),
+        "http_status": status,
+    }
+    if status in (401, 403):
+        return Misconfigured(f"{gateway}: credentials refused", **details)
+    if status == 404:
+        return ChargeNotFound(f"{gateway}: no such charge", **details)
+    if status == 429 or status >= 500:
+        return Retryable(f"{gateway}: HTTP {status}", **details)
+    if status == 0:
+        return Ambiguous(f"{gateway}: no status recorded for the answer", **details)
+    return Declined(f"{gateway}: the charge was refused", **details)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,248 @@
+"""Mercado Pago, for PIX: payments with payment_method_id "pix", through the official SDK."""
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import mercadopago
+import requests
+from mercadopago.config import RequestOptions
+from mercadopago.errors.exceptions import MPServerError
+from mercadopago.http import HttpClient
+from mercadopago.webhook import InvalidWebhookSignatureError, WebhookSignatureValidator
+
+from gateways.base import (
+    Ambiguous,
+    CallbackEvent,
+    CallbackKind,
+    ChargeNotFound,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    Declined,
+    GatewayAdapter,
+    GatewayError,
+    HealthResult,
+    InvalidCallback,
+    Misconfigured,
+    PixCharge,
+    RefundResult,
+    RefundStatus,
+    Retryable,
+)
+from gateways.credentials import Credentials
+from gateways.pix.brcode import BRCodeError, parse
+from gateways.transport import transport_error
+from paywave.money import Money
+
+PRODUCTION_BASE = "https://api.mercadopago.com"
+CALLBACK_TOLERANCE_SECONDS = 300
+
+_STATUSES = {
+    "pending": ChargeStatus.AWAITING_PAYMENT,
+    "in_process": ChargeStatus.PENDING,
+    "authorized": ChargeStatus.PENDING,
+    "approved": ChargeStatus.SUCCEEDED,
+    "refunded": ChargeStatus.SUCCEEDED,
+    "charged_back": ChargeStatus.SUCCEEDED,
+    "rejected": ChargeStatus.FAILED,
+    "cancelled": ChargeStatus.CANCELED,
+}
+
+
+class _RebasedHttpClient(HttpClient):
+    """The SDK's own HTTP client, sent to another base URL (the sandbox simulator)."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base_url = base_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.startswith(PRODUCTION_BASE):
+            url = self._base_url + url[len(PRODUCTION_BASE) :]
+        return super().request(method, url, *args, **kwargs)
+
+
+class MercadoPagoAdapter(GatewayAdapter):
+    def __init__(
+        self,
+        *,
+        code: str,
+        timeout_seconds: float,
+        credentials: Credentials,
+        api_base: str | None = None,
+    ) -> None:
+        super().__init__(code=code, timeout_seconds=timeout_seconds)
+        self._credentials = credentials
+        self._token = credentials.require("ACCESS_TOKEN")
+        http_client = _RebasedHttpClient(api_base) if api_base else None
+        self._sdk = mercadopago.SDK(self._token, http_client=http_client)
+
+    def _options(self, idempotency_key: str | None = None) -> RequestOptions:
+        headers = {"x-idempotency-key": idempotency_key} if idempotency_key else None
+        return RequestOptions(
+            access_token=self._token,
+            connection_timeout=float(self.timeout_seconds),
+            custom_headers=headers,
+            max_retries=0,  # the processing engine owns retries
+        )
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        if request.method != "pix":
+            raise Declined("mercadopago: only PIX is configured", code="method_not_supported")
+        expires_at = datetime.now(UTC) + timedelta(seconds=request.pix_expires_in)
+        first_name, _, last_name = request.payer.name.partition(" ")
+        body = {
+            # Mercado Pago takes a JSON number in major units; built from the exact
+            # decimal, so the float's shortest repr is the exact two-decimal amount.
+            "transaction_amount": float(Money(request.amount, request.currency).to_decimal()),
+            "payment_method_id": "pix",
+            "description": request.description or f"PayWave payment {request.payment_id}",
+            "external_reference": request.payment_id,
+            "date_of_expiration": expires_at.isoformat(timespec="milliseconds"),
+            "payer": {
+                "email": request.payer.email,
+                "first_name": first_name,
+                "last_name": last_name,
+                "identification": {
+                    "type": "CPF" if len(request.payer.tax_id) == 11 else "CNPJ",
+                    "number": request.payer.tax_id,
+                },
+            },
+        }
+        response = self._call(
+            lambda: self._sdk.payment().create(body, self._options(request.idempotency_key))
+        )
+        return self._result(response)
+
+    def retrieve(self, reference: str) -> ChargeResult:
+        return self._result(self._call(lambda: self._sdk.payment().get(reference, self._options())))
+
+    def cancel(self, reference: str) -> ChargeResult:
+        response = self._call(
+            lambda: self._sdk.payment().update(reference, {"status": "cancelled"}, self._options())
+        )
+        return self._result(response)
+
+    def refund(self, *, reference: str, amount: int, idempotency_key: str) -> RefundResult:
+        current = self.retrieve(reference)
+        body = {"amount": float(Money(amount, "BRL").to_decimal())}
+        if current.amount is not None and amount >= current.amount:
+            body = {}  # a full refund, as Mercado Pago takes it
+        response = self._call(
+            lambda: self._sdk.refund().create(reference, body, self._options(idempotency_key))
+        )
+        refund = response["response"]
+        status = refund.get("status", "")
+        return RefundResult(
+            status={"approved": RefundStatus.SUCCEEDED, "rejected": RefundStatus.FAILED}.get(
+                status, RefundStatus.PENDING
+            ),
+            reference=str(refund.get("id", "")),
+            amount=int(Money.from_decimal(str(refund.get("amount", 0)), "BRL").amount),
+            raw_status=status,
+        )
+
+    def health(self) -> HealthResult:
+        started = time.monotonic()
+        try:
+            self._call(lambda: self._sdk.user().get(self._options()))
+        except GatewayError as exc:
+            return HealthResult(False, _elapsed_ms(started), f"{exc.outcome}: {exc.message}")
+        return HealthResult(True, _elapsed_ms(started))
+
+    def parse_callback(
+        self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> CallbackEvent:
+        try:
+            payload = json.loads(body)
+            data_id = query.get("data.id") or str(payload["data"]["id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidCallback("malformed Mercado Pago notification") from exc
+        try:
+            WebhookSignatureValidator.validate(
+                headers.get("x-signature"),
+                headers.get("x-request-id"),
+                data_id,
+                self._credentials.require("WEBHOOK_SECRET"),
+                tolerance_seconds=CALLBACK_TOLERANCE_SECONDS,
+            )
+        except InvalidWebhookSignatureError as exc:
+            raise InvalidCallback(exc.reason.value) from exc
+        return CallbackEvent(
+            gateway=self.code,
+            event_id=str(payload.get("id") or f"{data_id}:{headers.get('x-request-id', '')}"),
+            kind=CallbackKind.PAYMENT_UPDATED,  # the body says which payment, not its state
+            reference=data_id,
+            raw=payload,
+        )
+
+    def _call(self, send: Any) -> Mapping[str, Any]:
+        try:
+            response = send()
+        except requests.RequestException as exc:
+            raise transport_error(exc, gateway=self.code) from exc
+        except MPServerError as exc:  # a 2xx/5xx body that is not JSON
+            raise Ambiguous("mercadopago: unreadable answer", gateway_message=str(exc)) from exc
+        status = response["status"]
+        if 200 <= status < 300:
+            return response
+        raise _error_for(status, response.get("response") or {}, gateway=self.code)
+
+    def _result(self, response: Mapping[str, Any]) -> ChargeResult:
+        payment = response["response"]
+        status = payment.get("status", "")
+        detail = payment.get("status_detail", "")
+        mapped = _STATUSES.get(status, ChargeStatus.PENDING)
+        if status == "cancelled" and detail == "expired":
+            mapped = ChargeStatus.EXPIRED
+        pix = None
+        transaction = (payment.get("point_of_interaction") or {}).get("transaction_data") or {}
+        if transaction.get("qr_code"):
+            pix = self._pix(transaction, payment)
+        return ChargeResult(
+            status=mapped,
+            reference=str(payment["id"]),
+            raw_status=f"{status}/{detail}" if detail else status,
+            amount=Money.from_decimal(str(payment.get("transaction_amount", 0)), "BRL").amount,
+            pix=pix,
+            failure_code=detail if mapped == ChargeStatus.FAILED else "",
+        )
+
+    def _pix(self, transaction: Mapping[str, Any], payment: Mapping[str, Any]) -> PixCharge:
+        try:
+            code = parse(transaction["qr_code"])
+        except BRCodeError as exc:
+            raise Ambiguous(
+                "mercadopago: the PIX code in the answer is not a valid BR Code",
+                code="invalid_br_code",
+                gateway_message=str(exc),
+            ) from exc
+        expires = payment.get("date_of_expiration")
+        return PixCharge(
+            txid=code.txid or str(payment["id"]),
+            br_code=transaction["qr_code"],
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+        )
+
+
+def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
+    causes = body.get("cause") or []
+    first = causes[0] if causes and isinstance(causes[0], Mapping) else {}
+    details = {
+        "code": str(first.get("code") or body.get("error") or status),
+        "gateway_message": str(first.get("description") or body.get("message") or ""),
+        "http_status": status,
+    }
+    if status in (401, 403):
+        return Misconfigured(f"{gateway}: credentials refused", **details)
+    if status == 404:
+        return ChargeNotFound(f"{gateway}: no such payment", **details)
+    if status == 429 or status >= 500:
+        return Retryable(f"{gateway}: HTTP {status}", **details)
+    return Declined(f"{gateway}: the payment was refused", **details)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,211 @@
+"""Stripe, for cards: PaymentIntents confirmed at once, through the official SDK."""
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+from gateways.base import (
+    Ambiguous,
+    CallbackEvent,
+    CallbackKind,
+    ChargeNotFound,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    Declined,
+    GatewayAdapter,
+    GatewayError,
+    HealthResult,
+    InvalidCallback,
+    Misconfigured,
+    RefundResult,
+    RefundStatus,
+    Retryable,
+)
+from gateways.credentials import Credentials
+from gateways.transport import transport_error
+
+_STATUSES = {
+    "succeeded": ChargeStatus.SUCCEEDED,
+    "requires_action": ChargeStatus.REQUIRES_ACTION,
+    "processing": ChargeStatus.PENDING,
+    "requires_confirmation": ChargeStatus.PENDING,
+    "requires_capture": ChargeStatus.PENDING,
+    "requires_payment_method": ChargeStatus.FAILED,
+    "canceled": ChargeStatus.CANCELED,
+}
+
+_REFUND_STATUSES = {
+    "succeeded": RefundStatus.SUCCEEDED,
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.PENDING,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.FAILED,
+}
+
+_CALLBACK_KINDS = {
+    "payment_intent.succeeded": CallbackKind.PAYMENT_SUCCEEDED,
+    "payment_intent.payment_failed": CallbackKind.PAYMENT_FAILED,
+    "payment_intent.canceled": CallbackKind.PAYMENT_CANCELED,
+    "payment_intent.processing": CallbackKind.PAYMENT_PENDING,
+    "payment_intent.requires_action": CallbackKind.PAYMENT_PENDING,
+    "charge.refunded": CallbackKind.REFUND_SUCCEEDED,
+}
+
+
+class StripeAdapter(GatewayAdapter):
+    def __init__(
+        self,
+        *,
+        code: str,
+        timeout_seconds: float,
+        credentials: Credentials,
+        api_base: str | None = None,
+    ) -> None:
+        super().__init__(code=code, timeout_seconds=timeout_seconds)
+        self._credentials = credentials
+        self._client = stripe.StripeClient(
+            credentials.require("API_KEY"),
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=0,  # the processing engine owns retries
+            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+        )
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        params: dict[str, Any] = {
+            "amount": request.amount,
+            "currency": request.currency.lower(),
+            "payment_method": request.card_token,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "metadata": {"payment_id": request.payment_id},
+            "expand": ["payment_method"],
+        }
+        if request.description:
+            params["description"] = request.description
+        intent = self._call(
+            self._client.v1.payment_intents.create,
+            params=params,
+            options={"idempotency_key": request.idempotency_key},
+        )
+        return self._result(intent)
+
+    def retrieve(self, reference: str) -> ChargeResult:
+        intent = self._call(
+            self._client.v1.payment_intents.retrieve,
+            reference,
+            params={"expand": ["payment_method"]},
+        )
+        return self._result(intent)
+
+    def cancel(self, reference: str) -> ChargeResult:
+        return self._result(self._call(self._client.v1.payment_intents.cancel, reference))
+
+    def refund(self, *, reference: str, amount: int, idempotency_key: str) -> RefundResult:
+        refund = self._call(
+            self._client.v1.refunds.create,
+            params={"payment_intent": reference, "amount": amount},
+            options={"idempotency_key": idempotency_key},
+        )
+        return RefundResult(
+            status=_REFUND_STATUSES.get(refund.status or "", RefundStatus.PENDING),
+            reference=refund.id,
+            amount=refund.amount,
+            raw_status=refund.status or "",
+        )
+
+    def health(self) -> HealthResult:
+        started = time.monotonic()
+        try:
+            self._call(self._client.v1.balance.retrieve)
+        except GatewayError as exc:
+            return HealthResult(False, _elapsed_ms(started), f"{exc.outcome}: {exc.message}")
+        return HealthResult(True, _elapsed_ms(started))
+
+    def parse_callback(
+        self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> CallbackEvent:
+        secret = self._credentials.require("WEBHOOK_SECRET")
+        try:
+            event = stripe.Webhook.construct_event(
+                body, headers.get("Stripe-Signature", ""), secret
+            )
+        except (stripe.SignatureVerificationError, ValueError) as exc:
+            raise InvalidCallback(str(exc)) from exc
+        obj = event.data.object
+        metadata = obj.get("metadata") or {}
+        return CallbackEvent(
+            gateway=self.code,
+            event_id=event.id,
+            kind=_CALLBACK_KINDS.get(event.type, CallbackKind.OTHER),
+            reference=obj.get("payment_intent") or obj.get("id", ""),
+            payment_id=metadata.get("payment_id", ""),
+            amount=obj.get("amount"),
+            raw=event.to_dict(),
+        )
+
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except stripe.StripeError as exc:
+            raise _map_error(exc, gateway=self.code) from exc
+
+    def _result(self, intent: Any) -> ChargeResult:
+        card = _card_of(intent)
+        error = intent.get("last_payment_error") or {}
+        next_action = intent.get("next_action")
+        return ChargeResult(
+            status=_STATUSES.get(intent.status, ChargeStatus.PENDING),
+            reference=intent.id,
+            raw_status=intent.status,
+            amount=intent.get("amount_received") or intent.get("amount"),
+            card_brand=card.get("brand", ""),
+            card_last4=card.get("last4", ""),
+            next_action=next_action.to_dict() if next_action else None,
+            failure_code=error.get("decline_code") or error.get("code") or "",
+            failure_message=error.get("message") or "",
+        )
+
+
+def _card_of(intent: Any) -> Mapping[str, Any]:
+    method = intent.get("payment_method")
+    if isinstance(method, Mapping):
+        return method.get("card") or {}
+    return {}
+
+
+def _map_error(exc: stripe.StripeError, *, gateway: str) -> GatewayError:
+    details = {
+        "code": exc.code or "",
+        "gateway_message": exc.user_message or str(exc),
+        "http_status": exc.http_status,
+    }
+    if isinstance(exc, stripe.APIConnectionError):
+        return transport_error(exc, gateway=gateway)
+    if isinstance(exc, stripe.CardError):
+        decline = getattr(exc, "error", None)
+        code = (decline.decline_code if decline else None) or exc.code or "card_declined"
+        details["code"] = code
+        return Declined("stripe: the card was declined", **details)
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return Misconfigured("stripe: credentials refused", **details)
+    if isinstance(exc, stripe.RateLimitError):
+        return Retryable("stripe: rate limited", **details)
+    if isinstance(exc, stripe.IdempotencyError):
+        return Declined("stripe: idempotency key reused with other parameters", **details)
+    if isinstance(exc, stripe.InvalidRequestError):
+        if exc.http_status == 404:
+            return ChargeNotFound("stripe: no such object", **details)
+        return Declined("stripe: the request was refused", **details)
+    status = exc.http_status or 0
+    if status >= 500 or isinstance(exc, stripe.APIError):
+        return Retryable("stripe: server error", **details)
+    if status == 0:
+        return Ambiguous("stripe: unexpected failure", **details)
+    return Declined("stripe: the request was refused", **details)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

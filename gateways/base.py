@@ -1,0 +1,195 @@
+"""The one interface every payment gateway is used through.
+
+Typed values cross the boundary: a ChargeRequest goes in, a ChargeResult comes
+out, and errors say what the caller must do (`Declined`: final; `Retryable`:
+try again; `Ambiguous`: the charge may exist, look it up before anything else;
+`Misconfigured`: an operator must fix credentials or settings). Nothing outside
+`gateways/` imports a gateway SDK.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class ChargeStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    REQUIRES_ACTION = "requires_action"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PENDING = "pending"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Payer:
+    name: str
+    country: str
+    email: str = ""
+    tax_id: str = ""  # CPF (11 digits) or CNPJ (14 characters), normalized
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    payment_id: str
+    amount: int  # minor units
+    currency: str
+    method: str  # "pix" | "card"
+    payer: Payer
+    idempotency_key: str
+    card_token: str = ""
+    pix_expires_in: int = 3600
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PixCharge:
+    txid: str
+    br_code: str  # the EMV payload ("copia e cola"), CRC checked
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: ChargeStatus
+    reference: str  # the gateway's id for the charge
+    raw_status: str  # the gateway's own word, for the record
+    amount: int | None = None
+    pix: PixCharge | None = None
+    card_brand: str = ""
+    card_last4: str = ""
+    next_action: dict[str, Any] | None = None
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    status: RefundStatus
+    reference: str
+    amount: int
+    raw_status: str
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    healthy: bool
+    latency_ms: int
+    detail: str = ""
+
+
+class CallbackKind(StrEnum):
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_CANCELED = "payment.canceled"
+    PAYMENT_PENDING = "payment.pending"
+    PAYMENT_UPDATED = "payment.updated"  # the gateway only says "look it up"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class CallbackEvent:
+    """A verified gateway callback, normalized."""
+
+    gateway: str
+    event_id: str  # the gateway's id for the event: dedupe key
+    kind: CallbackKind
+    reference: str = ""  # the gateway's charge id
+    payment_id: str = ""  # PayWave's payment id when the gateway echoes it
+    txid: str = ""
+    amount: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class GatewayError(Exception):
+    """A gateway call that did not do what was asked. Subclasses say what to do next."""
+
+    outcome = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        gateway_message: str = "",
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code  # the gateway's code, e.g. "card_declined"
+        self.gateway_message = gateway_message  # the gateway's words, never shown to payers
+        self.http_status = http_status
+
+
+class Declined(GatewayError):
+    """Final: the payer or the request was refused. No retry, no other gateway."""
+
+    outcome = "declined"
+
+
+class Retryable(GatewayError):
+    """Nothing was charged (connection refused, 5xx, 429): try again."""
+
+    outcome = "retryable"
+
+
+class Ambiguous(GatewayError):
+    """The request was sent but no answer came: the charge may exist."""
+
+    outcome = "ambiguous"
+
+
+class Misconfigured(GatewayError):
+    """Credentials or settings are wrong: alert an operator, do not retry forever."""
+
+    outcome = "misconfigured"
+
+
+class ChargeNotFound(GatewayError):
+    """The gateway has no charge with this reference."""
+
+    outcome = "not_found"
+
+
+class InvalidCallback(Exception):
+    """A callback that is forged, stale or malformed."""
+
+
+class GatewayAdapter(ABC):
+    """One gateway account, through its official SDK."""
+
+    def __init__(self, *, code: str, timeout_seconds: float) -> None:
+        self.code = code
+        self.timeout_seconds = timeout_seconds
+
+    @abstractmethod
+    def charge(self, request: ChargeRequest) -> ChargeResult: ...
+
+    @abstractmethod
+    def retrieve(self, reference: str) -> ChargeResult: ...
+
+    @abstractmethod
+    def cancel(self, reference: str) -> ChargeResult: ...
+
+    @abstractmethod
+    def refund(self, *, reference: str, amount: int, idempotency_key: str) -> RefundResult: ...
+
+    @abstractmethod
+    def health(self) -> HealthResult: ...
+
+    @abstractmethod
+    def parse_callback(
+        self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> CallbackEvent:
+        """Verify a callback's signature and normalize it, or raise InvalidCallback."""

@@ -1,0 +1,91 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from paywave.countries import COUNTRY_CODES
+
+
+class AdapterKind(models.TextChoices):
+    STRIPE = "stripe", "Stripe (cards)"
+    MERCADOPAGO = "mercadopago", "Mercado Pago (PIX)"
+    GERENCIANET = "gerencianet", "Gerencianet / Efí (PIX)"
+
+
+ADAPTER_METHODS = {
+    AdapterKind.STRIPE: {"card"},
+    AdapterKind.MERCADOPAGO: {"pix"},
+    AdapterKind.GERENCIANET: {"pix"},
+}
+
+
+class Gateway(models.Model):
+    """One gateway account payments can be routed to; editable without a deploy.
+
+    Several rows may use one adapter (two Stripe accounts for two regions): each
+    reads its credentials from environment variables named with its
+    `credentials_prefix` (e.g. STRIPE_EU_API_KEY for prefix STRIPE_EU_).
+    """
+
+    code = models.SlugField(max_length=40, unique=True)
+    adapter = models.CharField(max_length=20, choices=AdapterKind.choices)
+    display_name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    priority = models.PositiveSmallIntegerField(default=100, help_text="Lower goes first.")
+    methods = models.JSONField(default=list, help_text='e.g. ["pix"] or ["card"]')
+    currencies = models.JSONField(default=list, help_text='ISO 4217 codes, e.g. ["BRL"]')
+    countries = models.JSONField(
+        default=list, blank=True, help_text="Payer countries (ISO 3166-1); empty means all."
+    )
+    timeout_ms = models.PositiveIntegerField(default=10_000)
+    credentials_prefix = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Environment prefix of this account's credentials; "
+        "empty means the adapter's default (STRIPE_, MERCADOPAGO_, GERENCIANET_).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("priority", "code")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(adapter__in=AdapterKind.values), name="gateway_adapter_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(timeout_ms__gte=100) & Q(timeout_ms__lte=120_000),
+                name="gateway_timeout_bounded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.code})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        supported = ADAPTER_METHODS.get(self.adapter, set())
+        if (
+            not _is_list_of_str(self.methods)
+            or not set(self.methods) <= supported
+            or not self.methods
+        ):
+            errors["methods"] = f"A non-empty list from {sorted(supported)}."
+        if not _is_list_of_str(self.currencies) or not all(
+            len(c) == 3 and c.isupper() for c in self.currencies
+        ):
+            errors["currencies"] = 'A list of ISO 4217 codes such as ["BRL"].'
+        if not _is_list_of_str(self.countries) or not set(self.countries) <= COUNTRY_CODES:
+            errors["countries"] = 'A list of ISO 3166-1 alpha-2 codes such as ["BR"], or [].'
+        if errors:
+            raise ValidationError(errors)
+
+    def supports(self, *, method: str, currency: str, country: str) -> bool:
+        return (
+            method in self.methods
+            and currency in self.currencies
+            and (not self.countries or country in self.countries)
+        )
+
+
+def _is_list_of_str(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
