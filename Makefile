@@ -16,8 +16,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-.env: | $(VENV)/.installed
+# Re-run when dotenv.py gains a secret: it adds the missing ones and keeps the rest.
+.env: config/dotenv.py | $(VENV)/.installed
 	$(PY) -m config.dotenv .env
+	touch $@
 
 migrate: $(VENV)/.installed .env
 	$(PY) manage.py migrate --noinput

@@ -1,0 +1,310 @@
+"""`make run` for real, on the embedded defaults (SQLite, filesystem broker, file cache).
+
+The run gets free ports and a temporary PAYWAVE_VAR_DIR, so it leaves the developer's
+./var and a running `make run` alone; it does share the repository's .venv and .env,
+which `make run` creates or tops up as it would for anyone.
+
+honcho starts each Procfile process in a session of its own, so the process group of
+`make` does not hold gunicorn, the Celery worker, beat or Flower. The test tells them
+by a marker in their environment (Linux) and by the process groups of the descendants
+of `make` it sees while the run is up, and checks that none of them outlives Ctrl-C.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+from tests.helpers import pix_body
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 120.0
+SHUTDOWN_TIMEOUT = 30.0
+KILL_TIMEOUT = 10.0
+MARKER = "PAYWAVE_MAKE_RUN_TEST"
+# Variables that would take the run off the embedded defaults or out of its own ports
+# and var dir; honcho lets the .env file override the environment for the Procfile.
+ISOLATING = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "REDIS_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "PAYWAVE_VAR_DIR",
+    "PAYWAVE_API_PORT",
+    "FLOWER_PORT",
+)
+REMOVED = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+# An outer `make test` must not pass its flags (-n, -j, jobserver) to `make run`.
+MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name.removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def process_table() -> list[tuple[int, int, int, str, str]]:
+    """(pid, ppid, pgid, state, command) of every process, from ps (Linux and macOS)."""
+    out = subprocess.run(
+        ["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "pgid=", "-o", "stat=", "-o", "args="],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    table = []
+    for line in out.splitlines():
+        fields = line.split(None, 4)
+        if len(fields) >= 4:
+            pid, ppid, pgid = (int(field) for field in fields[:3])
+            table.append((pid, ppid, pgid, fields[3], fields[4] if len(fields) > 4 else ""))
+    return table
+
+
+def marked_pids(marker: bytes) -> set[int]:
+    """Processes whose environment holds the marker (needs /proc; empty elsewhere)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return set()
+    found = set()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            found.add(int(entry.name))
+    return found
+
+
+class MakeRun:
+    def __init__(self, tmp_path: Path, api_port: int, flower_port: int) -> None:
+        self.var_dir = tmp_path / "var"
+        self.log_path = tmp_path / "make-run.log"
+        self.api = f"http://127.0.0.1:{api_port}"
+        self.flower = f"http://127.0.0.1:{flower_port}"
+        token = uuid.uuid4().hex
+        self.marker = f"{MARKER}={token}".encode()
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in REMOVED and name not in MAKE_VARIABLES
+        }
+        env.update(
+            PAYWAVE_API_PORT=str(api_port),
+            FLOWER_PORT=str(flower_port),
+            PAYWAVE_VAR_DIR=str(self.var_dir),
+            PYTHONUNBUFFERED="1",
+            **{MARKER: token},
+        )
+        self.log: IO[bytes] = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            ["make", "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pgid = self.proc.pid  # session and group leader
+        self.pgids = {self.pgid}
+
+    def tail(self, lines: int = 80) -> str:
+        if not self.log.closed:
+            self.log.flush()
+        text = self.log_path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def explain(self, what: str) -> str:
+        return f"{what}\n--- last lines of {self.log_path} ---\n{self.tail()}"
+
+    def track(self) -> None:
+        """Remember the process groups of `make` and everything below it."""
+        table = process_table()
+        children: dict[int, list[tuple[int, int]]] = {}
+        for pid, ppid, pgid, _, _ in table:
+            children.setdefault(ppid, []).append((pid, pgid))
+        todo = [self.proc.pid]
+        while todo:
+            for pid, pgid in children.get(todo.pop(), []):
+                self.pgids.add(pgid)
+                todo.append(pid)
+
+    def alive(self) -> list[str]:
+        """Processes of the run still running (zombies waiting for a reaper do not count)."""
+        marked = marked_pids(self.marker)
+        return [
+            f"{pid} (pgid {pgid}, {state}) {command}"
+            for pid, _, pgid, state, command in process_table()
+            if (pgid in self.pgids or pid in marked) and not state.startswith("Z")
+        ]
+
+    def wait_gone(self, timeout: float) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while (left := self.alive()) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        return left
+
+    def signal_all(self, signum: int) -> None:
+        marked = marked_pids(self.marker)
+        for pid, _, pgid, state, _ in process_table():
+            if (pgid in self.pgids or pid in marked) and not state.startswith("Z"):
+                for kill, target in ((os.killpg, pgid), (os.kill, pid)):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        kill(target, signum)
+
+    def stop(self) -> list[str]:
+        """Ctrl-C the run; what was still running after it (killed since) is returned."""
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            self.track()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pgid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=SHUTDOWN_TIMEOUT)
+        left_after_ctrl_c = self.wait_gone(KILL_TIMEOUT)
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            if not self.wait_gone(0):
+                break
+            self.signal_all(signum)
+            self.wait_gone(KILL_TIMEOUT)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=KILL_TIMEOUT)
+        self.log.close()
+        return left_after_ctrl_c
+
+    def wait_until_up(self, url: str, deadline: float) -> httpx.Response:
+        """The first HTTP answer from url; fails if make exits or the deadline passes."""
+        while True:
+            self.track()
+            try:
+                return httpx.get(url, timeout=2.0)
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None:
+                pytest.fail(self.explain(f"make run exited with {self.proc.returncode}"))
+            if time.monotonic() > deadline:
+                pytest.fail(self.explain(f"{url} did not answer within {STARTUP_TIMEOUT:.0f} s"))
+            time.sleep(0.5)
+
+
+def exercise(run: MakeRun) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while (health := run.wait_until_up(f"{run.api}/healthz", deadline)).status_code != 200:
+        if time.monotonic() > deadline:
+            pytest.fail(run.explain(f"/healthz answers {health.status_code}: {health.text}"))
+        time.sleep(0.5)
+
+    log = run.log_path.read_text(errors="replace")
+    for expected in (
+        f"{run.api}/api/v1/",
+        "demo wallet app demo / demo",
+        f"sqlite3 {run.var_dir / 'paywave.sqlite3'}",
+        "Broker       filesystem://",
+        f"FileBasedCache {run.var_dir / 'cache'}",
+    ):
+        assert expected in log, run.explain(f"the banner does not say {expected!r}")
+
+    ready = httpx.get(f"{run.api}/readyz", timeout=10.0)
+    assert ready.status_code == 200, run.explain(f"/readyz: {ready.status_code} {ready.text}")
+
+    token = httpx.post(
+        f"{run.api}/api/v1/auth/token",
+        json={"username": "demo", "password": "demo"},
+        timeout=10.0,
+    )
+    assert token.status_code == 200, run.explain(f"auth/token: {token.status_code} {token.text}")
+    access = token.json().get("access")
+    assert access, run.explain(f"auth/token gave no access token: {token.text}")
+    auth = {"Authorization": f"Bearer {access}"}
+
+    body = pix_body()
+    created = httpx.post(
+        f"{run.api}/api/v1/payments",
+        json=body,
+        headers={**auth, "Idempotency-Key": f"make-run-{uuid.uuid4()}"},
+        timeout=10.0,
+    )
+    assert created.status_code == 202, run.explain(
+        f"POST /api/v1/payments: {created.status_code} {created.text}"
+    )
+    location = created.headers.get("Location", "")
+    payment = created.json()
+    assert location.endswith(f"/api/v1/payments/{payment['id']}"), run.explain(
+        f"Location {location!r} is not the URL of payment {payment['id']}"
+    )
+    fetched = httpx.get(httpx.URL(run.api).join(location), headers=auth, timeout=10.0)
+    assert fetched.status_code == 200, run.explain(
+        f"GET {location}: {fetched.status_code} {fetched.text}"
+    )
+    for field in ("id", "amount", "currency", "method", "created_at"):
+        assert fetched.json()[field] == payment[field], run.explain(
+            f"GET {location} gives {field}={fetched.json()[field]!r}, POST gave {payment[field]!r}"
+        )
+
+    credentials = read_dotenv(REPO_ROOT / ".env").get("FLOWER_BASIC_AUTH", "")
+    flower = run.wait_until_up(f"{run.flower}/", deadline)
+    if credentials:
+        assert flower.status_code == 401, run.explain(
+            f"Flower answers {flower.status_code} without the FLOWER_BASIC_AUTH credentials"
+        )
+        user, _, password = credentials.partition(":")
+        flower = httpx.get(f"{run.flower}/", auth=(user, password), timeout=10.0)
+        assert flower.status_code == 200, run.explain(
+            f"Flower answers {flower.status_code} with the FLOWER_BASIC_AUTH credentials"
+        )
+
+
+def test_make_run_starts_serves_and_stops_everything(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    overriding = [name for name in ISOLATING if name in read_dotenv(REPO_ROOT / ".env")]
+    if overriding:
+        pytest.skip(
+            f".env sets {', '.join(overriding)}: honcho would let it override the test's "
+            "environment, so the run would not be on its own embedded defaults"
+        )
+
+    run = MakeRun(tmp_path, *free_ports(2))
+    try:
+        exercise(run)
+    finally:
+        left = run.stop()
+    assert not left, run.explain(
+        "still running after Ctrl-C (SIGINT to make's process group), killed since:\n"
+        + "\n".join(left)
+    )
+    assert not run.alive(), run.explain("still running after SIGKILL:\n" + "\n".join(run.alive()))
