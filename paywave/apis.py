@@ -1,6 +1,7 @@
 """Token endpoints: a wallet app trades its username and password for a JWT pair."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from paywave.auth import ClientTokenObtainSerializer, ClientTokenRefreshSerializer
@@ -8,6 +9,17 @@ from paywave.openapi import BODY_ERRORS, error_responses
 from paywave.throttling import TokenRateThrottle
 
 TAG = ["auth"]
+
+TOKEN_PAIR = inline_serializer(
+    "TokenPair",
+    {
+        "access": serializers.CharField(help_text="Bearer token for API calls."),
+        "refresh": serializers.CharField(help_text="Trade it for a new access token."),
+    },
+)
+ACCESS_TOKEN = inline_serializer(
+    "AccessToken", {"access": serializers.CharField(help_text="Bearer token for API calls.")}
+)
 
 
 class TokenObtainApi(TokenObtainPairView):
@@ -18,7 +30,7 @@ class TokenObtainApi(TokenObtainPairView):
         tags=TAG,
         operation_id="auth_token",
         summary="Username and password for an access and a refresh token.",
-        responses={200: ClientTokenObtainSerializer, **error_responses(*BODY_ERRORS, 401, 429)},
+        responses={200: TOKEN_PAIR, **error_responses(*BODY_ERRORS, 401, 429)},
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
@@ -32,7 +44,7 @@ class TokenRefreshApi(TokenRefreshView):
         tags=TAG,
         operation_id="auth_token_refresh",
         summary="A refresh token for a new access token.",
-        responses={200: ClientTokenRefreshSerializer, **error_responses(*BODY_ERRORS, 401, 429)},
+        responses={200: ACCESS_TOKEN, **error_responses(*BODY_ERRORS, 401, 429)},
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)

@@ -1,7 +1,8 @@
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 
 from paywave.errors import ApplicationError
@@ -24,6 +25,18 @@ class NewestFirstCursorPagination(CursorPagination):
                 code="invalid_cursor",
                 fields={"cursor": "Invalid cursor."},
             ) from exc
+
+    def decode_cursor(self, request) -> Cursor | None:
+        cursor = super().decode_cursor(request)
+        # The position is a created_at from our own `next` link; anything else was edited.
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = parse_datetime(cursor.position)
+            except ValueError:
+                position = None
+            if position is None or position.tzinfo is None:
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
 
     def get_paginated_response(self, data: list[Any]) -> Response:
         return Response({"results": data, "next": self.get_next_link()})

@@ -70,6 +70,8 @@ def test_list_filters(api: Any, wallet_app: Any) -> None:
         "created_after=yesterday",
         "created_after=2026-01-02T00:00:00Z&created_before=2026-01-01T00:00:00Z",
         "cursor=not-a-cursor",
+        "cursor=cD0w",  # base64 of "p=0": decodes, but 0 is no position of ours
+        "cursor=cD0yMDI2LTAxLTAxVDAwOjAwOjAw",  # "p=2026-01-01T00:00:00": naive
     ],
 )
 def test_list_rejects_bad_filters(api: Any, query: str) -> None:

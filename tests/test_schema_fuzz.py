@@ -1,0 +1,374 @@
+"""Property-based tests of the whole API against its own OpenAPI schema (schemathesis).
+
+The schema is the one served at /api/schema/, loaded through the WSGI app in
+process; every operation is called with generated valid and invalid requests
+(schemathesis' examples, coverage and fuzzing phases, positive and negative
+modes) as a wallet app with some payments of its own, and each response must
+not be a 5xx and must match the schema: status code, content type, body and
+headers.
+
+Random requests almost never pass the business rules the schema cannot state
+(CPF check digits, supported currencies, ids that exist), so in the fuzzing
+phase about half of the valid cases get values that reach the success paths: a
+payment body that passes validation, the id of a seeded payment, the seeded
+app's credentials or refresh token, an edited pagination cursor. What a
+negative case made invalid is never touched.
+"""
+
+import base64
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import schemathesis
+from django.conf import settings as django_settings
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from rest_framework_simplejwt.tokens import RefreshToken
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup, ServerError
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from config.wsgi import application
+from payments.models import AttemptOutcome, PaymentAttempt, PaymentMethod, PaymentStatus
+from paywave.countries import COUNTRY_CODES
+from tests.factories import ApiClientFactory, PaymentFactory
+from tests.helpers import token_for
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+
+# Cases per operation in the fuzzing phase; the coverage phase adds its own (bounded) set.
+MAX_EXAMPLES = 100
+
+USERNAME = "schema-fuzz-app"
+PASSWORD = "schema-fuzz-password"
+
+# The seeded wallet app's payments, by the state they show off.
+PIX_AWAITING = uuid.UUID("5c1e0000-0000-4000-8000-000000000001")
+PIX_PENDING = uuid.UUID("5c1e0000-0000-4000-8000-000000000002")
+CARD_SUCCEEDED = uuid.UUID("5c1e0000-0000-4000-8000-000000000003")
+CARD_REQUIRES_ACTION = uuid.UUID("5c1e0000-0000-4000-8000-000000000004")
+CARD_FAILED = uuid.UUID("5c1e0000-0000-4000-8000-000000000005")
+OTHER_APPS = uuid.UUID("5c1e0000-0000-4000-8000-000000000006")
+SEEDED_IDS = [
+    PIX_AWAITING,
+    PIX_PENDING,
+    CARD_SUCCEEDED,
+    CARD_REQUIRES_ACTION,
+    CARD_FAILED,
+    OTHER_APPS,
+]
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+
+# What the `seeded` fixture made for the test being run (read by the hooks at draw time).
+_seeded: dict[str, str] = {}
+
+
+# --- The data the wallet app owns --------------------------------------------------
+
+
+def _seed_payments(client: Any) -> None:
+    now = timezone.now()
+    PaymentFactory(
+        id=PIX_AWAITING,
+        client=client,
+        status=PaymentStatus.AWAITING_PAYMENT,
+        gateway="gerencianet",
+        pix_txid="fuzz0000000000000000000000000001",
+        pix_qr_code="00020101021226830014br.gov.bcb.pix2561qrcodes.example.com/v2/fuzz6304ABCD",
+        pix_expires_at=now + timedelta(hours=1),
+        description="PIX top-up",
+        metadata={"order": "A-1"},
+    )
+    PaymentFactory(id=PIX_PENDING, client=client, wallet_id=uuid.uuid4())
+    succeeded = PaymentFactory(
+        id=CARD_SUCCEEDED,
+        client=client,
+        card=True,
+        currency="USD",
+        status=PaymentStatus.SUCCEEDED,
+        gateway="stripe",
+        card_brand="visa",
+        card_last4="4242",
+        amount_refunded=100,
+    )
+    for number, outcome, error in (
+        (1, AttemptOutcome.RETRYABLE, "connection refused"),
+        (2, AttemptOutcome.SUCCEEDED, ""),
+    ):
+        PaymentAttempt.objects.create(
+            payment=succeeded,
+            gateway="stripe",
+            number=number,
+            idempotency_key=f"{succeeded.id}:{number}",
+            outcome=outcome,
+            error_message=error,
+            latency_ms=12,
+        )
+    PaymentFactory(
+        id=CARD_REQUIRES_ACTION,
+        client=client,
+        card=True,
+        status=PaymentStatus.REQUIRES_ACTION,
+        gateway="mercadopago",
+        next_action={"type": "redirect_to_url", "url": "https://example.com/3ds"},
+    )
+    PaymentFactory(
+        id=CARD_FAILED,
+        client=client,
+        card=True,
+        status=PaymentStatus.FAILED,
+        failure_code="card_declined",
+        failure_message="The card was declined.",
+    )
+    PaymentFactory(id=OTHER_APPS)  # another wallet app's: must answer 404
+
+
+@pytest.fixture
+def seeded(transactional_db: Any) -> dict[str, str]:
+    """A wallet app with payments in several states; its bearer token and refresh token.
+
+    Transactional: the app runs in-process through WSGI, which commits and closes
+    connections as a real server does.
+    """
+    client = ApiClientFactory(user__username=USERNAME, user__password=PASSWORD)
+    _seed_payments(client)
+    _seeded.clear()
+    _seeded["access"] = token_for(client.user)
+    _seeded["refresh"] = str(RefreshToken.for_user(client.user))
+    yield _seeded
+    _seeded.clear()
+
+
+# --- Valid requests, beyond what the schema can say --------------------------------
+
+
+def _check_digit(values: list[int], weights: list[int]) -> int:
+    remainder = sum(v * w for v, w in zip(values, weights, strict=True)) % 11
+    return 0 if remainder < 2 else 11 - remainder
+
+
+def _cpf(digits: list[int]) -> str:
+    first = _check_digit(digits, list(range(10, 1, -1)))
+    second = _check_digit([*digits, first], list(range(11, 1, -1)))
+    return "".join(map(str, [*digits, first, second]))
+
+
+def _cnpj(chars: str) -> str:
+    values = [ord(c) - 48 for c in chars]
+    first = _check_digit(values, [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
+    second = _check_digit([*values, first], [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
+    return f"{chars}{first}{second}"
+
+
+def _formatted_cpf(cpf: str) -> str:
+    return f"{cpf[:3]}.{cpf[3:6]}.{cpf[6:9]}-{cpf[9:]}"
+
+
+# Text without NUL, which the API refuses in every string (see paywave.parsers).
+text = partial(st.text, st.characters(codec="utf-8", exclude_characters="\x00"))
+tax_ids = st.one_of(
+    st.lists(st.integers(0, 9), min_size=9, max_size=9)
+    .filter(lambda digits: len(set(digits)) > 1)
+    .map(_cpf)
+    .flatmap(lambda cpf: st.sampled_from([cpf, _formatted_cpf(cpf)])),
+    st.text("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=12, max_size=12)
+    .filter(lambda chars: len(set(chars)) > 1)
+    .map(_cnpj),
+)
+names = st.sampled_from(["Ana Souza", "John Doe", "José Ñúñez"]) | text(
+    min_size=1, max_size=140
+).filter(str.strip)
+emails = st.from_regex(r"[a-z][a-z0-9._]{0,20}@[a-z]{1,10}\.(com|com\.br|io)", fullmatch=True)
+metadata = st.dictionaries(text(min_size=1, max_size=40), text(max_size=500), max_size=5)
+
+
+@st.composite
+def payment_bodies(draw: Callable[..., Any]) -> dict[str, Any]:
+    """A POST /payments body that passes validation (bar a rare card-number look-alike)."""
+    method = draw(st.sampled_from(PaymentMethod.values))
+    body: dict[str, Any] = {
+        "amount": draw(st.integers(1, django_settings.PAYWAVE_MAX_AMOUNT)),
+        "method": method,
+    }
+    if method == PaymentMethod.PIX:
+        body["currency"] = "BRL"
+        body["payer"] = {
+            "name": draw(names),
+            "email": draw(emails),
+            "tax_id": draw(tax_ids),
+            "country": draw(st.sampled_from(["BR", *sorted(COUNTRY_CODES)])),
+        }
+        pix = st.fixed_dictionaries({}, optional={"expires_in": st.integers(60, 7 * 86400)})
+        body.update(draw(st.fixed_dictionaries({}, optional={"pix": pix})))
+    else:
+        body["currency"] = draw(st.sampled_from(sorted(django_settings.PAYWAVE_CURRENCIES)))
+        body["payer"] = draw(
+            st.fixed_dictionaries(
+                {"name": names, "country": st.sampled_from(sorted(COUNTRY_CODES))},
+                optional={"email": emails},
+            )
+        )
+        body["card"] = {"token": draw(st.from_regex(r"pm_[A-Za-z0-9_\-]{1,40}", fullmatch=True))}
+    optional = {
+        "wallet_id": st.none() | st.uuids().map(str),
+        "description": text(max_size=255),
+        "metadata": metadata,
+    }
+    body.update(draw(st.fixed_dictionaries({}, optional=optional)))
+    return body
+
+
+def _usable_idempotency_key(key: Any) -> bool:
+    return isinstance(key, str) and 1 <= len(key) <= 255 and key.isprintable()
+
+
+# A `next` link's cursor is base64 of "o=<offset>&r=<reverse>&p=<position>" (the position
+# is the last payment's created_at): clients hand it back, and may have edited it.
+tampered_cursors = st.fixed_dictionaries(
+    {"p": st.text(min_size=1) | st.datetimes().map(str)},
+    optional={"o": st.integers(-5, 10**20).map(str), "r": st.sampled_from(["0", "1", "x"])},
+).map(lambda parts: base64.b64encode(urlencode(parts).encode()).decode())
+
+
+def _is_positive(case: Any) -> bool:
+    return case.meta is not None and case.meta.generation.mode.is_positive
+
+
+def _is_valid_path(case: Any) -> bool:
+    """Positive, or negative in some other part of the request than the path."""
+    if case.meta is None:
+        return False
+    return _is_positive(case) or case.meta.phase.data.parameter_location not in (
+        None,
+        ParameterLocation.PATH,
+    )
+
+
+def _with(case: Any, **changes: Any) -> Any:
+    for name, value in changes.items():
+        setattr(case, name, value)
+    return case
+
+
+def _steered(case: Any) -> st.SearchStrategy | None:
+    """Values that pass the business rules for this case's operation, or None."""
+    route = f"{case.operation.method.upper()} {case.operation.path}"
+    headers = case.headers or {}
+    if "payment_id" in case.path_parameters and _is_valid_path(case):
+        return st.sampled_from([*map(str, SEEDED_IDS)]).map(
+            lambda payment_id: _with(
+                case, path_parameters={**case.path_parameters, "payment_id": payment_id}
+            )
+        )
+    if not _is_positive(case):
+        return None
+    if route == "POST /api/v1/payments":
+        bodies = payment_bodies().map(lambda body: _with(case, body=body))
+        key = headers.get("Idempotency-Key")
+        if key is None:  # not generated: the test reports it
+            return bodies
+        # Keep the generated key when the API takes it; a fresh one avoids 422 reuses.
+        keys = st.uuids().map(str)
+        if _usable_idempotency_key(key):
+            keys = st.just(key) | keys
+        return st.tuples(bodies, keys).map(
+            lambda drawn: _with(drawn[0], headers={**headers, "Idempotency-Key": drawn[1]})
+        )
+    if route == "GET /api/v1/payments":
+        return tampered_cursors.map(
+            lambda cursor: _with(case, query={**(case.query or {}), "cursor": cursor})
+        )
+    if route == "POST /api/v1/auth/token":
+        return st.just({"username": USERNAME, "password": PASSWORD}).map(
+            lambda body: _with(case, body=body)
+        )
+    if route == "POST /api/v1/auth/token/refresh":
+        # Drawn when the case is, so it is the refresh token of the app being tested.
+        return st.builds(lambda: {"refresh": _seeded["refresh"]}).map(
+            lambda body: _with(case, body=body)
+        )
+    return None
+
+
+@schema.hook("flatmap_case")
+def reach_success_paths(context: Any, case: Any) -> st.SearchStrategy:
+    """Fuzzing phase: often swap generated values for ones the business rules accept."""
+    steered = _steered(case)
+    if steered is None:
+        return st.just(case)
+    return st.one_of(steered, st.just(case))
+
+
+# --- The test -------------------------------------------------------------------
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    # `seeded` is set up once per operation on purpose: the cases of one operation share
+    # the wallet app and its payments (a cancel may leave a payment canceled for the next).
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+def test_api_conforms_to_its_schema(case: Any, seeded: dict[str, str]) -> None:
+    if _is_positive(case):
+        # Required headers (Idempotency-Key on POST /payments) are always generated.
+        for header in case.operation.headers:
+            if header.is_required:
+                assert header.name in (case.headers or {}), f"{header.name} not generated"
+    case.call_and_validate(headers={"Authorization": f"Bearer {seeded['access']}"}, checks=CHECKS)
+
+
+def test_schema_requires_an_idempotency_key_on_every_creating_post() -> None:
+    """What makes the fuzzer send one: the header is a required parameter in the schema."""
+    creating_posts = {
+        path: operation
+        for path, item in schema.raw_schema["paths"].items()
+        if (operation := item.get("post")) and {"201", "202"} & set(operation["responses"])
+    }
+    assert "/api/v1/payments" in creating_posts
+    for path, operation in creating_posts.items():
+        parameters = {(p["in"], p["name"]): p for p in operation.get("parameters", [])}
+        assert parameters.get(("header", "Idempotency-Key"), {}).get("required"), path
+
+
+def test_fuzzing_fails_on_a_server_error(
+    seeded: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks above include `not_a_server_error`: a 500 makes the fuzz test fail."""
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("payments.selectors.payment_list", broken)
+    case = schema["/api/v1/payments"]["GET"].Case()
+
+    with pytest.raises(FailureGroup) as failures:
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {seeded['access']}"}, checks=CHECKS
+        )
+
+    assert any(isinstance(failure, ServerError) for failure in failures.value.exceptions)
