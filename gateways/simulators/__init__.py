@@ -1,0 +1,62 @@
+"""Local stand-ins for Stripe, Mercado Pago and Gerencianet/Efí that the real SDKs talk to.
+
+Run them with `python -m gateways.simulators` (127.0.0.1:8900 by default), or in a
+test with `SimulatorServer(host, port).start()` / as a context manager. Everything is
+in memory; a threaded server, one lock around the state.
+
+One port, one path prefix per gateway (point the SDK's base URL at the prefix):
+
+    /stripe       Stripe API      base for stripe.StripeClient(base_addresses={"api": ...})
+    /mercadopago  Mercado Pago    base replacing https://api.mercadopago.com
+    /gerencianet  Gerencianet/Efí PIX (BCB API Pix v2) base for Constants.APIS["PIX"]["URL"]
+    /_sim         control API     faults, recorded charges, "the payer pays", 3-D Secure
+
+Optionally a second, HTTPS port serves the same routes and requires a client
+certificate from a given CA (mTLS, as Efí's production API does).
+
+Gateway routes (all under their prefix):
+
+    stripe       POST /v1/payment_intents, GET /v1/payment_intents/{id},
+                 POST /v1/payment_intents/{id}/confirm, POST /v1/payment_intents/{id}/cancel,
+                 GET /v1/payment_intents/search, POST /v1/refunds, GET /v1/refunds/{id},
+                 GET /v1/balance
+    mercadopago  POST /v1/payments, GET /v1/payments/{id}, PUT /v1/payments/{id} (cancel),
+                 GET /v1/payments/search, POST|GET /v1/payments/{id}/refunds, GET /users/me
+    gerencianet  POST /oauth/token, PUT|GET|PATCH /v2/cob/{txid}, GET /v2/cob?inicio=&fim=,
+                 GET /v2/loc/{id}/qrcode, GET /v2/pix/{e2eId},
+                 PUT|GET /v2/pix/{e2eId}/devolucao/{id}, PUT|GET|DELETE /v2/webhook/{chave}
+
+Control routes:
+
+    GET  /_sim/health                      {"ok": true}
+    POST /_sim/reset                       forget all state; faults and callbacks to defaults
+    GET  /_sim/faults                      every gateway's settings and verdict counts
+    PUT  /_sim/faults/{gateway}            {"latency_ms", "error_rate", "timeout_rate", "down",
+                                            "down_mode": "reset"|"503", "seed", "hang_ms"}
+                                           (replaces that gateway's settings; omitted = default)
+    GET|DELETE /_sim/faults/{gateway}, DELETE /_sim/faults (all)
+    GET  /_sim/charges?gateway=&reference=&idempotency_key=
+    GET  /_sim/refunds?gateway=&charge_id=
+    GET  /_sim/callbacks                   where each gateway calls back
+    PUT  /_sim/callbacks/{gateway}         {"url": ..., "secret": ...}
+    GET  /_sim/callbacks/deliveries?gateway=
+    POST /_sim/callbacks/deliveries/{id}/redeliver
+    GET  /_sim/pix/{txid}                  the recorded PIX charge (txid, or MP payment id)
+    POST /_sim/pix/{txid}/pay[?gateway=]   the payer pays; the gateway's callback is sent
+    GET|POST /_sim/card/{id}/authenticate  complete ({"result": "succeed"}) or fail 3-D Secure
+
+Each recorded charge's `reference` is PayWave's payment id: Stripe's
+metadata[payment_id], Mercado Pago's external_reference, and for Gerencianet the
+infoAdicionais entry named "payment_id" (else the txid). Its `idempotency_key` is
+Stripe's Idempotency-Key, Mercado Pago's X-Idempotency-Key, Gerencianet's txid.
+
+See README.md in this directory for faults, callbacks, mTLS and the differences from
+the real APIs.
+"""
+
+from gateways.simulators.callbacks import CallbackTarget
+from gateways.simulators.config import SimulatorConfig
+from gateways.simulators.faults import FaultSettings
+from gateways.simulators.server import MTLSSettings, SimulatorServer
+
+__all__ = ["CallbackTarget", "FaultSettings", "MTLSSettings", "SimulatorConfig", "SimulatorServer"]

@@ -1,0 +1,74 @@
+"""`python -m gateways.simulators --host 127.0.0.1 --port 8900
+[--mtls-port 8901 --cert server.pem --key key.pem --client-ca ca.pem]`
+
+Callback URLs, secrets and credentials come from the environment (see
+SimulatorConfig.from_env and README.md). Stops on SIGINT or SIGTERM.
+"""
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from gateways.simulators.config import SimulatorConfig
+from gateways.simulators.server import MTLSSettings, SimulatorServer
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateways.simulators",
+        description="Stripe, Mercado Pago and Gerencianet simulators for PayWave's sandbox.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--mtls-port", type=int, help="also serve HTTPS with client certificates")
+    parser.add_argument("--cert", help="server certificate chain (PEM) for --mtls-port")
+    parser.add_argument("--key", help="server private key (PEM) for --mtls-port")
+    parser.add_argument("--client-ca", help="CA (PEM) that client certificates must chain to")
+    parser.add_argument("--hang-ms", type=int, help="how long a timeout fault holds a request")
+    parser.add_argument("--public-url", help="base URL for links in answers (3-D Secure page)")
+    parser.add_argument("--log-level", default="INFO")
+    arguments = parser.parse_args(argv)
+    mtls_parts = (arguments.cert, arguments.key, arguments.client_ca)
+    if arguments.mtls_port is not None and not all(mtls_parts):
+        parser.error("--mtls-port needs --cert, --key and --client-ca")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=arguments.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    config = SimulatorConfig.from_env()
+    overrides = {}
+    if arguments.hang_ms is not None:
+        overrides["hang_ms"] = arguments.hang_ms
+    if arguments.public_url:
+        overrides["public_url"] = arguments.public_url
+    config = dataclasses.replace(config, **overrides)
+    mtls = None
+    if arguments.mtls_port is not None:
+        mtls = MTLSSettings(arguments.mtls_port, arguments.cert, arguments.key, arguments.client_ca)
+    server = SimulatorServer(arguments.host, arguments.port, config=config, mtls=mtls)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    server.start()
+    print(f"simulators listening on {server.base_url}", flush=True)
+    if server.mtls_base_url:
+        print(f"mTLS listener on {server.mtls_base_url}", flush=True)
+    stop.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

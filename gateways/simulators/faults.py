@@ -1,0 +1,158 @@
+"""Fault knobs per gateway: latency, errors, timeouts, outage; reproducible under a seed."""
+
+import enum
+import random
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from gateways.simulators.routing import GATEWAYS
+
+DEFAULT_HANG_MS = 30_000
+
+
+class FaultError(ValueError):
+    """A fault setting out of range or unknown."""
+
+
+class DownMode(enum.StrEnum):
+    RESET = "reset"  # read the request, then reset the TCP connection: no answer at all
+    UNAVAILABLE = "503"  # answer 503 in the gateway's error shape: clearly not processed
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    latency_ms: int = 0  # sleep before handling the request
+    error_rate: float = 0.0  # answer 500 without handling the request
+    timeout_rate: float = 0.0  # handle (and record), then hang for hang_ms and close unanswered
+    down: bool = False
+    down_mode: DownMode = DownMode.RESET
+    seed: int | None = None  # None: a fresh, unpredictable sequence
+    hang_ms: int = DEFAULT_HANG_MS
+
+    @classmethod
+    def from_json(cls, data: Any, *, default_hang_ms: int = DEFAULT_HANG_MS) -> "FaultSettings":
+        if not isinstance(data, dict):
+            raise FaultError("fault settings must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        if unknown := sorted(set(data) - known):
+            raise FaultError(f"unknown fault setting(s): {', '.join(unknown)}")
+        values: dict[str, Any] = {**asdict(cls(hang_ms=default_hang_ms)), **data}
+        for name in ("latency_ms", "hang_ms"):
+            values[name] = _non_negative_int(name, values[name])
+        for name in ("error_rate", "timeout_rate"):
+            values[name] = _rate(name, values[name])
+        if not isinstance(values["down"], bool):
+            raise FaultError("down must be true or false")
+        try:
+            values["down_mode"] = DownMode(str(values["down_mode"]))
+        except ValueError as exc:
+            modes = ", ".join(mode.value for mode in DownMode)
+            raise FaultError(f"down_mode must be one of {modes}") from exc
+        seed = values["seed"]
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise FaultError("seed must be an integer or null")
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["down_mode"] = self.down_mode.value
+        return data
+
+
+def _non_negative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FaultError(f"{name} must be a non-negative integer (milliseconds)")
+    return value
+
+
+def _rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise FaultError(f"{name} must be a number from 0 to 1")
+    return float(value)
+
+
+class Verdict(enum.Enum):
+    PASS = "pass"  # noqa: S105 (a verdict, not a password)
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    DOWN = "down"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    latency_s: float
+    hang_s: float
+    down_mode: DownMode
+
+
+@dataclass
+class _GatewayFaults:
+    settings: FaultSettings
+    rng: random.Random
+    counts: dict[str, int] = field(default_factory=lambda: {v.value: 0 for v in Verdict})
+
+
+class FaultBook:
+    """Current settings and random sequence of every gateway; safe across threads."""
+
+    def __init__(self, *, default_hang_ms: int = DEFAULT_HANG_MS) -> None:
+        self.default_hang_ms = default_hang_ms
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self, gateway: str | None = None) -> None:
+        with self._lock:
+            calm = FaultSettings(hang_ms=self.default_hang_ms)
+            if gateway is None:
+                self._state = {name: self._fresh(calm) for name in GATEWAYS}
+            else:
+                self._state[gateway] = self._fresh(calm)
+
+    @staticmethod
+    def _fresh(settings: FaultSettings) -> _GatewayFaults:
+        # Fault injection, not security: a seeded PRNG is the point.
+        return _GatewayFaults(settings, random.Random(settings.seed))  # noqa: S311
+
+    def parse(self, data: Any) -> FaultSettings:
+        return FaultSettings.from_json(data, default_hang_ms=self.default_hang_ms)
+
+    def set(self, gateway: str, settings: FaultSettings) -> FaultSettings:
+        with self._lock:
+            self._state[gateway] = self._fresh(settings)
+            return self._state[gateway].settings
+
+    def settings(self, gateway: str) -> FaultSettings:
+        with self._lock:
+            return self._state[gateway].settings
+
+    def decide(self, gateway: str) -> Decision:
+        """The fate of one request. Two draws per request whatever the settings, so a seed
+        gives the same sequence of verdicts for the same sequence of requests."""
+        with self._lock:
+            state = self._state[gateway]
+            settings = state.settings
+            error_draw, timeout_draw = state.rng.random(), state.rng.random()
+            if settings.down:
+                verdict = Verdict.DOWN
+            elif error_draw < settings.error_rate:
+                verdict = Verdict.ERROR
+            elif timeout_draw < settings.timeout_rate:
+                verdict = Verdict.TIMEOUT
+            else:
+                verdict = Verdict.PASS
+            state.counts[verdict.value] += 1
+            return Decision(
+                verdict=verdict,
+                latency_s=settings.latency_ms / 1000,
+                hang_s=settings.hang_ms / 1000,
+                down_mode=settings.down_mode,
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                name: {**state.settings.to_json(), "counts": dict(state.counts)}
+                for name, state in self._state.items()
+            }

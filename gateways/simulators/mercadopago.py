@@ -1,0 +1,422 @@
+"""Mercado Pago under /mercadopago: PIX payments, refunds, search, /users/me, signed webhooks.
+
+JSON bodies, `Authorization: Bearer <token>`. `X-Idempotency-Key` on POST saves the
+first answer per key and endpoint; a repeat gets that answer whatever its body.
+Amounts are JSON numbers in reais on the wire and integer centavos inside; an amount
+with more than two decimal places is refused.
+"""
+
+import copy
+import decimal
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateways.simulators._brcode import dynamic_brcode, qr_png_base64
+from gateways.simulators._money import AmountError, major_number, major_string, minor_from_major
+from gateways.simulators.callbacks import (
+    Delivery,
+    Outgoing,
+    mercadopago_signature_header,
+    with_query,
+)
+from gateways.simulators.context import (
+    GatewaySimulator,
+    SimulationError,
+    end_to_end_id,
+    mercadopago_time,
+    rfc3339,
+    utc_now,
+)
+from gateways.simulators.routing import Request, Response, Route, route
+from gateways.simulators.store import ChargeRecord, RefundRecord
+
+MERCADOPAGO_ISPB = "10573521"  # Mercado Pago IP's ISPB, the first part of end-to-end ids
+USER_ID = 1_234_567_890  # the simulated collector account
+PAYMENT_ID_BASE = 1_300_000_000
+REFUND_ID_BASE = 2_100_000_000
+MERCHANT_NAME = "PAYWAVE SANDBOX"
+MERCHANT_CITY = "SAO PAULO"
+LOCATION_HOST = "pix-sim.invalid/mercadopago/v2"  # BR Code location; nobody fetches it here
+DEFAULT_EXPIRATION = timedelta(hours=24)
+
+
+class MercadoPagoSimulator(GatewaySimulator):
+    name = "mercadopago"
+
+    def routes(self) -> list[Route]:
+        p = "/mercadopago"
+        return [
+            route("POST", f"{p}/v1/payments", self._guard(self._create)),
+            route("GET", f"{p}/v1/payments/search", self._guard(self._search)),
+            route("GET", f"{p}/v1/payments/{{id}}", self._guard(self._retrieve)),
+            route("PUT", f"{p}/v1/payments/{{id}}", self._guard(self._update)),
+            route("POST", f"{p}/v1/payments/{{id}}/refunds", self._guard(self._refund)),
+            route("GET", f"{p}/v1/payments/{{id}}/refunds", self._guard(self._list_refunds)),
+            route("GET", f"{p}/users/me", self._guard(self._me)),
+        ]
+
+    def error_response(self, status: int, message: str) -> Response:
+        kind = {400: "bad_request", 401: "unauthorized", 404: "not_found"}.get(
+            status, "internal_server_error" if status >= 500 else "error"
+        )
+        return _error(status, kind, message)
+
+    # Authentication and idempotency.
+
+    def _guard(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        def guarded(request: Request) -> Response:
+            token = request.bearer_token
+            allowed = self.context.config.mercadopago_access_tokens
+            if not token or (allowed is not None and token not in allowed):
+                return _error(401, "unauthorized", "invalid access token", replayable=False)
+            if request.method != "POST":
+                with self.store.lock:
+                    return handler(request)
+            # Saved per endpoint, so a key reused on another endpoint is another request;
+            # a repeat gets the first answer whatever its body (no fingerprint check).
+            return self.store.once(
+                f"{self.name}:{request.path}",
+                request.header("x-idempotency-key"),
+                "",
+                lambda: handler(request),
+            )
+
+        return guarded
+
+    # Payments.
+
+    def _create(self, request: Request) -> Response:
+        body = _json_object(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            amount = minor_from_major(body.get("transaction_amount"))
+        except AmountError as exc:
+            return _bad_request(4037, f"Invalid transaction_amount: {exc}")
+        if amount <= 0:
+            return _bad_request(4037, "transaction_amount must be positive")
+        if body.get("payment_method_id") != "pix":
+            return _bad_request(4050, "payment_method_id must be 'pix' (the simulator's only one)")
+        payer = body.get("payer") if isinstance(body.get("payer"), dict) else {}
+        if not payer.get("email"):
+            return _bad_request(4050, "payer.email must be a valid email")
+        now = utc_now()
+        expires_at = now + DEFAULT_EXPIRATION
+        if body.get("date_of_expiration"):
+            try:
+                expires_at = datetime.fromisoformat(str(body["date_of_expiration"]))
+            except ValueError:
+                return _bad_request(4052, "date_of_expiration must be an ISO 8601 date-time")
+            if expires_at.tzinfo is None:
+                return _bad_request(4052, "date_of_expiration needs a UTC offset")
+        payment_id = PAYMENT_ID_BASE + self.store.next_number()
+        br_code = dynamic_brcode(
+            location=f"{LOCATION_HOST}/{uuid.uuid4().hex}",
+            amount=amount,
+            merchant_name=MERCHANT_NAME,
+            merchant_city=MERCHANT_CITY,
+        )
+        payment = {
+            "id": payment_id,
+            "date_created": mercadopago_time(now),
+            "date_approved": None,
+            "date_last_updated": mercadopago_time(now),
+            "date_of_expiration": mercadopago_time(expires_at),
+            "money_release_date": None,
+            "operation_type": "regular_payment",
+            "payment_method_id": "pix",
+            "payment_type_id": "bank_transfer",
+            "status": "pending",
+            "status_detail": "pending_waiting_transfer",
+            "currency_id": "BRL",
+            "description": body.get("description"),
+            "live_mode": False,
+            "collector_id": USER_ID,
+            "payer": {
+                "id": None,
+                "email": payer.get("email"),
+                "first_name": payer.get("first_name"),
+                "last_name": payer.get("last_name"),
+                "identification": payer.get("identification"),
+                "type": None,
+            },
+            "metadata": body.get("metadata") or {},
+            "external_reference": body.get("external_reference"),
+            "transaction_amount": major_number(amount),
+            "transaction_amount_refunded": 0,
+            "transaction_details": {
+                "net_received_amount": 0,
+                "total_paid_amount": major_number(amount),
+                "overpaid_amount": 0,
+                "installment_amount": 0,
+                "transaction_id": None,
+            },
+            "captured": True,
+            "binary_mode": False,
+            "refunds": [],
+            "point_of_interaction": {
+                "type": "OPENPLATFORM",
+                "transaction_data": {
+                    "qr_code": br_code,
+                    "qr_code_base64": qr_png_base64(br_code),
+                    "ticket_url": f"{self.context.public_url}/_sim/pix/{payment_id}",
+                    "transaction_id": None,
+                    "e2e_id": None,
+                },
+            },
+        }
+        self.store.bucket("mercadopago.payments")[str(payment_id)] = {
+            "data": payment,
+            "amount": amount,
+            "refunded": 0,
+            "expires_at": expires_at,
+        }
+        self.store.add_charge(
+            ChargeRecord(
+                gateway=self.name,
+                id=str(payment_id),
+                idempotency_key=request.header("x-idempotency-key"),
+                reference=str(body.get("external_reference") or ""),
+                amount=amount,
+                currency="BRL",
+                status="pending",
+            )
+        )
+        return Response.json(201, payment)
+
+    def _retrieve(self, request: Request) -> Response:
+        stored = self._payment(request.params["id"])
+        if stored is None:
+            return _not_found()
+        return Response.json(200, copy.deepcopy(stored["data"]))
+
+    def _search(self, request: Request) -> Response:
+        reference = request.query_value("external_reference")
+        status = request.query_value("status")
+        with self.store.lock:
+            for payment_id in list(self.store.bucket("mercadopago.payments")):
+                self._payment(payment_id)  # lets expiry happen before filtering
+            results = [
+                copy.deepcopy(stored["data"])
+                for stored in self.store.bucket("mercadopago.payments").values()
+                if (not reference or stored["data"]["external_reference"] == reference)
+                and (not status or stored["data"]["status"] == status)
+            ]
+        paging = {"total": len(results), "limit": 30, "offset": 0}
+        return Response.json(200, {"paging": paging, "results": results[:30]})
+
+    def _update(self, request: Request) -> Response:
+        body = _json_object(request)
+        if isinstance(body, Response):
+            return body
+        with self.store.lock:
+            stored = self._payment(request.params["id"])
+            if stored is None:
+                return _not_found()
+            payment = stored["data"]
+            if body.get("status") != "cancelled" or set(body) - {"status"}:
+                return _bad_request(4060, "the simulator only updates {'status': 'cancelled'}")
+            if payment["status"] not in ("pending", "in_process"):
+                return _bad_request(4060, f"cannot cancel a payment that is {payment['status']}")
+            payment.update(status="cancelled", status_detail="by_collector")
+            payment["date_last_updated"] = mercadopago_time(utc_now())
+            self.store.update_charge(self.name, str(payment["id"]), status="cancelled")
+            return Response.json(200, copy.deepcopy(payment))
+
+    # Refunds.
+
+    def _refund(self, request: Request) -> Response:
+        body = _json_object(request)
+        if isinstance(body, Response):
+            return body
+        stored = self._payment(request.params["id"])
+        if stored is None:
+            return _not_found()
+        payment = stored["data"]
+        if payment["status"] != "approved":
+            return _bad_request(2063, f"cannot refund a payment that is {payment['status']}")
+        remaining = stored["amount"] - stored["refunded"]
+        amount = remaining
+        if body.get("amount") is not None:
+            try:
+                amount = minor_from_major(body["amount"])
+            except AmountError as exc:
+                return _bad_request(4038, f"Invalid amount: {exc}")
+            if amount <= 0 or amount > remaining:
+                return _bad_request(4038, f"amount must be from 0.01 to {major_string(remaining)}")
+        refund_id = REFUND_ID_BASE + self.store.next_number()
+        now = mercadopago_time(utc_now())
+        refund = {
+            "id": refund_id,
+            "payment_id": payment["id"],
+            "amount": major_number(amount),
+            "metadata": body.get("metadata") or {},
+            "source": {"id": str(USER_ID), "name": "PayWave Sandbox", "type": "collector"},
+            "date_created": now,
+            "unique_sequence_number": None,
+            "refund_mode": "standard",
+            "adjustment_amount": 0,
+            "status": "approved",
+            "reason": None,
+            "labels": [],
+            "amount_refunded_to_payer": major_number(amount),
+            "partition_details": [],
+        }
+        stored["refunded"] += amount
+        payment["refunds"].append(refund)
+        payment["transaction_amount_refunded"] = major_number(stored["refunded"])
+        payment["date_last_updated"] = now
+        if stored["refunded"] == stored["amount"]:
+            payment.update(status="refunded", status_detail="refunded")
+        else:
+            payment["status_detail"] = "partially_refunded"
+        self.store.update_charge(
+            self.name,
+            str(payment["id"]),
+            status=payment["status"],
+            amount_refunded=stored["refunded"],
+        )
+        self.store.add_refund(
+            RefundRecord(
+                gateway=self.name,
+                id=str(refund_id),
+                charge_id=str(payment["id"]),
+                idempotency_key=request.header("x-idempotency-key"),
+                amount=amount,
+                status="approved",
+            )
+        )
+        return Response.json(201, refund)
+
+    def _list_refunds(self, request: Request) -> Response:
+        stored = self._payment(request.params["id"])
+        if stored is None:
+            return _not_found()
+        return Response.json(200, copy.deepcopy(stored["data"]["refunds"]))
+
+    def _me(self, request: Request) -> Response:
+        return Response.json(
+            200,
+            {
+                "id": USER_ID,
+                "nickname": "PAYWAVESANDBOX",
+                "first_name": "PayWave",
+                "last_name": "Sandbox",
+                "email": "sandbox@paywave.example",
+                "site_id": "MLB",
+                "country_id": "BR",
+                "status": {"site_status": "active"},
+            },
+        )
+
+    # The /_sim side: the payer pays, Mercado Pago notifies.
+
+    def has_payment(self, payment_id: str) -> bool:
+        return self._payment(payment_id) is not None
+
+    def pay(self, payment_id: str) -> tuple[dict[str, Any], Delivery]:
+        with self.store.lock:
+            stored = self._payment(payment_id)
+            if stored is None:
+                raise SimulationError(404, f"no Mercado Pago payment {payment_id}")
+            payment = stored["data"]
+            if payment["status"] != "pending":
+                raise SimulationError(
+                    409, f"payment {payment_id} is {payment['status']}/{payment['status_detail']}"
+                )
+            now = mercadopago_time(utc_now())
+            payment.update(
+                status="approved",
+                status_detail="accredited",
+                date_approved=now,
+                date_last_updated=now,
+                money_release_date=now,
+            )
+            payment["transaction_details"]["net_received_amount"] = payment["transaction_amount"]
+            payment["point_of_interaction"]["transaction_data"]["e2e_id"] = end_to_end_id(
+                MERCADOPAGO_ISPB
+            )
+            self.store.update_charge(self.name, payment_id, status="approved")
+            snapshot = copy.deepcopy(payment)
+        delivery = self.context.callbacks.deliver(
+            self.name, "payment.updated", self._notification_builder(payment_id)
+        )
+        return snapshot, delivery
+
+    def _notification_builder(self, payment_id: str) -> Callable[[], Outgoing | None]:
+        def build() -> Outgoing | None:
+            target = self.context.callbacks.target(self.name)
+            if not target.url:
+                return None
+            request_id = str(uuid.uuid4())
+            ts = int(time.time())
+            body = {
+                "action": "payment.updated",
+                "api_version": "v1",
+                "data": {"id": payment_id},
+                "date_created": rfc3339(utc_now()),
+                "id": int(time.time() * 1000),
+                "live_mode": False,
+                "type": "payment",
+                "user_id": str(USER_ID),
+            }
+            headers = {
+                "Content-Type": "application/json",
+                "x-request-id": request_id,
+                "x-signature": mercadopago_signature_header(
+                    target.secret, payment_id, request_id, ts
+                ),
+            }
+            url = with_query(target.url, {"data.id": payment_id, "type": "payment"})
+            return Outgoing(url, headers, json.dumps(body).encode())
+
+        return build
+
+    # Helpers.
+
+    def _payment(self, payment_id: str) -> dict[str, Any] | None:
+        """The stored payment; a pending one past its expiry becomes cancelled/expired."""
+        with self.store.lock:
+            stored = self.store.bucket("mercadopago.payments").get(payment_id)
+            if stored is None:
+                return None
+            payment = stored["data"]
+            if payment["status"] == "pending" and utc_now() > stored["expires_at"]:
+                payment.update(status="cancelled", status_detail="expired")
+                self.store.update_charge(self.name, payment_id, status="cancelled")
+            return stored
+
+
+def _json_object(request: Request) -> dict[str, Any] | Response:
+    try:
+        # parse_float keeps amounts exact: 10.5 arrives as Decimal("10.5"), never a float.
+        body = request.json(parse_float=decimal.Decimal)
+    except ValueError:
+        return _bad_request(400, "the body is not valid JSON")
+    if not isinstance(body, dict):
+        return _bad_request(400, "the body must be a JSON object")
+    return body
+
+
+def _error(
+    status: int, error: str, message: str, causes: list[dict] | None = None, *, replayable=True
+) -> Response:
+    return Response.json(
+        status,
+        {"message": message, "error": error, "status": status, "cause": causes or []},
+        replayable=replayable,
+    )
+
+
+def _bad_request(code: int, description: str) -> Response:
+    cause = [{"code": code, "description": description, "data": None}]
+    return _error(400, "bad_request", description, cause, replayable=False)
+
+
+def _not_found() -> Response:
+    cause = [{"code": 2000, "description": "Payment not found", "data": None}]
+    return _error(404, "not_found", "Payment not found", cause, replayable=False)

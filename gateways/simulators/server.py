@@ -1,0 +1,237 @@
+"""Sockets: a threaded HTTP listener, and optionally an HTTPS one that demands a client
+certificate (mTLS), both serving the same Simulator."""
+
+import logging
+import socket
+import socketserver
+import ssl
+import struct
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from gateways.simulators.app import Action, Simulator
+from gateways.simulators.config import SimulatorConfig
+from gateways.simulators.routing import Request, Response
+
+logger = logging.getLogger("gateways.simulators.server")
+
+HANDSHAKE_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class MTLSSettings:
+    port: int  # 0 picks a free port
+    cert_file: str  # the server's certificate chain (PEM)
+    key_file: str  # its private key (PEM)
+    client_ca_file: str  # CA(s) that client certificates must chain to
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert_file, self.key_file)
+        context.load_verify_locations(self.client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Listener"
+    protocol_version = "HTTP/1.0"  # one request per connection: faults stay per request
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        request = Request.build(self.command, self.path, dict(self.headers.items()), body)
+        outcome = self.server.simulator.handle(request)
+        if outcome.action is Action.RESET:
+            self._reset_connection()
+        elif outcome.action is Action.DROP:
+            self.close_connection = True
+        elif outcome.response is not None:
+            self._write(outcome.response)
+
+    def _read_body(self) -> bytes | None:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.send_error(400, "bad Content-Length")
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline().strip():  # trailers
+                    pass
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _write(self, response: Response) -> None:
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        except OSError as exc:  # the client gave up (e.g. after its timeout)
+            logger.debug("could not answer %s %s: %s", self.command, self.path, exc)
+
+    def _reset_connection(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
+        self.simulator = simulator
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would look up the host's FQDN, which can stall on DNS.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("connection from %s ended badly", client_address, exc_info=True)
+
+
+class _TLSListener(_Listener):
+    def __init__(
+        self, address: tuple[str, int], simulator: Simulator, context: ssl.SSLContext
+    ) -> None:
+        self.ssl_context = context
+        super().__init__(address, simulator)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        raw, address = self.socket.accept()
+        # The handshake happens in the connection's own thread (finish_request), so one
+        # slow or refused client never holds up the accept loop.
+        wrapped = self.ssl_context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        return wrapped, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            request.settimeout(HANDSHAKE_TIMEOUT_S)
+            request.do_handshake()
+            request.settimeout(None)
+        except (ssl.SSLError, OSError) as exc:
+            logger.info("TLS handshake with %s refused: %s", client_address, exc)
+            return
+        super().finish_request(request, client_address)
+
+
+class SimulatorServer:
+    """The simulators on a local port (and an mTLS port), in background threads.
+
+    with SimulatorServer("127.0.0.1", 0) as sim:
+        stripe.StripeClient("sk_test_x", base_addresses={"api": sim.base_url + "/stripe"})
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        config: SimulatorConfig | None = None,
+        mtls: MTLSSettings | None = None,
+    ) -> None:
+        self.host = host
+        self.simulator = Simulator(config)
+        self._mtls = mtls
+        self._requested_port = port
+        self._listeners: list[_Listener] = []
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def port(self) -> int:
+        if not self._listeners:
+            raise RuntimeError("the simulator server is not started")
+        return self._listeners[0].server_port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def mtls_port(self) -> int | None:
+        return self._listeners[1].server_port if len(self._listeners) > 1 else None
+
+    @property
+    def mtls_base_url(self) -> str | None:
+        port = self.mtls_port
+        return f"https://{_url_host(self.host)}:{port}" if port is not None else None
+
+    def start(self) -> "SimulatorServer":
+        self.simulator.stopping.clear()
+        self._listeners = [_Listener((self.host, self._requested_port), self.simulator)]
+        if self._mtls is not None:
+            self._listeners.append(
+                _TLSListener((self.host, self._mtls.port), self.simulator, self._mtls.context())
+            )
+        self.simulator.context.public_url = self.simulator.config.public_url or self.base_url
+        for listener in self._listeners:
+            thread = threading.Thread(
+                target=listener.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"simulator:{listener.server_port}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        logger.info(
+            "simulators on %s%s",
+            self.base_url,
+            f" and {self.mtls_base_url} (mTLS)" if self.mtls_base_url else "",
+        )
+        return self
+
+    def stop(self) -> None:
+        self.simulator.stopping.set()  # wakes requests sleeping in latency or a hang
+        for listener in self._listeners:
+            listener.shutdown()
+            listener.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+
+    def __enter__(self) -> "SimulatorServer":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):  # noqa: S104 (comparing, not binding)
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,586 @@
+"""Stripe under /stripe: PaymentIntents with test cards, refunds, balance, signed events.
+
+Form-encoded parameters with nested keys (metadata[payment_id]=..., expand[0]=...),
+`Authorization: Bearer sk_test_...`, and Stripe's idempotency: a POST's
+`Idempotency-Key` saves the first answer; the same key with other parameters is
+refused with `idempotency_error`. A PaymentIntent's `payment_method` and
+`latest_charge` are ids unless named in `expand`, as on the real API.
+"""
+
+import base64
+import binascii
+import copy
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from gateways.simulators.callbacks import Outgoing, stripe_signature_header
+from gateways.simulators.context import (
+    GatewaySimulator,
+    SimulationError,
+    canonical,
+    random_id,
+)
+from gateways.simulators.routing import Request, Response, Route, route
+from gateways.simulators.store import ChargeRecord, RefundRecord
+from gateways.simulators.stripe_wire import (
+    CANCELABLE,
+    TEST_CARDS,
+    CardOutcome,
+    FormError,
+    TestCard,
+    card_details,
+    error,
+    expand_list,
+    idempotency_mismatch,
+    invalid,
+    missing_or_invalid,
+    no_such,
+    parse_form,
+    payment_method_object,
+    positive_int,
+    unexpected_state,
+)
+
+DEFAULT_API_VERSION = "2026-10-28.endive"  # used when a request sends no Stripe-Version
+
+
+@dataclass
+class _StoredIntent:
+    data: dict[str, Any]  # as the API shows it, with ids for payment_method and latest_charge
+    api_version: str  # of the request that created it, for its events
+
+
+class StripeSimulator(GatewaySimulator):
+    name = "stripe"
+
+    def routes(self) -> list[Route]:
+        p = "/stripe/v1"
+        return [
+            route("POST", f"{p}/payment_intents", self._guard(self._create_intent)),
+            route("GET", f"{p}/payment_intents/search", self._guard(self._search_intents)),
+            route("GET", f"{p}/payment_intents/{{id}}", self._guard(self._retrieve_intent)),
+            route("POST", f"{p}/payment_intents/{{id}}/confirm", self._guard(self._confirm)),
+            route("POST", f"{p}/payment_intents/{{id}}/cancel", self._guard(self._cancel)),
+            route("POST", f"{p}/refunds", self._guard(self._create_refund)),
+            route("GET", f"{p}/refunds/{{id}}", self._guard(self._retrieve_refund)),
+            route("GET", f"{p}/balance", self._guard(self._balance)),
+        ]
+
+    # Errors, in Stripe's shape.
+
+    def error_response(self, status: int, message: str) -> Response:
+        kind = "api_error" if status >= 500 else "invalid_request_error"
+        return error(status, kind, message)
+
+    def not_found(self, request: Request) -> Response:
+        path = request.path.removeprefix("/stripe")
+        return error(
+            404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {path})."
+        )
+
+    # Authentication, parameters, idempotency.
+
+    def _guard(
+        self, handler: Callable[[Request, dict[str, Any]], Response]
+    ) -> Callable[[Request], Response]:
+        def guarded(request: Request) -> Response:
+            refused = self._refuse_key(request)
+            if refused is not None:
+                return refused
+            try:
+                if request.method == "GET":
+                    params = parse_form([(k, v) for k, vs in request.query.items() for v in vs])
+                else:
+                    params = parse_form(
+                        parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+                    )
+            except (FormError, UnicodeDecodeError) as exc:
+                return error(400, "invalid_request_error", str(exc), replayable=False)
+            if request.method != "POST":
+                with self.store.lock:
+                    return handler(request, params)
+            key = request.header("idempotency-key")
+            return self.store.once(
+                self.name,
+                key,
+                canonical([request.path, params]),
+                lambda: handler(request, params),
+                mismatch=lambda: idempotency_mismatch(key),
+                replay_headers={"Idempotent-Replayed": "true"},
+            ).with_headers(**({"Idempotency-Key": key} if key else {}))
+
+        return guarded
+
+    def _refuse_key(self, request: Request) -> Response | None:
+        key = request.bearer_token
+        if not key and request.header("authorization").lower().startswith("basic "):
+            try:
+                raw = request.header("authorization").split(" ", 1)[1]
+                key = base64.b64decode(raw).decode().split(":", 1)[0]
+            except (ValueError, binascii.Error):
+                key = ""
+        if not key:
+            return error(
+                401,
+                "invalid_request_error",
+                "You did not provide an API key. You need to provide your API key in "
+                "the Authorization header, using Bearer auth "
+                "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            )
+        allowed = self.context.config.stripe_api_keys
+        if (allowed is None and not key.startswith("sk_test_")) or (
+            allowed is not None and key not in allowed
+        ):
+            masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:]
+            return error(401, "invalid_request_error", f"Invalid API Key provided: {masked}")
+        return None
+
+    # PaymentIntents.
+
+    def _create_intent(self, request: Request, params: dict[str, Any]) -> Response:
+        amount = positive_int(params, "amount")
+        if isinstance(amount, Response):
+            return amount
+        currency = str(params.get("currency", "")).lower()
+        if not re.fullmatch(r"[a-z]{3}", currency):
+            return missing_or_invalid(params, "currency")
+        metadata = params.get("metadata", {})
+        if metadata == "":
+            metadata = {}
+        if not isinstance(metadata, dict):
+            return invalid("metadata", "Invalid object")
+        expand = expand_list(params)
+        intent_id = random_id("pi_")
+        data: dict[str, Any] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_received": 0,
+            "automatic_payment_methods": None,
+            "canceled_at": None,
+            "cancellation_reason": None,
+            "capture_method": "automatic",
+            "client_secret": f"{intent_id}_secret_{random_id('', 24)}",
+            "confirmation_method": "automatic",
+            "created": int(time.time()),
+            "currency": currency,
+            "customer": None,
+            "description": params.get("description"),
+            "last_payment_error": None,
+            "latest_charge": None,
+            "livemode": False,
+            "metadata": metadata,
+            "next_action": None,
+            "payment_method": None,
+            "payment_method_types": params.get("payment_method_types") or ["card"],
+            "receipt_email": params.get("receipt_email"),
+            "return_url": params.get("return_url"),
+            "status": "requires_payment_method",
+        }
+        key = request.header("idempotency-key")
+        stored = _StoredIntent(data, request.header("stripe-version") or DEFAULT_API_VERSION)
+        method = params.get("payment_method")
+        if method:
+            attached = self._attach_method(data, str(method))
+            if attached is not None:
+                return attached
+            data["status"] = "requires_confirmation"
+        if params.get("confirm") == "true" and not method:
+            return error(
+                400,
+                "invalid_request_error",
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                code="payment_intent_unexpected_state",
+                replayable=False,
+            )
+        intents = self.store.bucket("stripe.payment_intents")
+        intents[intent_id] = stored
+        self.store.add_charge(
+            ChargeRecord(
+                gateway=self.name,
+                id=intent_id,
+                idempotency_key=key,
+                reference=str(metadata.get("payment_id", "")),
+                amount=amount,
+                currency=currency.upper(),
+                status=data["status"],
+            )
+        )
+        if params.get("confirm") == "true":
+            return self._confirm_stored(stored, expand)
+        return Response.json(200, self._render(data, expand))
+
+    def _attach_method(self, data: dict[str, Any], method: str) -> Response | None:
+        methods = self.store.bucket("stripe.payment_methods")
+        if method in TEST_CARDS:
+            card = TEST_CARDS[method]
+            pm_id = random_id("pm_")
+            methods[pm_id] = (card, payment_method_object(pm_id, card))
+            data["payment_method"] = pm_id
+        elif method in methods:
+            data["payment_method"] = method
+        else:
+            return error(
+                400,
+                "invalid_request_error",
+                f"No such PaymentMethod: '{method}'",
+                code="resource_missing",
+                param="payment_method",
+                replayable=False,
+            )
+        return None
+
+    def _confirm(self, request: Request, params: dict[str, Any]) -> Response:
+        stored = self._intent(request.params["id"])
+        if stored is None:
+            return no_such("payment_intent", request.params["id"])
+        data = stored.data
+        if params.get("payment_method"):
+            attached = self._attach_method(data, str(params["payment_method"]))
+            if attached is not None:
+                return attached
+        if (
+            data["status"] not in ("requires_confirmation", "requires_payment_method")
+            or not data["payment_method"]
+        ):
+            return unexpected_state(self._render(data, []), "confirm")
+        return self._confirm_stored(stored, expand_list(params))
+
+    def _confirm_stored(self, stored: _StoredIntent, expand: list[str]) -> Response:
+        data = stored.data
+        card, _ = self.store.bucket("stripe.payment_methods")[data["payment_method"]]
+        data["last_payment_error"] = None
+        if card.outcome is CardOutcome.SUCCEED:
+            self._succeed(data)
+        elif card.outcome is CardOutcome.AUTHENTICATE:
+            data["status"] = "requires_action"
+            data["next_action"] = {
+                "type": "redirect_to_url",
+                "redirect_to_url": {
+                    "url": f"{self.context.public_url}/_sim/card/{data['id']}/authenticate",
+                    "return_url": data.get("return_url"),
+                },
+            }
+        else:
+            charge = self._new_charge(data, card, succeeded=False)
+            data["latest_charge"] = charge["id"]
+            data["status"] = "requires_payment_method"
+            data["last_payment_error"] = {
+                "type": "card_error",
+                "code": card.code,
+                "decline_code": card.decline_code,
+                "message": card.message,
+                "charge": charge["id"],
+                "doc_url": f"https://docs.stripe.com/error-codes/{card.code.replace('_', '-')}",
+                "payment_method": self._method_object(data["payment_method"]),
+            }
+        self.store.update_charge(self.name, data["id"], status=data["status"])
+        rendered = self._render(data, expand)
+        if card.outcome is CardOutcome.DECLINE:
+            decline = {**data["last_payment_error"], "payment_intent": rendered}
+            return Response.json(402, {"error": decline})
+        return Response.json(200, rendered)
+
+    def _succeed(self, data: dict[str, Any]) -> None:
+        card, _ = self.store.bucket("stripe.payment_methods")[data["payment_method"]]
+        charge = self._new_charge(data, card, succeeded=True)
+        data.update(
+            status="succeeded",
+            amount_received=data["amount"],
+            latest_charge=charge["id"],
+            next_action=None,
+            last_payment_error=None,
+        )
+
+    def _new_charge(self, data: dict[str, Any], card: TestCard, *, succeeded: bool) -> dict:
+        charge_id = random_id("ch_")
+        charge = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": data["amount"],
+            "amount_captured": data["amount"] if succeeded else 0,
+            "amount_refunded": 0,
+            "captured": succeeded,
+            "created": int(time.time()),
+            "currency": data["currency"],
+            "failure_code": None if succeeded else card.code,
+            "failure_message": None if succeeded else card.message,
+            "livemode": False,
+            "metadata": data["metadata"],
+            "outcome": {
+                "network_status": "approved_by_network" if succeeded else "declined_by_network",
+                "reason": None if succeeded else card.decline_code,
+                "type": "authorized" if succeeded else "issuer_declined",
+            },
+            "paid": succeeded,
+            "payment_intent": data["id"],
+            "payment_method": data["payment_method"],
+            "payment_method_details": {"type": "card", "card": card_details(card)},
+            "refunded": False,
+            "status": "succeeded" if succeeded else "failed",
+        }
+        self.store.bucket("stripe.charges")[charge_id] = charge
+        return charge
+
+    def _retrieve_intent(self, request: Request, params: dict[str, Any]) -> Response:
+        stored = self._intent(request.params["id"])
+        if stored is None:
+            return no_such("payment_intent", request.params["id"])
+        return Response.json(200, self._render(stored.data, expand_list(params)))
+
+    def _cancel(self, request: Request, params: dict[str, Any]) -> Response:
+        stored = self._intent(request.params["id"])
+        if stored is None:
+            return no_such("payment_intent", request.params["id"])
+        data = stored.data
+        if data["status"] not in CANCELABLE:
+            return unexpected_state(self._render(data, []), "cancel")
+        data.update(
+            status="canceled",
+            canceled_at=int(time.time()),
+            cancellation_reason=params.get("cancellation_reason") or "requested_by_customer",
+            next_action=None,
+        )
+        self.store.update_charge(self.name, data["id"], status="canceled")
+        return Response.json(200, self._render(data, expand_list(params)))
+
+    def _search_intents(self, request: Request, params: dict[str, Any]) -> Response:
+        """The Search API for the clauses a lookup needs: metadata['k']:'v' and status:'v'."""
+        clauses = re.split(r"\s+AND\s+", str(params.get("query", "")).strip())
+        wanted: list[tuple[str | None, str]] = []
+        for clause in clauses:
+            found = re.fullmatch(r"(?:metadata\['([^']+)'\]|(status)):'([^']*)'", clause)
+            if found is None:
+                return error(
+                    400,
+                    "invalid_request_error",
+                    f"The simulator's search supports metadata['key']:'value' and "
+                    f"status:'value' joined by AND, not: {clause!r}",
+                    param="query",
+                    replayable=False,
+                )
+            metadata_key, _status, value = found.groups()
+            wanted.append((metadata_key, value))
+        with self.store.lock:
+            matches = [
+                self._render(stored.data, expand_list(params))
+                for stored in self.store.bucket("stripe.payment_intents").values()
+                if all(
+                    (stored.data["metadata"].get(k) == v) if k else stored.data["status"] == v
+                    for k, v in wanted
+                )
+            ]
+        return Response.json(
+            200,
+            {
+                "object": "search_result",
+                "data": matches,
+                "has_more": False,
+                "next_page": None,
+                "url": "/v1/payment_intents/search",
+            },
+        )
+
+    # Refunds.
+
+    def _create_refund(self, request: Request, params: dict[str, Any]) -> Response:
+        charges = self.store.bucket("stripe.charges")
+        intent_id = str(params.get("payment_intent") or "")
+        if params.get("charge"):
+            charge = charges.get(str(params["charge"]))
+            if charge is None:
+                return no_such("charge", str(params["charge"]), param="charge")
+            intent_id = charge["payment_intent"]
+        if not intent_id:
+            return error(
+                400,
+                "invalid_request_error",
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                code="parameter_missing",
+                replayable=False,
+            )
+        stored = self._intent(intent_id)
+        if stored is None:
+            return no_such("payment_intent", intent_id, param="payment_intent")
+        data = stored.data
+        if data["status"] != "succeeded":
+            return error(
+                400,
+                "invalid_request_error",
+                f"This PaymentIntent ({intent_id}) does not have a successful charge to refund.",
+                code="charge_not_refundable",
+            )
+        charge = charges[data["latest_charge"]]
+        remaining = charge["amount"] - charge["amount_refunded"]
+        if remaining <= 0:
+            return error(
+                400,
+                "invalid_request_error",
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = remaining
+        if "amount" in params:
+            amount = positive_int(params, "amount")
+            if isinstance(amount, Response):
+                return amount
+            if amount > remaining:
+                return error(
+                    400,
+                    "invalid_request_error",
+                    f"Refund amount ({amount}) is greater than unrefunded amount on "
+                    f"charge ({remaining}).",
+                    code="amount_too_large",
+                    param="amount",
+                )
+        refund_id = random_id("re_")
+        refund = {
+            "id": refund_id,
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": random_id("txn_"),
+            "charge": charge["id"],
+            "created": int(time.time()),
+            "currency": data["currency"],
+            "metadata": params.get("metadata") or {},
+            "payment_intent": intent_id,
+            "reason": params.get("reason"),
+            "receipt_number": None,
+            "status": "succeeded",
+        }
+        self.store.bucket("stripe.refunds")[refund_id] = refund
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        self.store.update_charge(self.name, intent_id, amount_refunded=charge["amount_refunded"])
+        self.store.add_refund(
+            RefundRecord(
+                gateway=self.name,
+                id=refund_id,
+                charge_id=intent_id,
+                idempotency_key=request.header("idempotency-key"),
+                amount=amount,
+                status="succeeded",
+            )
+        )
+        return Response.json(200, refund)
+
+    def _retrieve_refund(self, request: Request, params: dict[str, Any]) -> Response:
+        refund = self.store.bucket("stripe.refunds").get(request.params["id"])
+        if refund is None:
+            return no_such("refund", request.params["id"], param="id")
+        return Response.json(200, refund)
+
+    def _balance(self, request: Request, params: dict[str, Any]) -> Response:
+        available: dict[str, int] = {}
+        with self.store.lock:
+            for charge in self.store.bucket("stripe.charges").values():
+                if charge["status"] == "succeeded":
+                    net = charge["amount"] - charge["amount_refunded"]
+                    available[charge["currency"]] = available.get(charge["currency"], 0) + net
+        funds = [
+            {"amount": amount, "currency": currency, "source_types": {"card": amount}}
+            for currency, amount in sorted(available.items())
+        ] or [{"amount": 0, "currency": "brl", "source_types": {"card": 0}}]
+        return Response.json(
+            200,
+            {
+                "object": "balance",
+                "available": funds,
+                "livemode": False,
+                "pending": [{**fund, "amount": 0} for fund in funds],
+            },
+        )
+
+    # The /_sim side: 3-D Secure completion and its event.
+
+    def authenticate(self, intent_id: str, *, succeed: bool = True) -> tuple[dict[str, Any], Any]:
+        with self.store.lock:
+            stored = self._intent(intent_id)
+            if stored is None:
+                raise SimulationError(404, f"no Stripe PaymentIntent {intent_id}")
+            data = stored.data
+            if data["status"] != "requires_action":
+                raise SimulationError(409, f"{intent_id} is {data['status']}, not requires_action")
+            if succeed:
+                self._succeed(data)
+                event_type = "payment_intent.succeeded"
+            else:
+                data.update(
+                    status="requires_payment_method",
+                    next_action=None,
+                    last_payment_error={
+                        "type": "invalid_request_error",
+                        "code": "payment_intent_authentication_failure",
+                        "message": "The provided PaymentMethod has failed authentication. You "
+                        "can provide payment_method_data or a new PaymentMethod to attempt to "
+                        "fulfill this PaymentIntent again.",
+                        "payment_method": self._method_object(data["payment_method"]),
+                    },
+                )
+                event_type = "payment_intent.payment_failed"
+            self.store.update_charge(self.name, intent_id, status=data["status"])
+            snapshot = self._render(data, [])
+        delivery = self.context.callbacks.deliver(
+            self.name, event_type, self._event_builder(event_type, snapshot, stored.api_version)
+        )
+        return snapshot, delivery
+
+    def return_url(self, intent_id: str) -> str | None:
+        stored = self._intent(intent_id)
+        return stored.data.get("return_url") if stored else None
+
+    def _event_builder(
+        self, event_type: str, snapshot: dict[str, Any], api_version: str
+    ) -> Callable[[], Outgoing | None]:
+        event = {
+            "id": random_id("evt_"),
+            "object": "event",
+            "api_version": api_version,
+            "created": int(time.time()),
+            "data": {"object": snapshot},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": event_type,
+        }
+        payload = json.dumps(event, indent=2).encode()
+
+        def build() -> Outgoing | None:
+            target = self.context.callbacks.target(self.name)
+            if not target.url:
+                return None
+            signature = stripe_signature_header(target.secret, payload, int(time.time()))
+            headers = {
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                "Stripe-Signature": signature,
+            }
+            return Outgoing(target.url, headers, payload)
+
+        return build
+
+    # Helpers.
+
+    def _intent(self, intent_id: str) -> _StoredIntent | None:
+        return self.store.bucket("stripe.payment_intents").get(intent_id)
+
+    def _method_object(self, pm_id: str | None) -> dict[str, Any] | None:
+        found = self.store.bucket("stripe.payment_methods").get(pm_id or "")
+        return copy.deepcopy(found[1]) if found else None
+
+    def _render(self, data: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+        shown = copy.deepcopy(data)
+        shown.pop("return_url", None)
+        if "payment_method" in expand and shown["payment_method"]:
+            shown["payment_method"] = self._method_object(shown["payment_method"])
+        if "latest_charge" in expand and shown["latest_charge"]:
+            charge = self.store.bucket("stripe.charges")[shown["latest_charge"]]
+            shown["latest_charge"] = copy.deepcopy(charge)
+        return shown

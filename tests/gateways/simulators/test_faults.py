@@ -1,0 +1,164 @@
+"""Faults: latency, errors, timeouts and outages, per gateway and reproducible under a seed."""
+
+import time
+
+import httpx
+import mercadopago
+import pytest
+import requests
+import stripe
+
+from gateways.simulators import SimulatorServer
+from tests.gateways.simulators.conftest import (
+    HANG_MS,
+    card_params,
+    cob_body,
+    mp_options,
+    pix_payment,
+    stripe_client,
+)
+
+TXID = "Fault0123456789abcdefABCDEF0123"
+
+
+def test_error_rate_one_answers_500_in_each_gateways_shape_and_records_nothing(
+    sim: SimulatorServer,
+    control: httpx.Client,
+    stripe_sdk: stripe.StripeClient,
+    mp_sdk: mercadopago.SDK,
+) -> None:
+    for gateway in ("stripe", "mercadopago", "gerencianet"):
+        assert control.put(f"/faults/{gateway}", json={"error_rate": 1.0}).status_code == 200
+
+    with pytest.raises(stripe.APIError) as stripe_error:
+        stripe_sdk.v1.payment_intents.create(params=card_params())
+    mp_answer = mp_sdk.payment().create(pix_payment(), mp_options("k"))
+    gn_answer = httpx.put(f"{sim.base_url}/gerencianet/v2/cob/{TXID}", json=cob_body())
+
+    assert stripe_error.value.http_status == 500
+    assert mp_answer["status"] == 500
+    assert set(mp_answer["response"]) == {"message", "error", "status", "cause"}
+    assert gn_answer.status_code == 500
+    assert gn_answer.headers["content-type"] == "application/problem+json"
+    assert control.get("/charges").json() == []
+    assert control.get("/health").json() == {"ok": True}  # never faulted
+    counts = control.get("/faults").json()["stripe"]["counts"]
+    assert counts["error"] == 1
+
+
+def test_timeout_records_the_charge_then_the_retry_replays_it(
+    sim: SimulatorServer, control: httpx.Client
+) -> None:
+    control.put("/faults/stripe", json={"timeout_rate": 1.0, "hang_ms": HANG_MS})
+    impatient = stripe_client(sim.base_url, timeout=0.3)
+
+    started = time.monotonic()
+    with pytest.raises(stripe.APIConnectionError):
+        impatient.v1.payment_intents.create(
+            params=card_params(), options={"idempotency_key": "slow-1"}
+        )
+
+    assert time.monotonic() - started < HANG_MS / 1000
+    [recorded] = control.get("/charges", params={"reference": "pw_card_1"}).json()
+    assert recorded["status"] == "succeeded"
+    control.delete("/faults")
+    retried = impatient.v1.payment_intents.create(
+        params=card_params(), options={"idempotency_key": "slow-1"}
+    )
+    assert retried.id == recorded["id"]
+    assert len(control.get("/charges").json()) == 1
+
+
+def test_timeout_on_mercado_pago_is_a_read_timeout_after_recording(
+    mp_sdk: mercadopago.SDK, control: httpx.Client
+) -> None:
+    control.put("/faults/mercadopago", json={"timeout_rate": 1})
+
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        mp_sdk.payment().create(pix_payment(), mp_options("mp-slow", timeout=0.3))
+
+    assert len(control.get("/charges", params={"gateway": "mercadopago"}).json()) == 1
+
+
+def test_down_resets_the_connection(
+    sim: SimulatorServer, control: httpx.Client, stripe_sdk: stripe.StripeClient
+) -> None:
+    control.put("/faults/stripe", json={"down": True})
+
+    with pytest.raises(stripe.APIConnectionError):
+        stripe_sdk.v1.balance.retrieve()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(sim.base_url + "/stripe/v1/balance", timeout=5)
+    # Other gateways and the control API are untouched.
+    assert httpx.get(sim.base_url + "/mercadopago/users/me").status_code == 401
+    assert control.get("/charges").status_code == 200
+
+
+def test_down_as_503(control: httpx.Client, mp_sdk: mercadopago.SDK) -> None:
+    control.put("/faults/mercadopago", json={"down": True, "down_mode": "503"})
+
+    assert mp_sdk.user().get(mp_options())["status"] == 503
+
+
+def test_latency_delays_only_that_gateway(sim: SimulatorServer, control: httpx.Client) -> None:
+    control.put("/faults/mercadopago", json={"latency_ms": 300})
+
+    started = time.monotonic()
+    httpx.get(sim.base_url + "/mercadopago/users/me", headers={"Authorization": "Bearer t"})
+    slow = time.monotonic() - started
+    started = time.monotonic()
+    httpx.get(sim.base_url + "/stripe/v1/balance", headers={"Authorization": "Bearer sk_test_x"})
+    control.get("/faults")
+    fast = time.monotonic() - started
+
+    assert slow >= 0.3
+    assert fast < 0.3
+
+
+def _statuses(sim: SimulatorServer, count: int = 30) -> list[int]:
+    headers = {"Authorization": "Bearer sk_test_x"}
+    with httpx.Client(base_url=sim.base_url, headers=headers) as client:
+        return [client.get("/stripe/v1/balance").status_code for _ in range(count)]
+
+
+def test_the_same_seed_gives_the_same_fault_sequence(
+    sim: SimulatorServer, control: httpx.Client
+) -> None:
+    control.put("/faults/stripe", json={"error_rate": 0.5, "seed": 7})
+    first = _statuses(sim)
+    control.put("/faults/stripe", json={"error_rate": 0.5, "seed": 7})
+    second = _statuses(sim)
+    control.put("/faults/stripe", json={"error_rate": 0.5, "seed": 8})
+    other = _statuses(sim)
+
+    assert first == second
+    assert set(first) == {200, 500}
+    assert other != first
+
+
+def test_fault_settings_are_validated_and_reset(control: httpx.Client) -> None:
+    assert control.put("/faults/stripe", json={"error_rate": 2}).status_code == 400
+    assert control.put("/faults/stripe", json={"latency": 5}).status_code == 400
+    assert control.put("/faults/stripe", json={"down_mode": "off"}).status_code == 400
+    assert control.put("/faults/paypal", json={}).status_code == 404
+    assert control.put("/faults/stripe", content=b"nope").status_code == 400
+
+    set_answer = control.put("/faults/stripe", json={"latency_ms": 5, "seed": 1}).json()
+    assert (set_answer["latency_ms"], set_answer["seed"], set_answer["error_rate"]) == (5, 1, 0.0)
+    assert set_answer["hang_ms"] == HANG_MS
+    control.delete("/faults")
+    assert control.get("/faults/stripe").json()["latency_ms"] == 0
+
+
+def test_reset_forgets_charges_faults_and_callback_changes(
+    stripe_sdk: stripe.StripeClient, control: httpx.Client
+) -> None:
+    stripe_sdk.v1.payment_intents.create(params=card_params())
+    control.put("/faults/mercadopago", json={"down": True})
+    control.put("/callbacks/stripe", json={"url": "http://127.0.0.1:1/cb"})
+
+    control.post("/reset")
+
+    assert control.get("/charges").json() == []
+    assert control.get("/faults/mercadopago").json()["down"] is False
+    assert control.get("/callbacks").json()["stripe"]["url"] == ""
