@@ -169,6 +169,9 @@ class InvalidCallback(Exception):
 class GatewayAdapter(ABC):
     """One gateway account, through its official SDK."""
 
+    # HTTP requests one charge may take (token, charge, QR code), each with its own timeout.
+    requests_per_charge = 1
+
     def __init__(self, *, code: str, timeout_seconds: float) -> None:
         self.code = code
         self.timeout_seconds = timeout_seconds
@@ -178,6 +181,13 @@ class GatewayAdapter(ABC):
 
     @abstractmethod
     def retrieve(self, reference: str) -> ChargeResult: ...
+
+    @abstractmethod
+    def find_charge(self, request: ChargeRequest) -> ChargeResult | None:
+        """The charge this request's idempotency key made, or None if the gateway has none.
+
+        Raises a GatewayError when the gateway cannot tell (then nobody may charge elsewhere).
+        """
 
     @abstractmethod
     def cancel(self, reference: str) -> ChargeResult: ...

@@ -125,6 +125,8 @@ def txid_for(idempotency_key: str) -> str:
 
 
 class GerencianetAdapter(GatewayAdapter):
+    requests_per_charge = 3  # OAuth token (when not cached), the cob, its QR code
+
     def __init__(
         self,
         *,
@@ -163,6 +165,13 @@ class GerencianetAdapter(GatewayAdapter):
 
     def retrieve(self, reference: str) -> ChargeResult:
         return self._result(self._call("pix_detail_charge", params={"txid": reference}))
+
+    def find_charge(self, request: ChargeRequest) -> ChargeResult | None:
+        """The cob's txid is derived from the idempotency key: read it directly."""
+        try:
+            return self.retrieve(txid_for(request.idempotency_key))
+        except ChargeNotFound:
+            return None
 
     def cancel(self, reference: str) -> ChargeResult:
         cob = self._call(

@@ -119,6 +119,20 @@ class MercadoPagoAdapter(GatewayAdapter):
     def retrieve(self, reference: str) -> ChargeResult:
         return self._result(self._call(lambda: self._sdk.payment().get(reference, self._options())))
 
+    def find_charge(self, request: ChargeRequest) -> ChargeResult | None:
+        """Searches by external_reference (our payment id): the newest such payment."""
+        response = self._call(
+            lambda: self._sdk.payment().search(
+                {"external_reference": request.payment_id, "sort": "date_created",
+                 "criteria": "desc"},
+                self._options(),
+            )
+        )  # fmt: skip
+        results = (response["response"] or {}).get("results") or []
+        if not results:
+            return None
+        return self._result({"response": results[0]})
+
     def cancel(self, reference: str) -> ChargeResult:
         response = self._call(
             lambda: self._sdk.payment().update(reference, {"status": "cancelled"}, self._options())

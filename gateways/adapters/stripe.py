@@ -100,6 +100,25 @@ class StripeAdapter(GatewayAdapter):
         )
         return self._result(intent)
 
+    def find_charge(self, request: ChargeRequest) -> ChargeResult | None:
+        """Replays the create with the same Idempotency-Key.
+
+        Stripe keeps the answer to a key for 24 hours: a replay returns the original
+        PaymentIntent if the first request was processed, and creates it only if it
+        never was, which is the one charge we meant to make. Stripe's search would
+        also find it, but its index lags by up to a minute: a miss proves nothing.
+        """
+        try:
+            return self.charge(request)
+        except Declined as exc:
+            return ChargeResult(
+                status=ChargeStatus.FAILED,
+                reference="",
+                raw_status="declined",
+                failure_code=exc.code,
+                failure_message=exc.message,
+            )
+
     def cancel(self, reference: str) -> ChargeResult:
         return self._result(self._call(self._client.v1.payment_intents.cancel, reference))
 
@@ -134,7 +153,7 @@ class StripeAdapter(GatewayAdapter):
             )
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise InvalidCallback(str(exc)) from exc
-        obj = event.data.object
+        obj = event.data.object.to_dict()
         metadata = obj.get("metadata") or {}
         return CallbackEvent(
             gateway=self.code,
@@ -153,25 +172,25 @@ class StripeAdapter(GatewayAdapter):
             raise _map_error(exc, gateway=self.code) from exc
 
     def _result(self, intent: Any) -> ChargeResult:
-        card = _card_of(intent)
-        error = intent.get("last_payment_error") or {}
-        next_action = intent.get("next_action")
+        data = intent.to_dict()  # a StripeObject is not a dict; its to_dict() is, nested too
+        card = _card_of(data)
+        error = data.get("last_payment_error") or {}
         return ChargeResult(
-            status=_STATUSES.get(intent.status, ChargeStatus.PENDING),
-            reference=intent.id,
-            raw_status=intent.status,
-            amount=intent.get("amount_received") or intent.get("amount"),
+            status=_STATUSES.get(data["status"], ChargeStatus.PENDING),
+            reference=data["id"],
+            raw_status=data["status"],
+            amount=data.get("amount_received") or data.get("amount"),
             card_brand=card.get("brand", ""),
             card_last4=card.get("last4", ""),
-            next_action=next_action.to_dict() if next_action else None,
+            next_action=data.get("next_action") or None,
             failure_code=error.get("decline_code") or error.get("code") or "",
             failure_message=error.get("message") or "",
         )
 
 
-def _card_of(intent: Any) -> Mapping[str, Any]:
+def _card_of(intent: Mapping[str, Any]) -> Mapping[str, Any]:
     method = intent.get("payment_method")
-    if isinstance(method, Mapping):
+    if isinstance(method, Mapping):  # expanded; a bare id carries no card details
         return method.get("card") or {}
     return {}
 
@@ -194,6 +213,8 @@ def _map_error(exc: stripe.StripeError, *, gateway: str) -> GatewayError:
     if isinstance(exc, stripe.RateLimitError):
         return Retryable("stripe: rate limited", **details)
     if isinstance(exc, stripe.IdempotencyError):
+        if exc.code == "idempotency_key_in_use":  # the first request with it is still running
+            return Retryable("stripe: the idempotency key is in use", **details)
         return Declined("stripe: idempotency key reused with other parameters", **details)
     if isinstance(exc, stripe.InvalidRequestError):
         if exc.http_status == 404:
