@@ -1,8 +1,8 @@
 import sys
 
-from bench import accept_latency
+from bench import accept_latency, processing
 
-COMMANDS = {"accept-latency": accept_latency.main}
+COMMANDS = {"accept-latency": accept_latency.main, "processing": processing.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

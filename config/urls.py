@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from gateways.apis import GatewayListApi
 from paywave.apis import TokenObtainApi, TokenRefreshApi
 from paywave.health import healthz, readyz
 
 api_v1 = [
     path("auth/token", TokenObtainApi.as_view(), name="auth-token"),
     path("auth/token/refresh", TokenRefreshApi.as_view(), name="auth-token-refresh"),
+    path("gateways", GatewayListApi.as_view(), name="gateways"),
     path("", include("payments.urls")),
 ]
 

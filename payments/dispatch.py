@@ -10,17 +10,22 @@ logger = logging.getLogger(__name__)
 PROCESS_PAYMENT_TASK = "payments.process_payment"
 
 
-def payment_dispatch(payment_id: Any) -> bool:
-    """Publish the job carrying only the payment id; False if the broker refused it.
+def payment_dispatch(payment_id: Any, token: Any, countdown: float = 0) -> bool:
+    """Publish the job (payment id and dispatch token); False if the broker refused it.
 
-    A payment whose job could not be published stays `pending` in the database,
-    where the outbox sweep finds it and publishes it again.
+    A payment whose job could not be published keeps its `next_attempt_at` in the
+    database, where the outbox sweep finds it overdue and publishes it again.
     """
     try:
-        celery_app.send_task(PROCESS_PAYMENT_TASK, args=[str(payment_id)], queue="payments")
+        celery_app.send_task(
+            PROCESS_PAYMENT_TASK,
+            args=[str(payment_id), str(token)],
+            queue="payments",
+            countdown=countdown or None,
+        )
     except Exception:
         logger.error(
-            "could not publish payment job; it stays pending for the outbox sweep",
+            "could not publish payment job; the outbox sweep publishes it again",
             extra={"payment_id": str(payment_id)},
             exc_info=True,
         )

@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from paywave.fields import EncryptedTextField
 from paywave.models import ApiClient
@@ -71,6 +72,14 @@ class Payment(models.Model):
     pix_expires_at = models.DateTimeField(null=True, blank=True)
 
     gateway = models.CharField(max_length=40, blank=True, default="")
+    gateway_reference = models.CharField(max_length=120, blank=True, default="", db_index=True)
+    # The processing chain: only a job carrying the current token may take the next step;
+    # `next_attempt_at` is when that step is due (the outbox sweep re-publishes overdue ones).
+    dispatch_token = models.UUIDField(default=uuid.uuid4, editable=False)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Parked: the outcome at a gateway is unknown; reconciliation owns the payment until resolved.
+    needs_reconciliation = models.BooleanField(default=False)
+    reconciliation_reason = models.CharField(max_length=255, blank=True, default="")
     wallet_id = models.UUIDField(null=True, blank=True)
     description = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
@@ -89,6 +98,16 @@ class Payment(models.Model):
                 fields=["client", "method", "-created_at"], name="payment_client_method_idx"
             ),
             models.Index(fields=["status", "updated_at"], name="payment_status_updated_idx"),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "processing"]),
+                name="payment_in_progress_due_idx",
+            ),
+            models.Index(
+                fields=["pix_expires_at"],
+                condition=Q(status="awaiting_payment"),
+                name="payment_awaiting_expiry_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
@@ -132,7 +151,9 @@ class PaymentEvent(models.Model):
 
 
 class AttemptOutcome(models.TextChoices):
-    SUCCEEDED = "succeeded"
+    IN_FLIGHT = "in_flight"  # the call is under way (or its worker died: then ambiguous)
+    SUCCEEDED = "succeeded"  # the gateway took the charge (paid, or waiting for the payer)
+    PENDING = "pending"  # the gateway took it but has no outcome yet
     DECLINED = "declined"
     RETRYABLE = "retryable"
     AMBIGUOUS = "ambiguous"
@@ -154,6 +175,8 @@ class PaymentAttempt(models.Model):
     request_summary = models.JSONField(default=dict, blank=True)
     response_summary = models.JSONField(default=dict, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
+    # Past this the call has certainly ended: an attempt still in flight lost its worker.
+    deadline_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -77,7 +77,7 @@ def payment_create(
         )
         document = payment_document(payment, attempts=())  # a new payment has none
         transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
-        transaction.on_commit(lambda: payment_dispatch(payment.id))
+        transaction.on_commit(lambda: payment_dispatch(payment.id, payment.dispatch_token))
     return payment, document
 
 

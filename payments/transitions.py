@@ -13,10 +13,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from notifications.services import event_record
 from paywave.errors import Conflict
 
 from .cache import payment_cache_refresh
 from .models import Payment, PaymentEvent, PaymentStatus
+from .serializers import payment_document
 
 S = PaymentStatus
 
@@ -31,6 +33,16 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.CANCELED: frozenset(),
     S.EXPIRED: frozenset(),
     S.REFUNDED: frozenset(),
+}
+
+# Statuses a wallet app is told about (webhook event types), published with the change.
+EVENT_TYPES = {
+    S.PROCESSING: "payment.processing",
+    S.AWAITING_PAYMENT: "payment.awaiting_payment",
+    S.SUCCEEDED: "payment.succeeded",
+    S.FAILED: "payment.failed",
+    S.CANCELED: "payment.canceled",
+    S.EXPIRED: "payment.expired",
 }
 
 FINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets) | {
@@ -89,5 +101,12 @@ def payment_transition(
             actor=actor,
         )
         payment.refresh_from_db()
+        if to_status in EVENT_TYPES:
+            event_record(
+                type=EVENT_TYPES[to_status],
+                client_id=payment.client_id,
+                subject_id=payment.id,
+                data=payment_document(payment),
+            )
         transaction.on_commit(lambda: payment_cache_refresh(payment_id), robust=True)
     return payment

@@ -148,12 +148,7 @@ CELERY_TASK_ROUTES = {
     "webhooks.*": {"queue": "webhooks", "routing_key": "webhooks"},
     "notifications.*": {"queue": "notifications", "routing_key": "notifications"},
 }
-CELERY_BEAT_SCHEDULE = {
-    "purge-expired-idempotency-keys": {
-        "task": "paywave.purge_expired_idempotency_keys",
-        "schedule": timedelta(hours=1),
-    },
-}
+# CELERY_BEAT_SCHEDULE: below the processing settings it reads.
 
 # --- Auth and API -------------------------------------------------------
 
@@ -236,6 +231,45 @@ PAYWAVE_SANDBOX = env.bool(
     "PAYWAVE_SANDBOX", default=not any(env.str(k, default="") for k in _GATEWAY_KEYS)
 )
 PAYWAVE_SIMULATOR_URL = env.str("PAYWAVE_SIMULATOR_URL", default="http://127.0.0.1:8900")
+
+# --- Processing: retries, fallback, circuit breaker, sweeps ------------------
+
+PAYWAVE_TRIES_PER_GATEWAY = env.int("PAYWAVE_TRIES_PER_GATEWAY", default=3)
+# The n-th retry on one gateway waits base * factor**(n-1) seconds, +/- jitter (a fraction).
+PAYWAVE_RETRY_BASE_SECONDS = env.float("PAYWAVE_RETRY_BASE_SECONDS", default=1.0)
+PAYWAVE_RETRY_FACTOR = env.float("PAYWAVE_RETRY_FACTOR", default=2.0)
+PAYWAVE_RETRY_JITTER = env.float("PAYWAVE_RETRY_JITTER", default=0.2)
+PAYWAVE_CIRCUIT_THRESHOLD = env.int("PAYWAVE_CIRCUIT_THRESHOLD", default=5)
+PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = env.float("PAYWAVE_CIRCUIT_COOLDOWN_SECONDS", default=30.0)
+PAYWAVE_HEALTH_PROBE_SECONDS = env.float("PAYWAVE_HEALTH_PROBE_SECONDS", default=15.0)
+# A pending or processing payment whose next step is this late has lost its job.
+PAYWAVE_OUTBOX_GRACE_SECONDS = env.float("PAYWAVE_OUTBOX_GRACE_SECONDS", default=60.0)
+PAYWAVE_OUTBOX_SWEEP_SECONDS = env.float("PAYWAVE_OUTBOX_SWEEP_SECONDS", default=30.0)
+# A payment processing for this long is looked up at its gateway.
+PAYWAVE_RECONCILE_AFTER_SECONDS = env.float("PAYWAVE_RECONCILE_AFTER_SECONDS", default=300.0)
+PAYWAVE_RECONCILE_SWEEP_SECONDS = env.float("PAYWAVE_RECONCILE_SWEEP_SECONDS", default=60.0)
+
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-idempotency-keys": {
+        "task": "paywave.purge_expired_idempotency_keys",
+        "schedule": timedelta(hours=1),
+    },
+    "probe-gateway-health": {
+        "task": "gateways.probe_health",
+        "schedule": timedelta(seconds=PAYWAVE_HEALTH_PROBE_SECONDS),
+        "options": {"expires": PAYWAVE_HEALTH_PROBE_SECONDS},
+    },
+    "sweep-payment-outbox": {
+        "task": "payments.sweep_outbox",
+        "schedule": timedelta(seconds=PAYWAVE_OUTBOX_SWEEP_SECONDS),
+        "options": {"expires": PAYWAVE_OUTBOX_SWEEP_SECONDS},
+    },
+    "reconcile-payments": {
+        "task": "payments.reconcile",
+        "schedule": timedelta(seconds=PAYWAVE_RECONCILE_SWEEP_SECONDS),
+        "options": {"expires": PAYWAVE_RECONCILE_SWEEP_SECONDS},
+    },
+}
 
 # --- Static files, i18n ---------------------------------------------------
 

@@ -1,8 +1,7 @@
 """Test settings: the real services when their URLs are set (always on CI), else embedded ones."""
 
+import base64
 import tempfile
-
-from cryptography.fernet import Fernet
 
 from .base import *  # noqa: F403
 from .base import REDIS_URL, env
@@ -11,7 +10,8 @@ SECRET_KEY = "test-only-not-a-secret-but-long-enough-for-hs256"
 SIMPLE_JWT["SIGNING_KEY"] = SECRET_KEY  # noqa: F405
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-PAYWAVE_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+# Fixed, so worker processes a test starts read what the test process wrote.
+PAYWAVE_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(b"test-only-key-not-a-secret-32byt").decode()]
 PAYWAVE_BLIND_INDEX_KEY = "test-blind-index-key"
 PAYWAVE_THROTTLE_RATE = "100000/min"
 PAYWAVE_TOKEN_THROTTLE_RATE = "100000/min"

@@ -21,7 +21,7 @@ def _find_job(bound_queue: Any, payment_id: str, timeout: float = 10.0) -> Any:
             time.sleep(0.05)
             continue
         args = message.decode()[0]
-        if args == [payment_id]:
+        if args[0] == payment_id:
             return message
         message.ack()  # another test's job
     return None
@@ -44,7 +44,9 @@ def test_accepted_payment_job_is_published_to_rabbitmq(api: Any) -> None:
         assert message.delivery_info["routing_key"] == "payments"
         assert message.properties["delivery_mode"] == 2  # persistent
         assert message.content_type == "application/json"
-        assert message.decode()[1] == {}  # the id is all it carries
+        token = str(Payment.objects.get(pk=payment_id).dispatch_token)
+        assert message.decode()[0] == [payment_id, token]  # the id and the chain's token
+        assert message.decode()[1] == {}
         message.ack()
         assert bound.get(no_ack=True) is None  # exactly one job
 

@@ -1,0 +1,549 @@
+"""Charging a payment at its gateways: one step per job, never twice, never lost.
+
+A job carries the payment id and the payment's `dispatch_token`; only a job with
+the current token may take a step, so a duplicate or stale delivery does nothing.
+A step is: decide where to charge, record the attempt as in flight (the unique
+attempt row is what makes two concurrent jobs unable to make the same call),
+call the gateway, record the outcome, and either finish the payment or hand
+back the next step (a new token and a countdown) for the task to publish.
+
+Retries on one gateway reuse its idempotency key, so a charge that was made but
+not answered is returned, not repeated. Before the engine leaves a gateway that
+may hold a charge (an ambiguous outcome), it looks the charge up; when that
+cannot tell, the payment is parked for reconciliation rather than charged
+elsewhere.
+"""
+
+import contextlib
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from gateways.base import (
+    Ambiguous,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    Declined,
+    GatewayError,
+    Misconfigured,
+    Payer,
+    Retryable,
+)
+from gateways.circuit import circuit_allows, circuit_record_failure, circuit_record_success
+from gateways.models import Gateway
+from gateways.pix.brcode import BRCodeError, parse
+from gateways.registry import adapter_for
+from gateways.selectors import gateway_candidates
+from paywave.alerts import AlertKind, operator_alert
+
+from .cache import payment_cache_refresh
+from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt, PaymentMethod
+from .models import PaymentStatus as S
+from .transitions import TransitionConflict, payment_transition
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "processing"
+# Outcomes after which the same gateway may be tried again.
+_RETRY_SAME_GATEWAY = frozenset({AttemptOutcome.RETRYABLE, AttemptOutcome.AMBIGUOUS})
+# Outcomes after which the gateway may hold a charge we do not know about.
+_MAY_HOLD_CHARGE = frozenset({AttemptOutcome.AMBIGUOUS, AttemptOutcome.IN_FLIGHT})
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """Publish the payment's job again: with this token, after this many seconds."""
+
+    token: str
+    countdown: float
+
+
+class LookupInconclusive(Exception):
+    """The gateway could not say whether it holds the charge."""
+
+
+def idempotency_key_for(payment: Payment, gateway_code: str) -> str:
+    """One key per payment and gateway: every retry there replays the same charge."""
+    return f"paywave-{payment.id}-{gateway_code}"
+
+
+def charge_request_for(payment: Payment, gateway_code: str) -> ChargeRequest:
+    return ChargeRequest(
+        payment_id=str(payment.id),
+        amount=payment.amount,
+        currency=payment.currency,
+        method=payment.method,
+        payer=Payer(
+            name=payment.payer_name,
+            country=payment.payer_country,
+            email=payment.payer_email,
+            tax_id=payment.payer_tax_id,
+        ),
+        idempotency_key=idempotency_key_for(payment, gateway_code),
+        card_token=payment.card_token,
+        pix_expires_in=payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN,
+        description=payment.description,
+    )
+
+
+def retry_delay(tries_so_far: int) -> float:
+    """Seconds before the next try on a gateway that has failed `tries_so_far` times."""
+    delay = settings.PAYWAVE_RETRY_BASE_SECONDS * settings.PAYWAVE_RETRY_FACTOR ** (
+        tries_so_far - 1
+    )
+    jitter = settings.PAYWAVE_RETRY_JITTER
+    return delay * random.uniform(1 - jitter, 1 + jitter)  # noqa: S311 (not a secret)
+
+
+def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:
+    """Take the payment's next processing step; the next one to publish, if any."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        logger.warning("job for an unknown payment dropped", extra={"payment_id": str(payment_id)})
+        return None
+    if token is not None and str(payment.dispatch_token) != token:
+        return None  # a duplicate or superseded job
+    if payment.status == S.PENDING:
+        try:
+            payment = payment_transition(
+                payment_id=payment.id,
+                from_statuses=[S.PENDING],
+                to_status=S.PROCESSING,
+                reason="picked up for charging",
+                actor=ACTOR,
+            )
+        except TransitionConflict:
+            payment.refresh_from_db()
+    if payment.status != S.PROCESSING or payment.needs_reconciliation:
+        return None
+
+    attempts = list(payment.attempts.order_by("id"))
+    if attempts and attempts[-1].outcome == AttemptOutcome.IN_FLIGHT:
+        in_flight = attempts[-1]
+        now = timezone.now()
+        if in_flight.deadline_at and in_flight.deadline_at > now:
+            # Another job is making this call, or its worker just died: look again later.
+            wait = (in_flight.deadline_at - now).total_seconds() + 0.5
+            return NextStep(str(payment.dispatch_token), wait)
+        _mark_lost(in_flight)
+        attempts = list(payment.attempts.order_by("id"))
+
+    gateway, number = _choose(payment, attempts)
+    if gateway is None:
+        return None
+    return _attempt(payment, gateway, number)
+
+
+def _mark_lost(attempt: PaymentAttempt) -> None:
+    """An attempt whose worker died mid-call: the request may have been sent."""
+    PaymentAttempt.objects.filter(pk=attempt.pk, outcome=AttemptOutcome.IN_FLIGHT).update(
+        outcome=AttemptOutcome.AMBIGUOUS,
+        error_class="WorkerLost",
+        error_message="the worker stopped during the call; the charge may exist",
+    )
+
+
+def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway | None, int]:
+    """The gateway and attempt number of the next call; (None, 0) if the payment was settled."""
+    tries: dict[str, int] = {}
+    for attempt in attempts:
+        tries[attempt.gateway] = tries.get(attempt.gateway, 0) + 1
+    if attempts:
+        last = attempts[-1]
+        current = Gateway.objects.filter(code=last.gateway, enabled=True).first()
+        if (
+            current is not None
+            and last.outcome in _RETRY_SAME_GATEWAY
+            and tries[current.code] < settings.PAYWAVE_TRIES_PER_GATEWAY
+            and (circuit_allows(current.code) or not _untried(payment, tries))
+        ):
+            return current, tries[current.code] + 1
+        may_hold_charge = any(
+            a.outcome in _MAY_HOLD_CHARGE for a in attempts if a.gateway == last.gateway
+        )
+        if may_hold_charge and not _settle_from_lookup(payment, last.gateway):
+            return None, 0
+
+    candidates = _untried(payment, tries)
+    if not candidates:
+        _fail_exhausted(payment, attempts)
+        return None, 0
+    for gateway in candidates:
+        if circuit_allows(gateway.code):
+            return gateway, 1
+    return candidates[0], 1  # every circuit is open: still try rather than fail untried
+
+
+def _untried(payment: Payment, tries: dict[str, int]) -> list[Gateway]:
+    candidates = gateway_candidates(
+        method=payment.method, currency=payment.currency, country=payment.payer_country
+    )
+    return [gateway for gateway in candidates if gateway.code not in tries]
+
+
+def _settle_from_lookup(payment: Payment, gateway_code: str) -> bool:
+    """Before leaving a gateway that may hold a charge: look it up.
+
+    True when the gateway certainly holds no charge (fallback is safe). False
+    when the payment was settled from what the gateway holds, or parked.
+    """
+    gateway = Gateway.objects.filter(code=gateway_code).first()
+    try:
+        if gateway is None:
+            raise LookupInconclusive(f"gateway {gateway_code} no longer exists")
+        result = charge_lookup(gateway, payment)
+    except LookupInconclusive as exc:
+        payment_park(payment, f"charge at {gateway_code} unknown: {exc}")
+        return False
+    if result is None:
+        return True
+    reason = f"found at {gateway_code} after a lost answer"
+    charge_result_apply(payment, gateway, result, reason=reason)
+    return False
+
+
+def charge_lookup(gateway: Gateway, payment: Payment) -> ChargeResult | None:
+    """The charge this payment's idempotency key made at the gateway, or None if there is none."""
+    try:
+        return adapter_for(gateway).find_charge(charge_request_for(payment, gateway.code))
+    except GatewayError as exc:
+        raise LookupInconclusive(f"{type(exc).__name__}: {exc.message}") from exc
+    except Exception as exc:  # a bug or an answer we cannot read: unknown, not "none"
+        logger.exception("charge lookup failed unexpectedly", extra={"gateway": gateway.code})
+        raise LookupInconclusive(f"unexpected {type(exc).__name__}") from exc
+
+
+def _attempt(payment: Payment, gateway: Gateway, number: int) -> NextStep | None:
+    request = charge_request_for(payment, gateway.code)
+    attempt = _claim_attempt(payment, gateway, number, request.idempotency_key)
+    if attempt is None:
+        return None
+    started = time.monotonic()
+    result: ChargeResult | None = None
+    error: Exception | None = None
+    try:
+        result = adapter_for(gateway).charge(request)
+    except GatewayError as exc:
+        error = exc
+    except Exception as exc:  # an unexpected failure after the request may have gone out
+        logger.exception(
+            "gateway call failed unexpectedly",
+            extra={"payment_id": str(payment.id), "gateway": gateway.code},
+        )
+        error = Ambiguous(f"unexpected {type(exc).__name__} during the call")
+    latency_ms = int((time.monotonic() - started) * 1000)
+    if result is not None:
+        return _on_result(payment, gateway, attempt, result, latency_ms)
+    assert error is not None
+    return _on_error(payment, gateway, attempt, error, latency_ms)
+
+
+def _claim_attempt(
+    payment: Payment, gateway: Gateway, number: int, idempotency_key: str
+) -> PaymentAttempt | None:
+    """Write the attempt as in flight, if this job still owns the payment's next step."""
+    # Past this the call has certainly returned or timed out.
+    longest_call = gateway.timeout_ms / 1000 * adapter_for(gateway).requests_per_charge + 2
+    with transaction.atomic():
+        owned = (
+            Payment.objects.select_for_update()
+            .filter(
+                pk=payment.pk,
+                status=S.PROCESSING,
+                dispatch_token=payment.dispatch_token,
+                needs_reconciliation=False,
+            )
+            .exists()
+        )
+        if not owned:
+            return None
+        try:
+            with transaction.atomic():
+                attempt = PaymentAttempt.objects.create(
+                    payment=payment,
+                    gateway=gateway.code,
+                    number=number,
+                    idempotency_key=idempotency_key,
+                    outcome=AttemptOutcome.IN_FLIGHT,
+                    request_summary=_request_summary(payment),
+                    deadline_at=timezone.now() + timedelta(seconds=longest_call),
+                )
+        except IntegrityError:
+            return None  # another job made this attempt
+        _touch(payment.pk)
+    return attempt
+
+
+def _touch(payment_id: Any) -> None:
+    """A change the payment's document shows (attempts): new version, cache rewritten."""
+    Payment.objects.filter(pk=payment_id).update(
+        version=F("version") + 1, updated_at=timezone.now()
+    )
+    transaction.on_commit(lambda: payment_cache_refresh(payment_id), robust=True)
+
+
+def _request_summary(payment: Payment) -> dict[str, Any]:
+    return {"amount": payment.amount, "currency": payment.currency, "method": payment.method}
+
+
+def _finish_attempt(attempt: PaymentAttempt, latency_ms: int, **fields: Any) -> None:
+    with transaction.atomic():
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(latency_ms=latency_ms, **fields)
+        _touch(attempt.payment_id)
+
+
+def _on_result(
+    payment: Payment,
+    gateway: Gateway,
+    attempt: PaymentAttempt,
+    result: ChargeResult,
+    latency_ms: int,
+) -> NextStep | None:
+    circuit_record_success(gateway.code)
+    summary = {"status": result.status.value, "raw_status": result.raw_status}
+    if result.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED):
+        declined = Declined(
+            result.failure_message or f"the gateway answered {result.raw_status}",
+            code=result.failure_code,
+        )
+        _finish_attempt(
+            attempt,
+            latency_ms,
+            outcome=AttemptOutcome.DECLINED,
+            error_class="Declined",
+            error_message=declined.message[:500],
+            gateway_reference=result.reference,
+            response_summary=summary,
+        )
+        _fail_declined(payment, gateway, declined)
+        return None
+    outcome = (
+        AttemptOutcome.PENDING
+        if result.status == ChargeStatus.PENDING
+        else (AttemptOutcome.SUCCEEDED)
+    )
+    _finish_attempt(
+        attempt,
+        latency_ms,
+        outcome=outcome,
+        gateway_reference=result.reference,
+        response_summary=summary,
+    )
+    charge_result_apply(payment, gateway, result, reason=f"charged at {gateway.code}")
+    return None
+
+
+def _on_error(
+    payment: Payment,
+    gateway: Gateway,
+    attempt: PaymentAttempt,
+    error: Exception,
+    latency_ms: int,
+) -> NextStep | None:
+    assert isinstance(error, GatewayError)
+    outcome = (
+        AttemptOutcome(error.outcome)
+        if error.outcome in AttemptOutcome.values
+        else (AttemptOutcome.AMBIGUOUS)
+    )
+    _finish_attempt(
+        attempt,
+        latency_ms,
+        outcome=outcome,
+        error_class=type(error).__name__,
+        error_message=error.message[:500],
+    )
+    log_extra = {"payment_id": str(payment.id), "gateway": gateway.code, "attempt": attempt.number}
+    if isinstance(error, Declined):
+        circuit_record_success(gateway.code)  # the gateway works; the payer was refused
+        _fail_declined(payment, gateway, error)
+        return None
+    circuit_record_failure(gateway.code)
+    if isinstance(error, Misconfigured):
+        operator_alert(
+            AlertKind.GATEWAY_MISCONFIGURED,
+            f"gateway {gateway.code} refused our credentials: {error.message}",
+            **log_extra,
+        )
+    logger.warning(
+        "gateway attempt failed: %s", error.message, extra={**log_extra, "outcome": outcome}
+    )
+    retry_here = isinstance(error, Retryable | Ambiguous) and (
+        attempt.number < settings.PAYWAVE_TRIES_PER_GATEWAY
+    )
+    return _schedule(payment, retry_delay(attempt.number) if retry_here else 0.0)
+
+
+def _schedule(payment: Payment, countdown: float) -> NextStep | None:
+    """Hand the next step to a new job: a fresh token makes every older job stale."""
+    token = uuid.uuid4()
+    updated = Payment.objects.filter(
+        pk=payment.pk, status=S.PROCESSING, dispatch_token=payment.dispatch_token
+    ).update(dispatch_token=token, next_attempt_at=timezone.now() + timedelta(seconds=countdown))
+    return NextStep(str(token), countdown) if updated else None
+
+
+def charge_result_apply(
+    payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str
+) -> None:
+    """Move a processing payment to what the gateway says of its charge."""
+    common = {
+        "gateway": gateway.code,
+        "gateway_reference": result.reference,
+        "needs_reconciliation": False,
+        "reconciliation_reason": "",
+    }
+    try:
+        if result.status == ChargeStatus.SUCCEEDED:
+            payment_transition(
+                payment_id=payment.pk,
+                from_statuses=[S.PROCESSING],
+                to_status=S.SUCCEEDED,
+                reason=reason,
+                actor=ACTOR,
+                card_brand=result.card_brand,
+                card_last4=result.card_last4,
+                next_action=None,
+                **common,
+            )
+        elif result.status == ChargeStatus.REQUIRES_ACTION:
+            payment_transition(
+                payment_id=payment.pk,
+                from_statuses=[S.PROCESSING],
+                to_status=S.REQUIRES_ACTION,
+                reason=reason,
+                actor=ACTOR,
+                card_brand=result.card_brand,
+                card_last4=result.card_last4,
+                next_action=result.next_action,
+                **common,
+            )
+        elif result.status == ChargeStatus.AWAITING_PAYMENT:
+            _apply_pix(payment, gateway, result, reason=reason, common=common)
+        elif result.status == ChargeStatus.PENDING:
+            # Taken but undecided: the gateway's callback or reconciliation settles it.
+            with transaction.atomic():
+                Payment.objects.filter(pk=payment.pk, status=S.PROCESSING).update(**common)
+                _touch(payment.pk)
+        else:
+            _fail_declined(payment, gateway, Declined(f"the gateway answered {result.raw_status}"))
+    except TransitionConflict:
+        logger.info(
+            "payment moved meanwhile; result not applied",
+            extra={"payment_id": str(payment.id), "gateway": gateway.code},
+        )
+
+
+def _apply_pix(
+    payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str, common: dict
+) -> None:
+    pix = result.pix
+    problem = _pix_problem(payment, result)
+    if problem or pix is None:
+        operator_alert(
+            AlertKind.INVALID_GATEWAY_ANSWER,
+            f"gateway {gateway.code} returned an unusable PIX charge: {problem}",
+            payment_id=str(payment.id),
+            gateway=gateway.code,
+        )
+        payment_park(payment, f"unusable PIX charge from {gateway.code}: {problem}")
+        return
+    payment_transition(
+        payment_id=payment.pk,
+        from_statuses=[S.PROCESSING],
+        to_status=S.AWAITING_PAYMENT,
+        reason=reason,
+        actor=ACTOR,
+        pix_txid=pix.txid,
+        pix_qr_code=pix.br_code,
+        pix_expires_at=pix.expires_at,
+        **common,
+    )
+
+
+def _pix_problem(payment: Payment, result: ChargeResult) -> str:
+    """Why the BR Code a gateway returned cannot be shown to a payer ('' if it can)."""
+    if result.pix is None:
+        return "no PIX data"
+    try:
+        code = parse(result.pix.br_code)
+    except BRCodeError as exc:
+        return f"invalid BR Code ({exc})"
+    if code.amount is not None and code.amount != payment.amount:
+        return f"BR Code amount {code.amount} is not {payment.amount}"
+    return ""
+
+
+def _fail_declined(payment: Payment, gateway: Gateway, error: Declined) -> None:
+    code = (
+        FailureCode.CARD_DECLINED
+        if payment.method == PaymentMethod.CARD
+        else (FailureCode.INVALID_PAYER)
+    )
+    with contextlib.suppress(TransitionConflict):  # already settled elsewhere
+        payment_transition(
+            payment_id=payment.pk,
+            from_statuses=[S.PROCESSING],
+            to_status=S.FAILED,
+            reason=f"declined at {gateway.code}",
+            actor=ACTOR,
+            gateway=gateway.code,
+            failure_code=code,
+            failure_message=error.message[:255],
+        )
+
+
+def _fail_exhausted(payment: Payment, attempts: list[PaymentAttempt]) -> None:
+    if attempts:
+        tried = sorted({a.gateway for a in attempts})
+        message = f"Every gateway failed ({len(attempts)} attempts at {', '.join(tried)})."
+    else:
+        message = "No enabled gateway takes this method, currency and payer country."
+    try:
+        payment_transition(
+            payment_id=payment.pk,
+            from_statuses=[S.PROCESSING],
+            to_status=S.FAILED,
+            reason="gateways exhausted",
+            actor=ACTOR,
+            failure_code=FailureCode.GATEWAYS_EXHAUSTED,
+            failure_message=message[:255],
+        )
+    except TransitionConflict:
+        return
+    operator_alert(
+        AlertKind.GATEWAYS_EXHAUSTED,
+        f"payment {payment.id} failed: {message}",
+        payment_id=str(payment.id),
+        attempts=len(attempts),
+    )
+
+
+def payment_park(payment: Payment, reason: str) -> None:
+    """Keep the payment `processing` and flag it: reconciliation owns it from now on."""
+    with transaction.atomic():
+        parked = Payment.objects.filter(
+            pk=payment.pk, status=S.PROCESSING, needs_reconciliation=False
+        ).update(
+            needs_reconciliation=True,
+            reconciliation_reason=reason[:255],
+            dispatch_token=uuid.uuid4(),
+        )
+        if parked:
+            _touch(payment.pk)
+    if parked:
+        operator_alert(
+            AlertKind.PAYMENT_PARKED,
+            f"payment {payment.id} parked: {reason}",
+            payment_id=str(payment.id),
+        )

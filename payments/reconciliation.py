@@ -1,0 +1,186 @@
+"""Reconciliation: payments whose outcome we do not know are looked up at their gateway.
+
+Run on beat. Two kinds of payment are looked at:
+
+- `processing` for longer than PAYWAVE_RECONCILE_AFTER_SECONDS, or parked (the
+  engine could not tell whether a gateway holds a charge): the charge is looked
+  up; found, the payment takes its state; certainly absent, processing resumes
+  (retries, then fallback); still unknown, the payment stays parked.
+- `awaiting_payment` PIX charges past their expiry: paid after all (a lost
+  callback) becomes `succeeded`, otherwise the charge is cancelled at the
+  gateway and the payment `expired`.
+"""
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from gateways.base import ChargeNotFound, ChargeStatus, GatewayError
+from gateways.models import Gateway
+from gateways.registry import adapter_for
+
+from .dispatch import payment_dispatch
+from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt
+from .models import PaymentStatus as S
+from .processing import (
+    LookupInconclusive,
+    charge_lookup,
+    charge_result_apply,
+    payment_park,
+)
+from .transitions import TransitionConflict, payment_transition
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "reconciliation"
+BATCH = 200
+
+
+def payments_reconcile() -> dict[str, int]:
+    counts: dict[str, int] = {}
+    now = timezone.now()
+    stuck_before = now - timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
+    stuck = Payment.objects.filter(status=S.PROCESSING).filter(
+        Q(needs_reconciliation=True) | Q(updated_at__lt=stuck_before)
+    )
+    expired = Payment.objects.filter(status=S.AWAITING_PAYMENT, pix_expires_at__lt=now)
+    work = [(payment_reconcile_processing, p) for p in stuck.order_by("updated_at")[:BATCH]]
+    work += [(payment_reconcile_expired_pix, p) for p in expired.order_by("pix_expires_at")[:BATCH]]
+    for reconcile_one, payment in work:
+        try:
+            verdict = reconcile_one(payment)
+        except Exception:  # one payment's surprise must not stop the others
+            logger.exception("reconciliation failed", extra={"payment_id": str(payment.id)})
+            verdict = "error"
+        counts[verdict] = counts.get(verdict, 0) + 1
+    if counts:
+        logger.info("reconciliation: %s", counts, extra={"reconciliation": counts})
+    return counts
+
+
+def payment_reconcile_processing(payment: Payment) -> str:
+    """Settle, resume or (keep) park one processing payment; a word saying which."""
+    attempts = list(payment.attempts.order_by("id"))
+    last = attempts[-1] if attempts else None
+    if last and last.outcome == AttemptOutcome.IN_FLIGHT:
+        if last.deadline_at and last.deadline_at > timezone.now():
+            return "in_flight"
+        PaymentAttempt.objects.filter(pk=last.pk, outcome=AttemptOutcome.IN_FLIGHT).update(
+            outcome=AttemptOutcome.AMBIGUOUS,
+            error_class="WorkerLost",
+            error_message="the worker stopped during the call; the charge may exist",
+        )
+        last.outcome = AttemptOutcome.AMBIGUOUS
+    if not _take_over(payment):
+        return "moved"
+    if last is None or last.outcome in (AttemptOutcome.RETRYABLE, AttemptOutcome.MISCONFIGURED):
+        return _resume(payment, "its job was lost")
+    gateway = Gateway.objects.filter(code=last.gateway).first()
+    if gateway is None:
+        payment_park(payment, f"gateway {last.gateway} no longer exists")
+        return "parked"
+    try:
+        if last.outcome == AttemptOutcome.PENDING and last.gateway_reference:
+            result = adapter_for(gateway).retrieve(last.gateway_reference)
+        else:
+            result = charge_lookup(gateway, payment)
+    except (GatewayError, LookupInconclusive) as exc:
+        message = getattr(exc, "message", str(exc))
+        payment_park(payment, f"charge at {gateway.code} unknown: {message}")
+        return "parked"
+    if result is None:
+        return _resume(payment, f"no charge at {gateway.code}")
+    if result.status == ChargeStatus.PENDING:
+        return "pending"
+    charge_result_apply(
+        payment, gateway, result, reason=f"reconciled: {gateway.code} reports {result.raw_status}"
+    )
+    return "settled"
+
+
+def _take_over(payment: Payment) -> bool:
+    """A new token: any job still queued for this payment becomes stale."""
+    payment.dispatch_token = uuid.uuid4()
+    return bool(
+        Payment.objects.filter(pk=payment.pk, status=S.PROCESSING).update(
+            dispatch_token=payment.dispatch_token
+        )
+    )
+
+
+def _resume(payment: Payment, why: str) -> str:
+    token = uuid.uuid4()
+    resumed = Payment.objects.filter(
+        pk=payment.pk, status=S.PROCESSING, dispatch_token=payment.dispatch_token
+    ).update(
+        dispatch_token=token,
+        next_attempt_at=timezone.now(),
+        needs_reconciliation=False,
+        reconciliation_reason="",
+    )
+    if not resumed:
+        return "moved"
+    logger.info("processing resumed: %s", why, extra={"payment_id": str(payment.id)})
+    payment_dispatch(payment.id, token)  # if the broker is down, the outbox sweep retries
+    return "resumed"
+
+
+def payment_reconcile_expired_pix(payment: Payment) -> str:
+    gateway = Gateway.objects.filter(code=payment.gateway).first()
+    if gateway is None or not payment.gateway_reference:
+        return _expire(payment, "expired; no gateway charge to look up")
+    adapter = adapter_for(gateway)
+    try:
+        result = adapter.retrieve(payment.gateway_reference)
+    except ChargeNotFound:
+        return _expire(payment, f"expired; {gateway.code} has no such charge")
+    except GatewayError as exc:
+        logger.warning(
+            "expired PIX charge not looked up: %s",
+            exc.message,
+            extra={"payment_id": str(payment.id), "gateway": gateway.code},
+        )
+        return "unreachable"
+    if result.status == ChargeStatus.SUCCEEDED:
+        return _transition(
+            payment, S.SUCCEEDED, f"reconciled: paid at {gateway.code}, callback missed"
+        )
+    try:
+        adapter.cancel(payment.gateway_reference)
+    except GatewayError as exc:  # the gateway expires it on its own; we stop waiting
+        logger.info(
+            "expired PIX charge not cancelled at the gateway: %s",
+            exc.message,
+            extra={"payment_id": str(payment.id), "gateway": gateway.code},
+        )
+    return _expire(payment, f"expired unpaid; {gateway.code} says {result.raw_status}")
+
+
+def _expire(payment: Payment, reason: str) -> str:
+    return _transition(
+        payment,
+        S.EXPIRED,
+        reason,
+        failure_code=FailureCode.EXPIRED,
+        failure_message="The PIX charge expired before it was paid.",
+    )
+
+
+def _transition(payment: Payment, to_status: str, reason: str, **changes: Any) -> str:
+    try:
+        payment_transition(
+            payment_id=payment.pk,
+            from_statuses=[S.AWAITING_PAYMENT],
+            to_status=to_status,
+            reason=reason,
+            actor=ACTOR,
+            **changes,
+        )
+    except TransitionConflict:
+        return "moved"
+    return str(to_status)

@@ -1,0 +1,128 @@
+"""Circuit breakers in Redis, the beat health probe, and the staff gateway view."""
+
+import time
+from typing import Any
+
+import pytest
+from django.conf import LazySettings
+
+from gateways.circuit import (
+    CircuitState,
+    circuit_allows,
+    circuit_record_failure,
+    circuit_record_success,
+    circuit_status,
+)
+from gateways.health import gateway_health_get, gateways_probe_all
+from payments.models import PaymentStatus as S
+from tests.factories import ApiClientFactory, UserFactory
+from tests.helpers import authenticated
+from tests.processing.conftest import drive
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+
+def test_circuit_opens_after_threshold_then_half_opens_for_one_trial(
+    settings: LazySettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.PAYWAVE_CIRCUIT_THRESHOLD = 3
+    settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = 0.3
+
+    assert [circuit_record_failure("gw") for _ in range(3)] == [False, False, True]
+    assert circuit_status("gw").state is CircuitState.OPEN
+    assert not circuit_allows("gw")
+    alerts = [r for r in caplog.records if getattr(r, "alert", "") == "circuit_opened"]
+    assert len(alerts) == 1
+    assert alerts[0].gateway == "gw"
+
+    time.sleep(0.35)
+    assert circuit_status("gw").state is CircuitState.HALF_OPEN
+    assert circuit_allows("gw")  # the one trial
+    assert not circuit_allows("gw")  # nobody else meanwhile
+
+    circuit_record_failure("gw")  # the trial failed: open again
+    assert circuit_status("gw").state is CircuitState.OPEN
+    time.sleep(0.35)
+    assert circuit_allows("gw")
+    circuit_record_success("gw")  # the trial worked
+    assert circuit_status("gw") == circuit_status("never-failed")
+    assert circuit_status("gw").state is CircuitState.CLOSED
+
+
+def test_a_success_resets_the_consecutive_count(settings: LazySettings) -> None:
+    settings.PAYWAVE_CIRCUIT_THRESHOLD = 3
+    circuit_record_failure("gw")
+    circuit_record_failure("gw")
+    circuit_record_success("gw")
+    circuit_record_failure("gw")
+    circuit_record_failure("gw")
+    assert circuit_status("gw").state is CircuitState.CLOSED
+
+
+def test_a_tripped_primary_sends_the_next_payment_to_the_fallback_first(
+    pix_payment: Any, sim: Any, processing_settings: LazySettings
+) -> None:
+    processing_settings.PAYWAVE_CIRCUIT_THRESHOLD = 3
+    processing_settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = 600
+    sim.faults("mercadopago", down=True, down_mode="503")
+
+    first = drive(pix_payment()).payment
+    assert first.status == S.AWAITING_PAYMENT
+    assert first.gateway == "gerencianet"
+    assert circuit_status("mercadopago").state is CircuitState.OPEN
+
+    second = drive(pix_payment()).payment
+
+    assert second.status == S.AWAITING_PAYMENT
+    assert [(a.gateway, a.number) for a in second.attempts.all()] == [("gerencianet", 1)]
+
+    sim.reset_faults()  # the primary recovers; the probe sees it and closes the circuit
+    health = gateways_probe_all()
+
+    assert health["mercadopago"]["status"] == "up"
+    assert circuit_status("mercadopago").state is CircuitState.CLOSED
+    third = drive(pix_payment()).payment
+    assert [(a.gateway, a.number) for a in third.attempts.all()] == [("mercadopago", 1)]
+
+
+def test_probe_writes_status_latency_and_time_per_gateway(gateways: Any, sim: Any) -> None:
+    sim.faults("gerencianet", down=True, down_mode="503")
+
+    gateways_probe_all()
+
+    up = gateway_health_get("mercadopago")
+    down = gateway_health_get("gerencianet")
+    assert up["status"] == "up"
+    assert isinstance(up["latency_ms"], int)
+    assert up["checked_at"].endswith("Z")
+    assert down["status"] == "down"
+    assert down["detail"]
+    assert gateway_health_get("stripe")["status"] == "up"
+
+
+def test_staff_see_gateways_with_health_and_circuit(
+    gateways: Any, sim: Any, processing_settings: LazySettings
+) -> None:
+    processing_settings.PAYWAVE_CIRCUIT_THRESHOLD = 1
+    circuit_record_failure("gerencianet")
+    gateways_probe_all()  # closes what is healthy: gerencianet answers, so it closes
+    circuit_record_failure("gerencianet")
+    staff = authenticated(UserFactory(username="ops", is_staff=True))
+
+    response = staff.get("/api/v1/gateways")
+
+    assert response.status_code == 200
+    by_code = {g["code"]: g for g in response.json()["results"]}
+    assert list(by_code) == ["mercadopago", "stripe", "gerencianet"]  # priority, then code
+    assert by_code["mercadopago"]["methods"] == ["pix"]
+    assert by_code["mercadopago"]["health"]["status"] == "up"
+    assert by_code["gerencianet"]["circuit"]["state"] == "open"
+    assert by_code["gerencianet"]["circuit"]["opened_at"].endswith("Z")
+    assert by_code["stripe"]["circuit"] == {"state": "closed", "failures": 0, "opened_at": None}
+
+
+def test_wallet_apps_may_not_see_gateways(gateways: Any) -> None:
+    response = authenticated(ApiClientFactory().user).get("/api/v1/gateways")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["type"] == "permission_error"

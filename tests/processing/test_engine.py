@@ -1,0 +1,262 @@
+"""Retries, fallback, declines and ambiguous outcomes, step by step against the simulators."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from gateways.pix.brcode import parse
+from notifications.models import Event
+from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent
+from payments.models import PaymentStatus as S
+from payments.processing import payment_process_step
+from tests.processing.conftest import drive
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+
+def outcomes(payment: Payment) -> list[tuple[str, int, str]]:
+    return [(a.gateway, a.number, a.outcome) for a in payment.attempts.order_by("id")]
+
+
+def test_card_succeeds_at_the_primary_in_one_attempt(card_payment: Any, sim: Any) -> None:
+    payment = card_payment()
+
+    result = drive(payment)
+
+    payment = result.payment
+    assert payment.status == S.SUCCEEDED
+    assert payment.gateway == "stripe"
+    assert (payment.card_brand, payment.card_last4) == ("visa", "4242")
+    assert outcomes(payment) == [("stripe", 1, AttemptOutcome.SUCCEEDED)]
+    assert result.steps == []
+    charges = sim.charges(payment.id)
+    assert [(c["gateway"], c["status"], c["amount"]) for c in charges] == [
+        ("stripe", "succeeded", payment.amount)
+    ]
+    assert payment.gateway_reference == charges[0]["id"]
+    assert list(payment.events.values_list("to_status", flat=True)) == [
+        S.PROCESSING,
+        S.SUCCEEDED,
+    ]
+    assert list(Event.objects.filter(subject_id=payment.id).values_list("type", flat=True)) == [
+        "payment.processing",
+        "payment.succeeded",
+    ]
+    assert Event.objects.get(type="payment.succeeded").data["status"] == "succeeded"
+
+
+def test_pix_awaits_payment_with_a_valid_br_code(pix_payment: Any, sim: Any) -> None:
+    payment = drive(pix_payment(amount=1999)).payment
+
+    assert payment.status == S.AWAITING_PAYMENT
+    assert payment.gateway == "mercadopago"
+    code = parse(payment.pix_qr_code)
+    assert code.amount == 1999
+    assert payment.pix_txid
+    assert payment.pix_expires_at > timezone.now() + timedelta(minutes=50)
+    assert len(sim.charges(payment.id)) == 1
+
+
+def test_3ds_card_requires_action(card_payment: Any, sim: Any) -> None:
+    payment = drive(card_payment("pm_card_authenticationRequired")).payment
+
+    assert payment.status == S.REQUIRES_ACTION
+    assert payment.next_action["type"] == "redirect_to_url"
+    assert "/_sim/card/" in payment.next_action["redirect_to_url"]["url"]
+
+
+def test_primary_down_three_tries_with_backoff_then_fallback(pix_payment: Any, sim: Any) -> None:
+    sim.faults("mercadopago", down=True, down_mode="503")
+    payment = pix_payment()
+    scheduled: list[timedelta] = []
+
+    def note_schedule(number: int) -> None:
+        if number:
+            current = Payment.objects.get(pk=payment.pk)
+            scheduled.append(current.next_attempt_at - timezone.now())
+
+    result = drive(payment, before_step=note_schedule)
+
+    payment = result.payment
+    assert payment.status == S.AWAITING_PAYMENT
+    assert payment.gateway == "gerencianet"
+    assert outcomes(payment) == [
+        ("mercadopago", 1, AttemptOutcome.RETRYABLE),
+        ("mercadopago", 2, AttemptOutcome.RETRYABLE),
+        ("mercadopago", 3, AttemptOutcome.RETRYABLE),
+        ("gerencianet", 1, AttemptOutcome.SUCCEEDED),
+    ]
+    # base 1 s, factor 2, jitter 20 %; the fallback is immediate.
+    first, second, fallback = result.countdowns
+    assert 0.8 <= first <= 1.2
+    assert 1.6 <= second <= 2.4
+    assert fallback == 0
+    assert scheduled[0] <= timedelta(seconds=1.2)
+    assert scheduled[1] > timedelta(seconds=1.4)  # next_attempt_at follows the countdown
+    assert sim.charges(payment.id, gateway="mercadopago") == []
+    assert len(sim.charges(payment.id, gateway="gerencianet")) == 1
+
+
+def test_decline_is_final_and_no_other_gateway_is_called(
+    card_payment: Any, second_stripe: Any, sim: Any
+) -> None:
+    payment = drive(card_payment("pm_card_chargeDeclined")).payment
+
+    assert payment.status == S.FAILED
+    assert payment.failure_code == "card_declined"
+    assert outcomes(payment) == [("stripe", 1, AttemptOutcome.DECLINED)]
+    assert len(sim.charges(payment.id)) == 1  # the declined intent, at the primary only
+
+
+def test_everything_down_fails_with_gateways_exhausted_and_an_alert(
+    card_payment: Any, second_stripe: Any, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.faults("stripe", down=True, down_mode="503")
+
+    result = drive(card_payment())
+
+    payment = result.payment
+    assert payment.status == S.FAILED
+    assert payment.failure_code == "gateways_exhausted"
+    assert [(g, n) for g, n, _ in outcomes(payment)] == [
+        ("stripe", 1), ("stripe", 2), ("stripe", 3),
+        ("stripe-backup", 1), ("stripe-backup", 2), ("stripe-backup", 3),
+    ]  # fmt: skip
+    alerts = [r for r in caplog.records if getattr(r, "alert", "") == "gateways_exhausted"]
+    assert len(alerts) == 1
+    assert alerts[0].payment_id == str(payment.id)
+    assert sim.charges(payment.id) == []
+
+
+def test_a_timeout_after_the_charge_is_retried_with_the_same_key_one_charge(
+    pix_payment: Any, sim: Any
+) -> None:
+    sim.faults("mercadopago", timeout_rate=1)
+    payment = pix_payment()
+
+    def heal(number: int) -> None:
+        if number == 1:
+            sim.reset_faults()
+
+    payment = drive(payment, before_step=heal).payment
+
+    assert payment.status == S.AWAITING_PAYMENT
+    assert outcomes(payment) == [
+        ("mercadopago", 1, AttemptOutcome.AMBIGUOUS),
+        ("mercadopago", 2, AttemptOutcome.SUCCEEDED),
+    ]
+    keys = set(payment.attempts.values_list("idempotency_key", flat=True))
+    assert len(keys) == 1
+    assert len(sim.charges(payment.id)) == 1
+
+
+def test_ambiguous_until_the_end_is_looked_up_before_any_fallback(
+    pix_payment: Any, sim: Any
+) -> None:
+    sim.faults("mercadopago", timeout_rate=1)
+    payment = pix_payment()
+
+    def heal_for_the_lookup(number: int) -> None:
+        if number == 3:  # after three timeouts; the lookup sees the gateway again
+            sim.reset_faults()
+
+    payment = drive(payment, before_step=heal_for_the_lookup).payment
+
+    assert payment.status == S.AWAITING_PAYMENT
+    assert payment.gateway == "mercadopago"
+    assert [o for _, _, o in outcomes(payment)] == [AttemptOutcome.AMBIGUOUS] * 3
+    charges = sim.charges(payment.id)
+    assert [c["gateway"] for c in charges] == ["mercadopago"]  # never charged at the fallback
+
+
+def test_ambiguous_and_unresolvable_is_parked_not_charged_elsewhere(
+    pix_payment: Any, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.faults("mercadopago", timeout_rate=1)
+    payment = pix_payment()
+
+    def gateway_gone(number: int) -> None:
+        if number == 3:
+            sim.faults("mercadopago", down=True, down_mode="503")
+
+    payment = drive(payment, before_step=gateway_gone).payment
+
+    assert payment.status == S.PROCESSING
+    assert payment.needs_reconciliation
+    assert "mercadopago" in payment.reconciliation_reason
+    assert sim.charges(payment.id, gateway="gerencianet") == []
+    assert any(getattr(r, "alert", "") == "payment_parked" for r in caplog.records)
+    # A parked payment's jobs do nothing: reconciliation owns it.
+    assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
+
+
+def test_no_gateway_for_the_payment_fails_clearly(card_payment: Any, gateways: Any) -> None:
+    gateways["stripe"].currencies = ["BRL"]
+    gateways["stripe"].save()
+
+    payment = drive(card_payment(currency="USD")).payment
+
+    assert payment.status == S.FAILED
+    assert payment.failure_code == "gateways_exhausted"
+    assert "No enabled gateway" in payment.failure_message
+    assert payment.attempts.count() == 0
+
+
+def test_a_duplicate_or_stale_job_does_nothing(card_payment: Any, sim: Any) -> None:
+    payment = card_payment()
+    token = str(payment.dispatch_token)
+
+    assert payment_process_step(payment.pk, token) is None
+    assert payment_process_step(payment.pk, token) is None  # the same job delivered twice
+    assert payment_process_step(payment.pk, "00000000-0000-4000-8000-000000000000") is None
+
+    assert PaymentAttempt.objects.filter(payment=payment).count() == 1
+    assert len(sim.charges(payment.id)) == 1
+    assert PaymentEvent.objects.filter(payment=payment, to_status=S.PROCESSING).count() == 1
+
+
+def test_an_attempt_in_flight_waits_for_its_deadline_then_counts_as_ambiguous(
+    pix_payment: Any, sim: Any, gateways: Any
+) -> None:
+    payment = pix_payment(status=S.PROCESSING)
+    key = f"paywave-{payment.id}-mercadopago"
+    in_flight = PaymentAttempt.objects.create(
+        payment=payment, gateway="mercadopago", number=1, idempotency_key=key,
+        outcome=AttemptOutcome.IN_FLIGHT, deadline_at=timezone.now() + timedelta(seconds=30),
+    )  # fmt: skip
+
+    step = payment_process_step(payment.pk, str(payment.dispatch_token))
+
+    assert step is not None
+    assert step.token == str(payment.dispatch_token)
+    assert 29 < step.countdown < 31
+    assert payment.attempts.count() == 1
+
+    PaymentAttempt.objects.filter(pk=in_flight.pk).update(deadline_at=timezone.now())
+    payment = drive(payment).payment
+
+    assert payment.status == S.AWAITING_PAYMENT
+    assert outcomes(payment) == [
+        ("mercadopago", 1, AttemptOutcome.AMBIGUOUS),
+        ("mercadopago", 2, AttemptOutcome.SUCCEEDED),
+    ]
+    assert payment.attempts.first().error_class == "WorkerLost"
+
+
+def test_attempts_show_in_the_payment_document_at_once(
+    api: Any, wallet_app: Any, pix_payment: Any, sim: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    sim.faults("mercadopago", down=True, down_mode="503")
+    payment = pix_payment(client=wallet_app)
+    assert api.get(f"/api/v1/payments/{payment.id}").json()["attempts"] == []  # now cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_process_step(payment.pk, str(payment.dispatch_token))
+
+    document = api.get(f"/api/v1/payments/{payment.id}").json()
+    assert document["status"] == "processing"
+    assert [(a["gateway"], a["outcome"]) for a in document["attempts"]] == [
+        ("mercadopago", "retryable")
+    ]

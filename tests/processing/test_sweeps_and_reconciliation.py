@@ -1,0 +1,189 @@
+"""The outbox sweep (lost jobs) and reconciliation (unknown outcomes, expired PIX)."""
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from celery import Celery
+from django.conf import LazySettings
+from django.utils import timezone
+from kombu import Exchange, Queue
+
+from config.celery_app import app as celery_app
+from payments import dispatch
+from payments.models import AttemptOutcome, Payment
+from payments.models import PaymentStatus as S
+from payments.processing import payment_process_step
+from payments.reconciliation import payments_reconcile
+from payments.sweeps import payments_sweep_outbox
+from tests.helpers import pix_body, post_payment
+from tests.processing.conftest import drive
+
+pytestmark = [pytest.mark.services]
+
+PAYMENTS_QUEUE = Queue("payments", Exchange("payments", type="direct"), routing_key="payments")
+
+
+def drain_jobs(bound: Any, timeout: float = 3.0) -> list[list[str]]:
+    """Every job in the payments queue (its args), acknowledged."""
+    jobs, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = bound.get(no_ack=False)
+        if message is None:
+            if jobs:
+                deadline = min(deadline, time.monotonic() + 0.3)
+            time.sleep(0.05)
+            continue
+        jobs.append(message.decode()[0])
+        message.ack()
+    return jobs
+
+
+def make_overdue(*payments: Payment) -> None:
+    Payment.objects.filter(pk__in=[p.pk for p in payments]).update(
+        next_attempt_at=timezone.now() - timedelta(hours=1)
+    )
+
+
+def make_stuck(payment: Payment) -> None:
+    Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_accepted_while_the_broker_is_down_are_dispatched_once_by_the_sweep(
+    api: Any, gateways: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:1//")
+    dead = Celery("dead-broker")
+    dead.conf.broker_connection_timeout = 0.5
+    dead.conf.task_publish_retry_policy = {"max_retries": 0}
+    monkeypatch.setattr(dispatch, "celery_app", dead)
+    ids = [post_payment(api, pix_body(), key=f"outage-{n}").json()["id"] for n in range(3)]
+    assert set(Payment.objects.filter(pk__in=ids).values_list("status", flat=True)) == {S.PENDING}
+    monkeypatch.undo()  # the broker is back
+
+    with celery_app.connection_for_write() as connection:
+        bound = PAYMENTS_QUEUE(connection.default_channel)
+        bound.declare()
+        bound.purge()
+        assert payments_sweep_outbox() == 0  # not overdue yet: their jobs may only be late
+        make_overdue(*Payment.objects.filter(pk__in=ids))
+        assert payments_sweep_outbox() == 3
+        assert payments_sweep_outbox() == 0  # swept ones wait another grace period
+        jobs = drain_jobs(bound)
+
+    assert sorted(job[0] for job in jobs) == sorted(ids)
+    for payment_id, token in jobs:
+        payment = Payment.objects.get(pk=payment_id)
+        assert token == str(payment.dispatch_token)
+        assert drive(payment).payment.status == S.AWAITING_PAYMENT
+    for payment_id in ids:
+        assert len(sim.charges(payment_id)) == 1
+
+
+@pytest.mark.django_db
+def test_a_late_original_job_and_a_swept_one_charge_once(pix_payment: Any, sim: Any) -> None:
+    payment = pix_payment()
+    token = str(payment.dispatch_token)  # both jobs carry the same token
+
+    assert drive(payment).payment.status == S.AWAITING_PAYMENT
+    assert payment_process_step(payment.pk, token) is None
+    assert len(sim.charges(payment.id)) == 1
+
+
+@pytest.mark.django_db
+def test_stuck_after_a_timeout_is_settled_from_the_gateway(pix_payment: Any, sim: Any) -> None:
+    sim.faults("mercadopago", timeout_rate=1)
+    payment = pix_payment()
+    payment_process_step(payment.pk, str(payment.dispatch_token))  # times out; job then lost
+    sim.reset_faults()
+    make_stuck(payment)
+
+    assert payments_reconcile() == {"settled": 1}
+
+    payment.refresh_from_db()
+    assert payment.status == S.AWAITING_PAYMENT
+    assert payment.attempts.get().outcome == AttemptOutcome.AMBIGUOUS
+    assert payment.events.last().reason.startswith("reconciled: mercadopago reports pending")
+    assert len(sim.charges(payment.id)) == 1
+
+
+@pytest.mark.django_db
+def test_a_parked_payment_is_settled_once_the_gateway_answers(pix_payment: Any, sim: Any) -> None:
+    sim.faults("mercadopago", timeout_rate=1)
+    payment = pix_payment()
+
+    def gateway_gone(number: int) -> None:
+        if number == 3:
+            sim.faults("mercadopago", down=True, down_mode="503")
+
+    payment = drive(payment, before_step=gateway_gone).payment
+    assert payment.needs_reconciliation
+
+    assert payments_reconcile() == {"parked": 1}  # still unreachable: stays parked
+    sim.reset_faults()
+    assert payments_reconcile() == {"settled": 1}
+
+    payment.refresh_from_db()
+    assert payment.status == S.AWAITING_PAYMENT
+    assert not payment.needs_reconciliation
+    assert [c["gateway"] for c in sim.charges(payment.id)] == ["mercadopago"]
+
+
+@pytest.mark.django_db
+def test_a_stuck_payment_without_a_charge_resumes_processing(pix_payment: Any, sim: Any) -> None:
+    sim.faults("mercadopago", down=True, down_mode="503")
+    payment = pix_payment()
+    payment_process_step(payment.pk, str(payment.dispatch_token))  # retryable; job lost
+    make_stuck(payment)
+    sim.reset_faults()
+
+    assert payments_reconcile() == {"resumed": 1}
+
+    payment.refresh_from_db()
+    assert payment.status == S.PROCESSING
+    assert drive(payment).payment.status == S.AWAITING_PAYMENT
+    assert len(sim.charges(payment.id)) == 1
+
+
+@pytest.mark.django_db
+def test_recent_processing_payments_are_left_alone(pix_payment: Any, sim: Any) -> None:
+    sim.faults("mercadopago", down=True, down_mode="503")
+    payment = pix_payment()
+    payment_process_step(payment.pk, str(payment.dispatch_token))
+
+    assert payments_reconcile() == {}
+
+
+@pytest.mark.django_db
+def test_an_expired_unpaid_pix_charge_is_cancelled_and_expired(pix_payment: Any, sim: Any) -> None:
+    payment = drive(pix_payment()).payment
+    Payment.objects.filter(pk=payment.pk).update(
+        pix_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert payments_reconcile() == {"expired": 1}
+
+    payment.refresh_from_db()
+    assert payment.status == S.EXPIRED
+    assert payment.failure_code == "expired"
+    assert sim.charges(payment.id)[0]["status"] == "cancelled"
+
+
+@pytest.mark.django_db
+def test_an_expired_pix_charge_that_was_paid_succeeds(
+    pix_payment: Any, sim: Any, processing_settings: LazySettings
+) -> None:
+    payment = drive(pix_payment()).payment
+    paid = sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": "mercadopago"})
+    assert paid.status_code == 200, paid.text
+    Payment.objects.filter(pk=payment.pk).update(
+        pix_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert payments_reconcile() == {"succeeded": 1}
+
+    payment.refresh_from_db()
+    assert payment.status == S.SUCCEEDED
+    assert "callback missed" in payment.events.last().reason
