@@ -26,6 +26,7 @@ def main() -> None:
         f"  Admin        {api}/admin/{staff}",
         f"  Flower       {flower}" + (f"   user:password {flower_auth}" if flower_auth else ""),
         f"  Sandbox      {'on: demo wallet app demo / demo' if sandbox else 'off'}",
+        f"  Simulators   {settings.PAYWAVE_SIMULATOR_URL}/_sim/charges   (docs/gateways.md)",
         f"  Database     {database['ENGINE'].rsplit('.', 1)[-1]} {database.get('NAME', '')}",
         f"  Broker       {broker}",
         f"  Cache        {cache['BACKEND'].rsplit('.', 1)[-1]} {cache.get('LOCATION', '')}",

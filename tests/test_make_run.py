@@ -43,8 +43,16 @@ ISOLATING = (
     "PAYWAVE_VAR_DIR",
     "PAYWAVE_API_PORT",
     "FLOWER_PORT",
+    "PAYWAVE_SIMULATOR_PORT",
+    "PAYWAVE_SIMULATOR_URL",
 )
-REMOVED = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+REMOVED = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "REDIS_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "PAYWAVE_SIMULATOR_URL",
+)
 # An outer `make test` must not pass its flags (-n, -j, jobserver) to `make run`.
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
 
@@ -110,11 +118,12 @@ def marked_pids(marker: bytes) -> set[int]:
 
 
 class MakeRun:
-    def __init__(self, tmp_path: Path, api_port: int, flower_port: int) -> None:
+    def __init__(self, tmp_path: Path, api_port: int, flower_port: int, sim_port: int) -> None:
         self.var_dir = tmp_path / "var"
         self.log_path = tmp_path / "make-run.log"
         self.api = f"http://127.0.0.1:{api_port}"
         self.flower = f"http://127.0.0.1:{flower_port}"
+        self.simulators = f"http://127.0.0.1:{sim_port}"
         token = uuid.uuid4().hex
         self.marker = f"{MARKER}={token}".encode()
         env = {
@@ -125,6 +134,7 @@ class MakeRun:
         env.update(
             PAYWAVE_API_PORT=str(api_port),
             FLOWER_PORT=str(flower_port),
+            PAYWAVE_SIMULATOR_PORT=str(sim_port),
             PAYWAVE_VAR_DIR=str(self.var_dir),
             PYTHONUNBUFFERED="1",
             **{MARKER: token},
@@ -221,6 +231,11 @@ class MakeRun:
             time.sleep(0.5)
 
 
+def fetch_status(run: MakeRun, location: str, auth: dict[str, str]) -> str:
+    response = httpx.get(httpx.URL(run.api).join(location), headers=auth, timeout=10.0)
+    return response.json()["status"]
+
+
 def exercise(run: MakeRun) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while (health := run.wait_until_up(f"{run.api}/healthz", deadline)).status_code != 200:
@@ -275,6 +290,17 @@ def exercise(run: MakeRun) -> None:
             f"GET {location} gives {field}={fetched.json()[field]!r}, POST gave {payment[field]!r}"
         )
 
+    # The payments worker charges it at the simulators, over the embedded broker.
+    while (status := fetch_status(run, location, auth)) in ("pending", "processing"):
+        if time.monotonic() > deadline:
+            pytest.fail(run.explain(f"payment {payment['id']} still {status}"))
+        time.sleep(0.5)
+    assert status == "awaiting_payment", run.explain(f"payment {payment['id']} is {status}")
+    charges = httpx.get(
+        f"{run.simulators}/_sim/charges", params={"reference": payment["id"]}, timeout=10.0
+    ).json()
+    assert [c["gateway"] for c in charges] == ["mercadopago"], run.explain(f"charges: {charges}")
+
     credentials = read_dotenv(REPO_ROOT / ".env").get("FLOWER_BASIC_AUTH", "")
     flower = run.wait_until_up(f"{run.flower}/", deadline)
     if credentials:
@@ -298,7 +324,7 @@ def test_make_run_starts_serves_and_stops_everything(tmp_path: Path) -> None:
             "environment, so the run would not be on its own embedded defaults"
         )
 
-    run = MakeRun(tmp_path, *free_ports(2))
+    run = MakeRun(tmp_path, *free_ports(3))
     try:
         exercise(run)
     finally:

@@ -230,7 +230,11 @@ _GATEWAY_KEYS = ("STRIPE_API_KEY", "MERCADOPAGO_ACCESS_TOKEN", "GERENCIANET_CLIE
 PAYWAVE_SANDBOX = env.bool(
     "PAYWAVE_SANDBOX", default=not any(env.str(k, default="") for k in _GATEWAY_KEYS)
 )
-PAYWAVE_SIMULATOR_URL = env.str("PAYWAVE_SIMULATOR_URL", default="http://127.0.0.1:8900")
+# make run starts the simulators on this port.
+PAYWAVE_SIMULATOR_PORT = env.int("PAYWAVE_SIMULATOR_PORT", default=8900)
+PAYWAVE_SIMULATOR_URL = env.str(
+    "PAYWAVE_SIMULATOR_URL", default=f"http://127.0.0.1:{PAYWAVE_SIMULATOR_PORT}"
+)
 
 # --- Processing: retries, fallback, circuit breaker, sweeps ------------------
 
