@@ -13,6 +13,7 @@ import argparse
 import json
 import platform
 import statistics
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -34,15 +35,20 @@ def _token(http: httpx.Client, username: str, password: str) -> str:
 
 
 def _post_all(base_url: str, token: str, count: int, clients: int) -> list[str]:
+    local = threading.local()  # one keep-alive connection per client thread
+
     def post(index: int) -> str:
-        with httpx.Client(base_url=base_url, timeout=30) as http:
-            response = http.post(
-                "/api/v1/payments",
-                json=payment_body(index),
-                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(
+                base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {token}"}
             )
-            response.raise_for_status()
-            return response.json()["id"]
+        response = local.http.post(
+            "/api/v1/payments",
+            json=payment_body(index),
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        response.raise_for_status()
+        return response.json()["id"]
 
     with ThreadPoolExecutor(clients) as pool:
         return list(pool.map(post, range(count)))
