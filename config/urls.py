@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from gateways.apis import GatewayListApi
+from gateways.views import gateway_callback
 from paywave.apis import TokenObtainApi, TokenRefreshApi
 from paywave.health import healthz, readyz
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("webhooks/<slug:code>", gateway_callback, name="gateway-callback"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),

@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from paywave.countries import COUNTRY_CODES
+from paywave.fields import EncryptedTextField
 
 
 class AdapterKind(models.TextChoices):
@@ -89,3 +90,45 @@ class Gateway(models.Model):
 
 def _is_list_of_str(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+class CallbackStatus(models.TextChoices):
+    RECEIVED = "received"  # verified and stored; a worker will process it
+    PROCESSED = "processed"  # it moved a payment
+    IGNORED = "ignored"  # verified, but nothing to change (duplicate state, late, other kind)
+    UNMATCHED = "unmatched"  # no payment of ours matches: kept for reconciliation
+    CONFLICT = "conflict"  # it contradicts a final payment (paid after cancel): staff look
+    REJECTED = "rejected"  # forged, stale or malformed: never processed
+    FAILED = "failed"  # the gateway could not be asked about it; reconciliation covers it
+
+
+class GatewayCallback(models.Model):
+    """Every callback a gateway sent us, as received: the audit trail and the dedupe key."""
+
+    id = models.BigAutoField(primary_key=True)
+    gateway = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=200, blank=True, default="")
+    kind = models.CharField(max_length=40, blank=True, default="")
+    reference = models.CharField(max_length=120, blank=True, default="", db_index=True)
+    payment_id = models.UUIDField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=CallbackStatus.choices)
+    detail = models.CharField(max_length=500, blank=True, default="")
+    headers = models.JSONField(default=dict, blank=True)
+    # The raw body may carry payer data (names, e-mails): encrypted like every personal field.
+    body = EncryptedTextField(blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-received_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "event_id"],
+                condition=~Q(event_id=""),
+                name="gateway_callback_event_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="callback_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.event_id or '-'} {self.status}"

@@ -189,3 +189,46 @@ class PaymentAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_id} {self.gateway}#{self.number} {self.outcome}"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(models.Model):
+    """Money going back to the payer; pending ones count against what is left to refund."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField(help_text="Minor units of the payment's currency.")
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    gateway = models.CharField(max_length=40)
+    gateway_reference = models.CharField(max_length=120, blank=True, default="")
+    tries = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    failure_message = models.CharField(max_length=255, blank=True, default="")
+    needs_reconciliation = models.BooleanField(default=False)
+    actor = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=RefundStatus.values), name="refund_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["payment", "status"], name="refund_payment_status_idx")]
+
+    def __str__(self) -> str:
+        return f"refund {self.id} {self.amount} {self.status}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"paywave-refund-{self.id}"

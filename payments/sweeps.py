@@ -1,13 +1,17 @@
 """The outbox sweep: jobs that never reached the broker, or were lost with it, published again."""
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
+from gateways.models import CallbackStatus, GatewayCallback
+
 from .dispatch import payment_dispatch
-from .models import Payment, PaymentStatus
+from .models import Payment, PaymentStatus, Refund, RefundStatus
+from .refunds import refund_dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -47,4 +51,34 @@ def payments_sweep_outbox() -> int:
         published += 1
     if overdue:
         logger.warning("outbox sweep published %d overdue payment jobs", published)
+    return published
+
+
+def refunds_sweep() -> int:
+    """Pending refunds nobody touched for a grace period: publish their job again."""
+    stale = timezone.now() - timedelta(seconds=settings.PAYWAVE_OUTBOX_GRACE_SECONDS)
+    ids = list(
+        Refund.objects.filter(
+            status=RefundStatus.PENDING, needs_reconciliation=False, updated_at__lt=stale
+        ).values_list("id", flat=True)[:BATCH]
+    )
+    for refund_id in ids:
+        Refund.objects.filter(pk=refund_id).update(updated_at=timezone.now())
+        refund_dispatch(refund_id)
+    return len(ids)
+
+
+def callbacks_sweep(*, dispatch: Callable[[int], bool]) -> int:
+    """Verified callbacks whose job never ran (broker down at receipt): publish again."""
+    stale = timezone.now() - timedelta(seconds=settings.PAYWAVE_OUTBOX_GRACE_SECONDS)
+    ids = list(
+        GatewayCallback.objects.filter(
+            status=CallbackStatus.RECEIVED, received_at__lt=stale
+        ).values_list("id", flat=True)[:BATCH]
+    )
+    published = 0
+    for callback_id in ids:
+        if not dispatch(callback_id):
+            break
+        published += 1
     return published

@@ -4,10 +4,16 @@ from typing import Any
 
 from celery import shared_task
 
+from gateways.callbacks import callback_dispatch
+
+from .callbacks import CallbackLookupFailed, callback_give_up, callback_process
 from .dispatch import payment_dispatch
 from .processing import payment_process_step
 from .reconciliation import payments_reconcile
-from .sweeps import payments_sweep_outbox
+from .refunds import refund_dispatch, refund_process
+from .sweeps import callbacks_sweep, payments_sweep_outbox, refunds_sweep
+
+CALLBACK_TRIES = 5
 
 
 @shared_task(
@@ -22,9 +28,35 @@ def process_payment(payment_id: str, token: str | None = None) -> None:
         payment_dispatch(payment_id, step.token, step.countdown)
 
 
+@shared_task(
+    name="payments.process_refund", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def process_refund(refund_id: str) -> None:
+    countdown = refund_process(refund_id)
+    if countdown is not None:
+        refund_dispatch(refund_id, countdown)
+
+
+@shared_task(
+    name="webhooks.process_callback", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def process_callback(callback_id: int, tries: int = 0) -> None:
+    try:
+        callback_process(callback_id)
+    except CallbackLookupFailed as exc:
+        if tries + 1 >= CALLBACK_TRIES:
+            callback_give_up(callback_id, str(exc))
+        else:
+            process_callback.apply_async(args=[callback_id, tries + 1], countdown=2 ** (tries + 1))
+
+
 @shared_task(name="payments.sweep_outbox", ignore_result=True)
-def sweep_outbox() -> int:
-    return payments_sweep_outbox()
+def sweep_outbox() -> dict[str, int]:
+    return {
+        "payments": payments_sweep_outbox(),
+        "refunds": refunds_sweep(),
+        "callbacks": callbacks_sweep(dispatch=callback_dispatch),
+    }
 
 
 @shared_task(name="payments.reconcile", ignore_result=True)

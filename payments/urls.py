@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, refund_apis
 
 urlpatterns = [
     path("payments", apis.PaymentCollectionApi.as_view(), name="payment-collection"),
@@ -9,6 +9,11 @@ urlpatterns = [
         "payments/<uuid:payment_id>/cancel",
         apis.PaymentCancelApi.as_view(),
         name="payment-cancel",
+    ),
+    path(
+        "payments/<uuid:payment_id>/refunds",
+        refund_apis.PaymentRefundsApi.as_view(),
+        name="payment-refunds",
     ),
     path(
         "payments/<uuid:payment_id>/qrcode.png",

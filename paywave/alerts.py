@@ -16,6 +16,8 @@ class AlertKind:
     GATEWAY_MISCONFIGURED = "gateway_misconfigured"
     PAYMENT_PARKED = "payment_parked"
     INVALID_GATEWAY_ANSWER = "invalid_gateway_answer"
+    REFUND_PARKED = "refund_parked"
+    PAID_AFTER_CANCEL = "paid_after_cancel"
 
 
 def operator_alert(kind: str, message: str, **context: Any) -> None:

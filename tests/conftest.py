@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 from tests.factories import ApiClientFactory
 from tests.helpers import authenticated
 
+pytest_plugins = ["tests.gateway_fixtures"]
+
 SERVICE_URLS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
 
 

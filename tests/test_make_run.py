@@ -301,6 +301,19 @@ def exercise(run: MakeRun) -> None:
     ).json()
     assert [c["gateway"] for c in charges] == ["mercadopago"], run.explain(f"charges: {charges}")
 
+    # The payer pays: the simulator calls /webhooks/mercadopago, a worker settles the payment.
+    paid = httpx.post(
+        f"{run.simulators}/_sim/pix/{charges[0]['id']}/pay",
+        params={"gateway": "mercadopago"},
+        timeout=10.0,
+    )
+    assert paid.json()["callback"]["delivered"], run.explain(f"callback: {paid.text}")
+    while (status := fetch_status(run, location, auth)) == "awaiting_payment":
+        if time.monotonic() > deadline:
+            pytest.fail(run.explain(f"payment {payment['id']} still {status} after the callback"))
+        time.sleep(0.5)
+    assert status == "succeeded", run.explain(f"payment {payment['id']} is {status}")
+
     credentials = read_dotenv(REPO_ROOT / ".env").get("FLOWER_BASIC_AUTH", "")
     flower = run.wait_until_up(f"{run.flower}/", deadline)
     if credentials:

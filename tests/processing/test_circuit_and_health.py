@@ -16,8 +16,8 @@ from gateways.circuit import (
 from gateways.health import gateway_health_get, gateways_probe_all
 from payments.models import PaymentStatus as S
 from tests.factories import ApiClientFactory, UserFactory
+from tests.gateway_fixtures import drive
 from tests.helpers import authenticated
-from tests.processing.conftest import drive
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 

@@ -11,7 +11,7 @@ from notifications.models import Event
 from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.processing import payment_process_step
-from tests.processing.conftest import drive
+from tests.gateway_fixtures import drive
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 

@@ -7,7 +7,7 @@ import pytest
 from gateways.models import Gateway
 from gateways.selectors import gateway_candidates
 from payments.models import PaymentStatus as S
-from tests.processing.conftest import GATEWAY_TIMEOUT_MS, drive
+from tests.gateway_fixtures import GATEWAY_TIMEOUT_MS, drive
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 

@@ -17,8 +17,8 @@ from payments.models import PaymentStatus as S
 from payments.processing import payment_process_step
 from payments.reconciliation import payments_reconcile
 from payments.sweeps import payments_sweep_outbox
+from tests.gateway_fixtures import drive
 from tests.helpers import pix_body, post_payment
-from tests.processing.conftest import drive
 
 pytestmark = [pytest.mark.services]
 

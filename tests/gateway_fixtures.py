@@ -1,8 +1,8 @@
-"""The processing engine against the gateway simulators over HTTP, through the real SDKs.
+"""Fixtures for tests against the gateway simulators over HTTP, through the real SDKs.
 
 Most tests drive a payment's steps in process (`drive`): each step is what one
-job does, and the countdown it asks for is recorded instead of waited for. The
-tests in test_worker.py run real Celery workers over RabbitMQ instead.
+job does, and the countdown it asks for is recorded instead of waited for.
+tests/processing/test_worker.py runs real Celery workers over RabbitMQ instead.
 """
 
 import importlib

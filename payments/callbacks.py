@@ -1,0 +1,166 @@
+"""Gateway callbacks applied to payments, on the `webhooks` queue.
+
+A callback only says "look at this charge": its state is read back from the
+gateway (`retrieve`), so a forged-but-valid-looking body, a duplicate or an
+out-of-order delivery can never move a payment anywhere the gateway itself
+does not say. Moves go forwards only: a late "pending" after "succeeded" is
+recorded and ignored.
+"""
+
+import logging
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from gateways.base import CallbackKind, ChargeResult, ChargeStatus, GatewayError
+from gateways.models import CallbackStatus, Gateway, GatewayCallback
+from gateways.registry import adapter_for
+from paywave.alerts import AlertKind, operator_alert
+
+from .models import FailureCode, Payment, PaymentAttempt
+from .models import PaymentStatus as S
+from .processing import charge_result_apply
+from .transitions import TransitionConflict, payment_transition
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "gateway-callback"
+_PAYMENT_KINDS = {
+    CallbackKind.PAYMENT_SUCCEEDED,
+    CallbackKind.PAYMENT_FAILED,
+    CallbackKind.PAYMENT_CANCELED,
+    CallbackKind.PAYMENT_PENDING,
+    CallbackKind.PAYMENT_UPDATED,
+}
+
+
+class CallbackLookupFailed(Exception):
+    """The gateway could not be asked about the charge; try again later."""
+
+
+def callback_process(callback_id: int) -> None:
+    callback = GatewayCallback.objects.filter(pk=callback_id).first()
+    if callback is None or callback.status != CallbackStatus.RECEIVED:
+        return  # processed already (a duplicate job)
+    if callback.kind not in _PAYMENT_KINDS:
+        _finish(callback, CallbackStatus.IGNORED, f"{callback.kind}: not a payment state")
+        return
+    payment = _payment_for(callback)
+    if payment is None:
+        _finish(callback, CallbackStatus.UNMATCHED, "no payment of ours has this charge")
+        logger.warning(
+            "gateway callback for an unknown charge kept for reconciliation",
+            extra={"gateway": callback.gateway, "reference": callback.reference},
+        )
+        return
+    gateway = Gateway.objects.filter(code=callback.gateway).first()
+    reference = payment.gateway_reference or callback.reference
+    try:
+        result = adapter_for(gateway).retrieve(reference)
+    except GatewayError as exc:
+        raise CallbackLookupFailed(f"{type(exc).__name__}: {exc.message}") from exc
+    status, detail = _apply(payment, gateway, result)
+    _finish(callback, status, detail, payment_id=payment.pk)
+
+
+def callback_give_up(callback_id: int, reason: str) -> None:
+    """After the last retry: the payment stays as it is and reconciliation looks at it."""
+    callback = GatewayCallback.objects.filter(pk=callback_id).first()
+    if callback is not None and callback.status == CallbackStatus.RECEIVED:
+        _finish(callback, CallbackStatus.FAILED, reason)
+
+
+def _payment_for(callback: GatewayCallback) -> Payment | None:
+    if callback.payment_id:
+        payment = Payment.objects.filter(pk=callback.payment_id).first()
+        if payment is not None and _charged_at(payment, callback):
+            return payment
+    if not callback.reference:
+        return None
+    by_reference = Payment.objects.filter(gateway=callback.gateway).filter(
+        Q(gateway_reference=callback.reference) | Q(pix_txid=callback.reference)
+    )
+    payment = by_reference.first()
+    if payment is not None:
+        return payment
+    attempt = PaymentAttempt.objects.filter(
+        gateway=callback.gateway, gateway_reference=callback.reference
+    ).first()
+    return attempt.payment if attempt else None
+
+
+def _charged_at(payment: Payment, callback: GatewayCallback) -> bool:
+    """Did this gateway account get a charge for the payment? (payment ids can be echoed)"""
+    return (
+        payment.gateway == callback.gateway
+        or payment.attempts.filter(gateway=callback.gateway).exists()
+    )
+
+
+def _apply(payment: Payment, gateway: Gateway, result: ChargeResult) -> tuple[str, str]:
+    """Move the payment forwards to what the gateway reports; (callback status, detail)."""
+    said = f"{gateway.code} reports {result.raw_status}"
+    try:
+        if payment.status == S.PROCESSING:
+            charge_result_apply(payment, gateway, result, reason=f"callback: {said}")
+        elif result.status == ChargeStatus.SUCCEEDED and payment.status in (
+            S.AWAITING_PAYMENT,
+            S.REQUIRES_ACTION,
+        ):
+            payment_transition(
+                payment_id=payment.pk,
+                from_statuses=[payment.status],
+                to_status=S.SUCCEEDED,
+                reason=f"callback: {said}",
+                actor=ACTOR,
+                next_action=None,
+            )
+        elif result.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED) and (
+            payment.status == S.REQUIRES_ACTION
+        ):
+            payment_transition(
+                payment_id=payment.pk,
+                from_statuses=[S.REQUIRES_ACTION],
+                to_status=S.FAILED,
+                reason=f"callback: {said}",
+                actor=ACTOR,
+                next_action=None,
+                failure_code=FailureCode.CARD_DECLINED,
+                failure_message="The card's 3-D Secure check failed.",
+            )
+        elif result.status == ChargeStatus.EXPIRED and payment.status == S.AWAITING_PAYMENT:
+            payment_transition(
+                payment_id=payment.pk,
+                from_statuses=[S.AWAITING_PAYMENT],
+                to_status=S.EXPIRED,
+                reason=f"callback: {said}",
+                actor=ACTOR,
+                failure_code=FailureCode.EXPIRED,
+                failure_message="The PIX charge expired before it was paid.",
+            )
+        elif result.status == ChargeStatus.SUCCEEDED and payment.status in (
+            S.CANCELED,
+            S.EXPIRED,
+            S.FAILED,
+        ):
+            operator_alert(
+                AlertKind.PAID_AFTER_CANCEL,
+                f"payment {payment.id} is {payment.status} but {said}: refund the "
+                "payer or reinstate the payment",
+                payment_id=str(payment.id),
+                gateway=gateway.code,
+            )
+            return CallbackStatus.CONFLICT, f"payment is {payment.status}; {said}"
+        else:
+            return CallbackStatus.IGNORED, f"payment is {payment.status}; {said}: no change"
+    except TransitionConflict as exc:
+        return CallbackStatus.IGNORED, f"payment moved meanwhile ({exc.current_status}); {said}"
+    payment.refresh_from_db()
+    return CallbackStatus.PROCESSED, f"payment now {payment.status}; {said}"
+
+
+def _finish(callback: GatewayCallback, status: str, detail: str, **changes: Any) -> None:
+    GatewayCallback.objects.filter(pk=callback.pk, status=CallbackStatus.RECEIVED).update(
+        status=status, detail=detail[:500], processed_at=timezone.now(), **changes
+    )

@@ -1,0 +1,107 @@
+"""POST/GET /api/v1/payments/{id}/refunds (API.md)."""
+
+from uuid import UUID
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from paywave.auth import client_id_of
+from paywave.idempotency import (
+    REPLAY_HEADER,
+    StoredResponse,
+    idempotent_call,
+    request_fingerprint,
+    validate_idempotency_key,
+)
+from paywave.openapi import (
+    AUTHENTICATED_ERRORS,
+    BODY_ERRORS,
+    IDEMPOTENCY_KEY_HEADER,
+    error_responses,
+)
+from paywave.serializer_fields import StrictIntegerField, StrictSerializer
+
+from .models import Refund
+from .refunds import refund_create, refund_document
+from .selectors import payment_get
+
+TAG = ["refunds"]
+
+
+class RefundCreateInputSerializer(StrictSerializer):
+    amount = StrictIntegerField(
+        min_value=1, required=False, help_text="Minor units; omit to refund all that is left."
+    )
+
+
+class RefundOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    payment_id = serializers.UUIDField()
+    amount = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["pending", "succeeded", "failed"])
+    failure_message = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class RefundListOutputSerializer(serializers.Serializer):
+    results = RefundOutputSerializer(many=True)
+
+
+class PaymentRefundsApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="refunds_list",
+        summary="The payment's refunds, newest first.",
+        responses={200: RefundListOutputSerializer, **error_responses(404, *AUTHENTICATED_ERRORS)},
+    )
+    def get(self, request: Request, payment_id: UUID) -> Response:
+        payment = payment_get(client_id=client_id_of(request), payment_id=payment_id)
+        refunds = Refund.objects.filter(payment=payment).order_by("-created_at", "-id")
+        return Response({"results": [refund_document(refund) for refund in refunds]})
+
+    @extend_schema(
+        tags=TAG,
+        operation_id="refunds_create",
+        summary="Refund a succeeded payment, in full or in part; processed by a worker.",
+        description="`Idempotency-Key` is optional here but recommended: a repeated request "
+        "with the same key answers the same refund.",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        request=RefundCreateInputSerializer,
+        responses={
+            202: RefundOutputSerializer,
+            **error_responses(*BODY_ERRORS, 404, 409, 422, *AUTHENTICATED_ERRORS),
+        },
+    )
+    def post(self, request: Request, payment_id: UUID) -> Response:
+        payload = RefundCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        client_id = client_id_of(request)
+
+        def create() -> StoredResponse:
+            refund = refund_create(
+                client_id=client_id,
+                payment_id=payment_id,
+                amount=payload.validated_data.get("amount"),
+                actor=f"client:{client_id}",
+            )
+            return StoredResponse(status=status.HTTP_202_ACCEPTED, body=refund_document(refund))
+
+        raw_key = request.headers.get("Idempotency-Key")
+        if raw_key is None:
+            stored = create()
+        else:
+            stored = idempotent_call(
+                client_id=client_id,
+                key=validate_idempotency_key(raw_key),
+                fingerprint=request_fingerprint(
+                    method="POST", path=request.path, data=request.data
+                ),
+                operation=create,
+            )
+        response = Response(stored.body, status=stored.status, headers=stored.headers)
+        if stored.replayed:
+            response[REPLAY_HEADER] = "true"
+        return response

@@ -1,0 +1,161 @@
+"""Refunds through the API and the gateways: partial, full, over-refund, races, failures."""
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from notifications.models import Event
+from payments.models import Payment, Refund
+from payments.models import PaymentStatus as S
+from payments.refunds import refund_process
+from tests.gateway_fixtures import drive
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+
+def settle(refund_id: str, *, max_tries: int = 10) -> Refund:
+    """Run the refund's jobs one after another, as a worker would."""
+    for _ in range(max_tries):
+        if refund_process(refund_id) is None:
+            break
+    return Refund.objects.get(pk=refund_id)
+
+
+@pytest.fixture
+def paid_card(card_payment: Any, wallet_app: Any, sim: Any) -> Payment:
+    payment = drive(card_payment(client=wallet_app, amount=1000)).payment
+    assert payment.status == S.SUCCEEDED
+    return payment
+
+
+def test_partial_then_full_refund(api: Any, paid_card: Payment, sim: Any) -> None:
+    url = f"/api/v1/payments/{paid_card.id}/refunds"
+
+    partial = api.post(url, {"amount": 300}, format="json")
+    assert partial.status_code == 202
+    assert partial.json()["status"] == "pending"
+    assert settle(partial.json()["id"]).status == "succeeded"
+    paid_card.refresh_from_db()
+    assert (paid_card.status, paid_card.amount_refunded) == (S.PARTIALLY_REFUNDED, 300)
+
+    rest = api.post(url, {}, format="json")  # no amount: all that is left
+    assert rest.json()["amount"] == 700
+    settle(rest.json()["id"])
+    paid_card.refresh_from_db()
+    assert (paid_card.status, paid_card.amount_refunded) == (S.REFUNDED, 1000)
+
+    listed = api.get(url).json()["results"]
+    assert [(r["amount"], r["status"]) for r in listed] == [(700, "succeeded"), (300, "succeeded")]
+    assert api.get(f"/api/v1/payments/{paid_card.id}").json()["amount_refunded"] == 1000
+    events = Event.objects.filter(subject_id=paid_card.id, type="refund.succeeded")
+    assert events.count() == 2
+    charge = sim.charges(paid_card.id)[0]
+    assert charge["amount_refunded"] == 1000
+
+
+def test_over_refund_and_wrong_states_are_refused(
+    api: Any, paid_card: Payment, pix_payment: Any, wallet_app: Any
+) -> None:
+    url = f"/api/v1/payments/{paid_card.id}/refunds"
+    over = api.post(url, {"amount": 1001}, format="json")
+    assert over.status_code == 400
+    assert over.json()["error"]["fields"] == {"amount": "At most 1000."}
+
+    assert api.post(url, {"amount": 0}, format="json").status_code == 400
+    assert api.post(url, {"amount": "10"}, format="json").status_code == 400
+    assert api.post(url, {"amount": 600}, format="json").status_code == 202
+    second = api.post(url, {"amount": 600}, format="json")
+    assert second.status_code == 400  # the pending 600 counts: 400 left
+    assert api.post(url, {"amount": 400}, format="json").status_code == 202
+    nothing_left = api.post(url, {}, format="json")
+    assert nothing_left.status_code == 409
+    assert nothing_left.json()["error"]["code"] == "payment_fully_refunded"
+
+    pending = pix_payment(client=wallet_app)
+    refused = api.post(f"/api/v1/payments/{pending.id}/refunds", {}, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "payment_not_refundable"
+    assert Refund.objects.filter(payment=pending).count() == 0
+
+
+def test_refund_with_an_idempotency_key_is_made_once(api: Any, paid_card: Payment) -> None:
+    url = f"/api/v1/payments/{paid_card.id}/refunds"
+    first = api.post(url, {"amount": 100}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
+    again = api.post(url, {"amount": 100}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
+
+    assert again.json()["id"] == first.json()["id"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert Refund.objects.filter(payment=paid_card).count() == 1
+
+
+def test_another_wallet_apps_payment_cannot_be_refunded(other_api: Any, paid_card: Payment) -> None:
+    response = other_api.post(f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json")
+
+    assert response.status_code == 404
+    assert other_api.get(f"/api/v1/payments/{paid_card.id}/refunds").status_code == 404
+
+
+def test_a_gateway_failure_fails_the_refund_and_leaves_the_payment(
+    api: Any, paid_card: Payment, sim: Any
+) -> None:
+    sim.faults("stripe", down=True, down_mode="503")
+    created = api.post(f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json").json()
+
+    refund = settle(created["id"])
+
+    assert refund.status == "failed"
+    assert refund.tries == 5
+    paid_card.refresh_from_db()
+    assert (paid_card.status, paid_card.amount_refunded) == (S.SUCCEEDED, 0)
+    assert Event.objects.filter(subject_id=paid_card.id, type="refund.failed").count() == 1
+    # The money can be refunded again once the gateway is back.
+    sim.reset_faults()
+    retry = api.post(f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json").json()
+    assert settle(retry["id"]).status == "succeeded"
+
+
+def test_a_pix_refund_after_the_payer_paid(
+    pix_payment: Any, wallet_app: Any, api: Any, sim: Any
+) -> None:
+    payment = drive(pix_payment(client=wallet_app)).payment
+    sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": "mercadopago"})
+    Payment.objects.filter(pk=payment.pk).update(status=S.SUCCEEDED)  # as its callback does
+
+    created = api.post(f"/api/v1/payments/{payment.id}/refunds", {"amount": 50}, format="json")
+
+    assert settle(created.json()["id"]).status == "succeeded"
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_refunds_never_exceed_the_amount(
+    api: Any, card_payment: Any, wallet_app: Any, sim: Any
+) -> None:
+    payment = drive(card_payment(client=wallet_app, amount=1000)).payment
+    answers: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(10)
+
+    def refund() -> None:
+        try:
+            start.wait()
+            response = api.post(
+                f"/api/v1/payments/{payment.id}/refunds", {"amount": 300}, format="json"
+            )
+            with lock:
+                answers.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refund) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(answers) == [202] * 3 + [400] * 7
+    promised = sum(r.amount for r in Refund.objects.filter(payment=payment))
+    assert promised == 900
