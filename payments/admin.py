@@ -1,45 +1,217 @@
-from django.contrib import admin
+"""Staff's view of payments: find one, read its whole story, act on it through the services.
 
-from .models import Payment, PaymentAttempt, PaymentEvent
+Nothing here edits a payment's fields: money, status and gateway data change only
+through the actions below, each confirmed on an intermediate page and written
+to the admin log (and, for status changes, to the payment's events) with the
+staff user's name.
+"""
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from paywave import crypto
+from paywave.errors import ApplicationError
+from paywave.tax_ids import normalize_tax_id, tax_id_kind
+
+from .models import Payment, PaymentAttempt, PaymentEvent, Refund
+from .staff import payment_cancel_by_staff, payment_refund_by_staff, payment_retry_now
 
 
-class PaymentEventInline(admin.TabularInline):
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class PaymentEventInline(_ReadOnlyInline):
     model = PaymentEvent
     fields = ("created_at", "from_status", "to_status", "reason", "actor")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class PaymentAttemptInline(admin.TabularInline):
+class PaymentAttemptInline(_ReadOnlyInline):
     model = PaymentAttempt
-    fields = ("created_at", "gateway", "number", "outcome", "error_class", "latency_ms")
+    fields = (
+        "created_at",
+        "gateway",
+        "number",
+        "outcome",
+        "error_class",
+        "error_message",
+        "gateway_reference",
+        "latency_ms",
+    )
     readonly_fields = fields
-    extra = 0
-    can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+
+class RefundInline(_ReadOnlyInline):
+    model = Refund
+    fields = ("created_at", "amount", "status", "gateway_reference", "failure_message", "actor")
+    readonly_fields = fields
+
+
+def _confirmed(
+    modeladmin: "PaymentAdmin",
+    request: HttpRequest,
+    queryset: QuerySet[Payment],
+    *,
+    verb: str,
+    run: Callable[[Payment, str], None],
+) -> HttpResponse | None:
+    """Ask first; then run the action per payment, report, and log who did it."""
+    if request.POST.get("confirmed") != "yes":
+        return TemplateResponse(
+            request,
+            "admin/payments/confirm_action.html",
+            {
+                **modeladmin.admin_site.each_context(request),
+                "title": f"Confirm: {verb}",
+                "verb": verb,
+                "payments": queryset,
+                "action": request.POST.get("action"),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "opts": modeladmin.model._meta,
+            },
+        )
+    done = 0
+    for payment in queryset:
+        try:
+            run(payment, request.user.get_username())
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{payment.id}: {exc.message}", messages.ERROR)
+            continue
+        modeladmin.log_change(request, payment, f"{verb} (staff action)")
+        done += 1
+    if done:
+        modeladmin.message_user(request, f"{verb}: {done} payment(s).", messages.SUCCESS)
+    return None
 
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    """Read-only until staff actions go through the payment services."""
+    list_display = (
+        "id",
+        "client",
+        "status",
+        "method",
+        "amount",
+        "currency",
+        "gateway",
+        "needs_reconciliation",
+        "created_at",
+    )
+    list_filter = ("status", "method", "gateway", "needs_reconciliation", "created_at")
+    date_hierarchy = "created_at"
+    search_help_text = "Payment id, PIX txid, gateway reference, payer e-mail or tax id (exact)."
+    search_fields = ("=pix_txid", "=gateway_reference")
+    list_select_related = ("client",)
+    inlines = (PaymentEventInline, PaymentAttemptInline, RefundInline)
+    fields = (
+        ("id", "client", "version"),
+        ("status", "failure_code", "failure_message"),
+        ("amount", "currency", "amount_refunded"),
+        ("method", "gateway", "gateway_reference"),
+        ("needs_reconciliation", "reconciliation_reason"),
+        ("payer_name", "payer_email", "payer_tax_id_last4", "payer_country"),
+        ("card_brand", "card_last4", "next_action"),
+        ("pix_txid", "pix_expires_at"),
+        "pix_qr_code",
+        ("wallet_id", "description"),
+        "metadata",
+        ("next_attempt_at", "created_at", "updated_at"),
+    )
+    readonly_fields = tuple(
+        name for row in fields for name in (row if isinstance(row, tuple) else (row,))
+    )
+    actions = ("retry_now", "cancel", "refund")
 
-    list_display = ("id", "client", "status", "method", "amount", "currency", "created_at")
-    list_filter = ("status", "method", "gateway", "created_at")
-    search_fields = ("=id", "=pix_txid")
-    inlines = (PaymentEventInline, PaymentAttemptInline)
-    exclude = ("payer_email_hash", "payer_tax_id_hash", "card_token", "payer_tax_id")
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str
+    ) -> tuple[QuerySet[Payment], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(pk=uuid.UUID(term)), False
+        except ValueError:
+            pass
+        if "@" in term:  # encrypted at rest: found by its keyed hash, exactly
+            return queryset.filter(payer_email_hash=crypto.blind_index(term.lower())), False
+        tax_id = normalize_tax_id(term)
+        if tax_id_kind(tax_id):
+            return queryset.filter(payer_tax_id_hash=crypto.blind_index(tax_id)), False
+        return super().get_search_results(request, queryset, term)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    @admin.action(
+        description="Retry now (skip the wait, or resume a parked payment)", permissions=["change"]
+    )
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
+        return _confirmed(
+            self,
+            request,
+            queryset,
+            verb="Retry now",
+            run=lambda payment, staff: payment_retry_now(payment_id=payment.pk),
+        )
+
+    @admin.action(description="Cancel (pending or awaiting PIX payment)", permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
+        return _confirmed(
+            self,
+            request,
+            queryset,
+            verb="Cancel",
+            run=lambda payment, staff: payment_cancel_by_staff(payment=payment, staff=staff),
+        )
+
+    @admin.action(description="Refund all that is left", permissions=["change"])
+    def refund(self, request: HttpRequest, queryset: QuerySet[Payment]) -> HttpResponse | None:
+        return _confirmed(
+            self,
+            request,
+            queryset,
+            verb="Refund",
+            run=lambda payment, staff: payment_refund_by_staff(payment=payment, staff=staff),
+        )
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "payment",
+        "amount",
+        "status",
+        "gateway",
+        "needs_reconciliation",
+        "created_at",
+    )
+    list_filter = ("status", "gateway", "needs_reconciliation")
+    search_fields = ("=id", "=payment__id", "=gateway_reference")
+    readonly_fields = [field.name for field in Refund._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

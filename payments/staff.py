@@ -1,0 +1,52 @@
+"""What staff may do to a payment from the admin; every path goes through the services."""
+
+import uuid
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+
+from paywave.errors import Conflict
+
+from .dispatch import payment_dispatch
+from .models import Payment, PaymentAttempt, PaymentStatus
+from .refunds import refund_create
+from .services import payment_cancel
+
+
+def payment_retry_now(*, payment_id: Any) -> None:
+    """Take the payment's next step now: skip a backoff wait, or resume a parked payment.
+
+    A parked payment resumes from its lookup: if the gateway still cannot say
+    whether it holds a charge, the payment is parked again, never charged twice.
+    """
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status not in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
+        raise Conflict(f"A {payment.status} payment has nothing to retry.", code="not_retryable")
+    in_flight = PaymentAttempt.objects.filter(
+        payment_id=payment_id, outcome="in_flight", deadline_at__gt=timezone.now()
+    ).exists()
+    if in_flight:
+        raise Conflict("A gateway call for this payment is under way.", code="attempt_in_flight")
+    token = uuid.uuid4()
+    moved = Payment.objects.filter(pk=payment_id, status=payment.status).update(
+        dispatch_token=token,
+        next_attempt_at=timezone.now(),
+        needs_reconciliation=False,
+        reconciliation_reason="",
+        version=F("version") + 1,
+    )
+    if not moved:
+        raise Conflict("The payment changed meanwhile; look again.", code="payment_state_conflict")
+    payment_dispatch(payment_id, token)
+
+
+def payment_cancel_by_staff(*, payment: Payment, staff: str) -> None:
+    payment_cancel(client_id=str(payment.client_id), payment_id=payment.pk, actor=f"staff:{staff}")
+
+
+def payment_refund_by_staff(*, payment: Payment, staff: str) -> None:
+    """Refund all that is left of the payment."""
+    refund_create(
+        client_id=str(payment.client_id), payment_id=payment.pk, amount=None, actor=f"staff:{staff}"
+    )
