@@ -32,6 +32,7 @@ class FailureCode(models.TextChoices):
     GATEWAYS_EXHAUSTED = "gateways_exhausted"
     EXPIRED = "expired"
     CANCELED = "canceled"
+    AUTHENTICATION_ABANDONED = "authentication_abandoned"  # 3-D Secure never completed
 
 
 class Payment(models.Model):

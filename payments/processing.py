@@ -466,7 +466,9 @@ def _apply_pix(
         actor=ACTOR,
         pix_txid=pix.txid,
         pix_qr_code=pix.br_code,
-        pix_expires_at=pix.expires_at,
+        # A gateway that names no expiry still expires the charge: assume ours.
+        pix_expires_at=pix.expires_at
+        or timezone.now() + timedelta(seconds=payment.pix_expires_in or 3600),
         **common,
     )
 

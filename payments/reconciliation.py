@@ -49,8 +49,11 @@ def payments_reconcile() -> dict[str, int]:
         Q(needs_reconciliation=True) | Q(updated_at__lt=stuck_before)
     )
     expired = Payment.objects.filter(status=S.AWAITING_PAYMENT, pix_expires_at__lt=now)
+    abandoned_before = now - timedelta(seconds=settings.PAYWAVE_ACTION_TIMEOUT_SECONDS)
+    abandoned = Payment.objects.filter(status=S.REQUIRES_ACTION, updated_at__lt=abandoned_before)
     work = [(payment_reconcile_processing, p) for p in stuck.order_by("updated_at")[:BATCH]]
     work += [(payment_reconcile_expired_pix, p) for p in expired.order_by("pix_expires_at")[:BATCH]]
+    work += [(payment_reconcile_abandoned, p) for p in abandoned.order_by("updated_at")[:BATCH]]
     for reconcile_one, payment in work:
         try:
             verdict = reconcile_one(payment)
@@ -161,6 +164,44 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
     return _expire(payment, f"expired unpaid; {gateway.code} says {result.raw_status}")
 
 
+def payment_reconcile_abandoned(payment: Payment) -> str:
+    """3-D Secure never completed: settle from the gateway, else cancel there and fail."""
+    gateway = Gateway.objects.filter(code=payment.gateway).first()
+    if gateway is None:
+        return "unreachable"
+    adapter = adapter_for(gateway)
+    try:
+        result = adapter.retrieve(payment.gateway_reference)
+        if result.status == ChargeStatus.SUCCEEDED:
+            return _transition(
+                payment,
+                S.SUCCEEDED,
+                f"reconciled: {gateway.code} reports {result.raw_status}, callback missed",
+                source=S.REQUIRES_ACTION,
+                next_action=None,
+            )
+        if result.status == ChargeStatus.REQUIRES_ACTION:
+            adapter.cancel(payment.gateway_reference)
+    except ChargeNotFound:
+        pass
+    except GatewayError as exc:
+        logger.warning(
+            "abandoned 3-D Secure payment not looked up: %s",
+            exc.message,
+            extra={"payment_id": str(payment.id), "gateway": gateway.code},
+        )
+        return "unreachable"
+    return _transition(
+        payment,
+        S.FAILED,
+        "3-D Secure not completed in time; cancelled at the gateway",
+        source=S.REQUIRES_ACTION,
+        next_action=None,
+        failure_code=FailureCode.AUTHENTICATION_ABANDONED,
+        failure_message="The card holder did not complete 3-D Secure in time.",
+    )
+
+
 def _expire(payment: Payment, reason: str) -> str:
     return _transition(
         payment,
@@ -171,11 +212,13 @@ def _expire(payment: Payment, reason: str) -> str:
     )
 
 
-def _transition(payment: Payment, to_status: str, reason: str, **changes: Any) -> str:
+def _transition(
+    payment: Payment, to_status: str, reason: str, source: str = S.AWAITING_PAYMENT, **changes: Any
+) -> str:
     try:
         payment_transition(
             payment_id=payment.pk,
-            from_statuses=[S.AWAITING_PAYMENT],
+            from_statuses=[source],
             to_status=to_status,
             reason=reason,
             actor=ACTOR,

@@ -252,6 +252,8 @@ PAYWAVE_OUTBOX_SWEEP_SECONDS = env.float("PAYWAVE_OUTBOX_SWEEP_SECONDS", default
 # A payment processing for this long is looked up at its gateway.
 PAYWAVE_RECONCILE_AFTER_SECONDS = env.float("PAYWAVE_RECONCILE_AFTER_SECONDS", default=300.0)
 PAYWAVE_RECONCILE_SWEEP_SECONDS = env.float("PAYWAVE_RECONCILE_SWEEP_SECONDS", default=60.0)
+# A card payment waiting this long for its payer's 3-D Secure is given up (cancelled).
+PAYWAVE_ACTION_TIMEOUT_SECONDS = env.float("PAYWAVE_ACTION_TIMEOUT_SECONDS", default=86400.0)
 
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {

@@ -187,3 +187,22 @@ def test_an_expired_pix_charge_that_was_paid_succeeds(
     payment.refresh_from_db()
     assert payment.status == S.SUCCEEDED
     assert "callback missed" in payment.events.last().reason
+
+
+@pytest.mark.django_db
+def test_an_abandoned_3ds_payment_is_cancelled_and_failed(
+    card_payment: Any, sim: Any, processing_settings: LazySettings
+) -> None:
+    processing_settings.PAYWAVE_ACTION_TIMEOUT_SECONDS = 600
+    payment = drive(card_payment("pm_card_authenticationRequired")).payment
+    assert payment.status == S.REQUIRES_ACTION
+    assert payments_reconcile() == {}  # the payer still has time
+    make_stuck(payment)
+
+    assert payments_reconcile() == {"failed": 1}
+
+    payment.refresh_from_db()
+    assert payment.status == S.FAILED
+    assert payment.failure_code == "authentication_abandoned"
+    assert payment.next_action is None
+    assert sim.charges(payment.id)[0]["status"] == "canceled"
