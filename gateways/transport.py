@@ -16,7 +16,7 @@ from gateways.base import Ambiguous, GatewayError, Retryable
 _NOT_SENT = (NewConnectionError, ConnectTimeoutError, NameResolutionError)
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
     while stack:
@@ -33,7 +33,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def request_never_sent(exc: BaseException) -> bool:
     return any(
-        isinstance(link, (*_NOT_SENT, requests.exceptions.ConnectTimeout)) for link in _chain(exc)
+        isinstance(link, (*_NOT_SENT, requests.exceptions.ConnectTimeout))
+        for link in exception_chain(exc)
     )
 
 

@@ -4,7 +4,12 @@ The SDK (gerencianet 3.0.0) calls `requests` with no timeout, drops the HTTP
 status of every answer that has a JSON body, and fetches a new OAuth token on
 every call. Its `requests` is wrapped so every call carries our timeout and the
 status is kept (`_TimedRequests`), and the token is reused while valid
-(`_TokenCachingGerencianet`).
+(`_TokenCachingGerencianet`); a cached token the API refuses (401) is dropped and
+the call made once more with a new one.
+
+Over mTLS (production), a missing, unreadable or refused client certificate and an
+untrusted server certificate are Misconfigured: nothing reached the API (the TLS
+session never existed) and no retry can fix a certificate.
 """
 
 import contextvars
@@ -25,6 +30,7 @@ from gerencianet import Gerencianet
 from gerencianet import endpoints as sdk_endpoints
 from gerencianet.exceptions import GerencianetError, UnauthorizedError
 
+from gateways.adapters._common import certificate_failure, probe_health
 from gateways.base import (
     Ambiguous,
     CallbackEvent,
@@ -69,6 +75,12 @@ _REFUND_STATUSES = {
 class _CallState:
     timeout: float
     status: int | None = None
+    token: Any = None  # the token the call was sent with
+    token_fetched: bool = False  # fetched for this call (not taken from the cache)
+
+
+class _TokenUnavailable(Exception):
+    """No OAuth token: the token request failed below HTTP (its cause says how)."""
 
 
 _current_call: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar(
@@ -111,12 +123,25 @@ class _TokenCachingGerencianet(Gerencianet):
         self.base_url = self._paywave_base_url
 
     def authenticate(self) -> None:
+        state = _current_call.get()
         with self._token_lock:
-            if self.token and time.monotonic() < self._token_expires_at:
-                return
-            super().authenticate()
-            lifetime = int(self.token.get("expires_in", 0))
-            self._token_expires_at = time.monotonic() + max(0, lifetime - 60)
+            fetch = not (self.token and time.monotonic() < self._token_expires_at)
+            if fetch:
+                try:
+                    super().authenticate()
+                except OSError as exc:  # requests' errors, and its checks of the cert files
+                    raise _TokenUnavailable(str(exc)) from exc
+                lifetime = int(self.token.get("expires_in", 0))
+                self._token_expires_at = time.monotonic() + max(0, lifetime - 60)
+            if state is not None:
+                state.token, state.token_fetched = self.token, fetch
+
+    def expire_token(self, refused: Any) -> None:
+        """Stop reusing `refused` (another thread may have replaced it already). The
+        value stays until replaced, so calls in flight on other threads can still send."""
+        with self._token_lock:
+            if self.token is refused:
+                self._token_expires_at = 0.0
 
 
 def txid_for(idempotency_key: str) -> str:
@@ -200,17 +225,12 @@ class GerencianetAdapter(GatewayAdapter):
         )
 
     def health(self) -> HealthResult:
-        started = time.monotonic()
         now = datetime.now(UTC)
         window = {
             "inicio": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "fim": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-        try:
-            self._call("pix_list_charges", params=window)
-        except GatewayError as exc:
-            return HealthResult(False, _elapsed_ms(started), f"{exc.outcome}: {exc.message}")
-        return HealthResult(True, _elapsed_ms(started))
+        return probe_health(lambda: self._call("pix_list_charges", params=window))
 
     def parse_callback(
         self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
@@ -225,7 +245,8 @@ class GerencianetAdapter(GatewayAdapter):
             item = payload["pix"][0]
             txid, end_to_end = str(item["txid"]), str(item["endToEndId"])
             amount = Money.from_decimal(str(item["valor"]), "BRL").amount
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        # ArithmeticError: decimal.InvalidOperation, for a valor that is not a number.
+        except (ValueError, KeyError, IndexError, TypeError, ArithmeticError) as exc:
             raise InvalidCallback("malformed Gerencianet notification") from exc
         return CallbackEvent(
             gateway=self.code,
@@ -238,13 +259,32 @@ class GerencianetAdapter(GatewayAdapter):
         )
 
     def _call(self, endpoint: str, **kwargs: Any) -> Mapping[str, Any]:
+        state, answer = self._send(endpoint, kwargs)
+        if state.status == 401 and not state.token_fetched:
+            # A cached token refused (revoked, or the API restarted): a 401 was not
+            # processed, so once more with a new token is safe.
+            self._sdk.expire_token(state.token)
+            state, answer = self._send(endpoint, kwargs)
+        status = state.status or 0
+        body = answer if isinstance(answer, Mapping) else {}
+        if not 200 <= status < 300:
+            raise _error_for(status, body, gateway=self.code)
+        if not isinstance(answer, Mapping):  # the SDK's stand-in for a body that is not JSON
+            raise Ambiguous(f"{self.code}: unreadable answer (HTTP {status})", http_status=status)
+        return answer
+
+    def _send(self, endpoint: str, kwargs: Mapping[str, Any]) -> tuple[_CallState, Any]:
         state = _CallState(timeout=self.timeout_seconds)
         token = _current_call.set(state)
+        # The SDK deletes path parameters from the dict it is given: a copy per send.
+        arguments = {k: dict(v) if isinstance(v, dict) else v for k, v in kwargs.items()}
         try:
-            answer = getattr(self._sdk, endpoint)(**kwargs)
-        except requests.RequestException as exc:
-            raise transport_error(exc, gateway=self.code) from exc
-        except UnauthorizedError as exc:
+            return state, getattr(self._sdk, endpoint)(**arguments)
+        except _TokenUnavailable as exc:
+            raise _transport_failure(exc.__cause__ or exc, gateway=self.code, oauth=True) from exc
+        except OSError as exc:  # requests' errors, and its checks of the cert files
+            raise _transport_failure(exc, gateway=self.code, oauth=False) from exc
+        except UnauthorizedError as exc:  # the OAuth token request was answered, not 200
             status = state.status or 0
             if status == 429 or status >= 500:
                 raise Retryable(f"{self.code}: OAuth HTTP {status}", http_status=status) from exc
@@ -253,12 +293,6 @@ class GerencianetAdapter(GatewayAdapter):
             raise Declined(f"{self.code}: {exc.msg}", code="invalid_request") from exc
         finally:
             _current_call.reset(token)
-        status = state.status or 0
-        if isinstance(answer, str):  # the SDK's stand-in for a body that is not JSON
-            answer = {}
-        if 200 <= status < 300:
-            return answer
-        raise _error_for(status, answer, gateway=self.code)
 
     def _result(self, cob: Mapping[str, Any]) -> ChargeResult:
         status = cob.get("status", "")
@@ -300,6 +334,16 @@ def _expiry(cob: Mapping[str, Any]) -> datetime | None:
     return created_at + timedelta(seconds=int(seconds))
 
 
+def _transport_failure(exc: BaseException, *, gateway: str, oauth: bool) -> GatewayError:
+    if problem := certificate_failure(exc):
+        return Misconfigured(f"{gateway}: {problem}", code="tls_certificate")
+    if not isinstance(exc, requests.RequestException):  # e.g. the cert file is not there
+        return Misconfigured(f"{gateway}: {exc}", code="tls_certificate")
+    if oauth:  # a token request changes nothing at the gateway, whatever became of it
+        return Retryable(f"{gateway}: no OAuth token", gateway_message=str(exc)[:300])
+    return transport_error(exc, gateway=gateway)
+
+
 def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
     violations = body.get("violacoes") or []
     first = violations[0] if violations and isinstance(violations[0], Mapping) else {}
@@ -312,12 +356,10 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
         return Misconfigured(f"{gateway}: credentials refused", **details)
     if status == 404:
         return ChargeNotFound(f"{gateway}: no such charge", **details)
+    if status == 504:  # a proxy gave up waiting: the request may have been processed
+        return Ambiguous(f"{gateway}: HTTP 504", **details)
     if status == 429 or status >= 500:
         return Retryable(f"{gateway}: HTTP {status}", **details)
     if status == 0:
         return Ambiguous(f"{gateway}: no status recorded for the answer", **details)
     return Declined(f"{gateway}: the charge was refused", **details)
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

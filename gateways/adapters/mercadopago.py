@@ -1,7 +1,7 @@
 """Mercado Pago, for PIX: payments with payment_method_id "pix", through the official SDK."""
 
+import hashlib
 import json
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ from mercadopago.errors.exceptions import MPServerError
 from mercadopago.http import HttpClient
 from mercadopago.webhook import InvalidWebhookSignatureError, WebhookSignatureValidator
 
+from gateways.adapters._common import certificate_failure, header, probe_health
 from gateways.base import (
     Ambiguous,
     CallbackEvent,
@@ -39,6 +40,7 @@ from paywave.money import Money
 
 PRODUCTION_BASE = "https://api.mercadopago.com"
 CALLBACK_TOLERANCE_SECONDS = 300
+MAX_IDEMPOTENCY_KEY = 64  # the SDK refuses longer keys with a ValueError
 
 _STATUSES = {
     "pending": ChargeStatus.AWAITING_PAYMENT,
@@ -52,16 +54,30 @@ _STATUSES = {
 }
 
 
-class _RebasedHttpClient(HttpClient):
-    """The SDK's own HTTP client, sent to another base URL (the sandbox simulator)."""
+class _PayWaveHttpClient(HttpClient):
+    """The SDK's own HTTP client, never retrying, optionally sent to another base URL.
 
-    def __init__(self, base_url: str) -> None:
+    The SDK mounts a urllib3 Retry on https:// whose status list (429, 5xx) applies to
+    GET and PUT even with max_retries=0: the exhausted retry then raises RetryError
+    instead of answering, and the status is lost. The engine owns retries, so none
+    here, on any status.
+    """
+
+    def __init__(self, base_url: str = PRODUCTION_BASE) -> None:
         self._base_url = base_url.rstrip("/")
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if url.startswith(PRODUCTION_BASE):
             url = self._base_url + url[len(PRODUCTION_BASE) :]
+        kwargs.update(maxretries=0, retry_on=[], backoff_factor=None)
         return super().request(method, url, *args, **kwargs)
+
+
+def idempotency_key_header(key: str) -> str:
+    """The key as Mercado Pago takes it: up to 64 characters; longer ones hashed, stably."""
+    if len(key) <= MAX_IDEMPOTENCY_KEY:
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class MercadoPagoAdapter(GatewayAdapter):
@@ -76,16 +92,19 @@ class MercadoPagoAdapter(GatewayAdapter):
         super().__init__(code=code, timeout_seconds=timeout_seconds)
         self._credentials = credentials
         self._token = credentials.require("ACCESS_TOKEN")
-        http_client = _RebasedHttpClient(api_base) if api_base else None
+        http_client = _PayWaveHttpClient(api_base or PRODUCTION_BASE)
         self._sdk = mercadopago.SDK(self._token, http_client=http_client)
 
     def _options(self, idempotency_key: str | None = None) -> RequestOptions:
-        headers = {"x-idempotency-key": idempotency_key} if idempotency_key else None
+        headers = None
+        if idempotency_key:
+            headers = {"x-idempotency-key": idempotency_key_header(idempotency_key)}
         return RequestOptions(
             access_token=self._token,
             connection_timeout=float(self.timeout_seconds),
             custom_headers=headers,
             max_retries=0,  # the processing engine owns retries
+            retry_on=[],
         )
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
@@ -140,10 +159,9 @@ class MercadoPagoAdapter(GatewayAdapter):
         return self._result(response)
 
     def refund(self, *, reference: str, amount: int, idempotency_key: str) -> RefundResult:
-        current = self.retrieve(reference)
+        # Always the amount asked for: `{}` (a refund of whatever is left) could refund
+        # less than asked, or more than meant, and say it succeeded.
         body = {"amount": float(Money(amount, "BRL").to_decimal())}
-        if current.amount is not None and amount >= current.amount:
-            body = {}  # a full refund, as Mercado Pago takes it
         response = self._call(
             lambda: self._sdk.refund().create(reference, body, self._options(idempotency_key))
         )
@@ -159,34 +177,27 @@ class MercadoPagoAdapter(GatewayAdapter):
         )
 
     def health(self) -> HealthResult:
-        started = time.monotonic()
-        try:
-            self._call(lambda: self._sdk.user().get(self._options()))
-        except GatewayError as exc:
-            return HealthResult(False, _elapsed_ms(started), f"{exc.outcome}: {exc.message}")
-        return HealthResult(True, _elapsed_ms(started))
+        return probe_health(lambda: self._call(lambda: self._sdk.user().get(self._options())))
 
     def parse_callback(
         self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> CallbackEvent:
+        payload, data_id = _notification(query, body)
+        request_id = header(headers, "x-request-id")
         try:
-            payload = json.loads(body)
-            data_id = query.get("data.id") or str(payload["data"]["id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidCallback("malformed Mercado Pago notification") from exc
-        try:
+            # The signature covers the query's data.id (what Mercado Pago signs), not the body.
             WebhookSignatureValidator.validate(
-                headers.get("x-signature"),
-                headers.get("x-request-id"),
+                header(headers, "x-signature"),
+                request_id,
                 data_id,
                 self._credentials.require("WEBHOOK_SECRET"),
                 tolerance_seconds=CALLBACK_TOLERANCE_SECONDS,
             )
         except InvalidWebhookSignatureError as exc:
-            raise InvalidCallback(exc.reason.value) from exc
+            raise InvalidCallback(f"mercadopago: {exc.reason.value}") from exc
         return CallbackEvent(
             gateway=self.code,
-            event_id=str(payload.get("id") or f"{data_id}:{headers.get('x-request-id', '')}"),
+            event_id=str(payload.get("id") or f"{data_id}:{request_id}"),
             kind=CallbackKind.PAYMENT_UPDATED,  # the body says which payment, not its state
             reference=data_id,
             raw=payload,
@@ -196,13 +207,18 @@ class MercadoPagoAdapter(GatewayAdapter):
         try:
             response = send()
         except requests.RequestException as exc:
+            if problem := certificate_failure(exc):
+                raise Misconfigured(f"{self.code}: {problem}", code="tls_certificate") from exc
             raise transport_error(exc, gateway=self.code) from exc
-        except MPServerError as exc:  # a 2xx/5xx body that is not JSON
-            raise Ambiguous("mercadopago: unreadable answer", gateway_message=str(exc)) from exc
+        except MPServerError as exc:  # an answer whose body is not JSON
+            raise _unreadable(exc.status_code, str(exc), gateway=self.code) from exc
         status = response["status"]
-        if 200 <= status < 300:
-            return response
-        raise _error_for(status, response.get("response") or {}, gateway=self.code)
+        body = response.get("response")
+        if not 200 <= status < 300:
+            raise _error_for(status, body if isinstance(body, Mapping) else {}, gateway=self.code)
+        if not isinstance(body, Mapping):
+            raise _unreadable(status, f"HTTP {status} without a JSON object", gateway=self.code)
+        return response
 
     def _result(self, response: Mapping[str, Any]) -> ChargeResult:
         payment = response["response"]
@@ -241,6 +257,25 @@ class MercadoPagoAdapter(GatewayAdapter):
         )
 
 
+def _notification(query: Mapping[str, str], body: bytes) -> tuple[Mapping[str, Any], str]:
+    """The body and the payment id it is about; the query's data.id is the signed one."""
+    try:
+        payload = json.loads(body)
+        body_id = str(payload["data"]["id"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidCallback("mercadopago: malformed notification") from exc
+    data_id = query.get("data.id") or body_id
+    if data_id != body_id:
+        raise InvalidCallback("mercadopago: the body names another payment than the query")
+    return payload, data_id
+
+
+def _unreadable(status: int, detail: str, *, gateway: str) -> GatewayError:
+    if 200 <= status < 300:
+        return Ambiguous(f"{gateway}: unreadable answer", gateway_message=detail)
+    return _error_for(status, {"message": detail}, gateway=gateway)
+
+
 def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
     causes = body.get("cause") or []
     first = causes[0] if causes and isinstance(causes[0], Mapping) else {}
@@ -253,10 +288,8 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
         return Misconfigured(f"{gateway}: credentials refused", **details)
     if status == 404:
         return ChargeNotFound(f"{gateway}: no such payment", **details)
+    if status == 504:  # a proxy gave up waiting: the request may have been processed
+        return Ambiguous(f"{gateway}: HTTP 504", **details)
     if status == 429 or status >= 500:
         return Retryable(f"{gateway}: HTTP {status}", **details)
     return Declined(f"{gateway}: the payment was refused", **details)
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

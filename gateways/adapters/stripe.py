@@ -1,11 +1,11 @@
 """Stripe, for cards: PaymentIntents confirmed at once, through the official SDK."""
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import stripe
 
+from gateways.adapters._common import certificate_failure, header, probe_health
 from gateways.base import (
     Ambiguous,
     CallbackEvent,
@@ -74,6 +74,8 @@ class StripeAdapter(GatewayAdapter):
         )
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
+        if request.method != "card":
+            raise Declined("stripe: only cards are configured", code="method_not_supported")
         params: dict[str, Any] = {
             "amount": request.amount,
             "currency": request.currency.lower(),
@@ -136,12 +138,7 @@ class StripeAdapter(GatewayAdapter):
         )
 
     def health(self) -> HealthResult:
-        started = time.monotonic()
-        try:
-            self._call(self._client.v1.balance.retrieve)
-        except GatewayError as exc:
-            return HealthResult(False, _elapsed_ms(started), f"{exc.outcome}: {exc.message}")
-        return HealthResult(True, _elapsed_ms(started))
+        return probe_health(lambda: self._call(self._client.v1.balance.retrieve))
 
     def parse_callback(
         self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
@@ -149,19 +146,29 @@ class StripeAdapter(GatewayAdapter):
         secret = self._credentials.require("WEBHOOK_SECRET")
         try:
             event = stripe.Webhook.construct_event(
-                body, headers.get("Stripe-Signature", ""), secret
+                body, header(headers, "Stripe-Signature"), secret
             )
         except (stripe.SignatureVerificationError, ValueError) as exc:
-            raise InvalidCallback(str(exc)) from exc
+            raise InvalidCallback(f"stripe: {exc}") from exc
+        except (AttributeError, TypeError) as exc:  # signed JSON that is not an object
+            raise InvalidCallback("stripe: the signed body is not an event") from exc
+        try:
+            # Signed but not an event (e.g. `{}`): the SDK builds whatever it got.
+            return self._event(event)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise InvalidCallback("stripe: the signed body is not an event") from exc
+
+    def _event(self, event: Any) -> CallbackEvent:
         obj = event.data.object.to_dict()
         metadata = obj.get("metadata") or {}
+        amount = obj.get("amount")
         return CallbackEvent(
             gateway=self.code,
             event_id=event.id,
             kind=_CALLBACK_KINDS.get(event.type, CallbackKind.OTHER),
             reference=obj.get("payment_intent") or obj.get("id", ""),
             payment_id=metadata.get("payment_id", ""),
-            amount=obj.get("amount"),
+            amount=amount if isinstance(amount, int) else None,
             raw=event.to_dict(),
         )
 
@@ -202,6 +209,8 @@ def _map_error(exc: stripe.StripeError, *, gateway: str) -> GatewayError:
         "http_status": exc.http_status,
     }
     if isinstance(exc, stripe.APIConnectionError):
+        if problem := certificate_failure(exc):
+            return Misconfigured(f"stripe: {problem}", code="tls_certificate")
         return transport_error(exc, gateway=gateway)
     if isinstance(exc, stripe.CardError):
         decline = getattr(exc, "error", None)
@@ -221,12 +230,10 @@ def _map_error(exc: stripe.StripeError, *, gateway: str) -> GatewayError:
             return ChargeNotFound("stripe: no such object", **details)
         return Declined("stripe: the request was refused", **details)
     status = exc.http_status or 0
+    if status == 504:  # a proxy gave up waiting: the request may have been processed
+        return Ambiguous("stripe: gateway timeout", **details)
     if status >= 500 or isinstance(exc, stripe.APIError):
         return Retryable("stripe: server error", **details)
     if status == 0:
         return Ambiguous("stripe: unexpected failure", **details)
     return Declined("stripe: the request was refused", **details)
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

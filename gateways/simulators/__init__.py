@@ -31,12 +31,14 @@ Control routes:
     GET  /_sim/health                      {"ok": true}
     POST /_sim/reset                       forget all state; faults and callbacks to defaults
     GET  /_sim/faults                      every gateway's settings and verdict counts
-    PUT  /_sim/faults/{gateway}            {"latency_ms", "error_rate", "timeout_rate", "down",
-                                            "down_mode": "reset"|"503", "seed", "hang_ms"}
+    PUT  /_sim/faults/{gateway}            {"latency_ms", "error_rate", "error_status",
+                                            "timeout_rate", "down", "down_mode": "reset"|"503",
+                                            "seed", "hang_ms"}
                                            (replaces that gateway's settings; omitted = default)
     GET|DELETE /_sim/faults/{gateway}, DELETE /_sim/faults (all)
     GET  /_sim/charges?gateway=&reference=&idempotency_key=
     GET  /_sim/refunds?gateway=&charge_id=
+    GET  /_sim/requests?gateway=&path=     gateway requests as they arrived, verdict, status
     GET  /_sim/callbacks                   where each gateway calls back
     PUT  /_sim/callbacks/{gateway}         {"url": ..., "secret": ...}
     GET  /_sim/callbacks/deliveries?gateway=

@@ -9,16 +9,17 @@ import enum
 import logging
 import threading
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from gateways.simulators.callbacks import CallbackSender
 from gateways.simulators.config import SimulatorConfig, default_callbacks
 from gateways.simulators.context import GatewaySimulator, SimContext
 from gateways.simulators.control import ControlApi
-from gateways.simulators.faults import DownMode, FaultBook, Verdict
+from gateways.simulators.faults import Decision, DownMode, FaultBook, Verdict
 from gateways.simulators.gerencianet import GerencianetSimulator
 from gateways.simulators.mercadopago import MercadoPagoSimulator
 from gateways.simulators.routing import Request, Response, Router
-from gateways.simulators.store import Store
+from gateways.simulators.store import RequestRecord, Store
 from gateways.simulators.stripe import StripeSimulator
 
 logger = logging.getLogger("gateways.simulators")
@@ -34,6 +35,7 @@ class Action(enum.Enum):
 class Outcome:
     action: Action
     response: Response | None = None
+    hang_s: float = 0.0  # held this long before the action (a timeout fault)
 
 
 class Simulator:
@@ -74,8 +76,27 @@ class Simulator:
         gateway = request.gateway
         if gateway is None:
             return Outcome(Action.RESPOND, self._run(request, None))
-        simulator = self.gateways[gateway]
         decision = self.faults.decide(gateway)
+        outcome = self._handle_gateway(request, self.gateways[gateway], decision)
+        self.store.log_request(
+            RequestRecord(
+                gateway=gateway,
+                method=request.method,
+                path=request.path,
+                verdict=decision.verdict.value,
+                status=outcome.response.status if outcome.response is not None else None,
+            )
+        )
+        if outcome.hang_s:
+            logger.info(
+                "%s %s: handled, now hanging %.1fs", request.method, request.path, outcome.hang_s
+            )
+            self.stopping.wait(outcome.hang_s)
+        return outcome
+
+    def _handle_gateway(
+        self, request: Request, simulator: GatewaySimulator, decision: Decision
+    ) -> Outcome:
         if decision.verdict is Verdict.DOWN:
             logger.info("%s %s: down (%s)", request.method, request.path, decision.down_mode)
             if decision.down_mode is DownMode.RESET:
@@ -86,17 +107,13 @@ class Simulator:
         if decision.latency_s:
             self.stopping.wait(decision.latency_s)
         if decision.verdict is Verdict.ERROR:
-            logger.info("%s %s: simulated server error", request.method, request.path)
-            return Outcome(
-                Action.RESPOND, simulator.error_response(500, "Internal error (simulated fault)")
-            )
+            status = decision.error_status
+            logger.info("%s %s: simulated HTTP %s", request.method, request.path, status)
+            message = f"{_phrase(status)} (simulated fault)"
+            return Outcome(Action.RESPOND, simulator.error_response(status, message))
         response = self._run(request, simulator)
         if decision.verdict is Verdict.TIMEOUT:
-            logger.info(
-                "%s %s: handled, now hanging %.1fs", request.method, request.path, decision.hang_s
-            )
-            self.stopping.wait(decision.hang_s)
-            return Outcome(Action.DROP)
+            return Outcome(Action.DROP, hang_s=decision.hang_s)
         return Outcome(Action.RESPOND, response)
 
     def _run(self, request: Request, simulator: GatewaySimulator | None) -> Response:
@@ -118,3 +135,10 @@ class Simulator:
             return simulator.error_response(500, "simulator failure (see its log)")
         logger.info("%s %s -> %s", request.method, request.path, response.status)
         return response
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -51,6 +51,7 @@ class ControlApi:
             route("DELETE", "/_sim/faults/{gateway}", self._gateway(self._delete_gateway_faults)),
             route("GET", "/_sim/charges", self._charges),
             route("GET", "/_sim/refunds", self._refunds),
+            route("GET", "/_sim/requests", self._requests),
             route("GET", "/_sim/callbacks", self._get_callbacks),
             route("PUT", "/_sim/callbacks/{gateway}", self._gateway(self._put_callback)),
             route("GET", "/_sim/callbacks/deliveries", self._deliveries),
@@ -119,6 +120,13 @@ class ControlApi:
         )
         ordered = sorted(records, key=lambda record: record.created_at)
         return Response.json(200, [record.to_json() for record in ordered])
+
+    def _requests(self, request: Request) -> Response:
+        """Gateway requests as they arrived (newest 10,000), e.g. to count OAuth token calls."""
+        records = self.store.requests(
+            gateway=request.query_value("gateway"), path=request.query_value("path")
+        )
+        return Response.json(200, [record.to_json() for record in records])
 
     # Callbacks.
 

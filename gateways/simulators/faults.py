@@ -23,7 +23,8 @@ class DownMode(enum.StrEnum):
 @dataclass(frozen=True)
 class FaultSettings:
     latency_ms: int = 0  # sleep before handling the request
-    error_rate: float = 0.0  # answer 500 without handling the request
+    error_rate: float = 0.0  # answer error_status without handling the request
+    error_status: int = 500  # what an error_rate fault answers: 400..599 (e.g. 429, 502, 503)
     timeout_rate: float = 0.0  # handle (and record), then hang for hang_ms and close unanswered
     down: bool = False
     down_mode: DownMode = DownMode.RESET
@@ -42,6 +43,7 @@ class FaultSettings:
             values[name] = _non_negative_int(name, values[name])
         for name in ("error_rate", "timeout_rate"):
             values[name] = _rate(name, values[name])
+        values["error_status"] = _error_status(values["error_status"])
         if not isinstance(values["down"], bool):
             raise FaultError("down must be true or false")
         try:
@@ -66,6 +68,12 @@ def _non_negative_int(name: str, value: Any) -> int:
     return value
 
 
+def _error_status(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 599:
+        raise FaultError("error_status must be an HTTP error status from 400 to 599")
+    return value
+
+
 def _rate(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise FaultError(f"{name} must be a number from 0 to 1")
@@ -85,6 +93,7 @@ class Decision:
     latency_s: float
     hang_s: float
     down_mode: DownMode
+    error_status: int = 500
 
 
 @dataclass
@@ -148,6 +157,7 @@ class FaultBook:
                 latency_s=settings.latency_ms / 1000,
                 hang_s=settings.hang_ms / 1000,
                 down_mode=settings.down_mode,
+                error_status=settings.error_status,
             )
 
     def to_json(self) -> dict[str, Any]:

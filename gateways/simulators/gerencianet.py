@@ -67,6 +67,15 @@ MERCHANT_NAME = "PAYWAVE SANDBOX"
 MERCHANT_CITY = "SAO PAULO"
 LOCATION_HOST = "pix-sim.invalid/gerencianet/v2"  # BR Code location; nobody fetches it here
 REFERENCE_FIELD = "payment_id"  # the infoAdicionais entry that carries PayWave's payment id
+_ERROR_NAMES = {
+    400: ("RequisicaoInvalida", "Requisição inválida"),
+    401: ("AcessoNegado", "Acesso Negado"),
+    403: ("AcessoNegado", "Acesso Negado"),
+    404: ("NaoEncontrado", "Não Encontrado"),
+    429: ("LimiteDeRequisicoesExcedido", "Limite de requisições excedido"),
+    502: ("GatewayInvalido", "Gateway inválido"),
+    503: ("ServicoIndisponivel", "Serviço indisponível"),
+}
 
 
 class GerencianetSimulator(GatewaySimulator):
@@ -90,8 +99,8 @@ class GerencianetSimulator(GatewaySimulator):
         ]
 
     def error_response(self, status: int, message: str) -> Response:
-        names = {401: ("AcessoNegado", "Acesso Negado"), 404: ("NaoEncontrado", "Não Encontrado")}
-        kind, title = names.get(status, ("ErroInternoDoServidor", "Erro Interno do Servidor"))
+        default = ("ErroInternoDoServidor", "Erro Interno do Servidor")
+        kind, title = _ERROR_NAMES.get(status, default if status >= 500 else ("Erro", "Erro"))
         return problem(status, kind, title, message)
 
     # OAuth.

@@ -42,6 +42,15 @@ MERCHANT_NAME = "PAYWAVE SANDBOX"
 MERCHANT_CITY = "SAO PAULO"
 LOCATION_HOST = "pix-sim.invalid/mercadopago/v2"  # BR Code location; nobody fetches it here
 DEFAULT_EXPIRATION = timedelta(hours=24)
+_ERROR_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    429: "too_many_requests",
+    502: "bad_gateway",
+    503: "service_unavailable",
+}
 
 
 class MercadoPagoSimulator(GatewaySimulator):
@@ -60,9 +69,7 @@ class MercadoPagoSimulator(GatewaySimulator):
         ]
 
     def error_response(self, status: int, message: str) -> Response:
-        kind = {400: "bad_request", 401: "unauthorized", 404: "not_found"}.get(
-            status, "internal_server_error" if status >= 500 else "error"
-        )
+        kind = _ERROR_NAMES.get(status, "internal_server_error" if status >= 500 else "error")
         return _error(status, kind, message)
 
     # Authentication and idempotency.
@@ -348,13 +355,10 @@ class MercadoPagoSimulator(GatewaySimulator):
         return snapshot, delivery
 
     def _notification_builder(self, payment_id: str) -> Callable[[], Outgoing | None]:
-        def build() -> Outgoing | None:
-            target = self.context.callbacks.target(self.name)
-            if not target.url:
-                return None
-            request_id = str(uuid.uuid4())
-            ts = int(time.time())
-            body = {
+        # One notification: a redelivery sends the same body (same id, Mercado Pago's
+        # dedupe key) with a new x-request-id and a fresh signature.
+        body = json.dumps(
+            {
                 "action": "payment.updated",
                 "api_version": "v1",
                 "data": {"id": payment_id},
@@ -364,6 +368,14 @@ class MercadoPagoSimulator(GatewaySimulator):
                 "type": "payment",
                 "user_id": str(USER_ID),
             }
+        ).encode()
+
+        def build() -> Outgoing | None:
+            target = self.context.callbacks.target(self.name)
+            if not target.url:
+                return None
+            request_id = str(uuid.uuid4())
+            ts = int(time.time())
             headers = {
                 "Content-Type": "application/json",
                 "x-request-id": request_id,
@@ -372,7 +384,7 @@ class MercadoPagoSimulator(GatewaySimulator):
                 ),
             }
             url = with_query(target.url, {"data.id": payment_id, "type": "payment"})
-            return Outgoing(url, headers, json.dumps(body).encode())
+            return Outgoing(url, headers, body)
 
         return build
 

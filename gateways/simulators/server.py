@@ -19,6 +19,7 @@ from gateways.simulators.routing import Request, Response
 logger = logging.getLogger("gateways.simulators.server")
 
 HANDSHAKE_TIMEOUT_S = 10.0
+LINGER_S = 1.0  # at most this long reading what a refused TLS client still sends
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,17 @@ class MTLSSettings:
     port: int  # 0 picks a free port
     cert_file: str  # the server's certificate chain (PEM)
     key_file: str  # its private key (PEM)
-    client_ca_file: str  # CA(s) that client certificates must chain to
+    # CA(s) that client certificates must chain to; None serves plain TLS, no client
+    # certificate asked (for SDK behaviour that differs on https://, e.g. retry adapters).
+    client_ca_file: str | None
 
     def context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.cert_file, self.key_file)
-        context.load_verify_locations(self.client_ca_file)
-        context.verify_mode = ssl.CERT_REQUIRED
+        if self.client_ca_file is not None:
+            context.load_verify_locations(self.client_ca_file)
+            context.verify_mode = ssl.CERT_REQUIRED
         return context
 
 
@@ -141,8 +145,26 @@ class _TLSListener(_Listener):
             request.settimeout(None)
         except (ssl.SSLError, OSError) as exc:
             logger.info("TLS handshake with %s refused: %s", client_address, exc)
+            _linger(request)
             return
         super().finish_request(request, client_address)
+
+
+def _linger(connection: socket.socket) -> None:
+    """Close after a refused handshake the way web servers do (lingering close).
+
+    A TLS 1.3 client sends its request before it learns that its certificate was
+    refused; closing with those bytes unread makes the kernel send a TCP reset, which
+    can overtake the alert, so the client would see a bare EOF instead of the
+    "certificate required" alert a real server's client reads.
+    """
+    try:
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(LINGER_S)
+        while connection.recv(4096):
+            pass
+    except OSError:
+        pass
 
 
 class SimulatorServer:

@@ -4,6 +4,7 @@ One re-entrant lock guards everything; handlers hold it while they read and chan
 state (all in memory, so briefly) and never while sleeping or calling out.
 """
 
+import collections
 import itertools
 import threading
 import time
@@ -54,6 +55,26 @@ class RefundRecord:
 
 
 @dataclass(frozen=True)
+class RequestRecord:
+    """One request that reached a gateway's routes, and what it met."""
+
+    gateway: str
+    method: str
+    path: str
+    verdict: str  # the fault verdict: pass, error, timeout, down
+    status: int | None  # the answer's status; None when none was sent (timeout, reset)
+    at: float = field(default_factory=_now)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = datetime.fromtimestamp(self.at, UTC).isoformat()
+        return data
+
+
+REQUEST_LOG_SIZE = 10_000  # the newest requests kept; enough for any test or demo run
+
+
+@dataclass(frozen=True)
 class _SavedAnswer:
     fingerprint: str
     response: Response
@@ -71,6 +92,9 @@ class Store:
             self._answers: dict[tuple[str, str], _SavedAnswer] = {}
             self._buckets: dict[str, dict[str, Any]] = {}
             self._counter = itertools.count(1)
+            self._requests: collections.deque[RequestRecord] = collections.deque(
+                maxlen=REQUEST_LOG_SIZE
+            )
 
     def next_number(self) -> int:
         with self.lock:
@@ -123,6 +147,20 @@ class Store:
                 for record in self._refunds.values()
                 if (not gateway or record.gateway == gateway)
                 and (not charge_id or record.charge_id == charge_id)
+            ]
+
+    # Every gateway request, in arrival order (for counting calls: tokens, retries).
+
+    def log_request(self, record: RequestRecord) -> None:
+        with self.lock:
+            self._requests.append(record)
+
+    def requests(self, *, gateway: str = "", path: str = "") -> list[RequestRecord]:
+        with self.lock:
+            return [
+                record
+                for record in self._requests
+                if (not gateway or record.gateway == gateway) and (not path or record.path == path)
             ]
 
     # Idempotency: the first answer for a key is saved and given again.

@@ -75,7 +75,7 @@ class StripeSimulator(GatewaySimulator):
 
     def error_response(self, status: int, message: str) -> Response:
         kind = "api_error" if status >= 500 else "invalid_request_error"
-        return error(status, kind, message)
+        return error(status, kind, message, code="rate_limit" if status == 429 else None)
 
     def not_found(self, request: Request) -> Response:
         path = request.path.removeprefix("/stripe")

@@ -162,3 +162,82 @@ def test_reset_forgets_charges_faults_and_callback_changes(
     assert control.get("/charges").json() == []
     assert control.get("/faults/mercadopago").json()["down"] is False
     assert control.get("/callbacks").json()["stripe"]["url"] == ""
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504, 401])
+def test_error_status_sets_what_an_error_fault_answers_in_each_gateways_shape(
+    sim: SimulatorServer, control: httpx.Client, status: int
+) -> None:
+    for gateway in ("stripe", "mercadopago", "gerencianet"):
+        settings = {"error_rate": 1, "error_status": status}
+        assert control.put(f"/faults/{gateway}", json=settings).json()["error_status"] == status
+
+    stripe_answer = httpx.get(sim.base_url + "/stripe/v1/balance")
+    mp_answer = httpx.get(sim.base_url + "/mercadopago/users/me")
+    gn_answer = httpx.put(f"{sim.base_url}/gerencianet/v2/cob/{TXID}", json=cob_body())
+
+    assert [stripe_answer.status_code, mp_answer.status_code, gn_answer.status_code] == [status] * 3
+    assert set(stripe_answer.json()["error"]) >= {"type", "message"}
+    assert mp_answer.json()["status"] == status
+    assert gn_answer.json()["status"] == status
+    assert gn_answer.headers["content-type"] == "application/problem+json"
+    assert control.get("/charges").json() == []
+
+
+def test_stripe_429_carries_the_rate_limit_code(
+    control: httpx.Client, stripe_sdk: stripe.StripeClient
+) -> None:
+    control.put("/faults/stripe", json={"error_rate": 1, "error_status": 429})
+
+    with pytest.raises(stripe.RateLimitError) as raised:
+        stripe_sdk.v1.balance.retrieve()
+
+    assert raised.value.http_status == 429
+    assert raised.value.json_body["error"]["code"] == "rate_limit"
+
+
+def test_error_status_is_validated_and_defaults_to_500(control: httpx.Client) -> None:
+    for wrong in (200, 399, 600, "502", True):
+        assert control.put("/faults/stripe", json={"error_status": wrong}).status_code == 400
+
+    assert control.put("/faults/stripe", json={"error_rate": 1}).json()["error_status"] == 500
+
+
+def test_error_status_keeps_the_seeded_sequence(
+    sim: SimulatorServer, control: httpx.Client
+) -> None:
+    control.put("/faults/stripe", json={"error_rate": 0.5, "seed": 7})
+    plain = _statuses(sim)
+    control.put("/faults/stripe", json={"error_rate": 0.5, "seed": 7, "error_status": 502})
+    first = _statuses(sim)
+    control.put("/faults/stripe", json={"error_rate": 0.5, "seed": 7, "error_status": 502})
+    second = _statuses(sim)
+
+    assert first == second
+    assert set(first) == {200, 502}
+    assert [s == 502 for s in first] == [s == 500 for s in plain]  # same draws, other status
+
+
+def test_the_request_log_lists_gateway_requests_with_verdict_and_status(
+    sim: SimulatorServer, control: httpx.Client
+) -> None:
+    httpx.get(sim.base_url + "/mercadopago/users/me", headers={"Authorization": "Bearer t"})
+    control.put("/faults/stripe", json={"error_rate": 1, "error_status": 503})
+    httpx.get(sim.base_url + "/stripe/v1/balance")
+    control.put("/faults/stripe", json={"timeout_rate": 1, "hang_ms": 100})
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(sim.base_url + "/stripe/v1/balance", timeout=0.05)
+
+    logged = control.get("/requests").json()
+    stripe_only = control.get("/requests", params={"gateway": "stripe"}).json()
+    by_path = control.get("/requests", params={"path": "/mercadopago/users/me"}).json()
+
+    assert [(r["gateway"], r["verdict"], r["status"]) for r in logged] == [
+        ("mercadopago", "pass", 200),
+        ("stripe", "error", 503),
+        ("stripe", "timeout", None),  # logged as it starts to hang
+    ]
+    assert len(stripe_only) == 2
+    assert [(r["method"], r["path"]) for r in by_path] == [("GET", "/mercadopago/users/me")]
+    control.post("/reset")
+    assert control.get("/requests").json() == []

@@ -136,6 +136,27 @@ def test_pay_sends_a_signed_notification(
     assert control.get("/charges").json()[0]["status"] == "approved"
 
 
+def test_a_redelivery_is_the_same_notification_freshly_signed(
+    mp_sdk: mercadopago.SDK, control: httpx.Client, receiver: CallbackReceiver
+) -> None:
+    control.put("/callbacks/mercadopago", json={"url": receiver.url, "secret": WEBHOOK_SECRET})
+    payment = create(mp_sdk)
+    delivery = control.post(f"/pix/{payment['id']}/pay").json()["callback"]
+
+    control.post(f"/callbacks/deliveries/{delivery['id']}/redeliver")
+
+    first, again = receiver.requests
+    assert again.json() == first.json()  # same notification id: the receiver's dedupe key
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]
+    for notification in (first, again):
+        WebhookSignatureValidator.validate(
+            notification.headers["x-signature"],
+            notification.headers["x-request-id"],
+            notification.query["data.id"][0],
+            WEBHOOK_SECRET,
+        )
+
+
 def test_partial_full_and_over_refund(mp_sdk: mercadopago.SDK, control: httpx.Client) -> None:
     payment = create(mp_sdk)
     not_paid = mp_sdk.refund().create(payment["id"], {}, mp_options("r0"))

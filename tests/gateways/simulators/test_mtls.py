@@ -1,118 +1,21 @@
 """Gerencianet over mTLS: a test CA, a server certificate and a client certificate."""
 
-import datetime
-import ipaddress
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from gerencianet.exceptions import UnauthorizedError
 
 from gateways.simulators import MTLSSettings, SimulatorServer
+from tests.gateways.certificates import Certificates, make_certificates
 from tests.gateways.simulators.conftest import cob_body, gerencianet_sdk, point_gerencianet_at
 
 TXID = "Mtls0123456789abcdefABCDEF01234"
 
 
-@dataclass(frozen=True)
-class Certificates:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_pem: Path  # certificate and unencrypted key in one file, as the SDK wants
-    stranger_pem: Path  # a client certificate from another CA
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _certificate(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: x509.Name,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool = False,
-    server: bool = False,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-    else:
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
-        )
-    if server:
-        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
 @pytest.fixture
 def certificates(tmp_path: Path) -> Certificates:
-    ca_key, stranger_ca_key = _new_key(), _new_key()
-    ca = _certificate("PayWave test CA", ca_key, _name("PayWave test CA"), ca_key, ca=True)
-    server_key, client_key, stranger_key = _new_key(), _new_key(), _new_key()
-    server = _certificate("127.0.0.1", server_key, ca.subject, ca_key, server=True)
-    client = _certificate("paywave-client", client_key, ca.subject, ca_key)
-    stranger = _certificate("stranger", stranger_key, _name("Other CA"), stranger_ca_key)
-    pem = serialization.Encoding.PEM
-    files = Certificates(
-        ca=tmp_path / "ca.pem",
-        server_cert=tmp_path / "server.pem",
-        server_key=tmp_path / "server-key.pem",
-        client_pem=tmp_path / "client.pem",
-        stranger_pem=tmp_path / "stranger.pem",
-    )
-    files.ca.write_bytes(ca.public_bytes(pem))
-    files.server_cert.write_bytes(server.public_bytes(pem))
-    files.server_key.write_bytes(_key_pem(server_key))
-    files.client_pem.write_bytes(client.public_bytes(pem) + _key_pem(client_key))
-    files.stranger_pem.write_bytes(stranger.public_bytes(pem) + _key_pem(stranger_key))
-    return files
+    return make_certificates(tmp_path)
 
 
 @pytest.fixture
@@ -183,3 +86,37 @@ def test_the_plain_port_still_serves_the_sandbox(
     cob = gerencianet_sdk().pix_create_charge(params={"txid": TXID}, body=cob_body())
 
     assert cob["status"] == "ATIVA"
+
+
+def test_a_refused_client_reads_the_tls_alert_not_a_reset(
+    mtls_sim: SimulatorServer, certificates: Certificates
+) -> None:
+    """The server drains what the client already sent before closing, so the alert
+    arrives every time (a reset would overtake it and look like a network failure)."""
+    assert mtls_sim.mtls_base_url is not None
+    for _ in range(10):
+        with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_REQUIRED"):
+            requests.post(
+                mtls_sim.mtls_base_url + "/gerencianet/oauth/token",
+                json={"grant_type": "client_credentials"},
+                verify=str(certificates.ca),
+                timeout=5,
+            )
+
+
+def test_tls_without_client_certificates_when_no_client_ca_is_given(
+    certificates: Certificates,
+) -> None:
+    settings = MTLSSettings(
+        port=0,
+        cert_file=str(certificates.server_cert),
+        key_file=str(certificates.server_key),
+        client_ca_file=None,
+    )
+    with SimulatorServer("127.0.0.1", 0, mtls=settings) as server:
+        assert server.mtls_base_url is not None
+        answer = requests.get(
+            server.mtls_base_url + "/_sim/health", verify=str(certificates.ca), timeout=5
+        )
+
+    assert answer.json() == {"ok": True}

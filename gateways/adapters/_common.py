@@ -1,0 +1,57 @@
+"""Small pieces every adapter uses: header lookup, health timing, TLS failure reading."""
+
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gateways.base import GatewayError, HealthResult
+from gateways.transport import exception_chain
+
+# OpenSSL reasons that say a certificate or key is wrong: on this side (ours missing,
+# unreadable or refused) or the other (theirs not trusted). Retrying never fixes them.
+_CERTIFICATE_REASONS = ("CERTIFICATE", "UNKNOWN_CA", "PEM_LIB", "KEY_VALUES_MISMATCH")
+
+
+def header(headers: Mapping[str, str], name: str) -> str:
+    """A header's value whatever the case of the names in `headers` (HTTP names are not
+    case-sensitive; a plain dict of them is)."""
+    if name in headers:
+        return headers[name]
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return ""
+
+
+def elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def probe_health(probe: Callable[[], Any]) -> HealthResult:
+    """Healthy if the cheap authenticated call answers; its latency either way."""
+    started = time.monotonic()
+    try:
+        probe()
+    except GatewayError as exc:
+        return HealthResult(False, elapsed_ms(started), f"{exc.outcome}: {exc.message}")
+    return HealthResult(True, elapsed_ms(started))
+
+
+def certificate_failure(exc: BaseException) -> str:
+    """The TLS certificate problem behind `exc`, or "" if it is not one.
+
+    A bare EOF or reset during a TLS exchange is not one: it can be a network
+    failure after the request was sent, so it stays a transport error.
+    """
+    for link in exception_chain(exc):
+        if isinstance(link, ssl.SSLCertVerificationError):
+            return f"the server's certificate is not trusted: {link.verify_message}"
+        if isinstance(link, ssl.SSLError) and not isinstance(
+            link, ssl.SSLEOFError | ssl.SSLZeroReturnError
+        ):
+            reason = str(link.reason or "")
+            if any(part in reason for part in _CERTIFICATE_REASONS):
+                return f"TLS refused: {reason}"
+    return ""
