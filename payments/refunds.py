@@ -25,6 +25,7 @@ from gateways.registry import adapter_for
 from notifications.services import event_record
 from paywave.alerts import AlertKind, operator_alert
 from paywave.errors import ApplicationError, Conflict, NotFound
+from wallets.services import wallet_debit_for_refund, wallet_reverse_refund_debit
 
 from .models import Payment, Refund
 from .models import PaymentStatus as S
@@ -86,6 +87,9 @@ def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor
         refund = Refund.objects.create(
             payment=payment, amount=amount, gateway=payment.gateway, actor=actor
         )
+        # The money a payment credited to a wallet leaves it before it goes back to the
+        # payer: `insufficient_funds` (409) here refuses the refund and writes nothing.
+        wallet_debit_for_refund(payment=payment, refund_id=refund.id, amount=amount)
         transaction.on_commit(lambda: refund_dispatch(refund.id))
     return refund
 
@@ -209,6 +213,7 @@ def _fail(refund: Refund, message: str, *, last_error: str = "") -> None:
         )
         if not failed:
             return
+        wallet_reverse_refund_debit(refund_id=refund.pk)
         refund.refresh_from_db()
         event_record(
             type="refund.failed",

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from paywave import crypto
 from paywave.errors import NotFound
+from wallets.selectors import wallet_validate_for_payment
 
 from .cache import payment_cache_put, payment_cache_refresh
 from .dispatch import payment_dispatch
@@ -44,6 +45,8 @@ def payment_create(
 
     Returns the payment and its representation (the API answer, also cached).
     """
+    if wallet_id is not None:
+        wallet_validate_for_payment(client_id=client_id, wallet_id=wallet_id, currency=currency)
     email = payer.email.strip().lower()
     with transaction.atomic():
         payment = Payment.objects.create(

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from notifications.services import event_record
 from paywave.errors import Conflict
+from wallets.services import wallet_credit_for_payment
 
 from .cache import payment_cache_refresh
 from .models import Payment, PaymentEvent, PaymentStatus
@@ -108,5 +109,7 @@ def payment_transition(
                 subject_id=payment.id,
                 data=payment_document(payment),
             )
+        if to_status == S.SUCCEEDED and payment.wallet_id:
+            wallet_credit_for_payment(payment)  # once per payment (unique journal)
         transaction.on_commit(lambda: payment_cache_refresh(payment_id), robust=True)
     return payment

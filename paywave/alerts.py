@@ -16,6 +16,7 @@ class AlertKind:
     GATEWAY_MISCONFIGURED = "gateway_misconfigured"
     PAYMENT_PARKED = "payment_parked"
     INVALID_GATEWAY_ANSWER = "invalid_gateway_answer"
+    LEDGER_INCONSISTENT = "ledger_inconsistent"
     REFUND_PARKED = "refund_parked"
     PAID_AFTER_CANCEL = "paid_after_cancel"
 

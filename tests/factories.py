@@ -1,9 +1,11 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from payments.models import Payment, PaymentMethod
+from payments.models import Payment, PaymentMethod, PaymentStatus
 from paywave import crypto
 from paywave.models import ApiClient
+from wallets.models import AccountKind, Wallet
+from wallets.services import wallet_credit_for_payment
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -57,3 +59,30 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     payer_tax_id_last4 = "8909"
     payer_country = "BR"
     pix_expires_in = 3600
+
+
+class WalletFactory(factory.django.DjangoModelFactory):
+    """An active BRL wallet; `funds=N` credits it N through a succeeded payment (the ledger)."""
+
+    class Meta:
+        model = Wallet
+        skip_postgeneration_save = True
+
+    kind = AccountKind.WALLET
+    client = factory.SubFactory(ApiClientFactory)
+    currency = "BRL"
+
+    @factory.post_generation
+    def funds(wallet, create: bool, extracted: int | None, **kwargs) -> None:  # noqa: N805
+        if create and extracted:
+            payment = PaymentFactory(
+                client=wallet.client,
+                currency=wallet.currency,
+                amount=extracted,
+                wallet_id=wallet.pk,
+                status=PaymentStatus.SUCCEEDED,
+                gateway="mercadopago",
+            )
+            wallet_credit_for_payment(payment)
+            wallet.refresh_from_db()
+

@@ -275,6 +275,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=PAYWAVE_RECONCILE_SWEEP_SECONDS),
         "options": {"expires": PAYWAVE_RECONCILE_SWEEP_SECONDS},
     },
+    "check-ledger": {"task": "wallets.check_ledger", "schedule": timedelta(days=1)},
 }
 
 # --- Static files, i18n ---------------------------------------------------

@@ -10,7 +10,9 @@ from notifications.models import Event
 from payments.models import Payment, Refund
 from payments.models import PaymentStatus as S
 from payments.refunds import refund_process
+from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
+from wallets.models import Wallet
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
@@ -159,3 +161,52 @@ def test_concurrent_refunds_never_exceed_the_amount(
     assert sorted(answers) == [202] * 3 + [400] * 7
     promised = sum(r.amount for r in Refund.objects.filter(payment=payment))
     assert promised == 900
+
+
+def test_a_wallet_credited_payment_is_refunded_only_from_money_still_there(
+    api: Any, wallet_app: Any, card_payment: Any, sim: Any
+) -> None:
+    wallet, other = WalletFactory(client=wallet_app), WalletFactory(client=wallet_app)
+    payment = drive(
+        card_payment(client=wallet_app, currency="BRL", amount=1000, wallet_id=wallet.pk)
+    ).payment
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1000
+    spent = api.post(
+        "/api/v1/transfers",
+        {
+            "from_wallet": str(wallet.pk),
+            "to_wallet": str(other.pk),
+            "amount": 800,
+            "currency": "BRL",
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="spend-800",
+    )
+    assert spent.status_code == 201, spent.content
+    url = f"/api/v1/payments/{payment.id}/refunds"
+
+    refused = api.post(url, {"amount": 500}, format="json")
+
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "insufficient_funds"
+    assert Refund.objects.filter(payment=payment).count() == 0
+    allowed = api.post(url, {"amount": 200}, format="json")
+    assert allowed.status_code == 202
+    assert Wallet.objects.get(pk=wallet.pk).balance == 0  # taken at once, before the gateway
+    assert settle(allowed.json()["id"]).status == "succeeded"
+
+
+def test_a_failed_refund_gives_the_wallet_its_money_back(
+    api: Any, wallet_app: Any, card_payment: Any, sim: Any
+) -> None:
+    wallet = WalletFactory(client=wallet_app)
+    payment = drive(
+        card_payment(client=wallet_app, currency="BRL", amount=1000, wallet_id=wallet.pk)
+    ).payment
+    sim.faults("stripe", down=True, down_mode="503")
+
+    created = api.post(f"/api/v1/payments/{payment.id}/refunds", {}, format="json").json()
+    assert Wallet.objects.get(pk=wallet.pk).balance == 0
+
+    assert settle(created["id"]).status == "failed"
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1000

@@ -255,6 +255,10 @@ CASES = [
         Bad(pix_body(wallet_id=12), {"wallet_id"}),
         id="wallet-id-number",
     ),
+    pytest.param(
+        Bad(pix_body(wallet_id="6f1c2b0e-8a3d-4c5e-9f7a-1b2c3d4e5f60"), {"wallet_id"}),
+        id="wallet-id-of-no-wallet",
+    ),
     # --- pix options
     pytest.param(
         Bad(pix_body(pix={"expires_in": 59}), {"pix.expires_in"}), id="pix-expires-in-too-small"
@@ -426,9 +430,6 @@ def test_valid_tax_ids_are_accepted(api: Any, tax_id: str, stored: str, last4: s
         pytest.param(pix_body(metadata={}), id="metadata-empty"),
         pytest.param(pix_body(pix={"expires_in": 60}), id="pix-expires-in-60"),
         pytest.param(pix_body(pix={"expires_in": 7 * 86400}), id="pix-expires-in-7-days"),
-        pytest.param(
-            pix_body(wallet_id="6f1c2b0e-8a3d-4c5e-9f7a-1b2c3d4e5f60"), id="wallet-id-uuid"
-        ),
         pytest.param(pix_body(wallet_id=None), id="wallet-id-null"),
         pytest.param(card_body(currency="CLP"), id="card-in-clp"),
         pytest.param(
