@@ -46,9 +46,10 @@ from gateways.registry import adapter_for
 from gateways.selectors import gateway_candidates
 from paywave.alerts import AlertKind, operator_alert
 
-from .cache import payment_cache_refresh
+from .cache import payment_cache_put
 from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt, PaymentMethod
 from .models import PaymentStatus as S
+from .serializers import payment_document
 from .transitions import TransitionConflict, payment_transition
 
 logger = logging.getLogger(__name__)
@@ -113,18 +114,7 @@ def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:
         return None
     if token is not None and str(payment.dispatch_token) != token:
         return None  # a duplicate or superseded job
-    if payment.status == S.PENDING:
-        try:
-            payment = payment_transition(
-                payment_id=payment.id,
-                from_statuses=[S.PENDING],
-                to_status=S.PROCESSING,
-                reason="picked up for charging",
-                actor=ACTOR,
-            )
-        except TransitionConflict:
-            payment.refresh_from_db()
-    if payment.status != S.PROCESSING or payment.needs_reconciliation:
+    if payment.status not in (S.PENDING, S.PROCESSING) or payment.needs_reconciliation:
         return None
 
     attempts = list(payment.attempts.order_by("id"))
@@ -255,17 +245,17 @@ def _claim_attempt(
     # Past this the call has certainly returned or timed out.
     longest_call = gateway.timeout_ms / 1000 * adapter_for(gateway).requests_per_charge + 2
     with transaction.atomic():
-        owned = (
+        locked = (
             Payment.objects.select_for_update()
             .filter(
                 pk=payment.pk,
-                status=S.PROCESSING,
+                status__in=[S.PENDING, S.PROCESSING],
                 dispatch_token=payment.dispatch_token,
                 needs_reconciliation=False,
             )
-            .exists()
+            .first()
         )
-        if not owned:
+        if locked is None:
             return None
         try:
             with transaction.atomic():
@@ -280,16 +270,32 @@ def _claim_attempt(
                 )
         except IntegrityError:
             return None  # another job made this attempt
-        _touch(payment.pk)
+        if locked.status == S.PENDING:  # the first attempt: one write shows both
+            payment_transition(
+                payment_id=payment.pk,
+                from_statuses=[S.PENDING],
+                to_status=S.PROCESSING,
+                reason="picked up for charging",
+                actor=ACTOR,
+            )
+        else:
+            _touch_locked(locked)
     return attempt
 
 
 def _touch(payment_id: Any) -> None:
     """A change the payment's document shows (attempts): new version, cache rewritten."""
-    Payment.objects.filter(pk=payment_id).update(
-        version=F("version") + 1, updated_at=timezone.now()
-    )
-    transaction.on_commit(lambda: payment_cache_refresh(payment_id), robust=True)
+    with transaction.atomic():
+        _touch_locked(Payment.objects.select_for_update().get(pk=payment_id))
+
+
+def _touch_locked(payment: Payment) -> None:
+    now = timezone.now()
+    Payment.objects.filter(pk=payment.pk).update(version=F("version") + 1, updated_at=now)
+    payment.version += 1
+    payment.updated_at = now
+    document = payment_document(payment)
+    transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
 
 
 def _request_summary(payment: Payment) -> dict[str, Any]:
@@ -297,9 +303,8 @@ def _request_summary(payment: Payment) -> dict[str, Any]:
 
 
 def _finish_attempt(attempt: PaymentAttempt, latency_ms: int, **fields: Any) -> None:
-    with transaction.atomic():
-        PaymentAttempt.objects.filter(pk=attempt.pk).update(latency_ms=latency_ms, **fields)
-        _touch(attempt.payment_id)
+    """Record the call's outcome; the caller's transaction also shows it (touch or transition)."""
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(latency_ms=latency_ms, **fields)
 
 
 def _on_result(
@@ -316,30 +321,32 @@ def _on_result(
             result.failure_message or f"the gateway answered {result.raw_status}",
             code=result.failure_code,
         )
-        _finish_attempt(
-            attempt,
-            latency_ms,
-            outcome=AttemptOutcome.DECLINED,
-            error_class="Declined",
-            error_message=declined.message[:500],
-            gateway_reference=result.reference,
-            response_summary=summary,
-        )
-        _fail_declined(payment, gateway, declined)
+        with transaction.atomic():
+            _finish_attempt(
+                attempt,
+                latency_ms,
+                outcome=AttemptOutcome.DECLINED,
+                error_class="Declined",
+                error_message=declined.message[:500],
+                gateway_reference=result.reference,
+                response_summary=summary,
+            )
+            _fail_declined(payment, gateway, declined)
         return None
     outcome = (
         AttemptOutcome.PENDING
         if result.status == ChargeStatus.PENDING
         else (AttemptOutcome.SUCCEEDED)
     )
-    _finish_attempt(
-        attempt,
-        latency_ms,
-        outcome=outcome,
-        gateway_reference=result.reference,
-        response_summary=summary,
-    )
-    charge_result_apply(payment, gateway, result, reason=f"charged at {gateway.code}")
+    with transaction.atomic():
+        _finish_attempt(
+            attempt,
+            latency_ms,
+            outcome=outcome,
+            gateway_reference=result.reference,
+            response_summary=summary,
+        )
+        charge_result_apply(payment, gateway, result, reason=f"charged at {gateway.code}")
     return None
 
 
@@ -356,18 +363,25 @@ def _on_error(
         if error.outcome in AttemptOutcome.values
         else (AttemptOutcome.AMBIGUOUS)
     )
-    _finish_attempt(
-        attempt,
-        latency_ms,
-        outcome=outcome,
-        error_class=type(error).__name__,
-        error_message=error.message[:500],
-    )
     log_extra = {"payment_id": str(payment.id), "gateway": gateway.code, "attempt": attempt.number}
+    finished = {
+        "outcome": outcome,
+        "error_class": type(error).__name__,
+        "error_message": error.message[:500],
+    }
     if isinstance(error, Declined):
+        with transaction.atomic():
+            _finish_attempt(attempt, latency_ms, **finished)
+            _fail_declined(payment, gateway, error)
         circuit_record_success(gateway.code)  # the gateway works; the payer was refused
-        _fail_declined(payment, gateway, error)
         return None
+    retry_here = isinstance(error, Retryable | Ambiguous) and (
+        attempt.number < settings.PAYWAVE_TRIES_PER_GATEWAY
+    )
+    with transaction.atomic():
+        _finish_attempt(attempt, latency_ms, **finished)
+        _touch(payment.pk)
+        step = _schedule(payment, retry_delay(attempt.number) if retry_here else 0.0)
     circuit_record_failure(gateway.code)
     if isinstance(error, Misconfigured):
         operator_alert(
@@ -378,10 +392,7 @@ def _on_error(
     logger.warning(
         "gateway attempt failed: %s", error.message, extra={**log_extra, "outcome": outcome}
     )
-    retry_here = isinstance(error, Retryable | Ambiguous) and (
-        attempt.number < settings.PAYWAVE_TRIES_PER_GATEWAY
-    )
-    return _schedule(payment, retry_delay(attempt.number) if retry_here else 0.0)
+    return step
 
 
 def _schedule(payment: Payment, countdown: float) -> NextStep | None:
@@ -511,6 +522,15 @@ def _fail_exhausted(payment: Payment, attempts: list[PaymentAttempt]) -> None:
         message = f"Every gateway failed ({len(attempts)} attempts at {', '.join(tried)})."
     else:
         message = "No enabled gateway takes this method, currency and payer country."
+    if payment.status == S.PENDING:  # nothing was ever tried: through processing all the same
+        with contextlib.suppress(TransitionConflict):
+            payment_transition(
+                payment_id=payment.pk,
+                from_statuses=[S.PENDING],
+                to_status=S.PROCESSING,
+                reason="picked up for charging",
+                actor=ACTOR,
+            )
     try:
         payment_transition(
             payment_id=payment.pk,

@@ -17,7 +17,7 @@ from notifications.services import event_record
 from paywave.errors import Conflict
 from wallets.services import wallet_credit_for_payment
 
-from .cache import payment_cache_refresh
+from .cache import payment_cache_put
 from .models import Payment, PaymentEvent, PaymentStatus
 from .serializers import payment_document
 
@@ -89,11 +89,16 @@ def payment_transition(
                 current_status=current,
             )
         from_status = payment.status
+        now = timezone.now()
         updated = Payment.objects.filter(pk=payment_id, status=from_status).update(
-            status=to_status, version=F("version") + 1, updated_at=timezone.now(), **changes
+            status=to_status, version=F("version") + 1, updated_at=now, **changes
         )
         if updated != 1:  # unreachable while the row is locked; kept as the CAS guarantee
             raise TransitionConflict("The payment changed meanwhile.", current_status=None)
+        # The row is locked: what was written is the locked copy plus these changes.
+        for name, value in {"status": to_status, "updated_at": now, **changes}.items():
+            setattr(payment, name, value)
+        payment.version += 1
         PaymentEvent.objects.create(
             payment_id=payment_id,
             from_status=from_status,
@@ -101,15 +106,16 @@ def payment_transition(
             reason=reason,
             actor=actor,
         )
-        payment.refresh_from_db()
+        document = payment_document(payment)
         if to_status in EVENT_TYPES:
             event_record(
                 type=EVENT_TYPES[to_status],
                 client_id=payment.client_id,
                 subject_id=payment.id,
-                data=payment_document(payment),
+                data=document,
             )
         if to_status == S.SUCCEEDED and payment.wallet_id:
             wallet_credit_for_payment(payment)  # once per payment (unique journal)
-        transaction.on_commit(lambda: payment_cache_refresh(payment_id), robust=True)
+        # Exactly what commits: stored in the cache without reading it back.
+        transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
     return payment
