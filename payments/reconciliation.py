@@ -23,6 +23,7 @@ from django.utils import timezone
 from gateways.base import ChargeNotFound, ChargeStatus, GatewayError
 from gateways.models import Gateway
 from gateways.registry import adapter_for
+from paywave.alerts import AlertKind, operator_alert
 
 from .dispatch import payment_dispatch
 from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt
@@ -227,3 +228,41 @@ def _transition(
     except TransitionConflict:
         return "moved"
     return str(to_status)
+
+
+def payment_withdraw_charge(payment_id: Any) -> bool:
+    """Cancel a cancelled payment's charge at its gateway; False to try again later.
+
+    If the payer paid in the meantime, the money arrived for a cancelled payment:
+    an operator alert says so (refund the payer or reinstate the payment).
+    """
+    payment = Payment.objects.filter(pk=payment_id, status=S.CANCELED).first()
+    if payment is None or not payment.gateway_reference:
+        return True
+    gateway = Gateway.objects.filter(code=payment.gateway).first()
+    if gateway is None:
+        return True
+    adapter = adapter_for(gateway)
+    try:
+        result = adapter.retrieve(payment.gateway_reference)
+        if result.status == ChargeStatus.SUCCEEDED:
+            operator_alert(
+                AlertKind.PAID_AFTER_CANCEL,
+                f"payment {payment.id} was cancelled but {gateway.code} reports it paid: "
+                "refund the payer or reinstate the payment",
+                payment_id=str(payment.id),
+                gateway=gateway.code,
+            )
+            return True
+        if result.status in (ChargeStatus.AWAITING_PAYMENT, ChargeStatus.PENDING):
+            adapter.cancel(payment.gateway_reference)
+    except ChargeNotFound:
+        return True
+    except GatewayError as exc:
+        logger.warning(
+            "gateway cancel failed: %s",
+            exc.message,
+            extra={"payment_id": str(payment.id), "gateway": gateway.code},
+        )
+        return False
+    return True

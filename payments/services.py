@@ -14,7 +14,7 @@ from paywave.errors import NotFound
 from wallets.selectors import wallet_validate_for_payment
 
 from .cache import payment_cache_put, payment_cache_refresh
-from .dispatch import payment_dispatch
+from .dispatch import gateway_cancel_dispatch, payment_dispatch
 from .models import Payment, PaymentEvent, PaymentMethod, PaymentStatus
 from .serializers import payment_document
 from .transitions import payment_transition
@@ -106,13 +106,16 @@ def payment_cancel(*, client_id: str, payment_id: UUID, actor: str) -> Payment:
     """Cancel a payment that is still pending or awaiting a PIX transfer (else 409)."""
     if not Payment.objects.filter(pk=payment_id, client_id=client_id).exists():
         raise NotFound("No such payment.", code="payment_not_found")
-    payment_transition(
-        payment_id=payment_id,
-        from_statuses=(PaymentStatus.PENDING, PaymentStatus.AWAITING_PAYMENT),
-        to_status=PaymentStatus.CANCELED,
-        reason="canceled by the wallet app",
-        actor=actor,
-        failure_code="canceled",
-        failure_message="The payment was canceled.",
-    )
+    with transaction.atomic():
+        payment = payment_transition(
+            payment_id=payment_id,
+            from_statuses=(PaymentStatus.PENDING, PaymentStatus.AWAITING_PAYMENT),
+            to_status=PaymentStatus.CANCELED,
+            reason=f"canceled by {actor}",
+            actor=actor,
+            failure_code="canceled",
+            failure_message="The payment was canceled.",
+        )
+        if payment.gateway_reference:  # a PIX charge the payer could still pay: withdraw it
+            transaction.on_commit(lambda: gateway_cancel_dispatch(payment_id))
     return Payment.objects.prefetch_related("attempts").get(pk=payment_id)

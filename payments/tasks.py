@@ -7,9 +7,9 @@ from celery import shared_task
 from gateways.callbacks import callback_dispatch
 
 from .callbacks import CallbackLookupFailed, callback_give_up, callback_process
-from .dispatch import payment_dispatch
+from .dispatch import gateway_cancel_dispatch, payment_dispatch
 from .processing import payment_process_step
-from .reconciliation import payments_reconcile
+from .reconciliation import payment_withdraw_charge, payments_reconcile
 from .refunds import refund_dispatch, refund_process
 from .sweeps import callbacks_sweep, payments_sweep_outbox, refunds_sweep
 
@@ -48,6 +48,12 @@ def process_callback(callback_id: int, tries: int = 0) -> None:
             callback_give_up(callback_id, str(exc))
         else:
             process_callback.apply_async(args=[callback_id, tries + 1], countdown=2 ** (tries + 1))
+
+
+@shared_task(name="payments.cancel_at_gateway", acks_late=True, ignore_result=True)
+def cancel_at_gateway(payment_id: str, tries: int = 0) -> None:
+    if not payment_withdraw_charge(payment_id) and tries + 1 < CALLBACK_TRIES:
+        gateway_cancel_dispatch(payment_id, tries + 1, countdown=2 ** (tries + 1))
 
 
 @shared_task(name="payments.sweep_outbox", ignore_result=True)

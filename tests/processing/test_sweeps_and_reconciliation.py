@@ -15,7 +15,7 @@ from payments import dispatch
 from payments.models import AttemptOutcome, Payment
 from payments.models import PaymentStatus as S
 from payments.processing import payment_process_step
-from payments.reconciliation import payments_reconcile
+from payments.reconciliation import payment_withdraw_charge, payments_reconcile
 from payments.sweeps import payments_sweep_outbox
 from tests.gateway_fixtures import drive
 from tests.helpers import pix_body, post_payment
@@ -206,3 +206,30 @@ def test_an_abandoned_3ds_payment_is_cancelled_and_failed(
     assert payment.failure_code == "authentication_abandoned"
     assert payment.next_action is None
     assert sim.charges(payment.id)[0]["status"] == "canceled"
+
+
+@pytest.mark.django_db
+def test_cancelling_an_awaiting_pix_payment_withdraws_the_charge(
+    api: Any, wallet_app: Any, pix_payment: Any, sim: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    payment = drive(pix_payment(client=wallet_app)).payment
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert api.post(f"/api/v1/payments/{payment.id}/cancel").status_code == 200
+    assert len(callbacks) >= 2  # the cache write and the gateway cancel job
+
+    assert payment_withdraw_charge(payment.id)
+    assert sim.charges(payment.id)[0]["status"] == "cancelled"
+
+
+@pytest.mark.django_db
+def test_a_charge_paid_before_the_cancel_reached_the_gateway_alerts(
+    api: Any, wallet_app: Any, pix_payment: Any, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment = drive(pix_payment(client=wallet_app)).payment
+    sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": "mercadopago"})
+    assert api.post(f"/api/v1/payments/{payment.id}/cancel").status_code == 200
+
+    assert payment_withdraw_charge(payment.id)
+
+    assert any(getattr(r, "alert", "") == "paid_after_cancel" for r in caplog.records)
