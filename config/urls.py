@@ -12,6 +12,7 @@ api_v1 = [
     path("auth/token/refresh", TokenRefreshApi.as_view(), name="auth-token-refresh"),
     path("gateways", GatewayListApi.as_view(), name="gateways"),
     path("", include("payments.urls")),
+    path("", include("notifications.urls")),
     path("", include("wallets.urls")),
 ]
 

@@ -2,12 +2,30 @@
 
 Each alert is a log line at ERROR with a stable `alert` field (what Kibana and
 log-based alerting key on), and the context that makes it actionable.
+
+It is also mailed to PAYWAVE_ALERT_EMAILS and POSTed to PAYWAVE_ALERT_WEBHOOK_URL by
+the task `notifications.send_alert`, published after the caller's transaction commits
+(at once outside one), at most once per (kind, dedupe_key) in
+PAYWAVE_ALERT_DEDUPE_SECONDS: a storm of one kind sends one message, the rest are in
+the logs. Nothing here raises into the caller.
 """
 
 import logging
+import threading
+import time
+from functools import partial
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
 logger = logging.getLogger("paywave.alerts")
+
+SEND_ALERT_TASK = "notifications.send_alert"
+# Dedupe when the cache cannot answer: per process, rather than one message per alert.
+_sent_here: dict[str, float] = {}
+_sent_here_lock = threading.Lock()
 
 
 class AlertKind:
@@ -19,7 +37,44 @@ class AlertKind:
     LEDGER_INCONSISTENT = "ledger_inconsistent"
     REFUND_PARKED = "refund_parked"
     PAID_AFTER_CANCEL = "paid_after_cancel"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint_disabled"
 
 
-def operator_alert(kind: str, message: str, **context: Any) -> None:
+def operator_alert(kind: str, message: str, *, dedupe_key: str = "", **context: Any) -> None:
+    """Log the alert now; mail and POST it after the commit. `dedupe_key` narrows the dedupe."""
     logger.error(message, extra={"alert": kind, **context})
+    try:
+        if settings.PAYWAVE_ALERT_EMAILS or settings.PAYWAVE_ALERT_WEBHOOK_URL:
+            safe = {
+                name: value if isinstance(value, str | int | float | bool | None) else str(value)
+                for name, value in context.items()
+            }
+            send = partial(_publish_alert, kind, message, dedupe_key, safe)
+            transaction.on_commit(send, robust=True)
+    except Exception:
+        logger.warning("operator alert %s not sent (logged only)", kind, exc_info=True)
+
+
+def _first_in_window(kind: str, dedupe_key: str) -> bool:
+    window = settings.PAYWAVE_ALERT_DEDUPE_SECONDS
+    key = f"paywave:alert:{kind}:{dedupe_key}"
+    try:
+        return bool(cache.add(key, 1, timeout=window))
+    except Exception:
+        now = time.monotonic()
+        with _sent_here_lock:
+            if now - _sent_here.get(key, float("-inf")) < window:
+                return False
+            _sent_here[key] = now
+            return True
+
+
+def _publish_alert(kind: str, message: str, dedupe_key: str, context: dict[str, Any]) -> None:
+    try:
+        if not _first_in_window(kind, dedupe_key):
+            return
+        from config.celery_app import app as celery_app
+
+        celery_app.send_task(SEND_ALERT_TASK, args=[kind, message, context], queue="notifications")
+    except Exception:
+        logger.warning("operator alert %s not sent (logged only)", kind, exc_info=True)

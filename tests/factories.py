@@ -86,3 +86,14 @@ class WalletFactory(factory.django.DjangoModelFactory):
             wallet_credit_for_payment(payment)
             wallet.refresh_from_db()
 
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """An enabled endpoint subscribed to every event; `url` is usually a test receiver's."""
+
+    class Meta:
+        model = "notifications.WebhookEndpoint"
+
+    client = factory.SubFactory(ApiClientFactory)
+    url = "http://127.0.0.1:9/hooks"
+    events = factory.LazyFunction(lambda: ["*"])
+    secret = factory.Sequence(lambda n: f"whsec_test_secret_{n}")

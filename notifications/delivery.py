@@ -1,0 +1,283 @@
+"""Sending deliveries: retries with backoff, in order per subject, the endpoint disable rule.
+
+Retries. After the n-th failed try the next one waits PAYWAVE_WEBHOOK_RETRY_SCHEDULE[n-1]
+seconds (10 s, 30 s, 2 min, 10 min, 30 min, 1 h, then the last value, 2 h, again and
+again), never past the end of the retry window (PAYWAVE_WEBHOOK_RETRY_HOURS, 24 h after
+the event): the last try is at the window's end, and when it fails the delivery is
+`failed`. Waits up to COUNTDOWN_MAX_SECONDS are Celery countdowns; longer ones are only
+`next_attempt_at`, which beat's delivery sweep publishes when it comes (a long countdown
+would sit unacknowledged in a worker past RabbitMQ's consumer timeout).
+
+Jobs. A delivery has at most one queued job, the one carrying its `job_token`; a
+duplicate or late job does nothing. A job claims its try by moving `next_attempt_at`
+forward by a lease before it sends, so two jobs never send the same try. Delivery is
+at least once: a worker lost after the POST and before recording it sends it again,
+which is why payloads carry a stable event id for wallet apps to dedupe on.
+
+In order per subject. A delivery is not sent while an earlier delivery (smaller event
+id) to the same endpoint about the same subject is still pending, or while an earlier
+event about that subject is not fanned out yet. It waits instead (no try is logged)
+and is started as soon as the one before it is delivered or given up. A given-up
+delivery no longer holds the ones after it back.
+
+Disabling. When a delivery is given up and the endpoint has not answered 2xx to
+anything since that delivery's retry window began (so every try to it failed for 24 h),
+the endpoint is disabled, with an operator alert. Its pending deliveries wait; staff
+re-enable it in the admin, which restarts their retry windows.
+"""
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from paywave.alerts import AlertKind, operator_alert
+
+from .dispatch import delivery_publish
+from .models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
+from .sending import SendResult, event_body, webhook_post
+from .services import webhook_endpoint_disable
+
+logger = logging.getLogger(__name__)
+
+PENDING = DeliveryStatus.PENDING
+COUNTDOWN_MAX_SECONDS = 120
+# A try is bounded by its timeouts (connect + write + read, a few times over); past this
+# lease its worker is presumed lost and the sweep lets another job take the try.
+CLAIM_LEASE = timedelta(minutes=2)
+# A countdown may fire a little before `next_attempt_at` (clocks of two machines).
+EARLY_TOLERANCE = timedelta(seconds=2)
+# A queued job this late is presumed lost (broker restart, purge) and published again.
+LOST_JOB_GRACE = timedelta(seconds=60)
+BATCH = 500
+
+
+class Outcome:
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"  # given up
+    WAITING = "waiting"  # an earlier delivery about the same subject goes first
+    PARKED = "parked"  # the endpoint is disabled or deleted
+    STALE = "stale"  # not this job's turn: a duplicate, late or superseded job
+
+
+def retry_window() -> timedelta:
+    return timedelta(hours=settings.PAYWAVE_WEBHOOK_RETRY_HOURS)
+
+
+def retry_delay(failed_tries: int) -> float:
+    """Seconds before the next try, after `failed_tries` (>= 1) tries failed."""
+    schedule = settings.PAYWAVE_WEBHOOK_RETRY_SCHEDULE
+    return float(schedule[min(failed_tries, len(schedule)) - 1])
+
+
+def delivery_attempt(delivery_id: int, token: Any) -> str:
+    """Send the delivery once, if `token` is its job's and its turn has come; the Outcome."""
+    now = timezone.now()
+    delivery = (
+        Delivery.objects.select_related("event", "endpoint")
+        .filter(pk=delivery_id, status=PENDING, job_token=token)
+        .first()
+    )
+    if delivery is None:
+        return Outcome.STALE
+    mine = Delivery.objects.filter(pk=delivery_id, status=PENDING, job_token=token)
+    endpoint = delivery.endpoint
+    if not endpoint.enabled or endpoint.deleted_at is not None:
+        mine.update(job_token=None)  # enabling it again hands it to the sweep
+        return Outcome.PARKED
+    wait_until = _earlier_undelivered(delivery, now)
+    if wait_until is not None:
+        mine.update(job_token=None, next_attempt_at=wait_until)
+        return Outcome.WAITING
+    claimed = mine.filter(next_attempt_at__lte=now + EARLY_TOLERANCE).update(
+        next_attempt_at=now + CLAIM_LEASE, attempt_count=F("attempt_count") + 1, last_attempt_at=now
+    )
+    if not claimed:
+        return Outcome.STALE
+    number = Delivery.objects.values_list("attempt_count", flat=True).get(pk=delivery_id)
+    result = webhook_post(url=endpoint.url, secret=endpoint.secret, body=event_body(delivery.event))
+    return _record(delivery, token, number, result)
+
+
+def _earlier_undelivered(delivery: Delivery, now: datetime) -> datetime | None:
+    """When to look again if something about the same subject must go first, else None."""
+    earlier = (
+        Delivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            subject_id=delivery.subject_id,
+            event_id__lt=delivery.event_id,
+            status=PENDING,
+        )
+        .order_by("event_id")
+        .values_list("id", "next_attempt_at")
+        .first()
+    )
+    if earlier is None and not (
+        Event.objects.filter(
+            subject_id=delivery.subject_id, id__lt=delivery.event_id, fanned_out_at__isnull=True
+        ).exists()
+    ):
+        return None
+    # The one before it starts this one when it is done; looking again at its next try
+    # (or after a sweep period) only covers a start that got lost.
+    soon = now + timedelta(seconds=settings.PAYWAVE_WEBHOOK_SWEEP_SECONDS)
+    return max(earlier[1] or soon, soon) if earlier else soon
+
+
+def _record(delivery: Delivery, token: Any, number: int, result: SendResult) -> str:
+    now = timezone.now()
+    mine = Delivery.objects.filter(pk=delivery.pk, status=PENDING, job_token=token)
+    endpoint_id = delivery.endpoint_id
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            delivery_id=delivery.pk,
+            number=number,
+            succeeded=result.ok,
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            response_excerpt=result.response_excerpt,
+            error=result.error,
+        )
+        if result.ok:
+            WebhookEndpoint.objects.filter(pk=endpoint_id).update(last_success_at=now)
+            if mine.update(
+                status=DeliveryStatus.DELIVERED,
+                delivered_at=now,
+                next_attempt_at=None,
+                job_token=None,
+                last_error="",
+            ):
+                _start_next(delivery, now)
+            return Outcome.DELIVERED
+        WebhookEndpoint.objects.filter(pk=endpoint_id).update(last_failure_at=now)
+        window_end = delivery.window_started_at + retry_window()
+        if now >= window_end:
+            if not mine.update(
+                status=DeliveryStatus.FAILED,
+                next_attempt_at=None,
+                job_token=None,
+                last_error=result.error,
+            ):
+                return Outcome.STALE
+            if not _disable_if_failing_throughout(delivery):
+                _start_next(delivery, now)
+            return Outcome.FAILED
+        next_at = min(now + timedelta(seconds=retry_delay(number)), window_end)
+        wait = (next_at - now).total_seconds()
+        next_token = uuid.uuid4() if wait <= COUNTDOWN_MAX_SECONDS else None
+        if not mine.update(next_attempt_at=next_at, job_token=next_token, last_error=result.error):
+            return Outcome.STALE  # staff redelivered it or the endpoint went meanwhile
+        if next_token is not None:
+            transaction.on_commit(
+                partial(delivery_publish, delivery.pk, next_token, wait), robust=True
+            )
+    return Outcome.RETRY
+
+
+def _start_next(delivery: Delivery, now: datetime) -> None:
+    """Start the next pending delivery about the same subject, if it was waiting on this one."""
+    head = (
+        Delivery.objects.filter(
+            endpoint_id=delivery.endpoint_id, subject_id=delivery.subject_id, status=PENDING
+        )
+        .order_by("event_id")
+        .values_list("id", "attempt_count")
+        .first()
+    )
+    if head is None or head[1] > 0:
+        return  # nothing waits, or the next one is in its own backoff
+    token = uuid.uuid4()
+    if Delivery.objects.filter(pk=head[0], status=PENDING, attempt_count=0).update(
+        job_token=token, next_attempt_at=now
+    ):
+        transaction.on_commit(partial(delivery_publish, head[0], token), robust=True)
+
+
+def _disable_if_failing_throughout(delivery: Delivery) -> bool:
+    endpoint = WebhookEndpoint.objects.only("id", "url", "client_id", "last_success_at").get(
+        pk=delivery.endpoint_id
+    )
+    if endpoint.last_success_at is not None and endpoint.last_success_at >= (
+        delivery.window_started_at
+    ):
+        return False
+    hours = settings.PAYWAVE_WEBHOOK_RETRY_HOURS
+    reason = f"every delivery failed for {hours:g} h (delivery {delivery.pk} given up)"
+    if not webhook_endpoint_disable(endpoint_id=endpoint.id, reason=reason, actor="paywave"):
+        return False
+    operator_alert(
+        AlertKind.WEBHOOK_ENDPOINT_DISABLED,
+        f"webhook endpoint {endpoint.id} ({endpoint.url}) disabled: {reason}",
+        dedupe_key=str(endpoint.id),
+        endpoint_id=str(endpoint.id),
+        client_id=str(endpoint.client_id),
+        delivery_id=delivery.pk,
+    )
+    return True
+
+
+def deliveries_sweep() -> int:
+    """Publish the jobs of deliveries whose try is due and has no job, or lost it; how many."""
+    now = timezone.now()
+    due = list(
+        Delivery.objects.filter(
+            status=PENDING,
+            endpoint__enabled=True,
+            endpoint__deleted_at__isnull=True,
+            next_attempt_at__lte=now,
+        )
+        .filter(Q(job_token__isnull=True) | Q(next_attempt_at__lte=now - LOST_JOB_GRACE))
+        .order_by("next_attempt_at")
+        .values_list("id", "job_token")[:BATCH]
+    )
+    published = 0
+    for delivery_id, token in due:
+        if token is None:
+            token = uuid.uuid4()
+            moved = Delivery.objects.filter(
+                pk=delivery_id, status=PENDING, job_token__isnull=True
+            ).update(job_token=token)
+        else:  # its job is lost: the same token again, not re-published before another grace
+            moved = Delivery.objects.filter(pk=delivery_id, status=PENDING, job_token=token).update(
+                next_attempt_at=now
+            )
+        if not moved:
+            continue  # it moved on meanwhile
+        if not delivery_publish(delivery_id, token):
+            Delivery.objects.filter(pk=delivery_id, job_token=token).update(job_token=None)
+            break  # the broker is down: the next sweep tries again
+        published += 1
+    if published:
+        logger.info("delivery sweep published %d due deliveries", published)
+    return published
+
+
+def delivery_redeliver(*, delivery_id: int, actor: str) -> bool:
+    """Send it again (whatever its status) with a fresh retry window; False if it cannot be."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    with transaction.atomic():
+        updated = Delivery.objects.filter(pk=delivery_id, endpoint__deleted_at__isnull=True).update(
+            status=PENDING,
+            window_started_at=now,
+            next_attempt_at=now,
+            job_token=token,
+            delivered_at=None,
+        )
+        if updated:
+            transaction.on_commit(partial(delivery_publish, delivery_id, token), robust=True)
+    if updated:
+        logger.warning(
+            "delivery %s scheduled again by %s",
+            delivery_id,
+            actor,
+            extra={"delivery_id": delivery_id, "actor": actor},
+        )
+    return bool(updated)

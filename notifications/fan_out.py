@@ -1,0 +1,78 @@
+"""Fan-out: one Delivery per event and subscribed endpoint, then a job per delivery."""
+
+import logging
+import uuid
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .dispatch import delivery_publish
+from .models import Delivery, Event, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+def event_fan_out(event_id: int) -> list[int]:
+    """Create the event's deliveries once (the ids created; none if it was done already).
+
+    The endpoints are the wallet app's enabled endpoints that subscribe to the
+    type and existed when the event happened, so a late fan-out (the sweep) picks
+    the same ones the immediate one would have.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        event = (
+            Event.objects.select_for_update()
+            .filter(pk=event_id, fanned_out_at__isnull=True)
+            .only("id", "type", "client_id", "subject_id", "created_at")
+            .first()
+        )
+        if event is None:
+            return []
+        candidates = WebhookEndpoint.objects.filter(
+            client_id=event.client_id,
+            enabled=True,
+            deleted_at__isnull=True,
+            created_at__lte=event.created_at,
+        ).only("id", "events")
+        deliveries = Delivery.objects.bulk_create(
+            Delivery(
+                event_id=event.id,
+                endpoint_id=endpoint.id,
+                subject_id=event.subject_id,
+                window_started_at=event.created_at,
+                next_attempt_at=now,
+                job_token=uuid.uuid4(),
+            )
+            for endpoint in candidates
+            if endpoint.subscribes_to(event.type)
+        )
+        Event.objects.filter(pk=event.id).update(fanned_out_at=now)
+        for delivery in deliveries:
+            transaction.on_commit(
+                partial(delivery_publish, delivery.id, delivery.job_token), robust=True
+            )
+    return [delivery.id for delivery in deliveries]
+
+
+def events_sweep_fan_out() -> int:
+    """Fan out events whose job never ran (broker down at commit, job lost); how many.
+
+    Oldest first, so the events of one subject get their deliveries in order.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.PAYWAVE_WEBHOOK_FAN_OUT_GRACE_SECONDS)
+    overdue = list(
+        Event.objects.filter(fanned_out_at__isnull=True, created_at__lte=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)[:BATCH]
+    )
+    for event_id in overdue:
+        event_fan_out(event_id)
+    if overdue:
+        logger.warning("fan-out sweep fanned out %d overdue events", len(overdue))
+    return len(overdue)

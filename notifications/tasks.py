@@ -1,0 +1,47 @@
+"""Workers' entry points for notifications (queue `notifications`): thin wrappers over services."""
+
+from typing import Any
+
+from celery import shared_task
+
+from .alerting import alert_send
+from .delivery import deliveries_sweep, delivery_attempt
+from .dispatch import alert_retry_publish
+from .fan_out import event_fan_out, events_sweep_fan_out
+
+ALERT_RETRY_COUNTDOWNS = (10, 60, 300)
+
+
+@shared_task(name="notifications.fan_out_event", acks_late=True, ignore_result=True)
+def fan_out_event(event_id: int) -> None:
+    event_fan_out(event_id)
+
+
+@shared_task(name="notifications.deliver", acks_late=True, ignore_result=True)
+def deliver(delivery_id: int, token: str) -> str:
+    return delivery_attempt(delivery_id, token)
+
+
+@shared_task(name="notifications.sweep_events", ignore_result=True)
+def sweep_events() -> int:
+    return events_sweep_fan_out()
+
+
+@shared_task(name="notifications.sweep_deliveries", ignore_result=True)
+def sweep_deliveries() -> int:
+    return deliveries_sweep()
+
+
+@shared_task(name="notifications.send_alert", acks_late=True, ignore_result=True)
+def send_alert(
+    kind: str,
+    message: str,
+    context: dict[str, Any],
+    channels: list[str] | None = None,
+    tries: int = 0,
+) -> None:
+    failed = alert_send(kind=kind, message=message, context=context, channels=channels)
+    if failed and tries < len(ALERT_RETRY_COUNTDOWNS):
+        alert_retry_publish(
+            [kind, message, context, failed, tries + 1], ALERT_RETRY_COUNTDOWNS[tries]
+        )

@@ -1,0 +1,118 @@
+"""A real Celery worker on the `notifications` queue over RabbitMQ, end to end.
+
+A payment's transitions record events in the test process; their fan-out jobs go
+through RabbitMQ to a `celery worker` process, which POSTs the deliveries to a
+receiver in this process, retrying through the broker.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from django.db import connection
+from kombu import Exchange, Queue
+from rest_framework.test import APIClient
+
+from config.celery_app import app as celery_app
+from notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
+from payments.models import PaymentStatus as S
+from payments.transitions import payment_transition
+from tests.factories import PaymentFactory
+from tests.notifications.conftest import REPO_ROOT, Receiver
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+NOTIFICATIONS_QUEUE = Queue(
+    "notifications", Exchange("notifications", type="direct"), routing_key="notifications"
+)
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or "5432"
+    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker() -> Iterator[subprocess.Popen[bytes]]:
+    with celery_app.connection_for_write() as conn:  # no other test's jobs
+        bound = NOTIFICATIONS_QUEUE(conn.default_channel)
+        bound.declare()
+        bound.purge()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(),
+        "PAYWAVE_WEBHOOK_ALLOW_PRIVATE": "true",
+        "PAYWAVE_WEBHOOK_RETRY_SCHEDULE": "1",  # retry after 1 s instead of 10 s
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker",
+         "--queues", "notifications", "--pool", "threads", "--concurrency", "4",
+         "--hostname", f"test-notifications-{uuid.uuid4().hex[:8]}@%h",
+         "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        cwd=REPO_ROOT, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    yield process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+def test_a_payments_events_reach_the_wallet_app_signed_in_order_through_the_broker(
+    api: APIClient,
+    wallet_app: Any,
+    worker: Any,
+    receiver: Receiver,
+    example: ModuleType,
+) -> None:
+    created = api.post(
+        "/api/v1/webhook-endpoints",
+        {"url": receiver.url(), "events": ["payment.processing", "payment.succeeded"]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="hook",
+    ).json()
+    receiver.script(500)  # the first try fails: retried through the broker
+    payment = PaymentFactory(client=wallet_app)
+
+    for source, target in ((S.PENDING, S.PROCESSING), (S.PROCESSING, S.SUCCEEDED)):
+        payment_transition(
+            payment_id=payment.id, from_statuses=[source], to_status=target,
+            reason="test", actor="test",
+        )  # fmt: skip
+
+    wait_for(lambda: len(receiver.requests) >= 3, what="three POSTs")
+    wait_for(
+        lambda: Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 2,
+        what="both deliveries acknowledged",
+    )
+    types = [request.json()["type"] for request in receiver.requests]
+    assert types == ["payment.processing", "payment.processing", "payment.succeeded"]
+    for request in receiver.requests:
+        assert example.verify(created["secret"], request.headers["PayWave-Signature"], request.body)
+    assert receiver.requests[2].json()["data"]["status"] == "succeeded"
+    assert DeliveryAttempt.objects.count() == 3
+    assert worker.poll() is None
