@@ -1,5 +1,5 @@
 """`python -m gateways.simulators --host 127.0.0.1 --port 8900
-[--mtls-port 8901 --cert server.pem --key key.pem --client-ca ca.pem]`
+[--mtls-port 8901 --cert server.pem --key key.pem --client-ca ca.pem] [--state-file PATH]`
 
 Callback URLs, secrets and credentials come from the environment (see
 SimulatorConfig.from_env and README.md). Stops on SIGINT or SIGTERM.
@@ -30,6 +30,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--client-ca", help="CA (PEM) that client certificates must chain to")
     parser.add_argument("--hang-ms", type=int, help="how long a timeout fault holds a request")
     parser.add_argument("--public-url", help="base URL for links in answers (3-D Secure page)")
+    parser.add_argument(
+        "--state-file", help="SQLite file that keeps charges and answers across restarts"
+    )
     parser.add_argument("--log-level", default="INFO")
     arguments = parser.parse_args(argv)
     mtls_parts = (arguments.cert, arguments.key, arguments.client_ca)
@@ -49,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["hang_ms"] = arguments.hang_ms
     if arguments.public_url:
         overrides["public_url"] = arguments.public_url
+    if arguments.state_file:
+        overrides["state_file"] = arguments.state_file
     config = dataclasses.replace(config, **overrides)
     mtls = None
     if arguments.mtls_port is not None:

@@ -35,12 +35,14 @@ class SimulatorConfig:
     callback_timeout_s: float = 5.0
     hang_ms: int = DEFAULT_HANG_MS  # how long a `timeout_rate` fault holds the connection
     public_url: str = ""  # base of links in answers (3-D Secure page); default: the server's URL
+    # SQLite file that keeps the state across restarts (store.py); "" keeps it in memory only.
+    state_file: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "SimulatorConfig":
         """SIM_<GATEWAY>_WEBHOOK_URL / _WEBHOOK_SECRET, SIM_GERENCIANET_CLIENT_ID / _SECRET,
         SIM_STRIPE_API_KEYS / SIM_MERCADOPAGO_ACCESS_TOKENS (comma-separated), SIM_HANG_MS,
-        SIM_CALLBACK_TIMEOUT_S, SIM_PUBLIC_URL."""
+        SIM_CALLBACK_TIMEOUT_S, SIM_PUBLIC_URL, SIM_STATE_FILE."""
         env = os.environ if environ is None else environ
         callbacks = {
             name: CallbackTarget(
@@ -62,6 +64,7 @@ class SimulatorConfig:
             callback_timeout_s=float(env.get("SIM_CALLBACK_TIMEOUT_S", "5")),
             hang_ms=int(env.get("SIM_HANG_MS", str(DEFAULT_HANG_MS))),
             public_url=env.get("SIM_PUBLIC_URL", ""),
+            state_file=env.get("SIM_STATE_FILE", ""),
         )
 
 

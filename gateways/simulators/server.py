@@ -209,6 +209,8 @@ class SimulatorServer:
         return f"https://{_url_host(self.host)}:{port}" if port is not None else None
 
     def start(self) -> "SimulatorServer":
+        if self.simulator.config.state_file:  # from what the file holds, on every start
+            self.simulator.store.attach(self.simulator.config.state_file)
         self.simulator.stopping.clear()
         self._listeners = [_Listener((self.host, self._requested_port), self.simulator)]
         if self._mtls is not None:
@@ -240,6 +242,7 @@ class SimulatorServer:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
+        self.simulator.store.close()
 
     def __enter__(self) -> "SimulatorServer":
         return self.start()
