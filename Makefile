@@ -16,6 +16,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Deployment checks (tests/ops): Helm as a library and the Kubernetes schemas (~390 MB).
+$(VENV)/.installed-ops: $(VENV)/.installed-dev requirements-ops.txt
+	$(PY) -m pip install --quiet -r requirements-ops.txt
+	touch $@
+
 # Re-run when dotenv.py gains a secret: it adds the missing ones and keeps the rest.
 .env: config/dotenv.py | $(VENV)/.installed
 	$(PY) -m config.dotenv .env
@@ -30,7 +35,7 @@ run: migrate
 	$(PY) -m config.banner
 	exec $(BIN)/honcho --no-colour start
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-ops
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -41,3 +46,12 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# On demand, never part of `make test` (bench/README.md): make bench [BENCH=chaos] [ARGS="--scenario smoke"]
+.PHONY: bench
+$(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.installed-bench
+	$(PY) -m bench $(or $(BENCH),load) $(ARGS)

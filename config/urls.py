@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -6,6 +7,7 @@ from gateways.apis import GatewayListApi
 from gateways.views import gateway_callback
 from paywave.apis import TokenObtainApi, TokenRefreshApi
 from paywave.health import healthz, readyz
+from paywave.metrics import metrics_view
 
 api_v1 = [
     path("auth/token", TokenObtainApi.as_view(), name="auth-token"),
@@ -23,8 +25,12 @@ urlpatterns = [
     path("webhooks/<slug:code>", gateway_callback, name="gateway-callback"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]
+
+if settings.PAYWAVE_BENCH_BASELINES:  # the bare stack the bench compares with (bench/README.md)
+    urlpatterns.append(path("bench/", include("bench.baselines.urls")))
 
 handler400 = "paywave.error_views.bad_request"
 handler403 = "paywave.error_views.permission_denied"

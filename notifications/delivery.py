@@ -38,6 +38,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from paywave.alerts import AlertKind, operator_alert
+from paywave.metrics import record_webhook_delivery
 
 from .dispatch import delivery_publish
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
@@ -103,7 +104,9 @@ def delivery_attempt(delivery_id: int, token: Any) -> str:
         return Outcome.STALE
     number = Delivery.objects.values_list("attempt_count", flat=True).get(pk=delivery_id)
     result = webhook_post(url=endpoint.url, secret=endpoint.secret, body=event_body(delivery.event))
-    return _record(delivery, token, number, result)
+    outcome = _record(delivery, token, number, result)
+    record_webhook_delivery(outcome)
+    return outcome
 
 
 def _earlier_undelivered(delivery: Delivery, now: datetime) -> datetime | None:

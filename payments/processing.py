@@ -45,6 +45,7 @@ from gateways.pix.brcode import BRCodeError, parse
 from gateways.registry import adapter_for
 from gateways.selectors import gateway_candidates
 from paywave.alerts import AlertKind, operator_alert
+from paywave.metrics import record_attempt
 
 from .cache import payment_cache_put
 from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt, PaymentMethod
@@ -305,6 +306,17 @@ def _request_summary(payment: Payment) -> dict[str, Any]:
 def _finish_attempt(attempt: PaymentAttempt, latency_ms: int, **fields: Any) -> None:
     """Record the call's outcome; the caller's transaction also shows it (touch or transition)."""
     PaymentAttempt.objects.filter(pk=attempt.pk).update(latency_ms=latency_ms, **fields)
+    transaction.on_commit(
+        lambda: record_attempt(
+            attempt.gateway,
+            fields["outcome"],
+            latency_ms / 1000,
+            error_class=fields.get("error_class", ""),
+            payment_id=attempt.payment_id,
+            attempt=attempt.number,
+        ),
+        robust=True,
+    )
 
 
 def _on_result(

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from notifications.services import event_record
 from paywave.errors import Conflict
+from paywave.metrics import record_transition
 from wallets.services import wallet_credit_for_payment
 
 from .cache import payment_cache_put
@@ -118,4 +119,14 @@ def payment_transition(
             wallet_credit_for_payment(payment)  # once per payment (unique journal)
         # Exactly what commits: stored in the cache without reading it back.
         transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
+        transaction.on_commit(
+            lambda: record_transition(
+                to_status,
+                payment.method,
+                payment.gateway,
+                payment_id=payment.id,
+                from_status=from_status,
+            ),
+            robust=True,
+        )
     return payment

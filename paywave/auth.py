@@ -15,6 +15,8 @@ from rest_framework_simplejwt.authentication import JWTStatelessUserAuthenticati
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import Token
 
+from paywave.log_context import bind
+
 
 class ClientTokenObtainSerializer(TokenObtainPairSerializer):
     @classmethod
@@ -38,6 +40,12 @@ class ClientTokenRefreshSerializer(TokenRefreshSerializer):
 
 class ClientJWTAuthentication(JWTStatelessUserAuthentication):
     www_authenticate_realm = "paywave"
+
+    def authenticate(self, request: Request) -> tuple[Any, Token] | None:
+        result = super().authenticate(request)
+        if result is not None and result[1].get("client_id"):
+            bind(client=str(result[1]["client_id"]))  # log lines name the wallet app
+        return result
 
 
 def client_id_of(request: Request) -> str:

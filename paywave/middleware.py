@@ -1,9 +1,56 @@
+import logging
+import re
+import time
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from paywave.errors import ErrorType, error_body
+from paywave.log_context import log_context
+
+request_logger = logging.getLogger("paywave.requests")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Probes and scrapes: answered, not logged (every few seconds from each of them).
+_UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class RequestIdMiddleware:
+    """Give each request an id (a sane incoming X-Request-ID, else a new one).
+
+    The id is bound to the log context for the request, published with any task
+    the request starts (paywave.celery_signals), answered in X-Request-ID, and the
+    request ends with one log line (method, path, status, duration).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        started = time.monotonic()
+        with log_context(request_id=request_id):
+            response = self.get_response(request)
+            response[REQUEST_ID_HEADER] = request_id
+            if request.path not in _UNLOGGED_PATHS:
+                request_logger.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "http_method": request.method,
+                        "http_path": request.path,
+                        "http_status": response.status_code,
+                        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                    },
+                )
+        return response
 
 
 class RequestBodyLimitMiddleware:

@@ -37,9 +37,12 @@ INSTALLED_APPS = [
     "gateways",
     "wallets",
     "notifications",
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "paywave.middleware.RequestIdMiddleware",
     "paywave.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -49,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -337,13 +341,66 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Observability: logs and metrics (paywave/log_*.py, paywave/metrics.py) ------
+# Every record goes through the context filter (request_id, client, task_id,
+# payment_id, gateway, attempt) and the masking filter (secrets, card numbers, tax
+# ids) before any handler writes it.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# json: one Logstash-v1-shaped object per line (for log shippers); plain: for a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+# Set LOGSTASH_HOST to ship the same records with python-logstash (udp or tcp).
+LOGSTASH_HOST = env.str("LOGSTASH_HOST", default="")
+LOGSTASH_PORT = env.int("LOGSTASH_PORT", default=5959)
+LOGSTASH_TRANSPORT = env.str("LOGSTASH_TRANSPORT", default="udp")
+_LOG_FILTERS = ["context", "mask"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "context": {"()": "paywave.log_context.ContextFilter"},
+        "mask": {"()": "paywave.log_masking.MaskingFilter"},
+    },
     "formatters": {
+        "json": {"()": "paywave.log_format.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain" if LOG_FORMAT == "plain" else "json",
+            "filters": _LOG_FILTERS,
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+if LOGSTASH_HOST:
+    LOGGING["handlers"]["logstash"] = {
+        "()": "paywave.log_format.logstash_handler",
+        "host": LOGSTASH_HOST,
+        "port": LOGSTASH_PORT,
+        "transport": LOGSTASH_TRANSPORT,
+        "filters": _LOG_FILTERS,
+    }
+    LOGGING["root"]["handlers"].append("logstash")
+
+# /metrics answers only these peers (and forwarded-for addresses): loopback and the
+# private ranges a Prometheus in the same cluster or compose network scrapes from.
+PAYWAVE_METRICS_ALLOW = env.list(
+    "PAYWAVE_METRICS_ALLOW",
+    default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
+PAYWAVE_METRICS_BROKER_TIMEOUT = env.float("PAYWAVE_METRICS_BROKER_TIMEOUT", default=2.0)
+# Celery workers serve their own metrics here when set (0: off).
+PAYWAVE_WORKER_METRICS_PORT = env.int("PAYWAVE_WORKER_METRICS_PORT", default=0)
+PAYWAVE_WORKER_METRICS_ADDR = env.str("PAYWAVE_WORKER_METRICS_ADDR", default="0.0.0.0")  # noqa: S104
+PROMETHEUS_EXPORT_MIGRATIONS = False
+# --- end of observability ------------------------------------------------------
+
+# --- Bench baselines (bench/README.md): off unless PAYWAVE_BENCH_BASELINES=true ---------
+PAYWAVE_BENCH_BASELINES = env.bool("PAYWAVE_BENCH_BASELINES", default=False)
+if PAYWAVE_BENCH_BASELINES:
+    INSTALLED_APPS.append("bench.baselines")
+    CELERY_TASK_ROUTES["bench.*"] = {"queue": "payments", "routing_key": "payments"}
+# --- end of bench baselines ------------------------------------------------------------

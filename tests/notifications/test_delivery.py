@@ -15,6 +15,7 @@ import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from notifications.delivery import Outcome, deliveries_sweep, delivery_attempt, retry_delay
 from notifications.fan_out import event_fan_out, events_sweep_fan_out
@@ -45,9 +46,15 @@ def tries(delivery: Delivery) -> list[tuple[int, int | None, bool]]:
     ]
 
 
+def delivery_count(outcome: str) -> float:
+    labels = {"outcome": outcome}
+    return REGISTRY.get_sample_value("paywave_webhook_deliveries_total", labels) or 0.0
+
+
 def test_a_delivery_failing_twice_then_succeeding_is_acknowledged_once(
     receiver: Receiver, jobs: Jobs
 ) -> None:
+    retried, delivered = delivery_count(Outcome.RETRY), delivery_count(Outcome.DELIVERED)
     receiver.script(500, 503)  # then 200
     endpoint = WebhookEndpointFactory(url=receiver.url())
     event = record_event(endpoint.client)
@@ -72,6 +79,8 @@ def test_a_delivery_failing_twice_then_succeeding_is_acknowledged_once(
     assert attempts[2].response_excerpt == '{"received": true}'
     assert all(attempt.latency_ms >= 0 for attempt in attempts)
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).last_success_at is not None
+    assert delivery_count(Outcome.RETRY) == retried + 2  # the metric operators alert on
+    assert delivery_count(Outcome.DELIVERED) == delivered + 1
 
 
 def test_the_payload_and_headers(receiver: Receiver, jobs: Jobs) -> None:

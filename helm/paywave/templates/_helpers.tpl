@@ -1,0 +1,132 @@
+{{/* Names */}}
+{{- define "paywave.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "paywave.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "paywave.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "paywave.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "paywave.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "paywave.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: paywave
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "root" $ "component" "api") */}}
+{{- define "paywave.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "paywave.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "paywave.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "paywave.secretName" -}}
+{{- default (printf "%s-secrets" (include "paywave.fullname" .)) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/* Non-secret settings: the ConfigMap's data, and the migration job's env. */}}
+{{- define "paywave.config" -}}
+DJANGO_SETTINGS_MODULE: config.settings.production
+PAYWAVE_VAR_DIR: /var/lib/paywave
+PAYWAVE_METRICS_ALLOW: {{ .Values.metrics.allow | quote }}
+{{- if .Values.simulators.enabled }}
+PAYWAVE_SIMULATOR_URL: {{ printf "http://%s-simulators:8900" (include "paywave.fullname" .) | quote }}
+{{- end }}
+{{- with .Values.externalServices.logstash }}
+{{- if .host }}
+LOGSTASH_HOST: {{ .host | quote }}
+LOGSTASH_PORT: {{ .port | quote }}
+LOGSTASH_TRANSPORT: {{ .transport | quote }}
+{{- end }}
+{{- end }}
+{{- range $name, $value := .Values.config }}
+{{ $name }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Host names Django answers to: probes and scrapes come to the pod IP. */}}
+{{- define "paywave.allowedHosts" -}}
+{{- $fullname := include "paywave.fullname" . -}}
+{{- $hosts := list "$(POD_IP)" "localhost" "127.0.0.1" $fullname (printf "%s.%s.svc" $fullname .Release.Namespace) (printf "%s.%s.svc.cluster.local" $fullname .Release.Namespace) -}}
+{{- if .Values.ingress.enabled -}}
+{{- range .Values.ingress.hosts -}}
+{{- $hosts = append $hosts .host -}}
+{{- end -}}
+{{- end -}}
+{{- join "," (concat $hosts .Values.extraAllowedHosts) -}}
+{{- end -}}
+
+{{/* Env every PayWave container has besides envFrom. */}}
+{{- define "paywave.env" -}}
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+- name: DJANGO_ALLOWED_HOSTS
+  value: {{ include "paywave.allowedHosts" . | quote }}
+{{- end -}}
+
+{{- define "paywave.envFrom" -}}
+- configMapRef:
+    name: {{ include "paywave.fullname" . }}-config
+- secretRef:
+    name: {{ include "paywave.secretName" . }}
+{{- end -}}
+
+{{/* Pod-level settings shared by every workload. */}}
+{{- define "paywave.podCommon" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if .Values.serviceAccountName }}
+serviceAccountName: {{ .Values.serviceAccountName }}
+{{- end }}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "paywave.podAnnotations" -}}
+checksum/config: {{ include "paywave.config" . | sha256sum }}
+{{- with .Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Generated once, then read back from the release's Secret on every upgrade. */}}
+{{- define "paywave.keep" -}}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace (include "paywave.secretName" .root) -}}
+{{- if .value -}}
+{{- .value -}}
+{{- else if and $existing $existing.data (hasKey $existing.data .key) -}}
+{{- index $existing.data .key | b64dec -}}
+{{- else -}}
+{{- .generated -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,138 @@
+"""Celery signal wiring: log context around tasks, request ids across the broker, metrics.
+
+- before_task_publish: the publishing side's request id and client travel in the
+  message headers (`paywave_request_id`, `paywave_client`), so a worker's lines
+  carry the id of the API request that started the work, retries included (a
+  task that publishes its next step publishes from inside its own context).
+- task_prerun / task_postrun: a log context per task: task_id, the propagated
+  fields, and the subject id named by the task's first argument; task_failure
+  logs the failure inside that context.
+- worker_init: with PAYWAVE_WORKER_METRICS_PORT set, the worker serves its own
+  Prometheus metrics there (attempts and transitions happen in workers).
+
+Imported by config/celery_app.py, so every process that loads the app has it.
+"""
+
+import contextvars
+import logging
+import threading
+from typing import Any
+
+from celery import signals
+
+from paywave import log_context
+
+logger = logging.getLogger("paywave.celery")
+
+HEADER_PREFIX = "paywave_"
+PROPAGATED_FIELDS = ("request_id", "client")
+# The context field each task's first argument is (ids of other kinds are not payment ids).
+FIRST_ARGUMENT_FIELD = {
+    "payments.process_payment": "payment_id",
+    "payments.process_refund": "refund_id",
+    "webhooks.process_callback": "callback_id",
+    "notifications.deliver": "delivery_id",
+}
+
+_tokens: dict[str, contextvars.Token] = {}
+_tokens_lock = threading.Lock()
+
+
+@signals.before_task_publish.connect
+def _propagate_context(
+    sender: str | None = None,
+    body: Any = None,
+    headers: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    if headers is None:
+        return
+    context = log_context.current_context()
+    for field in PROPAGATED_FIELDS:
+        if context.get(field) is not None:
+            headers.setdefault(HEADER_PREFIX + field, str(context[field]))
+    field = FIRST_ARGUMENT_FIELD.get(sender or "")
+    if field:  # a line of the story: the job was published (accepted, or a retry is due)
+        logger.info(
+            "task %s published",
+            sender,
+            extra={
+                field: _first_argument(body),
+                "published_task": sender,
+                "published_task_id": headers.get("id"),
+                "eta": headers.get("eta"),
+            },
+        )
+
+
+def _first_argument(body: Any) -> str | None:
+    # Message protocol 2: the body is (args, kwargs, embed).
+    try:
+        return str(body[0][0])
+    except (TypeError, IndexError, KeyError):
+        return None
+
+
+def _header(task: Any, name: str) -> Any:
+    request = getattr(task, "request", None)
+    value = getattr(request, name, None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get(name)
+    return value
+
+
+@signals.task_prerun.connect
+def _bind_task_context(
+    task_id: str | None = None,
+    task: Any = None,
+    args: Any = None,
+    **_: Any,
+) -> None:
+    fields: dict[str, Any] = {"task_id": task_id}
+    for field in PROPAGATED_FIELDS:
+        value = _header(task, HEADER_PREFIX + field)
+        if value is not None:
+            fields[field] = value
+    field = FIRST_ARGUMENT_FIELD.get(getattr(task, "name", ""))
+    if field and args:
+        fields[field] = str(args[0])
+    token = log_context.push(**fields)
+    if task_id:
+        with _tokens_lock:
+            _tokens[task_id] = token
+
+
+@signals.task_failure.connect
+def _log_task_failure(sender: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+    # Celery's own error line is written outside the task's context (without its
+    # payment_id); this one is inside it, so the failure shows in the payment's story.
+    logger.error(
+        "task %s failed: %s: %s",
+        getattr(sender, "name", sender),
+        type(exception).__name__,
+        exception,
+        extra={"error_class": type(exception).__name__},
+    )
+
+
+@signals.task_postrun.connect
+def _unbind_task_context(task_id: str | None = None, **_: Any) -> None:
+    with _tokens_lock:
+        token = _tokens.pop(task_id or "", None)
+    if token is not None:
+        log_context.pop(token)
+
+
+@signals.worker_init.connect
+def serve_worker_metrics(**_: Any) -> Any:
+    """Serve this worker's registry (its attempts, transitions, deliveries) to Prometheus."""
+    from django.conf import settings
+
+    port = settings.PAYWAVE_WORKER_METRICS_PORT
+    if not port:
+        return None
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr=settings.PAYWAVE_WORKER_METRICS_ADDR)
+    logger.info("worker metrics on port %s", port)
+    return server

@@ -1,0 +1,92 @@
+"""Log output: JSON lines on stdout, and the same records to Logstash when configured.
+
+Both speak the Logstash v1 event shape (`@timestamp`, `message`, `level`,
+`logger_name`, `host`, then the context and extra fields at the top level), so
+a line shipped from stdout by a log collector and one sent by python-logstash
+land in the same Elasticsearch fields and the same Kibana dashboards.
+"""
+
+import json
+import logging
+import socket
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from logstash.formatter import LogstashFormatterVersion1
+from logstash.handler_tcp import TCPLogstashHandler
+from logstash.handler_udp import UDPLogstashHandler
+
+from paywave.log_masking import STANDARD_ATTRIBUTES, mask_text
+
+HOST = socket.gethostname()
+MESSAGE_TYPE = "paywave"
+
+
+def _timestamp(created: float) -> str:
+    moment = datetime.fromtimestamp(created, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; fields added by filters or `extra=` at the top level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event: dict[str, Any] = {
+            "@timestamp": _timestamp(record.created),
+            "level": record.levelname,
+            "logger_name": record.name,
+            "message": record.getMessage(),
+            "host": HOST,
+        }
+        for name, value in record.__dict__.items():
+            if name not in STANDARD_ATTRIBUTES and name not in event:
+                event[name] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            event["stack_trace"] = record.exc_text
+        if record.stack_info:
+            event["stack_info"] = record.stack_info
+        return json.dumps(event, default=str, ensure_ascii=False)
+
+
+class MaskedLogstashFormatter(LogstashFormatterVersion1):
+    """python-logstash's v1 event, its stack trace taken from the masked `exc_text`."""
+
+    def get_debug_fields(self, record: logging.LogRecord) -> dict[str, Any]:
+        fields = super().get_debug_fields(record)
+        fields["stack_trace"] = record.exc_text or mask_text(fields.get("stack_trace", ""))
+        return fields
+
+
+class _QuietErrors:
+    """A Logstash that is down must not print a traceback per log line: one a minute."""
+
+    _last_error = 0.0
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        now = time.monotonic()
+        if now - self._last_error >= 60:
+            type(self)._last_error = now
+            super().handleError(record)  # type: ignore[misc]
+
+
+class UDPHandler(_QuietErrors, UDPLogstashHandler):
+    pass
+
+
+class TCPHandler(_QuietErrors, TCPLogstashHandler):
+    pass
+
+
+def logstash_handler(
+    host: str, port: int = 5959, transport: str = "udp", tags: list[str] | None = None
+) -> logging.Handler:
+    """python-logstash's handler (event schema v1) over UDP or TCP, with masked traces."""
+    if transport not in ("udp", "tcp"):
+        raise ValueError(f"LOGSTASH_TRANSPORT must be udp or tcp, not {transport!r}")
+    handler_class = TCPHandler if transport == "tcp" else UDPHandler
+    handler = handler_class(host, int(port), message_type=MESSAGE_TYPE, tags=tags, version=1)
+    handler.setFormatter(MaskedLogstashFormatter(MESSAGE_TYPE, tags))
+    return handler

@@ -1,0 +1,163 @@
+"""Keep secrets, card numbers and tax ids out of the logs, whatever a caller passes.
+
+`MaskingFilter` rewrites each record before any handler formats it: the message
+(rendered with its args), the extra fields (by name and by value, nested dicts and
+lists included), the exception text and the stack. Masking is idempotent, so
+every handler may run the filter again.
+"""
+
+import itertools
+import logging
+import re
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from paywave.cards import luhn_valid
+from paywave.tax_ids import is_valid_cnpj, is_valid_cpf
+
+REDACTED = "[REDACTED]"
+
+# The attributes every LogRecord has; anything else came from `extra=` or a filter.
+STANDARD_ATTRIBUTES = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
+    | {"message", "asctime", "taskName"}
+)
+
+# Field names whose value is never logged (compared word by word: `client_secret`,
+# `X-Api-Key`); tax ids keep their last four characters.
+SECRET_WORDS = frozenset(
+    {"password", "passwd", "pass", "pwd", "secret", "secrets", "authorization", "cookie",
+     "credential", "credentials", "signature", "hmac", "apikey", "jwt"}
+)  # fmt: skip
+SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("secret", "key")})
+TOKEN_NAMES = frozenset({"token", "access_token", "refresh_token", "id_token", "auth_token"})
+TAX_ID_NAMES = re.compile(r"tax[_-]?id|\bcpf\b|\bcnpj\b", re.IGNORECASE)
+_UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
+
+_KEY_VALUE = re.compile(
+    r"""(?ix)
+    (?P<key>["']?\b(?:authorization|proxy-authorization|password|passwd|pwd|secret
+        |client[_-]?secret|api[_-]?key|x-api-key|access[_-]?token|refresh[_-]?token
+        |token|cookie|set-cookie)\b["']?\s*[:=]\s*["']?)
+    (?:(?:bearer|basic|token)\s+)?
+    (?P<value>(?!\[REDACTED\])[^\s"',;&}\]]+)
+    """
+)
+_SCHEMES = re.compile(r"\b(Bearer|Basic|bearer) +[A-Za-z0-9._~+/=-]{16,}")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/?#\s@]*:)[^@/?#\s]+(?=@)", re.I)
+_API_KEYS = re.compile(
+    r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9+/=]{6,}"
+    r"|\b(?:APP_USR|TEST)-\d{6,}-\d{6}-[0-9a-f]{16,}-\d+",
+)
+# 13-19 digits, single spaces or dashes allowed between them (as paywave.cards sees them).
+_PAN = re.compile(r"(?<![\dA-Za-z])(?:\d[ -]?){12,18}\d(?![\dA-Za-z])")
+_CPF_FORMATTED = re.compile(r"(?<!\d)\d{3}\.\d{3}\.\d{3}-\d{2}(?!\d)")
+_CNPJ_FORMATTED = re.compile(
+    r"(?<![\dA-Z])[\dA-Z]{2}\.[\dA-Z]{3}\.[\dA-Z]{3}/[\dA-Z]{4}-\d{2}(?!\d)"
+)
+_BARE_TAX_ID = re.compile(r"(?<![\dA-Za-z])(?:\d{11}|[\dA-Z]{12}\d{2})(?![\dA-Za-z])")
+
+
+def is_secret_name(name: str) -> bool:
+    lowered = name.lower().replace("-", "_")
+    if lowered in TOKEN_NAMES:
+        return True
+    words = [word for word in lowered.split("_") if word]
+    return bool(SECRET_WORDS.intersection(words)) or any(
+        pair in SECRET_PAIRS for pair in itertools.pairwise(words)
+    )
+
+
+def keep_last4(value: str) -> str:
+    """Every letter and digit but the last four becomes '*'; separators stay."""
+    chars = list(value)
+    seen = 0
+    for index in range(len(chars) - 1, -1, -1):
+        if chars[index].isalnum():
+            seen += 1
+            if seen > 4:
+                chars[index] = "*"
+    return "".join(chars)
+
+
+def _pan(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", match.group())
+    return f"[card ****{digits[-4:]}]" if luhn_valid(digits) else match.group()
+
+
+def _bare_tax_id(match: re.Match[str]) -> str:
+    value = match.group()
+    if (len(value) == 11 and is_valid_cpf(value)) or (len(value) == 14 and is_valid_cnpj(value)):
+        return keep_last4(value)
+    return value
+
+
+_RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    (_JWT, REDACTED),
+    (_API_KEYS, REDACTED),
+    (_URL_PASSWORD, rf"\g<head>{REDACTED}"),
+    (_KEY_VALUE, rf"\g<key>{REDACTED}"),
+    (_SCHEMES, rf"\1 {REDACTED}"),
+    (_PAN, _pan),
+    (_CPF_FORMATTED, lambda m: keep_last4(m.group())),
+    (_CNPJ_FORMATTED, lambda m: keep_last4(m.group())),
+    (_BARE_TAX_ID, _bare_tax_id),
+]
+
+
+def _mask_piece(text: str) -> str:
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def mask_text(text: str) -> str:
+    # UUIDs (payment ids) are left whole: their digit groups could pass for a card number.
+    pieces = _UUID.split(text)
+    return "".join(piece if index % 2 else _mask_piece(piece) for index, piece in enumerate(pieces))
+
+
+def mask_value(value: Any, name: str = "", depth: int = 0) -> Any:
+    """A copy of `value` fit for a log: by field name first, then by content."""
+    if name and is_secret_name(name) and value not in (None, ""):
+        return REDACTED
+    if depth > 6:
+        return REDACTED
+    if isinstance(value, str):
+        if name and TAX_ID_NAMES.search(name):
+            return keep_last4(value)
+        return mask_text(value)
+    if isinstance(value, bool | int | float | None):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**10:
+            masked = mask_value(str(value), name, depth)  # a card or tax id passed as a number
+            return value if masked == str(value) else masked
+        return value
+    if isinstance(value, dict):
+        return {str(k): mask_value(v, str(k), depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [mask_value(item, name, depth + 1) for item in value]
+    return mask_text(str(value))
+
+
+class MaskingFilter(logging.Filter):
+    """Mask the record in place; never drops one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # bad format arguments: keep everything, masked, as text
+            message = f"{record.msg} {record.args!r}"
+        record.msg = mask_text(str(message))
+        record.args = None
+        for name in list(record.__dict__):
+            if name not in STANDARD_ATTRIBUTES:
+                setattr(record, name, mask_value(record.__dict__[name], name))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
+        return True

@@ -1,0 +1,281 @@
+"""Prometheus metrics: what PayWave counts, and the /metrics view.
+
+Counters and histograms live in the process that does the work: the API's
+gunicorn workers and the Celery workers (which serve their own registry on
+PAYWAVE_WORKER_METRICS_PORT, see paywave.celery_signals). Each gunicorn worker
+has its own registry unless PROMETHEUS_MULTIPROC_DIR names an empty directory
+writable by all of them (prometheus_client's multiprocess mode; set before the
+process starts): /metrics then adds up every worker's files.
+
+Circuit state and queue depth are read when Prometheus scrapes (custom
+collectors): from the shared cache and from the broker, never failing a scrape.
+"""
+
+import ipaddress
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from kombu import Connection
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+PAYMENT_TRANSITIONS = Counter(
+    "paywave_payment_transitions_total",
+    "Payment status changes, by the status reached, method and gateway.",
+    ["to_status", "method", "gateway"],
+)
+GATEWAY_ATTEMPT_SECONDS = Histogram(
+    "paywave_gateway_attempt_seconds",
+    "Gateway charge attempts: latency by gateway and outcome.",
+    ["gateway", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+)
+WEBHOOK_DELIVERIES = Counter(
+    "paywave_webhook_deliveries_total",
+    "Webhook delivery tries to wallet apps, by outcome.",
+    ["outcome"],
+)
+
+events_logger = logging.getLogger("paywave.events")
+
+
+def record_transition(
+    to_status: str,
+    method: str,
+    gateway: str | None,
+    *,
+    payment_id: Any = None,
+    from_status: str | None = None,
+) -> None:
+    """Count a payment status change and log it (Kibana's "payments by status")."""
+    PAYMENT_TRANSITIONS.labels(str(to_status), str(method), gateway or "none").inc()
+    fields = {"event": "payment_transition", "to_status": str(to_status), "method": str(method)}
+    if gateway:
+        fields["gateway"] = gateway
+    if payment_id is not None:
+        fields["payment_id"] = str(payment_id)
+    if from_status is not None:
+        fields["from_status"] = str(from_status)
+    events_logger.info("payment %s -> %s", from_status or "?", to_status, extra=fields)
+
+
+def record_attempt(
+    gateway: str,
+    outcome: str,
+    seconds: float,
+    *,
+    error_class: str = "",
+    payment_id: Any = None,
+    attempt: int | None = None,
+) -> None:
+    """Observe a gateway attempt's latency and log it (failures by gateway and error class)."""
+    GATEWAY_ATTEMPT_SECONDS.labels(gateway, str(outcome)).observe(max(seconds, 0.0))
+    fields: dict[str, Any] = {
+        "event": "gateway_attempt",
+        "gateway": gateway,
+        "outcome": str(outcome),
+        "latency_ms": round(seconds * 1000, 1),
+    }
+    if error_class:
+        fields["error_class"] = error_class
+    if payment_id is not None:
+        fields["payment_id"] = str(payment_id)
+    if attempt is not None:
+        fields["attempt"] = attempt
+    events_logger.info("gateway attempt at %s: %s", gateway, outcome, extra=fields)
+
+
+def record_webhook_delivery(outcome: str) -> None:
+    WEBHOOK_DELIVERIES.labels(str(outcome)).inc()
+
+
+# --- Read at scrape time -------------------------------------------------------
+
+CIRCUIT_STATES = ("closed", "half_open", "open")
+
+
+class CircuitCollector(Collector):
+    """Each gateway's circuit (1 for its current state) and failure count, from the cache."""
+
+    def collect(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "paywave_gateway_circuit_state",
+            "Circuit breaker state per gateway: 1 for the current state.",
+            labels=["gateway", "state"],
+        )
+        failures = GaugeMetricFamily(
+            "paywave_gateway_circuit_failures",
+            "Consecutive retryable failures counted by the circuit breaker.",
+            labels=["gateway"],
+        )
+        health = GaugeMetricFamily(
+            "paywave_gateway_health_up",
+            "Last health probe (beat): 1 up, 0 down; absent if not probed lately.",
+            labels=["gateway"],
+        )
+        try:
+            from gateways.circuit import circuit_status
+            from gateways.health import gateway_health_get
+            from gateways.models import Gateway
+
+            for code in Gateway.objects.values_list("code", flat=True).order_by("code"):
+                status = circuit_status(code)
+                for name in CIRCUIT_STATES:
+                    state.add_metric([code, name], 1.0 if status.state.value == name else 0.0)
+                failures.add_metric([code], float(status.failures))
+                probed = gateway_health_get(code)
+                if probed:
+                    health.add_metric([code], 1.0 if probed.get("status") == "up" else 0.0)
+        except Exception:
+            logger.warning("circuit state not collected", exc_info=True)
+        yield from (state, failures, health)
+
+
+QUEUES = ("payments", "webhooks", "notifications", "default")
+
+
+class QueueDepthCollector(Collector):
+    """Ready messages and consumers per queue, asked of the broker, cached a few seconds."""
+
+    def __init__(
+        self,
+        ttl: float = 5.0,
+        queues: Iterable[str] = QUEUES,
+        connect: Callable[[], Connection] | None = None,
+    ) -> None:
+        self.ttl = ttl
+        self.queues = tuple(queues)
+        self.connect = connect
+        self._lock = threading.Lock()
+        self._cached_at = float("-inf")
+        self._cached: tuple[bool, dict[str, tuple[int, int]]] = (False, {})
+
+    def _connection(self) -> Connection:
+        if self.connect is not None:
+            return self.connect()
+        from config.celery_app import app as celery_app
+
+        return celery_app.connection_for_read()
+
+    def _ask_broker(self) -> tuple[bool, dict[str, tuple[int, int]]]:
+        found: dict[str, tuple[int, int]] = {}
+        try:
+            with self._connection() as conn:
+                conn.ensure_connection(
+                    max_retries=1, timeout=settings.PAYWAVE_METRICS_BROKER_TIMEOUT
+                )
+                for queue in self.queues:
+                    channel = conn.channel()
+                    try:
+                        _, messages, consumers = channel.queue_declare(queue=queue, passive=True)
+                        found[queue] = (int(messages), int(consumers))
+                    except Exception:  # not declared yet: no depth to report
+                        logger.debug("queue %s not found on the broker", queue)
+                    finally:
+                        try:
+                            channel.close()
+                        except Exception:
+                            logger.debug("channel close failed", exc_info=True)
+        except Exception:
+            logger.warning("queue depth not collected: broker unreachable", exc_info=True)
+            return False, {}
+        return True, found
+
+    def snapshot(self) -> tuple[bool, dict[str, tuple[int, int]]]:
+        with self._lock:  # one broker round trip per ttl, however many scrapes
+            if time.monotonic() - self._cached_at >= self.ttl:
+                self._cached = self._ask_broker()
+                self._cached_at = time.monotonic()
+            return self._cached
+
+    def collect(self) -> Iterator[Metric]:
+        up, queues = self.snapshot()
+        broker_up = GaugeMetricFamily(
+            "paywave_broker_up", "1 if the broker answered the last queue depth query."
+        )
+        broker_up.add_metric([], 1.0 if up else 0.0)
+        depth = GaugeMetricFamily(
+            "paywave_queue_messages",
+            "Messages ready in the queue (not counting those held by workers).",
+            labels=["queue"],
+        )
+        consumers = GaugeMetricFamily(
+            "paywave_queue_consumers", "Consumers (worker channels) on the queue.", labels=["queue"]
+        )
+        for name, (messages, count) in sorted(queues.items()):
+            depth.add_metric([name], float(messages))
+            consumers.add_metric([name], float(count))
+        yield from (broker_up, depth, consumers)
+
+
+_scrape_time = CollectorRegistry(auto_describe=False)
+queue_depth_collector = QueueDepthCollector()
+_scrape_time.register(CircuitCollector())
+_scrape_time.register(queue_depth_collector)
+
+
+# --- The view ------------------------------------------------------------------
+
+
+def _networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [
+        ipaddress.ip_network(cidr.strip(), strict=False) for cidr in settings.PAYWAVE_METRICS_ALLOW
+    ]
+
+
+def _allowed(address: str, networks: list[Any]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks if network.version == ip.version)
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """The peer, and every address a proxy says it forwarded for, are in PAYWAVE_METRICS_ALLOW.
+
+    Behind an ingress the peer is the ingress (a private address): the forwarded
+    addresses are what keeps the public out.
+    """
+    networks = _networks()
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    addresses = [request.META.get("REMOTE_ADDR", "")] + [
+        a for a in forwarded.split(",") if a.strip()
+    ]
+    return all(_allowed(address, networks) for address in addresses)
+
+
+def registry_for_scrape() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format; no JWT, only from PAYWAVE_METRICS_ALLOW addresses."""
+    if not metrics_allowed(request):
+        raise PermissionDenied("metrics are served to the monitoring network only")
+    body = generate_latest(registry_for_scrape()) + generate_latest(_scrape_time)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

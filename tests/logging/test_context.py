@@ -1,0 +1,138 @@
+"""Log context: bound per block, per request (X-Request-ID, client), never leaking."""
+
+import logging
+import re
+import threading
+from typing import Any
+
+import pytest
+
+from paywave.log_context import bind, current_context, log_context
+
+logger = logging.getLogger("payments.processing")  # an existing logger name keeps working
+
+
+def test_fields_are_bound_for_the_block_and_nest(json_lines: Any) -> None:
+    with log_context(payment_id="p-1", request_id="r-1"):
+        logger.info("outer")
+        with log_context(gateway="stripe", attempt=2):
+            logger.info("inner")
+        with log_context(request_id=None):
+            logger.info("unbound")
+    logger.info("after")
+
+    outer, inner, unbound, after = json_lines.records()
+    assert (outer["payment_id"], outer["request_id"]) == ("p-1", "r-1")
+    assert "gateway" not in outer
+    assert (inner["payment_id"], inner["gateway"], inner["attempt"]) == ("p-1", "stripe", 2)
+    assert "request_id" not in unbound
+    assert unbound["payment_id"] == "p-1"
+    assert not {"payment_id", "request_id"} & after.keys()
+    assert current_context() == {}
+
+
+def test_extra_fields_win_over_the_context(json_lines: Any) -> None:
+    with log_context(gateway="stripe"):
+        logger.warning("fallback", extra={"gateway": "gerencianet"})
+
+    assert json_lines.records()[0]["gateway"] == "gerencianet"
+
+
+def test_a_json_line_has_the_logstash_v1_names(json_lines: Any) -> None:
+    with log_context(payment_id="p-9"):
+        logger.error("declined %s", "twice", extra={"outcome": "declined"})
+
+    (line,) = json_lines.records()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["@timestamp"])
+    assert line["level"] == "ERROR"
+    assert line["logger_name"] == "payments.processing"
+    assert line["message"] == "declined twice"
+    assert line["outcome"] == "declined"
+    assert line["payment_id"] == "p-9"
+
+
+def test_bind_lasts_until_the_enclosing_block_ends() -> None:
+    with log_context(request_id="r-2"):
+        bind(client="c-1")
+        assert current_context() == {"request_id": "r-2", "client": "c-1"}
+    assert current_context() == {}
+
+
+def test_threads_do_not_see_each_others_context() -> None:
+    seen: dict[str, Any] = {}
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other() -> None:
+        with log_context(payment_id="theirs"):
+            inside.set()
+            release.wait(5)
+        seen["after"] = current_context()
+
+    thread = threading.Thread(target=other)
+    with log_context(payment_id="mine"):
+        thread.start()
+        inside.wait(5)
+        seen["mine"] = current_context()
+        release.set()
+        thread.join(5)
+
+    assert seen == {"mine": {"payment_id": "mine"}, "after": {}}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("incoming", "kept"),
+    [
+        ("req-123.abc_DEF", True),
+        ("a" * 64, True),
+        ("a" * 65, False),
+        ("bad id with spaces", False),
+        ("x\r\nSet-Cookie: a=b", False),
+        ("", False),
+    ],
+)
+def test_request_id_is_kept_when_sane_else_generated(
+    client: Any, json_lines: Any, incoming: str, kept: bool
+) -> None:
+    headers = {"HTTP_X_REQUEST_ID": incoming} if incoming else {}
+
+    response = client.get("/api/v1/no-such-endpoint", **headers)
+
+    request_id = response["X-Request-ID"]
+    if kept:
+        assert request_id == incoming
+    else:
+        assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    (line,) = json_lines.about(logger_name="paywave.requests")
+    assert line["request_id"] == request_id
+    assert (line["http_method"], line["http_path"], line["http_status"]) == (
+        "GET",
+        "/api/v1/no-such-endpoint",
+        404,
+    )
+
+
+@pytest.mark.django_db
+def test_the_wallet_app_is_bound_as_client_for_the_request(
+    api: Any, wallet_app: Any, json_lines: Any
+) -> None:
+    response = api.get("/api/v1/payments", HTTP_X_REQUEST_ID="list-1")
+
+    assert response.status_code == 200
+    (line,) = json_lines.about(logger_name="paywave.requests")
+    assert (line["request_id"], line["client"], line["http_status"]) == (
+        "list-1",
+        str(wallet_app.id),
+        200,
+    )
+    assert current_context() == {}  # nothing leaks into the next request on this thread
+
+
+@pytest.mark.django_db
+def test_probes_are_answered_with_an_id_but_not_logged(client: Any, json_lines: Any) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response["X-Request-ID"]
+    assert json_lines.about(logger_name="paywave.requests") == []

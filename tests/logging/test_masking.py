@@ -1,0 +1,129 @@
+"""Nothing secret reaches a log line: messages, args, extra fields, tracebacks."""
+
+import logging
+from typing import Any
+
+import pytest
+
+from paywave.log_masking import REDACTED, MaskingFilter, keep_last4, mask_text, mask_value
+
+
+def masked_record(msg: Any, *args: Any, exc: BaseException | None = None, **extra: Any):
+    record = logging.LogRecord("payments.processing", logging.INFO, __file__, 1, msg, args, None)
+    if exc is not None:
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+    record.__dict__.update(extra)
+    assert MaskingFilter().filter(record) is True
+    return record
+
+
+@pytest.mark.parametrize(
+    ("text", "leak", "kept"),
+    [
+        ("card 4111 1111 1111 1111 refused", "4111 1111 1111 1111", "****1111"),
+        ("pan=4242424242424242", "4242424242424242", "****4242"),
+        ("amex 3782-822463-10005", "822463", "****0005"),
+        ("cpf 123.456.789-09 on file", "123.456.789", "*89-09"),
+        ("cpf 12345678909 on file", "12345678909", "8909"),
+        ("cnpj 11.222.333/0001-81", "11.222.333", "01-81"),
+        ("cnpj 11222333000181", "11222333000181", "0181"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "eyJ", ""),
+        ("headers {'Authorization': 'Basic dXNlcjpwYXNzd29yZA=='}", "dXNlcjpwYXNzd29yZA", ""),
+        ('{"password": "hunter2", "user": "ana"}', "hunter2", '"user": "ana"'),
+        ("login with password=hunter2&next=/", "hunter2", "next=/"),
+        ("client_secret: s3cr3t-value", "s3cr3t-value", ""),
+        ("stripe key sk_live_51HxYzAbCdEfGh1234 rejected", "sk_live_51HxYzAbCdEf",
+         "rejected"),
+        ("key sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "key"),
+        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw is the secret", "whsec_MfKQ9r8GKYqr", ""),
+        ("mp token APP_USR-1234567890123456-112233-abcdef0123456789abcdef0123456789-123456789",
+         "abcdef0123456789abcdef", "mp token"),
+        ("broker amqp://paywave:s3cret@rabbitmq:5672//", "s3cret", "amqp://paywave:"),
+        ("token eyJhbGciOiJIUzI1NiJ9.eyJjbGllbnRfaWQiOiIxIn0.abc in a query",
+         "eyJhbGciOiJIUzI1NiJ9", "in a query"),
+    ],
+)  # fmt: skip
+def test_secrets_card_numbers_and_tax_ids_are_masked(text: str, leak: str, kept: str) -> None:
+    masked = mask_text(text)
+
+    assert leak not in masked
+    assert kept in masked
+    assert mask_text(masked) == masked  # idempotent: every handler may run the filter
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "payment 0b9e0c7e-3f5c-4a3e-9b1d-123456789012 charged",  # a UUID stays whole
+        "payment 11111111-2222-3333-4444-555555555555 is searchable",
+        "attempt 2 at mercadopago took 1234 ms",
+        "mercadopago payment 1319489274 approved",  # a gateway id, not a card or CPF
+        "amount 100000000 BRL",
+        "idempotency key paywave-abc-stripe",
+        "Idempotency-Key: order-1001",
+        "invalid card 4111111111111112 (Luhn fails)",
+        "basic configuration reloaded",
+    ],
+)
+def test_ordinary_ids_and_words_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("password", "hunter2", REDACTED),
+        ("client_secret", "abc", REDACTED),
+        ("X-Api-Key", "abc", REDACTED),
+        ("Authorization", "Bearer abc", REDACTED),
+        ("access_token", "abc", REDACTED),
+        ("token", "abc", REDACTED),
+        ("tax_id", "123.456.789-09", "***.***.*89-09"),
+        ("payer_tax_id", "11222333000181", "**********0181"),
+        ("card_number", 4111111111111111, "[card ****1111]"),
+        ("gateway_reference", 1319489274123, 1319489274123),  # no card, stays a number
+        ("dispatch_token", "2f1c", "2f1c"),
+        ("payment_id", "0b9e0c7e-3f5c-4a3e-9b1d-123456789012",
+         "0b9e0c7e-3f5c-4a3e-9b1d-123456789012"),
+        ("headers", {"Authorization": "Bearer x", "Accept": "json"},
+         {"Authorization": REDACTED, "Accept": "json"}),
+        ("payer", {"name": "Ana", "tax_id": "12345678909", "cards": ["4242424242424242"]},
+         {"name": "Ana", "tax_id": "*******8909", "cards": ["[card ****4242]"]}),
+    ],
+)  # fmt: skip
+def test_fields_are_masked_by_name_and_by_content(name: str, value: Any, expected: Any) -> None:
+    assert mask_value(value, name) == expected
+
+
+def test_the_filter_masks_message_args_extra_and_traceback() -> None:
+    try:
+        raise RuntimeError("gateway said: password=hunter2 for 4111111111111111")
+    except RuntimeError as exc:
+        record = masked_record(
+            "charging %s for payer %s",
+            "4242 4242 4242 4242",
+            {"tax_id": "123.456.789-09"},
+            exc=exc,
+            payer_tax_id="123.456.789-09",
+            request_headers={"authorization": "Bearer abcdefghijklmnopqrstuvwxyz"},
+        )
+
+    line = logging.Formatter().format(record)
+    for leak in ("4242 4242 4242 4242", "123.456.789", "hunter2", "4111111111111111", "abcdefghij"):
+        assert leak not in line, leak
+    assert "****4242" in record.getMessage()
+    assert record.payer_tax_id == "***.***.*89-09"
+    assert record.request_headers == {"authorization": REDACTED}
+    assert "RuntimeError: gateway said: password=[REDACTED] for [card ****1111]" in line
+
+
+def test_a_message_with_broken_arguments_is_kept_and_masked() -> None:
+    record = masked_record("%d cards: %s", "not-a-number", "4111111111111111")
+
+    assert "4111111111111111" not in record.getMessage()
+    assert "****1111" in record.getMessage()
+
+
+def test_keep_last4_keeps_separators() -> None:
+    assert keep_last4("11.222.333/0001-81") == "**.***.***/**01-81"
+    assert keep_last4("123") == "123"

@@ -1,0 +1,163 @@
+"""One payment's story, API and worker alike, carries its payment_id and request_id.
+
+The API request publishes the job to RabbitMQ; a Celery worker (in this process,
+in a thread, consuming a private queue so no other test's worker takes the job)
+runs it with the real signals; every retry it publishes carries the request id on.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from celery import signals
+from celery.contrib.testing.worker import start_worker
+from django.db import connections
+from kombu import Exchange, Queue
+
+from config.celery_app import app as celery_app
+from payments.models import Payment
+from payments.models import PaymentStatus as S
+from paywave.log_context import log_context
+from tests.helpers import pix_body, post_payment
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def private_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """payments.* jobs go to a queue of this test's own instead of `payments`."""
+    name = f"test-story-{uuid.uuid4().hex[:10]}"
+    send_task = celery_app.send_task
+
+    def rerouted(task_name: str, *args: Any, **options: Any) -> Any:
+        if task_name.startswith("payments."):
+            options["queue"] = name
+        return send_task(task_name, *args, **options)
+
+    monkeypatch.setattr(celery_app, "send_task", rerouted)
+    yield name
+    with celery_app.connection_for_write() as conn:
+        conn.default_channel.queue_delete(name)
+        conn.default_channel.exchange_delete(name)
+
+
+def _close_connections(**_: Any) -> None:
+    connections.close_all()  # the worker thread's database connection, after each task
+
+
+@pytest.fixture
+def worker(private_queue: str, settings: Any) -> Iterator[None]:
+    settings.PAYWAVE_RETRY_BASE_SECONDS = 0.05
+    signals.task_postrun.connect(_close_connections, weak=False)
+    try:
+        with start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=2,
+            queues=[private_queue],
+            perform_ping_check=False,
+            shutdown_timeout=20,
+        ):
+            yield
+    finally:
+        signals.task_postrun.disconnect(_close_connections)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_api_request_and_worker_attempts_share_payment_id_and_request_id(
+    api: Any, wallet_app: Any, gateways: Any, sim: Any, worker: Any, json_lines: Any
+) -> None:
+    sim.faults("mercadopago", down=True, down_mode="503")  # three tries, then Efí
+    request_id = f"story-{uuid.uuid4().hex[:12]}"
+
+    response = post_payment(api, pix_body(), key="story-1", HTTP_X_REQUEST_ID=request_id)
+    payment_id = response.json()["id"]
+    wait_for(lambda: Payment.objects.get(pk=payment_id).status == S.AWAITING_PAYMENT)
+
+    assert response["X-Request-ID"] == request_id
+    story = json_lines.about(payment_id=payment_id)
+    client = str(wallet_app.id)
+    # The API side: the job published while the request ran.
+    (accepted,) = [r for r in story if "task_id" not in r]
+    assert accepted["message"] == "task payments.process_payment published"
+    assert (accepted["request_id"], accepted["client"]) == (request_id, client)
+    # The worker side: each failed attempt, in its own task, with the request's id.
+    failures = [r for r in story if r["message"].startswith("gateway attempt failed")]
+    assert [(r["gateway"], r["attempt"]) for r in failures] == [
+        ("mercadopago", 1),
+        ("mercadopago", 2),
+        ("mercadopago", 3),
+    ]
+    for line in failures:
+        assert (line["request_id"], line["client"]) == (request_id, client)
+    assert len({line["task_id"] for line in failures}) == 3  # three jobs, one id for the story
+    # Retries published from inside the worker carry the id on.
+    retries = [r for r in story if r.get("published_task") and "task_id" in r]
+    assert len(retries) == 3
+    assert {r["request_id"] for r in retries} == {request_id}
+    assert {r["request_id"] for r in story} == {request_id}
+
+
+def test_the_request_id_travels_in_the_message_headers(private_queue: str) -> None:
+    queue = Queue(private_queue, Exchange(private_queue, type="direct"), routing_key=private_queue)
+    payment_id = str(uuid.uuid4())
+
+    with log_context(request_id="hdr-1", client="client-7"):
+        celery_app.send_task("payments.process_payment", args=[payment_id, "token"])
+    celery_app.send_task("payments.process_payment", args=[payment_id, "token"])  # no request
+
+    with celery_app.connection_for_read() as conn:
+        bound = queue(conn.default_channel)
+        first = wait_for(lambda: bound.get(no_ack=True), timeout=10)
+        second = wait_for(lambda: bound.get(no_ack=True), timeout=10)
+    assert first.headers["paywave_request_id"] == "hdr-1"
+    assert first.headers["paywave_client"] == "client-7"
+    assert first.decode()[0] == [payment_id, "token"]
+    assert "paywave_request_id" not in second.headers
+
+
+def test_a_task_run_binds_task_id_payment_id_and_the_propagated_fields(json_lines: Any) -> None:
+    from payments.tasks import process_payment
+
+    payment_id = str(uuid.uuid4())  # unknown: the step logs a warning and stops
+    process_payment.apply(
+        args=[payment_id, None],
+        task_id="task-1",
+        headers={"paywave_request_id": "req-9", "paywave_client": "client-9"},
+    )
+
+    (line,) = json_lines.about(message="job for an unknown payment dropped")
+    assert line["payment_id"] == payment_id
+    assert (line["task_id"], line["request_id"], line["client"]) == ("task-1", "req-9", "client-9")
+    (finished,) = json_lines.about(logger_name="celery.app.trace")  # Celery's own line too
+    assert (finished["task_id"], finished["payment_id"]) == ("task-1", payment_id)
+    logging.getLogger("payments").info("after the task")
+    assert "task_id" not in json_lines.records()[-1]  # unbound at task_postrun
+
+
+def test_a_failing_task_logs_its_failure_inside_its_context(json_lines: Any) -> None:
+    from payments.tasks import process_payment
+
+    process_payment.apply(
+        args=["not-a-uuid", None], task_id="task-2", headers={"paywave_request_id": "req-2"}
+    )
+
+    (line,) = json_lines.about(logger_name="paywave.celery", level="ERROR")
+    assert line["message"].startswith("task payments.process_payment failed: ValidationError")
+    assert (line["payment_id"], line["task_id"], line["request_id"]) == (
+        "not-a-uuid",
+        "task-2",
+        "req-2",
+    )
+    assert line["error_class"] == "ValidationError"

@@ -1,0 +1,98 @@
+"""The ELK and Grafana configuration agree with what PayWave actually emits."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from paywave.log_format import MESSAGE_TYPE
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PIPELINE = (REPO_ROOT / "config/logstash/pipeline/paywave.conf").read_text()
+TEMPLATE = json.loads((REPO_ROOT / "config/logstash/templates/paywave-logs.json").read_text())
+MAPPED = TEMPLATE["template"]["mappings"]["properties"]
+SAVED_OBJECTS = [
+    json.loads(line)
+    for line in (REPO_ROOT / "config/kibana/paywave.ndjson").read_text().splitlines()
+    if line.strip()
+]
+GRAFANA = json.loads((REPO_ROOT / "config/grafana/dashboards/paywave.json").read_text())
+
+
+def test_the_pipeline_listens_where_the_handler_sends() -> None:
+    from django.conf import settings
+
+    assert settings.LOGSTASH_PORT == 5959
+    assert re.search(r"udp \{\s*port => 5959\s*codec => json\b", PIPELINE)
+    assert re.search(r"tcp \{\s*port => 5959\s*codec => json_lines\b", PIPELINE)  # one per line
+    assert 'index => "paywave-logs-%{+YYYY.MM.dd}"' in PIPELINE
+    assert "/usr/share/logstash/templates/paywave-logs.json" in PIPELINE
+    assert TEMPLATE["index_patterns"] == ["paywave-logs-*"]
+    assert MESSAGE_TYPE == "paywave"
+
+
+def test_the_story_fields_are_keywords_for_exact_search() -> None:
+    for field in ("payment_id", "request_id", "task_id", "client", "gateway", "alert", "event"):
+        assert MAPPED[field]["type"] == "keyword", field
+    assert MAPPED["attempt"]["type"] == "integer"
+    assert MAPPED["latency_ms"]["type"] == "float"
+    assert MAPPED["@timestamp"]["type"] == "date"
+
+
+def objects_by_id() -> dict[tuple[str, str], dict[str, Any]]:
+    return {(obj["type"], obj["id"]): obj for obj in SAVED_OBJECTS}
+
+
+def test_kibana_objects_reference_only_each_other() -> None:
+    objects = objects_by_id()
+    (data_view,) = [obj for obj in SAVED_OBJECTS if obj["type"] == "index-pattern"]
+
+    assert data_view["attributes"]["title"] == "paywave-logs-*"
+    assert data_view["attributes"]["timeFieldName"] == "@timestamp"
+    for obj in SAVED_OBJECTS:
+        for reference in obj["references"]:
+            assert (reference["type"], reference["id"]) in objects, (obj["id"], reference)
+    (dashboard,) = [obj for obj in SAVED_OBJECTS if obj["type"] == "dashboard"]
+    panels = json.loads(dashboard["attributes"]["panelsJSON"])
+    names = {reference["name"].split(":")[-1] for reference in dashboard["references"]}
+    assert {panel["panelRefName"] for panel in panels} == names
+    titles = {objects[(r["type"], r["id"])]["attributes"]["title"] for r in dashboard["references"]}
+    for wanted in ("Payments by status", "gateway and error class", "latency", "Circuit", "alerts"):
+        assert any(wanted in title for title in titles), wanted
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [obj for obj in SAVED_OBJECTS if obj["type"] == "visualization"],
+    ids=lambda obj: obj["id"],
+)
+def test_visualizations_aggregate_on_mapped_fields(obj: dict[str, Any]) -> None:
+    state = json.loads(obj["attributes"]["visState"])
+    source = json.loads(obj["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
+
+    for agg in state["aggs"]:
+        field = agg["params"].get("field")
+        if field:
+            assert field in MAPPED, field
+    for field in re.findall(r"(\w+):", source["query"]["query"]):
+        assert field in MAPPED, field
+
+
+def test_the_grafana_dashboard_queries_metrics_paywave_exposes(client: Any, db: Any) -> None:
+    exposed = set(re.findall(r"^# TYPE (\S+)", client.get("/metrics").content.decode(), re.M))
+    provisioning = yaml.safe_load(
+        (REPO_ROOT / "config/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    uid = provisioning["datasources"][0]["uid"]
+
+    assert GRAFANA["panels"]
+    for panel in GRAFANA["panels"]:
+        assert panel["datasource"]["uid"] == uid
+        for target in panel["targets"]:
+            for name in re.findall(r"\b((?:paywave|django)_[a-z_]+)", target["expr"]):
+                family = re.sub(r"_(bucket|count|sum|total)$", "", name)
+                family = re.sub(r"_total$", "", family)
+                assert family in exposed or name in exposed, name
