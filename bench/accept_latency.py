@@ -15,11 +15,9 @@ from typing import Any
 
 import httpx
 
+from bench.stats import percentile
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    rank = max(1, round(fraction * len(sorted_values) + 0.5))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
+__all__ = ["main", "payment_body", "percentile", "run"]
 
 
 def payment_body(index: int) -> dict[str, Any]:
