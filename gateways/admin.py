@@ -35,6 +35,11 @@ class GatewayAdmin(admin.ModelAdmin):
         fixed = ("code", "adapter") if obj is not None else ()
         return fixed + tuple(self.readonly_fields)
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Payments, refunds and callbacks name their gateway by code long after the call:
+        # a row is disabled (enabled=False), never deleted.
+        return False
+
     @admin.display(description="health")
     def health(self, gateway: Gateway) -> str:
         health = gateway_health_get(gateway.code)
@@ -52,7 +57,7 @@ class GatewayAdmin(admin.ModelAdmin):
     )
     def close_circuit(self, request: HttpRequest, queryset: QuerySet[Gateway]) -> None:
         for gateway in queryset:
-            circuit_close(gateway.code)
+            circuit_close(gateway.code, why=f"closed by staff:{request.user.get_username()}")
             self.log_change(request, gateway, "circuit closed by staff")
         self.message_user(request, f"Closed {queryset.count()} circuit(s).", messages.SUCCESS)
 

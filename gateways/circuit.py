@@ -7,6 +7,7 @@ half-open: exactly one caller gets a trial call (an atomic `add`); its success,
 or a healthy probe, closes the circuit, its failure opens it for another cooldown.
 """
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from paywave.alerts import AlertKind, operator_alert
+
+logger = logging.getLogger(__name__)
 
 # Long enough to outlive any outage; a success deletes the keys anyway.
 _KEY_TIMEOUT = 7 * 24 * 3600
@@ -70,13 +73,25 @@ def circuit_allows(code: str) -> bool:
 
 
 def circuit_record_success(code: str) -> None:
-    if cache.get(_failures_key(code)) is None and cache.get(_opened_key(code)) is None:
+    values = cache.get_many([_failures_key(code), _opened_key(code)])
+    if not values:
         return  # the common case: nothing to reset, no writes
-    circuit_close(code)
+    circuit_close(code, was_open=_opened_key(code) in values)
 
 
-def circuit_close(code: str) -> None:
+def circuit_close(
+    code: str, *, was_open: bool | None = None, why: str = "a call succeeded"
+) -> None:
+    if was_open is None:
+        was_open = cache.get(_opened_key(code)) is not None
     cache.delete_many([_failures_key(code), _opened_key(code), _trial_key(code)])
+    if was_open:  # Kibana's circuit events: opened (an alert), closed, reopened
+        logger.info(
+            "circuit closed for gateway %s: %s",
+            code,
+            why,
+            extra={"event": "circuit_closed", "gateway": code},
+        )
 
 
 def circuit_record_failure(code: str) -> bool:
@@ -93,6 +108,11 @@ def circuit_record_failure(code: str) -> bool:
         if cooled:  # the half-open trial failed: open for another cooldown
             cache.set(_opened_key(code), time.time(), timeout=_KEY_TIMEOUT)
             cache.delete(_trial_key(code))
+            logger.warning(
+                "circuit reopened for gateway %s: the trial call failed",
+                code,
+                extra={"event": "circuit_reopened", "gateway": code},
+            )
         return False
     if failures < settings.PAYWAVE_CIRCUIT_THRESHOLD:
         return False

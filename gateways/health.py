@@ -44,7 +44,7 @@ def gateway_probe(gateway: Gateway) -> dict[str, Any]:
     }
     cache.set(_key(gateway.code), health, timeout=HEALTH_TTL_SECONDS)
     if healthy:
-        circuit_close(gateway.code)
+        circuit_close(gateway.code, why="the health probe found it up")
     return health
 
 

@@ -61,6 +61,9 @@ class RefundInline(_ReadOnlyInline):
     readonly_fields = fields
 
 
+CONFIRM_LISTED = 100  # payments named on the confirmation page; the rest are counted
+
+
 def _confirmed(
     modeladmin: "PaymentAdmin",
     request: HttpRequest,
@@ -71,6 +74,7 @@ def _confirmed(
 ) -> HttpResponse | None:
     """Ask first; then run the action per payment, report, and log who did it."""
     if request.POST.get("confirmed") != "yes":
+        count = queryset.count()
         return TemplateResponse(
             request,
             "admin/payments/confirm_action.html",
@@ -78,9 +82,13 @@ def _confirmed(
                 **modeladmin.admin_site.each_context(request),
                 "title": f"Confirm: {verb}",
                 "verb": verb,
-                "payments": queryset,
+                "payments": queryset[:CONFIRM_LISTED],
+                "count": count,
+                "not_listed": max(count - CONFIRM_LISTED, 0),
                 "action": request.POST.get("action"),
                 "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                # "Select all N" ran the action on every match, not only this page's rows.
+                "select_across": request.POST.get("select_across", "0"),
                 "opts": modeladmin.model._meta,
             },
         )
@@ -168,7 +176,9 @@ class PaymentAdmin(admin.ModelAdmin):
             request,
             queryset,
             verb="Retry now",
-            run=lambda payment, staff: payment_retry_now(payment_id=payment.pk),
+            run=lambda payment, staff: payment_retry_now(
+                payment_id=payment.pk, actor=f"staff:{staff}"
+            ),
         )
 
     @admin.action(description="Cancel (pending or awaiting PIX payment)", permissions=["change"])

@@ -45,6 +45,7 @@ from gateways.pix.brcode import BRCodeError, parse
 from gateways.registry import adapter_for
 from gateways.selectors import gateway_candidates
 from paywave.alerts import AlertKind, operator_alert
+from paywave.log_context import log_context
 from paywave.metrics import record_attempt
 
 from .cache import payment_cache_put
@@ -215,6 +216,12 @@ def charge_lookup(gateway: Gateway, payment: Payment) -> ChargeResult | None:
 
 
 def _attempt(payment: Payment, gateway: Gateway, number: int) -> NextStep | None:
+    # Every line of the attempt (ours, the SDK's, the alerts') names the gateway and the try.
+    with log_context(payment_id=str(payment.id), gateway=gateway.code, attempt=number):
+        return _attempt_in_context(payment, gateway, number)
+
+
+def _attempt_in_context(payment: Payment, gateway: Gateway, number: int) -> NextStep | None:
     request = charge_request_for(payment, gateway.code)
     attempt = _claim_attempt(payment, gateway, number, request.idempotency_key)
     if attempt is None:

@@ -3,22 +3,24 @@
 import uuid
 from typing import Any
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from paywave.errors import Conflict
 
 from .dispatch import payment_dispatch
-from .models import Payment, PaymentAttempt, PaymentStatus
+from .models import Payment, PaymentAttempt, PaymentEvent, PaymentStatus
 from .refunds import refund_create
 from .services import payment_cancel
 
 
-def payment_retry_now(*, payment_id: Any) -> None:
+def payment_retry_now(*, payment_id: Any, actor: str) -> None:
     """Take the payment's next step now: skip a backoff wait, or resume a parked payment.
 
     A parked payment resumes from its lookup: if the gateway still cannot say
     whether it holds a charge, the payment is parked again, never charged twice.
+    The payment's event log names who asked (its status stays what it was).
     """
     payment = Payment.objects.get(pk=payment_id)
     if payment.status not in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
@@ -29,15 +31,28 @@ def payment_retry_now(*, payment_id: Any) -> None:
     if in_flight:
         raise Conflict("A gateway call for this payment is under way.", code="attempt_in_flight")
     token = uuid.uuid4()
-    moved = Payment.objects.filter(pk=payment_id, status=payment.status).update(
-        dispatch_token=token,
-        next_attempt_at=timezone.now(),
-        needs_reconciliation=False,
-        reconciliation_reason="",
-        version=F("version") + 1,
-    )
-    if not moved:
-        raise Conflict("The payment changed meanwhile; look again.", code="payment_state_conflict")
+    with transaction.atomic():
+        moved = Payment.objects.filter(pk=payment_id, status=payment.status).update(
+            dispatch_token=token,
+            next_attempt_at=timezone.now(),
+            needs_reconciliation=False,
+            reconciliation_reason="",
+            version=F("version") + 1,
+        )
+        if not moved:
+            raise Conflict(
+                "The payment changed meanwhile; look again.", code="payment_state_conflict"
+            )
+        reason = "retry requested"
+        if payment.needs_reconciliation:
+            reason = f"resumed from reconciliation ({payment.reconciliation_reason})"[:255]
+        PaymentEvent.objects.create(
+            payment_id=payment_id,
+            from_status=payment.status,
+            to_status=payment.status,
+            reason=reason,
+            actor=actor,
+        )
     payment_dispatch(payment_id, token)
 
 

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from gateways.circuit import circuit_record_failure
+from gateways.models import Gateway
 from payments.models import Payment, PaymentEvent, Refund
 from payments.models import PaymentStatus as S
 from tests.factories import PaymentFactory, UserFactory
@@ -119,6 +120,10 @@ def test_retry_now_resumes_a_parked_payment(staff: Client, pix_payment: Any) -> 
     assert not payment.needs_reconciliation
     assert payment.dispatch_token != old_token
     assert b"Retry now: 1 payment" in response.content
+    audit = PaymentEvent.objects.get(payment=payment, actor="staff:ops-admin")
+    assert (audit.from_status, audit.to_status) == (S.PROCESSING, S.PROCESSING)
+    assert "charge unknown" in audit.reason
+    assert LogEntry.objects.filter(object_id=str(payment.pk), user__username="ops-admin").exists()
     finished = run_action(staff, "retry_now", PaymentFactory(status=S.SUCCEEDED))
     assert b"has nothing to retry" in finished.content
 
@@ -155,3 +160,67 @@ def test_gateways_show_health_and_circuit_and_priority_is_editable(
         follow=True,
     )
     assert b"Closed 1 circuit" in closed.content
+
+
+def test_staff_filter_by_method_gateway_and_date(staff: Client) -> None:
+    card = PaymentFactory(method="card", card_token="pm_card_visa", gateway="stripe")
+    PaymentFactory(gateway="mercadopago")
+    Payment.objects.filter(pk=card.pk).update(created_at="2026-01-15T10:00:00Z")
+
+    def found(**query: str) -> list[Payment]:
+        response = staff.get("/admin/payments/payment/", query)
+        assert response.status_code == 200
+        return list(response.context["cl"].result_list)
+
+    assert found(method__exact="card") == [card]
+    assert found(gateway__exact="stripe") == [card]
+    assert found(created_at__year="2026", created_at__month="1") == [card]
+
+
+def test_the_refund_confirmation_names_the_payment_and_refunds_nothing_yet(
+    staff: Client, card_payment: Any, sim: Any
+) -> None:
+    payment = drive(card_payment()).payment
+
+    asked = run_action(staff, "refund", payment, confirm=False)
+
+    assert b"Confirm: Refund" in asked.content
+    assert str(payment.pk).encode() in asked.content
+    assert not Refund.objects.filter(payment=payment).exists()
+
+
+def test_select_all_confirms_and_acts_on_every_match_not_one_page(staff: Client) -> None:
+    payments = [PaymentFactory() for _ in range(3)]
+    data = {"action": "cancel", "_selected_action": [str(payments[0].pk)], "select_across": "1"}
+
+    asked = staff.post("/admin/payments/payment/", data)
+    assert b"Cancel 3 payments?" in asked.content
+    assert b'name="select_across" value="1"' in asked.content
+    staff.post("/admin/payments/payment/", {**data, "confirmed": "yes"}, follow=True)
+
+    assert set(Payment.objects.values_list("status", flat=True)) == {S.CANCELED}
+
+
+def test_gateway_priority_is_edited_from_the_list_and_rows_cannot_be_deleted(
+    staff: Client, gateways: Any
+) -> None:
+    gateway = gateways["gerencianet"]
+    rows = list(Gateway.objects.order_by("priority", "code"))
+    form = {
+        "form-TOTAL_FORMS": str(len(rows)),
+        "form-INITIAL_FORMS": str(len(rows)),
+        "_save": "Save",
+    }
+    for index, row in enumerate(rows):
+        form[f"form-{index}-id"] = str(row.pk)
+        form[f"form-{index}-enabled"] = "on" if row.enabled else ""
+        form[f"form-{index}-priority"] = str(1 if row.pk == gateway.pk else row.priority)
+    form = {key: value for key, value in form.items() if value != ""}
+
+    saved = staff.post("/admin/gateways/gateway/", form, follow=True)
+
+    assert saved.status_code == 200
+    gateway.refresh_from_db()
+    assert gateway.priority == 1
+    assert staff.get(f"/admin/gateways/gateway/{gateway.pk}/delete/").status_code == 403
+    assert Gateway.objects.filter(pk=gateway.pk).exists()

@@ -107,6 +107,9 @@ def test_api_request_and_worker_attempts_share_payment_id_and_request_id(
     assert len(retries) == 3
     assert {r["request_id"] for r in retries} == {request_id}
     assert {r["request_id"] for r in story} == {request_id}
+    # Lines written during an attempt by other code name its gateway and try too.
+    (issued,) = [r for r in story if r.get("to_status") == S.AWAITING_PAYMENT]
+    assert (issued["gateway"], issued["attempt"]) == ("gerencianet", 1)
 
 
 def test_the_request_id_travels_in_the_message_headers(private_queue: str) -> None:

@@ -47,6 +47,12 @@ def test_circuit_opens_after_threshold_then_half_opens_for_one_trial(
     circuit_record_success("gw")  # the trial worked
     assert circuit_status("gw") == circuit_status("never-failed")
     assert circuit_status("gw").state is CircuitState.CLOSED
+    events = [getattr(r, "event", None) or getattr(r, "alert", None) for r in caplog.records]
+    assert [e for e in events if e and e.startswith("circuit")] == [
+        "circuit_opened",
+        "circuit_reopened",
+        "circuit_closed",
+    ]
 
 
 def test_a_success_resets_the_consecutive_count(settings: LazySettings) -> None:
