@@ -191,7 +191,7 @@ class Platform:
             "simulators": f"{bin_dir}/python -m gateways.simulators --host 127.0.0.1 "
             f"--port {self.sim_port} {state} --log-level WARNING",
             "api": f"{bin_dir}/gunicorn config.wsgi:application --bind 127.0.0.1:{self.api_port} "
-            f"--workers {s.api_workers} --threads {s.api_threads} --access-logfile - "
+            f"--workers {s.api_workers} --threads {s.api_threads} "
             "--no-control-socket",
         }
         for index in range(1, s.payments_workers + 1):
