@@ -9,6 +9,11 @@ Run on beat. Two kinds of payment are looked at:
 - `awaiting_payment` PIX charges past their expiry: paid after all (a lost
   callback) becomes `succeeded`, otherwise the charge is cancelled at the
   gateway and the payment `expired`.
+
+Refunds the gateway may hold (`needs_reconciliation`: an ambiguous try or a
+"pending" answer) are looked up by their own idempotency key once the worker has
+parked them or lost their job, and settled `succeeded` or `failed` as the gateway
+says; while it cannot say, they stay parked (`refunds_reconcile`).
 """
 
 import logging
@@ -20,26 +25,32 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from gateways.base import ChargeNotFound, ChargeStatus, GatewayError
+from gateways.base import ChargeNotFound, ChargeStatus, Declined, GatewayError
 from gateways.models import Gateway
 from gateways.registry import adapter_for
 from paywave.alerts import AlertKind, operator_alert
 
 from .dispatch import payment_dispatch
-from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt
+from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt, Refund
 from .models import PaymentStatus as S
+from .models import RefundStatus as R
 from .processing import (
     LookupInconclusive,
     charge_lookup,
     charge_result_apply,
     payment_park,
 )
+from .refunds import refund_apply_result, refund_ask_gateway, refund_fail
 from .transitions import TransitionConflict, payment_transition
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "reconciliation"
 BATCH = 200
+# Replaying a refund is a lookup only while the gateway remembers its idempotency key
+# (Stripe: 24 h); later, a replay could make a second refund. Older parked refunds stay
+# parked for an operator to check at the gateway.
+REFUND_LOOKUP_WINDOW = timedelta(hours=20)
 
 
 def payments_reconcile() -> dict[str, int]:
@@ -266,3 +277,47 @@ def payment_withdraw_charge(payment_id: Any) -> bool:
         )
         return False
     return True
+
+
+def refunds_reconcile() -> dict[str, int]:
+    """Look up the refunds whose outcome is unknown; a count per verdict."""
+    now = timezone.now()
+    stuck_before = now - timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
+    unknown = (
+        Refund.objects.select_related("payment")
+        .filter(
+            status=R.PENDING,
+            needs_reconciliation=True,
+            created_at__gte=now - REFUND_LOOKUP_WINDOW,
+        )
+        .filter(Q(tries__gte=settings.PAYWAVE_REFUND_TRIES) | Q(updated_at__lt=stuck_before))
+    )
+    counts: dict[str, int] = {}
+    for refund in unknown.order_by("updated_at")[:BATCH]:
+        try:
+            verdict = refund_reconcile(refund)
+        except Exception:  # one refund's surprise must not stop the others
+            logger.exception("refund reconciliation failed", extra={"refund_id": str(refund.id)})
+            verdict = "error"
+        counts[verdict] = counts.get(verdict, 0) + 1
+    if counts:
+        logger.info("refund reconciliation: %s", counts, extra={"reconciliation": counts})
+    return counts
+
+
+def refund_reconcile(refund: Refund) -> str:
+    """Settle one refund from what its gateway holds under its key; a word saying how."""
+    gateway = Gateway.objects.filter(code=refund.gateway).first()
+    if gateway is None:
+        return "parked"
+    try:
+        result = refund_ask_gateway(refund, gateway)
+    except Declined as exc:
+        refund_fail(refund, f"The gateway refused the refund ({exc.code or exc.message}).")
+        return str(R.FAILED)
+    except GatewayError as exc:
+        Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
+            last_error=f"reconciliation: {type(exc).__name__}: {exc.message}"[:500]
+        )
+        return "parked"
+    return str(refund_apply_result(refund, result))

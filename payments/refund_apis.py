@@ -66,8 +66,9 @@ class PaymentRefundsApi(APIView):
         tags=TAG,
         operation_id="refunds_create",
         summary="Refund a succeeded payment, in full or in part; processed by a worker.",
-        description="`Idempotency-Key` is optional here but recommended: a repeated request "
-        "with the same key answers the same refund.",
+        description="`Idempotency-Key` is required, as on every POST that creates "
+        "something: a repeated request with the same key answers the same refund, so a "
+        "retried call never refunds twice.",
         parameters=[IDEMPOTENCY_KEY_HEADER],
         request=RefundCreateInputSerializer,
         responses={
@@ -89,18 +90,12 @@ class PaymentRefundsApi(APIView):
             )
             return StoredResponse(status=status.HTTP_202_ACCEPTED, body=refund_document(refund))
 
-        raw_key = request.headers.get("Idempotency-Key")
-        if raw_key is None:
-            stored = create()
-        else:
-            stored = idempotent_call(
-                client_id=client_id,
-                key=validate_idempotency_key(raw_key),
-                fingerprint=request_fingerprint(
-                    method="POST", path=request.path, data=request.data
-                ),
-                operation=create,
-            )
+        stored = idempotent_call(
+            client_id=client_id,
+            key=validate_idempotency_key(request.headers.get("Idempotency-Key")),
+            fingerprint=request_fingerprint(method="POST", path=request.path, data=request.data),
+            operation=create,
+        )
         response = Response(stored.body, status=stored.status, headers=stored.headers)
         if stored.replayed:
             response[REPLAY_HEADER] = "true"

@@ -6,7 +6,15 @@ succeeded refunds both count against what is left. A worker then asks the
 gateway with the refund's own idempotency key (a repeated call returns the
 same gateway refund), and the refund ends `succeeded` (the payment's
 `amount_refunded` grows, its status becomes `partially_refunded` or
-`refunded`) or `failed` (the payment unchanged).
+`refunded`) or `failed` (the payment unchanged, the wallet debit put back).
+
+A refund is failed only when the gateway certainly holds none: it refused it,
+or every try was refused before anything was processed. Once a try was
+ambiguous (no answer after sending) or the gateway answered "pending",
+`needs_reconciliation` is set and stays set: later tries replay the same key,
+which returns the refund the gateway made, and when they run out the refund is
+parked (still `pending`, wallet debit kept, operator alert) for reconciliation
+to look up (payments/reconciliation.py).
 """
 
 import logging
@@ -35,7 +43,6 @@ from .transitions import payment_transition
 logger = logging.getLogger(__name__)
 
 REFUNDABLE = (S.SUCCEEDED, S.PARTIALLY_REFUNDED)
-MAX_TRIES = 5
 
 
 def refund_document(refund: Refund) -> dict[str, Any]:
@@ -110,68 +117,123 @@ def refund_dispatch(refund_id: Any, countdown: float = 0) -> None:
 def refund_process(refund_id: Any) -> float | None:
     """Ask the gateway for the refund; seconds until the next try, or None when settled."""
     refund = Refund.objects.select_related("payment").filter(pk=refund_id).first()
-    if refund is None or refund.status != R.PENDING or refund.needs_reconciliation:
+    if refund is None or refund.status != R.PENDING or refund_is_parked(refund):
         return None
-    payment = refund.payment
     gateway = Gateway.objects.filter(code=refund.gateway).first()
     if gateway is None:
-        _fail(refund, f"gateway {refund.gateway} is no longer configured")
+        if refund.needs_reconciliation:
+            _park(refund, refund.tries, f"gateway {refund.gateway} is no longer configured")
+        else:
+            refund_fail(refund, f"gateway {refund.gateway} is no longer configured")
         return None
     try:
-        result = adapter_for(gateway).refund(
-            reference=payment.gateway_reference,
-            amount=refund.amount,
-            idempotency_key=refund.idempotency_key,
-        )
+        result = refund_ask_gateway(refund, gateway)
     except Declined as exc:
-        _fail(refund, f"The gateway refused the refund ({exc.code or exc.message}).")
+        refund_fail(refund, f"The gateway refused the refund ({exc.code or exc.message}).")
         return None
     except GatewayError as exc:
         return _retry_later(refund, exc)
-    except Exception as exc:  # unexpected: the refund may have been made; retry the same key
-        logger.exception("refund call failed unexpectedly", extra={"refund_id": str(refund.id)})
-        return _retry_later(refund, Ambiguous(f"unexpected {type(exc).__name__}"))
     return _on_result(refund, result)
 
 
-def _on_result(refund: Refund, result: RefundResult) -> float | None:
+def refund_is_parked(refund: Refund) -> bool:
+    """The worker is done with it: only reconciliation may settle it now."""
+    return refund.needs_reconciliation and refund.tries >= settings.PAYWAVE_REFUND_TRIES
+
+
+def refund_ask_gateway(refund: Refund, gateway: Gateway) -> RefundResult:
+    """Make the refund, or, if the refund's idempotency key already made one, get that one.
+
+    Every adapter passes the key to its gateway (Stripe `Idempotency-Key`, Mercado
+    Pago `X-Idempotency-Key`, Gerencianet the devolution id), so a replay is also
+    the lookup of a refund whose answer was lost.
+    """
+    try:
+        return adapter_for(gateway).refund(
+            reference=refund.payment.gateway_reference,
+            amount=refund.amount,
+            idempotency_key=refund.idempotency_key,
+        )
+    except GatewayError:
+        raise
+    except Exception as exc:  # unexpected: the refund may have been made; retry the same key
+        logger.exception("refund call failed unexpectedly", extra={"refund_id": str(refund.id)})
+        raise Ambiguous(f"unexpected {type(exc).__name__}") from exc
+
+
+def refund_apply_result(refund: Refund, result: RefundResult) -> str:
+    """Settle the refund as the gateway reports it; its status afterwards."""
     if result.status == RefundStatus.SUCCEEDED:
         _succeed(refund, result.reference)
-        return None
+        return R.SUCCEEDED
     if result.status == RefundStatus.FAILED:
-        _fail(refund, f"The gateway refused the refund ({result.raw_status}).")
-        return None
-    Refund.objects.filter(pk=refund.pk).update(
-        gateway_reference=result.reference, updated_at=timezone.now()
+        refund_fail(refund, f"The gateway refused the refund ({result.raw_status}).")
+        return R.FAILED
+    Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
+        gateway_reference=result.reference, needs_reconciliation=True, updated_at=timezone.now()
     )
+    refund.needs_reconciliation = True
+    return R.PENDING
+
+
+def refund_retry_delay(tries_so_far: int) -> float:
+    """Seconds before the next try of a refund that has been tried `tries_so_far` times."""
+    delay = min(
+        settings.PAYWAVE_REFUND_RETRY_BASE_SECONDS
+        * settings.PAYWAVE_RETRY_FACTOR ** (tries_so_far - 1),
+        settings.PAYWAVE_REFUND_RETRY_MAX_SECONDS,
+    )
+    jitter = settings.PAYWAVE_RETRY_JITTER
+    return delay * random.uniform(1 - jitter, 1 + jitter)  # noqa: S311 (not a secret)
+
+
+def _on_result(refund: Refund, result: RefundResult) -> float | None:
+    if refund_apply_result(refund, result) != R.PENDING:
+        return None
     return _retry_later(refund, None)  # pending at the gateway: ask again with the same key
 
 
 def _retry_later(refund: Refund, error: GatewayError | None) -> float | None:
+    """After a try that settled nothing (`error` None: the gateway said pending)."""
     tries = refund.tries + 1
     message = f"{type(error).__name__}: {error.message}"[:500] if error else "pending"
-    if tries < MAX_TRIES:
+    may_exist = refund.needs_reconciliation or error is None or isinstance(error, Ambiguous)
+    if tries < settings.PAYWAVE_REFUND_TRIES:
         Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
-            tries=tries, last_error=message, updated_at=timezone.now()
+            tries=tries,
+            last_error=message,
+            needs_reconciliation=may_exist,
+            updated_at=timezone.now(),
         )
-        base = settings.PAYWAVE_RETRY_BASE_SECONDS * settings.PAYWAVE_RETRY_FACTOR ** (tries - 1)
-        jitter = settings.PAYWAVE_RETRY_JITTER
-        return base * random.uniform(1 - jitter, 1 + jitter)  # noqa: S311 (not a secret)
-    if error is None or isinstance(error, Ambiguous):
-        # The gateway may have refunded: park rather than tell the wallet app "failed".
-        Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
-            tries=tries, last_error=message, needs_reconciliation=True, updated_at=timezone.now()
-        )
+        return refund_retry_delay(tries)
+    if may_exist:
+        _park(refund, tries, message)
+        return None
+    # Every try was refused before the gateway did anything: certainly no refund there.
+    Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(tries=tries)
+    refund_fail(
+        refund, "The gateway could not be reached; nothing was refunded.", last_error=message
+    )
+    return None
+
+
+def _park(refund: Refund, tries: int, message: str) -> None:
+    reason = f"parked after {tries} tries, the gateway may hold the refund; last: {message}"
+    parked = Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
+        tries=max(tries, settings.PAYWAVE_REFUND_TRIES),
+        last_error=reason[:500],
+        needs_reconciliation=True,
+        updated_at=timezone.now(),
+    )
+    if parked:
         operator_alert(
             AlertKind.REFUND_PARKED,
-            f"refund {refund.id} outcome unknown after {tries} tries: {message}",
+            f"refund {refund.id} outcome unknown at {refund.gateway}: {message}; "
+            "reconciliation looks it up, the wallet debit is kept meanwhile",
             refund_id=str(refund.id),
             payment_id=str(refund.payment_id),
+            gateway=refund.gateway,
         )
-        return None
-    Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(tries=tries)
-    _fail(refund, "The gateway could not be reached; nothing was refunded.", last_error=message)
-    return None
 
 
 def _succeed(refund: Refund, reference: str) -> None:
@@ -203,7 +265,8 @@ def _succeed(refund: Refund, reference: str) -> None:
         )
 
 
-def _fail(refund: Refund, message: str, *, last_error: str = "") -> None:
+def refund_fail(refund: Refund, message: str, *, last_error: str = "") -> None:
+    """Fail a pending refund and give the wallet its money back; only when none exists."""
     with transaction.atomic():
         failed = Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
             status=R.FAILED,

@@ -9,7 +9,7 @@ from gateways.callbacks import callback_dispatch
 from .callbacks import CallbackLookupFailed, callback_give_up, callback_process
 from .dispatch import gateway_cancel_dispatch, payment_dispatch
 from .processing import payment_process_step
-from .reconciliation import payment_withdraw_charge, payments_reconcile
+from .reconciliation import payment_withdraw_charge, payments_reconcile, refunds_reconcile
 from .refunds import refund_dispatch, refund_process
 from .sweeps import callbacks_sweep, payments_sweep_outbox, refunds_sweep
 
@@ -68,3 +68,8 @@ def sweep_outbox() -> dict[str, int]:
 @shared_task(name="payments.reconcile", ignore_result=True)
 def reconcile() -> dict[str, Any]:
     return payments_reconcile()
+
+
+@shared_task(name="payments.reconcile_refunds", ignore_result=True)
+def reconcile_refunds() -> dict[str, int]:
+    return refunds_reconcile()

@@ -258,6 +258,12 @@ PAYWAVE_RECONCILE_AFTER_SECONDS = env.float("PAYWAVE_RECONCILE_AFTER_SECONDS", d
 PAYWAVE_RECONCILE_SWEEP_SECONDS = env.float("PAYWAVE_RECONCILE_SWEEP_SECONDS", default=60.0)
 # A card payment waiting this long for its payer's 3-D Secure is given up (cancelled).
 PAYWAVE_ACTION_TIMEOUT_SECONDS = env.float("PAYWAVE_ACTION_TIMEOUT_SECONDS", default=86400.0)
+# Refund tries wait base * PAYWAVE_RETRY_FACTOR**(n-1) seconds, at most the max, +/- jitter:
+# 10 tries span about 5 minutes. Then a refund the gateway may hold is parked for
+# reconciliation; one it certainly does not hold fails.
+PAYWAVE_REFUND_TRIES = env.int("PAYWAVE_REFUND_TRIES", default=10)
+PAYWAVE_REFUND_RETRY_BASE_SECONDS = env.float("PAYWAVE_REFUND_RETRY_BASE_SECONDS", default=2.0)
+PAYWAVE_REFUND_RETRY_MAX_SECONDS = env.float("PAYWAVE_REFUND_RETRY_MAX_SECONDS", default=60.0)
 
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
@@ -276,6 +282,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-payments": {
         "task": "payments.reconcile",
+        "schedule": timedelta(seconds=PAYWAVE_RECONCILE_SWEEP_SECONDS),
+        "options": {"expires": PAYWAVE_RECONCILE_SWEEP_SECONDS},
+    },
+    "reconcile-refunds": {
+        "task": "payments.reconcile_refunds",
         "schedule": timedelta(seconds=PAYWAVE_RECONCILE_SWEEP_SECONDS),
         "options": {"expires": PAYWAVE_RECONCILE_SWEEP_SECONDS},
     },

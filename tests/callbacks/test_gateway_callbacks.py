@@ -11,7 +11,6 @@ import hmac
 import json
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -20,52 +19,11 @@ from gateways.models import CallbackStatus, Gateway, GatewayCallback
 from gateways.simulators.config import SANDBOX_WEBHOOK_SECRETS
 from notifications.models import Event
 from payments.callbacks import callback_process
-from payments.models import Payment
 from payments.models import PaymentStatus as S
+from tests.callbacks.helpers import pay_pix, post_callback, receive_and_process
 from tests.gateway_fixtures import drive
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
-
-
-@pytest.fixture
-def capture(sim: Any) -> Any:
-    for gateway in SANDBOX_WEBHOOK_SECRETS:
-        sim.http.put(
-            f"/callbacks/{gateway}", json={"url": f"capture://paywave/webhooks/{gateway}"}
-        ).raise_for_status()
-    yield sim
-    for gateway in SANDBOX_WEBHOOK_SECRETS:
-        sim.http.put(f"/callbacks/{gateway}", json={"url": ""})
-
-
-def post_callback(code: str, delivery: dict[str, Any], *, body: bytes | None = None) -> Any:
-    """Post a captured callback to PayWave as the gateway would have."""
-    query = urlsplit(delivery["url"]).query
-    headers = {k: v for k, v in delivery["headers"].items() if k.lower() != "content-type"}
-    return Client().generic(
-        "POST",
-        f"/webhooks/{code}" + (f"?{query}" if query else ""),
-        delivery["body"].encode() if body is None else body,
-        content_type=delivery["headers"].get("Content-Type", "application/json"),
-        headers=headers,
-    )
-
-
-def receive_and_process(code: str, delivery: dict[str, Any]) -> GatewayCallback:
-    response = post_callback(code, delivery)
-    assert response.status_code == 200, response.content
-    callback = GatewayCallback.objects.filter(gateway=code).first()
-    callback_process(callback.pk)
-    callback.refresh_from_db()
-    return callback
-
-
-def pay_pix(sim: Any, payment: Payment) -> dict[str, Any]:
-    answer = sim.http.post(
-        f"/pix/{payment.gateway_reference}/pay", params={"gateway": payment.gateway}
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["callback"]
 
 
 def stripe_signed(event: dict[str, Any], *, at: int | None = None) -> dict[str, Any]:

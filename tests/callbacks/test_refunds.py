@@ -1,10 +1,13 @@
 """Refunds through the API and the gateways: partial, full, over-refund, races, failures."""
 
 import threading
+import uuid
 from typing import Any
 
 import pytest
+from django.conf import LazySettings
 from django.db import connection
+from django.test import Client
 
 from notifications.models import Event
 from payments.models import Payment, Refund
@@ -17,12 +20,18 @@ from wallets.models import Wallet
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 
-def settle(refund_id: str, *, max_tries: int = 10) -> Refund:
-    """Run the refund's jobs one after another, as a worker would."""
-    for _ in range(max_tries):
+def post(client: Any, url: str, data: Any, **extra: Any) -> Any:
+    """A wallet app's POST: each with a fresh Idempotency-Key unless the test names one."""
+    extra.setdefault("HTTP_IDEMPOTENCY_KEY", f"refund-{uuid.uuid4()}")
+    return client.post(url, data, **extra)
+
+
+def settle(refund_id: str, *, max_jobs: int = 50) -> Refund:
+    """Run the refund's jobs one after another, as a worker would, until none is left."""
+    for _ in range(max_jobs):
         if refund_process(refund_id) is None:
-            break
-    return Refund.objects.get(pk=refund_id)
+            return Refund.objects.get(pk=refund_id)
+    raise AssertionError(f"refund {refund_id} still had work after {max_jobs} jobs")
 
 
 @pytest.fixture
@@ -35,14 +44,14 @@ def paid_card(card_payment: Any, wallet_app: Any, sim: Any) -> Payment:
 def test_partial_then_full_refund(api: Any, paid_card: Payment, sim: Any) -> None:
     url = f"/api/v1/payments/{paid_card.id}/refunds"
 
-    partial = api.post(url, {"amount": 300}, format="json")
+    partial = post(api, url, {"amount": 300}, format="json")
     assert partial.status_code == 202
     assert partial.json()["status"] == "pending"
     assert settle(partial.json()["id"]).status == "succeeded"
     paid_card.refresh_from_db()
     assert (paid_card.status, paid_card.amount_refunded) == (S.PARTIALLY_REFUNDED, 300)
 
-    rest = api.post(url, {}, format="json")  # no amount: all that is left
+    rest = post(api, url, {}, format="json")  # no amount: all that is left
     assert rest.json()["amount"] == 700
     settle(rest.json()["id"])
     paid_card.refresh_from_db()
@@ -61,22 +70,22 @@ def test_over_refund_and_wrong_states_are_refused(
     api: Any, paid_card: Payment, pix_payment: Any, wallet_app: Any
 ) -> None:
     url = f"/api/v1/payments/{paid_card.id}/refunds"
-    over = api.post(url, {"amount": 1001}, format="json")
+    over = post(api, url, {"amount": 1001}, format="json")
     assert over.status_code == 400
     assert over.json()["error"]["fields"] == {"amount": "At most 1000."}
 
-    assert api.post(url, {"amount": 0}, format="json").status_code == 400
-    assert api.post(url, {"amount": "10"}, format="json").status_code == 400
-    assert api.post(url, {"amount": 600}, format="json").status_code == 202
-    second = api.post(url, {"amount": 600}, format="json")
+    assert post(api, url, {"amount": 0}, format="json").status_code == 400
+    assert post(api, url, {"amount": "10"}, format="json").status_code == 400
+    assert post(api, url, {"amount": 600}, format="json").status_code == 202
+    second = post(api, url, {"amount": 600}, format="json")
     assert second.status_code == 400  # the pending 600 counts: 400 left
-    assert api.post(url, {"amount": 400}, format="json").status_code == 202
-    nothing_left = api.post(url, {}, format="json")
+    assert post(api, url, {"amount": 400}, format="json").status_code == 202
+    nothing_left = post(api, url, {}, format="json")
     assert nothing_left.status_code == 409
     assert nothing_left.json()["error"]["code"] == "payment_fully_refunded"
 
     pending = pix_payment(client=wallet_app)
-    refused = api.post(f"/api/v1/payments/{pending.id}/refunds", {}, format="json")
+    refused = post(api, f"/api/v1/payments/{pending.id}/refunds", {}, format="json")
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "payment_not_refundable"
     assert Refund.objects.filter(payment=pending).count() == 0
@@ -84,37 +93,54 @@ def test_over_refund_and_wrong_states_are_refused(
 
 def test_refund_with_an_idempotency_key_is_made_once(api: Any, paid_card: Payment) -> None:
     url = f"/api/v1/payments/{paid_card.id}/refunds"
-    first = api.post(url, {"amount": 100}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
-    again = api.post(url, {"amount": 100}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
+    first = post(api, url, {"amount": 100}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
+    again = post(api, url, {"amount": 100}, format="json", HTTP_IDEMPOTENCY_KEY="r-1")
 
     assert again.json()["id"] == first.json()["id"]
     assert again["Idempotent-Replayed"] == "true"
     assert Refund.objects.filter(payment=paid_card).count() == 1
 
 
+def test_a_refund_without_an_idempotency_key_is_refused_and_nothing_is_made(
+    api: Any, paid_card: Payment
+) -> None:
+    url = f"/api/v1/payments/{paid_card.id}/refunds"
+
+    refused = api.post(url, {"amount": 100}, format="json")  # no key
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "idempotency_key_required"
+    assert not Refund.objects.filter(payment=paid_card).exists()
+    paths = Client().get("/api/schema/?format=json").json()["paths"]
+    parameters = paths["/api/v1/payments/{payment_id}/refunds"]["post"]["parameters"]
+    header = next(p for p in parameters if (p["in"], p["name"]) == ("header", "Idempotency-Key"))
+    assert header["required"] is True
+
+
 def test_another_wallet_apps_payment_cannot_be_refunded(other_api: Any, paid_card: Payment) -> None:
-    response = other_api.post(f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json")
+    response = post(other_api, f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json")
 
     assert response.status_code == 404
     assert other_api.get(f"/api/v1/payments/{paid_card.id}/refunds").status_code == 404
 
 
 def test_a_gateway_failure_fails_the_refund_and_leaves_the_payment(
-    api: Any, paid_card: Payment, sim: Any
+    api: Any, paid_card: Payment, sim: Any, settings: LazySettings
 ) -> None:
     sim.faults("stripe", down=True, down_mode="503")
-    created = api.post(f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json").json()
+    created = post(api, f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json").json()
 
     refund = settle(created["id"])
 
     assert refund.status == "failed"
-    assert refund.tries == 5
+    assert refund.tries == settings.PAYWAVE_REFUND_TRIES
+    assert not refund.needs_reconciliation  # every try was a 503: nothing was refunded
     paid_card.refresh_from_db()
     assert (paid_card.status, paid_card.amount_refunded) == (S.SUCCEEDED, 0)
     assert Event.objects.filter(subject_id=paid_card.id, type="refund.failed").count() == 1
     # The money can be refunded again once the gateway is back.
     sim.reset_faults()
-    retry = api.post(f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json").json()
+    retry = post(api, f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json").json()
     assert settle(retry["id"]).status == "succeeded"
 
 
@@ -125,7 +151,7 @@ def test_a_pix_refund_after_the_payer_paid(
     sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": "mercadopago"})
     Payment.objects.filter(pk=payment.pk).update(status=S.SUCCEEDED)  # as its callback does
 
-    created = api.post(f"/api/v1/payments/{payment.id}/refunds", {"amount": 50}, format="json")
+    created = post(api, f"/api/v1/payments/{payment.id}/refunds", {"amount": 50}, format="json")
 
     assert settle(created.json()["id"]).status == "succeeded"
     payment.refresh_from_db()
@@ -144,8 +170,8 @@ def test_concurrent_refunds_never_exceed_the_amount(
     def refund() -> None:
         try:
             start.wait()
-            response = api.post(
-                f"/api/v1/payments/{payment.id}/refunds", {"amount": 300}, format="json"
+            response = post(
+                api, f"/api/v1/payments/{payment.id}/refunds", {"amount": 300}, format="json"
             )
             with lock:
                 answers.append(response.status_code)
@@ -171,7 +197,8 @@ def test_a_wallet_credited_payment_is_refunded_only_from_money_still_there(
         card_payment(client=wallet_app, currency="BRL", amount=1000, wallet_id=wallet.pk)
     ).payment
     assert Wallet.objects.get(pk=wallet.pk).balance == 1000
-    spent = api.post(
+    spent = post(
+        api,
         "/api/v1/transfers",
         {
             "from_wallet": str(wallet.pk),
@@ -185,12 +212,12 @@ def test_a_wallet_credited_payment_is_refunded_only_from_money_still_there(
     assert spent.status_code == 201, spent.content
     url = f"/api/v1/payments/{payment.id}/refunds"
 
-    refused = api.post(url, {"amount": 500}, format="json")
+    refused = post(api, url, {"amount": 500}, format="json")
 
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "insufficient_funds"
     assert Refund.objects.filter(payment=payment).count() == 0
-    allowed = api.post(url, {"amount": 200}, format="json")
+    allowed = post(api, url, {"amount": 200}, format="json")
     assert allowed.status_code == 202
     assert Wallet.objects.get(pk=wallet.pk).balance == 0  # taken at once, before the gateway
     assert settle(allowed.json()["id"]).status == "succeeded"
@@ -205,7 +232,7 @@ def test_a_failed_refund_gives_the_wallet_its_money_back(
     ).payment
     sim.faults("stripe", down=True, down_mode="503")
 
-    created = api.post(f"/api/v1/payments/{payment.id}/refunds", {}, format="json").json()
+    created = post(api, f"/api/v1/payments/{payment.id}/refunds", {}, format="json").json()
     assert Wallet.objects.get(pk=wallet.pk).balance == 0
 
     assert settle(created["id"]).status == "failed"

@@ -1,0 +1,211 @@
+"""Refunds whose outcome is unknown: never failed blind, parked, then reconciled at the gateway.
+
+The simulators' faults make the story: a `timeout_rate` try is processed and
+recorded by the gateway but never answered; an `error_rate` try answers 500
+without doing anything; `down_mode="reset"` reads the request and resets the
+connection without doing anything (to PayWave, as ambiguous as a timeout).
+"""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import LazySettings
+from django.utils import timezone
+
+from gateways.models import Gateway
+from gateways.registry import adapter_for
+from notifications.models import Event
+from payments.models import Payment, Refund
+from payments.models import PaymentStatus as S
+from payments.reconciliation import REFUND_LOOKUP_WINDOW, refunds_reconcile
+from payments.refunds import refund_create, refund_process, refund_retry_delay
+from tests.callbacks.helpers import pay_pix, receive_and_process
+from tests.factories import WalletFactory
+from tests.gateway_fixtures import drive
+from wallets.models import Wallet
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+AMOUNT = 1000
+REFUNDED = 400
+
+
+@pytest.fixture
+def credited(wallet_app: Any, card_payment: Any, pix_payment: Any, capture: Any) -> Any:
+    """A succeeded payment at `gateway` that credited a wallet with AMOUNT."""
+
+    def make(gateway: str) -> tuple[Payment, Wallet]:
+        wallet = WalletFactory(client=wallet_app)
+        fields = {"client": wallet_app, "amount": AMOUNT, "wallet_id": wallet.pk}
+        if gateway == "stripe":
+            payment = drive(card_payment(**fields)).payment
+        else:
+            payment = drive(pix_payment(**fields)).payment
+            assert payment.gateway == gateway
+            receive_and_process(gateway, pay_pix(capture, payment))
+            payment.refresh_from_db()
+        assert payment.status == S.SUCCEEDED
+        assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT
+        return payment, wallet
+
+    return make
+
+
+def gateway_refunds(sim: Any, payment: Payment) -> list[dict[str, Any]]:
+    answer = sim.http.get(
+        "/refunds", params={"gateway": payment.gateway, "charge_id": payment.gateway_reference}
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+def run_jobs(refund: Refund, *, max_jobs: int = 50) -> list[float]:
+    """The refund's jobs one after another, as a worker runs them; the countdowns asked for."""
+    countdowns = []
+    for _ in range(max_jobs):
+        countdown = refund_process(refund.pk)
+        if countdown is None:
+            refund.refresh_from_db()
+            return countdowns
+        countdowns.append(countdown)
+    raise AssertionError(f"refund {refund.pk} still had work after {max_jobs} jobs")
+
+
+def park(payment: Payment, sim: Any, *, first_try: dict[str, Any]) -> Refund:
+    """A refund whose first try meets `first_try`'s fault, and every later one a 500."""
+    refund = refund_create(
+        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
+    )
+    sim.faults(payment.gateway, **first_try)
+    assert refund_process(refund.pk) is not None  # no answer: try again later
+    sim.faults(payment.gateway, error_rate=1, error_status=500)
+    run_jobs(refund)
+    return refund
+
+
+@pytest.mark.parametrize("gateway", ["stripe", "mercadopago"])
+def test_a_refund_made_before_a_timeout_is_parked_not_failed_by_later_errors(
+    credited: Any, sim: Any, settings: LazySettings, caplog: pytest.LogCaptureFixture, gateway: str
+) -> None:
+    payment, wallet = credited(gateway)
+
+    refund = park(payment, sim, first_try={"timeout_rate": 1})
+
+    assert [r["amount"] for r in gateway_refunds(sim, payment)] == [REFUNDED]  # made at once
+    assert refund.status == "pending"
+    assert refund.needs_reconciliation
+    assert refund.tries == settings.PAYWAVE_REFUND_TRIES
+    assert refund.last_error.startswith("parked after")
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED  # debit not put back
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (S.SUCCEEDED, 0)
+    assert not Event.objects.filter(subject_id=payment.id, type="refund.failed").exists()
+    parked = [r for r in caplog.records if getattr(r, "alert", "") == "refund_parked"]
+    assert [r.refund_id for r in parked] == [str(refund.pk)]
+    assert refund_process(refund.pk) is None  # parked: the worker leaves it to reconciliation
+
+
+@pytest.mark.parametrize(
+    ("first_try", "made_by"),
+    [({"timeout_rate": 1}, "the lost try"), ({"down": True, "down_mode": "reset"}, "the lookup")],
+)
+def test_reconciliation_settles_a_parked_refund_once_the_gateway_answers(
+    credited: Any, sim: Any, first_try: dict[str, Any], made_by: str
+) -> None:
+    payment, wallet = credited("stripe")
+    refund = park(payment, sim, first_try=first_try)
+    assert len(gateway_refunds(sim, payment)) == (1 if made_by == "the lost try" else 0)
+
+    assert refunds_reconcile() == {"parked": 1}  # still answering 500: stays parked
+    refund.refresh_from_db()
+    assert refund.last_error.startswith("reconciliation: Retryable")
+    sim.reset_faults()
+    assert refunds_reconcile() == {"succeeded": 1}
+    assert refunds_reconcile() == {}
+
+    made = gateway_refunds(sim, payment)
+    assert [r["amount"] for r in made] == [REFUNDED]  # one refund, under the refund's key
+    assert made[0]["idempotency_key"] == refund.idempotency_key
+    refund.refresh_from_db()
+    assert (refund.status, refund.gateway_reference) == ("succeeded", made[0]["id"])
+    assert not refund.needs_reconciliation
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (S.PARTIALLY_REFUNDED, REFUNDED)
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED
+    assert Event.objects.filter(subject_id=payment.id, type="refund.succeeded").count() == 1
+
+
+def test_reconciliation_fails_a_parked_refund_the_gateway_refuses(credited: Any, sim: Any) -> None:
+    payment, wallet = credited("stripe")
+    refund = park(payment, sim, first_try={"down": True, "down_mode": "reset"})
+    sim.reset_faults()
+    # Meanwhile the whole charge was refunded at the gateway under another key.
+    adapter = adapter_for(Gateway.objects.get(code="stripe"))
+    adapter.refund(reference=payment.gateway_reference, amount=AMOUNT, idempotency_key="other")
+
+    assert refunds_reconcile() == {"failed": 1}
+
+    refund.refresh_from_db()
+    assert refund.status == "failed"
+    assert "charge_already_refunded" in refund.failure_message
+    assert [r["idempotency_key"] for r in gateway_refunds(sim, payment)] == ["other"]
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT  # nothing made: debit put back
+    assert Event.objects.filter(subject_id=payment.id, type="refund.failed").count() == 1
+
+
+def test_a_refund_whose_job_was_lost_after_a_timeout_is_reconciled(
+    credited: Any, sim: Any, settings: LazySettings
+) -> None:
+    payment, _ = credited("stripe")
+    refund = refund_create(
+        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
+    )
+    sim.faults("stripe", timeout_rate=1)
+    assert refund_process(refund.pk) is not None  # its next job is then lost
+    sim.reset_faults()
+
+    assert refunds_reconcile() == {}  # its worker may still be on it
+    settings.PAYWAVE_RECONCILE_AFTER_SECONDS = 0
+    assert refunds_reconcile() == {"succeeded": 1}
+
+    assert [r["amount"] for r in gateway_refunds(sim, payment)] == [REFUNDED]
+
+
+def test_a_refund_outlasts_a_short_outage_in_short_countdowns(
+    credited: Any, sim: Any, settings: LazySettings
+) -> None:
+    payment, _ = credited("stripe")
+    refund = refund_create(
+        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
+    )
+    sim.faults("stripe", down=True, down_mode="503")
+    countdowns = [refund_process(refund.pk) for _ in range(settings.PAYWAVE_REFUND_TRIES - 2)]
+    sim.reset_faults()
+
+    assert run_jobs(refund) == []
+    assert refund.status == "succeeded"
+    assert [r["amount"] for r in gateway_refunds(sim, payment)] == [REFUNDED]
+    longest = settings.PAYWAVE_REFUND_RETRY_MAX_SECONDS * (1 + settings.PAYWAVE_RETRY_JITTER)
+    assert all(c is not None and 0 < c <= longest for c in countdowns)  # short countdowns
+    assert sum(c or 0 for c in countdowns) >= 3 * 60  # yet minutes of outage, not seconds
+    whole_window = sum(refund_retry_delay(n) for n in range(1, settings.PAYWAVE_REFUND_TRIES))
+    assert whole_window >= 4 * 60
+
+
+def test_a_refund_parked_longer_than_gateways_keep_keys_is_left_to_an_operator(
+    credited: Any, sim: Any
+) -> None:
+    payment, wallet = credited("stripe")
+    refund = park(payment, sim, first_try={"down": True, "down_mode": "reset"})
+    sim.reset_faults()
+    Refund.objects.filter(pk=refund.pk).update(
+        created_at=timezone.now() - REFUND_LOOKUP_WINDOW - timedelta(minutes=1)
+    )
+
+    assert refunds_reconcile() == {}  # a replay now could be a second refund
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.needs_reconciliation) == ("pending", True)
+    assert gateway_refunds(sim, payment) == []
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED
