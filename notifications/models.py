@@ -9,11 +9,14 @@ from paywave.models import ApiClient
 # What a wallet app may subscribe to (API.md, "Webhooks to wallet apps"); "*" is all of them.
 EVENT_TYPES: tuple[str, ...] = (
     "payment.processing",
+    "payment.requires_action",
     "payment.awaiting_payment",
     "payment.succeeded",
     "payment.failed",
     "payment.canceled",
     "payment.expired",
+    "payment.partially_refunded",
+    "payment.refunded",
     "refund.succeeded",
     "refund.failed",
     "wallet.credited",

@@ -37,14 +37,17 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.REFUNDED: frozenset(),
 }
 
-# Statuses a wallet app is told about (webhook event types), published with the change.
+# Every status change is published (webhook event types) in the transaction that makes it.
 EVENT_TYPES = {
     S.PROCESSING: "payment.processing",
+    S.REQUIRES_ACTION: "payment.requires_action",
     S.AWAITING_PAYMENT: "payment.awaiting_payment",
     S.SUCCEEDED: "payment.succeeded",
     S.FAILED: "payment.failed",
     S.CANCELED: "payment.canceled",
     S.EXPIRED: "payment.expired",
+    S.PARTIALLY_REFUNDED: "payment.partially_refunded",
+    S.REFUNDED: "payment.refunded",
 }
 
 FINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets) | {

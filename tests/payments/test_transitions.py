@@ -3,6 +3,7 @@ import threading
 import pytest
 from django.db import connection
 
+from notifications.models import EVENT_TYPES, Event
 from payments.models import PaymentEvent, PaymentStatus
 from payments.transitions import (
     ALLOWED_TRANSITIONS,
@@ -129,3 +130,23 @@ def test_racing_transitions_from_pending_have_exactly_one_winner() -> None:
     payment.refresh_from_db()
     assert f"won:{payment.status}" == winners[0]
     assert PaymentEvent.objects.filter(payment=payment).count() == 1
+
+
+LEGAL_MOVES = sorted(
+    (source, target) for source, targets in ALLOWED_TRANSITIONS.items() for target in targets
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("source", "target"), LEGAL_MOVES)
+def test_every_status_change_publishes_its_domain_event(source: str, target: str) -> None:
+    payment = PaymentFactory(status=source)
+
+    payment_transition(
+        payment_id=payment.id, from_statuses=[source], to_status=target, reason="t", actor="t"
+    )
+
+    (event,) = Event.objects.filter(subject_id=payment.id)
+    assert event.type == f"payment.{target}"
+    assert event.type in EVENT_TYPES  # one a wallet app can subscribe to
+    assert event.data["status"] == target

@@ -152,6 +152,29 @@ def test_a_timeout_after_the_charge_is_retried_with_the_same_key_one_charge(
     assert len(sim.charges(payment.id)) == 1
 
 
+def test_a_card_timeout_after_the_charge_succeeds_with_exactly_one_charge(
+    card_payment: Any, sim: Any
+) -> None:
+    sim.faults("stripe", timeout_rate=1)  # Stripe makes the charge, the answer never comes
+    payment = card_payment()
+
+    def heal(number: int) -> None:
+        if number == 1:
+            sim.reset_faults()
+
+    payment = drive(payment, before_step=heal).payment
+
+    assert payment.status == S.SUCCEEDED
+    assert outcomes(payment) == [
+        ("stripe", 1, AttemptOutcome.AMBIGUOUS),
+        ("stripe", 2, AttemptOutcome.SUCCEEDED),
+    ]
+    charges = sim.charges(payment.id)
+    assert len(charges) == 1  # the retry replayed the first charge's idempotency key
+    assert charges[0]["status"] == "succeeded"
+    assert payment.gateway_reference == charges[0]["id"]
+
+
 def test_ambiguous_until_the_end_is_looked_up_before_any_fallback(
     pix_payment: Any, sim: Any
 ) -> None:

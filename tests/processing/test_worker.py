@@ -6,23 +6,27 @@ test database, the Redis cache and the simulators the test uses.
 
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from kombu import Exchange, Queue
 
 from config.celery_app import app as celery_app
 from gateways.models import Gateway
 from payments.models import AttemptOutcome, Payment, PaymentAttempt
 from payments.models import PaymentStatus as S
+from payments.sweeps import payments_sweep_outbox
 from tests.helpers import card_body, pix_body, post_payment
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -166,3 +170,62 @@ def test_a_worker_killed_mid_charge_leaves_exactly_one_charge(
     assert attempts[0].error_class == "WorkerLost"
     assert len({a.idempotency_key for a in attempts}) == 1
     assert len(sim.charges(payment_id)) == 1
+
+
+def rabbitmq(command: str) -> None:
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    assert rabbitmqctl, "rabbitmqctl is needed to stop and start the real broker"
+    subprocess.run([rabbitmqctl, "-q", command], check=True, timeout=120, capture_output=True)
+
+
+def broker_answers() -> bool:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def broker_outage() -> Iterator[Callable[[], None]]:
+    """Stop the real RabbitMQ's application; hand back what starts it again (always, at the end)."""
+    rabbitmq("stop_app")
+    started = False
+
+    def back() -> None:
+        nonlocal started
+        if not started:
+            rabbitmq("start_app")
+            started = True
+        wait_for(broker_answers, timeout=60, what="RabbitMQ to answer again")
+
+    try:
+        yield back
+    finally:
+        back()
+
+
+def test_payments_accepted_while_rabbitmq_is_stopped_are_charged_once_after_it_is_back(
+    api: Any, start_worker: Any, sim: Any, broker_outage: Callable[[], None]
+) -> None:
+    start_worker()  # consuming before the outage: it must reconnect by itself
+
+    responses = [post_payment(api, pix_body(), key=f"w-outage-{n}") for n in range(3)]
+
+    assert [r.status_code for r in responses] == [202] * 3  # accepted: stored before the answer
+    ids = [r.json()["id"] for r in responses]
+    assert {status_of(payment_id) for payment_id in ids} == {S.PENDING}
+    broker_outage()  # RabbitMQ is back; the jobs of those three were never published
+    time.sleep(1)
+    assert {status_of(payment_id) for payment_id in ids} == {S.PENDING}
+    Payment.objects.filter(pk__in=ids).update(next_attempt_at=timezone.now() - timedelta(hours=1))
+
+    assert payments_sweep_outbox() == 3  # what beat runs every 30 s
+
+    wait_for(
+        lambda: {status_of(payment_id) for payment_id in ids} == {S.AWAITING_PAYMENT},
+        what="the swept payments",
+    )
+    assert [len(sim.charges(payment_id)) for payment_id in ids] == [1, 1, 1]
+    assert payments_sweep_outbox() == 0
