@@ -6,6 +6,7 @@ Anything after the request may have left (read timeout, connection reset
 mid-answer) means the charge may exist: Ambiguous.
 """
 
+import threading
 from collections.abc import Iterator
 
 import requests
@@ -44,3 +45,19 @@ def transport_error(exc: BaseException, *, gateway: str) -> GatewayError:
     return Ambiguous(
         f"{gateway}: no answer after the request was sent", gateway_message=str(exc)[:300]
     )
+
+
+_sessions = threading.local()
+
+
+def pooled_session() -> requests.Session:
+    """This thread's `requests` session: connections to a gateway are kept alive and reused.
+
+    The Mercado Pago and Efí SDKs open a new session (a new TCP and TLS handshake) for
+    every call; they are handed this one instead. One per thread, since a Session is not
+    documented as thread-safe. No retries are mounted: the processing engine owns them.
+    """
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = _sessions.session = requests.Session()
+    return session

@@ -102,7 +102,7 @@ def delivery_attempt(delivery_id: int, token: Any) -> str:
     )
     if not claimed:
         return Outcome.STALE
-    number = Delivery.objects.values_list("attempt_count", flat=True).get(pk=delivery_id)
+    number = delivery.attempt_count + 1  # the claim matched the token: nobody else counted
     result = webhook_post(url=endpoint.url, secret=endpoint.secret, body=event_body(delivery.event))
     outcome = _record(delivery, token, number, result)
     record_webhook_delivery(outcome)
@@ -149,7 +149,7 @@ def _record(delivery: Delivery, token: Any, number: int, result: SendResult) -> 
             error=result.error,
         )
         if result.ok:
-            WebhookEndpoint.objects.filter(pk=endpoint_id).update(last_success_at=now)
+            _note_on_endpoint(endpoint_id, "last_success_at", now)
             if mine.update(
                 status=DeliveryStatus.DELIVERED,
                 delivered_at=now,
@@ -159,7 +159,7 @@ def _record(delivery: Delivery, token: Any, number: int, result: SendResult) -> 
             ):
                 _start_next(delivery, now)
             return Outcome.DELIVERED
-        WebhookEndpoint.objects.filter(pk=endpoint_id).update(last_failure_at=now)
+        _note_on_endpoint(endpoint_id, "last_failure_at", now)
         window_end = delivery.window_started_at + retry_window()
         if now >= window_end:
             if not mine.update(
@@ -182,6 +182,19 @@ def _record(delivery: Delivery, token: Any, number: int, result: SendResult) -> 
                 partial(delivery_publish, delivery.pk, next_token, wait), robust=True
             )
     return Outcome.RETRY
+
+
+# The endpoint's last success / failure are kept to this precision: the disable rule
+# compares them with a 24 h window, and writing the endpoint's row on every delivery
+# would make all deliveries to one wallet app queue on its row lock.
+_ENDPOINT_NOTE_PRECISION = timedelta(seconds=60)
+
+
+def _note_on_endpoint(endpoint_id: Any, field: str, now: datetime) -> None:
+    WebhookEndpoint.objects.filter(
+        Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now - _ENDPOINT_NOTE_PRECISION}),
+        pk=endpoint_id,
+    ).update(**{field: now})
 
 
 def _start_next(delivery: Delivery, now: datetime) -> None:

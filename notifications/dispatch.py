@@ -13,7 +13,6 @@ from config.celery_app import app as celery_app
 logger = logging.getLogger(__name__)
 
 QUEUE = "notifications"
-FAN_OUT_TASK = "notifications.fan_out_event"
 DELIVER_TASK = "notifications.deliver"
 ALERT_TASK = "notifications.send_alert"  # published by paywave.alerts, retried from here
 
@@ -30,10 +29,6 @@ def _publish(task: str, args: list[Any], countdown: float = 0, **log_context: An
         )
         return False
     return True
-
-
-def fan_out_publish(event_id: int) -> bool:
-    return _publish(FAN_OUT_TASK, [event_id], event_id=event_id)
 
 
 def delivery_publish(delivery_id: int, token: Any, countdown: float = 0) -> bool:

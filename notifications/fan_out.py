@@ -17,12 +17,46 @@ logger = logging.getLogger(__name__)
 BATCH = 500
 
 
-def event_fan_out(event_id: int) -> list[int]:
-    """Create the event's deliveries once (the ids created; none if it was done already).
+def subscribed_endpoints(event: Event) -> list[WebhookEndpoint]:
+    """The wallet app's enabled endpoints that subscribe to the event's type and existed
+    when it happened (so a late fan-out picks the same ones an immediate one would)."""
+    candidates = WebhookEndpoint.objects.filter(
+        client_id=event.client_id,
+        enabled=True,
+        deleted_at__isnull=True,
+        created_at__lte=event.created_at,
+    ).only("id", "events")
+    return [endpoint for endpoint in candidates if endpoint.subscribes_to(event.type)]
 
-    The endpoints are the wallet app's enabled endpoints that subscribe to the
-    type and existed when the event happened, so a late fan-out (the sweep) picks
-    the same ones the immediate one would have.
+
+def deliveries_create(event: Event, endpoints: list[WebhookEndpoint]) -> list[Delivery]:
+    """One delivery per endpoint, each job published once the caller's transaction commits."""
+    if not endpoints:
+        return []
+    now = timezone.now()
+    deliveries = Delivery.objects.bulk_create(
+        Delivery(
+            event_id=event.id,
+            endpoint_id=endpoint.id,
+            subject_id=event.subject_id,
+            window_started_at=event.created_at,
+            next_attempt_at=now,
+            job_token=uuid.uuid4(),
+        )
+        for endpoint in endpoints
+    )
+    for delivery in deliveries:
+        transaction.on_commit(
+            partial(delivery_publish, delivery.id, delivery.job_token), robust=True
+        )
+    return deliveries
+
+
+def event_fan_out(event_id: int) -> list[int]:
+    """Create a recorded-but-not-fanned-out event's deliveries once (the ids created).
+
+    `event_record` fans out in the event's own transaction; this is for events that
+    were stored without that (older rows, and the fan-out jobs still queued for them).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -34,29 +68,8 @@ def event_fan_out(event_id: int) -> list[int]:
         )
         if event is None:
             return []
-        candidates = WebhookEndpoint.objects.filter(
-            client_id=event.client_id,
-            enabled=True,
-            deleted_at__isnull=True,
-            created_at__lte=event.created_at,
-        ).only("id", "events")
-        deliveries = Delivery.objects.bulk_create(
-            Delivery(
-                event_id=event.id,
-                endpoint_id=endpoint.id,
-                subject_id=event.subject_id,
-                window_started_at=event.created_at,
-                next_attempt_at=now,
-                job_token=uuid.uuid4(),
-            )
-            for endpoint in candidates
-            if endpoint.subscribes_to(event.type)
-        )
+        deliveries = deliveries_create(event, subscribed_endpoints(event))
         Event.objects.filter(pk=event.id).update(fanned_out_at=now)
-        for delivery in deliveries:
-            transaction.on_commit(
-                partial(delivery_publish, delivery.id, delivery.job_token), robust=True
-            )
     return [delivery.id for delivery in deliveries]
 
 

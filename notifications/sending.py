@@ -1,6 +1,7 @@
 """One signed POST of an event to an endpoint, bounded in time and in what is read back."""
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC
@@ -44,6 +45,27 @@ def _text(raw: str) -> str:
     return raw.replace("\x00", "\ufffd")[:EXCERPT_CHARS]
 
 
+_shared: httpx.Client | None = None
+_shared_lock = threading.Lock()
+
+
+def _client() -> httpx.Client:
+    """One client for every delivery of the process (httpx clients are thread-safe).
+
+    Building one per POST costs a new TLS context (the CA bundle read and parsed) and a
+    new connection; this one keeps connections to wallet apps alive between deliveries.
+    """
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                _shared = httpx.Client(
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+                )
+    return _shared
+
+
 def webhook_post(*, url: str, secret: str, body: bytes) -> SendResult:
     """POST `body` signed with `secret`; never raises for what the network or receiver does."""
     headers = {
@@ -67,10 +89,9 @@ def webhook_post(*, url: str, secret: str, body: bytes) -> SendResult:
     timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
     try:
         # No redirects: a 3xx is a failure, never a trip to wherever it points.
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False) as client,
-            client.stream("POST", url, content=body, headers=headers) as response,
-        ):
+        with _client().stream(
+            "POST", url, content=body, headers=headers, timeout=timeout, follow_redirects=False
+        ) as response:
             latency = elapsed_ms()
             received = bytearray()
             for chunk in response.iter_raw():

@@ -12,7 +12,7 @@ from paywave.errors import ApplicationError, Conflict, NotFound
 from paywave.models import ApiClient
 
 from .addresses import webhook_url_problem
-from .dispatch import fan_out_publish
+from .fan_out import deliveries_create, subscribed_endpoints
 from .models import ALL_EVENTS, EVENT_TYPES, Delivery, DeliveryStatus, Event, WebhookEndpoint
 from .signing import webhook_secret_generate
 
@@ -25,11 +25,19 @@ MAX_URL_LENGTH = 2048
 def event_record(*, type: str, client_id: Any, subject_id: UUID, data: dict[str, Any]) -> Event:
     """Call inside the transaction that makes the event true, so both commit or neither.
 
-    After the commit the event's fan-out job is published; if the broker refuses
-    it, the fan-out sweep (beat) finds the event still not fanned out.
+    The event is fanned out in the same transaction: one Delivery per enabled endpoint
+    of the wallet app that subscribes to its type, each delivery's job published after
+    the commit (a publish the broker refuses is found by the deliveries sweep). An
+    event nobody subscribes to costs one query and no job.
     """
-    event = Event.objects.create(type=type, client_id=client_id, subject_id=subject_id, data=data)
-    transaction.on_commit(lambda: fan_out_publish(event.id), robust=True)
+    event = Event.objects.create(
+        type=type,
+        client_id=client_id,
+        subject_id=subject_id,
+        data=data,
+        fanned_out_at=timezone.now(),
+    )
+    deliveries_create(event, subscribed_endpoints(event))
     return event
 
 

@@ -7,6 +7,9 @@
 - task_prerun / task_postrun: a log context per task: task_id, the propagated
   fields, and the subject id named by the task's first argument; task_failure
   logs the failure inside that context.
+- task_prerun / task_postrun: database connections past CONN_MAX_AGE, or broken, are
+  closed, as Django does around a request (CELERY_DB_REUSE_MAX keeps Celery's
+  fixup from closing every connection after every task).
 - worker_init: with PAYWAVE_WORKER_METRICS_PORT set, the worker serves its own
   Prometheus metrics there (attempts and transitions happen in workers).
 
@@ -19,6 +22,7 @@ import threading
 from typing import Any
 
 from celery import signals
+from django.db import close_old_connections
 
 from paywave import log_context
 
@@ -100,6 +104,13 @@ def _bind_task_context(
     if task_id:
         with _tokens_lock:
             _tokens[task_id] = token
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_database_connections(**_: Any) -> None:
+    # What Django does around each request (request_started / request_finished).
+    close_old_connections()
 
 
 @signals.task_failure.connect

@@ -52,7 +52,7 @@ from gateways.base import (
 )
 from gateways.credentials import Credentials
 from gateways.pix.brcode import BRCodeError, parse
-from gateways.transport import transport_error
+from gateways.transport import pooled_session, transport_error
 from paywave.money import Money
 
 PRODUCTION_BASE = "https://pix.api.efipay.com.br"
@@ -97,7 +97,7 @@ class _TimedRequests(SimpleNamespace):
     def request(method: str, url: str, **kwargs: Any) -> requests.Response:
         state = _current_call.get()
         kwargs.setdefault("timeout", state.timeout if state else DEFAULT_TIMEOUT_SECONDS)
-        response = requests.request(method, url, **kwargs)  # noqa: S113 (timeout is in kwargs)
+        response = pooled_session().request(method, url, **kwargs)
         if state is not None:
             state.status = response.status_code
         return response

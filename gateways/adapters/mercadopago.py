@@ -35,7 +35,7 @@ from gateways.base import (
 )
 from gateways.credentials import Credentials
 from gateways.pix.brcode import BRCodeError, parse
-from gateways.transport import transport_error
+from gateways.transport import pooled_session, transport_error
 from paywave.money import Money
 
 PRODUCTION_BASE = "https://api.mercadopago.com"
@@ -55,22 +55,41 @@ _STATUSES = {
 
 
 class _PayWaveHttpClient(HttpClient):
-    """The SDK's own HTTP client, never retrying, optionally sent to another base URL.
+    """The SDK's HTTP client, never retrying, optionally sent to another base URL.
 
-    The SDK mounts a urllib3 Retry on https:// whose status list (429, 5xx) applies to
-    GET and PUT even with max_retries=0: the exhausted retry then raises RetryError
-    instead of answering, and the status is lost. The engine owns retries, so none
-    here, on any status.
+    The SDK's own mounts a urllib3 Retry on https:// whose status list (429, 5xx)
+    applies to GET and PUT even with max_retries=0: the exhausted retry then raises
+    RetryError instead of answering, and the status is lost. The engine owns retries,
+    so this one has none, on any status.
     """
 
     def __init__(self, base_url: str = PRODUCTION_BASE) -> None:
         self._base_url = base_url.rstrip("/")
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        url: str,
+        maxretries: Any = None,
+        retry_on: Any = None,
+        backoff_factor: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The SDK's answer shape, `{"status", "response"}`, over a kept-alive session
+        (the SDK's own client opens a new session, and connection, per call)."""
         if url.startswith(PRODUCTION_BASE):
             url = self._base_url + url[len(PRODUCTION_BASE) :]
-        kwargs.update(maxretries=0, retry_on=[], backoff_factor=None)
-        return super().request(method, url, *args, **kwargs)
+        answer = pooled_session().request(method, url, **kwargs)
+        response: dict[str, Any] = {"status": answer.status_code, "response": None}
+        if answer.status_code != 204 and answer.content:
+            try:
+                response["response"] = answer.json()
+            except ValueError as exc:
+                raise MPServerError(
+                    answer.status_code,
+                    {"message": "Invalid JSON in response body", "error": "invalid_response"},
+                ) from exc
+        return response
 
 
 def idempotency_key_header(key: str) -> str:

@@ -144,8 +144,7 @@ def test_the_last_try_is_at_the_end_of_the_window_and_then_it_is_given_up(
 ) -> None:
     receiver.default = 500
     endpoint = WebhookEndpointFactory(url=receiver.url())
-    record_event(endpoint.client)
-    jobs.run_next()  # fan-out
+    record_event(endpoint.client)  # fanned out with the event: its delivery job is queued
     delivery = Delivery.objects.get()
     # Six tries failed already; the window (24 h from the event) closes in 30 minutes.
     window_start = timezone.now() - timedelta(hours=23, minutes=30)
@@ -212,7 +211,6 @@ def test_a_given_up_delivery_no_longer_holds_the_next_one_back(
     payment_id = uuid.uuid4()
     first = record_event(endpoint.client, "payment.processing", subject_id=payment_id)
     second = record_event(endpoint.client, "payment.failed", subject_id=payment_id)
-    jobs.run_next()  # fan-out of the first
     Delivery.objects.filter(event=first).update(
         window_started_at=timezone.now() - timedelta(hours=25)
     )
@@ -233,8 +231,6 @@ def test_an_endpoint_failing_for_24_hours_is_disabled_with_an_alert(
     payment_id = uuid.uuid4()
     first = record_event(endpoint.client, "payment.processing", subject_id=payment_id)
     later = record_event(endpoint.client, "payment.failed")
-    jobs.run_next()
-    jobs.run_next()
     Delivery.objects.filter(event=first).update(
         window_started_at=timezone.now() - timedelta(hours=24, seconds=1)
     )
@@ -318,7 +314,6 @@ def test_fan_out_only_to_subscribed_enabled_endpoints_of_the_app(
 def test_a_duplicate_or_late_job_sends_nothing(receiver: Receiver, jobs: Jobs) -> None:
     endpoint = WebhookEndpointFactory(url=receiver.url())
     record_event(endpoint.client)
-    jobs.run_next()
     (job,) = jobs.queue
 
     assert jobs.run_next().outcome == Outcome.DELIVERED
@@ -331,7 +326,6 @@ def test_a_retry_job_that_comes_early_waits_for_its_time(receiver: Receiver, job
     receiver.script(500)
     endpoint = WebhookEndpointFactory(url=receiver.url())
     record_event(endpoint.client)
-    jobs.run_next()
     assert jobs.run_next().outcome == Outcome.RETRY
     (retry,) = jobs.queue  # due in 10 s
 
@@ -340,7 +334,7 @@ def test_a_retry_job_that_comes_early_waits_for_its_time(receiver: Receiver, job
     assert Delivery.objects.get().attempt_count == 1
 
 
-def test_the_fan_out_sweep_after_the_broker_was_down(
+def test_deliveries_stored_while_the_broker_was_down_are_swept_in_order(
     receiver: Receiver, jobs: Jobs, broker: Broker
 ) -> None:
     endpoint = old_endpoint(url=receiver.url())
@@ -350,33 +344,33 @@ def test_the_fan_out_sweep_after_the_broker_was_down(
     broker.up()
     later = record_event(endpoint.client, "payment.succeeded", subject_id=payment_id)
 
-    assert Event.objects.get(pk=lost.pk).fanned_out_at is None
+    # Fanned out in the event's transaction all the same: only the job is missing.
+    assert Event.objects.get(pk=lost.pk).fanned_out_at is not None
+    assert Delivery.objects.filter(event=lost).exists()
     jobs.drive()
-    # The later event about the same payment waits for the one not fanned out yet.
+    # The later event about the same payment waits for the one whose job was lost.
     assert [outcome for _, outcome in jobs.deliveries()] == [Outcome.WAITING]
     assert receiver.requests == []
 
-    assert events_sweep_fan_out() == 0  # within the grace period its job may still come
-    Event.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=1))
-    assert events_sweep_fan_out() == 1
-    jobs.drive()  # the lost event is delivered and starts the later one
+    assert deliveries_sweep() == 0  # not late enough to be presumed lost
+    Delivery.objects.filter(event=lost).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=2)
+    )
+    assert deliveries_sweep() == 1
+    jobs.drive()  # the lost one is delivered and starts the later one
 
     assert receiver.event_ids() == [f"evt_{lost.id}", f"evt_{later.id}"]
-    assert Event.objects.get(pk=lost.pk).fanned_out_at is not None
-    assert events_sweep_fan_out() == 0
+    assert events_sweep_fan_out() == 0  # nothing was left to fan out
 
 
 def test_a_delivery_whose_job_could_not_be_published_is_swept_later(
     receiver: Receiver, jobs: Jobs, broker: Broker
 ) -> None:
     endpoint = old_endpoint(url=receiver.url())
-    record_event(endpoint.client)
-    jobs.queue.clear()  # the fan-out job was lost
-    Event.objects.update(created_at=timezone.now() - timedelta(minutes=1))
     broker.down()
-
-    assert events_sweep_fan_out() == 1  # the delivery exists; publishing its job failed
+    record_event(endpoint.client)  # the delivery is stored; publishing its job failed
     Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=2))
+
     assert deliveries_sweep() == 0  # still down
     assert Delivery.objects.get().job_token is None  # no job: the next sweep publishes one
 
@@ -387,10 +381,31 @@ def test_a_delivery_whose_job_could_not_be_published_is_swept_later(
     assert len(receiver.requests) == 1
 
 
+def test_an_event_stored_without_its_fan_out_is_fanned_out_by_the_sweep(
+    receiver: Receiver, jobs: Jobs
+) -> None:
+    endpoint = old_endpoint(url=receiver.url())
+    stored = Event.objects.create(  # as rows written before fan-out moved into the event's
+        type="payment.succeeded",  # transaction are, with their fan-out job still queued
+        client=endpoint.client,
+        subject_id=uuid.uuid4(),
+        data={"status": "succeeded"},
+    )
+
+    assert events_sweep_fan_out() == 0  # within the grace period its job may still come
+    Event.objects.filter(pk=stored.pk).update(created_at=timezone.now() - timedelta(minutes=1))
+    assert events_sweep_fan_out() == 1
+    jobs.drive()
+
+    assert receiver.event_ids() == [f"evt_{stored.id}"]
+    assert Event.objects.get(pk=stored.pk).fanned_out_at is not None
+    assert event_fan_out(stored.id) == []  # the queued job, arriving late, does nothing
+    assert events_sweep_fan_out() == 0
+
+
 def test_a_lost_job_is_published_again_with_the_same_token(receiver: Receiver, jobs: Jobs) -> None:
     endpoint = WebhookEndpointFactory(url=receiver.url())
     record_event(endpoint.client)
-    jobs.run_next()
     (job,) = jobs.queue
     jobs.queue.clear()  # lost with a broker restart
 
@@ -406,7 +421,6 @@ def test_a_lost_job_is_published_again_with_the_same_token(receiver: Receiver, j
 def test_a_deleted_endpoints_pending_deliveries_fail(receiver: Receiver, jobs: Jobs) -> None:
     endpoint = WebhookEndpointFactory(url=receiver.url())
     record_event(endpoint.client)
-    jobs.run_next()
 
     webhook_endpoint_delete(client_id=endpoint.client_id, endpoint_id=endpoint.pk)
     jobs.drive()
@@ -425,7 +439,6 @@ def test_outside_the_sandbox_a_url_resolving_to_a_private_address_is_not_called(
     endpoint = WebhookEndpointFactory(url=f"http://localhost:{port}/hooks")
     record_event(endpoint.client)
 
-    jobs.run_next()
     assert jobs.run_next().outcome == Outcome.RETRY
 
     (attempt,) = DeliveryAttempt.objects.all()
@@ -438,7 +451,6 @@ def test_a_refused_connection_is_a_failed_try(jobs: Jobs) -> None:
     endpoint = WebhookEndpointFactory(url="http://127.0.0.1:9/nobody-listens")
     record_event(endpoint.client)
 
-    jobs.run_next()
     assert jobs.run_next().outcome == Outcome.RETRY
 
     (attempt,) = DeliveryAttempt.objects.all()
@@ -452,7 +464,6 @@ def test_a_slow_answer_times_out(receiver: Receiver, jobs: Jobs, settings: Any) 
     endpoint = WebhookEndpointFactory(url=receiver.url())
     record_event(endpoint.client)
 
-    jobs.run_next()
     assert jobs.run_next().outcome == Outcome.RETRY
 
     (attempt,) = DeliveryAttempt.objects.all()
