@@ -41,6 +41,9 @@ class PlatformSettings:
     payments_workers: int = 1
     payment_concurrency: int = 16
     default_concurrency: int = 8
+    # The Celery processes run at this CPU niceness, as the Procfile starts them: on one
+    # machine the API (what wallet apps wait on) is served first, charging takes the rest.
+    worker_nice: int = 10
     baselines: bool = True
     # The simulators keep their state in a file (chaos: they are restarted); load runs
     # use them as `make run` does, in memory.
@@ -194,13 +197,14 @@ class Platform:
             f"--workers {s.api_workers} --threads {s.api_threads} "
             "--no-control-socket",
         }
+        worker = f"nice -n {s.worker_nice} {celery} worker" if s.worker_nice else f"{celery} worker"
         for index in range(1, s.payments_workers + 1):
             commands[f"payments{index}"] = (
-                f"{celery} worker --queues payments --pool threads "
+                f"{worker} --queues payments --pool threads "
                 f"--concurrency {s.payment_concurrency} --hostname payments{index}@%h {level}"
             )
         commands["worker"] = (
-            f"{celery} worker --queues default,notifications,webhooks --pool threads "
+            f"{worker} --queues default,notifications,webhooks --pool threads "
             f"--concurrency {s.default_concurrency} --hostname default@%h {level}"
         )
         commands["beat"] = f"{celery} beat --schedule {run_dir}/var/celerybeat-schedule {level}"

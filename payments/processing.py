@@ -47,6 +47,7 @@ from gateways.selectors import gateway_candidates
 from paywave.alerts import AlertKind, operator_alert
 from paywave.log_context import log_context
 from paywave.metrics import record_attempt
+from paywave.queries import one_or_none
 
 from .cache import payment_cache_put
 from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt, PaymentMethod
@@ -110,7 +111,7 @@ def retry_delay(tries_so_far: int) -> float:
 
 def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:
     """Take the payment's next processing step; the next one to publish, if any."""
-    payment = Payment.objects.filter(pk=payment_id).first()
+    payment = one_or_none(Payment.objects.filter(pk=payment_id))
     if payment is None:
         logger.warning("job for an unknown payment dropped", extra={"payment_id": str(payment_id)})
         return None
@@ -152,7 +153,7 @@ def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway |
         tries[attempt.gateway] = tries.get(attempt.gateway, 0) + 1
     if attempts:
         last = attempts[-1]
-        current = Gateway.objects.filter(code=last.gateway, enabled=True).first()
+        current = one_or_none(Gateway.objects.filter(code=last.gateway, enabled=True))
         if (
             current is not None
             and last.outcome in _RETRY_SAME_GATEWAY
@@ -189,7 +190,7 @@ def _settle_from_lookup(payment: Payment, gateway_code: str) -> bool:
     True when the gateway certainly holds no charge (fallback is safe). False
     when the payment was settled from what the gateway holds, or parked.
     """
-    gateway = Gateway.objects.filter(code=gateway_code).first()
+    gateway = one_or_none(Gateway.objects.filter(code=gateway_code))
     try:
         if gateway is None:
             raise LookupInconclusive(f"gateway {gateway_code} no longer exists")
@@ -253,15 +254,13 @@ def _claim_attempt(
     # Past this the call has certainly returned or timed out.
     longest_call = gateway.timeout_ms / 1000 * adapter_for(gateway).requests_per_charge + 2
     with transaction.atomic():
-        locked = (
-            Payment.objects.select_for_update()
-            .filter(
+        locked = one_or_none(
+            Payment.objects.select_for_update().filter(
                 pk=payment.pk,
                 status__in=[S.PENDING, S.PROCESSING],
                 dispatch_token=payment.dispatch_token,
                 needs_reconciliation=False,
             )
-            .first()
         )
         if locked is None:
             return None
@@ -285,6 +284,7 @@ def _claim_attempt(
                 to_status=S.PROCESSING,
                 reason="picked up for charging",
                 actor=ACTOR,
+                locked=locked,
             )
         else:
             _touch_locked(locked)

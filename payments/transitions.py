@@ -16,6 +16,7 @@ from django.utils import timezone
 from notifications.services import event_record
 from paywave.errors import Conflict
 from paywave.metrics import record_transition
+from paywave.queries import one_or_none
 from wallets.services import wallet_credit_for_payment
 
 from .cache import payment_cache_put
@@ -75,61 +76,80 @@ def payment_transition(
     to_status: str,
     reason: str,
     actor: str,
+    locked: Payment | None = None,
     **changes: Any,
 ) -> Payment:
-    """Move a payment from one of `from_statuses` to `to_status`, or raise TransitionConflict."""
+    """Move a payment from one of `from_statuses` to `to_status`, or raise TransitionConflict.
+
+    `locked`: the payment as the caller read it with SELECT ... FOR UPDATE in the
+    transaction it is still in (no need to lock it again).
+    """
     sources = frozenset(from_statuses)
     for source in sources:
         if to_status not in ALLOWED_TRANSITIONS[source]:
             raise IllegalTransition(f"{source} -> {to_status} is not in the payment lifecycle")
-    with transaction.atomic():
-        payment = (
-            Payment.objects.select_for_update().filter(pk=payment_id, status__in=sources).first()
-        )
-        if payment is None:
-            current = Payment.objects.filter(pk=payment_id).values_list("status", flat=True).first()
-            raise TransitionConflict(
-                f"The payment is {current or 'missing'}; it cannot become {to_status}.",
-                current_status=current,
-            )
-        from_status = payment.status
-        now = timezone.now()
-        updated = Payment.objects.filter(pk=payment_id, status=from_status).update(
-            status=to_status, version=F("version") + 1, updated_at=now, **changes
-        )
-        if updated != 1:  # unreachable while the row is locked; kept as the CAS guarantee
-            raise TransitionConflict("The payment changed meanwhile.", current_status=None)
-        # The row is locked: what was written is the locked copy plus these changes.
-        for name, value in {"status": to_status, "updated_at": now, **changes}.items():
-            setattr(payment, name, value)
-        payment.version += 1
-        PaymentEvent.objects.create(
-            payment_id=payment_id,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-            actor=actor,
-        )
-        document = payment_document(payment)
-        if to_status in EVENT_TYPES:
-            event_record(
-                type=EVENT_TYPES[to_status],
-                client_id=payment.client_id,
-                subject_id=payment.id,
-                data=document,
-            )
-        if to_status == S.SUCCEEDED and payment.wallet_id:
-            wallet_credit_for_payment(payment)  # once per payment (unique journal)
-        # Exactly what commits: stored in the cache without reading it back.
-        transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
-        transaction.on_commit(
-            lambda: record_transition(
-                to_status,
-                payment.method,
-                payment.gateway,
-                payment_id=payment.id,
-                from_status=from_status,
-            ),
-            robust=True,
+    # Part of the caller's transaction when there is one (no savepoint: a refused
+    # transition is raised after the block, so the caller's transaction stays usable).
+    with transaction.atomic(savepoint=False):
+        if locked is not None and locked.pk == payment_id and locked.status in sources:
+            payment: Payment | None = locked
+        else:
+            payment = one_or_none(Payment.objects.select_for_update().filter(pk=payment_id))
+            if payment is not None and payment.status not in sources:
+                payment = None
+        if payment is not None:
+            _apply(payment, to_status=to_status, reason=reason, actor=actor, changes=changes)
+    if payment is None:
+        statuses = Payment.objects.filter(pk=payment_id).values_list("status", flat=True)
+        current = one_or_none(statuses)
+        raise TransitionConflict(
+            f"The payment is {current or 'missing'}; it cannot become {to_status}.",
+            current_status=current,
         )
     return payment
+
+
+def _apply(
+    payment: Payment, *, to_status: str, reason: str, actor: str, changes: dict[str, Any]
+) -> None:
+    """Write the change to the locked row, its event, its domain event and its side effects."""
+    from_status = payment.status
+    now = timezone.now()
+    updated = Payment.objects.filter(pk=payment.pk, status=from_status).update(
+        status=to_status, version=F("version") + 1, updated_at=now, **changes
+    )
+    if updated != 1:  # unreachable while the row is locked; kept as the CAS guarantee
+        raise TransitionConflict("The payment changed meanwhile.", current_status=None)
+    # The row is locked: what was written is the locked copy plus these changes.
+    for name, value in {"status": to_status, "updated_at": now, **changes}.items():
+        setattr(payment, name, value)
+    payment.version += 1
+    PaymentEvent.objects.create(
+        payment_id=payment.pk,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        actor=actor,
+    )
+    document = payment_document(payment)
+    if to_status in EVENT_TYPES:
+        event_record(
+            type=EVENT_TYPES[to_status],
+            client_id=payment.client_id,
+            subject_id=payment.id,
+            data=document,
+        )
+    if to_status == S.SUCCEEDED and payment.wallet_id:
+        wallet_credit_for_payment(payment)  # once per payment (unique journal)
+    # Exactly what commits: stored in the cache without reading it back.
+    transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
+    transaction.on_commit(
+        lambda: record_transition(
+            to_status,
+            payment.method,
+            payment.gateway,
+            payment_id=payment.id,
+            from_status=from_status,
+        ),
+        robust=True,
+    )
