@@ -363,7 +363,8 @@ class MercadoPagoSimulator(GatewaySimulator):
                 "api_version": "v1",
                 "data": {"id": payment_id},
                 "date_created": rfc3339(utc_now()),
-                "id": int(time.time() * 1000),
+                # Unique, as Mercado Pago's are: PayWave dedupes callbacks by this id.
+                "id": int(time.time() * 1000) * 1000 + self.store.next_number() % 1000,
                 "live_mode": False,
                 "type": "payment",
                 "user_id": str(USER_ID),

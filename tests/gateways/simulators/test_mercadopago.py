@@ -157,6 +157,20 @@ def test_a_redelivery_is_the_same_notification_freshly_signed(
         )
 
 
+def test_payments_paid_at_once_get_notifications_with_distinct_ids(
+    mp_sdk: mercadopago.SDK, control: httpx.Client, receiver: CallbackReceiver
+) -> None:
+    control.put("/callbacks/mercadopago", json={"url": receiver.url, "secret": WEBHOOK_SECRET})
+    payments = [create(mp_sdk, key=f"mp-at-once-{n}") for n in range(20)]
+
+    for payment in payments:  # within a few milliseconds of each other
+        control.post(f"/pix/{payment['id']}/pay")
+
+    ids = [notification.json()["id"] for notification in receiver.requests]
+    assert len(ids) == 20
+    assert len(set(ids)) == 20  # PayWave stores a callback once per notification id
+
+
 def test_partial_full_and_over_refund(mp_sdk: mercadopago.SDK, control: httpx.Client) -> None:
     payment = create(mp_sdk)
     not_paid = mp_sdk.refund().create(payment["id"], {}, mp_options("r0"))
