@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 
 import httpx
 import mercadopago
@@ -10,6 +11,7 @@ from mercadopago.webhook import InvalidWebhookSignatureError, WebhookSignatureVa
 
 from gateways.pix.brcode import parse
 from gateways.simulators import SimulatorServer
+from gateways.simulators import mercadopago as simulated_mercadopago
 from tests.gateways.simulators.conftest import CallbackReceiver, mp_options, pix_payment
 
 WEBHOOK_SECRET = "mp-test-secret"
@@ -157,13 +159,18 @@ def test_a_redelivery_is_the_same_notification_freshly_signed(
         )
 
 
-def test_payments_paid_at_once_get_notifications_with_distinct_ids(
-    mp_sdk: mercadopago.SDK, control: httpx.Client, receiver: CallbackReceiver
+def test_payments_paid_in_one_millisecond_get_notifications_with_distinct_ids(
+    mp_sdk: mercadopago.SDK,
+    control: httpx.Client,
+    receiver: CallbackReceiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     control.put("/callbacks/mercadopago", json={"url": receiver.url, "secret": WEBHOOK_SECRET})
     payments = [create(mp_sdk, key=f"mp-at-once-{n}") for n in range(20)]
+    frozen = time.time()
+    monkeypatch.setattr(simulated_mercadopago.time, "time", lambda: frozen)
 
-    for payment in payments:  # within a few milliseconds of each other
+    for payment in payments:  # all paid in the same millisecond
         control.post(f"/pix/{payment['id']}/pay")
 
     ids = [notification.json()["id"] for notification in receiver.requests]
