@@ -6,6 +6,7 @@ import sys
 COMMANDS = {
     "load": ("bench.load", "throughput and latency beside the bare stack (JSON + PNG)"),
     "chaos": ("bench.chaos", "thousands of payments through kills and faults; invariants"),
+    "history": ("bench.history", "intake and reads on an empty table, then with 1M stored"),
     "serve": ("bench.serve", "the bench's platform, up until Ctrl-C (for poking and profiling)"),
     "accept-latency": ("bench.accept_latency", "sequential POST latency against a platform"),
     "processing": ("bench.processing", "charging throughput of a running platform"),
