@@ -160,11 +160,13 @@ async def _run(run: ChaosRun) -> dict[str, Any]:
         run.event(f"posting done: {len(tracker.accepted)} acknowledged", "posted")
         await chaos
         drained = await _drain(run, payer_queue)
-        for task in payers:
-            task.cancel()
-        if drained:  # nothing pays any more: whatever the last callbacks started, finished
+        if drained:  # whatever the last callbacks started, finished
             await asyncio.sleep(5)
             drained = await _drain(run, payer_queue)
+        # Only now: a payer's retry still waiting to be queued would otherwise never run,
+        # and the second drain would wait for it until its timeout.
+        for task in payers:
+            task.cancel()
         report = await asyncio.to_thread(
             invariants.check,
             platform.settings.database_url,
