@@ -18,6 +18,7 @@ says; while it cannot say, they stay parked (`refunds_reconcile`).
 
 import logging
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -53,8 +54,25 @@ BATCH = 200
 REFUND_LOOKUP_WINDOW = timedelta(hours=20)
 
 
-def payments_reconcile() -> dict[str, int]:
+def _tally(
+    work: Iterable[tuple[Callable[[Any], str], Any]], *, what: str, id_field: str
+) -> dict[str, int]:
+    """Run each (reconcile_one, item); a count per verdict. One item's surprise is logged
+    as an "error" verdict and never stops the others."""
     counts: dict[str, int] = {}
+    for reconcile_one, item in work:
+        try:
+            verdict = reconcile_one(item)
+        except Exception:
+            logger.exception("%s failed", what, extra={id_field: str(item.id)})
+            verdict = "error"
+        counts[verdict] = counts.get(verdict, 0) + 1
+    if counts:
+        logger.info("%s: %s", what, counts, extra={"reconciliation": counts})
+    return counts
+
+
+def payments_reconcile() -> dict[str, int]:
     now = timezone.now()
     stuck_before = now - timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
     stuck = Payment.objects.filter(status=S.PROCESSING).filter(
@@ -66,16 +84,7 @@ def payments_reconcile() -> dict[str, int]:
     work = [(payment_reconcile_processing, p) for p in stuck.order_by("updated_at")[:BATCH]]
     work += [(payment_reconcile_expired_pix, p) for p in expired.order_by("pix_expires_at")[:BATCH]]
     work += [(payment_reconcile_abandoned, p) for p in abandoned.order_by("updated_at")[:BATCH]]
-    for reconcile_one, payment in work:
-        try:
-            verdict = reconcile_one(payment)
-        except Exception:  # one payment's surprise must not stop the others
-            logger.exception("reconciliation failed", extra={"payment_id": str(payment.id)})
-            verdict = "error"
-        counts[verdict] = counts.get(verdict, 0) + 1
-    if counts:
-        logger.info("reconciliation: %s", counts, extra={"reconciliation": counts})
-    return counts
+    return _tally(work, what="reconciliation", id_field="payment_id")
 
 
 def payment_reconcile_processing(payment: Payment) -> str:
@@ -292,17 +301,8 @@ def refunds_reconcile() -> dict[str, int]:
         )
         .filter(Q(tries__gte=settings.PAYWAVE_REFUND_TRIES) | Q(updated_at__lt=stuck_before))
     )
-    counts: dict[str, int] = {}
-    for refund in unknown.order_by("updated_at")[:BATCH]:
-        try:
-            verdict = refund_reconcile(refund)
-        except Exception:  # one refund's surprise must not stop the others
-            logger.exception("refund reconciliation failed", extra={"refund_id": str(refund.id)})
-            verdict = "error"
-        counts[verdict] = counts.get(verdict, 0) + 1
-    if counts:
-        logger.info("refund reconciliation: %s", counts, extra={"reconciliation": counts})
-    return counts
+    work = [(refund_reconcile, refund) for refund in unknown.order_by("updated_at")[:BATCH]]
+    return _tally(work, what="refund reconciliation", id_field="refund_id")
 
 
 def refund_reconcile(refund: Refund) -> str:
