@@ -183,6 +183,20 @@ def test_the_daily_task_alerts_operators_only_when_something_is_wrong(
     assert any(str(source.pk) in line for line in alert.problems)
 
 
+def test_beat_runs_the_ledger_check_daily_by_its_registered_name() -> None:
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from config.celery_app import app
+
+    (entry,) = [
+        e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == tasks.check_ledger.name
+    ]
+    assert entry["schedule"] == timedelta(days=1)
+    assert entry["task"] in app.tasks  # a worker knows the name beat sends
+
+
 @needs_postgresql
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
