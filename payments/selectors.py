@@ -7,6 +7,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from paywave.errors import NotFound
+from paywave.queries import one_or_none
 
 from .cache import payment_cache_get, payment_cache_put
 from .models import Payment
@@ -29,10 +30,8 @@ def payment_document_get(*, client_id: str, payment_id: UUID) -> dict[str, Any]:
 
 
 def payment_get(*, client_id: str, payment_id: UUID) -> Payment:
-    payment = (
-        Payment.objects.prefetch_related("attempts")
-        .filter(pk=payment_id, client_id=client_id)
-        .first()
+    payment = one_or_none(
+        Payment.objects.prefetch_related("attempts").filter(pk=payment_id, client_id=client_id)
     )
     if payment is None:
         raise _not_found()

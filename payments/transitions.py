@@ -38,18 +38,9 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.REFUNDED: frozenset(),
 }
 
-# Every status change is published (webhook event types) in the transaction that makes it.
-EVENT_TYPES = {
-    S.PROCESSING: "payment.processing",
-    S.REQUIRES_ACTION: "payment.requires_action",
-    S.AWAITING_PAYMENT: "payment.awaiting_payment",
-    S.SUCCEEDED: "payment.succeeded",
-    S.FAILED: "payment.failed",
-    S.CANCELED: "payment.canceled",
-    S.EXPIRED: "payment.expired",
-    S.PARTIALLY_REFUNDED: "payment.partially_refunded",
-    S.REFUNDED: "payment.refunded",
-}
+# Every status change is published in the transaction that makes it: `payment.<status>`
+# for each status a payment can move to (pending is the 202 itself, never a move).
+EVENT_TYPES = {status: f"payment.{status}" for status in ALLOWED_TRANSITIONS if status != S.PENDING}
 
 FINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets) | {
     S.SUCCEEDED,
@@ -132,13 +123,12 @@ def _apply(
         actor=actor,
     )
     document = payment_document(payment)
-    if to_status in EVENT_TYPES:
-        event_record(
-            type=EVENT_TYPES[to_status],
-            client_id=payment.client_id,
-            subject_id=payment.id,
-            data=document,
-        )
+    event_record(
+        type=EVENT_TYPES[to_status],
+        client_id=payment.client_id,
+        subject_id=payment.id,
+        data=document,
+    )
     if to_status == S.SUCCEEDED and payment.wallet_id:
         wallet_credit_for_payment(payment)  # once per payment (unique journal)
     # Exactly what commits: stored in the cache without reading it back.

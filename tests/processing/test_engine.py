@@ -130,11 +130,23 @@ def test_everything_down_fails_with_gateways_exhausted_and_an_alert(
     assert sim.charges(payment.id) == []
 
 
+@pytest.mark.parametrize(
+    ("method", "gateway", "charged_status", "final_status"),
+    [
+        ("pix", "mercadopago", "pending", S.AWAITING_PAYMENT),
+        ("card", "stripe", "succeeded", S.SUCCEEDED),
+    ],
+)
 def test_a_timeout_after_the_charge_is_retried_with_the_same_key_one_charge(
-    pix_payment: Any, sim: Any
+    request: pytest.FixtureRequest,
+    sim: Any,
+    method: str,
+    gateway: str,
+    charged_status: str,
+    final_status: str,
 ) -> None:
-    sim.faults("mercadopago", timeout_rate=1)
-    payment = pix_payment()
+    sim.faults(gateway, timeout_rate=1)  # the charge is made, the answer never comes
+    payment = request.getfixturevalue(f"{method}_payment")()
 
     def heal(number: int) -> None:
         if number == 1:
@@ -142,36 +154,16 @@ def test_a_timeout_after_the_charge_is_retried_with_the_same_key_one_charge(
 
     payment = drive(payment, before_step=heal).payment
 
-    assert payment.status == S.AWAITING_PAYMENT
+    assert payment.status == final_status
     assert outcomes(payment) == [
-        ("mercadopago", 1, AttemptOutcome.AMBIGUOUS),
-        ("mercadopago", 2, AttemptOutcome.SUCCEEDED),
+        (gateway, 1, AttemptOutcome.AMBIGUOUS),
+        (gateway, 2, AttemptOutcome.SUCCEEDED),
     ]
     keys = set(payment.attempts.values_list("idempotency_key", flat=True))
     assert len(keys) == 1
-    assert len(sim.charges(payment.id)) == 1
-
-
-def test_a_card_timeout_after_the_charge_succeeds_with_exactly_one_charge(
-    card_payment: Any, sim: Any
-) -> None:
-    sim.faults("stripe", timeout_rate=1)  # Stripe makes the charge, the answer never comes
-    payment = card_payment()
-
-    def heal(number: int) -> None:
-        if number == 1:
-            sim.reset_faults()
-
-    payment = drive(payment, before_step=heal).payment
-
-    assert payment.status == S.SUCCEEDED
-    assert outcomes(payment) == [
-        ("stripe", 1, AttemptOutcome.AMBIGUOUS),
-        ("stripe", 2, AttemptOutcome.SUCCEEDED),
-    ]
     charges = sim.charges(payment.id)
     assert len(charges) == 1  # the retry replayed the first charge's idempotency key
-    assert charges[0]["status"] == "succeeded"
+    assert charges[0]["status"] == charged_status
     assert payment.gateway_reference == charges[0]["id"]
 
 
