@@ -212,7 +212,15 @@ class Refund(models.Model):
     tries = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True, default="")
     failure_message = models.CharField(max_length=255, blank=True, default="")
+    # Set once a try may have made the refund at the gateway; never cleared.
     needs_reconciliation = models.BooleanField(default=False)
+    # Only the job carrying the current token may take the next try (a duplicate or
+    # superseded job does nothing); none once the worker is done with the refund.
+    job_token = models.UUIDField(null=True, blank=True)
+    # When the next try is due: the outbox sweep republishes a job this is overdue for.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Given up by the worker (outcome unknown): only reconciliation settles it now.
+    parked_at = models.DateTimeField(null=True, blank=True)
     actor = models.CharField(max_length=120)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -225,7 +233,14 @@ class Refund(models.Model):
                 condition=Q(status__in=RefundStatus.values), name="refund_status_valid"
             ),
         ]
-        indexes = [models.Index(fields=["payment", "status"], name="refund_payment_status_idx")]
+        indexes = [
+            models.Index(fields=["payment", "status"], name="refund_payment_status_idx"),
+            models.Index(
+                fields=["next_attempt_at"],
+                name="refund_pending_due_idx",
+                condition=Q(status="pending"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"refund {self.id} {self.amount} {self.status}"

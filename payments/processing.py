@@ -16,7 +16,6 @@ elsewhere.
 
 import contextlib
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from gateways.pix.brcode import BRCodeError, parse
 from gateways.registry import adapter_for
 from gateways.selectors import gateway_candidates
 from paywave.alerts import AlertKind, operator_alert
+from paywave.backoff import backoff_delay
 from paywave.log_context import log_context
 from paywave.metrics import record_attempt
 from paywave.queries import one_or_none
@@ -102,11 +102,12 @@ def charge_request_for(payment: Payment, gateway_code: str) -> ChargeRequest:
 
 def retry_delay(tries_so_far: int) -> float:
     """Seconds before the next try on a gateway that has failed `tries_so_far` times."""
-    delay = settings.PAYWAVE_RETRY_BASE_SECONDS * settings.PAYWAVE_RETRY_FACTOR ** (
-        tries_so_far - 1
+    return backoff_delay(
+        tries_so_far,
+        base=settings.PAYWAVE_RETRY_BASE_SECONDS,
+        factor=settings.PAYWAVE_RETRY_FACTOR,
+        jitter=settings.PAYWAVE_RETRY_JITTER,
     )
-    jitter = settings.PAYWAVE_RETRY_JITTER
-    return delay * random.uniform(1 - jitter, 1 + jitter)  # noqa: S311 (not a secret)
 
 
 def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:

@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -41,17 +42,20 @@ from .processing import (
     charge_result_apply,
     payment_park,
 )
-from .refunds import refund_apply_result, refund_ask_gateway, refund_fail
+from .refunds import (
+    KEY_FORGOTTEN,
+    REFUND_LOOKUP_WINDOW,
+    refund_apply_result,
+    refund_ask_gateway,
+    refund_fail,
+    refund_park,
+)
 from .transitions import TransitionConflict, payment_transition
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "reconciliation"
 BATCH = 200
-# Replaying a refund is a lookup only while the gateway remembers its idempotency key
-# (Stripe: 24 h); later, a replay could make a second refund. Older parked refunds stay
-# parked for an operator to check at the gateway.
-REFUND_LOOKUP_WINDOW = timedelta(hours=20)
 
 
 def _tally(
@@ -289,26 +293,45 @@ def payment_withdraw_charge(payment_id: Any) -> bool:
 
 
 def refunds_reconcile() -> dict[str, int]:
-    """Look up the refunds whose outcome is unknown; a count per verdict."""
+    """Look up the refunds whose outcome is unknown; a count per verdict.
+
+    Parked ones, and flagged ones no worker touched for PAYWAVE_RECONCILE_AFTER_SECONDS,
+    while their key lives at the gateway (REFUND_LOOKUP_WINDOW); flagged ones past it
+    are parked (an operator alert) and never sent again.
+    """
     now = timezone.now()
     stuck_before = now - timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
-    unknown = (
-        Refund.objects.select_related("payment")
-        .filter(
-            status=R.PENDING,
-            needs_reconciliation=True,
-            created_at__gte=now - REFUND_LOOKUP_WINDOW,
-        )
-        .filter(Q(tries__gte=settings.PAYWAVE_REFUND_TRIES) | Q(updated_at__lt=stuck_before))
+    window_start = now - REFUND_LOOKUP_WINDOW
+    unknown = Refund.objects.select_related("payment").filter(
+        status=R.PENDING, needs_reconciliation=True
     )
-    work = [(refund_reconcile, refund) for refund in unknown.order_by("updated_at")[:BATCH]]
+    expired = unknown.filter(created_at__lt=window_start, parked_at__isnull=True)
+    lookups = unknown.filter(created_at__gte=window_start).filter(
+        Q(parked_at__isnull=False) | Q(updated_at__lt=stuck_before)
+    )
+    work: list[tuple[Callable[[Any], str], Any]] = [
+        (_refund_expired, refund) for refund in expired[:BATCH]
+    ]
+    gateways = Gateway.objects.in_bulk(field_name="code")
+    work += [
+        (partial(refund_reconcile, gateways=gateways), refund)
+        for refund in lookups.order_by("updated_at")[:BATCH]
+    ]
     return _tally(work, what="refund reconciliation", id_field="refund_id")
 
 
-def refund_reconcile(refund: Refund) -> str:
+def _refund_expired(refund: Refund) -> str:
+    refund_park(refund, KEY_FORGOTTEN)
+    return "parked"
+
+
+def refund_reconcile(refund: Refund, *, gateways: dict[str, Gateway] | None = None) -> str:
     """Settle one refund from what its gateway holds under its key; a word saying how."""
-    gateway = Gateway.objects.filter(code=refund.gateway).first()
+    if gateways is None:
+        gateways = Gateway.objects.in_bulk([refund.gateway], field_name="code")
+    gateway = gateways.get(refund.gateway)
     if gateway is None:
+        refund_park(refund, f"gateway {refund.gateway} is no longer configured")
         return "parked"
     try:
         result = refund_ask_gateway(refund, gateway)
@@ -316,8 +339,10 @@ def refund_reconcile(refund: Refund) -> str:
         refund_fail(refund, f"The gateway refused the refund ({exc.code or exc.message}).")
         return str(R.FAILED)
     except GatewayError as exc:
+        # Touched, so the refunds behind it in the batch order get their turn next time.
         Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
-            last_error=f"reconciliation: {type(exc).__name__}: {exc.message}"[:500]
+            last_error=f"reconciliation: {type(exc).__name__}: {exc.message}"[:500],
+            updated_at=timezone.now(),
         )
         return "parked"
     return str(refund_apply_result(refund, result))

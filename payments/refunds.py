@@ -15,16 +15,23 @@ ambiguous (no answer after sending) or the gateway answered "pending",
 which returns the refund the gateway made, and when they run out the refund is
 parked (still `pending`, wallet debit kept, operator alert) for reconciliation
 to look up (payments/reconciliation.py).
+
+A job carries the refund's `job_token`; a try starts by swapping the token by
+compare-and-set, so one job at a time talks to the gateway and a duplicate job
+(redelivered, or published again by the outbox sweep during a backoff) does nothing.
+A refund that may exist and is older than REFUND_LOOKUP_WINDOW is never sent again:
+past the window a gateway may have forgotten the key and make a second refund.
 """
 
 import logging
-import random
+import uuid
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from gateways.base import Ambiguous, Declined, GatewayError, RefundResult, RefundStatus
@@ -32,17 +39,28 @@ from gateways.models import Gateway
 from gateways.registry import adapter_for
 from notifications.services import event_record
 from paywave.alerts import AlertKind, operator_alert
+from paywave.backoff import backoff_delay
 from paywave.errors import ApplicationError, Conflict, NotFound
+from paywave.log_context import log_context
+from paywave.queries import one_or_none
 from wallets.services import wallet_debit_for_refund, wallet_reverse_refund_debit
 
 from .models import Payment, Refund
 from .models import PaymentStatus as S
 from .models import RefundStatus as R
+from .processing import NextStep
 from .transitions import payment_transition
 
 logger = logging.getLogger(__name__)
 
 REFUNDABLE = (S.SUCCEEDED, S.PARTIALLY_REFUNDED)
+# Replaying a refund is a lookup only while the gateway remembers its idempotency key
+# (Stripe: 24 h); later, a replay could make a second refund.
+REFUND_LOOKUP_WINDOW = timedelta(hours=20)
+# A try holds the refund this long (its gateway call is bounded well below): the outbox
+# sweep publishes the job again only once this, and a grace period, passed.
+TRY_LEASE = timedelta(minutes=2)
+KEY_FORGOTTEN = "older than the gateways keep its idempotency key: check by hand"
 
 
 def refund_document(refund: Refund) -> dict[str, Any]:
@@ -68,8 +86,8 @@ def refundable_amount(payment: Payment) -> int:
 
 def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor: str) -> Refund:
     with transaction.atomic():
-        payment = (
-            Payment.objects.select_for_update().filter(pk=payment_id, client_id=client_id).first()
+        payment = one_or_none(
+            Payment.objects.select_for_update().filter(pk=payment_id, client_id=client_id)
         )
         if payment is None:
             raise NotFound("No such payment.", code="payment_not_found")
@@ -92,53 +110,82 @@ def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor
                 fields={"amount": f"At most {left}."},
             )
         refund = Refund.objects.create(
-            payment=payment, amount=amount, gateway=payment.gateway, actor=actor
+            payment=payment,
+            amount=amount,
+            gateway=payment.gateway,
+            actor=actor,
+            job_token=uuid.uuid4(),
         )
         # The money a payment credited to a wallet leaves it before it goes back to the
         # payer: `insufficient_funds` (409) here refuses the refund and writes nothing.
         wallet_debit_for_refund(payment=payment, refund_id=refund.id, amount=amount)
-        transaction.on_commit(lambda: refund_dispatch(refund.id))
+        transaction.on_commit(lambda: refund_dispatch(refund.id, refund.job_token))
     return refund
 
 
-def refund_dispatch(refund_id: Any, countdown: float = 0) -> None:
+def refund_dispatch(refund_id: Any, token: Any, countdown: float = 0) -> bool:
+    """Publish the refund's job (with its token); False if the broker refused it."""
     from .tasks import process_refund  # the task module imports this one
 
     try:
-        process_refund.apply_async(args=[str(refund_id)], countdown=countdown or None)
+        process_refund.apply_async(args=[str(refund_id), str(token)], countdown=countdown or None)
     except Exception:
         logger.error(
-            "could not publish refund job; reconciliation retries it",
+            "could not publish refund job; the outbox sweep publishes it again",
             extra={"refund_id": str(refund_id)},
             exc_info=True,
         )
+        return False
+    return True
 
 
-def refund_process(refund_id: Any) -> float | None:
-    """Ask the gateway for the refund; seconds until the next try, or None when settled."""
-    refund = Refund.objects.select_related("payment").filter(pk=refund_id).first()
-    if refund is None or refund.status != R.PENDING or refund_is_parked(refund):
+def refund_process(refund_id: Any, token: str | None = None) -> NextStep | None:
+    """Take the refund's next try at the gateway; the next job to publish, if any.
+
+    `token` None (a job published before jobs carried one) matches the current token.
+    """
+    refund = one_or_none(Refund.objects.select_related("payment").filter(pk=refund_id))
+    if refund is None or refund.status != R.PENDING or refund.parked_at is not None:
         return None
-    gateway = Gateway.objects.filter(code=refund.gateway).first()
-    if gateway is None:
-        if refund.needs_reconciliation:
-            _park(refund, refund.tries, f"gateway {refund.gateway} is no longer configured")
-        else:
-            refund_fail(refund, f"gateway {refund.gateway} is no longer configured")
-        return None
-    try:
-        result = refund_ask_gateway(refund, gateway)
-    except Declined as exc:
-        refund_fail(refund, f"The gateway refused the refund ({exc.code or exc.message}).")
-        return None
-    except GatewayError as exc:
-        return _retry_later(refund, exc)
-    return _on_result(refund, result)
+    if token is not None and str(refund.job_token) != token:
+        return None  # a duplicate or superseded job
+    with log_context(payment_id=str(refund.payment_id), refund_id=str(refund.pk)):
+        if (
+            refund.needs_reconciliation
+            and refund.created_at < timezone.now() - REFUND_LOOKUP_WINDOW
+        ):
+            refund_park(refund, KEY_FORGOTTEN)
+            return None
+        if not _claim_try(refund):
+            return None
+        gateway = one_or_none(Gateway.objects.filter(code=refund.gateway))
+        if gateway is None:
+            _give_up(refund, f"gateway {refund.gateway} is no longer configured")
+            return None
+        with log_context(gateway=gateway.code, attempt=refund.tries):
+            try:
+                result = refund_ask_gateway(refund, gateway)
+            except Declined as exc:
+                refund_fail(refund, f"The gateway refused the refund ({exc.code or exc.message}).")
+                return None
+            except GatewayError as exc:
+                return _retry_later(refund, exc)
+            return _on_result(refund, result)
 
 
-def refund_is_parked(refund: Refund) -> bool:
-    """The worker is done with it: only reconciliation may settle it now."""
-    return refund.needs_reconciliation and refund.tries >= settings.PAYWAVE_REFUND_TRIES
+def _claim_try(refund: Refund) -> bool:
+    """Count the try and swap the token, if no other job did since `refund` was read."""
+    token, now = uuid.uuid4(), timezone.now()
+    claimed = Refund.objects.filter(
+        pk=refund.pk,
+        status=R.PENDING,
+        parked_at__isnull=True,
+        job_token=refund.job_token,
+        tries=refund.tries,
+    ).update(job_token=token, tries=F("tries") + 1, next_attempt_at=now + TRY_LEASE, updated_at=now)
+    if claimed:
+        refund.job_token, refund.tries = token, refund.tries + 1
+    return bool(claimed)
 
 
 def refund_ask_gateway(refund: Refund, gateway: Gateway) -> RefundResult:
@@ -178,58 +225,74 @@ def refund_apply_result(refund: Refund, result: RefundResult) -> str:
 
 def refund_retry_delay(tries_so_far: int) -> float:
     """Seconds before the next try of a refund that has been tried `tries_so_far` times."""
-    delay = min(
-        settings.PAYWAVE_REFUND_RETRY_BASE_SECONDS
-        * settings.PAYWAVE_RETRY_FACTOR ** (tries_so_far - 1),
-        settings.PAYWAVE_REFUND_RETRY_MAX_SECONDS,
+    return backoff_delay(
+        tries_so_far,
+        base=settings.PAYWAVE_REFUND_RETRY_BASE_SECONDS,
+        factor=settings.PAYWAVE_RETRY_FACTOR,
+        jitter=settings.PAYWAVE_RETRY_JITTER,
+        cap=settings.PAYWAVE_REFUND_RETRY_MAX_SECONDS,
     )
-    jitter = settings.PAYWAVE_RETRY_JITTER
-    return delay * random.uniform(1 - jitter, 1 + jitter)  # noqa: S311 (not a secret)
 
 
-def _on_result(refund: Refund, result: RefundResult) -> float | None:
+def _on_result(refund: Refund, result: RefundResult) -> NextStep | None:
     if refund_apply_result(refund, result) != R.PENDING:
         return None
     return _retry_later(refund, None)  # pending at the gateway: ask again with the same key
 
 
-def _retry_later(refund: Refund, error: GatewayError | None) -> float | None:
+def _retry_later(refund: Refund, error: GatewayError | None) -> NextStep | None:
     """After a try that settled nothing (`error` None: the gateway said pending)."""
-    tries = refund.tries + 1
     message = f"{type(error).__name__}: {error.message}"[:500] if error else "pending"
-    may_exist = refund.needs_reconciliation or error is None or isinstance(error, Ambiguous)
-    if tries < settings.PAYWAVE_REFUND_TRIES:
-        Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
-            tries=tries,
-            last_error=message,
-            needs_reconciliation=may_exist,
-            updated_at=timezone.now(),
-        )
-        return refund_retry_delay(tries)
-    if may_exist:
-        _park(refund, tries, message)
+    if error is None or isinstance(error, Ambiguous):
+        refund.needs_reconciliation = True
+    if refund.tries >= settings.PAYWAVE_REFUND_TRIES:
+        _give_up(refund, message)
         return None
-    # Every try was refused before the gateway did anything: certainly no refund there.
-    Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(tries=tries)
-    refund_fail(
-        refund, "The gateway could not be reached; nothing was refunded.", last_error=message
-    )
-    return None
+    delay = refund_retry_delay(refund.tries)
+    now = timezone.now()
+    changes: dict[str, Any] = {
+        "last_error": message,
+        "next_attempt_at": now + timedelta(seconds=delay),
+        "updated_at": now,
+    }
+    if refund.needs_reconciliation:  # set, never cleared: another job's try may have set it
+        changes["needs_reconciliation"] = True
+    mine = Refund.objects.filter(pk=refund.pk, status=R.PENDING, job_token=refund.job_token)
+    if not mine.update(**changes):
+        return None  # settled or parked meanwhile
+    return NextStep(str(refund.job_token), delay)
 
 
-def _park(refund: Refund, tries: int, message: str) -> None:
-    reason = f"parked after {tries} tries, the gateway may hold the refund; last: {message}"
-    parked = Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
-        tries=max(tries, settings.PAYWAVE_REFUND_TRIES),
+def _give_up(refund: Refund, message: str) -> None:
+    """No more tries: failed if the gateway certainly holds no refund, else parked."""
+    if not refund.needs_reconciliation and refund_fail(
+        refund,
+        "The gateway could not be reached; nothing was refunded.",
+        last_error=message,
+        only_if_unflagged=True,
+    ):
+        return
+    refund_park(refund, message)
+
+
+def refund_park(refund: Refund, message: str) -> None:
+    """Leave the refund to reconciliation (and, past the key's life, to an operator): once."""
+    reason = f"parked after {refund.tries} tries, the gateway may hold the refund; last: {message}"
+    now = timezone.now()
+    parked = Refund.objects.filter(pk=refund.pk, status=R.PENDING, parked_at__isnull=True).update(
+        parked_at=now,
+        job_token=None,
         last_error=reason[:500],
         needs_reconciliation=True,
-        updated_at=timezone.now(),
+        updated_at=now,
     )
     if parked:
+        refund.parked_at, refund.needs_reconciliation = now, True
         operator_alert(
             AlertKind.REFUND_PARKED,
             f"refund {refund.id} outcome unknown at {refund.gateway}: {message}; "
-            "reconciliation looks it up, the wallet debit is kept meanwhile",
+            "reconciliation looks it up for 20 h (its key's life at the gateway), then an "
+            "operator checks it at the gateway; the wallet debit is kept meanwhile",
             refund_id=str(refund.id),
             payment_id=str(refund.payment_id),
             gateway=refund.gateway,
@@ -265,17 +328,25 @@ def _succeed(refund: Refund, reference: str) -> None:
         )
 
 
-def refund_fail(refund: Refund, message: str, *, last_error: str = "") -> None:
-    """Fail a pending refund and give the wallet its money back; only when none exists."""
+def refund_fail(
+    refund: Refund, message: str, *, last_error: str = "", only_if_unflagged: bool = False
+) -> bool:
+    """Fail a pending refund and give the wallet its money back; only when none exists.
+
+    `only_if_unflagged`: not if a try (this job's or another's) may have made it.
+    """
+    pending = Refund.objects.filter(pk=refund.pk, status=R.PENDING)
+    if only_if_unflagged:
+        pending = pending.filter(needs_reconciliation=False)
     with transaction.atomic():
-        failed = Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
+        failed = pending.update(
             status=R.FAILED,
             failure_message=message[:255],
             last_error=last_error or message[:500],
             updated_at=timezone.now(),
         )
         if not failed:
-            return
+            return False
         wallet_reverse_refund_debit(refund_id=refund.pk)
         refund.refresh_from_db()
         event_record(
@@ -284,3 +355,4 @@ def refund_fail(refund: Refund, message: str, *, last_error: str = "") -> None:
             subject_id=refund.payment_id,
             data=refund_document(refund),
         )
+    return True

@@ -55,17 +55,31 @@ def payments_sweep_outbox() -> int:
 
 
 def refunds_sweep() -> int:
-    """Pending refunds nobody touched for a grace period: publish their job again."""
-    stale = timezone.now() - timedelta(seconds=settings.PAYWAVE_OUTBOX_GRACE_SECONDS)
-    ids = list(
+    """Pending refunds whose next try is a grace period overdue (their job was lost, or a
+    worker died during a try): publish their job again, with their current token."""
+    now = timezone.now()
+    grace = timedelta(seconds=settings.PAYWAVE_OUTBOX_GRACE_SECONDS)
+    overdue = list(
         Refund.objects.filter(
-            status=RefundStatus.PENDING, needs_reconciliation=False, updated_at__lt=stale
-        ).values_list("id", flat=True)[:BATCH]
+            status=RefundStatus.PENDING,
+            parked_at__isnull=True,
+            job_token__isnull=False,
+            next_attempt_at__lt=now - grace,
+        )
+        .order_by("next_attempt_at")
+        .values_list("id", "job_token")[:BATCH]
     )
-    for refund_id in ids:
-        Refund.objects.filter(pk=refund_id).update(updated_at=timezone.now())
-        refund_dispatch(refund_id)
-    return len(ids)
+    published = 0
+    for refund_id, token in overdue:
+        # Not swept again before another grace period, unless this publish fails.
+        mine = Refund.objects.filter(pk=refund_id, job_token=token)
+        if not mine.update(next_attempt_at=now):
+            continue  # it took a try meanwhile
+        if not refund_dispatch(refund_id, token):
+            mine.update(next_attempt_at=now - grace)
+            break  # the broker is down: the next sweep tries again
+        published += 1
+    return published
 
 
 def callbacks_sweep(*, dispatch: Callable[[int], bool]) -> int:

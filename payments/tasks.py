@@ -31,10 +31,10 @@ def process_payment(payment_id: str, token: str | None = None) -> None:
 @shared_task(
     name="payments.process_refund", acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )
-def process_refund(refund_id: str) -> None:
-    countdown = refund_process(refund_id)
-    if countdown is not None:
-        refund_dispatch(refund_id, countdown)
+def process_refund(refund_id: str, token: str | None = None) -> None:
+    step = refund_process(refund_id, token)
+    if step is not None:
+        refund_dispatch(refund_id, step.token, step.countdown)
 
 
 @shared_task(

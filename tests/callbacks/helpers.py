@@ -1,4 +1,4 @@
-"""Posting captured gateway callbacks to PayWave, and running the worker's part in process."""
+"""Posting captured gateway callbacks to PayWave, and running the workers' part in process."""
 
 from typing import Any
 from urllib.parse import urlsplit
@@ -7,7 +7,8 @@ from django.test import Client
 
 from gateways.models import GatewayCallback
 from payments.callbacks import callback_process
-from payments.models import Payment
+from payments.models import Payment, Refund
+from payments.refunds import refund_process
 
 
 def post_callback(code: str, delivery: dict[str, Any], *, body: bytes | None = None) -> Any:
@@ -40,3 +41,17 @@ def pay_pix(sim: Any, payment: Payment) -> dict[str, Any]:
     )
     assert answer.status_code == 200, answer.text
     return answer.json()["callback"]
+
+
+def run_refund_jobs(refund_id: Any, *, max_jobs: int = 50) -> list[float]:
+    """The refund's jobs one after another, as a worker runs them (each with the token the
+    one before handed on), until none is left; the countdowns they asked for."""
+    countdowns: list[float] = []
+    token = str(Refund.objects.values_list("job_token", flat=True).get(pk=refund_id))
+    for _ in range(max_jobs):
+        step = refund_process(refund_id, token)
+        if step is None:
+            return countdowns
+        countdowns.append(step.countdown)
+        token = step.token
+    raise AssertionError(f"refund {refund_id} still had work after {max_jobs} jobs")

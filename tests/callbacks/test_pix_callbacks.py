@@ -22,8 +22,8 @@ from notifications.models import Event
 from payments.callbacks import callback_process
 from payments.models import Payment
 from payments.models import PaymentStatus as S
-from payments.refunds import refund_create, refund_process
-from tests.callbacks.helpers import pay_pix, post_callback, receive_and_process
+from payments.refunds import refund_create
+from tests.callbacks.helpers import pay_pix, post_callback, receive_and_process, run_refund_jobs
 from tests.gateway_fixtures import drive
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
@@ -83,9 +83,7 @@ def refund_part(payment: Payment) -> None:
     refund = refund_create(
         client_id=payment.client_id, payment_id=payment.pk, amount=100, actor="test"
     )
-    for _ in range(50):
-        if refund_process(refund.pk) is None:
-            break
+    run_refund_jobs(refund.pk)
     payment.refresh_from_db()
     assert payment.status == S.PARTIALLY_REFUNDED
 

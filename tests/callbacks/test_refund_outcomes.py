@@ -18,9 +18,10 @@ from gateways.registry import adapter_for
 from notifications.models import Event
 from payments.models import Payment, Refund
 from payments.models import PaymentStatus as S
-from payments.reconciliation import REFUND_LOOKUP_WINDOW, refunds_reconcile
-from payments.refunds import refund_create, refund_process, refund_retry_delay
-from tests.callbacks.helpers import pay_pix, receive_and_process
+from payments.reconciliation import refunds_reconcile
+from payments.refunds import REFUND_LOOKUP_WINDOW, refund_create, refund_process, refund_retry_delay
+from payments.sweeps import refunds_sweep
+from tests.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
 from wallets.models import Wallet
@@ -60,18 +61,6 @@ def gateway_refunds(sim: Any, payment: Payment) -> list[dict[str, Any]]:
     return answer.json()
 
 
-def run_jobs(refund: Refund, *, max_jobs: int = 50) -> list[float]:
-    """The refund's jobs one after another, as a worker runs them; the countdowns asked for."""
-    countdowns = []
-    for _ in range(max_jobs):
-        countdown = refund_process(refund.pk)
-        if countdown is None:
-            refund.refresh_from_db()
-            return countdowns
-        countdowns.append(countdown)
-    raise AssertionError(f"refund {refund.pk} still had work after {max_jobs} jobs")
-
-
 def park(payment: Payment, sim: Any, *, first_try: dict[str, Any]) -> Refund:
     """A refund whose first try meets `first_try`'s fault, and every later one a 500."""
     refund = refund_create(
@@ -80,7 +69,8 @@ def park(payment: Payment, sim: Any, *, first_try: dict[str, Any]) -> Refund:
     sim.faults(payment.gateway, **first_try)
     assert refund_process(refund.pk) is not None  # no answer: try again later
     sim.faults(payment.gateway, error_rate=1, error_status=500)
-    run_jobs(refund)
+    run_refund_jobs(refund.pk)
+    refund.refresh_from_db()
     return refund
 
 
@@ -180,15 +170,18 @@ def test_a_refund_outlasts_a_short_outage_in_short_countdowns(
         client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
     )
     sim.faults("stripe", down=True, down_mode="503")
-    countdowns = [refund_process(refund.pk) for _ in range(settings.PAYWAVE_REFUND_TRIES - 2)]
+    steps = [refund_process(refund.pk) for _ in range(settings.PAYWAVE_REFUND_TRIES - 2)]
     sim.reset_faults()
 
-    assert run_jobs(refund) == []
+    assert run_refund_jobs(refund.pk) == []
+    refund.refresh_from_db()
     assert refund.status == "succeeded"
     assert [r["amount"] for r in gateway_refunds(sim, payment)] == [REFUNDED]
+    assert all(step is not None for step in steps)  # every refused try asked for another
+    countdowns = [step.countdown for step in steps if step is not None]
     longest = settings.PAYWAVE_REFUND_RETRY_MAX_SECONDS * (1 + settings.PAYWAVE_RETRY_JITTER)
-    assert all(c is not None and 0 < c <= longest for c in countdowns)  # short countdowns
-    assert sum(c or 0 for c in countdowns) >= 3 * 60  # yet minutes of outage, not seconds
+    assert all(0 < c <= longest for c in countdowns)  # short countdowns
+    assert sum(countdowns) >= 3 * 60  # yet minutes of outage, not seconds
     whole_window = sum(refund_retry_delay(n) for n in range(1, settings.PAYWAVE_REFUND_TRIES))
     assert whole_window >= 4 * 60
 
@@ -209,3 +202,90 @@ def test_a_refund_parked_longer_than_gateways_keep_keys_is_left_to_an_operator(
     assert (refund.status, refund.needs_reconciliation) == ("pending", True)
     assert gateway_refunds(sim, payment) == []
     assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED
+
+
+def test_only_the_job_holding_the_current_token_tries_and_the_sweep_hands_it_on(
+    credited: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment, _ = credited("stripe")
+    refund = refund_create(
+        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
+    )
+    first_token = str(refund.job_token)
+    sim.faults("stripe", down=True, down_mode="503")
+    step = refund_process(refund.pk, first_token)
+    assert step is not None
+    assert step.token != first_token  # the next try is the new token's
+
+    assert refund_process(refund.pk, first_token) is None  # a redelivered first job
+    assert Refund.objects.get(pk=refund.pk).tries == 1  # ... made no second call
+    published: list[tuple[str, str]] = []
+
+    def publish(refund_id: Any, token: Any) -> bool:
+        published.append((refund_id, str(token)))
+        return True
+
+    monkeypatch.setattr("payments.sweeps.refund_dispatch", publish)
+    assert refunds_sweep() == 0  # in its backoff: the countdown job is not lost yet
+    Refund.objects.filter(pk=refund.pk).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert refunds_sweep() == 1
+    assert published == [(refund.pk, step.token)]  # the lost job's token, handed on
+
+    sim.reset_faults()
+    assert refund_process(refund.pk, step.token) is None  # the swept job settles it
+    assert refund_process(refund.pk, step.token) is None  # the late countdown job: nothing
+    refund.refresh_from_db()
+    assert (refund.status, refund.tries) == ("succeeded", 2)
+    assert [r["amount"] for r in gateway_refunds(sim, payment)] == [REFUNDED]
+
+
+def test_a_refund_that_may_exist_is_never_sent_again_past_the_keys_life(
+    credited: Any, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment, wallet = credited("stripe")
+    refund = refund_create(
+        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
+    )
+    sim.faults("stripe", down=True, down_mode="reset")  # ambiguous: may exist
+    step = refund_process(refund.pk)
+    assert step is not None
+    sim.reset_faults()
+    Refund.objects.filter(pk=refund.pk).update(
+        created_at=timezone.now() - REFUND_LOOKUP_WINDOW - timedelta(minutes=1)
+    )
+
+    assert refund_process(refund.pk, step.token) is None  # a late job, a day later
+
+    refund.refresh_from_db()
+    assert refund.status == "pending"
+    assert refund.parked_at is not None
+    assert gateway_refunds(sim, payment) == []  # not replayed: that could be a new refund
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED
+    parked = [r for r in caplog.records if getattr(r, "alert", "") == "refund_parked"]
+    assert [r.refund_id for r in parked] == [str(refund.pk)]
+    assert refunds_reconcile() == {}  # left to an operator: nothing calls the gateway
+
+
+def test_reconciliation_parks_with_an_alert_a_flagged_refund_past_the_keys_life(
+    credited: Any, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment, _ = credited("stripe")
+    refund = refund_create(
+        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
+    )
+    sim.faults("stripe", timeout_rate=1)
+    assert refund_process(refund.pk) is not None  # made, unanswered; then its job is lost
+    sim.reset_faults()
+    Refund.objects.filter(pk=refund.pk).update(
+        created_at=timezone.now() - REFUND_LOOKUP_WINDOW - timedelta(minutes=1)
+    )
+
+    assert refunds_reconcile() == {"parked": 1}
+    assert refunds_reconcile() == {}  # once
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.parked_at is not None) == ("pending", True)
+    parked = [r for r in caplog.records if getattr(r, "alert", "") == "refund_parked"]
+    assert [r.refund_id for r in parked] == [str(refund.pk)]

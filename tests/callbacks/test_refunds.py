@@ -12,7 +12,7 @@ from django.test import Client
 from notifications.models import Event
 from payments.models import Payment, Refund
 from payments.models import PaymentStatus as S
-from payments.refunds import refund_process
+from tests.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
 from wallets.models import Wallet
@@ -26,12 +26,10 @@ def post(client: Any, url: str, data: Any, **extra: Any) -> Any:
     return client.post(url, data, **extra)
 
 
-def settle(refund_id: str, *, max_jobs: int = 50) -> Refund:
-    """Run the refund's jobs one after another, as a worker would, until none is left."""
-    for _ in range(max_jobs):
-        if refund_process(refund_id) is None:
-            return Refund.objects.get(pk=refund_id)
-    raise AssertionError(f"refund {refund_id} still had work after {max_jobs} jobs")
+def settle(refund_id: str) -> Refund:
+    """Run the refund's jobs as a worker would, until none is left."""
+    run_refund_jobs(refund_id)
+    return Refund.objects.get(pk=refund_id)
 
 
 @pytest.fixture
@@ -145,17 +143,19 @@ def test_a_gateway_failure_fails_the_refund_and_leaves_the_payment(
 
 
 def test_a_pix_refund_after_the_payer_paid(
-    pix_payment: Any, wallet_app: Any, api: Any, sim: Any
+    pix_payment: Any, wallet_app: Any, api: Any, sim: Any, capture: Any
 ) -> None:
     payment = drive(pix_payment(client=wallet_app)).payment
-    sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": "mercadopago"})
-    Payment.objects.filter(pk=payment.pk).update(status=S.SUCCEEDED)  # as its callback does
+    receive_and_process(payment.gateway, pay_pix(capture, payment))  # the payer pays
+    payment.refresh_from_db()
+    assert payment.status == S.SUCCEEDED
 
     created = post(api, f"/api/v1/payments/{payment.id}/refunds", {"amount": 50}, format="json")
 
     assert settle(created.json()["id"]).status == "succeeded"
     payment.refresh_from_db()
-    assert payment.amount_refunded == 50
+    assert (payment.status, payment.amount_refunded) == (S.PARTIALLY_REFUNDED, 50)
+    assert sim.charges(payment.id)[0]["amount_refunded"] == 50  # refunded at the gateway
 
 
 @pytest.mark.django_db(transaction=True)
