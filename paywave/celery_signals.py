@@ -5,20 +5,20 @@
   carry the id of the API request that started the work, retries included (a
   task that publishes its next step publishes from inside its own context).
 - task_prerun / task_postrun: a log context per task: task_id, the propagated
-  fields, and the subject id named by the task's first argument; task_failure
-  logs the failure inside that context.
+  fields, and the subject id named by the task's first argument (Celery's own
+  lines about the task, its failure included, are written inside it). A task a
+  worker runs starts from an empty context: a pool thread carries nothing over.
 - task_prerun / task_postrun: database connections past CONN_MAX_AGE, or broken, are
   closed, as Django does around a request (CELERY_DB_REUSE_MAX keeps Celery's
-  fixup from closing every connection after every task).
+  fixup from closing every connection after every task); not for a task run eagerly,
+  which runs inside its caller's transaction.
 - worker_init: with PAYWAVE_WORKER_METRICS_PORT set, the worker serves its own
   Prometheus metrics there (attempts and transitions happen in workers).
 
 Imported by config/celery_app.py, so every process that loads the app has it.
 """
 
-import contextvars
 import logging
-import threading
 from typing import Any
 
 from celery import signals
@@ -38,8 +38,9 @@ FIRST_ARGUMENT_FIELD = {
     "notifications.deliver": "delivery_id",
 }
 
-_tokens: dict[str, contextvars.Token] = {}
-_tokens_lock = threading.Lock()
+# Where a task's context token waits for task_postrun: on the task's own request (the
+# same object from prerun to postrun, one per execution, whatever the pool).
+_CONTEXT_SLOT = "paywave_log_context_token"
 
 
 @signals.before_task_publish.connect
@@ -100,37 +101,32 @@ def _bind_task_context(
     field = FIRST_ARGUMENT_FIELD.get(getattr(task, "name", ""))
     if field and args:
         fields[field] = str(args[0])
+    if not _is_eager(task):
+        log_context.clear()
+    request = getattr(task, "request", None)
     token = log_context.push(**fields)
-    if task_id:
-        with _tokens_lock:
-            _tokens[task_id] = token
+    if request is not None:
+        setattr(request, _CONTEXT_SLOT, token)
+
+
+def _is_eager(task: Any) -> bool:
+    return bool(getattr(getattr(task, "request", None), "is_eager", False))
 
 
 @signals.task_prerun.connect
 @signals.task_postrun.connect
-def _close_old_database_connections(**_: Any) -> None:
+def _close_old_database_connections(task: Any = None, **_: Any) -> None:
     # What Django does around each request (request_started / request_finished).
-    close_old_connections()
-
-
-@signals.task_failure.connect
-def _log_task_failure(sender: Any = None, exception: BaseException | None = None, **_: Any) -> None:
-    # Celery's own error line is written outside the task's context (without its
-    # payment_id); this one is inside it, so the failure shows in the payment's story.
-    logger.error(
-        "task %s failed: %s: %s",
-        getattr(sender, "name", sender),
-        type(exception).__name__,
-        exception,
-        extra={"error_class": type(exception).__name__},
-    )
+    if not _is_eager(task):
+        close_old_connections()
 
 
 @signals.task_postrun.connect
-def _unbind_task_context(task_id: str | None = None, **_: Any) -> None:
-    with _tokens_lock:
-        token = _tokens.pop(task_id or "", None)
+def _unbind_task_context(task: Any = None, **_: Any) -> None:
+    request = getattr(task, "request", None)
+    token = getattr(request, _CONTEXT_SLOT, None)
     if token is not None:
+        setattr(request, _CONTEXT_SLOT, None)
         log_context.pop(token)
 
 

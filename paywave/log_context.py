@@ -16,9 +16,6 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
-# The fields of a payment's story, in the order they are documented.
-CONTEXT_FIELDS = ("request_id", "client", "task_id", "payment_id", "gateway", "attempt")
-
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 # Immutable mappings only: a context copied into an asyncio task shares the object.
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
@@ -58,6 +55,11 @@ def bind(**fields: Any) -> None:
 def push(**fields: Any) -> contextvars.Token:
     """Open a scope that is not a `with` block (signal pairs); close it with `pop`."""
     return _context.set(_merged(fields))
+
+
+def clear() -> None:
+    """Forget every field of this thread's context (a worker thread starting a task)."""
+    _context.set(_EMPTY)
 
 
 def pop(token: contextvars.Token) -> None:

@@ -17,11 +17,12 @@ from paywave.cards import luhn_valid
 from paywave.tax_ids import is_valid_cnpj, is_valid_cpf
 
 REDACTED = "[REDACTED]"
+_MASKED = "paywave_masked"  # set on a record once masked: every handler runs the filter
 
 # The attributes every LogRecord has; anything else came from `extra=` or a filter.
 STANDARD_ATTRIBUTES = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
-    | {"message", "asctime", "taskName"}
+    | {"message", "asctime", "taskName", _MASKED}
 )
 
 # Field names whose value is never logged (compared word by word: `client_secret`,
@@ -38,10 +39,11 @@ _UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _KEY_VALUE = re.compile(
     r"""(?ix)
     (?P<key>["']?\b(?:authorization|proxy-authorization|password|passwd|pwd|secret
-        |client[_-]?secret|api[_-]?key|x-api-key|access[_-]?token|refresh[_-]?token
-        |token|cookie|set-cookie)\b["']?\s*[:=]\s*["']?)
-    (?:(?:bearer|basic|token)\s+)?
-    (?P<value>(?!\[REDACTED\])[^\s"',;&}\]]+)
+        |client[_-]?secret|api[_-]?secret|secret[_-]?key|private[_-]?key|api[_-]?key
+        |x-api-key|access[_-]?token|refresh[_-]?token|token|cookie|set-cookie
+        |cvc|cvv|security[_-]?code)\b["']?\s*[:=]\s*)
+    (?:(?P<quote>["'])(?:(?:bearer|basic|token)\s+)?(?!\[REDACTED\])(?P<quoted>[^"']*)(?P=quote)
+      |(?:(?:bearer|basic|token)\s+)?(?P<value>(?!\[REDACTED\])[^\s"',;&}\]]+))
     """
 )
 _SCHEMES = re.compile(r"\b(Bearer|Basic|bearer) +[A-Za-z0-9._~+/=-]{16,}")
@@ -87,6 +89,11 @@ def _pan(match: re.Match[str]) -> str:
     return f"[card ****{digits[-4:]}]" if luhn_valid(digits) else match.group()
 
 
+def _redacted_value(match: re.Match[str]) -> str:
+    quote = match.group("quote") or ""  # a quoted value goes whole, spaces and all
+    return f"{match.group('key')}{quote}{REDACTED}{quote}"
+
+
 def _bare_tax_id(match: re.Match[str]) -> str:
     value = match.group()
     if (len(value) == 11 and is_valid_cpf(value)) or (len(value) == 14 and is_valid_cnpj(value)):
@@ -98,7 +105,7 @@ _RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (_JWT, REDACTED),
     (_API_KEYS, REDACTED),
     (_URL_PASSWORD, rf"\g<head>{REDACTED}"),
-    (_KEY_VALUE, rf"\g<key>{REDACTED}"),
+    (_KEY_VALUE, lambda m: _redacted_value(m)),
     (_SCHEMES, rf"\1 {REDACTED}"),
     (_PAN, _pan),
     (_CPF_FORMATTED, lambda m: keep_last4(m.group())),
@@ -142,9 +149,11 @@ def mask_value(value: Any, name: str = "", depth: int = 0) -> Any:
 
 
 class MaskingFilter(logging.Filter):
-    """Mask the record in place; never drops one."""
+    """Mask the record in place, once however many handlers run it; never drops one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, _MASKED, False):
+            return True
         try:
             message = record.getMessage()
         except Exception:  # bad format arguments: keep everything, masked, as text
@@ -160,4 +169,5 @@ class MaskingFilter(logging.Filter):
             record.exc_text = mask_text(record.exc_text)
         if record.stack_info:
             record.stack_info = mask_text(record.stack_info)
+        setattr(record, _MASKED, True)
         return True

@@ -11,6 +11,7 @@ Circuit state and queue depth are read when Prometheus scrapes (custom
 collectors): from the shared cache and from the broker, never failing a scrape.
 """
 
+import functools
 import ipaddress
 import logging
 import os
@@ -235,10 +236,14 @@ _scrape_time.register(queue_depth_collector)
 # --- The view ------------------------------------------------------------------
 
 
-def _networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [
-        ipaddress.ip_network(cidr.strip(), strict=False) for cidr in settings.PAYWAVE_METRICS_ALLOW
-    ]
+def _networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return _parsed(tuple(settings.PAYWAVE_METRICS_ALLOW))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    # Parsed once per value of the setting (settings.py has refused a malformed one).
+    return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs)
 
 
 def _allowed(address: str, networks: list[Any]) -> bool:

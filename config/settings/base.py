@@ -5,10 +5,12 @@ installed (SQLite, kombu's filesystem transport, a file cache); the URLs in
 `config/env.example` switch to PostgreSQL, RabbitMQ and Redis.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -390,7 +392,13 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own handlers (console with DEBUG, mail to admins) would write records
+        # past the masking filter: everything goes to ours instead.
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }
 if LOGSTASH_HOST:
     LOGGING["handlers"]["logstash"] = {
@@ -408,6 +416,11 @@ PAYWAVE_METRICS_ALLOW = env.list(
     "PAYWAVE_METRICS_ALLOW",
     default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
 )
+for _cidr in PAYWAVE_METRICS_ALLOW:  # a typo here must stop the start, not fail every scrape
+    try:
+        ipaddress.ip_network(_cidr.strip(), strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"PAYWAVE_METRICS_ALLOW: {_cidr!r} is not a CIDR") from exc
 PAYWAVE_METRICS_BROKER_TIMEOUT = env.float("PAYWAVE_METRICS_BROKER_TIMEOUT", default=2.0)
 # Celery workers serve their own metrics here when set (0: off).
 PAYWAVE_WORKER_METRICS_PORT = env.int("PAYWAVE_WORKER_METRICS_PORT", default=0)

@@ -136,3 +136,51 @@ def test_probes_are_answered_with_an_id_but_not_logged(client: Any, json_lines: 
     assert response.status_code == 200
     assert response["X-Request-ID"]
     assert json_lines.about(logger_name="paywave.requests") == []
+
+
+class _Request:
+    def __init__(self, *, is_eager: bool, headers: dict[str, str] | None = None) -> None:
+        self.is_eager = is_eager
+        self.headers = headers or {}
+
+
+class _Task:
+    name = "payments.process_payment"
+
+    def __init__(self, request: _Request) -> None:
+        self.request = request
+
+
+def test_a_worker_thread_starts_each_task_clean_and_ends_it_clean() -> None:
+    from celery import signals
+
+    leftover = log_context(payment_id="p-old", gateway="gw-old")  # what a task left behind
+    leftover.__enter__()
+    try:
+        for task_id, payment_id in (("t-1", "p-1"), ("t-2", "p-2")):  # one thread, two tasks
+            task = _Task(_Request(is_eager=False, headers={"paywave_request_id": f"r-{task_id}"}))
+            signals.task_prerun.send(sender=task, task_id=task_id, task=task, args=[payment_id])
+            assert current_context() == {
+                "task_id": task_id,
+                "request_id": f"r-{task_id}",
+                "payment_id": payment_id,
+            }
+            signals.task_postrun.send(sender=task, task_id=task_id, task=task, args=[payment_id])
+            assert current_context() == {}
+    finally:
+        leftover.__exit__(None, None, None)
+
+
+def test_a_task_run_eagerly_keeps_its_callers_context() -> None:
+    from celery import signals
+
+    task = _Task(_Request(is_eager=True))
+    with log_context(request_id="r-caller"):
+        signals.task_prerun.send(sender=task, task_id="t-e", task=task, args=["p-e"])
+        assert current_context() == {
+            "request_id": "r-caller",
+            "task_id": "t-e",
+            "payment_id": "p-e",
+        }
+        signals.task_postrun.send(sender=task, task_id="t-e", task=task, args=["p-e"])
+        assert current_context() == {"request_id": "r-caller"}

@@ -27,15 +27,24 @@ def masked_record(msg: Any, *args: Any, exc: BaseException | None = None, **extr
         ("cpf 12345678909 on file", "12345678909", "8909"),
         ("cnpj 11.222.333/0001-81", "11.222.333", "01-81"),
         ("cnpj 11222333000181", "11222333000181", "0181"),
-        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "eyJ", ""),
-        ("headers {'Authorization': 'Basic dXNlcjpwYXNzd29yZA=='}", "dXNlcjpwYXNzd29yZA", ""),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "eyJ",
+         "Authorization: [REDACTED]"),
+        ("headers {'Authorization': 'Basic dXNlcjpwYXNzd29yZA=='}", "dXNlcjpwYXNzd29yZA",
+         "{'Authorization': '[REDACTED]'}"),
         ('{"password": "hunter2", "user": "ana"}', "hunter2", '"user": "ana"'),
         ("login with password=hunter2&next=/", "hunter2", "next=/"),
-        ("client_secret: s3cr3t-value", "s3cr3t-value", ""),
+        ("client_secret: s3cr3t-value", "s3cr3t-value", "client_secret: [REDACTED]"),
+        ('{"password": "correct horse battery", "user": "ana"}', "horse",
+         '{"password": "[REDACTED]", "user": "ana"}'),
+        ("secret_key=abc123def", "abc123def", "secret_key=[REDACTED]"),
+        ("api_secret: q1w2e3r4 sent", "q1w2e3r4", "api_secret: [REDACTED] sent"),
+        ("private_key='k3y-m4t3r14l'", "k3y-m4t3r14l", "private_key='[REDACTED]'"),
+        ("card cvv=737 given", "737", "cvv=[REDACTED] given"),
         ("stripe key sk_live_51HxYzAbCdEfGh1234 rejected", "sk_live_51HxYzAbCdEf",
          "rejected"),
         ("key sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_test_4eC39HqLyjWDarjtT1zdp7dc", "key"),
-        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw is the secret", "whsec_MfKQ9r8GKYqr", ""),
+        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw is the secret", "whsec_MfKQ9r8GKYqr",
+         "[REDACTED] is the secret"),
         ("mp token APP_USR-1234567890123456-112233-abcdef0123456789abcdef0123456789-123456789",
          "abcdef0123456789abcdef", "mp token"),
         ("broker amqp://paywave:s3cret@rabbitmq:5672//", "s3cret", "amqp://paywave:"),
@@ -127,3 +136,27 @@ def test_a_message_with_broken_arguments_is_kept_and_masked() -> None:
 def test_keep_last4_keeps_separators() -> None:
     assert keep_last4("11.222.333/0001-81") == "**.***.***/**01-81"
     assert keep_last4("123") == "123"
+
+
+def test_a_record_is_masked_once_however_many_handlers_filter_it() -> None:
+    record = masked_record("login with password=%s", "hunter2", card="4111111111111111")
+    masked_message, masked_card = record.msg, record.card
+
+    record.card = "raw again"  # a second filter run must not re-mask (nor re-read) it
+    assert MaskingFilter().filter(record) is True
+
+    assert record.msg == masked_message == "login with password=[REDACTED]"
+    assert masked_card == "[card ****1111]"
+    assert record.card == "raw again"  # untouched by the second pass: it was done
+
+
+def test_djangos_loggers_write_only_through_the_masking_handlers() -> None:
+    for name in ("django", "django.request", "django.server"):
+        chain = logging.getLogger(name)
+        while chain is not None:
+            for handler in chain.handlers:
+                if type(handler).__module__.startswith("_pytest"):
+                    continue  # the test run's own capture
+                kinds = {type(f).__name__ for f in handler.filters}
+                assert "MaskingFilter" in kinds, f"{chain.name}: {handler!r} is not masked"
+            chain = chain.parent if chain.propagate else None
