@@ -60,6 +60,7 @@ def check(
         }
         charges = httpx.get(simulator_url + "/_sim/charges", timeout=60).json()
         report = _payments(payments, acknowledged)
+        report.update(_keys(db))
         report.update(_charges(payments, charges))
         report.update(_ledger(db, check_ledger))
         problem_ids = set(report["lost_ids"]) | set(report["duplicate_ids"])
@@ -67,6 +68,21 @@ def check(
             problem_ids |= set(report["mismatches"][key][:DETAILS])
         report["details"] = _details(db, sorted(problem_ids)[: DETAILS * 3], charges)
     return report
+
+
+def _keys(db: psycopg.Connection) -> dict[str, Any]:
+    """Payments no Idempotency-Key answered with: a retried request that made a second one.
+
+    Every accepted payment is stored in the transaction that completes its key's row,
+    whose stored answer names it; one per key, so a payment no row names is a duplicate.
+    """
+    rows = db.execute(
+        "SELECT p.id FROM payments_payment p WHERE NOT EXISTS (SELECT 1 FROM "
+        "paywave_idempotencykey k WHERE k.client_id = p.client_id "
+        "AND k.response_body ->> 'id' = p.id::text)"
+    ).fetchall()
+    ids = sorted(str(row["id"]) for row in rows)
+    return {"duplicate_payments": len(ids), "duplicate_payment_ids": ids[:DETAILS]}
 
 
 def _payments(payments: dict[str, dict[str, Any]], acknowledged: set[str]) -> dict[str, Any]:

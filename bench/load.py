@@ -292,13 +292,7 @@ async def _payments_phase(load: LoadRun, phase: str, shape: LoadShape) -> None:
         "waiting for completions",
         flush=True,
     )
-    await tracker.wait(
-        load.http,
-        load.apps.tokens,
-        timeout=load.config["drain_timeout_s"],
-        quiet_before_poll=20,
-        webhooks=load.apps.webhooks,
-    )
+    await _await_completions(load, tracker)
     figures = accept_figures(samples, ended - started)
     if shape.mode == "rate":
         figures["target_rate_per_s"] = round(shape.rate, 1)
@@ -319,6 +313,17 @@ async def _payments_phase(load: LoadRun, phase: str, shape: LoadShape) -> None:
     lines.setdefault("accept latency", {})[f"accept p50 ({phase})"] = accepted["p50"]
     lines["accept latency"][f"accept p99 ({phase})"] = accepted["p99"]
     lines.setdefault("completion latency", {})[f"created→final p50 ({phase})"] = completed["p50_s"]
+
+
+async def _await_completions(load: LoadRun, tracker: Tracker) -> None:
+    """Until every accepted payment of the phase completed (webhooks, then polling)."""
+    await tracker.wait(
+        load.http,
+        load.apps.tokens,
+        timeout=load.config["drain_timeout_s"],
+        quiet_before_poll=20,
+        webhooks=load.apps.webhooks,
+    )
 
 
 async def _intake_phase(load: LoadRun, shape: LoadShape) -> None:
@@ -342,13 +347,7 @@ async def _intake_phase(load: LoadRun, shape: LoadShape) -> None:
     finally:
         await asyncio.to_thread(resume_consumers, broker, workers)
     resumed, before = time.time(), _cpu(platform)
-    await tracker.wait(
-        load.http,
-        load.apps.tokens,
-        timeout=load.config["drain_timeout_s"],
-        quiet_before_poll=20,
-        webhooks=load.apps.webhooks,
-    )
+    await _await_completions(load, tracker)
     figures = accept_figures(samples, ended - started)
     backlog = completion_figures(tracker)
     last = max((c.completed_at for c in tracker.done.values()), default=resumed)
@@ -452,12 +451,15 @@ def _ratios(result: dict[str, Any], config: dict[str, Any]) -> None:
     bound = round(concurrency / latency_s, 1) if latency_s else None
     half = phases.get("half", {})
     intake = phases.get("intake", {})
+    backlog = intake.get("completion", {}).get("completed_per_s_from_resume")
     result.update(
         {
             "intake_only_accepted_per_s": intake.get("accepted_per_s"),
-            "backlog_completed_per_s": intake.get("completion", {}).get(
-                "completed_per_s_from_resume"
-            ),
+            "intake_only_accept_ratio": ratio(intake.get("accepted_per_s"), bare),
+            "backlog_completed_per_s": backlog,
+            # Like for like with the no-op (a backlog drained, nothing else running):
+            "backlog_completion_ratio": ratio(backlog, noop),
+            "backlog_latency_bound_ratio": ratio(backlog, bound),
             "accepted_per_s": accepted,
             "bare_insert_per_s": bare,
             "accept_ratio": ratio(accepted, bare),
@@ -485,7 +487,10 @@ HEADLINE = [
     "latency_bound_per_s",
     "latency_bound_ratio",
     "intake_only_accepted_per_s",
+    "intake_only_accept_ratio",
     "backlog_completed_per_s",
+    "backlog_completion_ratio",
+    "backlog_latency_bound_ratio",
 ]
 
 

@@ -39,10 +39,11 @@ def pause_consumers(broker_url: str, queue: str = QUEUE) -> list[str]:
     """Stop the workers consuming `queue` from taking more of it; the workers paused."""
     app = _app(broker_url)
     workers = consumers_of(app, queue)
-    if workers:
-        app.control.cancel_consumer(
-            queue, destination=workers, reply=True, timeout=5, limit=len(workers)
-        )
+    if not workers:  # else the phase would measure with charging running, and say otherwise
+        raise RuntimeError(f"no worker answered as a consumer of {queue}: nothing paused")
+    app.control.cancel_consumer(
+        queue, destination=workers, reply=True, timeout=5, limit=len(workers)
+    )
     return workers
 
 

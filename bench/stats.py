@@ -1,13 +1,14 @@
 """Percentiles and per-second series: the arithmetic every bench shares."""
 
+import math
 import statistics
 from collections.abc import Iterable
 from typing import Any
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    rank = max(1, round(fraction * len(sorted_values) + 0.5))
+    """Nearest-rank percentile of an already sorted list: the ceil(fraction * n)-th value."""
+    rank = max(1, math.ceil(round(fraction * len(sorted_values), 9)))
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 

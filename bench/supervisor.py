@@ -251,11 +251,6 @@ class Platform:
                 os.killpg(process.popen.pid, signal.SIGKILL)
             process.popen.wait(timeout=15)
 
-    def restart(self, name: str, sig: int = signal.SIGKILL) -> None:
-        self.kill(name, sig)
-        self.processes[name].restarts += 1
-        self.start_process(name)
-
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         checks = {
