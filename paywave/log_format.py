@@ -6,8 +6,13 @@ a line shipped from stdout by a log collector and one sent by python-logstash
 land in the same Elasticsearch fields and the same Kibana dashboards.
 """
 
+import atexit
+import contextlib
+import copy
 import json
 import logging
+import logging.handlers
+import queue
 import socket
 import time
 from datetime import UTC, datetime
@@ -80,13 +85,38 @@ class TCPHandler(_QuietErrors, TCPLogstashHandler):
     pass
 
 
+class _HandOff(logging.handlers.QueueHandler):
+    """Queue the record as it is (already masked by the handler's filters, in-process so
+    nothing needs pickling); the listener's thread formats and sends it."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return copy.copy(record)
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(queue.Full):  # Logstash far behind: this one only to stdout
+            self.queue.put_nowait(record)
+
+
 def logstash_handler(
     host: str, port: int = 5959, transport: str = "udp", tags: list[str] | None = None
 ) -> logging.Handler:
-    """python-logstash's handler (event schema v1) over UDP or TCP, with masked traces."""
+    """python-logstash's handler (event schema v1) over UDP or TCP, with masked traces.
+
+    It sends from a thread of its own: a request or a task never waits on Logstash (a
+    name lookup per UDP datagram, a TCP connect or a full socket buffer). Records queue
+    in memory meanwhile, at most QUEUE_SIZE; past that they are dropped from Logstash
+    (stdout still has every line).
+    """
     if transport not in ("udp", "tcp"):
         raise ValueError(f"LOGSTASH_TRANSPORT must be udp or tcp, not {transport!r}")
     handler_class = TCPHandler if transport == "tcp" else UDPHandler
-    handler = handler_class(host, int(port), message_type=MESSAGE_TYPE, tags=tags, version=1)
-    handler.setFormatter(MaskedLogstashFormatter(MESSAGE_TYPE, tags))
-    return handler
+    sender = handler_class(host, int(port), message_type=MESSAGE_TYPE, tags=tags, version=1)
+    sender.setFormatter(MaskedLogstashFormatter(MESSAGE_TYPE, tags))
+    records: queue.Queue[logging.LogRecord] = queue.Queue(QUEUE_SIZE)
+    listener = logging.handlers.QueueListener(records, sender)
+    listener.start()
+    atexit.register(listener.stop)  # what is queued at exit is sent first
+    return _HandOff(records)
+
+
+QUEUE_SIZE = 10_000

@@ -1,11 +1,13 @@
 """python-logstash ships the same records, context and masking included, over UDP and TCP."""
 
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,3 +135,36 @@ def test_an_unreachable_logstash_does_not_break_logging(tmp_path: Path) -> None:
     )  # fmt: skip
 
     assert '"payment_id": "pay-1"' in process.stdout
+
+
+def test_a_slow_logstash_never_holds_up_the_thread_that_logs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from paywave import log_format
+
+    release, sent = threading.Event(), []
+
+    def stuck_emit(self: Any, record: logging.LogRecord) -> None:  # Logstash not answering
+        release.wait(10)
+        sent.append(record.getMessage())
+
+    monkeypatch.setattr(log_format.UDPHandler, "emit", stuck_emit)
+    handler = log_format.logstash_handler("127.0.0.1", 9, "udp")
+    logger = logging.getLogger("tests.slow-logstash")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        started = time.monotonic()
+        for n in range(50):
+            logger.warning("line %d", n)
+        assert time.monotonic() - started < 0.5  # queued, not sent from here
+        assert sent == []
+        release.set()
+        deadline = time.monotonic() + 10
+        while len(sent) < 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sent == [f"line {n}" for n in range(50)]  # all of them, in order, meanwhile
+    finally:
+        release.set()
+        logger.removeHandler(handler)
+        logger.propagate = True
