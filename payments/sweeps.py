@@ -3,8 +3,10 @@
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from gateways.models import CallbackStatus, GatewayCallback
@@ -24,58 +26,45 @@ def payments_sweep_outbox() -> int:
     The job carries the payment's current token, so if the original job was only
     late, not lost, whichever runs second finds nothing to do.
     """
-    now = timezone.now()
-    grace = timedelta(seconds=settings.PAYWAVE_OUTBOX_GRACE_SECONDS)
-    overdue = list(
-        Payment.objects.filter(
-            status__in=[PaymentStatus.PENDING, PaymentStatus.PROCESSING],
-            needs_reconciliation=False,
-            next_attempt_at__lt=now - grace,
-        )
-        .order_by("next_attempt_at")
-        .values_list("id", "dispatch_token")[:BATCH]
+    in_progress = Payment.objects.filter(
+        status__in=[PaymentStatus.PENDING, PaymentStatus.PROCESSING], needs_reconciliation=False
     )
-    published = 0
-    for payment_id, token in overdue:
-        # Not swept again before another grace period, unless this publish fails.
-        moved = Payment.objects.filter(pk=payment_id, dispatch_token=token).update(
-            next_attempt_at=now
-        )
-        if not moved:
-            continue  # it took a step meanwhile
-        if not payment_dispatch(payment_id, token):
-            Payment.objects.filter(pk=payment_id, dispatch_token=token).update(
-                next_attempt_at=now - grace
-            )
-            break  # the broker is down: the next sweep tries again
-        published += 1
-    if overdue:
+    published = _publish_overdue(in_progress, job_field="dispatch_token", publish=payment_dispatch)
+    if published is not None:
         logger.warning("outbox sweep published %d overdue payment jobs", published)
-    return published
+    return published or 0
 
 
 def refunds_sweep() -> int:
     """Pending refunds whose next try is a grace period overdue (their job was lost, or a
     worker died during a try): publish their job again, with their current token."""
+    pending = Refund.objects.filter(
+        status=RefundStatus.PENDING, parked_at__isnull=True, job_token__isnull=False
+    )
+    return _publish_overdue(pending, job_field="job_token", publish=refund_dispatch) or 0
+
+
+def _publish_overdue(
+    candidates: QuerySet[Any], *, job_field: str, publish: Callable[[Any, Any], bool]
+) -> int | None:
+    """Publish again the job of each row whose `next_attempt_at` is a grace period past,
+    with the row's current token; how many (None: none was overdue)."""
     now = timezone.now()
     grace = timedelta(seconds=settings.PAYWAVE_OUTBOX_GRACE_SECONDS)
     overdue = list(
-        Refund.objects.filter(
-            status=RefundStatus.PENDING,
-            parked_at__isnull=True,
-            job_token__isnull=False,
-            next_attempt_at__lt=now - grace,
-        )
+        candidates.filter(next_attempt_at__lt=now - grace)
         .order_by("next_attempt_at")
-        .values_list("id", "job_token")[:BATCH]
+        .values_list("id", job_field)[:BATCH]
     )
+    if not overdue:
+        return None
     published = 0
-    for refund_id, token in overdue:
+    for pk, token in overdue:
         # Not swept again before another grace period, unless this publish fails.
-        mine = Refund.objects.filter(pk=refund_id, job_token=token)
+        mine = candidates.model.objects.filter(pk=pk, **{job_field: token})
         if not mine.update(next_attempt_at=now):
-            continue  # it took a try meanwhile
-        if not refund_dispatch(refund_id, token):
+            continue  # it took a step meanwhile
+        if not publish(pk, token):
             mine.update(next_attempt_at=now - grace)
             break  # the broker is down: the next sweep tries again
         published += 1

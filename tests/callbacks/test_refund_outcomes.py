@@ -61,11 +61,16 @@ def gateway_refunds(sim: Any, payment: Payment) -> list[dict[str, Any]]:
     return answer.json()
 
 
-def park(payment: Payment, sim: Any, *, first_try: dict[str, Any]) -> Refund:
-    """A refund whose first try meets `first_try`'s fault, and every later one a 500."""
-    refund = refund_create(
+def new_refund(payment: Payment) -> Refund:
+    """A wallet app's refund of REFUNDED out of `payment`, its job not run yet."""
+    return refund_create(
         client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
     )
+
+
+def park(payment: Payment, sim: Any, *, first_try: dict[str, Any]) -> Refund:
+    """A refund whose first try meets `first_try`'s fault, and every later one a 500."""
+    refund = new_refund(payment)
     sim.faults(payment.gateway, **first_try)
     assert refund_process(refund.pk) is not None  # no answer: try again later
     sim.faults(payment.gateway, error_rate=1, error_status=500)
@@ -148,9 +153,7 @@ def test_a_refund_whose_job_was_lost_after_a_timeout_is_reconciled(
     credited: Any, sim: Any, settings: LazySettings
 ) -> None:
     payment, _ = credited("stripe")
-    refund = refund_create(
-        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
-    )
+    refund = new_refund(payment)
     sim.faults("stripe", timeout_rate=1)
     assert refund_process(refund.pk) is not None  # its next job is then lost
     sim.reset_faults()
@@ -166,9 +169,7 @@ def test_a_refund_outlasts_a_short_outage_in_short_countdowns(
     credited: Any, sim: Any, settings: LazySettings
 ) -> None:
     payment, _ = credited("stripe")
-    refund = refund_create(
-        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
-    )
+    refund = new_refund(payment)
     sim.faults("stripe", down=True, down_mode="503")
     steps = [refund_process(refund.pk) for _ in range(settings.PAYWAVE_REFUND_TRIES - 2)]
     sim.reset_faults()
@@ -208,9 +209,7 @@ def test_only_the_job_holding_the_current_token_tries_and_the_sweep_hands_it_on(
     credited: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     payment, _ = credited("stripe")
-    refund = refund_create(
-        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
-    )
+    refund = new_refund(payment)
     first_token = str(refund.job_token)
     sim.faults("stripe", down=True, down_mode="503")
     step = refund_process(refund.pk, first_token)
@@ -245,9 +244,7 @@ def test_a_refund_that_may_exist_is_never_sent_again_past_the_keys_life(
     credited: Any, sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     payment, wallet = credited("stripe")
-    refund = refund_create(
-        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
-    )
+    refund = new_refund(payment)
     sim.faults("stripe", down=True, down_mode="reset")  # ambiguous: may exist
     step = refund_process(refund.pk)
     assert step is not None
@@ -272,9 +269,7 @@ def test_reconciliation_parks_with_an_alert_a_flagged_refund_past_the_keys_life(
     credited: Any, sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     payment, _ = credited("stripe")
-    refund = refund_create(
-        client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="test"
-    )
+    refund = new_refund(payment)
     sim.faults("stripe", timeout_rate=1)
     assert refund_process(refund.pk) is not None  # made, unanswered; then its job is lost
     sim.reset_faults()
