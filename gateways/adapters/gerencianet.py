@@ -52,7 +52,7 @@ from gateways.base import (
 )
 from gateways.credentials import Credentials
 from gateways.pix.brcode import BRCodeError, parse
-from gateways.transport import pooled_session, transport_error
+from gateways.transport import CallTrace, pooled_session, traced_call, transport_error
 from paywave.money import Money
 
 PRODUCTION_BASE = "https://pix.api.efipay.com.br"
@@ -279,11 +279,16 @@ class GerencianetAdapter(GatewayAdapter):
         # The SDK deletes path parameters from the dict it is given: a copy per send.
         arguments = {k: dict(v) if isinstance(v, dict) else v for k, v in kwargs.items()}
         try:
-            return state, getattr(self._sdk, endpoint)(**arguments)
-        except _TokenUnavailable as exc:
-            raise _transport_failure(exc.__cause__ or exc, gateway=self.code, oauth=True) from exc
-        except OSError as exc:  # requests' errors, and its checks of the cert files
-            raise _transport_failure(exc, gateway=self.code, oauth=False) from exc
+            with traced_call() as trace:
+                try:
+                    return state, getattr(self._sdk, endpoint)(**arguments)
+                except _TokenUnavailable as exc:
+                    cause = exc.__cause__ or exc
+                    raise _transport_failure(cause, gateway=self.code, oauth=True) from exc
+                except OSError as exc:  # requests' errors, and its checks of the cert files
+                    raise _transport_failure(
+                        exc, gateway=self.code, oauth=False, trace=trace
+                    ) from exc
         except UnauthorizedError as exc:  # the OAuth token request was answered, not 200
             status = state.status or 0
             if status == 429 or status >= 500:
@@ -334,17 +339,25 @@ def _expiry(cob: Mapping[str, Any]) -> datetime | None:
     return created_at + timedelta(seconds=int(seconds))
 
 
-def _transport_failure(exc: BaseException, *, gateway: str, oauth: bool) -> GatewayError:
+def _transport_failure(
+    exc: BaseException, *, gateway: str, oauth: bool, trace: CallTrace | None = None
+) -> GatewayError:
     if problem := certificate_failure(exc):
         return Misconfigured(f"{gateway}: {problem}", code="tls_certificate")
     if not isinstance(exc, requests.RequestException):  # e.g. the cert file is not there
         return Misconfigured(f"{gateway}: {exc}", code="tls_certificate")
     if oauth:  # a token request changes nothing at the gateway, whatever became of it
         return Retryable(f"{gateway}: no OAuth token", gateway_message=str(exc)[:300])
-    return transport_error(exc, gateway=gateway)
+    return transport_error(exc, gateway=gateway, trace=trace)
 
 
 def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
+    """An HTTP error by what the caller must do (docs/gateways.md, "What a failure means").
+
+    429 and 503 refuse the request before it is processed: Retryable. Any other 5xx
+    (500, 502 and 504 from a load balancer that lost the backend's answer) may come
+    after the cob was created: Ambiguous.
+    """
     violations = body.get("violacoes") or []
     first = violations[0] if violations and isinstance(violations[0], Mapping) else {}
     details = {
@@ -356,10 +369,10 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
         return Misconfigured(f"{gateway}: credentials refused", **details)
     if status == 404:
         return ChargeNotFound(f"{gateway}: no such charge", **details)
-    if status == 504:  # a proxy gave up waiting: the request may have been processed
-        return Ambiguous(f"{gateway}: HTTP 504", **details)
-    if status == 429 or status >= 500:
-        return Retryable(f"{gateway}: HTTP {status}", **details)
+    if status in (429, 503):
+        return Retryable(f"{gateway}: HTTP {status}, not processed", **details)
+    if status >= 500:
+        return Ambiguous(f"{gateway}: HTTP {status}, the outcome is unknown", **details)
     if status == 0:
         return Ambiguous(f"{gateway}: no status recorded for the answer", **details)
     return Declined(f"{gateway}: the charge was refused", **details)

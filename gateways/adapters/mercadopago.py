@@ -35,7 +35,7 @@ from gateways.base import (
 )
 from gateways.credentials import Credentials
 from gateways.pix.brcode import BRCodeError, parse
-from gateways.transport import pooled_session, transport_error
+from gateways.transport import pooled_session, traced_call, transport_error
 from paywave.money import Money
 
 PRODUCTION_BASE = "https://api.mercadopago.com"
@@ -223,14 +223,15 @@ class MercadoPagoAdapter(GatewayAdapter):
         )
 
     def _call(self, send: Any) -> Mapping[str, Any]:
-        try:
-            response = send()
-        except requests.RequestException as exc:
-            if problem := certificate_failure(exc):
-                raise Misconfigured(f"{self.code}: {problem}", code="tls_certificate") from exc
-            raise transport_error(exc, gateway=self.code) from exc
-        except MPServerError as exc:  # an answer whose body is not JSON
-            raise _unreadable(exc.status_code, str(exc), gateway=self.code) from exc
+        with traced_call() as trace:
+            try:
+                response = send()
+            except requests.RequestException as exc:
+                if problem := certificate_failure(exc):
+                    raise Misconfigured(f"{self.code}: {problem}", code="tls_certificate") from exc
+                raise transport_error(exc, gateway=self.code, trace=trace) from exc
+            except MPServerError as exc:  # an answer whose body is not JSON
+                raise _unreadable(exc.status_code, str(exc), gateway=self.code) from exc
         status = response["status"]
         body = response.get("response")
         if not 200 <= status < 300:
@@ -296,6 +297,12 @@ def _unreadable(status: int, detail: str, *, gateway: str) -> GatewayError:
 
 
 def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
+    """An HTTP error by what the caller must do (docs/gateways.md, "What a failure means").
+
+    429 and 503 refuse the request before it is processed: Retryable. Any other 5xx
+    (500, 502 and 504 from a load balancer that lost the backend's answer) may come
+    after the payment was created: Ambiguous.
+    """
     causes = body.get("cause") or []
     first = causes[0] if causes and isinstance(causes[0], Mapping) else {}
     details = {
@@ -307,8 +314,8 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
         return Misconfigured(f"{gateway}: credentials refused", **details)
     if status == 404:
         return ChargeNotFound(f"{gateway}: no such payment", **details)
-    if status == 504:  # a proxy gave up waiting: the request may have been processed
-        return Ambiguous(f"{gateway}: HTTP 504", **details)
-    if status == 429 or status >= 500:
-        return Retryable(f"{gateway}: HTTP {status}", **details)
+    if status in (429, 503):
+        return Retryable(f"{gateway}: HTTP {status}, not processed", **details)
+    if status >= 500:
+        return Ambiguous(f"{gateway}: HTTP {status}, the outcome is unknown", **details)
     return Declined(f"{gateway}: the payment was refused", **details)

@@ -25,7 +25,7 @@ from gateways.base import (
     Retryable,
 )
 from gateways.credentials import Credentials
-from gateways.transport import transport_error
+from gateways.transport import CallTrace, ThreadPooledSession, traced_call, transport_error
 
 _STATUSES = {
     "succeeded": ChargeStatus.SUCCEEDED,
@@ -70,7 +70,10 @@ class StripeAdapter(GatewayAdapter):
             credentials.require("API_KEY"),
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=0,  # the processing engine owns retries
-            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+            # Each thread's kept-alive, traced session (gateways.transport).
+            http_client=stripe.RequestsClient(
+                timeout=timeout_seconds, session=ThreadPooledSession()
+            ),
         )
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
@@ -173,10 +176,11 @@ class StripeAdapter(GatewayAdapter):
         )
 
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except stripe.StripeError as exc:
-            raise _map_error(exc, gateway=self.code) from exc
+        with traced_call() as trace:
+            try:
+                return method(*args, **kwargs)
+            except stripe.StripeError as exc:
+                raise _map_error(exc, gateway=self.code, trace=trace) from exc
 
     def _result(self, intent: Any) -> ChargeResult:
         data = intent.to_dict()  # a StripeObject is not a dict; its to_dict() is, nested too
@@ -202,7 +206,15 @@ def _card_of(intent: Mapping[str, Any]) -> Mapping[str, Any]:
     return {}
 
 
-def _map_error(exc: stripe.StripeError, *, gateway: str) -> GatewayError:
+def _map_error(
+    exc: stripe.StripeError, *, gateway: str, trace: CallTrace | None = None
+) -> GatewayError:
+    """Stripe's errors by what the caller must do (docs/gateways.md, "What a failure means").
+
+    Stripe documents a 5xx as indeterminate (the request may have run, and its key
+    replays whatever it did), so every 5xx is Ambiguous; a 429 comes from a rate
+    limiter in front of the idempotency layer, so nothing ran: Retryable.
+    """
     details = {
         "code": exc.code or "",
         "gateway_message": exc.user_message or str(exc),
@@ -211,7 +223,7 @@ def _map_error(exc: stripe.StripeError, *, gateway: str) -> GatewayError:
     if isinstance(exc, stripe.APIConnectionError):
         if problem := certificate_failure(exc):
             return Misconfigured(f"stripe: {problem}", code="tls_certificate")
-        return transport_error(exc, gateway=gateway)
+        return transport_error(exc, gateway=gateway, trace=trace)
     if isinstance(exc, stripe.CardError):
         decline = getattr(exc, "error", None)
         code = (decline.decline_code if decline else None) or exc.code or "card_declined"
@@ -224,16 +236,16 @@ def _map_error(exc: stripe.StripeError, *, gateway: str) -> GatewayError:
     if isinstance(exc, stripe.IdempotencyError):
         if exc.code == "idempotency_key_in_use":  # the first request with it is still running
             return Retryable("stripe: the idempotency key is in use", **details)
-        return Declined("stripe: idempotency key reused with other parameters", **details)
+        # The key made something already, with other parameters: whatever it made may
+        # be a charge. Never a decline.
+        return Ambiguous("stripe: idempotency key reused with other parameters", **details)
     if isinstance(exc, stripe.InvalidRequestError):
         if exc.http_status == 404:
             return ChargeNotFound("stripe: no such object", **details)
         return Declined("stripe: the request was refused", **details)
     status = exc.http_status or 0
-    if status == 504:  # a proxy gave up waiting: the request may have been processed
-        return Ambiguous("stripe: gateway timeout", **details)
     if status >= 500 or isinstance(exc, stripe.APIError):
-        return Retryable("stripe: server error", **details)
+        return Ambiguous(f"stripe: HTTP {status or 'error'}, the outcome is unknown", **details)
     if status == 0:
         return Ambiguous("stripe: unexpected failure", **details)
     return Declined("stripe: the request was refused", **details)

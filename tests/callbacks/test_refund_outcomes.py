@@ -114,7 +114,7 @@ def test_reconciliation_settles_a_parked_refund_once_the_gateway_answers(
 
     assert refunds_reconcile() == {"parked": 1}  # still answering 500: stays parked
     refund.refresh_from_db()
-    assert refund.last_error.startswith("reconciliation: Retryable")
+    assert refund.last_error.startswith("reconciliation: Ambiguous")  # a 500 at Stripe
     sim.reset_faults()
     assert refunds_reconcile() == {"succeeded": 1}
     assert refunds_reconcile() == {}

@@ -125,14 +125,14 @@ def test_another_wallet_apps_payment_cannot_be_refunded(other_api: Any, paid_car
 def test_a_gateway_failure_fails_the_refund_and_leaves_the_payment(
     api: Any, paid_card: Payment, sim: Any, settings: LazySettings
 ) -> None:
-    sim.faults("stripe", down=True, down_mode="503")
+    sim.faults("stripe", error_rate=1, error_status=429)  # refused before anything ran
     created = post(api, f"/api/v1/payments/{paid_card.id}/refunds", {}, format="json").json()
 
     refund = settle(created["id"])
 
     assert refund.status == "failed"
     assert refund.tries == settings.PAYWAVE_REFUND_TRIES
-    assert not refund.needs_reconciliation  # every try was a 503: nothing was refunded
+    assert not refund.needs_reconciliation  # every try was a 429: nothing was refunded
     paid_card.refresh_from_db()
     assert (paid_card.status, paid_card.amount_refunded) == (S.SUCCEEDED, 0)
     assert Event.objects.filter(subject_id=paid_card.id, type="refund.failed").count() == 1
@@ -230,7 +230,7 @@ def test_a_failed_refund_gives_the_wallet_its_money_back(
     payment = drive(
         card_payment(client=wallet_app, currency="BRL", amount=1000, wallet_id=wallet.pk)
     ).payment
-    sim.faults("stripe", down=True, down_mode="503")
+    sim.faults("stripe", error_rate=1, error_status=429)  # refused before anything ran
 
     created = post(api, f"/api/v1/payments/{payment.id}/refunds", {}, format="json").json()
     assert Wallet.objects.get(pk=wallet.pk).balance == 0

@@ -113,7 +113,7 @@ def test_decline_is_final_and_no_other_gateway_is_called(
 def test_everything_down_fails_with_gateways_exhausted_and_an_alert(
     card_payment: Any, second_stripe: Any, sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sim.faults("stripe", down=True, down_mode="503")
+    sim.faults("stripe", error_rate=1, error_status=429)  # refused before anything ran
 
     result = drive(card_payment())
 

@@ -328,8 +328,8 @@ class Case:
 
 ERROR_TABLE = {
     "connection refused": Case(Retryable, refused=True, warm=False, sent=0),
-    "500": Case(Retryable, {"error_rate": 1}, http_status=500),
-    "502": Case(Retryable, {"error_rate": 1, "error_status": 502}, http_status=502),
+    "500": Case(Ambiguous, {"error_rate": 1}, http_status=500),
+    "502": Case(Ambiguous, {"error_rate": 1, "error_status": 502}, http_status=502),
     "503": Case(Retryable, {"error_rate": 1, "error_status": 503}, http_status=503),
     "outage as 503": Case(Retryable, {"down": True, "down_mode": "503"}, http_status=503),
     "429": Case(Retryable, {"error_rate": 1, "error_status": 429}, http_status=429),

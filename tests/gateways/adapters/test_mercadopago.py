@@ -304,8 +304,8 @@ class Case:
 
 ERROR_TABLE = {
     "connection refused": Case(Retryable, refused=True, sent=0),
-    "500": Case(Retryable, {"error_rate": 1}, http_status=500),
-    "502": Case(Retryable, {"error_rate": 1, "error_status": 502}, http_status=502),
+    "500": Case(Ambiguous, {"error_rate": 1}, http_status=500),
+    "502": Case(Ambiguous, {"error_rate": 1, "error_status": 502}, http_status=502),
     "503": Case(Retryable, {"error_rate": 1, "error_status": 503}, http_status=503),
     "outage as 503": Case(Retryable, {"down": True, "down_mode": "503"}, http_status=503),
     "429": Case(Retryable, {"error_rate": 1, "error_status": 429}, http_status=429),
@@ -374,9 +374,14 @@ def tls_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulato
         yield server, certificates.ca
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
+@pytest.mark.parametrize(
+    ("status", "expected"), [(429, Retryable), (500, Ambiguous), (503, Retryable)]
+)
 def test_over_https_an_error_status_is_an_answer_and_never_retried(
-    tls_sim: tuple[SimulatorServer, Path], monkeypatch: pytest.MonkeyPatch, status: int
+    tls_sim: tuple[SimulatorServer, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    expected: type[GatewayError],
 ) -> None:
     server, ca = tls_sim
     assert server.mtls_base_url is not None
@@ -387,9 +392,9 @@ def test_over_https_an_error_status_is_an_answer_and_never_retried(
         charged = adapter.charge(charge_request())
         faults(control, "mercadopago", error_rate=1, error_status=status)
 
-        with pytest.raises(Retryable) as on_get:
+        with pytest.raises(expected) as on_get:
             adapter.retrieve(charged.reference)
-        with pytest.raises(Retryable) as on_put:
+        with pytest.raises(expected) as on_put:
             adapter.cancel(charged.reference)
 
         path = f"/mercadopago/v1/payments/{charged.reference}"

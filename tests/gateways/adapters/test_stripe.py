@@ -1,5 +1,6 @@
 """StripeAdapter through the real stripe SDK against the Stripe simulator."""
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -262,10 +263,10 @@ class Case:
 
 ERROR_TABLE = {
     "connection refused": Case(Retryable, refused=True, sent=0),
-    "500": Case(Retryable, {"error_rate": 1}, http_status=500),
-    "502": Case(Retryable, {"error_rate": 1, "error_status": 502}, http_status=502),
-    "503": Case(Retryable, {"error_rate": 1, "error_status": 503}, http_status=503),
-    "outage as 503": Case(Retryable, {"down": True, "down_mode": "503"}, http_status=503),
+    "500": Case(Ambiguous, {"error_rate": 1}, http_status=500),
+    "502": Case(Ambiguous, {"error_rate": 1, "error_status": 502}, http_status=502),
+    "503": Case(Ambiguous, {"error_rate": 1, "error_status": 503}, http_status=503),
+    "outage as 503": Case(Ambiguous, {"down": True, "down_mode": "503"}, http_status=503),
     "429": Case(Retryable, {"error_rate": 1, "error_status": 429}, http_status=429),
     "504 from a proxy": Case(Ambiguous, {"error_rate": 1, "error_status": 504}, http_status=504),
     "reset after sending": Case(Ambiguous, {"down": True}),
@@ -435,3 +436,18 @@ def test_malformed_callbacks_are_invalid(
 
     with pytest.raises(InvalidCallback):
         adapter.parse_callback(headers=headers, query={}, body=payload)
+
+
+def test_the_same_key_with_other_parameters_is_ambiguous_never_a_decline(
+    adapter: StripeAdapter, control: httpx.Client
+) -> None:
+    """The key made something already (possibly a charge): never read as a decline."""
+    adapter.charge(card(key="edited-later"))
+    edited = dataclasses.replace(card(key="edited-later"), description="edited by the app")
+
+    with pytest.raises(GatewayError) as raised:
+        adapter.charge(edited)
+
+    assert type(raised.value) is Ambiguous
+    assert raised.value.http_status == 400
+    assert len(recorded_charges(control, "stripe")) == 1
