@@ -23,6 +23,24 @@ class ChargeStatus(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     EXPIRED = "expired"
+    # Money arrived and went back, or is contested: never a success to settle on.
+    REFUNDED = "refunded"  # refunded in full at the gateway
+    CHARGED_BACK = "charged_back"  # the payer's bank took it back
+    IN_DISPUTE = "in_dispute"  # the payer contested it; the outcome is open
+
+
+# The gateway holds the payer's money, or may still get it: a charge to withdraw or settle.
+LIVE_CHARGE_STATUSES = frozenset(
+    {
+        ChargeStatus.SUCCEEDED,
+        ChargeStatus.REQUIRES_ACTION,
+        ChargeStatus.AWAITING_PAYMENT,
+        ChargeStatus.PENDING,
+    }
+)
+REVERSED_CHARGE_STATUSES = frozenset(
+    {ChargeStatus.REFUNDED, ChargeStatus.CHARGED_BACK, ChargeStatus.IN_DISPUTE}
+)
 
 
 class RefundStatus(StrEnum):
@@ -64,7 +82,8 @@ class ChargeResult:
     status: ChargeStatus
     reference: str  # the gateway's id for the charge
     raw_status: str  # the gateway's own word, for the record
-    amount: int | None = None
+    amount: int | None = None  # minor units, as the gateway reports the charge
+    currency: str = ""  # ISO 4217, upper case, as the gateway reports the charge
     pix: PixCharge | None = None
     card_brand: str = ""
     card_last4: str = ""

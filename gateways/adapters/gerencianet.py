@@ -326,6 +326,7 @@ class GerencianetAdapter(GatewayAdapter):
             reference=str(cob.get("txid", "")),
             raw_status=status,
             amount=Money.from_decimal(original, "BRL").amount if original else None,
+            currency="BRL",  # the BCB API Pix charges only in reais
             pix=pix,
         )
 

@@ -47,8 +47,10 @@ _STATUSES = {
     "in_process": ChargeStatus.PENDING,
     "authorized": ChargeStatus.PENDING,
     "approved": ChargeStatus.SUCCEEDED,
-    "refunded": ChargeStatus.SUCCEEDED,
-    "charged_back": ChargeStatus.SUCCEEDED,
+    # Paid once, but the money is no longer (or not surely) the merchant's.
+    "refunded": ChargeStatus.REFUNDED,
+    "charged_back": ChargeStatus.CHARGED_BACK,
+    "in_mediation": ChargeStatus.IN_DISPUTE,
     "rejected": ChargeStatus.FAILED,
     "cancelled": ChargeStatus.CANCELED,
 }
@@ -255,7 +257,8 @@ class MercadoPagoAdapter(GatewayAdapter):
             status=mapped,
             reference=str(payment["id"]),
             raw_status=f"{status}/{detail}" if detail else status,
-            amount=Money.from_decimal(str(payment.get("transaction_amount", 0)), "BRL").amount,
+            amount=_amount(payment),
+            currency=str(payment.get("currency_id") or ""),
             pix=pix,
             failure_code=detail if mapped == ChargeStatus.FAILED else "",
         )
@@ -275,6 +278,18 @@ class MercadoPagoAdapter(GatewayAdapter):
             br_code=transaction["qr_code"],
             expires_at=datetime.fromisoformat(expires) if expires else None,
         )
+
+
+def _amount(payment: Mapping[str, Any]) -> int | None:
+    """The payment's amount in minor units, or None when the answer does not say."""
+    amount = payment.get("transaction_amount")
+    if amount is None or isinstance(amount, bool):
+        return None
+    currency = str(payment.get("currency_id") or "BRL")
+    try:
+        return Money.from_decimal(str(amount), currency).amount
+    except (ArithmeticError, ValueError, KeyError):  # not a number, too fine, unknown currency
+        return None
 
 
 def _notification(query: Mapping[str, str], body: bytes) -> tuple[Mapping[str, Any], str]:

@@ -191,6 +191,7 @@ class StripeAdapter(GatewayAdapter):
             reference=data["id"],
             raw_status=data["status"],
             amount=data.get("amount_received") or data.get("amount"),
+            currency=str(data.get("currency") or "").upper(),
             card_brand=card.get("brand", ""),
             card_last4=card.get("last4", ""),
             next_action=data.get("next_action") or None,

@@ -184,8 +184,30 @@ def test_refund_partly_then_the_rest_then_nothing_more(
     assert (partial.status, partial.amount) == (RefundStatus.SUCCEEDED, 400)
     assert (rest.status, rest.amount) == (RefundStatus.SUCCEEDED, 650)
     assert partial.reference != rest.reference
-    assert adapter.retrieve(charged.reference).raw_status == "refunded/refunded"
+    refunded = adapter.retrieve(charged.reference)
+    assert refunded.raw_status == "refunded/refunded"
+    assert refunded.status is ChargeStatus.REFUNDED  # paid once, never a success to settle on
     assert [r["amount"] for r in control.get("/refunds").json()] == [400, 650]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("refunded", ChargeStatus.REFUNDED),
+        ("charged_back", ChargeStatus.CHARGED_BACK),
+        ("in_mediation", ChargeStatus.IN_DISPUTE),
+        ("approved", ChargeStatus.SUCCEEDED),
+    ],
+)
+def test_money_that_came_back_is_never_read_as_a_success(
+    adapter: MercadoPagoAdapter, status: str, expected: ChargeStatus
+) -> None:
+    """Mercado Pago's words for a payment whose money went back or is contested."""
+    answer = {"id": 1, "status": status, "transaction_amount": 10.5, "currency_id": "BRL"}
+
+    result = adapter._result({"response": answer})
+
+    assert (result.status, result.amount, result.currency) == (expected, 1050, "BRL")
 
 
 def test_refunding_more_than_was_paid_is_declined_not_trimmed(
