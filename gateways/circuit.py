@@ -1,10 +1,15 @@
-"""A circuit breaker per gateway, its state in the shared cache (Redis in deployments).
+"""A circuit breaker per gateway, its state shared by every process (JSON in Redis).
 
-Closed: calls go through; each retryable failure adds one to a counter, each
-success resets it. At PAYWAVE_CIRCUIT_THRESHOLD consecutive failures the circuit
-opens: routing skips the gateway. After PAYWAVE_CIRCUIT_COOLDOWN_SECONDS it is
-half-open: exactly one caller gets a trial call (an atomic `add`); its success,
-or a healthy probe, closes the circuit, its failure opens it for another cooldown.
+Closed: calls go through; every failure of any kind (a reset, a timeout, a 5xx: what
+the engine counts, `circuit_record_failure`) adds one to a counter, each success
+resets it. At PAYWAVE_CIRCUIT_THRESHOLD consecutive failures the circuit opens:
+routing sends new payments straight to the next gateway. The health probe half-opens
+it as soon as the gateway answers (so does PAYWAVE_CIRCUIT_COOLDOWN_SECONDS, in case
+beat is not running); half-open, exactly one caller gets a trial call (an atomic
+`add`): its success closes the circuit, its failure opens it again.
+
+Every change (opened, half-open, closed, reopened) is logged with an `event` field
+for Kibana and counted in `paywave_gateway_circuit_changes_total`.
 """
 
 import logging
@@ -14,9 +19,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
-from django.core.cache import cache
 
 from paywave.alerts import AlertKind, operator_alert
+from paywave.json_state import json_state
+from paywave.metrics import record_circuit_change
 
 logger = logging.getLogger(__name__)
 
@@ -38,26 +44,38 @@ class CircuitStatus:
 
 
 def _failures_key(code: str) -> str:
-    return f"circuit:v1:{code}:failures"
+    return f"circuit:v2:{code}:failures"
 
 
 def _opened_key(code: str) -> str:
-    return f"circuit:v1:{code}:opened_at"
+    return f"circuit:v2:{code}:opened_at"
+
+
+def _probed_up_key(code: str) -> str:
+    return f"circuit:v2:{code}:probed_up"
 
 
 def _trial_key(code: str) -> str:
-    return f"circuit:v1:{code}:trial"
+    return f"circuit:v2:{code}:trial"
+
+
+def _keys(code: str) -> list[str]:
+    return [_failures_key(code), _opened_key(code), _probed_up_key(code), _trial_key(code)]
 
 
 def circuit_status(code: str) -> CircuitStatus:
-    values = cache.get_many([_failures_key(code), _opened_key(code), _trial_key(code)])
+    values = json_state().get_many(_keys(code))
     failures = int(values.get(_failures_key(code)) or 0)
     opened_at = values.get(_opened_key(code))
     if opened_at is None:
         return CircuitStatus(CircuitState.CLOSED, failures, None)
-    cooled = time.time() - float(opened_at) >= settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS
-    state = CircuitState.HALF_OPEN if cooled else CircuitState.OPEN
-    return CircuitStatus(state, failures, float(opened_at))
+    return CircuitStatus(_open_or_half(code, float(opened_at), values), failures, float(opened_at))
+
+
+def _open_or_half(code: str, opened_at: float, values: dict) -> CircuitState:
+    cooled = time.time() - opened_at >= settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS
+    probed_up = values.get(_probed_up_key(code)) is not None
+    return CircuitState.HALF_OPEN if cooled or probed_up else CircuitState.OPEN
 
 
 def circuit_allows(code: str) -> bool:
@@ -67,57 +85,61 @@ def circuit_allows(code: str) -> bool:
         return True
     if status.state is CircuitState.OPEN:
         return False
-    # Cache timeouts are whole seconds: at least one, or the key would expire at once.
+    # Whole seconds: at least one, or the key would expire at once.
     trial_timeout = max(1, math.ceil(settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS))
-    return cache.add(_trial_key(code), 1, timeout=trial_timeout)
+    return json_state().add(_trial_key(code), 1, trial_timeout)
 
 
 def circuit_record_success(code: str) -> None:
-    values = cache.get_many([_failures_key(code), _opened_key(code)])
+    values = json_state().get_many([_failures_key(code), _opened_key(code)])
     if not values:
         return  # the common case: nothing to reset, no writes
-    circuit_close(code, was_open=_opened_key(code) in values)
+    _close(code, was_open=_opened_key(code) in values, why="a call succeeded")
 
 
-def circuit_close(
-    code: str, *, was_open: bool | None = None, why: str = "a call succeeded"
-) -> None:
+def circuit_half_open(code: str, *, why: str) -> bool:
+    """An open circuit gets its trial now (the gateway answers again); True if it was open."""
+    state = json_state()
+    if not state.get_many([_opened_key(code)]):
+        return False
+    if not state.add(_probed_up_key(code), time.time(), _KEY_TIMEOUT):
+        return False  # half-open already
+    _changed(code, CircuitState.HALF_OPEN, why, logging.INFO)
+    return True
+
+
+def circuit_close(code: str, *, why: str) -> None:
+    _close(code, was_open=None, why=why)
+
+
+def _close(code: str, *, was_open: bool | None, why: str) -> None:
+    state = json_state()
     if was_open is None:
-        was_open = cache.get(_opened_key(code)) is not None
-    cache.delete_many([_failures_key(code), _opened_key(code), _trial_key(code)])
-    if was_open:  # Kibana's circuit events: opened (an alert), closed, reopened
-        logger.info(
-            "circuit closed for gateway %s: %s",
-            code,
-            why,
-            extra={"event": "circuit_closed", "gateway": code},
-        )
+        was_open = bool(state.get_many([_opened_key(code)]))
+    state.delete_many(_keys(code))
+    if was_open:
+        _changed(code, CircuitState.CLOSED, why, logging.INFO)
 
 
 def circuit_record_failure(code: str) -> bool:
-    """Count a retryable failure; True when this one opened the circuit."""
-    cache.add(_failures_key(code), 0, timeout=_KEY_TIMEOUT)
-    try:
-        failures = cache.incr(_failures_key(code))
-    except ValueError:  # expired between add and incr
-        cache.set(_failures_key(code), 1, timeout=_KEY_TIMEOUT)
-        failures = 1
-    opened_at = cache.get(_opened_key(code))
+    """Count a failed call; True when this one opened the circuit."""
+    state = json_state()
+    failures = state.incr(_failures_key(code), _KEY_TIMEOUT)
+    values = state.get_many([_opened_key(code), _probed_up_key(code)])
+    opened_at = values.get(_opened_key(code))
     if opened_at is not None:
-        cooled = time.time() - float(opened_at) >= settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS
-        if cooled:  # the half-open trial failed: open for another cooldown
-            cache.set(_opened_key(code), time.time(), timeout=_KEY_TIMEOUT)
-            cache.delete(_trial_key(code))
-            logger.warning(
-                "circuit reopened for gateway %s: the trial call failed",
-                code,
-                extra={"event": "circuit_reopened", "gateway": code},
-            )
+        if _open_or_half(code, float(opened_at), values) is CircuitState.HALF_OPEN:
+            # The trial failed: open for another cooldown, until the next healthy probe.
+            state.set(_opened_key(code), time.time(), _KEY_TIMEOUT)
+            state.delete_many([_probed_up_key(code), _trial_key(code)])
+            _changed(code, CircuitState.OPEN, "the trial call failed", logging.WARNING,
+                     event="circuit_reopened")  # fmt: skip
         return False
     if failures < settings.PAYWAVE_CIRCUIT_THRESHOLD:
         return False
-    if not cache.add(_opened_key(code), time.time(), timeout=_KEY_TIMEOUT):
+    if not state.add(_opened_key(code), time.time(), _KEY_TIMEOUT):
         return False  # another worker opened it first
+    record_circuit_change(code, CircuitState.OPEN.value)
     operator_alert(
         AlertKind.CIRCUIT_OPENED,
         f"circuit opened for gateway {code} after {failures} consecutive failures",
@@ -125,3 +147,17 @@ def circuit_record_failure(code: str) -> bool:
         failures=failures,
     )
     return True
+
+
+def _changed(
+    code: str, to: CircuitState, why: str, level: int, *, event: str | None = None
+) -> None:
+    record_circuit_change(code, to.value)
+    logger.log(
+        level,
+        "circuit %s for gateway %s: %s",
+        "reopened" if event == "circuit_reopened" else to.value.replace("_", "-"),
+        code,
+        why,
+        extra={"event": event or f"circuit_{to.value}", "gateway": code},
+    )

@@ -4,10 +4,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.cache import cache
+from paywave.json_state import json_state
 
 from .base import GatewayError
-from .circuit import circuit_close
+from .circuit import circuit_half_open
 from .models import Gateway
 from .registry import adapter_for
 
@@ -18,12 +18,12 @@ HEALTH_TTL_SECONDS = 120
 
 
 def _key(code: str) -> str:
-    return f"gateway:v1:{code}:health"
+    return f"gateway:v2:{code}:health"
 
 
 def gateway_health_get(code: str) -> dict[str, Any] | None:
     """{"status": "up"|"down", "latency_ms", "checked_at", "detail"} or None if never probed."""
-    return cache.get(_key(code))
+    return json_state().get_many([_key(code)]).get(_key(code))
 
 
 def gateway_probe(gateway: Gateway) -> dict[str, Any]:
@@ -42,9 +42,9 @@ def gateway_probe(gateway: Gateway) -> dict[str, Any]:
         "checked_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "detail": detail[:200],
     }
-    cache.set(_key(gateway.code), health, timeout=HEALTH_TTL_SECONDS)
-    if healthy:
-        circuit_close(gateway.code, why="the health probe found it up")
+    json_state().set(_key(gateway.code), health, HEALTH_TTL_SECONDS)
+    if healthy:  # the next call is the trial: a success closes the circuit
+        circuit_half_open(gateway.code, why="the health probe found it up")
     return health
 
 

@@ -49,6 +49,11 @@ GATEWAY_ATTEMPT_SECONDS = Histogram(
     ["gateway", "outcome"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
 )
+CIRCUIT_CHANGES = Counter(
+    "paywave_gateway_circuit_changes_total",
+    "Circuit breaker changes per gateway, by the state reached (open, half_open, closed).",
+    ["gateway", "to_state"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "paywave_webhook_deliveries_total",
     "Webhook delivery tries to wallet apps, by outcome.",
@@ -104,6 +109,10 @@ def record_attempt(
     events_logger.info("gateway attempt at %s: %s", gateway, outcome, extra=fields)
 
 
+def record_circuit_change(gateway: str, to_state: str) -> None:
+    CIRCUIT_CHANGES.labels(gateway, to_state).inc()
+
+
 def record_webhook_delivery(outcome: str) -> None:
     WEBHOOK_DELIVERIES.labels(str(outcome)).inc()
 
@@ -124,7 +133,7 @@ class CircuitCollector(Collector):
         )
         failures = GaugeMetricFamily(
             "paywave_gateway_circuit_failures",
-            "Consecutive retryable failures counted by the circuit breaker.",
+            "Consecutive failed calls counted by the circuit breaker.",
             labels=["gateway"],
         )
         health = GaugeMetricFamily(

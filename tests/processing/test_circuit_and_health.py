@@ -1,10 +1,14 @@
 """Circuit breakers in Redis, the beat health probe, and the staff gateway view."""
 
+import json
+import pickle
 import time
 from typing import Any
 
 import pytest
+import redis
 from django.conf import LazySettings
+from prometheus_client import REGISTRY
 
 from gateways.circuit import (
     CircuitState,
@@ -71,6 +75,7 @@ def test_a_tripped_primary_sends_the_next_payment_to_the_fallback_first(
     processing_settings.PAYWAVE_CIRCUIT_THRESHOLD = 3
     processing_settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = 600
     sim.faults("mercadopago", down=True, down_mode="503")
+    before = circuit_changes("mercadopago")
 
     first = drive(pix_payment()).payment
     assert first.status == S.AWAITING_PAYMENT
@@ -82,13 +87,32 @@ def test_a_tripped_primary_sends_the_next_payment_to_the_fallback_first(
     assert second.status == S.AWAITING_PAYMENT
     assert [(a.gateway, a.number) for a in second.attempts.all()] == [("gerencianet", 1)]
 
-    sim.reset_faults()  # the primary recovers; the probe sees it and closes the circuit
+    assert gateways_probe_all()["mercadopago"]["status"] == "down"  # still down: stays open
+    assert circuit_status("mercadopago").state is CircuitState.OPEN
+
+    sim.reset_faults()  # the primary recovers; the probe sees it and half-opens the circuit
     health = gateways_probe_all()
 
     assert health["mercadopago"]["status"] == "up"
-    assert circuit_status("mercadopago").state is CircuitState.CLOSED
-    third = drive(pix_payment()).payment
+    assert circuit_status("mercadopago").state is CircuitState.HALF_OPEN
+    third = drive(pix_payment()).payment  # the trial call
     assert [(a.gateway, a.number) for a in third.attempts.all()] == [("mercadopago", 1)]
+    assert circuit_status("mercadopago").state is CircuitState.CLOSED  # its success closed it
+    counted = circuit_changes("mercadopago")
+    assert {state: counted[state] - before[state] for state in counted} == {
+        "open": 1, "half_open": 1, "closed": 1,
+    }  # fmt: skip
+
+
+def circuit_changes(gateway: str) -> dict[str, float]:
+    """How many times the gateway's circuit reached each state, as counted for Prometheus."""
+    return {
+        state: REGISTRY.get_sample_value(
+            "paywave_gateway_circuit_changes_total", {"gateway": gateway, "to_state": state}
+        )
+        or 0.0
+        for state in ("open", "half_open", "closed")
+    }
 
 
 def test_probe_writes_status_latency_and_time_per_gateway(gateways: Any, sim: Any) -> None:
@@ -132,3 +156,28 @@ def test_wallet_apps_may_not_see_gateways(gateways: Any) -> None:
 
     assert response.status_code == 403
     assert response.json()["error"]["type"] == "permission_error"
+
+
+def test_circuit_and_health_are_plain_json_in_redis_and_a_pickle_is_never_loaded(
+    settings: LazySettings, gateways: Any, sim: Any, tmp_path: Any
+) -> None:
+    settings.PAYWAVE_CIRCUIT_THRESHOLD = 1
+    circuit_record_failure("gw")
+    gateways_probe_all()
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+
+    assert json.loads(raw.get("circuit:v2:gw:failures")) == 1
+    assert isinstance(json.loads(raw.get("circuit:v2:gw:opened_at")), float)
+    assert json.loads(raw.get("gateway:v2:stripe:health"))["status"] == "up"
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> Any:
+            return (marker.write_text, ("code ran",))
+
+    raw.set("circuit:v2:other:opened_at", pickle.dumps(Payload()))
+    raw.set("gateway:v2:stripe:health", pickle.dumps(Payload()))
+    assert circuit_status("other").state is CircuitState.CLOSED
+    assert gateway_health_get("stripe") is None
+    assert not marker.exists()
