@@ -19,7 +19,7 @@ from paywave import crypto
 from paywave.errors import ApplicationError
 from paywave.tax_ids import normalize_tax_id, tax_id_kind
 
-from .models import Payment, PaymentAttempt, PaymentEvent, Refund
+from .models import OrphanCharge, Payment, PaymentAttempt, PaymentEvent, Refund
 from .staff import payment_cancel_by_staff, payment_refund_by_staff, payment_retry_now
 
 
@@ -58,6 +58,27 @@ class PaymentAttemptInline(_ReadOnlyInline):
 class RefundInline(_ReadOnlyInline):
     model = Refund
     fields = ("created_at", "amount", "status", "gateway_reference", "failure_message", "actor")
+    readonly_fields = fields
+
+
+class OrphanChargeInline(_ReadOnlyInline):
+    """Charges the payment left at gateways it moved on from, and what became of them."""
+
+    model = OrphanCharge
+    verbose_name = "charge left behind"
+    verbose_name_plural = "charges left behind (withdrawn on beat)"
+    fields = (
+        "created_at",
+        "gateway",
+        "status",
+        "reference",
+        "reason",
+        "amount_paid",
+        "refund_reference",
+        "checks",
+        "next_check_at",
+        "last_error",
+    )
     readonly_fields = fields
 
 
@@ -119,18 +140,25 @@ class PaymentAdmin(admin.ModelAdmin):
         "needs_reconciliation",
         "created_at",
     )
-    list_filter = ("status", "method", "gateway", "needs_reconciliation", "created_at")
+    list_filter = (
+        "status",
+        "method",
+        "gateway",
+        "needs_reconciliation",
+        "parked_reason",
+        "created_at",
+    )
     date_hierarchy = "created_at"
     search_help_text = "Payment id, PIX txid, gateway reference, payer e-mail or tax id (exact)."
     search_fields = ("=pix_txid", "=gateway_reference")
     list_select_related = ("client",)
-    inlines = (PaymentEventInline, PaymentAttemptInline, RefundInline)
+    inlines = (PaymentEventInline, PaymentAttemptInline, RefundInline, OrphanChargeInline)
     fields = (
         ("id", "client", "version"),
         ("status", "failure_code", "failure_message"),
         ("amount", "currency", "amount_refunded"),
         ("method", "gateway", "gateway_reference"),
-        ("needs_reconciliation", "reconciliation_reason"),
+        ("needs_reconciliation", "parked_reason", "reconciliation_reason"),
         ("payer_name", "payer_email", "payer_tax_id_last4", "payer_country"),
         ("card_brand", "card_last4", "next_action"),
         ("pix_txid", "pix_expires_at"),

@@ -13,14 +13,21 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from gateways.base import CallbackKind, ChargeResult, ChargeStatus, GatewayError
+from gateways.base import (
+    REVERSED_CHARGE_STATUSES,
+    CallbackKind,
+    ChargeResult,
+    ChargeStatus,
+    GatewayError,
+)
 from gateways.models import CallbackStatus, Gateway, GatewayCallback
 from gateways.registry import adapter_for
 from paywave.alerts import AlertKind, operator_alert
 
 from .models import FailureCode, Payment, PaymentAttempt
 from .models import PaymentStatus as S
-from .processing import charge_result_apply
+from .orphans import orphans_due_now
+from .processing import charge_result_apply, payment_settle_paid
 from .transitions import TransitionConflict, payment_transition
 
 logger = logging.getLogger(__name__)
@@ -48,10 +55,26 @@ def callback_process(callback_id: int) -> None:
         return
     payment = _payment_for(callback)
     if payment is None:
+        # Perhaps a charge a fallback left behind, whose reference was never answered.
+        looked_at = orphans_due_now(callback.gateway)
         _finish(callback, CallbackStatus.UNMATCHED, "no payment of ours has this charge")
         logger.warning(
             "gateway callback for an unknown charge kept for reconciliation",
-            extra={"gateway": callback.gateway, "reference": callback.reference},
+            extra={
+                "gateway": callback.gateway,
+                "reference": callback.reference,
+                "orphans_to_look_at": looked_at,
+            },
+        )
+        return
+    if payment.gateway != callback.gateway and orphans_due_now(
+        callback.gateway, payment_id=payment.pk
+    ):
+        _finish(
+            callback,
+            CallbackStatus.PROCESSED,
+            "about a charge the payment left behind: withdrawn or settled by the orphan sweep",
+            payment_id=payment.pk,
         )
         return
     gateway = Gateway.objects.filter(code=callback.gateway).first()
@@ -104,18 +127,12 @@ def _apply(payment: Payment, gateway: Gateway, result: ChargeResult) -> tuple[st
     try:
         if payment.status == S.PROCESSING:
             charge_result_apply(payment, gateway, result, reason=f"callback: {said}")
-        elif result.status == ChargeStatus.SUCCEEDED and payment.status in (
-            S.AWAITING_PAYMENT,
-            S.REQUIRES_ACTION,
-        ):
-            payment_transition(
-                payment_id=payment.pk,
-                from_statuses=[payment.status],
-                to_status=S.SUCCEEDED,
-                reason=f"callback: {said}",
-                actor=ACTOR,
-                next_action=None,
-            )
+        elif _paid(result) and payment.status in (S.AWAITING_PAYMENT, S.REQUIRES_ACTION):
+            if payment_settle_paid(payment, gateway, result, reason=f"callback: {said}") in (
+                "parked",
+                "moved",
+            ):
+                return CallbackStatus.CONFLICT, f"payment is {payment.status}; {said}: flagged"
         elif result.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED) and (
             payment.status == S.REQUIRES_ACTION
         ):
@@ -139,6 +156,14 @@ def _apply(payment: Payment, gateway: Gateway, result: ChargeResult) -> tuple[st
                 failure_code=FailureCode.EXPIRED,
                 failure_message="The PIX charge expired before it was paid.",
             )
+        elif result.status in REVERSED_CHARGE_STATUSES:
+            operator_alert(
+                AlertKind.CHARGE_REVERSED,
+                f"payment {payment.id} is {payment.status} but {said}",
+                payment_id=str(payment.id),
+                gateway=gateway.code,
+            )
+            return CallbackStatus.CONFLICT, f"payment is {payment.status}; {said}"
         elif result.status == ChargeStatus.SUCCEEDED and payment.status in (
             S.CANCELED,
             S.EXPIRED,
@@ -158,6 +183,10 @@ def _apply(payment: Payment, gateway: Gateway, result: ChargeResult) -> tuple[st
         return CallbackStatus.IGNORED, f"payment moved meanwhile ({exc.current_status}); {said}"
     payment.refresh_from_db()
     return CallbackStatus.PROCESSED, f"payment now {payment.status}; {said}"
+
+
+def _paid(result: ChargeResult) -> bool:
+    return result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES
 
 
 def _finish(callback: GatewayCallback, status: str, detail: str, **changes: Any) -> None:

@@ -26,6 +26,15 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded"
 
 
+class ParkedReason(models.TextChoices):
+    """Why a parked payment waits (API.md `parked_reason`): PayWave checks until resolved."""
+
+    CHARGE_UNCONFIRMED = "charge_unconfirmed"  # the gateway cannot say yet whether it charged
+    AMOUNT_MISMATCH = "amount_mismatch"  # the gateway's charge is not this payment's amount
+    INVALID_GATEWAY_ANSWER = "invalid_gateway_answer"  # e.g. a BR Code that cannot be shown
+    CHARGE_REVERSED = "charge_reversed"  # paid, then refunded or disputed at the gateway
+
+
 class FailureCode(models.TextChoices):
     CARD_DECLINED = "card_declined"
     INVALID_PAYER = "invalid_payer"
@@ -81,6 +90,9 @@ class Payment(models.Model):
     # Parked: the outcome at a gateway is unknown; reconciliation owns the payment until resolved.
     needs_reconciliation = models.BooleanField(default=False)
     reconciliation_reason = models.CharField(max_length=255, blank=True, default="")
+    parked_reason = models.CharField(
+        max_length=32, choices=ParkedReason.choices, blank=True, default=""
+    )
     wallet_id = models.UUIDField(null=True, blank=True)
     description = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
@@ -174,6 +186,10 @@ class PaymentAttempt(models.Model):
     error_message = models.CharField(max_length=500, blank=True, default="")
     gateway_reference = models.CharField(max_length=120, blank=True, default="", db_index=True)
     request_summary = models.JSONField(default=dict, blank=True)
+    # Exactly what the first call to this gateway sent (JSON, encrypted: it names the
+    # payer). Every retry and lookup under the same key sends it again, whatever the
+    # payment's editable fields say by then.
+    charge_params = EncryptedTextField(blank=True, default="")
     response_summary = models.JSONField(default=dict, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
     # Past this the call has certainly ended: an attempt still in flight lost its worker.
@@ -248,3 +264,66 @@ class Refund(models.Model):
     @property
     def idempotency_key(self) -> str:
         return f"paywave-refund-{self.id}"
+
+
+class OrphanStatus(models.TextChoices):
+    OPEN = "open"  # may hold a charge: looked up until withdrawn or found absent
+    WITHDRAWN = "withdrawn"  # cancelled at the gateway (or expired there unpaid)
+    ABSENT = "absent"  # the gateway has no such charge
+    REFUNDING = "refunding"  # paid after the payment was settled elsewhere: being refunded
+    REFUNDED = "refunded"  # that extra payment went back to the payer
+    SETTLED = "settled"  # paid first: it became the payment's own charge
+    GIVEN_UP = "given_up"  # the gateway never answered in time: an operator checks it
+
+
+class OrphanCharge(models.Model):
+    """A charge a payment may have left at a gateway it moved on from.
+
+    A PIX fallback leaves one when the tries at a gateway ended with no usable answer
+    (the charge may exist there; nobody was shown its code). It is withdrawn as soon as
+    that gateway answers again; if it was paid anyway, the payment is settled once and
+    any second payment is refunded (payments/orphans.py).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="orphans")
+    gateway = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=255)
+    charge_params = EncryptedTextField(blank=True, default="")
+    reference = models.CharField(max_length=120, blank=True, default="", db_index=True)
+    status = models.CharField(
+        max_length=16, choices=OrphanStatus.choices, default=OrphanStatus.OPEN
+    )
+    reason = models.CharField(max_length=255)
+    # Past this the charge would have expired at the gateway had nobody paid it.
+    expires_at = models.DateTimeField()
+    next_check_at = models.DateTimeField(default=timezone.now)
+    checks = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    amount_paid = models.BigIntegerField(null=True, blank=True)
+    refund_reference = models.CharField(max_length=120, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "gateway"], name="orphan_charge_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=OrphanStatus.values), name="orphan_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_check_at"],
+                condition=Q(status__in=["open", "refunding"]),
+                name="orphan_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"orphan of {self.payment_id} at {self.gateway}: {self.status}"
+
+    @property
+    def refund_idempotency_key(self) -> str:
+        return f"paywave-orphan-{self.payment_id}-{self.gateway}-refund"

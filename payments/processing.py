@@ -7,14 +7,21 @@ attempt row is what makes two concurrent jobs unable to make the same call),
 call the gateway, record the outcome, and either finish the payment or hand
 back the next step (a new token and a countdown) for the task to publish.
 
-Retries on one gateway reuse its idempotency key, so a charge that was made but
+Retries on one gateway reuse its idempotency key and send exactly the parameters
+of the first call there (frozen on the attempt), so a charge that was made but
 not answered is returned, not repeated. Before the engine leaves a gateway that
-may hold a charge (an ambiguous outcome), it looks the charge up; when that
-cannot tell, the payment is parked for reconciliation rather than charged
-elsewhere.
+may hold a charge (an ambiguous outcome on any try there), it looks the charge
+up. When the gateway cannot tell:
+
+- a card payment is parked for reconciliation rather than charged elsewhere;
+- a PIX payment moves on to the next PIX gateway at once: a PIX charge moves no
+  money until a payer pays the code they were shown, and a code whose answer was
+  lost was never shown. The possible charge is recorded as an orphan, withdrawn
+  as soon as that gateway answers again (payments/orphans.py).
 """
 
 import contextlib
+import enum
 import logging
 import time
 import uuid
@@ -28,6 +35,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from gateways.base import (
+    LIVE_CHARGE_STATUSES,
+    REVERSED_CHARGE_STATUSES,
     Ambiguous,
     ChargeRequest,
     ChargeResult,
@@ -50,8 +59,23 @@ from paywave.metrics import record_attempt
 from paywave.queries import one_or_none
 
 from .cache import payment_cache_put
-from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt, PaymentMethod
+from .charges import (
+    charge_params_text,
+    charge_request_from_params,
+    frozen_charge_params,
+    idempotency_key_for,
+    settlement_problem,
+)
+from .models import (
+    AttemptOutcome,
+    FailureCode,
+    ParkedReason,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+)
 from .models import PaymentStatus as S
+from .orphans import orphan_record
 from .serializers import payment_document
 from .transitions import TransitionConflict, payment_transition
 
@@ -76,12 +100,26 @@ class LookupInconclusive(Exception):
     """The gateway could not say whether it holds the charge."""
 
 
-def idempotency_key_for(payment: Payment, gateway_code: str) -> str:
-    """One key per payment and gateway: every retry there replays the same charge."""
-    return f"paywave-{payment.id}-{gateway_code}"
+class Lookup(enum.Enum):
+    """What looking a possible charge up before leaving its gateway found."""
+
+    ABSENT = "absent"  # the gateway certainly holds no charge: fallback is safe
+    SETTLED = "settled"  # it holds one: the payment took its state (or was parked)
+    UNKNOWN = "unknown"  # it could not tell
 
 
-def charge_request_for(payment: Payment, gateway_code: str) -> ChargeRequest:
+def charge_request_for(
+    payment: Payment, gateway_code: str, attempts: list[PaymentAttempt] | None = None
+) -> ChargeRequest:
+    """The request for this gateway: exactly what was first sent there, if anything was.
+
+    A wallet app may edit a payment's description later; a retry or a lookup under the
+    same idempotency key must not send other parameters (a gateway would refuse the key,
+    or worse, take the edit for another charge).
+    """
+    frozen = frozen_charge_params(payment, gateway_code, attempts)
+    if frozen:
+        return charge_request_from_params(frozen)
     return ChargeRequest(
         payment_id=str(payment.id),
         amount=payment.amount,
@@ -135,7 +173,7 @@ def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:
     gateway, number = _choose(payment, attempts)
     if gateway is None:
         return None
-    return _attempt(payment, gateway, number)
+    return _attempt(payment, gateway, number, attempts)
 
 
 def _mark_lost(attempt: PaymentAttempt) -> None:
@@ -162,11 +200,16 @@ def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway |
             and (circuit_allows(current.code) or not _untried(payment, tries))
         ):
             return current, tries[current.code] + 1
-        may_hold_charge = any(
-            a.outcome in _MAY_HOLD_CHARGE for a in attempts if a.gateway == last.gateway
-        )
-        if may_hold_charge and not _settle_from_lookup(payment, last.gateway):
-            return None, 0
+        # Any try here may have made a charge, not only the last one (a timeout, then 503s).
+        here = [a for a in attempts if a.gateway == last.gateway]
+        if any(a.outcome in _MAY_HOLD_CHARGE for a in here):
+            lookup = _settle_from_lookup(payment, last.gateway, attempts)
+            if lookup is Lookup.SETTLED:
+                return None, 0
+            if lookup is Lookup.UNKNOWN:
+                if payment.method != PaymentMethod.PIX:
+                    return None, 0  # parked: a card may have been charged there
+                _leave_behind(payment, last.gateway, here)
 
     candidates = _untried(payment, tries)
     if not candidates:
@@ -178,6 +221,23 @@ def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway |
     return candidates[0], 1  # every circuit is open: still try rather than fail untried
 
 
+def _leave_behind(payment: Payment, gateway_code: str, attempts: list[PaymentAttempt]) -> None:
+    """A PIX charge that may exist at a gateway the payment leaves: withdraw it later."""
+    references = [a.gateway_reference for a in attempts if a.gateway_reference]
+    orphan_record(
+        payment,
+        gateway_code,
+        idempotency_key=attempts[0].idempotency_key,
+        charge_params=frozen_charge_params(payment, gateway_code, attempts),
+        reference=references[-1] if references else "",
+        reason="the tries ended with no usable answer and the lookup could not tell",
+    )
+    logger.warning(
+        "PIX fallback past an unanswered gateway: its possible charge is an orphan to withdraw",
+        extra={"payment_id": str(payment.id), "gateway": gateway_code},
+    )
+
+
 def _untried(payment: Payment, tries: dict[str, int]) -> list[Gateway]:
     candidates = gateway_candidates(
         method=payment.method, currency=payment.currency, country=payment.payer_country
@@ -185,31 +245,43 @@ def _untried(payment: Payment, tries: dict[str, int]) -> list[Gateway]:
     return [gateway for gateway in candidates if gateway.code not in tries]
 
 
-def _settle_from_lookup(payment: Payment, gateway_code: str) -> bool:
+def _settle_from_lookup(
+    payment: Payment, gateway_code: str, attempts: list[PaymentAttempt]
+) -> Lookup:
     """Before leaving a gateway that may hold a charge: look it up.
 
-    True when the gateway certainly holds no charge (fallback is safe). False
-    when the payment was settled from what the gateway holds, or parked.
+    A card payment is parked when the gateway cannot tell; a PIX payment is not (the
+    caller falls back and leaves an orphan behind).
     """
     gateway = one_or_none(Gateway.objects.filter(code=gateway_code))
     try:
         if gateway is None:
             raise LookupInconclusive(f"gateway {gateway_code} no longer exists")
-        result = charge_lookup(gateway, payment)
+        result = charge_lookup(gateway, payment, attempts)
     except LookupInconclusive as exc:
-        payment_park(payment, f"charge at {gateway_code} unknown: {exc}")
-        return False
+        if payment.method != PaymentMethod.PIX:
+            payment_park(
+                payment, f"charge at {gateway_code} unknown: {exc}", ParkedReason.CHARGE_UNCONFIRMED
+            )
+        return Lookup.UNKNOWN
     if result is None:
-        return True
+        return Lookup.ABSENT
     reason = f"found at {gateway_code} after a lost answer"
+    assert gateway is not None
     charge_result_apply(payment, gateway, result, reason=reason)
-    return False
+    return Lookup.SETTLED
 
 
-def charge_lookup(gateway: Gateway, payment: Payment) -> ChargeResult | None:
-    """The charge this payment's idempotency key made at the gateway, or None if there is none."""
+def charge_lookup(
+    gateway: Gateway, payment: Payment, attempts: list[PaymentAttempt] | None = None
+) -> ChargeResult | None:
+    """The charge this payment's idempotency key made at the gateway, or None if there is none.
+
+    Asked with exactly the parameters the first call there sent.
+    """
+    request = charge_request_for(payment, gateway.code, attempts)
     try:
-        return adapter_for(gateway).find_charge(charge_request_for(payment, gateway.code))
+        return adapter_for(gateway).find_charge(request)
     except GatewayError as exc:
         raise LookupInconclusive(f"{type(exc).__name__}: {exc.message}") from exc
     except Exception as exc:  # a bug or an answer we cannot read: unknown, not "none"
@@ -217,15 +289,19 @@ def charge_lookup(gateway: Gateway, payment: Payment) -> ChargeResult | None:
         raise LookupInconclusive(f"unexpected {type(exc).__name__}") from exc
 
 
-def _attempt(payment: Payment, gateway: Gateway, number: int) -> NextStep | None:
+def _attempt(
+    payment: Payment, gateway: Gateway, number: int, attempts: list[PaymentAttempt]
+) -> NextStep | None:
     # Every line of the attempt (ours, the SDK's, the alerts') names the gateway and the try.
     with log_context(payment_id=str(payment.id), gateway=gateway.code, attempt=number):
-        return _attempt_in_context(payment, gateway, number)
+        return _attempt_in_context(payment, gateway, number, attempts)
 
 
-def _attempt_in_context(payment: Payment, gateway: Gateway, number: int) -> NextStep | None:
-    request = charge_request_for(payment, gateway.code)
-    attempt = _claim_attempt(payment, gateway, number, request.idempotency_key)
+def _attempt_in_context(
+    payment: Payment, gateway: Gateway, number: int, attempts: list[PaymentAttempt]
+) -> NextStep | None:
+    request = charge_request_for(payment, gateway.code, attempts)
+    attempt = _claim_attempt(payment, gateway, number, request)
     if attempt is None:
         return None
     started = time.monotonic()
@@ -249,7 +325,7 @@ def _attempt_in_context(payment: Payment, gateway: Gateway, number: int) -> Next
 
 
 def _claim_attempt(
-    payment: Payment, gateway: Gateway, number: int, idempotency_key: str
+    payment: Payment, gateway: Gateway, number: int, request: ChargeRequest
 ) -> PaymentAttempt | None:
     """Write the attempt as in flight, if this job still owns the payment's next step."""
     # Past this the call has certainly returned or timed out.
@@ -271,9 +347,10 @@ def _claim_attempt(
                     payment=payment,
                     gateway=gateway.code,
                     number=number,
-                    idempotency_key=idempotency_key,
+                    idempotency_key=request.idempotency_key,
                     outcome=AttemptOutcome.IN_FLIGHT,
                     request_summary=_request_summary(payment),
+                    charge_params=charge_params_text(request),
                     deadline_at=timezone.now() + timedelta(seconds=longest_call),
                 )
         except IntegrityError:
@@ -426,13 +503,30 @@ def _schedule(payment: Payment, countdown: float) -> NextStep | None:
 
 def charge_result_apply(
     payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str
-) -> None:
-    """Move a processing payment to what the gateway says of its charge."""
+) -> str:
+    """Move a processing payment to what the gateway says of its charge; a word saying how:
+    "settled", "pending" (taken, undecided), "parked" or "moved" (someone else moved it)."""
+    if result.status in REVERSED_CHARGE_STATUSES:
+        _park_with_alert(
+            payment,
+            gateway,
+            AlertKind.CHARGE_REVERSED,
+            ParkedReason.CHARGE_REVERSED,
+            f"the charge was paid, then {result.raw_status}",
+        )
+        return "parked"
+    settles = result.status in LIVE_CHARGE_STATUSES and result.status != ChargeStatus.PENDING
+    if settles and (problem := settlement_problem(payment, result)):
+        _park_with_alert(
+            payment, gateway, AlertKind.AMOUNT_MISMATCH, ParkedReason.AMOUNT_MISMATCH, problem
+        )
+        return "parked"
     common = {
         "gateway": gateway.code,
         "gateway_reference": result.reference,
         "needs_reconciliation": False,
         "reconciliation_reason": "",
+        "parked_reason": "",
     }
     try:
         if result.status == ChargeStatus.SUCCEEDED:
@@ -460,12 +554,14 @@ def charge_result_apply(
                 **common,
             )
         elif result.status == ChargeStatus.AWAITING_PAYMENT:
-            _apply_pix(payment, gateway, result, reason=reason, common=common)
+            if not _apply_pix(payment, gateway, result, reason=reason, common=common):
+                return "parked"
         elif result.status == ChargeStatus.PENDING:
             # Taken but undecided: the gateway's callback or reconciliation settles it.
             with transaction.atomic():
                 Payment.objects.filter(pk=payment.pk, status=S.PROCESSING).update(**common)
                 _touch(payment.pk)
+            return "pending"
         else:
             _fail_declined(payment, gateway, Declined(f"the gateway answered {result.raw_status}"))
     except TransitionConflict:
@@ -473,11 +569,99 @@ def charge_result_apply(
             "payment moved meanwhile; result not applied",
             extra={"payment_id": str(payment.id), "gateway": gateway.code},
         )
+        if result.status in LIVE_CHARGE_STATUSES:
+            _orphan_unless_its_own(payment, gateway, result)
+        return "moved"
+    return "settled"
+
+
+def _orphan_unless_its_own(payment: Payment, gateway: Gateway, result: ChargeResult) -> None:
+    """A live charge answered after the payment settled elsewhere: withdraw it later."""
+    current = one_or_none(
+        Payment.objects.filter(pk=payment.pk).only("gateway", "gateway_reference")
+    )
+    if current is None:
+        return
+    if (current.gateway, current.gateway_reference) == (gateway.code, result.reference):
+        return  # the payment's own charge, applied by someone else first
+    orphan_record(
+        payment,
+        gateway.code,
+        idempotency_key=idempotency_key_for(payment, gateway.code),
+        charge_params=frozen_charge_params(payment, gateway.code),
+        reference=result.reference,
+        reason="a charge answered after the payment had moved on",
+    )
+
+
+def payment_settle_paid(
+    payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str
+) -> str:
+    """A payment waiting for its payer (PIX, 3-D Secure) whose charge the gateway reports
+    paid: succeeded, unless the charge is not this payment's amount and currency or was
+    reversed at the gateway (then flagged for a person, with an alert). A word saying which.
+    """
+    if result.status in REVERSED_CHARGE_STATUSES:
+        problem = f"the charge was paid, then {result.raw_status}"
+        return _flag(payment, gateway, AlertKind.CHARGE_REVERSED, ParkedReason.CHARGE_REVERSED,
+                     problem)  # fmt: skip
+    if problem := settlement_problem(payment, result):
+        return _flag(payment, gateway, AlertKind.AMOUNT_MISMATCH, ParkedReason.AMOUNT_MISMATCH,
+                     problem)  # fmt: skip
+    try:
+        payment_transition(
+            payment_id=payment.pk,
+            from_statuses=[S.AWAITING_PAYMENT, S.REQUIRES_ACTION],
+            to_status=S.SUCCEEDED,
+            reason=reason,
+            actor=ACTOR,
+            next_action=None,
+        )
+    except TransitionConflict:
+        return "moved"
+    return str(S.SUCCEEDED)
+
+
+def _flag(payment: Payment, gateway: Gateway, alert: str, code: str, problem: str) -> str:
+    """Park a payment outside `processing`: it keeps its status, flagged for a person."""
+    with transaction.atomic():
+        flagged = Payment.objects.filter(
+            pk=payment.pk,
+            status__in=[S.AWAITING_PAYMENT, S.REQUIRES_ACTION],
+            needs_reconciliation=False,
+        ).update(
+            needs_reconciliation=True,
+            reconciliation_reason=f"{gateway.code}: {problem}"[:255],
+            parked_reason=code,
+        )
+        if flagged:
+            _touch(payment.pk)
+    if flagged:
+        operator_alert(
+            alert,
+            f"payment {payment.id} not settled from {gateway.code}: {problem}",
+            payment_id=str(payment.id),
+            gateway=gateway.code,
+        )
+    return "parked"
+
+
+def _park_with_alert(
+    payment: Payment, gateway: Gateway, alert: str, code: str, problem: str
+) -> None:
+    operator_alert(
+        alert,
+        f"payment {payment.id} not settled from {gateway.code}: {problem}",
+        payment_id=str(payment.id),
+        gateway=gateway.code,
+    )
+    payment_park(payment, f"{gateway.code}: {problem}", code)
 
 
 def _apply_pix(
     payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str, common: dict
-) -> None:
+) -> bool:
+    """Show the payer the charge's code; False (parked) if it cannot be shown."""
     pix = result.pix
     problem = _pix_problem(payment, result)
     if problem or pix is None:
@@ -487,8 +671,12 @@ def _apply_pix(
             payment_id=str(payment.id),
             gateway=gateway.code,
         )
-        payment_park(payment, f"unusable PIX charge from {gateway.code}: {problem}")
-        return
+        payment_park(
+            payment,
+            f"unusable PIX charge from {gateway.code}: {problem}",
+            ParkedReason.INVALID_GATEWAY_ANSWER,
+        )
+        return False
     payment_transition(
         payment_id=payment.pk,
         from_statuses=[S.PROCESSING],
@@ -502,6 +690,7 @@ def _apply_pix(
         or timezone.now() + timedelta(seconds=payment.pix_expires_in or 3600),
         **common,
     )
+    return True
 
 
 def _pix_problem(payment: Payment, result: ChargeResult) -> str:
@@ -571,7 +760,9 @@ def _fail_exhausted(payment: Payment, attempts: list[PaymentAttempt]) -> None:
     )
 
 
-def payment_park(payment: Payment, reason: str) -> None:
+def payment_park(
+    payment: Payment, reason: str, code: str = ParkedReason.CHARGE_UNCONFIRMED
+) -> None:
     """Keep the payment `processing` and flag it: reconciliation owns it from now on."""
     with transaction.atomic():
         parked = Payment.objects.filter(
@@ -579,6 +770,7 @@ def payment_park(payment: Payment, reason: str) -> None:
         ).update(
             needs_reconciliation=True,
             reconciliation_reason=reason[:255],
+            parked_reason=code,
             dispatch_token=uuid.uuid4(),
         )
         if parked:
@@ -588,4 +780,5 @@ def payment_park(payment: Payment, reason: str) -> None:
             AlertKind.PAYMENT_PARKED,
             f"payment {payment.id} parked: {reason}",
             payment_id=str(payment.id),
+            parked_reason=str(code),
         )

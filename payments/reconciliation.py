@@ -27,13 +27,19 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from gateways.base import ChargeNotFound, ChargeStatus, Declined, GatewayError
+from gateways.base import (
+    REVERSED_CHARGE_STATUSES,
+    ChargeNotFound,
+    ChargeStatus,
+    Declined,
+    GatewayError,
+)
 from gateways.models import Gateway
 from gateways.registry import adapter_for
 from paywave.alerts import AlertKind, operator_alert
 
 from .dispatch import payment_dispatch
-from .models import AttemptOutcome, FailureCode, Payment, PaymentAttempt, Refund
+from .models import AttemptOutcome, FailureCode, ParkedReason, Payment, PaymentAttempt, Refund
 from .models import PaymentStatus as S
 from .models import RefundStatus as R
 from .processing import (
@@ -41,6 +47,7 @@ from .processing import (
     charge_lookup,
     charge_result_apply,
     payment_park,
+    payment_settle_paid,
 )
 from .refunds import (
     KEY_FORGOTTEN,
@@ -79,12 +86,21 @@ def _tally(
 def payments_reconcile() -> dict[str, int]:
     now = timezone.now()
     stuck_before = now - timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
+    # Parked because a gateway could not tell: looked up again. Parked for what a gateway
+    # did tell (another amount, a reversed charge, an unusable code): left for a person.
+    unconfirmed = Q(parked_reason__in=[ParkedReason.CHARGE_UNCONFIRMED, ""])
     stuck = Payment.objects.filter(status=S.PROCESSING).filter(
-        Q(needs_reconciliation=True) | Q(updated_at__lt=stuck_before)
+        (Q(needs_reconciliation=True) & unconfirmed)
+        | Q(needs_reconciliation=False, updated_at__lt=stuck_before)
     )
-    expired = Payment.objects.filter(status=S.AWAITING_PAYMENT, pix_expires_at__lt=now)
+    # Flagged ones (paid for another amount, or reversed) wait for a person.
+    expired = Payment.objects.filter(
+        status=S.AWAITING_PAYMENT, pix_expires_at__lt=now, needs_reconciliation=False
+    )
     abandoned_before = now - timedelta(seconds=settings.PAYWAVE_ACTION_TIMEOUT_SECONDS)
-    abandoned = Payment.objects.filter(status=S.REQUIRES_ACTION, updated_at__lt=abandoned_before)
+    abandoned = Payment.objects.filter(
+        status=S.REQUIRES_ACTION, updated_at__lt=abandoned_before, needs_reconciliation=False
+    )
     work = [(payment_reconcile_processing, p) for p in stuck.order_by("updated_at")[:BATCH]]
     work += [(payment_reconcile_expired_pix, p) for p in expired.order_by("pix_expires_at")[:BATCH]]
     work += [(payment_reconcile_abandoned, p) for p in abandoned.order_by("updated_at")[:BATCH]]
@@ -125,10 +141,9 @@ def payment_reconcile_processing(payment: Payment) -> str:
         return _resume(payment, f"no charge at {gateway.code}")
     if result.status == ChargeStatus.PENDING:
         return "pending"
-    charge_result_apply(
+    return charge_result_apply(
         payment, gateway, result, reason=f"reconciled: {gateway.code} reports {result.raw_status}"
     )
-    return "settled"
 
 
 def _take_over(payment: Payment) -> bool:
@@ -150,6 +165,7 @@ def _resume(payment: Payment, why: str) -> str:
         next_attempt_at=timezone.now(),
         needs_reconciliation=False,
         reconciliation_reason="",
+        parked_reason="",
     )
     if not resumed:
         return "moved"
@@ -174,9 +190,9 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
             extra={"payment_id": str(payment.id), "gateway": gateway.code},
         )
         return "unreachable"
-    if result.status == ChargeStatus.SUCCEEDED:
-        return _transition(
-            payment, S.SUCCEEDED, f"reconciled: paid at {gateway.code}, callback missed"
+    if result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES:
+        return payment_settle_paid(
+            payment, gateway, result, reason=f"reconciled: paid at {gateway.code}, callback missed"
         )
     try:
         adapter.cancel(payment.gateway_reference)
@@ -197,13 +213,12 @@ def payment_reconcile_abandoned(payment: Payment) -> str:
     adapter = adapter_for(gateway)
     try:
         result = adapter.retrieve(payment.gateway_reference)
-        if result.status == ChargeStatus.SUCCEEDED:
-            return _transition(
+        if result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES:
+            return payment_settle_paid(
                 payment,
-                S.SUCCEEDED,
-                f"reconciled: {gateway.code} reports {result.raw_status}, callback missed",
-                source=S.REQUIRES_ACTION,
-                next_action=None,
+                gateway,
+                result,
+                reason=f"reconciled: {gateway.code} reports {result.raw_status}, callback missed",
             )
         if result.status == ChargeStatus.REQUIRES_ACTION:
             adapter.cancel(payment.gateway_reference)

@@ -21,7 +21,14 @@ from paywave.serializer_fields import (
 )
 from paywave.tax_ids import normalize_tax_id, tax_id_kind
 
-from .models import AttemptOutcome, Payment, PaymentAttempt, PaymentMethod, PaymentStatus
+from .models import (
+    AttemptOutcome,
+    ParkedReason,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+    PaymentStatus,
+)
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]{3,255}")
 
@@ -70,6 +77,12 @@ class PaymentOutputSerializer(serializers.Serializer):
     gateway = serializers.CharField(allow_null=True)
     failure_code = serializers.CharField(allow_null=True)
     failure_message = serializers.CharField(allow_null=True)
+    parked_reason = serializers.ChoiceField(
+        choices=ParkedReason.choices,
+        allow_null=True,
+        help_text="Set while PayWave holds the payment in its status until a gateway answers "
+        "or a person looks (see the API guide); null otherwise.",
+    )
     amount_refunded = serializers.IntegerField()
     pix = PixOutputSerializer(allow_null=True)
     card = CardOutputSerializer(allow_null=True)
@@ -143,6 +156,7 @@ def payment_document(
         "gateway": payment.gateway or None,
         "failure_code": payment.failure_code or None,
         "failure_message": payment.failure_message or None,
+        "parked_reason": payment.parked_reason or None,
         "amount_refunded": payment.amount_refunded,
         "pix": pix,
         "card": card,

@@ -37,6 +37,7 @@ def payment_retry_now(*, payment_id: Any, actor: str) -> None:
             next_attempt_at=timezone.now(),
             needs_reconciliation=False,
             reconciliation_reason="",
+            parked_reason="",
             version=F("version") + 1,
         )
         if not moved:

@@ -8,6 +8,7 @@ from gateways.callbacks import callback_dispatch
 
 from .callbacks import CallbackLookupFailed, callback_give_up, callback_process
 from .dispatch import gateway_cancel_dispatch, payment_dispatch
+from .orphans import orphans_withdraw
 from .processing import payment_process_step
 from .reconciliation import payment_withdraw_charge, payments_reconcile, refunds_reconcile
 from .refunds import refund_dispatch, refund_process
@@ -73,3 +74,8 @@ def reconcile() -> dict[str, Any]:
 @shared_task(name="payments.reconcile_refunds", ignore_result=True)
 def reconcile_refunds() -> dict[str, int]:
     return refunds_reconcile()
+
+
+@shared_task(name="payments.withdraw_orphans", ignore_result=True)
+def withdraw_orphans() -> dict[str, int]:
+    return orphans_withdraw()

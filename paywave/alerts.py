@@ -38,6 +38,10 @@ class AlertKind:
     REFUND_PARKED = "refund_parked"
     PAID_AFTER_CANCEL = "paid_after_cancel"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint_disabled"
+    AMOUNT_MISMATCH = "gateway_amount_mismatch"  # a charge read back is not the payment's
+    CHARGE_REVERSED = "charge_reversed"  # a charge read back was refunded or disputed
+    EXTRA_PAYMENT_REFUNDED = "extra_payment_refunded"  # a second payment for one payment
+    ORPHAN_UNRESOLVED = "orphan_unresolved"  # a charge left behind that nobody could withdraw
 
 
 def operator_alert(kind: str, message: str, *, dedupe_key: str = "", **context: Any) -> None:

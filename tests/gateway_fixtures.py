@@ -15,6 +15,7 @@ from django.conf import LazySettings
 
 from gateways.models import Gateway
 from gateways.simulators import SimulatorConfig, SimulatorServer
+from gateways.simulators.config import SANDBOX_WEBHOOK_SECRETS
 from payments.models import Payment
 from payments.processing import NextStep, payment_process_step
 from tests.factories import PaymentFactory
@@ -38,6 +39,18 @@ def sim(simulator: SimulatorServer) -> Iterator["SimControl"]:
     yield control
     control.reset_faults()
     control.close()
+
+
+@pytest.fixture
+def capture(sim: "SimControl") -> Iterator["SimControl"]:
+    """The simulators sign each callback and hand it back in their answer instead of sending it."""
+    for gateway in SANDBOX_WEBHOOK_SECRETS:
+        sim.http.put(
+            f"/callbacks/{gateway}", json={"url": f"capture://paywave/webhooks/{gateway}"}
+        ).raise_for_status()
+    yield sim
+    for gateway in SANDBOX_WEBHOOK_SECRETS:
+        sim.http.put(f"/callbacks/{gateway}", json={"url": ""})
 
 
 class SimControl:

@@ -272,6 +272,17 @@ PAYWAVE_ACTION_TIMEOUT_SECONDS = env.float("PAYWAVE_ACTION_TIMEOUT_SECONDS", def
 PAYWAVE_REFUND_TRIES = env.int("PAYWAVE_REFUND_TRIES", default=10)
 PAYWAVE_REFUND_RETRY_BASE_SECONDS = env.float("PAYWAVE_REFUND_RETRY_BASE_SECONDS", default=2.0)
 PAYWAVE_REFUND_RETRY_MAX_SECONDS = env.float("PAYWAVE_REFUND_RETRY_MAX_SECONDS", default=60.0)
+# Charges left behind by a PIX fallback (payments/orphans.py): looked at every sweep when
+# due, again after base * 2**(n-1) seconds (at most the max) while the gateway cannot
+# answer; "absent" only once a late request can no longer land; an operator is alerted
+# if one is still unresolved after the give-up window.
+PAYWAVE_ORPHAN_SWEEP_SECONDS = env.float("PAYWAVE_ORPHAN_SWEEP_SECONDS", default=15.0)
+PAYWAVE_ORPHAN_RETRY_BASE_SECONDS = env.float("PAYWAVE_ORPHAN_RETRY_BASE_SECONDS", default=15.0)
+PAYWAVE_ORPHAN_RETRY_MAX_SECONDS = env.float("PAYWAVE_ORPHAN_RETRY_MAX_SECONDS", default=300.0)
+PAYWAVE_ORPHAN_ABSENT_AFTER_SECONDS = env.float(
+    "PAYWAVE_ORPHAN_ABSENT_AFTER_SECONDS", default=300.0
+)
+PAYWAVE_ORPHAN_GIVE_UP_SECONDS = env.float("PAYWAVE_ORPHAN_GIVE_UP_SECONDS", default=7 * 86400.0)
 
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
@@ -297,6 +308,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.reconcile_refunds",
         "schedule": timedelta(seconds=PAYWAVE_RECONCILE_SWEEP_SECONDS),
         "options": {"expires": PAYWAVE_RECONCILE_SWEEP_SECONDS},
+    },
+    "withdraw-orphan-charges": {
+        "task": "payments.withdraw_orphans",
+        "schedule": timedelta(seconds=PAYWAVE_ORPHAN_SWEEP_SECONDS),
+        "options": {"expires": PAYWAVE_ORPHAN_SWEEP_SECONDS},
     },
     "check-ledger": {"task": "wallets.check_ledger", "schedule": timedelta(days=1)},
 }

@@ -186,22 +186,23 @@ def test_ambiguous_until_the_end_is_looked_up_before_any_fallback(
     assert [c["gateway"] for c in charges] == ["mercadopago"]  # never charged at the fallback
 
 
-def test_ambiguous_and_unresolvable_is_parked_not_charged_elsewhere(
-    pix_payment: Any, sim: Any, caplog: pytest.LogCaptureFixture
+def test_a_card_ambiguous_and_unresolvable_is_parked_not_charged_elsewhere(
+    card_payment: Any, second_stripe: Any, sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sim.faults("mercadopago", timeout_rate=1)
-    payment = pix_payment()
+    sim.faults("stripe", timeout_rate=1)
+    payment = card_payment()
 
     def gateway_gone(number: int) -> None:
         if number == 3:
-            sim.faults("mercadopago", down=True, down_mode="503")
+            sim.faults("stripe", down=True, down_mode="503")
 
     payment = drive(payment, before_step=gateway_gone).payment
 
     assert payment.status == S.PROCESSING
     assert payment.needs_reconciliation
-    assert "mercadopago" in payment.reconciliation_reason
-    assert sim.charges(payment.id, gateway="gerencianet") == []
+    assert payment.parked_reason == "charge_unconfirmed"
+    assert "stripe" in payment.reconciliation_reason
+    assert sim.charges(payment.id, gateway="stripe-backup") == []
     assert any(getattr(r, "alert", "") == "payment_parked" for r in caplog.records)
     # A parked payment's jobs do nothing: reconciliation owns it.
     assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None

@@ -110,13 +110,15 @@ def test_stuck_after_a_timeout_is_settled_from_the_gateway(pix_payment: Any, sim
 
 
 @pytest.mark.django_db
-def test_a_parked_payment_is_settled_once_the_gateway_answers(pix_payment: Any, sim: Any) -> None:
-    sim.faults("mercadopago", timeout_rate=1)
-    payment = pix_payment()
+def test_a_parked_payment_is_settled_once_the_gateway_answers(
+    card_payment: Any, second_stripe: Any, sim: Any
+) -> None:
+    sim.faults("stripe", timeout_rate=1)
+    payment = card_payment()
 
     def gateway_gone(number: int) -> None:
         if number == 3:
-            sim.faults("mercadopago", down=True, down_mode="503")
+            sim.faults("stripe", down=True, down_mode="503")
 
     payment = drive(payment, before_step=gateway_gone).payment
     assert payment.needs_reconciliation
@@ -126,9 +128,10 @@ def test_a_parked_payment_is_settled_once_the_gateway_answers(pix_payment: Any, 
     assert payments_reconcile() == {"settled": 1}
 
     payment.refresh_from_db()
-    assert payment.status == S.AWAITING_PAYMENT
+    assert payment.status == S.SUCCEEDED
     assert not payment.needs_reconciliation
-    assert [c["gateway"] for c in sim.charges(payment.id)] == ["mercadopago"]
+    assert payment.parked_reason == ""
+    assert [c["gateway"] for c in sim.charges(payment.id)] == ["stripe"]
 
 
 @pytest.mark.django_db

@@ -1,0 +1,320 @@
+"""Outages as gateways really have them: resets, hangs, 503s at the primary.
+
+PIX falls back through them (a charge whose answer was lost was never shown to a
+payer), leaving the possible charge behind as an orphan that is withdrawn once the
+gateway answers again; cards never leave a gateway that may have charged them, and
+get unstuck by reconciliation. Every payment is driven step by step (each step is
+what one job does) through the real SDKs against the simulators.
+"""
+
+import time
+from typing import Any
+
+import pytest
+from django.conf import LazySettings
+
+from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentEvent
+from payments.models import PaymentStatus as S
+from payments.orphans import orphans_withdraw
+from payments.reconciliation import payments_reconcile
+from payments.services import payment_update_details
+from tests.callbacks.helpers import pay_pix, receive_and_process
+from tests.factories import WalletFactory
+from tests.gateway_fixtures import GATEWAY_TIMEOUT_MS, drive
+from wallets.models import Wallet
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+# What each outage looks like at the simulator, and whether the primary may hold a charge.
+OUTAGES = {
+    "reset": ({"down": True, "down_mode": "reset"}, True),
+    "hang": ({"timeout_rate": 1}, True),
+    "503": ({"down": True, "down_mode": "503"}, False),
+}
+# Three tries and one lookup at the primary, one call at the secondary: each call at most
+# one timeout; the backoff between the tries is asked for, not waited (base 1 s, factor 2,
+# jitter 20 %).
+CALL_BUDGET_S = 5 * GATEWAY_TIMEOUT_MS / 1000 + 2
+BACKOFF_BUDGET_S = 1.2 + 2.4
+
+
+def outcomes(payment: Payment) -> list[tuple[str, int, str]]:
+    return [(a.gateway, a.number, a.outcome) for a in payment.attempts.order_by("id")]
+
+
+@pytest.fixture
+def orphan_settings(settings: LazySettings) -> LazySettings:
+    settings.PAYWAVE_ORPHAN_ABSENT_AFTER_SECONDS = 0  # the simulators never land requests late
+    settings.PAYWAVE_ORPHAN_RETRY_BASE_SECONDS = 0
+    return settings
+
+
+@pytest.mark.parametrize("outage", OUTAGES, ids=OUTAGES)
+def test_pix_falls_back_through_an_outage_at_the_primary(
+    pix_payment: Any, sim: Any, outage: str
+) -> None:
+    faults, may_hold_charge = OUTAGES[outage]
+    sim.faults("mercadopago", **faults)
+
+    started = time.monotonic()
+    result = drive(pix_payment())
+    elapsed = time.monotonic() - started
+
+    payment = result.payment
+    assert payment.status == S.AWAITING_PAYMENT
+    assert payment.gateway == "gerencianet"
+    assert [(g, n) for g, n, _ in outcomes(payment)] == [
+        ("mercadopago", 1), ("mercadopago", 2), ("mercadopago", 3), ("gerencianet", 1),
+    ]  # fmt: skip
+    expected = AttemptOutcome.AMBIGUOUS if may_hold_charge else AttemptOutcome.RETRYABLE
+    assert {o for g, _, o in outcomes(payment) if g == "mercadopago"} == {expected}
+    assert sum(result.countdowns) <= BACKOFF_BUDGET_S
+    assert elapsed <= CALL_BUDGET_S
+    assert not payment.needs_reconciliation
+    orphans = list(OrphanCharge.objects.filter(payment=payment).values_list("gateway", "status"))
+    assert orphans == ([("mercadopago", "open")] if may_hold_charge else [])
+    assert len(sim.charges(payment.id, gateway="gerencianet")) == 1
+
+
+@pytest.mark.parametrize("outage", OUTAGES, ids=OUTAGES)
+def test_after_the_circuit_opens_new_pix_payments_skip_the_primary(
+    pix_payment: Any, sim: Any, settings: LazySettings, outage: str
+) -> None:
+    settings.PAYWAVE_CIRCUIT_THRESHOLD = 3
+    sim.faults("mercadopago", **OUTAGES[outage][0])
+    first = drive(pix_payment()).payment
+    assert first.status == S.AWAITING_PAYMENT  # three failures: the circuit opened
+
+    later = drive(pix_payment()).payment
+
+    assert later.status == S.AWAITING_PAYMENT
+    assert outcomes(later) == [("gerencianet", 1, AttemptOutcome.SUCCEEDED)]
+    assert OrphanCharge.objects.filter(payment=later).count() == 0
+
+
+def test_a_hung_primary_s_orphan_is_withdrawn_once_it_answers(
+    pix_payment: Any, sim: Any, orphan_settings: LazySettings
+) -> None:
+    sim.faults("mercadopago", timeout_rate=1)
+    payment = drive(pix_payment()).payment
+    [made] = sim.charges(payment.id, gateway="mercadopago")  # the hang made the charge
+    assert made["status"] == "pending"
+
+    assert orphans_withdraw() == {"later": 1}  # still hanging: looked at again later
+    sim.reset_faults()
+    assert orphans_withdraw() == {"withdrawn": 1}
+    assert orphans_withdraw() == {}  # done: never cancelled twice
+
+    [withdrawn] = sim.charges(payment.id, gateway="mercadopago")
+    assert withdrawn["status"] == "cancelled"
+    orphan = OrphanCharge.objects.get(payment=payment)
+    assert (orphan.status, orphan.reference) == ("withdrawn", withdrawn["id"])
+    payment.refresh_from_db()
+    assert payment.status == S.AWAITING_PAYMENT  # its own charge, at Efí, is untouched
+
+
+def test_a_reset_primary_that_made_nothing_leaves_an_absent_orphan(
+    pix_payment: Any, sim: Any, orphan_settings: LazySettings
+) -> None:
+    sim.faults("mercadopago", down=True, down_mode="reset")  # read, never handled
+    payment = drive(pix_payment()).payment
+    sim.reset_faults()
+
+    assert orphans_withdraw() == {"absent": 1}
+    assert sim.charges(payment.id, gateway="mercadopago") == []
+
+
+def test_an_orphan_paid_anyway_is_refunded_and_the_wallet_credited_once(
+    pix_payment: Any,
+    wallet_app: Any,
+    capture: Any,
+    orphan_settings: LazySettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wallet = WalletFactory(client=wallet_app)
+    capture.faults("mercadopago", timeout_rate=1)
+    payment = drive(pix_payment(client=wallet_app, amount=2500, wallet_id=wallet.pk)).payment
+    capture.reset_faults()
+    assert payment.gateway == "gerencianet"
+    receive_and_process("gerencianet", pay_pix(capture, payment))  # the code it was shown
+    payment.refresh_from_db()
+    assert payment.status == S.SUCCEEDED
+
+    [orphan_charge] = capture.charges(payment.id, gateway="mercadopago")
+    paid_anyway = capture.http.post(
+        f"/pix/{orphan_charge['id']}/pay", params={"gateway": "mercadopago"}
+    )
+    receive_and_process("mercadopago", paid_anyway.json()["callback"])  # unmatched: looks
+    assert orphans_withdraw() == {"refunded": 1}
+    assert orphans_withdraw() == {}
+
+    payment.refresh_from_db()
+    assert payment.status == S.SUCCEEDED
+    assert payment.gateway == "gerencianet"
+    refunds = capture.http.get(
+        "/refunds", params={"gateway": "mercadopago", "charge_id": orphan_charge["id"]}
+    ).json()
+    assert [r["amount"] for r in refunds] == [2500]
+    orphan = OrphanCharge.objects.get(payment=payment)
+    assert (orphan.status, orphan.amount_paid) == ("refunded", 2500)
+    assert Wallet.objects.get(pk=wallet.pk).balance == 2500  # credited once
+    second = PaymentEvent.objects.filter(payment=payment, reason__contains="second payment")
+    assert second.count() == 1
+    alerts = [r for r in caplog.records if getattr(r, "alert", "") == "extra_payment_refunded"]
+    assert [r.payment_id for r in alerts] == [str(payment.id)]
+
+
+def test_an_orphan_paid_first_settles_the_payment_and_its_own_charge_is_withdrawn(
+    pix_payment: Any, wallet_app: Any, capture: Any, orphan_settings: LazySettings
+) -> None:
+    wallet = WalletFactory(client=wallet_app)
+    capture.faults("mercadopago", timeout_rate=1)
+    payment = drive(pix_payment(client=wallet_app, amount=1800, wallet_id=wallet.pk)).payment
+    capture.reset_faults()
+    efi_txid = payment.gateway_reference
+
+    [orphan_charge] = capture.charges(payment.id, gateway="mercadopago")
+    capture.http.post(f"/pix/{orphan_charge['id']}/pay", params={"gateway": "mercadopago"})
+    assert orphans_withdraw() == {"settled": 1}
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway) == (S.SUCCEEDED, "mercadopago")
+    assert payment.gateway_reference == orphan_charge["id"]
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1800
+
+    assert orphans_withdraw() == {"withdrawn": 1}  # the Efí code nobody needs now
+    [efi] = capture.charges(payment.id, gateway="gerencianet")
+    assert (efi["id"], efi["status"]) == (efi_txid, "REMOVIDA_PELO_USUARIO_RECEBEDOR")
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1800
+
+
+def test_a_card_answer_lost_then_edited_succeeds_with_one_charge(
+    card_payment: Any, second_stripe: Any, sim: Any
+) -> None:
+    payment = card_payment(description="order 7")
+
+    def lose_then_edit(number: int) -> None:
+        if number == 0:
+            sim.faults("stripe", timeout_rate=1)  # charged, the answer lost
+        elif number == 1:
+            payment_update_details(
+                client_id=payment.client_id,
+                payment_id=payment.pk,
+                changes={"description": "order 7, gift wrapped"},
+            )
+            sim.reset_faults()  # the gateway is back
+
+    result = drive(payment, before_step=lose_then_edit)
+
+    assert result.payment.status == S.SUCCEEDED
+    assert result.payment.description == "order 7, gift wrapped"
+    [charge] = sim.charges(payment.id)
+    assert charge["gateway"] == "stripe"
+    assert outcomes(result.payment) == [
+        ("stripe", 1, AttemptOutcome.AMBIGUOUS), ("stripe", 2, AttemptOutcome.SUCCEEDED),
+    ]  # fmt: skip
+
+
+def test_a_card_answer_lost_edited_and_the_gateway_still_down_is_parked_then_reconciled(
+    card_payment: Any, second_stripe: Any, sim: Any
+) -> None:
+    payment = card_payment(description="order 8")
+
+    def lose_edit_and_stay_down(number: int) -> None:
+        if number == 0:
+            sim.faults("stripe", timeout_rate=1)
+        elif number == 1:
+            payment_update_details(
+                client_id=payment.client_id,
+                payment_id=payment.pk,
+                changes={"description": "order 8, edited"},
+            )
+            sim.faults("stripe", down=True, down_mode="reset")
+
+    parked = drive(payment, before_step=lose_edit_and_stay_down).payment
+    assert (parked.status, parked.parked_reason) == (S.PROCESSING, "charge_unconfirmed")
+    assert sim.charges(payment.id, gateway="stripe-backup") == []
+
+    assert payments_reconcile() == {"parked": 1}  # still down
+    sim.reset_faults()
+    assert payments_reconcile() == {"settled": 1}
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.parked_reason) == (S.SUCCEEDED, "")
+    assert [c["gateway"] for c in sim.charges(payment.id)] == ["stripe"]
+
+
+def test_a_timeout_then_rate_limits_is_looked_up_before_any_fallback(
+    card_payment: Any, second_stripe: Any, sim: Any
+) -> None:
+    """Any try may have charged, not only the last: a lost answer, then two 429s."""
+    payment = card_payment()
+
+    def lose_then_limit(number: int) -> None:
+        if number == 0:
+            sim.faults("stripe", timeout_rate=1)
+        elif number == 1:
+            sim.faults("stripe", error_rate=1, error_status=429)
+        elif number == 3:
+            sim.reset_faults()  # the lookup gets an answer
+
+    result = drive(payment, before_step=lose_then_limit)
+
+    assert result.payment.status == S.SUCCEEDED
+    assert result.payment.gateway == "stripe"
+    assert [c["gateway"] for c in sim.charges(payment.id)] == ["stripe"]
+
+
+def test_a_lookup_that_finds_another_amount_never_settles(
+    card_payment: Any, second_stripe: Any, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment = card_payment(amount=1000)
+
+    def lose_then_differ(number: int) -> None:
+        if number == 0:
+            sim.faults("stripe", timeout_rate=1)  # charged 1000, the answer lost
+        elif number == 1:
+            sim.faults("stripe", down=True, down_mode="503")
+            # The payment now says 1500: what the gateway reports cannot be it.
+            Payment.objects.filter(pk=payment.pk).update(amount=1500)
+        elif number == 3:
+            sim.reset_faults()
+
+    parked = drive(payment, before_step=lose_then_differ).payment
+
+    assert parked.status == S.PROCESSING
+    assert parked.parked_reason == "amount_mismatch"
+    assert "1000" in parked.reconciliation_reason
+    alerts = [r for r in caplog.records if getattr(r, "alert", "") == "gateway_amount_mismatch"]
+    assert len(alerts) == 1
+    assert payments_reconcile() == {}  # left for a person: never settled from that charge
+    parked.refresh_from_db()
+    assert parked.status == S.PROCESSING
+
+
+def test_a_callback_for_another_currency_never_settles(
+    card_payment: Any, capture: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment = drive(card_payment("pm_card_authenticationRequired")).payment
+    assert payment.status == S.REQUIRES_ACTION
+    Payment.objects.filter(pk=payment.pk).update(currency="USD")  # the charge is in BRL
+
+    done = capture.http.post(f"/card/{payment.gateway_reference}/authenticate", json={})
+    callback = receive_and_process("stripe", done.json()["callback"])
+
+    payment.refresh_from_db()
+    assert payment.status == S.REQUIRES_ACTION
+    assert (payment.needs_reconciliation, payment.parked_reason) == (True, "amount_mismatch")
+    assert callback.status == "conflict"
+    assert any(getattr(r, "alert", "") == "gateway_amount_mismatch" for r in caplog.records)
+
+
+def test_a_pix_callback_for_another_amount_never_settles(pix_payment: Any, capture: Any) -> None:
+    payment = drive(pix_payment(amount=1000)).payment
+    Payment.objects.filter(pk=payment.pk).update(amount=990)
+
+    receive_and_process(payment.gateway, pay_pix(capture, payment))
+
+    payment.refresh_from_db()
+    assert payment.status == S.AWAITING_PAYMENT
+    assert payment.parked_reason == "amount_mismatch"
+    assert payments_reconcile() == {}  # flagged: left for a person, not expired or settled
