@@ -12,7 +12,9 @@ One port, one path prefix per gateway (point the SDK's base URL at the prefix):
     /_sim         control API     faults, recorded charges, "the payer pays", 3-D Secure
 
 Optionally a second, HTTPS port serves the same routes and requires a client
-certificate from a given CA (mTLS, as Efí's production API does).
+certificate from a given CA (mTLS, as Efí's production API does), and each gateway
+gets a port of its own (gateway_ports=True, --gateway-ports) that also serves every
+route and that a `refuse` fault closes.
 
 Gateway routes (all under their prefix):
 
@@ -29,11 +31,14 @@ Gateway routes (all under their prefix):
 Control routes:
 
     GET  /_sim/health                      {"ok": true}
+    GET  /_sim/ports                       {"shared": p, "stripe": p1, ...} (the gateway ports)
     POST /_sim/reset                       forget all state; faults and callbacks to defaults
     GET  /_sim/faults                      every gateway's settings and verdict counts
     PUT  /_sim/faults/{gateway}            {"latency_ms", "error_rate", "error_status",
-                                            "timeout_rate", "down", "down_mode": "reset"|"503",
-                                            "seed", "hang_ms"}
+                                            "timeout_rate", "down", "down_mode", "seed",
+                                            "hang_ms"}; down_mode: "refuse",
+                                            "reset_before_read", "reset" (default),
+                                            "reset_after_read", "hang", "502", "503", "504"
                                            (replaces that gateway's settings; omitted = default)
     GET|DELETE /_sim/faults/{gateway}, DELETE /_sim/faults (all)
     GET  /_sim/charges?gateway=&reference=&idempotency_key=

@@ -1,5 +1,6 @@
 """`python -m gateways.simulators --host 127.0.0.1 --port 8900
-[--mtls-port 8901 --cert server.pem --key key.pem --client-ca ca.pem] [--state-file PATH]`
+[--mtls-port 8901 --cert server.pem --key key.pem --client-ca ca.pem] [--state-file PATH]
+[--gateway-ports [stripe=8911,mercadopago=8912,gerencianet=8913]]`
 
 Callback URLs, secrets and credentials come from the environment (see
 SimulatorConfig.from_env and README.md). Stops on SIGINT or SIGTERM.
@@ -14,6 +15,7 @@ import threading
 from types import FrameType
 
 from gateways.simulators.config import SimulatorConfig
+from gateways.simulators.routing import GATEWAYS
 from gateways.simulators.server import MTLSSettings, SimulatorServer
 
 
@@ -33,12 +35,36 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--state-file", help="SQLite file that keeps charges and answers across restarts"
     )
+    parser.add_argument(
+        "--gateway-ports",
+        nargs="?",
+        const="",
+        metavar="GATEWAY=PORT,...",
+        help="also serve each gateway on a port of its own (free ports unless given), "
+        "which a `refuse` fault closes; GET /_sim/ports lists them",
+    )
     parser.add_argument("--log-level", default="INFO")
     arguments = parser.parse_args(argv)
     mtls_parts = (arguments.cert, arguments.key, arguments.client_ca)
     if arguments.mtls_port is not None and not all(mtls_parts):
         parser.error("--mtls-port needs --cert, --key and --client-ca")
+    if arguments.gateway_ports is not None:
+        try:
+            arguments.gateway_ports = _gateway_ports(arguments.gateway_ports)
+        except ValueError as exc:
+            parser.error(f"--gateway-ports: {exc}")
     return arguments
+
+
+def _gateway_ports(text: str) -> dict[str, int]:
+    """ "stripe=8911,mercadopago=8912" -> {"stripe": 8911, ...}; the others get free ports."""
+    ports = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        gateway, _, port = part.partition("=")
+        if gateway not in GATEWAYS or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected GATEWAY=PORT with GATEWAY one of {', '.join(GATEWAYS)}")
+        ports[gateway] = int(port)
+    return ports
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     mtls = None
     if arguments.mtls_port is not None:
         mtls = MTLSSettings(arguments.mtls_port, arguments.cert, arguments.key, arguments.client_ca)
-    server = SimulatorServer(arguments.host, arguments.port, config=config, mtls=mtls)
+    gateway_ports = arguments.gateway_ports if arguments.gateway_ports is not None else False
+    server = SimulatorServer(
+        arguments.host, arguments.port, config=config, mtls=mtls, gateway_ports=gateway_ports
+    )
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -70,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"simulators listening on {server.base_url}", flush=True)
     if server.mtls_base_url:
         print(f"mTLS listener on {server.mtls_base_url}", flush=True)
+    for gateway in server.gateway_ports:
+        print(f"{gateway} on its own port: {server.gateway_base_url(gateway)}", flush=True)
     stop.wait()
     server.stop()
     return 0

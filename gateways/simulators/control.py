@@ -32,6 +32,7 @@ class ControlApi:
         stripe: StripeSimulator,
         mercadopago: MercadoPagoSimulator,
         gerencianet: GerencianetSimulator,
+        ports: Callable[[], dict[str, int]],
     ) -> None:
         self.store = store
         self.faults = faults
@@ -39,10 +40,12 @@ class ControlApi:
         self.stripe = stripe
         self.mercadopago = mercadopago
         self.gerencianet = gerencianet
+        self.ports = ports
 
     def routes(self) -> list[Route]:
         return [
             route("GET", "/_sim/health", lambda request: Response.json(200, {"ok": True})),
+            route("GET", "/_sim/ports", lambda request: Response.json(200, self.ports())),
             route("POST", "/_sim/reset", self._reset),
             route("GET", "/_sim/faults", self._get_faults),
             route("DELETE", "/_sim/faults", self._delete_faults),

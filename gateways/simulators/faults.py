@@ -1,8 +1,9 @@
-"""Fault knobs per gateway: latency, errors, timeouts, outage; reproducible under a seed."""
+"""Fault knobs per gateway: latency, errors, timeouts, outages; reproducible under a seed."""
 
 import enum
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -16,8 +17,29 @@ class FaultError(ValueError):
 
 
 class DownMode(enum.StrEnum):
-    RESET = "reset"  # read the request, then reset the TCP connection: no answer at all
-    UNAVAILABLE = "503"  # answer 503 in the gateway's error shape: clearly not processed
+    """How a gateway that is down fails each request (README.md has the client's view)."""
+
+    REFUSE = "refuse"  # its own port stops listening; elsewhere reset unread
+    RESET_BEFORE_READ = "reset_before_read"  # reset before the request is read
+    RESET = "reset"  # read the request, then reset the connection without handling it
+    RESET_AFTER_READ = "reset_after_read"  # handle (and record) it, then reset: answer lost
+    HANG = "hang"  # handle (and record) it, then hold hang_ms and close unanswered
+    BAD_GATEWAY = "502"  # handle (and record) it, then answer 502: a proxy lost the answer
+    UNAVAILABLE = "503"  # answer 503 without handling it: clearly not processed
+    GATEWAY_TIMEOUT = "504"  # handle (and record) it, then answer 504
+
+    @property
+    def reads_request(self) -> bool:
+        return self not in (DownMode.REFUSE, DownMode.RESET_BEFORE_READ)
+
+    @property
+    def handles_request(self) -> bool:
+        return self in _HANDLING_MODES
+
+
+_HANDLING_MODES = frozenset(
+    {DownMode.RESET_AFTER_READ, DownMode.HANG, DownMode.BAD_GATEWAY, DownMode.GATEWAY_TIMEOUT}
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +109,12 @@ class Verdict(enum.Enum):
     DOWN = "down"
 
 
+def verdict_labels() -> list[str]:
+    """What the request log and the counts call each fate: a down verdict names its mode."""
+    plain = [verdict.value for verdict in Verdict if verdict is not Verdict.DOWN]
+    return plain + [f"{Verdict.DOWN.value}:{mode.value}" for mode in DownMode]
+
+
 @dataclass(frozen=True)
 class Decision:
     verdict: Verdict
@@ -95,19 +123,35 @@ class Decision:
     down_mode: DownMode
     error_status: int = 500
 
+    @property
+    def label(self) -> str:
+        if self.verdict is Verdict.DOWN:
+            return f"{Verdict.DOWN.value}:{self.down_mode.value}"
+        return self.verdict.value
+
+    @property
+    def resets_unread(self) -> bool:
+        """Down in a mode that resets the connection before the request is read."""
+        return self.verdict is Verdict.DOWN and not self.down_mode.reads_request
+
 
 @dataclass
 class _GatewayFaults:
     settings: FaultSettings
     rng: random.Random
-    counts: dict[str, int] = field(default_factory=lambda: {v.value: 0 for v in Verdict})
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(verdict_labels(), 0))
 
 
 class FaultBook:
-    """Current settings and random sequence of every gateway; safe across threads."""
+    """Current settings and random sequence of every gateway; safe across threads.
+
+    `on_change`, if set, is called (outside the lock) after any gateway's settings change,
+    before the change is answered: the server opens or closes gateway ports there.
+    """
 
     def __init__(self, *, default_hang_ms: int = DEFAULT_HANG_MS) -> None:
         self.default_hang_ms = default_hang_ms
+        self.on_change: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self.reset()
 
@@ -118,11 +162,16 @@ class FaultBook:
                 self._state = {name: self._fresh(calm) for name in GATEWAYS}
             else:
                 self._state[gateway] = self._fresh(calm)
+        self._changed()
 
     @staticmethod
     def _fresh(settings: FaultSettings) -> _GatewayFaults:
         # Fault injection, not security: a seeded PRNG is the point.
         return _GatewayFaults(settings, random.Random(settings.seed))  # noqa: S311
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def parse(self, data: Any) -> FaultSettings:
         return FaultSettings.from_json(data, default_hang_ms=self.default_hang_ms)
@@ -130,35 +179,55 @@ class FaultBook:
     def set(self, gateway: str, settings: FaultSettings) -> FaultSettings:
         with self._lock:
             self._state[gateway] = self._fresh(settings)
-            return self._state[gateway].settings
+            current = self._state[gateway].settings
+        self._changed()
+        return current
 
     def settings(self, gateway: str) -> FaultSettings:
         with self._lock:
             return self._state[gateway].settings
 
+    def refuses(self, gateway: str) -> bool:
+        """Whether the gateway's own port must stop listening."""
+        settings = self.settings(gateway)
+        return settings.down and settings.down_mode is DownMode.REFUSE
+
     def decide(self, gateway: str) -> Decision:
         """The fate of one request. Two draws per request whatever the settings, so a seed
         gives the same sequence of verdicts for the same sequence of requests."""
         with self._lock:
+            return self._decide(self._state[gateway])
+
+    def decide_unread(self, gateway: str) -> Decision | None:
+        """The fate of a connection to the gateway's own port before anything is read:
+        decided (and counted) only when the gateway resets such connections unread."""
+        with self._lock:
             state = self._state[gateway]
-            settings = state.settings
-            error_draw, timeout_draw = state.rng.random(), state.rng.random()
-            if settings.down:
-                verdict = Verdict.DOWN
-            elif error_draw < settings.error_rate:
-                verdict = Verdict.ERROR
-            elif timeout_draw < settings.timeout_rate:
-                verdict = Verdict.TIMEOUT
-            else:
-                verdict = Verdict.PASS
-            state.counts[verdict.value] += 1
-            return Decision(
-                verdict=verdict,
-                latency_s=settings.latency_ms / 1000,
-                hang_s=settings.hang_ms / 1000,
-                down_mode=settings.down_mode,
-                error_status=settings.error_status,
-            )
+            if not state.settings.down or state.settings.down_mode.reads_request:
+                return None
+            return self._decide(state)
+
+    @staticmethod
+    def _decide(state: _GatewayFaults) -> Decision:
+        settings = state.settings
+        error_draw, timeout_draw = state.rng.random(), state.rng.random()
+        if settings.down:
+            verdict = Verdict.DOWN
+        elif error_draw < settings.error_rate:
+            verdict = Verdict.ERROR
+        elif timeout_draw < settings.timeout_rate:
+            verdict = Verdict.TIMEOUT
+        else:
+            verdict = Verdict.PASS
+        decision = Decision(
+            verdict=verdict,
+            latency_s=settings.latency_ms / 1000,
+            hang_s=settings.hang_ms / 1000,
+            down_mode=settings.down_mode,
+            error_status=settings.error_status,
+        )
+        state.counts[decision.label] += 1
+        return decision
 
     def to_json(self) -> dict[str, Any]:
         with self._lock:

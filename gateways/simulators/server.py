@@ -1,20 +1,22 @@
-"""Sockets: a threaded HTTP listener, and optionally an HTTPS one that demands a client
-certificate (mTLS), both serving the same Simulator."""
+"""Sockets: a threaded HTTP listener, optionally an HTTPS one that demands a client
+certificate (mTLS) and one HTTP listener per gateway, all serving the same Simulator."""
 
+import dataclasses
 import logging
 import socket
 import socketserver
 import ssl
 import struct
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from gateways.simulators.app import Action, Simulator
+from gateways.simulators.app import Action, Outcome, Simulator
 from gateways.simulators.config import SimulatorConfig
-from gateways.simulators.routing import Request, Response
+from gateways.simulators.routing import GATEWAYS, Request, Response
 
 logger = logging.getLogger("gateways.simulators.server")
 
@@ -51,11 +53,21 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
     def _serve(self) -> None:
-        body = self._read_body()
-        if body is None:
+        simulator = self.server.simulator
+        read_body = self._body_reader()
+        if read_body is None:
             return
-        request = Request.build(self.command, self.path, dict(self.headers.items()), body)
-        outcome = self.server.simulator.handle(request)
+        # The head (method, path) has been read, the body not yet: the prefix says which
+        # gateway's fault applies, and some faults reset the connection before reading on.
+        head = Request.build(self.command, self.path, dict(self.headers.items()), b"")
+        decision = simulator.decide(head)
+        if decision is not None and decision.resets_unread and head.gateway is not None:
+            self._carry_out(simulator.reset_unread(head.gateway, decision, head))
+            return
+        request = dataclasses.replace(head, body=read_body())
+        self._carry_out(simulator.handle(request, decision))
+
+    def _carry_out(self, outcome: Outcome) -> None:
         if outcome.action is Action.RESET:
             self._reset_connection()
         elif outcome.action is Action.DROP:
@@ -63,15 +75,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif outcome.response is not None:
             self._write(outcome.response)
 
-    def _read_body(self) -> bytes | None:
+    def _body_reader(self) -> Callable[[], bytes] | None:
+        """How to read the body; None (400 sent) when its length makes no sense."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
+            return self._read_chunked
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             self.send_error(400, "bad Content-Length")
             return None
-        return self.rfile.read(length) if length > 0 else b""
+        return lambda: self.rfile.read(length) if length > 0 else b""
 
     def _read_chunked(self) -> bytes:
         chunks = []
@@ -97,9 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
             logger.debug("could not answer %s %s: %s", self.command, self.path, exc)
 
     def _reset_connection(self) -> None:
-        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.connection.close()
+        _reset(self.connection)
         self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -150,6 +161,44 @@ class _TLSListener(_Listener):
         super().finish_request(request, client_address)
 
 
+class _GatewayListener(_Listener):
+    """A gateway's own port: every route, and the faults that act before a request is read."""
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator, gateway: str) -> None:
+        self.gateway = gateway
+        super().__init__(address, simulator)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # Connections accepted just before a `refuse` closed the port meet the same fate.
+        decision = self.simulator.faults.decide_unread(self.gateway)
+        if decision is not None:
+            self.simulator.reset_unread(self.gateway, decision)
+            _reset(request)
+            return
+        super().finish_request(request, client_address)
+
+
+def _reset(connection: socket.socket) -> None:
+    # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
+
+
+def _hold_port(family: int, address: tuple[str, int]) -> socket.socket | None:
+    """A socket bound to the port and not listening: connections to it are refused
+    (ECONNREFUSED), and no other socket (an outgoing connection's ephemeral port
+    included) can take the port meanwhile. SO_REUSEADDR lets the listener bind again."""
+    hold = socket.socket(family, socket.SOCK_STREAM)
+    hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        hold.bind(address)
+    except OSError as exc:
+        logger.warning("could not hold port %s while refusing: %s", address[1], exc)
+        hold.close()
+        return None
+    return hold
+
+
 def _linger(connection: socket.socket) -> None:
     """Close after a refused handshake the way web servers do (lingering close).
 
@@ -168,10 +217,12 @@ def _linger(connection: socket.socket) -> None:
 
 
 class SimulatorServer:
-    """The simulators on a local port (and an mTLS port), in background threads.
+    """The simulators on a local port (and an mTLS port, and a port per gateway), in
+    background threads.
 
-    with SimulatorServer("127.0.0.1", 0) as sim:
+    with SimulatorServer("127.0.0.1", 0, gateway_ports=True) as sim:
         stripe.StripeClient("sk_test_x", base_addresses={"api": sim.base_url + "/stripe"})
+        sim.gateway_base_url("stripe") + "/stripe"  # Stripe's own port: can refuse connections
     """
 
     def __init__(
@@ -181,13 +232,24 @@ class SimulatorServer:
         *,
         config: SimulatorConfig | None = None,
         mtls: MTLSSettings | None = None,
+        gateway_ports: bool | Mapping[str, int] = False,
     ) -> None:
         self.host = host
         self.simulator = Simulator(config)
         self._mtls = mtls
         self._requested_port = port
+        self._requested_gateway_ports = _gateway_ports(gateway_ports)
         self._listeners: list[_Listener] = []
         self._threads: list[threading.Thread] = []
+        # Gateway ports: the bound port of each, the listening listener of each gateway that
+        # is not refusing, the socket holding the port of each that is, and listeners closed
+        # by a refusal (their connections may still be running).
+        self._gateway_port: dict[str, int] = {}
+        self._gateway_listeners: dict[str, _GatewayListener] = {}
+        self._port_holds: dict[str, socket.socket | None] = {}
+        self._closed_listeners: list[_Listener] = []
+        self._ports_lock = threading.Lock()
+        self._running = False
 
     @property
     def port(self) -> int:
@@ -208,6 +270,20 @@ class SimulatorServer:
         port = self.mtls_port
         return f"https://{_url_host(self.host)}:{port}" if port is not None else None
 
+    @property
+    def gateway_ports(self) -> dict[str, int]:
+        """Each gateway's own port (empty unless started with gateway_ports)."""
+        return dict(self._gateway_port)
+
+    def gateway_port(self, gateway: str) -> int:
+        if gateway not in self._gateway_port:
+            raise KeyError(f"no port of its own for {gateway!r} (start with gateway_ports=True)")
+        return self._gateway_port[gateway]
+
+    def gateway_base_url(self, gateway: str) -> str:
+        """http://host:<the gateway's own port>; like base_url, without the path prefix."""
+        return f"http://{_url_host(self.host)}:{self.gateway_port(gateway)}"
+
     def start(self) -> "SimulatorServer":
         if self.simulator.config.state_file:  # from what the file holds, on every start
             self.simulator.store.attach(self.simulator.config.state_file)
@@ -219,26 +295,81 @@ class SimulatorServer:
             )
         self.simulator.context.public_url = self.simulator.config.public_url or self.base_url
         for listener in self._listeners:
-            thread = threading.Thread(
-                target=listener.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"simulator:{listener.server_port}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
+            self._serve(listener)
+        self._gateway_port = {}
+        for gateway, port in self._requested_gateway_ports.items():
+            listener = _GatewayListener((self.host, port), self.simulator, gateway)
+            self._gateway_port[gateway] = listener.server_port
+            self._gateway_listeners[gateway] = listener
+            self._serve(listener)
+        self.simulator.ports.clear()
+        self.simulator.ports.update({"shared": self.port, **self._gateway_port})
+        if self.mtls_port is not None:
+            self.simulator.ports["mtls"] = self.mtls_port
+        with self._ports_lock:
+            self._running = True
+        self.simulator.faults.on_change = self._follow_faults
+        self._follow_faults()  # faults outlive a stop: a gateway may be refusing already
         logger.info(
-            "simulators on %s%s",
+            "simulators on %s%s%s",
             self.base_url,
             f" and {self.mtls_base_url} (mTLS)" if self.mtls_base_url else "",
+            "".join(f", {name} on port {port}" for name, port in self._gateway_port.items()),
         )
         return self
 
+    def _serve(self, listener: _Listener) -> None:
+        thread = threading.Thread(
+            target=listener.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"simulator:{listener.server_port}",
+            daemon=True,
+        )
+        thread.start()
+        self._threads.append(thread)
+
+    def _follow_faults(self) -> None:
+        """Close the own port of each gateway whose fault is `refuse` (the kernel then
+        refuses connections to it), and listen again on it once the fault is gone."""
+        with self._ports_lock:
+            if not self._running:
+                return
+            for gateway, port in self._gateway_port.items():
+                refusing = self.simulator.faults.refuses(gateway)
+                listener = self._gateway_listeners.get(gateway)
+                if refusing and listener is not None:
+                    listener.shutdown()  # from a handler thread too: serve_forever has its own
+                    listener.socket.close()
+                    del self._gateway_listeners[gateway]
+                    self._closed_listeners.append(listener)
+                    self._port_holds[gateway] = _hold_port(
+                        listener.address_family, (self.host, port)
+                    )
+                    logger.info("%s port %s: refusing connections", gateway, port)
+                elif not refusing and listener is None:
+                    listener = _GatewayListener((self.host, port), self.simulator, gateway)
+                    hold = self._port_holds.pop(gateway, None)
+                    if hold is not None:
+                        hold.close()
+                    self._gateway_listeners[gateway] = listener
+                    self._serve(listener)
+                    logger.info("%s port %s: listening again", gateway, port)
+
     def stop(self) -> None:
+        self.simulator.faults.on_change = None
         self.simulator.stopping.set()  # wakes requests sleeping in latency or a hang
-        for listener in self._listeners:
+        with self._ports_lock:
+            self._running = False
+            listening = [*self._listeners, *self._gateway_listeners.values()]
+            closed, holds = self._closed_listeners, list(self._port_holds.values())
+            self._gateway_listeners, self._port_holds, self._closed_listeners = {}, {}, []
+        for listener in listening:
             listener.shutdown()
-            listener.server_close()
+        for listener in [*listening, *closed]:
+            listener.server_close()  # waits for the connections still running
+        for hold in holds:
+            if hold is not None:
+                hold.close()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
@@ -254,6 +385,16 @@ class SimulatorServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _gateway_ports(requested: bool | Mapping[str, int]) -> dict[str, int]:
+    """Each gateway's port to bind (0: a free one), from True or {gateway: port}."""
+    if requested is False:
+        return {}
+    chosen = {} if requested is True else dict(requested)
+    if unknown := sorted(set(chosen) - set(GATEWAYS)):
+        raise ValueError(f"unknown gateway(s) {', '.join(unknown)}; one of {', '.join(GATEWAYS)}")
+    return {gateway: chosen.get(gateway, 0) for gateway in GATEWAYS}
 
 
 def _url_host(host: str) -> str:

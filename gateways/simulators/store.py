@@ -63,12 +63,12 @@ class RefundRecord:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request that reached a gateway's routes, and what it met."""
+    """One request that reached a gateway's routes (or its own port), and what it met."""
 
     gateway: str
-    method: str
-    path: str
-    verdict: str  # the fault verdict: pass, error, timeout, down
+    method: str | None  # None: reset on the gateway's own port before anything was read
+    path: str | None
+    verdict: str  # the fault verdict: pass, error, timeout, down:<down_mode>
     status: int | None  # the answer's status; None when none was sent (timeout, reset)
     at: float = field(default_factory=_now)
 
