@@ -77,7 +77,7 @@ def sim() -> Iterator[SimulatorServer]:
         stripe_api_keys=frozenset({SANDBOX_VALUES["stripe"]["API_KEY"]}),
         mercadopago_access_tokens=frozenset({SANDBOX_VALUES["mercadopago"]["ACCESS_TOKEN"]}),
     )
-    with SimulatorServer("127.0.0.1", 0, config=config) as server:
+    with SimulatorServer("127.0.0.1", 0, config=config, gateway_ports=True) as server:
         yield server
 
 

@@ -319,6 +319,7 @@ class Case:
     warm: bool = True  # a token cached first, so the fault meets the cob itself
     timeout: float = TIMEOUT
     refused: bool = False  # point the adapter at a closed port
+    own_port: bool = False  # point the adapter at the gateway's own simulator port
     client_secret: str = ""  # a wrong secret
     tax_id: str = "52998224725"
     recorded: int = 0  # charges the simulator holds afterwards
@@ -347,7 +348,23 @@ ERROR_TABLE = {
     "OAuth reset": Case(Retryable, {"down": True}, warm=False, sent=0),
     "OAuth read timeout": Case(Retryable, {"timeout_rate": 1}, warm=False, timeout=SHORT_TIMEOUT,
                                sent=0),
+    # The simulators' outage modes (down_mode): what a real gateway's outage looks like.
+    "refused at its own port": Case(Retryable, {"down": True, "down_mode": "refuse"},
+                                    own_port=True, sent=0),
+    "reset before reading": Case(Ambiguous, {"down": True, "down_mode": "reset_before_read"}),
+    "reset after handling": Case(Ambiguous, {"down": True, "down_mode": "reset_after_read"},
+                                 recorded=1),
+    "hang after handling": Case(Ambiguous, {"down": True, "down_mode": "hang"},
+                                timeout=SHORT_TIMEOUT, recorded=1),
+    "502 after handling": Case(Ambiguous, {"down": True, "down_mode": "502"}, http_status=502,
+                               recorded=1),
+    "504 after handling": Case(Ambiguous, {"down": True, "down_mode": "504"}, http_status=504,
+                               recorded=1),
 }  # fmt: skip
+
+
+def _base_url(sim: SimulatorServer, case: Case) -> str:
+    return sim.gateway_base_url("gerencianet") if case.own_port else sim.base_url
 
 
 @pytest.mark.parametrize("case", ERROR_TABLE.values(), ids=ERROR_TABLE.keys())
@@ -356,7 +373,7 @@ def test_error_mapping(
 ) -> None:
     if case.client_secret:
         set_credential(monkeypatch, "gerencianet", "CLIENT_SECRET", case.client_secret)
-    base_url = closed_port_url() if case.refused else sim.base_url
+    base_url = closed_port_url() if case.refused else _base_url(sim, case)
     adapter = gerencianet_at(base_url, timeout=case.timeout)
     if case.warm:
         assert adapter.health().healthy

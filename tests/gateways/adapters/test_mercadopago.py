@@ -317,6 +317,7 @@ class Case:
     faults: dict[str, Any] = field(default_factory=dict)
     timeout: float = TIMEOUT
     refused: bool = False  # point the adapter at a closed port
+    own_port: bool = False  # point the adapter at the gateway's own simulator port
     token: str = ""  # a wrong access token
     email: str = "maria@example.com"
     recorded: int = 0  # charges the simulator holds afterwards
@@ -336,7 +337,23 @@ ERROR_TABLE = {
     "read timeout": Case(Ambiguous, {"timeout_rate": 1}, timeout=SHORT_TIMEOUT, recorded=1),
     "401 wrong token": Case(Misconfigured, token="TEST-wrong", http_status=401),
     "400 no payer email": Case(Declined, email="", http_status=400),
-}
+    # The simulators' outage modes (down_mode): what a real gateway's outage looks like.
+    "refused at its own port": Case(Retryable, {"down": True, "down_mode": "refuse"},
+                                    own_port=True, sent=0),
+    "reset before reading": Case(Ambiguous, {"down": True, "down_mode": "reset_before_read"}),
+    "reset after handling": Case(Ambiguous, {"down": True, "down_mode": "reset_after_read"},
+                                 recorded=1),
+    "hang after handling": Case(Ambiguous, {"down": True, "down_mode": "hang"},
+                                timeout=SHORT_TIMEOUT, recorded=1),
+    "502 after handling": Case(Ambiguous, {"down": True, "down_mode": "502"}, http_status=502,
+                               recorded=1),
+    "504 after handling": Case(Ambiguous, {"down": True, "down_mode": "504"}, http_status=504,
+                               recorded=1),
+}  # fmt: skip
+
+
+def _base_url(sim: SimulatorServer, case: Case) -> str:
+    return sim.gateway_base_url("mercadopago") if case.own_port else sim.base_url
 
 
 @pytest.mark.parametrize("case", ERROR_TABLE.values(), ids=ERROR_TABLE.keys())
@@ -345,7 +362,7 @@ def test_error_mapping(
 ) -> None:
     if case.token:
         set_credential(monkeypatch, "mercadopago", "ACCESS_TOKEN", case.token)
-    base_url = closed_port_url() if case.refused else sim.base_url
+    base_url = closed_port_url() if case.refused else _base_url(sim, case)
     adapter = mercadopago_at(base_url, timeout=case.timeout)
     if case.faults:
         faults(control, "mercadopago", **case.faults)

@@ -253,6 +253,7 @@ class Case:
     faults: dict[str, Any] = field(default_factory=dict)
     timeout: float = TIMEOUT
     refused: bool = False  # point the adapter at a closed port
+    own_port: bool = False  # point the adapter at the gateway's own simulator port
     api_key: str = ""  # a wrong key
     token: str = "pm_card_visa"
     currency: str = "BRL"
@@ -274,7 +275,23 @@ ERROR_TABLE = {
     "401 wrong key": Case(Misconfigured, api_key="sk_test_wrong", http_status=401),
     "400 unknown card": Case(Declined, token="pm_card_nonexistent", http_status=400),
     "400 bad currency": Case(Declined, currency="BR$", http_status=400),
-}
+    # The simulators' outage modes (down_mode): what a real gateway's outage looks like.
+    "refused at its own port": Case(Retryable, {"down": True, "down_mode": "refuse"},
+                                    own_port=True, sent=0),
+    "reset before reading": Case(Ambiguous, {"down": True, "down_mode": "reset_before_read"}),
+    "reset after handling": Case(Ambiguous, {"down": True, "down_mode": "reset_after_read"},
+                                 recorded=1),
+    "hang after handling": Case(Ambiguous, {"down": True, "down_mode": "hang"},
+                                timeout=SHORT_TIMEOUT, recorded=1),
+    "502 after handling": Case(Ambiguous, {"down": True, "down_mode": "502"}, http_status=502,
+                               recorded=1),
+    "504 after handling": Case(Ambiguous, {"down": True, "down_mode": "504"}, http_status=504,
+                               recorded=1),
+}  # fmt: skip
+
+
+def _base_url(sim: SimulatorServer, case: Case) -> str:
+    return sim.gateway_base_url("stripe") if case.own_port else sim.base_url
 
 
 @pytest.mark.parametrize("case", ERROR_TABLE.values(), ids=ERROR_TABLE.keys())
@@ -283,7 +300,9 @@ def test_error_mapping(
 ) -> None:
     if case.api_key:
         set_credential(monkeypatch, "stripe", "API_KEY", case.api_key)
-    adapter = stripe_at(closed_port_url() if case.refused else sim.base_url, timeout=case.timeout)
+    adapter = stripe_at(
+        closed_port_url() if case.refused else _base_url(sim, case), timeout=case.timeout
+    )
     if case.faults:
         faults(control, "stripe", **case.faults)
 
