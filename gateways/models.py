@@ -115,7 +115,10 @@ class GatewayCallback(models.Model):
     detail = models.CharField(max_length=500, blank=True, default="")
     headers = models.JSONField(default=dict, blank=True)
     # The raw body may carry payer data (names, e-mails): encrypted like every personal field.
+    # Kept for verified callbacks only; a rejected one keeps its hash and size instead.
     body = EncryptedTextField(blank=True, default="")
+    body_sha256 = models.CharField(max_length=64, blank=True, default="")
+    body_size = models.PositiveIntegerField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 

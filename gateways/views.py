@@ -4,10 +4,13 @@ Plain Django views: the raw body and headers are what signatures cover, and
 gateways authenticate by signature, not by our JWT.
 """
 
+import math
+
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from paywave.errors import ErrorType, error_body
+from paywave.throttling import CallbackRateThrottle, client_address
 
 from .base import InvalidCallback
 from .callbacks import callback_receive
@@ -27,6 +30,9 @@ def gateway_callback(request: HttpRequest, code: str) -> JsonResponse:
         )
         response["Allow"] = "POST"
         return response
+    throttle = CallbackRateThrottle()
+    if not throttle.allow_request(request, None):
+        return _throttled(throttle.wait())
     gateway = Gateway.objects.filter(code=code).first()
     if gateway is None:
         return JsonResponse(
@@ -43,6 +49,7 @@ def gateway_callback(request: HttpRequest, code: str) -> JsonResponse:
             headers=request.headers,  # case-insensitive, as HTTP header names are
             query=request.GET.dict(),
             body=request.body,
+            source=client_address(request),
         )
     except InvalidCallback as exc:
         return JsonResponse(
@@ -54,3 +61,17 @@ def gateway_callback(request: HttpRequest, code: str) -> JsonResponse:
             status=400,
         )
     return JsonResponse({"received": True, "duplicate": received.duplicate})
+
+
+def _throttled(wait: float | None) -> JsonResponse:
+    response = JsonResponse(
+        error_body(
+            error_type=ErrorType.RATE_LIMIT,
+            code="rate_limited",
+            message="Too many callbacks from this address; send it again later.",
+        ),
+        status=429,
+    )
+    if wait is not None:
+        response["Retry-After"] = str(math.ceil(wait))
+    return response

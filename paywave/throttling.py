@@ -84,3 +84,19 @@ class TokenRateThrottle(ClientRateThrottle):
 
     def ident(self, request: Request) -> str:
         return f"ip:{self.get_ident(request)}"
+
+
+class CallbackRateThrottle(ClientRateThrottle):
+    """Guards the public gateway callback URL (/webhooks/<gateway>), per source address."""
+
+    scope = "callback"
+    rate_setting = "PAYWAVE_CALLBACK_THROTTLE_RATE"
+
+    def ident(self, request: Request) -> str:
+        return f"ip:{self.get_ident(request)}"
+
+
+def client_address(request: Any) -> str:
+    """The caller's address as every throttle sees it: REMOTE_ADDR, or X-Forwarded-For
+    past PAYWAVE_NUM_PROXIES trusted proxies (never a header a client can forge)."""
+    return BaseThrottle().get_ident(request)

@@ -222,6 +222,9 @@ PAYWAVE_CURRENCIES = env.list(
 )
 PAYWAVE_THROTTLE_RATE = env.str("PAYWAVE_THROTTLE_RATE", default="1200/min")
 PAYWAVE_TOKEN_THROTTLE_RATE = env.str("PAYWAVE_TOKEN_THROTTLE_RATE", default="30/min")
+# Gateway callbacks (POST /webhooks/<gateway>) per source address: a gateway sends from a
+# few addresses, one callback or two per payment; raise it if one address sends more.
+PAYWAVE_CALLBACK_THROTTLE_RATE = env.str("PAYWAVE_CALLBACK_THROTTLE_RATE", default="1200/min")
 PAYWAVE_IDEMPOTENCY_TTL = timedelta(hours=env.int("PAYWAVE_IDEMPOTENCY_TTL_HOURS", default=24))
 # An in-flight key older than this belongs to a request that died: it may be taken over.
 PAYWAVE_IDEMPOTENCY_LOCK_TIMEOUT = timedelta(

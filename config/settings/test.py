@@ -15,6 +15,7 @@ PAYWAVE_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(b"test-only-key-not-a-secret
 PAYWAVE_BLIND_INDEX_KEY = "test-blind-index-key"
 PAYWAVE_THROTTLE_RATE = "100000/min"
 PAYWAVE_TOKEN_THROTTLE_RATE = "100000/min"
+PAYWAVE_CALLBACK_THROTTLE_RATE = "100000/min"
 
 if not env.str("DATABASE_URL", default=""):
     DATABASES = {
