@@ -1,4 +1,5 @@
-"""Token endpoints: a wallet app trades its username and password for a JWT pair."""
+"""Token endpoints: a wallet app trades its username and password for a JWT pair, and a
+refresh token (once) for a new pair."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -17,8 +18,14 @@ TOKEN_PAIR = inline_serializer(
         "refresh": serializers.CharField(help_text="Trade it for a new access token."),
     },
 )
-ACCESS_TOKEN = inline_serializer(
-    "AccessToken", {"access": serializers.CharField(help_text="Bearer token for API calls.")}
+REFRESHED_PAIR = inline_serializer(
+    "RefreshedTokenPair",
+    {
+        "access": serializers.CharField(help_text="Bearer token for API calls."),
+        "refresh": serializers.CharField(
+            help_text="The next refresh token: the one sent is spent (refused if sent again)."
+        ),
+    },
 )
 
 
@@ -43,8 +50,8 @@ class TokenRefreshApi(TokenRefreshView):
     @extend_schema(
         tags=TAG,
         operation_id="auth_token_refresh",
-        summary="A refresh token for a new access token.",
-        responses={200: ACCESS_TOKEN, **error_responses(*BODY_ERRORS, 401, 429)},
+        summary="A refresh token for a new access and refresh token (the one sent is spent).",
+        responses={200: REFRESHED_PAIR, **error_responses(*BODY_ERRORS, 401, 429)},
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)

@@ -1,3 +1,6 @@
+from functools import partial
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -6,4 +9,21 @@ class PaywaveConfig(AppConfig):
     verbose_name = "PayWave platform"
 
     def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_save
+
         from paywave import schema  # noqa: F401  (registers the OpenAPI auth extension)
+
+        # Staff edit users in Django's own admin (is_active, is_staff): the only way to
+        # hear of it. Tokens then lose what the user lost at the next request.
+        post_save.connect(
+            _forget_account_state, sender=get_user_model(), dispatch_uid="paywave-account"
+        )
+
+
+def _forget_account_state(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from django.db import transaction
+
+    from paywave.accounts import account_state_forget
+
+    transaction.on_commit(partial(account_state_forget, instance.pk))

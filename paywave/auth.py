@@ -2,49 +2,106 @@
 
 Tokens carry the wallet app's id (`client_id`) and the staff flag, so an
 authenticated request needs no database query: the hot path of a cached
-`GET /payments/{id}` touches only Redis.
+`GET /payments/{id}` touches only Redis (the payment, and the account's current
+state: `paywave.accounts`).
+
+Refresh tokens are used once: a refresh blacklists the token it was given and
+answers a new pair, its claims read from the database again.
 """
 
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
-from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from paywave.accounts import account_may_sign_in, account_state, token_claims
 from paywave.log_context import bind
+
+NO_ACTIVE_ACCOUNT = "No active account found for the given token."
 
 
 class ClientTokenObtainSerializer(TokenObtainPairSerializer):
     @classmethod
     def get_token(cls, user: Any) -> Token:
         token = super().get_token(user)
-        client = getattr(user, "api_client", None)
-        token["client_id"] = str(client.id) if client else None
-        token["staff"] = bool(user.is_staff)
+        for claim, value in token_claims(user).items():
+            token[claim] = value
         return token
 
 
 class ClientTokenRefreshSerializer(TokenRefreshSerializer):
+    """A refresh token for a new pair: claims rebuilt from the database, the old token spent."""
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
-        try:
-            return super().validate(attrs)
-        except get_user_model().DoesNotExist as exc:
-            raise exceptions.AuthenticationFailed(
-                "No active account found for the given token.", code="no_active_account"
-            ) from exc
+        refresh = self.token_class(attrs["refresh"])  # signature, expiry, blacklist
+        user = (
+            get_user_model()
+            .objects.select_related("api_client")
+            .filter(**{api_settings.USER_ID_FIELD: refresh.get(api_settings.USER_ID_CLAIM)})
+            .first()
+        )
+        if not account_may_sign_in(user):
+            raise exceptions.AuthenticationFailed(NO_ACTIVE_ACCOUNT, code="no_active_account")
+        refresh_token_spend(refresh, user=user)
+        renewed = ClientTokenObtainSerializer.get_token(user)
+        return {"access": str(renewed.access_token), "refresh": str(renewed)}
+
+
+def refresh_token_spend(token: RefreshToken, *, user: Any) -> None:
+    """Blacklist a refresh token; refuse it if it was spent already (two refreshes at once
+    included: the blacklist's unique row lets exactly one of them through)."""
+    outstanding, _ = OutstandingToken.objects.get_or_create(
+        jti=token[api_settings.JTI_CLAIM],
+        defaults={
+            "user": user,
+            "token": str(token),
+            "created_at": token.current_time,
+            "expires_at": datetime_from_epoch(token["exp"]),
+        },
+    )
+    _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+    if not created:
+        raise exceptions.AuthenticationFailed("Token is blacklisted", code="token_not_valid")
+
+
+def refresh_tokens_purge_expired() -> int:
+    """Forget refresh tokens past their expiry (their blacklist rows go with them)."""
+    deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
 
 
 class ClientJWTAuthentication(JWTStatelessUserAuthentication):
+    """A JWT whose claims still hold: its account active, its staff flag still granted."""
+
     www_authenticate_realm = "paywave"
 
     def authenticate(self, request: Request) -> tuple[Any, Token] | None:
         result = super().authenticate(request)
-        if result is not None and result[1].get("client_id"):
-            bind(client=str(result[1]["client_id"]))  # log lines name the wallet app
+        if result is None:
+            return None
+        token = result[1]
+        state = account_state(token.get(api_settings.USER_ID_CLAIM))
+        if not state.active:
+            raise exceptions.AuthenticationFailed(
+                "This account is deactivated.", code="account_inactive"
+            )
+        if (token.get("client_id") or None) != state.client_id or (
+            token.get("staff") and not state.staff
+        ):
+            raise exceptions.AuthenticationFailed(
+                "This token's rights have changed: get a new token.", code="token_not_valid"
+            )
+        if token.get("client_id"):
+            bind(client=str(token["client_id"]))  # log lines name the wallet app
         return result
 
 

@@ -3,6 +3,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from paywave.accounts import account_state_forget
 from paywave.errors import ApplicationError
 from paywave.models import ApiClient
 
@@ -40,3 +41,15 @@ def staff_user_ensure(*, username: str, password: str) -> None:
         user.is_superuser = True
         user.is_active = True
         user.save()
+
+
+def api_client_set_active(*, client: ApiClient, active: bool) -> bool:
+    """Deactivate a wallet app (no new tokens; its tokens stop working at once) or
+    reactivate it. Returns whether anything changed."""
+    with transaction.atomic():
+        changed = ApiClient.objects.filter(pk=client.pk, is_active=not active).update(
+            is_active=active
+        )
+        transaction.on_commit(lambda: account_state_forget(client.user_id))
+    client.is_active = active
+    return bool(changed)

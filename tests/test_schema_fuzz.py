@@ -79,7 +79,7 @@ SEEDED_IDS = [
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
 # What the `seeded` fixture made for the test being run (read by the hooks at draw time).
-_seeded: dict[str, str] = {}
+_seeded: dict[str, Any] = {}
 
 
 # --- The data the wallet app owns --------------------------------------------------
@@ -143,7 +143,7 @@ def _seed_payments(client: Any) -> None:
 
 
 @pytest.fixture
-def seeded(transactional_db: Any) -> dict[str, str]:
+def seeded(transactional_db: Any) -> dict[str, Any]:
     """A wallet app with payments in several states; its bearer token and refresh token.
 
     Transactional: the app runs in-process through WSGI, which commits and closes
@@ -154,6 +154,7 @@ def seeded(transactional_db: Any) -> dict[str, str]:
     _seeded.clear()
     _seeded["access"] = token_for(client.user)
     _seeded["refresh"] = str(RefreshToken.for_user(client.user))
+    _seeded["user"] = client.user
     yield _seeded
     _seeded.clear()
 
@@ -302,8 +303,9 @@ def _steered(case: Any) -> st.SearchStrategy | None:
             lambda body: _with(case, body=body)
         )
     if route == "POST /api/v1/auth/token/refresh":
-        # Drawn when the case is, so it is the refresh token of the app being tested.
-        return st.builds(lambda: {"refresh": _seeded["refresh"]}).map(
+        # Drawn when the case is, so it is a refresh token of the app being tested; a new
+        # one each time, as a refresh token is spent by its first use.
+        return st.builds(lambda: {"refresh": str(RefreshToken.for_user(_seeded["user"]))}).map(
             lambda body: _with(case, body=body)
         )
     return None

@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Before paywave, whose admin hides the stored refresh tokens.
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "paywave",
@@ -189,7 +191,14 @@ SIMPLE_JWT = {
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
+    # A refresh answers a new pair and blacklists the refresh token it was given.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "USER_AUTHENTICATION_RULE": "paywave.accounts.account_may_sign_in",
 }
+# Each request checks its token's claims against the account's state cached this long:
+# a deactivated wallet app or a demoted staff user loses access within this many seconds.
+PAYWAVE_ACCOUNT_CACHE_SECONDS = env.int("PAYWAVE_ACCOUNT_CACHE_SECONDS", default=60)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PayWave API",
@@ -290,6 +299,10 @@ PAYWAVE_ORPHAN_GIVE_UP_SECONDS = env.float("PAYWAVE_ORPHAN_GIVE_UP_SECONDS", def
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
         "task": "paywave.purge_expired_idempotency_keys",
+        "schedule": timedelta(hours=1),
+    },
+    "purge-expired-refresh-tokens": {
+        "task": "paywave.purge_expired_refresh_tokens",
         "schedule": timedelta(hours=1),
     },
     "probe-gateway-health": {
