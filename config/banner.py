@@ -18,12 +18,14 @@ def main() -> None:
     broker = settings.CELERY_BROKER_URL.split("@")[-1]
     sandbox = settings.PAYWAVE_SANDBOX
     staff = "   staff user admin / admin" if sandbox else ""
+    if settings.PAYWAVE_ADMIN_REQUIRE_2FA:
+        staff += " + TOTP code (manage.py totp_enrol admin)"
     lines = [
         "PayWave is starting (Ctrl-C stops everything)",
         f"  API          {api}/api/v1/",
         f"  API docs     {api}/api/docs/   (OpenAPI: {api}/api/schema/)",
         f"  Health       {api}/healthz  {api}/readyz",
-        f"  Admin        {api}/admin/{staff}",
+        f"  Admin        {api}/{settings.PAYWAVE_ADMIN_URL}{staff}",
         f"  Flower       {flower}" + (f"   user:password {flower_auth}" if flower_auth else ""),
         f"  Sandbox      {'on: demo wallet app demo / demo' if sandbox else 'off'}",
         f"  Simulators   {settings.PAYWAVE_SIMULATOR_URL}/_sim/charges   (docs/gateways.md)",

@@ -26,7 +26,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
-    path("admin/", admin.site.urls),
+    path(settings.PAYWAVE_ADMIN_URL, admin.site.urls),
 ]
 
 if settings.PAYWAVE_BENCH_BASELINES:  # the bare stack the bench compares with (bench/README.md)

@@ -3,6 +3,7 @@
 The admin keeps Django's HTML pages; everything else answers JSON.
 """
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
@@ -10,7 +11,7 @@ from paywave.errors import ErrorType, error_body
 
 
 def _is_admin(request: HttpRequest) -> bool:
-    return request.path.startswith("/admin/")
+    return request.path.startswith(f"/{settings.PAYWAVE_ADMIN_URL}")
 
 
 def _json(status: int, error_type: str, code: str, message: str) -> JsonResponse:

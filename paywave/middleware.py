@@ -80,7 +80,7 @@ class RequestBodyLimitMiddleware:
                 status=400,
             )
         limit = settings.PAYWAVE_MAX_BODY_BYTES
-        if length > limit and not request.path.startswith("/admin/"):
+        if length > limit and not request.path.startswith(f"/{settings.PAYWAVE_ADMIN_URL}"):
             return JsonResponse(
                 error_body(
                     error_type=ErrorType.INVALID_REQUEST,

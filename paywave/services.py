@@ -1,7 +1,9 @@
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from paywave.accounts import account_state_forget
 from paywave.errors import ApplicationError
@@ -53,3 +55,22 @@ def api_client_set_active(*, client: ApiClient, active: bool) -> bool:
         transaction.on_commit(lambda: account_state_forget(client.user_id))
     client.is_active = active
     return bool(changed)
+
+
+def staff_totp_enrol(*, user: Any, name: str, replace: bool = False) -> TOTPDevice:
+    """Give a staff user a TOTP device (confirmed): its otpauth URI is `device.config_url`.
+
+    A user who has one already keeps it unless `replace` (a lost phone): then every
+    TOTP device of the user is removed first, in the same transaction.
+    """
+    if not user.is_staff:
+        raise ApplicationError(f"{user.get_username()!r} is not staff.", code="not_staff")
+    with transaction.atomic():
+        existing = TOTPDevice.objects.filter(user=user)
+        if existing.exists() and not replace:
+            raise ApplicationError(
+                f"{user.get_username()!r} has a TOTP device already (replace it on purpose).",
+                code="device_exists",
+            )
+        existing.delete()
+        return TOTPDevice.objects.create(user=user, name=name, confirmed=True)

@@ -25,12 +25,15 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "paywave.admin_config.PayWaveAdminConfig",  # django.contrib.admin, two-factor login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "rest_framework",
     # Before paywave, whose admin hides the stored refresh tokens.
     "rest_framework_simplejwt.token_blacklist",
@@ -54,8 +57,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -166,10 +171,44 @@ CELERY_TASK_ROUTES = {
 
 # --- Auth and API -------------------------------------------------------
 
+_VALIDATION = "django.contrib.auth.password_validation"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"{_VALIDATION}.UserAttributeSimilarityValidator"},
+    {
+        "NAME": f"{_VALIDATION}.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("PAYWAVE_PASSWORD_MIN_LENGTH", default=12)},
+    },
+    {"NAME": f"{_VALIDATION}.CommonPasswordValidator"},
+    {"NAME": f"{_VALIDATION}.NumericPasswordValidator"},
 ]
+
+# --- Staff admin: URL, two-factor login, lockout (paywave/admin_site.py) ----------
+# Where the admin lives (a path prefix ending in "/"): an unguessable one keeps scanners off.
+PAYWAVE_ADMIN_URL = env.str("PAYWAVE_ADMIN_URL", default="admin/")
+if not PAYWAVE_ADMIN_URL.endswith("/") or PAYWAVE_ADMIN_URL.startswith("/"):
+    raise ImproperlyConfigured(f"PAYWAVE_ADMIN_URL: {PAYWAVE_ADMIN_URL!r} must be like 'admin/'")
+# Staff sign in with a password and a TOTP code (django-otp). Production requires it; in
+# the sandbox it is asked only of staff who enrolled a device (manage.py totp_enrol).
+PAYWAVE_ADMIN_REQUIRE_2FA = env.bool("PAYWAVE_ADMIN_REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = "PayWave"
+# django-axes: after this many failed admin logins for one username from one address,
+# that pair is locked out for the cool-off time (a success resets the count).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("PAYWAVE_ADMIN_LOCKOUT_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PAYWAVE_ADMIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The API's token endpoint has its own limit per address (PAYWAVE_TOKEN_THROTTLE_RATE): a
+# lockout there would let anyone lock a wallet app out of its payments.
+AXES_ONLY_ADMIN_SITE = True
+# The same address the throttles see: REMOTE_ADDR, or X-Forwarded-For past trusted proxies.
+AXES_CLIENT_IP_CALLABLE = "paywave.throttling.client_address"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_ENABLED = env.bool("PAYWAVE_ADMIN_LOCKOUT", default=True)
+AXES_VERBOSE = False  # no banner at every process start; lockouts are still logged
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["paywave.auth.ClientJWTAuthentication"],

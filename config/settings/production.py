@@ -28,3 +28,5 @@ CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # Webhook URLs must be public https in production unless explicitly allowed otherwise.
 PAYWAVE_WEBHOOK_ALLOW_PRIVATE = env.bool("PAYWAVE_WEBHOOK_ALLOW_PRIVATE", default=False)
+# Staff sign in to the admin with a password and a TOTP code (manage.py totp_enrol).
+PAYWAVE_ADMIN_REQUIRE_2FA = env.bool("PAYWAVE_ADMIN_REQUIRE_2FA", default=True)
