@@ -14,6 +14,7 @@ GENERATORS = {
     "DJANGO_SECRET_KEY": lambda: secrets.token_urlsafe(50),
     "PAYWAVE_ENCRYPTION_KEYS": lambda: Fernet.generate_key().decode(),
     "PAYWAVE_BLIND_INDEX_KEY": lambda: secrets.token_urlsafe(32),
+    "PAYWAVE_JWT_SIGNING_KEY": lambda: secrets.token_urlsafe(50),
     "FLOWER_BASIC_AUTH": lambda: f"flower:{secrets.token_urlsafe(12)}",
 }
 

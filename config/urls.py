@@ -20,14 +20,18 @@ api_v1 = [
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("webhooks/<slug:code>", gateway_callback, name="gateway-callback"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path(settings.PAYWAVE_ADMIN_URL, admin.site.urls),
 ]
+
+if settings.PAYWAVE_API_DOCS != "off":  # who may read them: paywave.auth.ApiDocsAccess
+    urlpatterns += [
+        path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+        path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    ]
 
 if settings.PAYWAVE_BENCH_BASELINES:  # the bare stack the bench compares with (bench/README.md)
     urlpatterns.append(path("bench/", include("bench.baselines.urls")))

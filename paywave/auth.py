@@ -11,6 +11,7 @@ answers a new pair, its claims read from the database again.
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import exceptions
@@ -126,3 +127,24 @@ class IsStaff(BasePermission):
         if request.auth is None:
             raise exceptions.NotAuthenticated()
         return bool(request.auth.get("staff"))
+
+
+class ApiDocsAccess(BasePermission):
+    """Who may read the OpenAPI schema and Swagger UI (PAYWAVE_API_DOCS): anyone, or staff
+    only: a staff session in the admin (verified by its TOTP code where the admin requires
+    one) or a staff JWT."""
+
+    message = "The API docs are for PayWave staff."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        mode = settings.PAYWAVE_API_DOCS
+        if mode == "public":
+            return True
+        if mode != "staff":
+            return False
+        if request.auth is not None:  # a JWT, its claims checked against the account
+            return bool(request.auth.get("staff"))
+        user = request.user
+        if user is None or not (user.is_active and user.is_staff):
+            return False
+        return not settings.PAYWAVE_ADMIN_REQUIRE_2FA or user.is_verified()

@@ -227,7 +227,9 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
-    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
+    # Its own key, so a leaked SECRET_KEY does not mint API tokens (required in production;
+    # make run generates one into .env).
+    "SIGNING_KEY": env.str("PAYWAVE_JWT_SIGNING_KEY", default="") or SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
     # A refresh answers a new pair and blacklists the refresh token it was given.
@@ -239,6 +241,15 @@ SIMPLE_JWT = {
 # a deactivated wallet app or a demoted staff user loses access within this many seconds.
 PAYWAVE_ACCOUNT_CACHE_SECONDS = env.int("PAYWAVE_ACCOUNT_CACHE_SECONDS", default=60)
 
+# The OpenAPI schema (/api/schema/) and Swagger UI (/api/docs/): "public", "staff" (a
+# staff session in the admin, or a staff JWT) or "off" (not routed). Production: staff.
+API_DOCS_MODES = ("off", "staff", "public")
+PAYWAVE_API_DOCS = env.str("PAYWAVE_API_DOCS", default="public")
+if PAYWAVE_API_DOCS not in API_DOCS_MODES:
+    raise ImproperlyConfigured(
+        f"PAYWAVE_API_DOCS: {PAYWAVE_API_DOCS!r} is not one of {API_DOCS_MODES}"
+    )
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "PayWave API",
     "DESCRIPTION": "PIX and card payments for wallet apps. Money is an integer in minor "
@@ -246,8 +257,11 @@ SPECTACULAR_SETTINGS = {
     '`{"error": {"type", "code", "message", "fields"}}`.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["paywave.auth.ApiDocsAccess"],
+    "SERVE_AUTHENTICATION": [
+        "rest_framework.authentication.SessionAuthentication",
+        "paywave.auth.ClientJWTAuthentication",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -178,6 +178,8 @@ def test_generated_secrets_fit_what_settings_expect(default: list[dict[str, Any]
 
     Fernet(data["PAYWAVE_ENCRYPTION_KEYS"])  # a valid Fernet key
     assert len(data["DJANGO_SECRET_KEY"]) >= 50
+    assert len(data["PAYWAVE_JWT_SIGNING_KEY"]) >= 50
+    assert data["PAYWAVE_JWT_SIGNING_KEY"] != data["DJANGO_SECRET_KEY"]
     assert re.fullmatch(r"flower:\S{24}", data["FLOWER_BASIC_AUTH"])
 
 
