@@ -3,8 +3,11 @@
 A wallet app chooses the URL the workers POST to, so without a rule it could
 point them at PayWave's own network (server-side request forgery). The URL is
 checked when the endpoint is created (scheme, literal addresses, local names;
-no DNS lookup in the API request) and every address its host resolves to is
-checked again before each send, which also catches a name re-pointed later.
+no DNS lookup in the API request), and every address its host resolves to is
+checked whenever a connection to it is opened (`notifications.transport`). The
+connection then goes to one of those checked addresses, never to the result of
+a second lookup: a name that answers a public address to the check and a
+private one a moment later (DNS rebinding) cannot send a webhook inside.
 """
 
 import ipaddress
@@ -53,16 +56,25 @@ def webhook_url_problem(url: str, *, allow_private: bool) -> str | None:
     return None if _is_public(literal) else "The URL must point to a public address."
 
 
-def check_resolves_public(url: str) -> None:
-    """Raise UnsafeAddress unless every address of the URL's host is public."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses to connect to for `host`, in the resolver's order, all checked.
+
+    Raises UnsafeAddress if the name does not resolve or, unless `allow_private`, if any
+    of its addresses is not public (one bad answer makes the whole name suspect).
+    """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise UnsafeAddress(f"cannot resolve {host}: {exc}") from exc
+    addresses: list[str] = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not _is_public(address):
-            raise UnsafeAddress(f"{host} resolves to {address}, which is not a public address")
+        raw = str(info[4][0])
+        if not allow_private:
+            address = ipaddress.ip_address(raw.split("%", 1)[0])
+            if not _is_public(address):
+                raise UnsafeAddress(f"{host} resolves to {address}, which is not a public address")
+        if raw not in addresses:
+            addresses.append(raw)
+    if not addresses:
+        raise UnsafeAddress(f"cannot resolve {host}: no address")
+    return addresses

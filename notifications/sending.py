@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from .addresses import UnsafeAddress, check_resolves_public
 from .models import Event
 from .signing import SIGNATURE_HEADER, signature_header
+from .transport import CheckedAddressTransport, UnsafeAddress
 
 USER_AGENT = "PayWave-Webhooks/1.0 (+https://paywave.example/docs/webhooks)"
 EXCERPT_CHARS = 500
@@ -54,15 +54,20 @@ def _client() -> httpx.Client:
 
     Building one per POST costs a new TLS context (the CA bundle read and parsed) and a
     new connection; this one keeps connections to wallet apps alive between deliveries.
+    Every connection it opens goes to an address checked by `notifications.addresses`
+    (outside the sandbox: public only), see `notifications.transport`.
     """
     global _shared
     if _shared is None:
         with _shared_lock:
             if _shared is None:
-                _shared = httpx.Client(
-                    follow_redirects=False,
+                transport = CheckedAddressTransport(
                     limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+                    allow_private=lambda: settings.PAYWAVE_WEBHOOK_ALLOW_PRIVATE,
                 )
+                # trust_env=False: an HTTP(S)_PROXY from the environment would be mounted in
+                # place of the transport above and resolve the name itself, unchecked.
+                _shared = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
     return _shared
 
 
@@ -79,11 +84,6 @@ def webhook_post(*, url: str, secret: str, body: bytes) -> SendResult:
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)
 
-    if not settings.PAYWAVE_WEBHOOK_ALLOW_PRIVATE:
-        try:
-            check_resolves_public(url)
-        except UnsafeAddress as exc:
-            return SendResult(None, elapsed_ms(), error=_text(f"refused: {exc}"))
     connect = settings.PAYWAVE_WEBHOOK_CONNECT_TIMEOUT
     read = settings.PAYWAVE_WEBHOOK_READ_TIMEOUT
     timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
@@ -98,6 +98,8 @@ def webhook_post(*, url: str, secret: str, body: bytes) -> SendResult:
                 received += chunk
                 if len(received) >= _READ_AT_MOST:
                     break
+    except UnsafeAddress as exc:  # raised when the connection is opened, see transport.py
+        return SendResult(None, elapsed_ms(), error=_text(f"refused: {exc}"))
     except httpx.TimeoutException as exc:
         return SendResult(None, elapsed_ms(), error=_text(f"timeout ({type(exc).__name__})"))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:

@@ -8,10 +8,13 @@ test_worker.py runs a real Celery worker over RabbitMQ instead.
 
 import importlib.util
 import json
+import socket
+import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,10 +22,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import trustme
 from django.db import transaction
 from django.utils import timezone
 
 from config.celery_app import app as celery_app
+from notifications import sending
 from notifications.delivery import delivery_attempt
 from notifications.fan_out import event_fan_out
 from notifications.models import Delivery, Event
@@ -79,15 +84,100 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    with _serving(None) as (server, port):
+        state = Receiver(base_url=f"http://127.0.0.1:{port}")
+        server.receiver = state  # type: ignore[attr-defined]
+        yield state
+
+
+@contextmanager
+def _serving(ssl_context: ssl.SSLContext | None) -> Iterator[tuple["_QuietServer", int]]:
     server = _QuietServer(("127.0.0.1", 0), _ReceiverHandler)
-    state = Receiver(base_url=f"http://127.0.0.1:{server.server_address[1]}")
-    server.receiver = state  # type: ignore[attr-defined]
+    if ssl_context is not None:
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    try:
+        yield server, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --- HTTPS: a certificate authority the delivery client trusts, and a local resolver -----
+
+
+@pytest.fixture
+def trusted_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[trustme.CA]:
+    """A CA the webhook client trusts instead of the public ones (through SSL_CERT_FILE)."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setattr(sending, "_shared", None)  # a client built under that trust
+    yield ca
+    if sending._shared is not None:
+        sending._shared.close()
+
+
+@dataclass
+class TlsReceiver(Receiver):
+    server_names: list[str | None] = field(default_factory=list)  # SNI of each handshake
+
+
+@contextmanager
+def tls_receiver(ca: trustme.CA, name: str, certificate_for: str | None = None):
+    """A receiver on 127.0.0.1 answering https://<name>:<port> with a certificate of `ca`.
+
+    The certificate is for `certificate_for` (default: `name`). Names are not resolved
+    here: point them at 127.0.0.1 with the `resolver` fixture.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(certificate_for or name).configure_cert(context)
+    with _serving(context) as (server, port):
+        state = TlsReceiver(base_url=f"https://{name}:{port}")
+
+        def note_server_name(sock: Any, server_name: str | None, context: Any) -> None:
+            state.server_names.append(server_name)
+
+        context.sni_callback = note_server_name
+        server.receiver = state  # type: ignore[attr-defined]
+        yield state
+
+
+class Resolver:
+    """Stands in for DNS (outside the machine): scripted answers for some names.
+
+    `answer(name, first, then, ...)`: each lookup of `name` takes the next list of
+    IPv4 addresses, the last one for good. Other names resolve as usual.
+    """
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._scripts: dict[str, deque[list[str]]] = {}
+        self.lookups: list[str] = []
+
+    def answer(self, name: str, *answers: list[str]) -> None:
+        self._scripts[name] = deque(answers)
+
+    def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        name = host.decode() if isinstance(host, bytes) else host
+        script = self._scripts.get(name)
+        if script is None:
+            return self._real(host, port, *args, **kwargs)
+        self.lookups.append(name)
+        addresses = script.popleft() if len(script) > 1 else script[0]
+        number = int(port) if port is not None else 0
+        tcp = socket.IPPROTO_TCP
+        return [(socket.AF_INET, socket.SOCK_STREAM, tcp, "", (a, number)) for a in addresses]
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> Resolver:
+    stub = Resolver(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", stub.getaddrinfo)
+    return stub
 
 
 class _QuietServer(ThreadingHTTPServer):
