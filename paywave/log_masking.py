@@ -12,6 +12,7 @@ import re
 import traceback
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from paywave.cards import luhn_valid
 from paywave.tax_ids import is_valid_cnpj, is_valid_cpf
@@ -33,6 +34,9 @@ SECRET_WORDS = frozenset(
 )  # fmt: skip
 SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("secret", "key")})
 TOKEN_NAMES = frozenset({"token", "access_token", "refresh_token", "id_token", "auth_token"})
+# Query parameters are masked by name: the secret names above, and short names that carry
+# credentials in URLs (`?key=` of many APIs, `?sig=` of signed URLs). Names stay.
+QUERY_SECRET_NAMES = frozenset({"key", "sig", "auth"})
 TAX_ID_NAMES = re.compile(r"tax[_-]?id|\bcpf\b|\bcnpj\b", re.IGNORECASE)
 _UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
 
@@ -45,6 +49,10 @@ _KEY_VALUE = re.compile(
     (?:(?P<quote>["'])(?:(?:bearer|basic|token)\s+)?(?!\[REDACTED\])(?P<quoted>[^"']*)(?P=quote)
       |(?:(?:bearer|basic|token)\s+)?(?P<value>(?!\[REDACTED\])[^\s"',;&}\]]+))
     """
+)
+# name=value at the start of a query string, or after its `?` / `&` / `;` in a URL.
+_QUERY_PARAMETER = re.compile(
+    r"""(?P<head>(?:^|(?<=[?&;]))(?P<name>[A-Za-z0-9_.~%+\[\]-]{1,64})=)(?P<value>[^&;#\s'"<>]+)"""
 )
 _SCHEMES = re.compile(r"\b(Bearer|Basic|bearer) +[A-Za-z0-9._~+/=-]{16,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
@@ -70,6 +78,22 @@ def is_secret_name(name: str) -> bool:
     return bool(SECRET_WORDS.intersection(words)) or any(
         pair in SECRET_PAIRS for pair in itertools.pairwise(words)
     )
+
+
+def is_secret_query_parameter(name: str) -> bool:
+    name = unquote_plus(name)
+    return is_secret_name(name) or name.lower() in QUERY_SECRET_NAMES
+
+
+def _query_parameter(match: re.Match[str]) -> str:
+    if is_secret_query_parameter(match.group("name")):
+        return f"{match.group('head')}{REDACTED}"
+    return match.group()
+
+
+def mask_query(query: str) -> str:
+    """A raw query string (`hmac=...&page=2`) with secret parameters' values masked."""
+    return _QUERY_PARAMETER.sub(_query_parameter, query)
 
 
 def keep_last4(value: str) -> str:
@@ -105,6 +129,7 @@ _RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (_JWT, REDACTED),
     (_API_KEYS, REDACTED),
     (_URL_PASSWORD, rf"\g<head>{REDACTED}"),
+    (_QUERY_PARAMETER, _query_parameter),
     (_KEY_VALUE, lambda m: _redacted_value(m)),
     (_SCHEMES, rf"\1 {REDACTED}"),
     (_PAN, _pan),

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from paywave.errors import ErrorType, error_body
 from paywave.log_context import log_context
+from paywave.log_masking import mask_query
 
 request_logger = logging.getLogger("paywave.requests")
 
@@ -16,6 +17,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Probes and scrapes: answered, not logged (every few seconds from each of them).
 _UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_LOGGED_QUERY_CHARS = 1024
 
 
 class RequestIdMiddleware:
@@ -23,7 +25,8 @@ class RequestIdMiddleware:
 
     The id is bound to the log context for the request, published with any task
     the request starts (paywave.celery_signals), answered in X-Request-ID, and the
-    request ends with one log line (method, path, status, duration).
+    request ends with one log line (method, path, query, status, duration). The query
+    is logged with the values of secret-named parameters masked (Efí's `?hmac=`).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -38,14 +41,17 @@ class RequestIdMiddleware:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
             if request.path not in _UNLOGGED_PATHS:
+                query = mask_query(request.META.get("QUERY_STRING", "")[:_LOGGED_QUERY_CHARS])
                 request_logger.info(
-                    "%s %s %s",
+                    "%s %s%s %s",
                     request.method,
                     request.path,
+                    f"?{query}" if query else "",
                     response.status_code,
                     extra={
                         "http_method": request.method,
                         "http_path": request.path,
+                        "http_query": query,
                         "http_status": response.status_code,
                         "duration_ms": round((time.monotonic() - started) * 1000, 1),
                     },

@@ -1,11 +1,20 @@
 """Nothing secret reaches a log line: messages, args, extra fields, tracebacks."""
 
+import json
 import logging
 from typing import Any
 
+import httpx
 import pytest
 
-from paywave.log_masking import REDACTED, MaskingFilter, keep_last4, mask_text, mask_value
+from paywave.log_masking import (
+    REDACTED,
+    MaskingFilter,
+    keep_last4,
+    mask_query,
+    mask_text,
+    mask_value,
+)
 
 
 def masked_record(msg: Any, *args: Any, exc: BaseException | None = None, **extra: Any):
@@ -160,3 +169,45 @@ def test_djangos_loggers_write_only_through_the_masking_handlers() -> None:
                 kinds = {type(f).__name__ for f in handler.filters}
                 assert "MaskingFilter" in kinds, f"{chain.name}: {handler!r} is not masked"
             chain = chain.parent if chain.propagate else None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["hmac", "token", "secret", "signature", "key", "password", "access_token", "api_key",
+     "apikey", "client_secret", "sig", "X-Amz-Signature", "refresh_token", "api%5Fkey"],
+)  # fmt: skip
+def test_secret_query_parameters_keep_their_name_and_lose_their_value(name: str) -> None:
+    url = f"POST https://paywave.example/cb?page=2&{name}=s3cr3t%2Bv4lue==&status=ok done"
+
+    masked = mask_text(url)
+
+    assert "s3cr3t" not in masked
+    assert masked == f"POST https://paywave.example/cb?page=2&{name}={REDACTED}&status=ok done"
+    assert mask_query(f"{name}=s3cr3t&cursor=abc") == f"{name}={REDACTED}&cursor=abc"
+
+
+def test_ordinary_query_parameters_are_left_alone() -> None:
+    text = "GET /api/v1/payments?status=pending&limit=10&cursor=cD0yMDI2&keyword=x"
+
+    assert mask_text(text) == text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_efis_callback_secret_never_reaches_a_request_line(
+    live_server: Any, json_lines: Any
+) -> None:
+    secret = "gn-paywave-sandbox-secret"  # the sandbox's Efí callback secret: it is accepted
+    url = f"{live_server.url}/webhooks/gerencianet?hmac={secret}&ignorar=1"
+
+    response = httpx.post(url, content=b'{"pix": []}', headers={"X-Request-ID": "efi-1"})
+
+    assert response.status_code == 400  # an empty notification: refused, and logged
+    lines = json_lines.records()
+    assert lines
+    assert not [line for line in lines if secret in json.dumps(line)]
+    (request_line,) = json_lines.about(logger_name="paywave.requests", request_id="efi-1")
+    assert request_line["message"] == f"POST /webhooks/gerencianet?hmac={REDACTED}&ignorar=1 400"
+    assert request_line["http_path"] == "/webhooks/gerencianet"
+    assert request_line["http_query"] == f"hmac={REDACTED}&ignorar=1"
+    (django_line,) = json_lines.about(logger_name="django.request")
+    assert f"?hmac={REDACTED}&ignorar=1" in django_line["request"]
