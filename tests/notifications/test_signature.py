@@ -5,10 +5,12 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 
 from notifications.delivery import Outcome
@@ -87,6 +89,83 @@ def test_the_example_refuses_malformed_headers(example: ModuleType, header: str)
     assert not example.verify("whsec_x", header, b"{}", now=1700000000)
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=1700000000,v1=" + "é" * 64,  # not ASCII (http.server decodes headers as Latin-1)
+        "t=1700000000,v1=" + "0" * 63 + "\u0663",  # an Arabic-Indic digit
+        "t=\u00b2,v1=" + "0" * 64,  # a superscript two: str.isdigit() says yes
+        "t=" + "9" * 400 + ",v1=" + "0" * 64,  # too large to subtract from a float clock
+        "t=1700000000,t=1700000001,v1=" + "0" * 64,
+        "t=1700000000,v1=" + "0" * 64 + "," * 5000,
+    ],
+)
+def test_the_example_refuses_hostile_headers_without_raising(
+    example: ModuleType, header: str
+) -> None:
+    assert example.verify("whsec_x", header, b"{}", now=1700000000) is False
+
+
+SIGNED_AT = 1700000000
+
+
+def signed(body: bytes = b"{}") -> str:
+    return signature_header("whsec_x", SIGNED_AT, body).split(",v1=")[1]
+
+
+def near_miss(signature: str, at: int = -1) -> str:
+    """The signature with one hex digit changed (the last one, unless `at`)."""
+    digits = list(signature)
+    digits[at] = "0" if digits[at] != "0" else "1"
+    return "".join(digits)
+
+
+@pytest.mark.parametrize(
+    "v1",
+    [
+        pytest.param(lambda good: near_miss(good), id="the last hex digit changed"),
+        pytest.param(lambda good: near_miss(good, at=0), id="the first hex digit changed"),
+        pytest.param(lambda good: good[:32], id="the first half"),
+        pytest.param(lambda good: good[:63], id="all but one digit"),
+        pytest.param(lambda good: good[:1], id="one digit"),
+        pytest.param(lambda good: "", id="empty"),
+        pytest.param(lambda good: good.upper(), id="upper case"),
+        pytest.param(lambda good: good + "0", id="one digit more"),
+    ],
+)
+def test_the_example_refuses_a_v1_that_is_not_the_whole_signature(
+    example: ModuleType, v1: Any
+) -> None:
+    good = signed()
+    assert example.verify("whsec_x", f"t={SIGNED_AT},v1={good}", b"{}", now=SIGNED_AT)
+
+    assert not example.verify("whsec_x", f"t={SIGNED_AT},v1={v1(good)}", b"{}", now=SIGNED_AT)
+
+
+def test_the_example_compares_whole_signatures_in_constant_time(
+    example: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hmac.compare_digest on both full 64-character values, whatever the outcome."""
+    compared: list[tuple[Any, Any]] = []
+    compare_digest = example.hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((a, b))
+        return compare_digest(a, b)
+
+    monkeypatch.setattr(example.hmac, "compare_digest", spy)
+    good = signed()
+
+    assert example.verify("whsec_x", f"t={SIGNED_AT},v1={good}", b"{}", now=SIGNED_AT)
+    assert not example.verify(
+        "whsec_x", f"t={SIGNED_AT},v1={near_miss(good)}", b"{}", now=SIGNED_AT
+    )
+
+    assert [(len(a), len(b)) for a, b in compared] == [(64, 64), (64, 64)]
+    candidates = [b if isinstance(b, str) else b.decode() for _, b in compared]
+    assert candidates == [good, near_miss(good)]
+
+
 def test_the_example_accepts_any_matching_v1_of_several(example: ModuleType) -> None:
     header = signature_header("whsec_x", 1700000000, b"{}")
     assert example.verify("whsec_x", header.replace(",v1=", ",v1=00,v1="), b"{}", now=1700000000)
@@ -107,6 +186,26 @@ def example_receiver(example: ModuleType) -> Iterator[Any]:
     for server in started:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t={now},v1=" + "é" * 64,  # http.server decodes header bytes as Latin-1
+        "t=\u00b2,v1=" + "0" * 64,  # a superscript two: str.isdigit() says yes
+        "t=" + "9" * 400 + ",v1=" + "0" * 64,  # too large to subtract from a float clock
+        "garbage",
+    ],
+)
+def test_the_example_receiver_answers_400_to_a_malformed_signature(
+    example_receiver: Any, header: bytes
+) -> None:
+    url = example_receiver("whsec_x")
+
+    raw = header.format(now=int(time.time())).encode("latin-1")
+    response = httpx.post(url, content=b"{}", headers={"PayWave-Signature": raw})
+
+    assert response.status_code == 400
 
 
 def test_the_example_receiver_acknowledges_real_deliveries(
