@@ -3,11 +3,19 @@
 The admin keeps Django's HTML pages; everything else answers JSON.
 """
 
+import sys
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from paywave.errors import ErrorType, error_body
+from paywave.errors import (
+    DATABASE_UNAVAILABLE_MESSAGE,
+    ErrorType,
+    ServiceUnavailable,
+    database_unavailable,
+    error_body,
+)
 
 
 def _is_admin(request: HttpRequest) -> bool:
@@ -39,6 +47,12 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls handler500 while handling the exception: it is the one in flight.
+    if database_unavailable(sys.exc_info()[1]):
+        unavailable = ServiceUnavailable(DATABASE_UNAVAILABLE_MESSAGE)
+        response = _json(503, unavailable.error_type, unavailable.code, unavailable.message)
+        response["Retry-After"] = str(unavailable.retry_after)
+        return response
     if _is_admin(request):
         return defaults.server_error(request)
     return _json(500, ErrorType.API, "internal_error", "Internal error; it has been logged.")

@@ -3,14 +3,29 @@
 Shape: {"error": {"type", "code", "message", "fields"}}. The DRF exception handler
 below renders DRF's own exceptions in it too, and `paywave.error_views` does the
 same for Django-level errors (unknown URL, 500).
+
+A request that cannot reach PostgreSQL (down, or refusing connections: "too many
+clients", a connection limit) answers 503 `service_unavailable` with Retry-After,
+not 500: nothing was stored, and the same request with the same Idempotency-Key
+is safe to send again.
 """
 
+import logging
 from typing import Any
 
+import psycopg
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait when the database is unavailable.
+UNAVAILABLE_RETRY_AFTER = 5
+# too_many_connections, admin_shutdown, crash_shutdown, cannot_connect_now
+_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
 
 
 class ErrorType:
@@ -30,6 +45,7 @@ class ApplicationError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST
     error_type = ErrorType.INVALID_REQUEST
     code = "invalid_request"
+    retry_after: int | None = None  # seconds, answered in Retry-After
 
     def __init__(
         self,
@@ -58,6 +74,33 @@ class Conflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
     error_type = ErrorType.CONFLICT
     code = "state_conflict"
+
+
+class ServiceUnavailable(ApplicationError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    error_type = ErrorType.API
+    code = "service_unavailable"
+    retry_after = UNAVAILABLE_RETRY_AFTER
+
+
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The service is briefly unavailable; nothing was stored. "
+    "Retry later with the same Idempotency-Key."
+)
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """True if `exc` is PostgreSQL refusing or losing the connection (not a query's error)."""
+    if not isinstance(exc, DatabaseError):
+        return False
+    cause = exc.__cause__
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    if cause.sqlstate in _UNAVAILABLE_SQLSTATES:
+        return True
+    # A failed connect (refused, "too many clients", a connection limit) or a connection
+    # that died: libpq's connection is bad. A query's own error leaves it good.
+    return cause.pgconn is not None and cause.pgconn.status == psycopg.pq.ConnStatus.BAD
 
 
 def error_body(
@@ -144,12 +187,18 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif database_unavailable(exc):
+        logger.error("database unavailable: %s", exc)
+        exc = ServiceUnavailable(DATABASE_UNAVAILABLE_MESSAGE)
 
     if isinstance(exc, ApplicationError):
         body = error_body(
             error_type=exc.error_type, code=exc.code, message=exc.message, fields=exc.fields
         )
-        return Response(body, status=exc.status_code)
+        response = Response(body, status=exc.status_code)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, exceptions.ValidationError):
         return _validation_response(exc)
     if not isinstance(exc, exceptions.APIException):
