@@ -130,3 +130,29 @@ checksum/config: {{ include "paywave.config" . | sha256sum }}
 {{- .generated -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The most database connections the release may hold at once: each Deployment at
+its largest (the HPA's max, else its replicas) plus its surge pod while it rolls out,
+times what one pod holds (gunicorn workers x threads; a Celery worker's pool; beat and
+Flower at most one); the migration job one. docs/operating.md "Database connections". */}}
+{{- define "paywave.databaseConnections" -}}
+{{- $api := .Values.api -}}
+{{- $pods := add1 (ternary $api.autoscaling.maxReplicas $api.replicas $api.autoscaling.enabled) -}}
+{{- $total := mul $pods $api.gunicorn.workers $api.gunicorn.threads -}}
+{{- range $name, $worker := .Values.workers -}}
+{{- $pods = add1 (ternary $worker.autoscaling.maxReplicas $worker.replicas $worker.autoscaling.enabled) -}}
+{{- $total = add $total (mul $pods $worker.concurrency) -}}
+{{- end -}}
+{{- $total = add1 $total -}}{{/* beat: one replica, replaced (Recreate) */}}
+{{- if .Values.flower.enabled -}}{{- $total = add $total 2 -}}{{- end -}}
+{{- if .Values.migrations.enabled -}}{{- $total = add1 $total -}}{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{- define "paywave.checkDatabaseConnections" -}}
+{{- $most := int (include "paywave.databaseConnections" .) -}}
+{{- $allowed := int .Values.externalServices.postgresql.maxConnections -}}
+{{- if gt $most $allowed -}}
+{{- fail (printf "this sizing may hold %d database connections, more than externalServices.postgresql.maxConnections (%d): lower replicas, HPA maxima, gunicorn workers/threads or worker concurrency, or raise PostgreSQL's max_connections and the value (docs/operating.md, \"Database connections\")" $most $allowed) -}}
+{{- end -}}
+{{- end -}}

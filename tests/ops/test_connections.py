@@ -1,0 +1,194 @@
+"""The database connections every process holds at once fit PostgreSQL's default 100.
+
+Computed here from what the deployments actually run (the chart rendered with its
+default values, the Procfile, docker-compose.yml), with the formula of
+docs/operating.md "Database connections":
+
+    a gunicorn pod holds workers x threads (each thread keeps its own connection),
+    a Celery worker its pool's concurrency (one per pool thread; measured: the main
+    thread runs no query), beat and Flower at most one each, the migration job one;
+    a Deployment counts at its largest (the HPA's max, else its replicas) plus the
+    pods a rolling update adds (maxSurge).
+
+An unknown process fails the test: its connections must be counted here first.
+"""
+
+import math
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.ops.conftest import ops_module
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "helm" / "paywave"
+POSTGRESQL_DEFAULT_MAX_CONNECTIONS = 100
+# Superuser slots (superuser_reserved_connections = 3), an operator's psql, a backup,
+# a metrics exporter: what PayWave must leave free.
+RESERVE = 10
+BUDGET = POSTGRESQL_DEFAULT_MAX_CONNECTIONS - RESERVE
+
+
+def _flag(argv: list[str], name: str, default: int | None = None) -> int:
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            return int(argv[index + 1])
+        if arg.startswith(name + "="):
+            return int(arg.split("=", 1)[1])
+    if default is None:
+        raise AssertionError(f"{name} not set in {argv}: its default is not counted here")
+    return default
+
+
+def connections_per_process(argv: list[str]) -> int:
+    """What one running instance of `argv` holds at most."""
+    if argv[:2] == ["sh", "-c"]:
+        argv = shlex.split(argv[2])
+    while re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", argv[0]):  # VAR=value before a command
+        argv = argv[1:]
+    if argv[0] == "exec":
+        argv = argv[1:]
+    if argv[0] == "nice":
+        argv = argv[3:] if argv[1] == "-n" else argv[1:]
+    program = Path(argv[0]).name
+    if program == "gunicorn":
+        return _flag(argv, "--workers") * _flag(argv, "--threads")
+    if program == "celery":
+        if "worker" in argv:
+            return _flag(argv, "--concurrency")
+        if "beat" in argv or "flower" in argv:
+            return 1
+    if program == "python" and argv[1:3] == ["manage.py", "migrate"]:
+        return 1
+    if program == "python" and argv[1:3] == ["-m", "gateways.simulators"]:
+        return 0  # no Django database
+    raise AssertionError(f"count the database connections of {argv} here")
+
+
+# --- The chart -------------------------------------------------------------------
+
+
+def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    helm = ops_module("helm_python")
+    with helm.Chart.load(str(CHART)) as chart:
+        rendered = chart.render(values, name="paywave", namespace="payments", is_install=True)
+    return [
+        doc
+        for path, text in sorted(rendered.items())
+        if path.endswith(".yaml")
+        for doc in yaml.safe_load_all(text)
+        if doc
+    ]
+
+
+def _surge(deployment: dict[str, Any], pods: int) -> int:
+    strategy = deployment["spec"].get("strategy", {})
+    if strategy.get("type") == "Recreate":
+        return 0
+    surge = strategy.get("rollingUpdate", {}).get("maxSurge", "25%")  # Kubernetes' default
+    if isinstance(surge, str) and surge.endswith("%"):
+        return math.ceil(pods * int(surge[:-1]) / 100)
+    return int(surge)
+
+
+def chart_connections(documents: list[dict[str, Any]]) -> dict[str, int]:
+    """Connections per workload of a rendered release, at its worst."""
+    largest = {
+        doc["spec"]["scaleTargetRef"]["name"]: doc["spec"]["maxReplicas"]
+        for doc in documents
+        if doc["kind"] == "HorizontalPodAutoscaler"
+    }
+    counted: dict[str, int] = {}
+    for doc in documents:
+        if doc["kind"] not in ("Deployment", "Job"):
+            continue
+        name = doc["metadata"]["name"]
+        (container,) = doc["spec"]["template"]["spec"]["containers"]
+        per_pod = connections_per_process(container["command"])
+        if doc["kind"] == "Job":
+            counted[name] = per_pod
+            continue
+        pods = largest.get(name, doc["spec"].get("replicas", 1))
+        counted[name] = (pods + _surge(doc, pods)) * per_pod
+    return counted
+
+
+def test_the_chart_defaults_fit_postgresqls_default_connections() -> None:
+    counted = chart_connections(render())
+
+    assert set(counted) >= {
+        "paywave-api",
+        "paywave-worker-payments",
+        "paywave-worker-default",
+        "paywave-beat",
+        "paywave-flower",
+        "paywave-migrate",
+    }
+    assert sum(counted.values()) <= BUDGET, counted
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["externalServices"]["postgresql"]["maxConnections"] <= BUDGET
+
+
+def test_the_chart_computes_the_same_worst_case_and_refuses_a_sizing_over_it() -> None:
+    helm = ops_module("helm_python")
+    expected = sum(chart_connections(render()).values())
+    one_short = {"externalServices": {"postgresql": {"maxConnections": expected - 1}}}
+
+    render({"externalServices": {"postgresql": {"maxConnections": expected}}})  # just fits
+    with pytest.raises(helm.HelmRenderError, match=f"may hold {expected} database connections"):
+        render(one_short)
+
+
+def test_the_production_example_names_the_connections_it_needs() -> None:
+    production = yaml.safe_load((CHART / "values-production.yaml").read_text())
+
+    needed = sum(chart_connections(render(production)).values())
+
+    assert needed <= production["externalServices"]["postgresql"]["maxConnections"]
+    assert f"holds up to {needed} connections" in (CHART / "values-production.yaml").read_text()
+
+
+# --- make run and docker compose ---------------------------------------------------
+
+
+def _defaults_expanded(command: str) -> str:
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", command)
+
+
+def procfile_connections() -> dict[str, int]:
+    counted = {}
+    for line in (REPO_ROOT / "Procfile").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, command = line.split(":", 1)
+        counted[name] = connections_per_process(shlex.split(_defaults_expanded(command)))
+    return counted
+
+
+def test_make_run_fits_postgresqls_default_connections() -> None:
+    counted = procfile_connections()
+
+    assert set(counted) == {"api", "payments", "worker", "beat", "flower", "simulators"}
+    assert sum(counted.values()) <= BUDGET, counted
+
+
+def test_docker_compose_fits_postgresqls_default_connections() -> None:
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    app_services = {
+        name: service
+        for name, service in compose["services"].items()
+        if "DATABASE_URL" in str(service.get("environment", {})) or name == "migrate"
+    }
+
+    counted = {
+        name: connections_per_process(service["command"])
+        * service.get("deploy", {}).get("replicas", 1)
+        for name, service in app_services.items()
+    }
+
+    assert {"api", "payments-worker", "worker", "beat", "flower", "migrate"} <= set(counted)
+    assert sum(counted.values()) <= BUDGET, counted
