@@ -13,7 +13,8 @@
   fixup from closing every connection after every task); not for a task run eagerly,
   which runs inside its caller's transaction.
 - worker_init: with PAYWAVE_WORKER_METRICS_PORT set, the worker serves its own
-  Prometheus metrics there (attempts and transitions happen in workers).
+  Prometheus metrics there (attempts and transitions happen in workers), on
+  PAYWAVE_WORKER_METRICS_ADDR, to PAYWAVE_METRICS_ALLOW only, as the API does.
 
 Imported by config/celery_app.py, so every process that loads the app has it.
 """
@@ -138,8 +139,9 @@ def serve_worker_metrics(**_: Any) -> Any:
     port = settings.PAYWAVE_WORKER_METRICS_PORT
     if not port:
         return None
-    from prometheus_client import start_http_server
+    from paywave.metrics import worker_metrics_serve
 
-    server, _thread = start_http_server(port, addr=settings.PAYWAVE_WORKER_METRICS_ADDR)
-    logger.info("worker metrics on port %s", port)
+    addr = settings.PAYWAVE_WORKER_METRICS_ADDR
+    server = worker_metrics_serve(addr, port)
+    logger.info("worker metrics on %s port %s (PAYWAVE_METRICS_ALLOW only)", addr, port)
     return server

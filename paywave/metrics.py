@@ -2,7 +2,8 @@
 
 Counters and histograms live in the process that does the work: the API's
 gunicorn workers and the Celery workers (which serve their own registry on
-PAYWAVE_WORKER_METRICS_PORT, see paywave.celery_signals). Each gunicorn worker
+PAYWAVE_WORKER_METRICS_ADDR:PAYWAVE_WORKER_METRICS_PORT, to the same
+PAYWAVE_METRICS_ALLOW as the API's /metrics, see paywave.celery_signals). Each gunicorn worker
 has its own registry unless PROMETHEUS_MULTIPROC_DIR names an empty directory
 writable by all of them (prometheus_client's multiprocess mode; set before the
 process starts): /metrics then adds up every worker's files.
@@ -15,10 +16,13 @@ import functools
 import ipaddress
 import logging
 import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -31,6 +35,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    make_wsgi_app,
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -271,9 +276,14 @@ def metrics_allowed(request: HttpRequest) -> bool:
     Behind an ingress the peer is the ingress (a private address): the forwarded
     addresses are what keeps the public out.
     """
+    return peer_allowed(request.META)
+
+
+def peer_allowed(environ: Mapping[str, Any]) -> bool:
+    """metrics_allowed for a WSGI environ (REMOTE_ADDR, HTTP_X_FORWARDED_FOR)."""
     networks = _networks()
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    addresses = [request.META.get("REMOTE_ADDR", "")] + [
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR", ""))
+    addresses = [str(environ.get("REMOTE_ADDR", ""))] + [
         a for a in forwarded.split(",") if a.strip()
     ]
     return all(_allowed(address, networks) for address in addresses)
@@ -293,3 +303,44 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("metrics are served to the monitoring network only")
     body = generate_latest(registry_for_scrape()) + generate_latest(_scrape_time)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+# --- A Celery worker's own metrics server --------------------------------------------
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per scrape is noise
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _ThreadingWSGIServerV6(_ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
+def worker_metrics_app(registry: CollectorRegistry = REGISTRY) -> Callable[..., Any]:
+    """This process's registry as a WSGI app, answered to PAYWAVE_METRICS_ALLOW only."""
+    metrics_app = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not peer_allowed(environ):
+            body = b"metrics are served to the monitoring network only\n"
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return metrics_app(environ, start_response)
+
+    return app
+
+
+def worker_metrics_serve(addr: str, port: int) -> WSGIServer:
+    """Serve worker_metrics_app on addr:port from a daemon thread; the server."""
+    server_class = _ThreadingWSGIServerV6 if ":" in addr else _ThreadingWSGIServer
+    server = make_server(addr, port, worker_metrics_app(), server_class, _QuietHandler)
+    threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
+    return server

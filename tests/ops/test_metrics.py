@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kombu import Connection, Exchange, Queue
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -202,6 +203,34 @@ def test_a_worker_serves_its_own_metrics(settings: Any) -> None:
 
     assert value(text, "paywave_gateway_attempt_seconds_count", gateway="worker-gw",
                  outcome="succeeded") == 1  # fmt: skip
+
+
+@pytest.fixture
+def worker_metrics(settings: Any) -> Iterator[str]:
+    """A worker's metrics server (serve_worker_metrics) on 127.0.0.1; its URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    settings.PAYWAVE_WORKER_METRICS_PORT = listener.getsockname()[1]
+    settings.PAYWAVE_WORKER_METRICS_ADDR = "127.0.0.1"
+    listener.close()
+    server = serve_worker_metrics()
+    yield f"http://127.0.0.1:{settings.PAYWAVE_WORKER_METRICS_PORT}/metrics"
+    server.shutdown()
+    server.server_close()
+
+
+def status_of(url: str, **headers: str) -> int:
+    return httpx.get(url, headers=headers, timeout=5).status_code
+
+
+@pytest.mark.django_db
+def test_a_workers_metrics_answer_the_allow_list_only(worker_metrics: str, settings: Any) -> None:
+    assert status_of(worker_metrics) == 200  # 127.0.0.1 is in the default allow-list
+    assert status_of(worker_metrics, **{"X-Forwarded-For": "203.0.113.7"}) == 403
+
+    settings.PAYWAVE_METRICS_ALLOW = ["203.0.113.0/24"]  # Prometheus elsewhere: not us
+
+    assert status_of(worker_metrics) == 403
 
 
 MULTIPROCESS_WORKER = """

@@ -156,3 +156,23 @@ Flower at most one); the migration job one. docs/operating.md "Database connecti
 {{- fail (printf "this sizing may hold %d database connections, more than externalServices.postgresql.maxConnections (%d): lower replicas, HPA maxima, gunicorn workers/threads or worker concurrency, or raise PostgreSQL's max_connections and the value (docs/operating.md, \"Database connections\")" $most $allowed) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* A NetworkPolicy peer from values: a namespaceSelector, with a podSelector if set. */}}
+{{- define "paywave.peer" -}}
+namespaceSelector:
+  {{- toYaml .namespaceSelector | nindent 2 }}
+{{- with .podSelector }}
+podSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* An egress rule: `ports`, and `to` unless empty (then: any address on those ports). */}}
+{{- define "paywave.egressRule" -}}
+{{- with .to }}
+to:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+ports:
+  {{- toYaml .ports | nindent 2 }}
+{{- end -}}
