@@ -194,7 +194,7 @@ def test_ordinary_query_parameters_are_left_alone() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_efis_callback_secret_never_reaches_a_request_line(
-    live_server: Any, json_lines: Any
+    live_server: Any, json_lines: Any, gateways: Any
 ) -> None:
     secret = "gn-paywave-sandbox-secret"  # the sandbox's Efí callback secret: it is accepted
     url = f"{live_server.url}/webhooks/gerencianet?hmac={secret}&ignorar=1"
