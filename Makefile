@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test lint format migrate
+.PHONY: run test lint format migrate lock
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ run: migrate
 test: $(VENV)/.installed-ops
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# Pins with hashes from the *.in files (after editing one): every file, so they agree.
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+lock: $(VENV)/.installed-dev
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) --output-file requirements-ops.txt requirements-ops.in
+	$(PIP_COMPILE) --output-file requirements-bench.txt requirements-bench.in
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
