@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db]
 # What each outage looks like at the simulator, and whether the primary may hold a charge.
 OUTAGES = {
     "reset": ({"down": True, "down_mode": "reset"}, True),
-    "hang": ({"timeout_rate": 1}, True),
+    "hang": ({"down": True, "down_mode": "hang"}, True),
     "503": ({"down": True, "down_mode": "503"}, False),
 }
 # Three tries and one lookup at the primary, one call at the secondary: each call at most
@@ -95,7 +95,7 @@ def test_after_the_circuit_opens_new_pix_payments_skip_the_primary(
 def test_a_hung_primary_s_orphan_is_withdrawn_once_it_answers(
     pix_payment: Any, sim: Any, orphan_settings: LazySettings
 ) -> None:
-    sim.faults("mercadopago", timeout_rate=1)
+    sim.faults("mercadopago", down=True, down_mode="hang")
     payment = drive(pix_payment()).payment
     [made] = sim.charges(payment.id, gateway="mercadopago")  # the hang made the charge
     assert made["status"] == "pending"
