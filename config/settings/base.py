@@ -107,7 +107,12 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {
+                "socket_connect_timeout": 1,
+                "socket_timeout": 1,
+                # JSON, never pickle: a value written to Redis cannot run code here.
+                "serializer": "paywave.cache_serializer.JSONSerializer",
+            },
         }
     }
 else:

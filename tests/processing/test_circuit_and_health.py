@@ -181,3 +181,28 @@ def test_circuit_and_health_are_plain_json_in_redis_and_a_pickle_is_never_loaded
     assert circuit_status("other").state is CircuitState.CLOSED
     assert gateway_health_get("stripe") is None
     assert not marker.exists()
+
+
+def test_the_django_cache_never_unpickles_what_redis_holds(
+    settings: LazySettings, tmp_path: Any
+) -> None:
+    """Throttles, alert dedupe, account state: Django's cache reads JSON only."""
+    from django.core.cache import cache
+
+    cache.set("paywave:test:doc", {"a": [1, 2.5, "x"]}, timeout=60)
+    cache.add("paywave:test:count", 0, timeout=60)
+    cache.incr("paywave:test:count")
+    assert cache.get("paywave:test:doc") == {"a": [1, 2.5, "x"]}
+    assert cache.get("paywave:test:count") == 1
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> Any:
+            return (marker.write_text, ("code ran",))
+
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+    (key,) = [k for k in raw.keys("*paywave:test:doc")]
+    raw.set(key, pickle.dumps(Payload()))
+    assert cache.get("paywave:test:doc") is None
+    assert not marker.exists()
