@@ -315,7 +315,7 @@ def seed_history(database_url: str, count: int, batch: int = 100_000) -> dict[st
                     "INSERT INTO paywave_idempotencykey (client_id, key, fingerprint, state, "
                     "locked_at, expires_at, response_status, response_body, response_headers) "
                     "SELECT client_id, 'history-' || id, md5(id::text), 'completed', now(), "
-                    "now() + interval '24 hours', 202, '{}', '{}' FROM seeded"
+                    "now() + interval '24 hours', 202, NULL, '{}' FROM seeded"
                 )
                 conn.execute("DROP TABLE seeded")
             print(f"bench: {last:,} of {count:,} written", flush=True)

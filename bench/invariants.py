@@ -74,12 +74,13 @@ def _keys(db: psycopg.Connection) -> dict[str, Any]:
     """Payments no Idempotency-Key answered with: a retried request that made a second one.
 
     Every accepted payment is stored in the transaction that completes its key's row,
-    whose stored answer names it; one per key, so a payment no row names is a duplicate.
+    whose stored answer names it (its Location header: the body is encrypted); one per
+    key, so a payment no row names is a duplicate.
     """
     rows = db.execute(
         "SELECT p.id FROM payments_payment p WHERE NOT EXISTS (SELECT 1 FROM "
         "paywave_idempotencykey k WHERE k.client_id = p.client_id "
-        "AND k.response_body ->> 'id' = p.id::text)"
+        "AND k.response_headers ->> 'Location' = '/api/v1/payments/' || p.id::text)"
     ).fetchall()
     ids = sorted(str(row["id"]) for row in rows)
     return {"duplicate_payments": len(ids), "duplicate_payment_ids": ids[:DETAILS]}

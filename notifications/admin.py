@@ -1,10 +1,13 @@
 """Staff views of webhook endpoints and deliveries; every change goes through the services."""
 
+import json
 import logging
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from .delivery import delivery_redeliver
 from .models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
@@ -137,5 +140,9 @@ class EventAdmin(ReadOnlyAdmin):
     list_display = ("id", "type", "client", "subject_id", "created_at", "fanned_out_at")
     list_filter = ("type",)
     search_fields = ("=id", "=subject_id")
-    fields = ("id", "type", "client", "subject_id", "data", "created_at", "fanned_out_at")
+    fields = ("id", "type", "client", "subject_id", "document", "created_at", "fanned_out_at")
     readonly_fields = fields
+
+    @admin.display(description="data")
+    def document(self, event: Event) -> SafeString:
+        return format_html("<pre>{}</pre>", json.dumps(event.data, indent=2, ensure_ascii=False))

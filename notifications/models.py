@@ -3,7 +3,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from paywave.fields import EncryptedTextField
+from paywave.fields import EncryptedJSONField, EncryptedTextField
 from paywave.models import ApiClient
 
 # What a wallet app may subscribe to (API.md, "Webhooks to wallet apps"); "*" is all of them.
@@ -35,7 +35,8 @@ class Event(models.Model):
     type = models.CharField(max_length=40)  # e.g. "payment.succeeded"
     client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="events")
     subject_id = models.UUIDField()  # the payment, refund, wallet or transfer
-    data = models.JSONField()  # the subject as the API shows it, at that moment
+    # The subject as the API shows it, at that moment: personal data, so encrypted.
+    data = EncryptedJSONField()
     created_at = models.DateTimeField(auto_now_add=True)
     # Set once its deliveries exist; the fan-out sweep picks up events still null.
     fanned_out_at = models.DateTimeField(null=True, blank=True)

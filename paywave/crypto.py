@@ -14,6 +14,10 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+# Every Fernet token starts with these characters (its version byte and the high bytes of
+# its timestamp), which no JSON document does.
+LEGACY_MARK = "gAAAAA"
+
 
 @lru_cache(maxsize=4)
 def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
@@ -26,6 +30,11 @@ def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
 
 def _fernet() -> MultiFernet:
     return _fernet_for(tuple(settings.PAYWAVE_ENCRYPTION_KEYS))
+
+
+def is_ciphertext(stored: str) -> bool:
+    """Whether a stored value is one `encrypt` wrote."""
+    return stored.startswith(LEGACY_MARK)
 
 
 def encrypt(plaintext: str) -> str:

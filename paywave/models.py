@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from paywave.fields import EncryptedJSONField
+
 
 class ApiClient(models.Model):
     """A wallet app: it authenticates as its Django user and owns its payments."""
@@ -40,7 +42,8 @@ class IdempotencyKey(models.Model):
     locked_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    # The answer may hold personal data (a payment's payer): encrypted.
+    response_body = EncryptedJSONField(null=True, blank=True)
     response_headers = models.JSONField(default=dict, blank=True)
 
     class Meta:

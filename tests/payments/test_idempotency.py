@@ -140,6 +140,27 @@ def test_validation_errors_do_not_consume_the_key(api: Any) -> None:
 
 
 @pytest.mark.django_db
+def test_the_stored_answer_keeps_no_payer_data_in_clear_and_replays_the_original(
+    api: Any,
+) -> None:
+    first = post_payment(api, pix_body(), key="order-7").json()
+    payment_id = first["id"]
+    api.patch(f"/api/v1/payments/{payment_id}", {"description": "changed"}, format="json")
+
+    again = post_payment(api, pix_body(), key="order-7")
+
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first  # the answer as it was, not the payment as it is now
+    assert first["payer"]["name"] == "Ana Souza"
+    assert first["payer"]["email"] == "ana@example.com"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CAST(response_body AS TEXT) FROM paywave_idempotencykey")
+        [(stored,)] = cursor.fetchall()
+    for personal in ("Ana Souza", "ana@example.com", "Top-up"):
+        assert personal not in stored
+
+
+@pytest.mark.django_db
 def test_purge_removes_only_expired_keys(api: Any) -> None:
     post_payment(api, pix_body(), key="old")
     post_payment(api, card_body(), key="fresh")
