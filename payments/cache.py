@@ -1,30 +1,52 @@
-"""Payment representations cached by id, never older than the database (see versioned_cache)."""
+"""Payment representations cached by id, never older than the database (see versioned_cache).
 
+The cached payload holds the payer's name and e-mail, so it is encrypted with
+PAYWAVE_ENCRYPTION_KEYS like the row it comes from (Redis may be snapshotted to disk
+or read by anyone with its password). A payload no configured key opens (its key was
+removed) is a miss.
+"""
+
+import json
+import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
+from paywave import crypto
 from paywave.versioned_cache import versioned_cache
 
 from .models import Payment
 from .serializers import payment_document
 
+logger = logging.getLogger(__name__)
+
 
 def _key(payment_id: Any) -> str:
-    return f"payment:v1:{payment_id}"
+    # v2: encrypted payloads (v1 entries, plain JSON, expire within the cache TTL).
+    return f"payment:v2:{payment_id}"
 
 
 def payment_cache_get(payment_id: Any) -> dict[str, Any] | None:
     """{"client_id": ..., "document": {...}} or None on a miss."""
-    return versioned_cache().get(_key(payment_id))
+    sealed = versioned_cache().get(_key(payment_id))
+    if sealed is None:
+        return None
+    try:
+        return json.loads(crypto.decrypt(sealed))
+    except ImproperlyConfigured:
+        logger.warning("cached payment %s cannot be decrypted: dropped", payment_id)
+        versioned_cache().delete(_key(payment_id))
+        return None
 
 
 def payment_cache_put(payment: Payment, document: dict[str, Any] | None = None) -> dict[str, Any]:
     document = document if document is not None else payment_document(payment)
+    entry = {"client_id": str(payment.client_id), "document": document}
     versioned_cache().put(
         _key(payment.id),
         payment.version,
-        {"client_id": str(payment.client_id), "document": document},
+        crypto.encrypt(json.dumps(entry, separators=(",", ":"))),
         settings.PAYWAVE_PAYMENT_CACHE_TTL,
     )
     return document

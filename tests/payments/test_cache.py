@@ -1,7 +1,11 @@
+from io import StringIO
 from typing import Any
 
 import pytest
+import redis
+from cryptography.fernet import Fernet
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -30,6 +34,44 @@ def test_hot_get_is_served_from_redis_without_queries(api: Any) -> None:
     assert response.status_code == 200
     assert response.json()["id"] == payment_id
     assert queries == 0
+
+
+@pytest.mark.services
+def test_the_cached_payment_is_encrypted_in_redis(api: Any, settings: Any) -> None:
+    payment_id = post_payment(api, pix_body()).json()["id"]
+    _get(api, payment_id)  # hot
+
+    plain_redis = redis.Redis.from_url(settings.REDIS_URL)
+    entries = [plain_redis.hgetall(key) for key in plain_redis.scan_iter(f"*{payment_id}*")]
+    response, queries = _get(api, payment_id)
+
+    assert entries
+    stored = b"".join(b"".join(entry.values()) for entry in entries)
+    for personal in (b"Ana Souza", b"ana@example.com", b"Top-up"):
+        assert personal not in stored
+    assert queries == 0
+    assert response.json()["payer"]["name"] == "Ana Souza"
+    assert response.json()["payer"]["email"] == "ana@example.com"
+
+
+def test_a_payment_cached_under_a_removed_key_is_read_from_the_database(
+    api: Any, settings: Any
+) -> None:
+    payment_id = post_payment(api, pix_body()).json()["id"]
+    _get(api, payment_id)  # cached under the current key
+    old_key, new_key = settings.PAYWAVE_ENCRYPTION_KEYS[0], Fernet.generate_key().decode()
+    settings.PAYWAVE_ENCRYPTION_KEYS = [new_key, old_key]
+    call_command("rotate_encryption_keys", stdout=StringIO())
+    settings.PAYWAVE_ENCRYPTION_KEYS = [new_key]  # the cached copy no longer opens
+
+    cold, cold_queries = _get(api, payment_id)
+    hot, hot_queries = _get(api, payment_id)
+
+    assert cold.status_code == 200
+    assert cold_queries > 0
+    assert hot_queries == 0
+    assert hot.json() == cold.json()
+    assert hot.json()["payer"]["name"] == "Ana Souza"
 
 
 def test_cold_get_reads_the_database_then_caches(api: Any) -> None:
