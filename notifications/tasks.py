@@ -8,6 +8,7 @@ from .alerting import alert_send
 from .delivery import deliveries_sweep, delivery_attempt
 from .dispatch import alert_retry_publish
 from .fan_out import event_fan_out, events_sweep_fan_out
+from .retention import events_purge_expired
 
 ALERT_RETRY_COUNTDOWNS = (10, 60, 300)
 
@@ -30,6 +31,11 @@ def sweep_events() -> int:
 @shared_task(name="notifications.sweep_deliveries", ignore_result=True)
 def sweep_deliveries() -> int:
     return deliveries_sweep()
+
+
+@shared_task(name="notifications.purge_expired_events", ignore_result=True)
+def purge_expired_events() -> int:
+    return events_purge_expired()
 
 
 @shared_task(name="notifications.send_alert", acks_late=True, ignore_result=True)

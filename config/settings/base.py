@@ -298,6 +298,12 @@ PAYWAVE_IDEMPOTENCY_LOCK_TIMEOUT = timedelta(
     seconds=env.int("PAYWAVE_IDEMPOTENCY_LOCK_SECONDS", default=60)
 )
 PAYWAVE_PAYMENT_CACHE_TTL = env.int("PAYWAVE_PAYMENT_CACHE_TTL", default=300)
+# Retention (docs/operating.md, "What is kept"): events with their deliveries and tries;
+# gateway callbacks that were rejected (forged, stale, malformed). Purged hourly by beat.
+PAYWAVE_EVENT_RETENTION_DAYS = env.int("PAYWAVE_EVENT_RETENTION_DAYS", default=90)
+PAYWAVE_REJECTED_CALLBACK_RETENTION_DAYS = env.int(
+    "PAYWAVE_REJECTED_CALLBACK_RETENTION_DAYS", default=7
+)
 PAYWAVE_PIX_DEFAULT_EXPIRES_IN = env.int("PAYWAVE_PIX_DEFAULT_EXPIRES_IN", default=3600)
 
 # Fernet keys for personal data at rest, newest first (comma-separated): the first
@@ -389,6 +395,10 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": PAYWAVE_ORPHAN_SWEEP_SECONDS},
     },
     "check-ledger": {"task": "wallets.check_ledger", "schedule": timedelta(days=1)},
+    "purge-rejected-gateway-callbacks": {
+        "task": "gateways.purge_rejected_callbacks",
+        "schedule": timedelta(hours=1),
+    },
 }
 
 # --- Notifications: webhooks to wallet apps, operator alerts (notifications/) ---
@@ -431,6 +441,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "notifications.sweep_deliveries",
             "schedule": timedelta(seconds=PAYWAVE_WEBHOOK_SWEEP_SECONDS),
             "options": {"expires": PAYWAVE_WEBHOOK_SWEEP_SECONDS},
+        },
+        "purge-expired-events": {
+            "task": "notifications.purge_expired_events",
+            "schedule": timedelta(hours=1),
         },
     }
 )
