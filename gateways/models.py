@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from paywave.countries import COUNTRY_CODES
-from paywave.fields import EncryptedTextField
+from paywave.fields import EncryptedTextField, key_id_index
 
 
 class AdapterKind(models.TextChoices):
@@ -131,7 +131,10 @@ class GatewayCallback(models.Model):
                 name="gateway_callback_event_unique",
             ),
         ]
-        indexes = [models.Index(fields=["status", "received_at"], name="callback_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="callback_status_idx"),
+            key_id_index("body", name="callback_body_key_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.gateway} {self.event_id or '-'} {self.status}"

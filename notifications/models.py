@@ -3,7 +3,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from paywave.fields import EncryptedJSONField, EncryptedTextField
+from paywave.fields import EncryptedJSONField, EncryptedTextField, key_id_index
 from paywave.models import ApiClient
 
 # What a wallet app may subscribe to (API.md, "Webhooks to wallet apps"); "*" is all of them.
@@ -50,6 +50,7 @@ class Event(models.Model):
                 condition=Q(fanned_out_at__isnull=True),
                 name="event_not_fanned_out_idx",
             ),
+            key_id_index("data", name="event_data_key_idx"),
         ]
 
     def __str__(self) -> str:
@@ -87,7 +88,8 @@ class WebhookEndpoint(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         indexes = [
-            models.Index(fields=["client", "created_at"], name="webhook_endpoint_client_idx")
+            models.Index(fields=["client", "created_at"], name="webhook_endpoint_client_idx"),
+            key_id_index("secret", name="webhook_secret_key_idx"),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from paywave.fields import EncryptedTextField
+from paywave.fields import EncryptedTextField, key_id_index
 from paywave.models import ApiClient
 
 
@@ -121,6 +121,9 @@ class Payment(models.Model):
                 condition=Q(status="awaiting_payment"),
                 name="payment_awaiting_expiry_idx",
             ),
+            key_id_index("payer_name", name="payment_payer_name_key_idx"),
+            key_id_index("payer_email", name="payment_payer_email_key_idx"),
+            key_id_index("payer_tax_id", name="payment_payer_tax_id_key_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
@@ -203,6 +206,7 @@ class PaymentAttempt(models.Model):
                 fields=["payment", "gateway", "number"], name="payment_attempt_unique"
             ),
         ]
+        indexes = [key_id_index("charge_params", name="attempt_charge_params_key_idx")]
 
     def __str__(self) -> str:
         return f"{self.payment_id} {self.gateway}#{self.number} {self.outcome}"
@@ -319,6 +323,7 @@ class OrphanCharge(models.Model):
                 condition=Q(status__in=["open", "refunding"]),
                 name="orphan_due_idx",
             ),
+            key_id_index("charge_params", name="orphan_charge_params_key_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,18 +1,31 @@
+"""Model fields whose values are encrypted at rest (paywave/crypto.py).
+
+Every encrypted column is found by its field class (`EncryptedField`): key rotation
+and the key report walk the app registry for them (paywave/encrypted_columns.py).
+Each one has a `key_id_index` in its model's Meta: the key ids in use can be listed
+through it without reading the table.
+"""
+
 import json
 from typing import Any
 
 from django import forms
 from django.db import models
+from django.db.models.functions import Substr
 
 from paywave import crypto
 
 
-class EncryptedTextField(models.TextField):
-    """Text encrypted with Fernet in the database, plain in Python.
+class EncryptedField:
+    """What every encrypted field is; the ciphertext differs on every save, so the column
+    cannot be filtered on (search through a blind-index column beside it)."""
 
-    The ciphertext differs on every save, so the column cannot be filtered on:
-    search through a blind-index column beside it.
-    """
+    # Whether a stored value that is not ciphertext is read as it is (see EncryptedJSONField).
+    reads_plaintext = False
+
+
+class EncryptedTextField(EncryptedField, models.TextField):
+    """Text encrypted with Fernet in the database, plain in Python."""
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
         if not value:
@@ -26,15 +39,16 @@ class EncryptedTextField(models.TextField):
         return crypto.encrypt(value)
 
 
-class EncryptedJSONField(models.TextField):
+class EncryptedJSONField(EncryptedField, models.TextField):
     """A JSON value (dict, list, ...) encrypted as text; None is SQL NULL.
 
     A value that is not ciphertext is read as plain JSON: rows a release before this
     column was encrypted wrote (the migration encrypted those it found; a rolling
-    upgrade may add a few).
+    upgrade may add a few). `manage.py rotate_encryption_keys` encrypts them.
     """
 
     empty_strings_allowed = False
+    reads_plaintext = True
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None:
@@ -54,3 +68,14 @@ class EncryptedJSONField(models.TextField):
 
     def formfield(self, **kwargs: Any) -> Any:
         return super(models.TextField, self).formfield(**{"form_class": forms.JSONField, **kwargs})
+
+
+def key_id_expression(field_name: str) -> Substr:
+    """A stored value's first characters: `<key id>:` (paywave/crypto.py)."""
+    return Substr(field_name, 1, crypto.KEY_PREFIX_LENGTH)
+
+
+def key_id_index(field_name: str, *, name: str) -> models.Index:
+    """The index on an encrypted column's key id: the key ids in use are listed by walking
+    it, a few index probes however big the table."""
+    return models.Index(key_id_expression(field_name), name=name)

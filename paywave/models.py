@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from paywave.fields import EncryptedJSONField
+from paywave.fields import EncryptedJSONField, key_id_index
 
 
 class ApiClient(models.Model):
@@ -54,7 +54,10 @@ class IdempotencyKey(models.Model):
                 name="idempotency_completed_has_response",
             ),
         ]
-        indexes = [models.Index(fields=["expires_at"], name="idempotency_expires_idx")]
+        indexes = [
+            models.Index(fields=["expires_at"], name="idempotency_expires_idx"),
+            key_id_index("response_body", name="idempotency_body_key_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.client_id}:{self.key}"

@@ -54,4 +54,6 @@ def test_key_rotation_reencrypts_under_the_new_key(settings: Any) -> None:
     reloaded = Payment.objects.get(pk=payment.id)
     assert (reloaded.payer_name, reloaded.payer_tax_id) == ("Ana Souza", "12345678909")
     name, _, _ = _raw_columns(payment.id)
-    assert Fernet(new_key.encode()).decrypt(name.encode()) == b"Ana Souza"
+    kid, _, token = name.partition(":")
+    assert kid == crypto.key_id(new_key)
+    assert Fernet(new_key.encode()).decrypt(token.encode()) == b"Ana Souza"
