@@ -12,8 +12,9 @@
   closed, as Django does around a request (CELERY_DB_REUSE_MAX keeps Celery's
   fixup from closing every connection after every task); not for a task run eagerly,
   which runs inside its caller's transaction.
-- worker_init: with PAYWAVE_WORKER_METRICS_PORT set, the worker serves its own
-  Prometheus metrics there (attempts and transitions happen in workers), on
+- worker_init: the system checks run, and a worker exits when one fails (Celery runs
+  them too but starts anyway); with PAYWAVE_WORKER_METRICS_PORT set, the worker serves
+  its own Prometheus metrics there (attempts and transitions happen in workers), on
   PAYWAVE_WORKER_METRICS_ADDR, to PAYWAVE_METRICS_ALLOW only, as the API does.
 
 Imported by config/celery_app.py, so every process that loads the app has it.
@@ -129,6 +130,21 @@ def _unbind_task_context(task: Any = None, **_: Any) -> None:
     if token is not None:
         setattr(request, _CONTEXT_SLOT, None)
         log_context.pop(token)
+
+
+@signals.worker_init.connect
+def refuse_to_start_on_failed_checks(**_: Any) -> None:
+    """A stored value no configured key can read (paywave.checks) stops the worker here."""
+    from django.core.management.base import SystemCheckError
+
+    from paywave.checks import refuse_to_start_on_errors
+
+    try:
+        refuse_to_start_on_errors()
+    except SystemCheckError as exc:
+        logger.critical("%s", exc)
+        # Celery logs and swallows an Exception raised by a signal handler; not SystemExit.
+        raise SystemExit(1) from exc
 
 
 @signals.worker_init.connect

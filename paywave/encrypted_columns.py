@@ -1,7 +1,7 @@
 """Every encrypted column of every model, and what its stored values say about the keys.
 
 The columns are found in the app registry by field class (paywave.fields.EncryptedField),
-so a new encrypted field is rotated and reported without being listed anywhere.
+so a new encrypted field is rotated, reported and checked without being listed anywhere.
 Everything here reads the stored text with SQL, never through the field (which would
 decrypt): a stored value starts with `<key id>:` (paywave/crypto.py), which is what the
 key-id index of each column holds.
@@ -70,6 +70,16 @@ class EncryptedColumn:
 
 
 # SQL templates (EncryptedColumn.sql fills in the names); values are always parameters.
+DISTINCT_PREFIXES = (
+    "WITH RECURSIVE prefixes(prefix, n) AS ("
+    " SELECT (SELECT {prefix} FROM {table} WHERE {prefix} > '' ORDER BY {prefix} LIMIT 1), 1"
+    " UNION ALL"
+    " SELECT (SELECT {prefix} FROM {table} WHERE {prefix} > prefixes.prefix"
+    " ORDER BY {prefix} LIMIT 1), n + 1"
+    " FROM prefixes WHERE prefixes.prefix IS NOT NULL AND n <= %s"
+    ") SELECT prefix FROM prefixes WHERE prefix IS NOT NULL"
+)
+_WITH_PREFIX = "SELECT {column} FROM {table} WHERE {prefix} = %s LIMIT %s"
 _USAGE = (
     "SELECT {prefix}, COUNT(*) FROM {table} WHERE {column} IS NOT NULL AND {column} <> ''"
     " GROUP BY {prefix}"
@@ -103,6 +113,25 @@ def bucket_of(prefix: str) -> str:
     if kid is not None:
         return kid
     return LEGACY if prefix.startswith(crypto.LEGACY_MARK) else PLAINTEXT
+
+
+def distinct_prefixes(column: EncryptedColumn, *, at_most: int) -> list[str]:
+    """The distinct first characters of the column's values, at most `at_most` + 1 of them.
+
+    A loose scan of the key-id index: each step is one index probe for the next prefix
+    greater than the last, so it costs (distinct prefixes + 1) probes, whatever the
+    number of rows. Normally the prefixes are the key ids in use: one to three.
+    """
+    with column.connection.cursor() as cursor:
+        cursor.execute(column.sql(DISTINCT_PREFIXES), [at_most])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def values_with_prefix(column: EncryptedColumn, prefix: str, *, limit: int) -> list[str]:
+    """Up to `limit` stored values that start with `prefix` (an index range, bounded)."""
+    with column.connection.cursor() as cursor:
+        cursor.execute(column.sql(_WITH_PREFIX), [prefix, limit])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def key_usage(column: EncryptedColumn) -> Counter[str]:

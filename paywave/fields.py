@@ -1,9 +1,10 @@
 """Model fields whose values are encrypted at rest (paywave/crypto.py).
 
-Every encrypted column is found by its field class (`EncryptedField`): key rotation
-and the key report walk the app registry for them (paywave/encrypted_columns.py).
-Each one has a `key_id_index` in its model's Meta: the key ids in use can be listed
-through it without reading the table.
+Every encrypted column is found by its field class (`EncryptedField`): key rotation,
+the key report and the startup check walk the app registry for them
+(paywave/encrypted_columns.py). Each one needs a `key_id_index` in its model's
+Meta, which the startup check reads its key ids through; the check itself
+refuses a model that lacks one.
 """
 
 import json
@@ -44,7 +45,8 @@ class EncryptedJSONField(EncryptedField, models.TextField):
 
     A value that is not ciphertext is read as plain JSON: rows a release before this
     column was encrypted wrote (the migration encrypted those it found; a rolling
-    upgrade may add a few). `manage.py rotate_encryption_keys` encrypts them.
+    upgrade may add a few). The startup check warns about them and
+    `manage.py rotate_encryption_keys` encrypts them.
     """
 
     empty_strings_allowed = False
@@ -76,6 +78,6 @@ def key_id_expression(field_name: str) -> Substr:
 
 
 def key_id_index(field_name: str, *, name: str) -> models.Index:
-    """The index on an encrypted column's key id: the key ids in use are listed by walking
-    it, a few index probes however big the table."""
+    """The index on an encrypted column's key id: the startup check lists the key ids in
+    use by walking it, a few index probes however big the table."""
     return models.Index(key_id_expression(field_name), name=name)

@@ -1,4 +1,4 @@
-"""Key rotation over every encrypted column, and the key report.
+"""Key rotation over every encrypted column, the key report, and the startup key check.
 
 Stored values are read raw with SQL: what a key id prefix says is what the database holds.
 """
@@ -11,14 +11,22 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.management import call_command
+from django.core.management import call_command, load_command_class
+from django.core.management.base import SystemCheckError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from gateways.models import CallbackStatus, GatewayCallback
 from notifications.models import Event, WebhookEndpoint
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttempt
 from paywave import crypto
-from paywave.encrypted_columns import encrypted_columns
+from paywave.checks import (
+    check_encryption_keys_in_use,
+    check_key_id_indexes,
+    refuse_to_start_on_errors,
+)
+from paywave.encrypted_columns import DISTINCT_PREFIXES, encrypted_columns
+from paywave.fields import key_id_index
 from paywave.models import IdempotencyKey
 from tests.factories import ApiClientFactory, PaymentFactory, WebhookEndpointFactory
 
@@ -155,6 +163,10 @@ def report(*args: str) -> dict[str, Any]:
     return json.loads(out.getvalue())
 
 
+def error_ids(messages: list[Any]) -> list[str]:
+    return sorted(message.id for message in messages if message.is_serious())
+
+
 def test_every_encrypted_column_of_every_model_is_found() -> None:
     assert {column.label for column in encrypted_columns()} == ALL_COLUMNS
     assert all(column.has_key_id_index() for column in encrypted_columns())
@@ -244,15 +256,121 @@ def test_the_report_counts_values_per_key_per_column(keys: Keys) -> None:
     assert f"key {old_id} (decrypts only): 9 values" in text.getvalue()
 
 
+def test_the_check_fails_when_a_key_in_use_is_removed_and_passes_after_rotation(
+    keys: Keys,
+) -> None:
+    stored = store_one_of_each()
+    call_command("check", stdout=StringIO())
+
+    keys.use(keys.new)  # the old key dropped before rotating: every column is unreadable
+    with pytest.raises(SystemCheckError) as failed:
+        call_command("check", stdout=StringIO())
+    for label in ALL_COLUMNS:
+        assert f"{label} has values encrypted with key id(s) {crypto.key_id(keys.old)}" in str(
+            failed.value
+        )
+    with pytest.raises(SystemCheckError):
+        refuse_to_start_on_errors()  # what gunicorn (config/wsgi.py) and workers run
+    # The report still runs as from the command line (where a command runs the checks
+    # first unless it opts out): it is how to see what uses the old key.
+    command = load_command_class("paywave", "encryption_keys_report")
+    options = command.create_parser("manage.py", "encryption_keys_report").parse_args(["--json"])
+    out = StringIO()
+    command.execute(**vars(options), stdout=out)
+    assert json.loads(out.getvalue())["columns"]["notifications.Event.data"] == {
+        crypto.key_id(keys.old): 1
+    }
+
+    keys.use(keys.new, keys.old)
+    call_command("rotate_encryption_keys", stdout=StringIO())
+    keys.use(keys.new)
+    call_command("check", stdout=StringIO())
+    refuse_to_start_on_errors()
+    assert stored.read_back() == EXPECTED
+
+
+def test_the_check_samples_values_without_a_key_id(keys: Keys) -> None:
+    PaymentFactory()
+    legacy = Fernet(keys.old.encode()).encrypt(b"Ana Souza").decode()
+    with connection.cursor() as cursor:  # as a release before key ids wrote it (one payment)
+        cursor.execute("UPDATE payments_payment SET payer_name = %s", [legacy])
+
+    assert [message.id for message in check_encryption_keys_in_use()] == ["paywave.W001"]
+
+    keys.use(keys.new)
+    assert "paywave.E002" in error_ids(check_encryption_keys_in_use())
+
+
 def test_events_an_older_release_wrote_in_clear_are_read_reported_and_encrypted() -> None:
     stored = store_one_of_each()
     with connection.cursor() as cursor:  # as a release before encrypted events wrote it
         cursor.execute("UPDATE notifications_event SET data = %s", ['{"id": "e1", "n": 1}'])
 
     assert Event.objects.get(pk=stored.event.pk).data == {"id": "e1", "n": 1}
+    assert [message.id for message in check_encryption_keys_in_use()] == ["paywave.W002"]
     assert report()["columns"]["notifications.Event.data"] == {"not encrypted": 1}
 
     call_command("rotate_encryption_keys", stdout=StringIO())
 
+    assert check_encryption_keys_in_use() == []
     assert Event.objects.get(pk=stored.event.pk).data == {"id": "e1", "n": 1}
     assert all('"n"' not in value for _, value in raw_values())
+
+
+def test_the_check_refuses_values_that_are_not_ciphertext() -> None:
+    payment = PaymentFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE payments_payment SET payer_email = 'ana@example.com'")
+
+    assert error_ids(check_encryption_keys_in_use()) == ["paywave.E003"]
+    assert Payment.objects.filter(pk=payment.pk).exists()
+
+
+def test_the_check_costs_one_bounded_query_per_column() -> None:
+    for _ in range(3):
+        store_one_of_each()
+
+    with CaptureQueriesContext(connection) as queries:
+        assert check_encryption_keys_in_use() == []
+
+    # The table list, then one loose index scan per column (savepoints aside).
+    scans = [q["sql"] for q in queries.captured_queries if "WITH RECURSIVE" in q["sql"]]
+    assert len(scans) == len(ALL_COLUMNS)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_the_key_scan_of_every_column_goes_through_its_key_id_index() -> None:
+    for column in encrypted_columns():
+        [index] = [
+            index
+            for index in column.model._meta.indexes
+            if index == key_id_index(column.field.name, name=index.name)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # tiny tables: show it can
+            cursor.execute("EXPLAIN " + column.sql(DISTINCT_PREFIXES), [64])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert f"Index Scan using {index.name}" in plan, (column.label, plan)
+        assert "Seq Scan" not in plan, (column.label, plan)
+
+
+def test_an_encrypted_column_without_its_key_id_index_is_an_error(monkeypatch: Any) -> None:
+    assert check_key_id_indexes() == []
+    kept = [i for i in Event._meta.indexes if i.name != "event_data_key_idx"]
+    monkeypatch.setattr(Event._meta, "indexes", kept)
+
+    [error] = check_key_id_indexes()
+
+    assert error.id == "paywave.E001"
+    assert "notifications.Event.data" in error.msg
+
+
+def test_a_worker_exits_when_a_check_fails(keys: Keys) -> None:
+    from paywave.celery_signals import refuse_to_start_on_failed_checks
+
+    store_one_of_each()
+    refuse_to_start_on_failed_checks()
+    keys.use(keys.new)
+
+    with pytest.raises(SystemExit):
+        refuse_to_start_on_failed_checks()
