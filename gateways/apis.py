@@ -52,4 +52,6 @@ class GatewayListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         gateways = Gateway.objects.order_by("priority", "code")
-        return Response({"results": [gateway_document(gateway) for gateway in gateways]})
+        return Response(
+            {"results": [gateway_document(gateway) for gateway in gateways], "has_more": False}
+        )

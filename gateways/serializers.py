@@ -31,4 +31,5 @@ class GatewayOutputSerializer(serializers.Serializer):
 
 
 class GatewayListOutputSerializer(serializers.Serializer):
+    has_more = serializers.BooleanField(help_text="Always false: the whole list is one page.")
     results = GatewayOutputSerializer(many=True)

@@ -47,6 +47,7 @@ class RefundOutputSerializer(serializers.Serializer):
 
 
 class RefundListOutputSerializer(serializers.Serializer):
+    has_more = serializers.BooleanField(help_text="Always false: the whole list is one page.")
     results = RefundOutputSerializer(many=True)
 
 
@@ -60,7 +61,10 @@ class PaymentRefundsApi(APIView):
     def get(self, request: Request, payment_id: UUID) -> Response:
         payment = payment_get(client_id=client_id_of(request), payment_id=payment_id)
         refunds = Refund.objects.filter(payment=payment).order_by("-created_at", "-id")
-        return Response({"results": [refund_document(refund) for refund in refunds]})
+        # Every refund of the payment, in one page: there is never a next one.
+        return Response(
+            {"results": [refund_document(refund) for refund in refunds], "has_more": False}
+        )
 
     @extend_schema(
         tags=TAG,

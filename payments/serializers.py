@@ -95,6 +95,7 @@ class PaymentOutputSerializer(serializers.Serializer):
 class PaymentPageOutputSerializer(serializers.Serializer):
     results = PaymentOutputSerializer(many=True)
     next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+    has_more = serializers.BooleanField(help_text="Whether a next page exists.")
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -9,7 +9,7 @@ from paywave.errors import ApplicationError
 
 
 class NewestFirstCursorPagination(CursorPagination):
-    """`{"results": [...], "next": url | null}`, newest first."""
+    """`{"results": [...], "next": url | null, "has_more": bool}`, newest first."""
 
     ordering = ("-created_at", "-id")
     page_size = 20
@@ -39,14 +39,17 @@ class NewestFirstCursorPagination(CursorPagination):
         return cursor
 
     def get_paginated_response(self, data: list[Any]) -> Response:
-        return Response({"results": data, "next": self.get_next_link()})
+        return Response(
+            {"results": data, "next": self.get_next_link(), "has_more": bool(self.has_next)}
+        )
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return {
             "type": "object",
-            "required": ["results", "next"],
+            "required": ["results", "next", "has_more"],
             "properties": {
                 "results": schema,
                 "next": {"type": "string", "nullable": True, "format": "uri"},
+                "has_more": {"type": "boolean"},
             },
         }

@@ -74,6 +74,7 @@ class WalletOutputSerializer(serializers.Serializer):
 class WalletPageOutputSerializer(serializers.Serializer):
     results = WalletOutputSerializer(many=True)
     next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+    has_more = serializers.BooleanField(help_text="Whether a next page exists.")
 
 
 class EntryOutputSerializer(serializers.Serializer):
@@ -90,6 +91,7 @@ class EntryOutputSerializer(serializers.Serializer):
 class EntryPageOutputSerializer(serializers.Serializer):
     results = EntryOutputSerializer(many=True)
     next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+    has_more = serializers.BooleanField(help_text="Whether a next page exists.")
 
 
 class TransferOutputSerializer(serializers.Serializer):

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "paywave.middleware.RequestIdMiddleware",
+    "paywave.versioning.ApiVersionMiddleware",
     "paywave.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -223,11 +224,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["paywave.throttling.ClientRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "paywave.errors.api_exception_handler",
+    "DEFAULT_VERSIONING_CLASS": "paywave.versioning.HeaderVersioning",
     "UNAUTHENTICATED_USER": None,
     # Client addresses (token throttling) come from X-Forwarded-For only past this many
     # trusted proxies; 0 means REMOTE_ADDR, which a client cannot forge.
     "NUM_PROXIES": env.int("PAYWAVE_NUM_PROXIES", default=0),
 }
+# The API's versions, oldest first; the last is the newest (paywave/versioning.py).
+PAYWAVE_API_VERSIONS = ["2026-12-01"]
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),

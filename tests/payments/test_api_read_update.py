@@ -37,9 +37,10 @@ def test_list_is_newest_first_with_cursor_pages(api: Any, wallet_app: Any) -> No
     second = api.get(first["next"]).json()
     third = api.get(second["next"]).json()
 
-    assert set(first) == {"results", "next"}
+    assert set(first) == {"results", "next", "has_more"}
     seen = [p["id"] for page in (first, second, third) for p in page["results"]]
     assert seen == expected
+    assert [page["has_more"] for page in (first, second, third)] == [True, True, False]
     assert third["next"] is None
 
 

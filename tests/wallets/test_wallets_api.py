@@ -88,6 +88,7 @@ def test_list_shows_only_the_apps_wallets_newest_first(api: APIClient, wallet_of
 
     assert [w["id"] for w in listed["results"]] == [str(w.pk) for w in reversed(mine)]
     assert listed["next"] is None
+    assert listed["has_more"] is False
     usd = api.get("/api/v1/wallets?currency=USD").json()["results"]
     assert [w["id"] for w in usd] == [str(mine[1].pk)]
     frozen = api.get("/api/v1/wallets?status=frozen").json()["results"]
