@@ -68,6 +68,7 @@ class ChargeRequest:
     card_token: str = ""
     pix_expires_in: int = 3600
     description: str = ""
+    return_url: str = ""  # where a gateway's page (3-D Secure) sends the payer back
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,7 @@ class PaymentCollectionApi(APIView):
                 wallet_id=data.get("wallet_id"),
                 description=data.get("description", ""),
                 metadata=data.get("metadata", {}),
+                return_url=data.get("return_url", ""),
             )
             return StoredResponse(
                 status=status.HTTP_202_ACCEPTED,

@@ -96,6 +96,8 @@ class Payment(models.Model):
     wallet_id = models.UUIDField(null=True, blank=True)
     description = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
+    # Where the payer goes back to the wallet app after a gateway's page (3-D Secure).
+    return_url = models.CharField(max_length=2048, blank=True, default="")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
     updated_at = models.DateTimeField(auto_now=True)

@@ -135,6 +135,7 @@ def charge_request_for(
         card_token=payment.card_token,
         pix_expires_in=payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN,
         description=payment.description,
+        return_url=payment.return_url,
     )
 
 

@@ -4,6 +4,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.urls import reverse
@@ -87,6 +88,7 @@ class PaymentOutputSerializer(serializers.Serializer):
     pix = PixOutputSerializer(allow_null=True)
     card = CardOutputSerializer(allow_null=True)
     next_action = serializers.DictField(allow_null=True)
+    return_url = serializers.CharField(allow_null=True)
     attempts = AttemptOutputSerializer(many=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -162,6 +164,7 @@ def payment_document(
         "pix": pix,
         "card": card,
         "next_action": payment.next_action,
+        "return_url": payment.return_url or None,
         "attempts": [_attempt_document(attempt) for attempt in attempts],
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),
@@ -175,9 +178,18 @@ _CARD_NUMBER_MESSAGE = (
 )
 
 
+def validate_return_url(value: str) -> str:
+    parts = urlsplit(value)
+    schemes = ("https", "http") if settings.PAYWAVE_SANDBOX else ("https",)
+    if parts.scheme not in schemes or not parts.hostname or parts.username or parts.password:
+        allowed = " or ".join(schemes)
+        raise serializers.ValidationError(f"An absolute {allowed} URL, without credentials.")
+    return value
+
+
 def _texts_to_scan(attrs: dict[str, Any]) -> dict[str, str]:
     """The free-text values of a request by field path; metadata keys count as text too."""
-    texts = {"description": attrs.get("description", "")}
+    texts = {"description": attrs.get("description", ""), "return_url": attrs.get("return_url", "")}
     for key, value in attrs.get("metadata", {}).items():
         # A card number may be the key itself: report it under `metadata`, never by name.
         texts["metadata"] = f"{texts.get('metadata', '')} {key}"
@@ -248,6 +260,15 @@ class PaymentCreateInputSerializer(StrictSerializer):
     wallet_id = StrictUUIDField(required=False, allow_null=True)
     description = StrictCharField(max_length=255, required=False, allow_blank=True)
     metadata = StringMapField(required=False)
+    return_url = StrictCharField(
+        max_length=2048,
+        required=False,
+        help_text="Where the payer comes back to the wallet app after a gateway's page "
+        "(3-D Secure): an absolute https URL (http too in the sandbox).",
+    )
+
+    def validate_return_url(self, value: str) -> str:
+        return validate_return_url(value)
 
     def validate_amount(self, value: int) -> int:
         maximum = settings.PAYWAVE_MAX_AMOUNT

@@ -40,6 +40,7 @@ def payment_create(
     wallet_id: UUID | None = None,
     description: str = "",
     metadata: dict[str, str] | None = None,
+    return_url: str = "",
 ) -> tuple[Payment, dict[str, Any]]:
     """Store a pending payment and publish its job once the transaction commits.
 
@@ -70,6 +71,7 @@ def payment_create(
             wallet_id=wallet_id,
             description=description,
             metadata=metadata or {},
+            return_url=return_url,
         )
         PaymentEvent.objects.create(
             payment=payment,

@@ -90,6 +90,8 @@ class StripeAdapter(GatewayAdapter):
         }
         if request.description:
             params["description"] = request.description
+        if request.return_url:  # 3-D Secure sends the payer back there
+            params["return_url"] = request.return_url
         intent = self._call(
             self._client.v1.payment_intents.create,
             params=params,
