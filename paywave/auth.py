@@ -1,4 +1,7 @@
-"""JWT authentication for wallet apps.
+"""Authentication for wallet apps: secret API keys, or JWTs.
+
+`Authorization: Bearer pw_test_...` (or `pw_live_...`) is an API key
+(paywave.api_keys): long-lived, rollable, revocable. Any other bearer token is a JWT.
 
 Tokens carry the wallet app's id (`client_id`) and the staff flag, so an
 authenticated request needs no database query: the hot path of a cached
@@ -15,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
@@ -25,6 +29,7 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from paywave.accounts import account_may_sign_in, account_state, token_claims
+from paywave.api_keys import api_key_state, api_key_touch, looks_like_api_key
 from paywave.log_context import bind
 
 NO_ACTIVE_ACCOUNT = "No active account found for the given token."
@@ -78,6 +83,49 @@ def refresh_tokens_purge_expired() -> int:
     """Forget refresh tokens past their expiry (their blacklist rows go with them)."""
     deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
+
+
+class ApiKeyUser:
+    """The wallet app's user, as far as a request made with an API key needs one."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+
+    def __init__(self, user_id: int) -> None:
+        self.id = self.pk = user_id
+
+    def __str__(self) -> str:
+        return f"api-key-user:{self.pk}"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer pw_...`: a wallet app's secret API key, while it is usable
+    and its wallet app active. Other bearer tokens are left to the JWT class after it."""
+
+    def authenticate(self, request: Request) -> tuple[ApiKeyUser, dict[str, Any]] | None:
+        scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        raw = raw.strip()
+        if scheme.lower() != "bearer" or not looks_like_api_key(raw):
+            return None
+        state = api_key_state(raw)
+        now = timezone.now()
+        if state is None or not state.usable(now):
+            raise exceptions.AuthenticationFailed(
+                "This API key is not valid (unknown, expired or revoked).", code="api_key_invalid"
+            )
+        account = account_state(state.user_id)
+        if not account.active or account.client_id != state.client_id:
+            raise exceptions.AuthenticationFailed(
+                "This account is deactivated.", code="account_inactive"
+            )
+        api_key_touch(state, now)
+        bind(client=state.client_id)
+        claims = {"client_id": state.client_id, "staff": False, "user_id": state.user_id}
+        return ApiKeyUser(state.user_id), claims
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="paywave"'
 
 
 class ClientJWTAuthentication(JWTStatelessUserAuthentication):

@@ -27,6 +27,32 @@ class ApiClient(models.Model):
         return self.name
 
 
+class ApiKey(models.Model):
+    """A wallet app's secret API key, used as `Authorization: Bearer <key>`.
+
+    Only its SHA-256 digest is kept (the key itself is shown once, when made). A key
+    has about 256 random bits, so the digest cannot be searched backwards.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True, default="")
+    digest = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=24, help_text="Its start and last four characters.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # A rolled key keeps working until then (its successor is in place meanwhile).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.hint} ({self.name or 'unnamed'})"
+
+
 class IdempotencyKey(models.Model):
     """One client's Idempotency-Key: claimed while its request runs, then its stored answer."""
 

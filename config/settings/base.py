@@ -217,7 +217,10 @@ AXES_ENABLED = env.bool("PAYWAVE_ADMIN_LOCKOUT", default=True)
 AXES_VERBOSE = False  # no banner at every process start; lockouts are still logged
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["paywave.auth.ClientJWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "paywave.auth.ApiKeyAuthentication",
+        "paywave.auth.ClientJWTAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["paywave.auth.IsWalletApp"],
     "DEFAULT_PARSER_CLASSES": ["paywave.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -249,6 +252,8 @@ SIMPLE_JWT = {
 # Each request checks its token's claims against the account's state cached this long:
 # a deactivated wallet app or a demoted staff user loses access within this many seconds.
 PAYWAVE_ACCOUNT_CACHE_SECONDS = env.int("PAYWAVE_ACCOUNT_CACHE_SECONDS", default=60)
+# A rolled API key keeps working this long beside its successor (paywave/api_keys.py).
+PAYWAVE_API_KEY_ROLL_GRACE_HOURS = env.float("PAYWAVE_API_KEY_ROLL_GRACE_HOURS", default=24.0)
 
 # The OpenAPI schema (/api/schema/) and Swagger UI (/api/docs/): "public", "staff" (a
 # staff session in the admin, or a staff JWT) or "off" (not routed). Production: staff.
