@@ -26,7 +26,10 @@ from paywave.openapi import (
 from paywave.pagination import NewestFirstCursorPagination
 
 from . import selectors, services
+from .sending import event_payload
 from .serializers import (
+    EventListFilterSerializer,
+    EventPageOutputSerializer,
     WebhookEndpointCreatedOutputSerializer,
     WebhookEndpointCreateInputSerializer,
     WebhookEndpointOutputSerializer,
@@ -141,3 +144,28 @@ class WebhookEndpointDetailApi(APIView):
     def delete(self, request: Request, endpoint_id: UUID) -> Response:
         services.webhook_endpoint_delete(client_id=client_id_of(request), endpoint_id=endpoint_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EventCollectionApi(APIView):
+    @extend_schema(
+        tags=["events"],
+        operation_id="events_list",
+        summary="The wallet app's events of the last 30 days, newest first: catch up on "
+        "deliveries that were missed.",
+        parameters=[
+            EventListFilterSerializer,
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="From a `next` link."),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1-100."),
+        ],
+        responses={
+            200: EventPageOutputSerializer,
+            **error_responses(400, *AUTHENTICATED_ERRORS),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filters = EventListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        events = selectors.event_list(client_id=client_id_of(request), **filters.validated_data)
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response([event_payload(event) for event in page])

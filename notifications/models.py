@@ -1,3 +1,4 @@
+import secrets
 import uuid
 
 from django.db import models
@@ -25,6 +26,11 @@ EVENT_TYPES: tuple[str, ...] = (
 ALL_EVENTS = "*"
 
 
+def new_event_id() -> str:
+    """`evt_` and 24 random characters: says nothing of how many events there are."""
+    return "evt_" + secrets.token_urlsafe(18)
+
+
 class Event(models.Model):
     """Something a wallet app may be told about, written in the transaction that made it true.
 
@@ -32,6 +38,8 @@ class Event(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
+    # The id wallet apps see and dedupe on (deliveries, the events list).
+    public_id = models.CharField(max_length=40, unique=True, default=new_event_id)
     type = models.CharField(max_length=40)  # e.g. "payment.succeeded"
     client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="events")
     subject_id = models.UUIDField()  # the payment, refund, wallet or transfer
@@ -51,15 +59,11 @@ class Event(models.Model):
                 name="event_not_fanned_out_idx",
             ),
             key_id_index("data", name="event_data_key_idx"),
+            models.Index(fields=["client", "-created_at", "-id"], name="event_client_recent_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.subject_id}"
-
-    @property
-    def public_id(self) -> str:
-        """The id wallet apps see and dedupe on."""
-        return f"evt_{self.id}"
 
 
 class WebhookEndpoint(models.Model):

@@ -1,13 +1,35 @@
-"""Reads on webhook endpoints, always scoped to the wallet app that owns them."""
+"""Reads on webhook endpoints and events, always scoped to the wallet app that owns them."""
 
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from paywave.errors import NotFound
 
-from .models import WebhookEndpoint
+from .models import Event, WebhookEndpoint
+
+
+def event_list(
+    *,
+    client_id: Any,
+    type: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[Event]:
+    """The wallet app's events of the last PAYWAVE_EVENTS_LIST_DAYS, newest first."""
+    oldest = timezone.now() - timedelta(days=settings.PAYWAVE_EVENTS_LIST_DAYS)
+    if created_after is None or created_after < oldest:
+        created_after = oldest
+    events = Event.objects.filter(client_id=client_id, created_at__gt=created_after)
+    if type:
+        events = events.filter(type=type)
+    if created_before is not None:
+        events = events.filter(created_at__lt=created_before)
+    return events.defer("fanned_out_at")
 
 
 def _not_found() -> NotFound:

@@ -59,6 +59,34 @@ class WebhookEndpointCreatedOutputSerializer(WebhookEndpointOutputSerializer):
 class WebhookEndpointPageOutputSerializer(serializers.Serializer):
     results = WebhookEndpointOutputSerializer(many=True)
     next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+    has_more = serializers.BooleanField(help_text="Whether a next page exists.")
+
+
+class EventOutputSerializer(serializers.Serializer):
+    """An event as deliveries carry it (webhooks.md): the same id, type, time and data."""
+
+    id = serializers.CharField(help_text="evt_...: the id deliveries carry; dedupe on it.")
+    type = serializers.ChoiceField(choices=EVENT_TYPES)
+    created_at = serializers.DateTimeField()
+    data = serializers.DictField(help_text="The subject (payment, refund, ...) as it became.")
+
+
+class EventPageOutputSerializer(serializers.Serializer):
+    results = EventOutputSerializer(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+    has_more = serializers.BooleanField(help_text="Whether a next page exists.")
+
+
+class EventListFilterSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=EVENT_TYPES, required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        after, before = attrs.get("created_after"), attrs.get("created_before")
+        if after and before and after >= before:
+            raise serializers.ValidationError({"created_before": "Must be after created_after."})
+        return attrs
 
 
 def webhook_endpoint_document(endpoint: WebhookEndpoint) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from django.urls import path
 from . import apis
 
 urlpatterns = [
+    path("events", apis.EventCollectionApi.as_view(), name="event-collection"),
     path(
         "webhook-endpoints",
         apis.WebhookEndpointCollectionApi.as_view(),

@@ -422,6 +422,8 @@ PAYWAVE_WEBHOOK_RETRY_SCHEDULE = env.list(
 )
 PAYWAVE_WEBHOOK_RETRY_HOURS = env.float("PAYWAVE_WEBHOOK_RETRY_HOURS", default=24.0)
 PAYWAVE_WEBHOOK_SWEEP_SECONDS = env.float("PAYWAVE_WEBHOOK_SWEEP_SECONDS", default=15.0)
+# How far back GET /api/v1/events reaches (retention keeps events longer).
+PAYWAVE_EVENTS_LIST_DAYS = env.int("PAYWAVE_EVENTS_LIST_DAYS", default=30)
 # An event not fanned out this long after it happened lost its job: the sweep fans it out.
 PAYWAVE_WEBHOOK_FAN_OUT_GRACE_SECONDS = env.float(
     "PAYWAVE_WEBHOOK_FAN_OUT_GRACE_SECONDS", default=30.0
