@@ -39,7 +39,13 @@ from bench.payloads import Mix, payment_factory
 from bench.plot import plot
 from bench.receiver import Receiver
 from bench.stats import latency_per_second, per_second, summary
-from bench.supervisor import APP_PASSWORD, ROOT, Platform
+from bench.supervisor import (
+    APP_PASSWORD,
+    ROOT,
+    Platform,
+    add_resource_arguments,
+    resource_settings,
+)
 from bench.wallet_apps import wallet_apps_setup
 
 GATEWAYS = ("stripe", "mercadopago", "gerencianet")
@@ -58,6 +64,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rabbitmq", action="store_true", help="also restart RabbitMQ's app")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    add_resource_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -101,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     name = f"chaos_{config['name']}" + (f"_{args.label}" if args.label else "")
     run_dir = ROOT / "var" / "bench" / f"{name}-{stamp}"
     config.setdefault("phases", [])
-    platform = Platform(platform_settings(config, run_dir, simulator_state_file=True))
+    platform = Platform(
+        platform_settings(
+            config, run_dir, simulator_state_file=True, resources=resource_settings(args)
+        )
+    )
 
     def terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -457,6 +468,11 @@ def _result(
             "restarts": {n: p.restarts for n, p in run.platform.processes.items() if p.restarts},
             "scenario": {k: v for k, v in config.items() if k not in ("env", "phases")},
             "env": config.get("env", {}),
+            "resources": {
+                "database": run.platform.settings.database,
+                "vhost": run.platform.settings.vhost,
+                "redis_db": run.platform.settings.redis_db,
+            },
         },
         "invariants": report,
         "_series": {

@@ -45,7 +45,13 @@ from bench.loadgen import Generator, LoadShape, http_client
 from bench.noop import pause_consumers, resume_consumers
 from bench.payloads import Mix, payment_factory
 from bench.stats import ratio, summary
-from bench.supervisor import APP_PASSWORD, ROOT, Platform
+from bench.supervisor import (
+    APP_PASSWORD,
+    ROOT,
+    Platform,
+    add_resource_arguments,
+    resource_settings,
+)
 from bench.wallet_apps import wallet_apps_setup
 
 # Columns the copies of the template rows get values of their own ({apps}, {spacing}:
@@ -70,6 +76,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenario", default="1m", help=", ".join(scenarios.names("history")))
     parser.add_argument("--label", default="")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    add_resource_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     name = f"history_{config['name']}" + (f"_{args.label}" if args.label else "")
     run_dir = ROOT / "var" / "bench" / f"{name}-{stamp}"
-    platform = Platform(platform_settings(config, run_dir))
+    platform = Platform(platform_settings(config, run_dir, resources=resource_settings(args)))
     with platform:
         print(f"bench: preparing the platform (logs in {run_dir / 'logs'})", flush=True)
         platform.prepare()

@@ -35,7 +35,14 @@ from bench.payloads import Mix, payment_factory
 from bench.plot import plot
 from bench.receiver import Receiver
 from bench.stats import rate, ratio
-from bench.supervisor import APP_PASSWORD, ROOT, Platform, PlatformSettings
+from bench.supervisor import (
+    APP_PASSWORD,
+    ROOT,
+    Platform,
+    PlatformSettings,
+    add_resource_arguments,
+    resource_settings,
+)
 from bench.wallet_apps import WalletApps, wallet_apps_setup
 
 RESULTS = ROOT / "bench" / "results"
@@ -64,6 +71,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--phases", help="comma-separated subset of baseline,max,half,noop")
     parser.add_argument("--profile", action="store_true", help="py-spy the API and payments worker")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    add_resource_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
             run(config, args, args.base_url, args.simulator_url, None, run_dir=run_dir)
         )
     else:
-        platform = Platform(platform_settings(config, run_dir))
+        platform = Platform(platform_settings(config, run_dir, resources=resource_settings(args)))
         with platform:
             print(f"bench: preparing the platform (logs in {run_dir / 'logs'})", flush=True)
             platform.prepare()
@@ -111,9 +119,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def platform_settings(
-    config: dict[str, Any], run_dir: Path, *, simulator_state_file: bool = False
+    config: dict[str, Any],
+    run_dir: Path,
+    *,
+    simulator_state_file: bool = False,
+    resources: dict[str, Any] | None = None,
 ) -> PlatformSettings:
+    """The scenario's platform; `resources`: its own database, vhost, Redis db (CLI)."""
     return PlatformSettings(
+        **(resources or {}),
         simulator_state_file=simulator_state_file,
         run_dir=run_dir,
         api_workers=config["api_workers"],

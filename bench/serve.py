@@ -15,17 +15,25 @@ from types import FrameType
 
 from bench import scenarios
 from bench.load import platform_settings
-from bench.supervisor import APP_PASSWORD, ROOT, Platform
+from bench.supervisor import (
+    APP_PASSWORD,
+    ROOT,
+    Platform,
+    add_resource_arguments,
+    resource_settings,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench serve")
     parser.add_argument("--scenario", default="latency0", help="platform settings from [load.X]")
     parser.add_argument("--for", dest="seconds", type=float, default=0, help="0: until Ctrl-C")
+    add_resource_arguments(parser)
     args = parser.parse_args(argv)
     config = scenarios.scenario("load", args.scenario)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    platform = Platform(platform_settings(config, ROOT / "var" / "bench" / f"serve-{stamp}"))
+    run_dir = ROOT / "var" / "bench" / f"serve-{stamp}"
+    platform = Platform(platform_settings(config, run_dir, resources=resource_settings(args)))
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -6,6 +6,7 @@ so a run can SIGKILL and restart any of them and start from a clean slate.
 Each process runs in its own session (process group): a kill reaches its children.
 """
 
+import argparse
 import contextlib
 import os
 import secrets
@@ -17,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
@@ -67,6 +69,20 @@ class PlatformSettings:
 
 
 APP_PASSWORD = "bench-password"  # noqa: S105 (local bench accounts on a throwaway database)
+
+
+def add_resource_arguments(parser: argparse.ArgumentParser) -> None:
+    """--database, --vhost, --redis-db: resources of a run's own, beside others' runs."""
+    defaults = PlatformSettings(run_dir=Path())
+    group = parser.add_argument_group("the run's own resources (dropped and recreated)")
+    group.add_argument("--database", default=defaults.database, help="PostgreSQL database")
+    group.add_argument("--vhost", default=defaults.vhost, help="RabbitMQ virtual host")
+    group.add_argument("--redis-db", type=int, default=defaults.redis_db, help="Redis database")
+
+
+def resource_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """PlatformSettings fields from add_resource_arguments' options."""
+    return {"database": args.database, "vhost": args.vhost, "redis_db": args.redis_db}
 
 
 def free_port() -> int:
