@@ -79,6 +79,8 @@ class ChaosRun:
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)  # applied now, per gateway
     simulator_up: asyncio.Event = field(default_factory=asyncio.Event)
     broker_stopped: bool = False
+    # The gateway whose charge each PIX payment showed its payer: the one they pay.
+    shown: dict[str, str] = field(default_factory=dict)
     paid: set[str] = field(default_factory=set)  # the simulator answered the payment
     # Found paid after a pay request that got no answer (simulator killed mid-request):
     # its callback may never have been sent, and the simulators do not retry callbacks.
@@ -153,7 +155,7 @@ async def _run(run: ChaosRun) -> dict[str, Any]:
         generator = Generator(http, "/api/v1/payments", apps.tokens, factory)
         payer_queue: asyncio.Queue[str] = asyncio.Queue()
         generator.on_accepted = tracker.accept
-        _watch_awaiting(tracker, payer_queue, config.get("pay_pix_share", 0.0))
+        _watch_awaiting(tracker, payer_queue, config.get("pay_pix_share", 0.0), run.shown)
         shape = LoadShape(
             "rate",
             config["clients"],
@@ -191,11 +193,16 @@ async def _run(run: ChaosRun) -> dict[str, Any]:
     return _result(run, samples, posted, drained, report, receiver)
 
 
-def _watch_awaiting(tracker: Tracker, queue: asyncio.Queue[str], share: float) -> None:
-    """A share of the PIX charges issued get paid (chosen by payment id, reproducibly)."""
+def _watch_awaiting(
+    tracker: Tracker, queue: asyncio.Queue[str], share: float, shown: dict[str, str]
+) -> None:
+    """A share of the PIX charges issued get paid (chosen by payment id, reproducibly):
+    the charge the payment shows, at its gateway (not one a fallback left behind)."""
 
     def completed(document: dict[str, Any]) -> None:
         if document["status"] == "awaiting_payment" and _chosen(document["id"], share):
+            if document.get("gateway"):
+                shown[document["id"]] = document["gateway"]
             queue.put_nowait(document["id"])
 
     tracker.on_complete = completed
@@ -225,6 +232,8 @@ async def _payer(run: ChaosRun, queue: asyncio.Queue[str]) -> None:
 async def _pay(sim: httpx.AsyncClient, run: ChaosRun, payment_id: str) -> bool:
     try:
         charges = (await sim.get("/_sim/charges", params={"reference": payment_id})).json()
+        if payment_id in run.shown:  # the payer holds that code only
+            charges = [c for c in charges if c["gateway"] == run.shown[payment_id]]
         pending = [c for c in charges if c["status"] in ("pending", "ATIVA")]
         if not pending:
             paid = any(c["status"] in ("approved", "CONCLUIDA") for c in charges)
@@ -368,7 +377,8 @@ async def _restart_rabbitmq(run: ChaosRun) -> None:
 async def _drain(
     run: ChaosRun, payer_queue: asyncio.Queue[str], helpers: list[asyncio.Task[None]]
 ) -> bool:
-    """Every payment final or parked, and the paid PIX settled, or the drain timeout.
+    """Every payment final or parked, the paid PIX settled and every orphan withdrawn,
+    absent or refunded, or the drain timeout.
 
     A payer or the callback retrier that died would leave work nobody does: that ends
     the drain as failed at once, with its error, instead of waiting for the timeout.
@@ -381,6 +391,7 @@ async def _drain(
             run.platform.start_process(name)
     deadline = time.time() + run.config["drain_timeout_s"]
     database = run.platform.settings.database_url
+    waiting: dict[str, int] = {}
     while time.time() < deadline:
         dead = [t for t in helpers if t.done() and not t.cancelled() and t.exception()]
         if dead:
@@ -388,13 +399,15 @@ async def _drain(
             return False
         # Paid PIX whose callback PayWave took must settle; one the simulators lost when
         # they were killed is settled by reconciliation when the charge expires (1 h).
-        left = await asyncio.to_thread(invariants.unsettled, database, sorted(run.callback_taken))
-        if left == 0 and payer_queue.empty() and not run.paying and not run.callback_retry:
+        # The invariants are checked once no orphan is open: one may still be live.
+        left = await asyncio.to_thread(invariants.outstanding, database, sorted(run.callback_taken))
+        waiting = {k: n for k, n in left.items() if n and k != "parked"}
+        if not waiting and payer_queue.empty() and not run.paying and not run.callback_retry:
             await asyncio.sleep(5)  # the last callbacks
             run.event("drained")
             return True
         await asyncio.sleep(3)
-    run.event("drain timeout")
+    run.event(f"drain timeout, still {json.dumps(waiting)}", "drain timeout")
     return False
 
 
@@ -443,6 +456,9 @@ def _result(
         "duplicate_payments": report["duplicate_payments"],
         "ledger_imbalance": report["ledger_imbalance"],
         "ledger_problems": report["ledger_problems"],
+        "orphans": report["orphans"]["by_status"],
+        "orphans_unresolved": report["orphans_unresolved"],
+        "extra_payments_refunded": report["extra_payments_refunded"],
         "passed": _passed(report, drained=drained),
         "drained": drained,
         "host": host_platform.node(),
@@ -510,6 +526,7 @@ def _passed(report: dict[str, Any], *, drained: bool) -> bool:
         and report["duplicate_payments"] == 0
         and report["ledger_imbalance"] == 0
         and not report["ledger_problems"]
+        and report["orphans_unresolved"] == 0
         and not any(report["mismatch_counts"].get(name) for name in FAILING_MISMATCHES)
     )
 
@@ -522,6 +539,8 @@ HEADLINE = [
     "duplicate_charges",
     "duplicate_payments",
     "ledger_imbalance",
+    "orphans",
+    "orphans_unresolved",
 ]
 
 

@@ -12,9 +12,16 @@ Definitions (bench/README.md says the same):
   Stripe PaymentIntent `succeeded` (or `processing`/`requires_capture`), Mercado Pago
   payment `pending`/`approved`/`authorized`/`in_process` (or later `refunded`,
   `charged_back`), Efí cob `ATIVA`/`CONCLUIDA`. A pending PIX charge counts: the
-  payer holds a QR code they can still pay. duplicate_charges: payments with more
-  than one successful charge across all gateways (the simulators' records, whose
-  `reference` is the PayWave payment id).
+  payer holds a QR code they can still pay. A charge withdrawn at the gateway does
+  not (Mercado Pago `cancelled`, Efí `REMOVIDA_PELO_USUARIO_RECEBEDOR`: what
+  withdrawing an orphan leaves), nor does a second payment PayWave gave back in full:
+  a charge whose orphan PayWave recorded `refunded` and the gateway shows refunded in
+  full (`extra_payments_refunded`). duplicate_charges: payments with more than one
+  successful charge across all gateways (the simulators' records, whose `reference`
+  is the PayWave payment id). Run it once no orphan is `open`: an open one may still
+  be live at the gateway it was left at.
+- orphans: charges a PIX fallback left behind, per status; `orphan_left_live`
+  (mismatch): one recorded `withdrawn` or `absent` whose gateway still holds it live.
 - ledger_imbalance (minor units): for every wallet, |balance - the sum of its
   succeeded payments|, plus, per currency, |sum of all ledger entries| (double entry
   sums to zero); ledger_problems: what `manage.py check_ledger` reports.
@@ -36,6 +43,10 @@ LIVE_CHARGE = {
 }
 PAID_CHARGE = {"stripe": {"succeeded"}, "mercadopago": {"approved"}, "gerencianet": {"CONCLUIDA"}}
 CREDITED = ("succeeded", "partially_refunded", "refunded")
+# Orphans (payments_orphancharge) still being worked on: the checker waits for none.
+ORPHANS_IN_PROGRESS = ("open", "refunding")
+# Orphans nobody resolved: a charge that may be live with no one withdrawing it.
+ORPHANS_UNRESOLVED = (*ORPHANS_IN_PROGRESS, "given_up")
 DETAILS = 20  # payments described in full per problem
 
 
@@ -58,10 +69,15 @@ def check(
                 " amount, currency, wallet_id, failure_code FROM payments_payment"
             )
         }
+        orphans = db.execute(
+            "SELECT payment_id::text AS payment_id, gateway, status, reference"
+            " FROM payments_orphancharge"
+        ).fetchall()
         charges = httpx.get(simulator_url + "/_sim/charges", timeout=60).json()
         report = _payments(payments, acknowledged)
         report.update(_keys(db))
-        report.update(_charges(payments, charges))
+        report.update(_charges(payments, charges, orphans))
+        report.update(_orphans(orphans))
         report.update(_ledger(db, check_ledger))
         problem_ids = set(report["lost_ids"]) | set(report["duplicate_ids"])
         for key in ("failed_with_live_charge", "final_without_charge", "paid_not_settled"):
@@ -114,21 +130,38 @@ def _payments(payments: dict[str, dict[str, Any]], acknowledged: set[str]) -> di
     }
 
 
-def _charges(payments: dict[str, dict[str, Any]], charges: list[dict[str, Any]]) -> dict[str, Any]:
+def _charges(
+    payments: dict[str, dict[str, Any]],
+    charges: list[dict[str, Any]],
+    orphans: list[dict[str, Any]],
+) -> dict[str, Any]:
     by_reference: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for charge in charges:
         by_reference[charge["reference"]].append(charge)
+    refunded = {
+        (o["payment_id"], o["gateway"]): o["reference"]
+        for o in orphans
+        if o["status"] == "refunded"
+    }
+    given_back = [c for c in charges if _given_back(c, refunded)]
+    returned = {(c["gateway"], c["id"]) for c in given_back}
+
+    def counts(charge: dict[str, Any]) -> bool:
+        """A charge that took, or can still take, the payer's money, and was not given back."""
+        return live(charge) and (charge["gateway"], charge["id"]) not in returned
+
     duplicates = sorted(
-        ref for ref, found in by_reference.items() if sum(1 for c in found if live(c)) > 1
+        ref for ref, found in by_reference.items() if sum(1 for c in found if counts(c)) > 1
     )
     mismatches: dict[str, list[str]] = {
         "failed_with_live_charge": [],  # PayWave says failed, a gateway holds a charge
         "final_without_charge": [],  # succeeded/awaiting_payment, no live charge anywhere
         "paid_not_settled": [],  # the payer paid at the gateway, PayWave did not settle
         "charge_for_unknown_payment": sorted(set(by_reference) - set(payments))[:DETAILS],
+        "orphan_left_live": _orphans_left_live(payments, by_reference, orphans),
     }
     for payment_id, payment in payments.items():
-        found = [c for c in by_reference.get(payment_id, []) if live(c)]
+        found = [c for c in by_reference.get(payment_id, []) if counts(c)]
         status = payment["status"]
         if status == "failed" and found:
             mismatches["failed_with_live_charge"].append(payment_id)
@@ -142,8 +175,57 @@ def _charges(payments: dict[str, dict[str, Any]], charges: list[dict[str, Any]])
         "duplicate_ids": duplicates[:DETAILS],
         "charges_recorded": len(charges),
         "charges_live": sum(1 for c in charges if live(c)),
+        "extra_payments_refunded": len(given_back),
+        "extra_payments_refunded_ids": sorted(c["reference"] for c in given_back)[:DETAILS],
         "mismatches": {key: sorted(ids) for key, ids in mismatches.items()},
         "mismatch_counts": {key: len(ids) for key, ids in mismatches.items()},
+    }
+
+
+def _given_back(charge: dict[str, Any], refunded: dict[tuple[str, str], str]) -> bool:
+    """A second payment PayWave refunded in full: the orphan it left there is `refunded`,
+    recorded under this very charge, and the gateway shows the whole amount returned."""
+    return (
+        live(charge)
+        and refunded.get((charge["reference"], charge["gateway"])) == charge["id"]
+        and charge.get("amount_refunded", 0) >= charge["amount"]
+    )
+
+
+def _orphans_left_live(
+    payments: dict[str, dict[str, Any]],
+    by_reference: dict[str, list[dict[str, Any]]],
+    orphans: list[dict[str, Any]],
+) -> list[str]:
+    """Orphans PayWave closed as withdrawn or absent whose gateway still holds them live."""
+    left = set()
+    for orphan in orphans:
+        if orphan["status"] not in ("withdrawn", "absent"):
+            continue
+        payment = payments.get(orphan["payment_id"], {})
+        own = (payment.get("gateway"), payment.get("gateway_reference"))
+        for charge in by_reference.get(orphan["payment_id"], []):
+            where = (charge["gateway"], charge["id"])
+            if charge["gateway"] == orphan["gateway"] and where != own and live(charge):
+                left.add(orphan["payment_id"])
+    return sorted(left)
+
+
+def _orphans(orphans: list[dict[str, Any]]) -> dict[str, Any]:
+    by_status: dict[str, int] = defaultdict(int)
+    by_gateway: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for orphan in orphans:
+        by_status[orphan["status"]] += 1
+        by_gateway[orphan["gateway"]][orphan["status"]] += 1
+    unresolved = sorted(o["payment_id"] for o in orphans if o["status"] in ORPHANS_UNRESOLVED)
+    return {
+        "orphans": {
+            "total": len(orphans),
+            "by_status": dict(sorted(by_status.items())),
+            "by_gateway": {g: dict(sorted(s.items())) for g, s in sorted(by_gateway.items())},
+        },
+        "orphans_unresolved": len(unresolved),
+        "orphans_unresolved_ids": unresolved[:DETAILS],
     }
 
 
@@ -234,14 +316,26 @@ def completion_times(database_url: str) -> list[tuple[float, float]]:
     return [(float(created), float(done)) for created, done in rows]
 
 
-def unsettled(database_url: str, paid: list[str]) -> int:
-    """What the drain waits for: payments in progress and not parked, and PIX charges the
-    payer paid whose payment did not succeed yet."""
+def outstanding(database_url: str, paid: list[str]) -> dict[str, int]:
+    """What the drain waits for: payments in progress and not parked, PIX charges the
+    payer paid whose payment did not succeed yet, orphans still being withdrawn (or
+    refunded), and parked payments (which a scenario may choose to wait for)."""
     with psycopg.connect(database_url) as db:
         row = db.execute(
-            "SELECT COUNT(*) FROM payments_payment"
-            " WHERE (status = ANY(%s) AND NOT needs_reconciliation)"
-            " OR (id::text = ANY(%s) AND status <> ALL(%s))",
-            (list(IN_PROGRESS), paid, list(CREDITED)),
+            "SELECT"
+            " (SELECT COUNT(*) FROM payments_payment"
+            "  WHERE status = ANY(%(progress)s) AND NOT needs_reconciliation),"
+            " (SELECT COUNT(*) FROM payments_payment"
+            "  WHERE id::text = ANY(%(paid)s) AND status <> ALL(%(credited)s)),"
+            " (SELECT COUNT(*) FROM payments_orphancharge WHERE status = ANY(%(orphans)s)),"
+            " (SELECT COUNT(*) FROM payments_payment"
+            "  WHERE status = 'processing' AND needs_reconciliation)",
+            {
+                "progress": list(IN_PROGRESS),
+                "paid": paid,
+                "credited": list(CREDITED),
+                "orphans": list(ORPHANS_IN_PROGRESS),
+            },
         ).fetchone()
-    return int(row[0]) if row else 0
+    names = ("in_progress", "paid_unsettled", "orphans_in_progress", "parked")
+    return dict(zip(names, (int(value) for value in row), strict=True)) if row else {}
