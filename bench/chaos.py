@@ -15,7 +15,6 @@ ledger does not balance. Results: bench/results/chaos_<scenario>[_<label>].{json
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -29,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
-from bench import invariants, scenarios, services
+from bench import invariants, outage, scenarios, services
 from bench.completion import Tracker
 from bench.figures import accept_figures, accept_series
 from bench.load import RESULTS, platform_settings
@@ -77,6 +77,8 @@ class ChaosRun:
     origin: float = field(default_factory=time.time)
     events: list[dict[str, Any]] = field(default_factory=list)
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)  # applied now, per gateway
+    # Every fault applied: {gateway, settings, start, end} (epoch seconds; end None while on).
+    fault_windows: list[dict[str, Any]] = field(default_factory=list)
     simulator_up: asyncio.Event = field(default_factory=asyncio.Event)
     broker_stopped: bool = False
     # The gateway whose charge each PIX payment showed its payer: the one they pay.
@@ -125,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         with platform:
             print(f"bench: preparing the platform (logs in {run_dir / 'logs'})", flush=True)
             platform.prepare()
+            _set_gateway_timeouts(platform, config.get("gateway_timeout_ms", {}))
             platform.start()
             run = ChaosRun(config, platform, args.rabbitmq, random.Random(args.seed))  # noqa: S311
             result = asyncio.run(_run(run))
@@ -134,6 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     result["label"] = args.label
     result["run_dir"] = str(run_dir.relative_to(ROOT))
     return _write(result, args.out_dir, name)
+
+
+def _set_gateway_timeouts(platform: Platform, timeouts: dict[str, int]) -> None:
+    """The scenario's `gateway_timeout_ms` on the Gateway rows (what an operator sets in
+    the admin), before any process reads them."""
+    with psycopg.connect(platform.settings.database_url) as db:
+        for code, timeout_ms in timeouts.items():
+            changed = db.execute(
+                "UPDATE gateways_gateway SET timeout_ms = %s WHERE code = %s", (timeout_ms, code)
+            ).rowcount
+            if changed != 1:
+                raise SystemExit(f"gateway_timeout_ms: no gateway {code!r}")
 
 
 async def _run(run: ChaosRun) -> dict[str, Any]:
@@ -149,7 +164,12 @@ async def _run(run: ChaosRun) -> dict[str, Any]:
         apps = await wallet_apps_setup(
             http, credentials, receiver=receiver, wallet_currencies=("BRL", "USD")
         )
-        mix = Mix(config["pix_share"], config["decline_share"], config["wallet_share"])
+        mix = Mix(
+            config["pix_share"],
+            config["decline_share"],
+            config["wallet_share"],
+            exact=config.get("exact_mix", False),
+        )
         factory = payment_factory(mix, len(apps.tokens), apps.wallets)
         await _apply_faults(run)
         generator = Generator(http, "/api/v1/payments", apps.tokens, factory)
@@ -323,16 +343,32 @@ async def _kill_worker(run: ChaosRun) -> None:
 
 
 async def _gateway_fault(run: ChaosRun, fault: dict[str, Any]) -> None:
+    """A gateway's faults for `duration_s`. A later fault on the same gateway replaces
+    them at once (no calm in between); the end lifts only a fault still applied."""
     gateway, settings = fault["gateway"], fault["settings"]
     run.event(
         f"{gateway} faults {json.dumps(settings, separators=(',', ':'))}", f"{gateway} faults"
     )
     run.faults[gateway] = settings
     await _apply_faults(run)
+    _end_windows(run, gateway)
+    run.fault_windows.append(
+        {"gateway": gateway, "settings": settings, "start": time.time(), "end": None}
+    )
     await asyncio.sleep(fault["duration_s"])
-    run.faults.pop(gateway, None)
+    if run.faults.get(gateway) is not settings:
+        return  # replaced by a later fault
+    run.faults.pop(gateway)
     await _apply_faults(run)
+    _end_windows(run, gateway)
     run.event(f"{gateway} calm", f"{gateway} ok")
+
+
+def _end_windows(run: ChaosRun, gateway: str | None = None) -> None:
+    """Faults end (and start) once the simulators have their new settings."""
+    for window in run.fault_windows:
+        if window["end"] is None and gateway in (None, window["gateway"]):
+            window["end"] = time.time()
 
 
 async def _apply_faults(run: ChaosRun) -> None:
@@ -340,8 +376,12 @@ async def _apply_faults(run: ChaosRun) -> None:
     async with httpx.AsyncClient(base_url=run.platform.simulator_url, timeout=10) as sim:
         for gateway in GATEWAYS:
             settings = {"latency_ms": latency, **run.faults.get(gateway, {})}
-            with contextlib.suppress(httpx.HTTPError):  # down: applied again once it is back
-                await sim.put(f"/_sim/faults/{gateway}", json=settings)
+            try:
+                answer = await sim.put(f"/_sim/faults/{gateway}", json=settings)
+            except httpx.HTTPError:
+                continue  # down: applied again once it is back
+            if answer.status_code != 200:  # a scenario's typo must not run as calm
+                raise RuntimeError(f"faults {settings} for {gateway} refused: {answer.text}")
 
 
 async def _restart_simulator(run: ChaosRun) -> None:
@@ -377,20 +417,22 @@ async def _restart_rabbitmq(run: ChaosRun) -> None:
 async def _drain(
     run: ChaosRun, payer_queue: asyncio.Queue[str], helpers: list[asyncio.Task[None]]
 ) -> bool:
-    """Every payment final or parked, the paid PIX settled and every orphan withdrawn,
-    absent or refunded, or the drain timeout.
+    """Every payment final or parked (or, with `drain_parked`, final), the paid PIX
+    settled and every orphan withdrawn, absent or refunded, or the drain timeout.
 
     A payer or the callback retrier that died would leave work nobody does: that ends
     the drain as failed at once, with its error, instead of waiting for the timeout.
     """
     run.faults.clear()
     await _apply_faults(run)
+    _end_windows(run)
     for name, process in run.platform.processes.items():
         if not process.alive():  # a process that died by itself is a finding, not a pause
             run.event(f"{name} was not running at the drain: started again")
             run.platform.start_process(name)
     deadline = time.time() + run.config["drain_timeout_s"]
     database = run.platform.settings.database_url
+    wait_parked = run.config.get("drain_parked", False)
     waiting: dict[str, int] = {}
     while time.time() < deadline:
         dead = [t for t in helpers if t.done() and not t.cancelled() and t.exception()]
@@ -401,7 +443,7 @@ async def _drain(
         # they were killed is settled by reconciliation when the charge expires (1 h).
         # The invariants are checked once no orphan is open: one may still be live.
         left = await asyncio.to_thread(invariants.outstanding, database, sorted(run.callback_taken))
-        waiting = {k: n for k, n in left.items() if n and k != "parked"}
+        waiting = {k: n for k, n in left.items() if n and (k != "parked" or wait_parked)}
         if not waiting and payer_queue.empty() and not run.paying and not run.callback_retry:
             await asyncio.sleep(5)  # the last callbacks
             run.event("drained")
@@ -439,6 +481,17 @@ def _result(
         not_settled - run.callback_taken
     )
     completions = invariants.completion_times(run.platform.settings.database_url)
+    outage_report = None
+    if "outage" in config:
+        outage_report = outage.report(
+            run.platform.settings.database_url,
+            run.platform.run_dir / "logs",
+            run.fault_windows,
+            run.origin,
+            primary=config["outage"]["primary"],
+            card_gateway=config["outage"]["card_gateway"],
+        )
+    outage_series = outage_report.pop("_series") if outage_report else {}
     accepted = accept_series(samples, run.origin)
     completed = per_second((done for _, done in completions), run.origin)
     completion_p50 = latency_per_second(
@@ -478,8 +531,18 @@ def _result(
             "duplicates": receiver.duplicates,
             "forged": receiver.forged,
         },
+        **({"outage": outage_report} if outage_report else {}),
         "chaos": {
             "events": run.events,
+            "fault_windows": [
+                {
+                    "gateway": w["gateway"],
+                    "settings": w["settings"],
+                    "start_s": round(w["start"] - run.origin, 2),
+                    "end_s": round(w["end"] - run.origin, 2) if w["end"] else None,
+                }
+                for w in run.fault_windows
+            ],
             "rabbitmq_restarted": run.rabbitmq,
             "restarts": {n: p.restarts for n, p in run.platform.processes.items() if p.restarts},
             "scenario": {k: v for k, v in config.items() if k not in ("env", "phases")},
@@ -492,7 +555,17 @@ def _result(
         },
         "invariants": report,
         "_series": {
-            "phases": [{"name": "posting", "start": 0, "end": posted - run.origin}],
+            "phases": [
+                {"name": "posting", "start": 0, "end": posted - run.origin},
+                *(
+                    {
+                        "name": _fault_name(w),
+                        "start": w["start"] - run.origin,
+                        "end": (w["end"] or posted) - run.origin,
+                    }
+                    for w in run.fault_windows
+                ),
+            ],
             "events": run.events,
             "lines": {
                 "throughput": {
@@ -503,11 +576,19 @@ def _result(
                 "completion latency": {
                     "created→final p50": [
                         (t + 0.5, v) for t, v in enumerate(completion_p50) if v is not None
-                    ]
+                    ],
+                    **outage_series,
                 },
             },
         },
     }
+
+
+def _fault_name(window: dict[str, Any]) -> str:
+    settings = window["settings"]
+    if settings.get("down"):
+        return f"{window['gateway']} {settings.get('down_mode', 'reset')}"
+    return f"{window['gateway']} faults"
 
 
 # Mismatches a reconciler must never find: money PayWave does not show, or shows wrongly.

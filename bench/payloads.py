@@ -15,11 +15,19 @@ class Mix:
     decline_share: float = 0.0  # of the cards: a test card the simulator declines
     wallet_share: float = 0.0  # of all payments: credit a wallet of the paying app on success
     seed: int = 8
+    # PIX exactly pix_share of every run of payments, evenly interleaved (else drawn at random)
+    exact: bool = False
+
+
+def _is_pix(index: int, mix: Mix, draw: float) -> bool:
+    if mix.exact:  # index i is PIX when the running count of PIX steps up at i
+        return int((index + 1) * mix.pix_share) > int(index * mix.pix_share)
+    return draw < mix.pix_share
 
 
 def payment_body(index: int, mix: Mix, rng: random.Random) -> tuple[dict[str, Any], str]:
     amount = 1000 + index % 9000
-    if rng.random() < mix.pix_share:
+    if _is_pix(index, mix, rng.random()):
         return {
             "amount": amount,
             "currency": "BRL",
