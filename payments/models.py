@@ -304,6 +304,8 @@ class OrphanCharge(models.Model):
     # Past this the charge would have expired at the gateway had nobody paid it.
     expires_at = models.DateTimeField()
     next_check_at = models.DateTimeField(default=timezone.now)
+    # Claimed by one sweep until then (compare-and-set): two sweeps never resolve it at once.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     checks = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True, default="")
     amount_paid = models.BigIntegerField(null=True, blank=True)

@@ -122,10 +122,12 @@ def orphans_withdraw() -> dict[str, int]:
     finds it up (so a recovered gateway's orphans are withdrawn within one sweep).
     """
     up = [code for code in _open_orphan_gateways() if _probed_up(code)]
+    now = timezone.now()
     due = (
         OrphanCharge.objects.select_related("payment")
         .filter(status__in=[OrphanStatus.OPEN, OrphanStatus.REFUNDING])
-        .filter(Q(next_check_at__lte=timezone.now()) | Q(gateway__in=up, checks__gt=0))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(next_check_at__lte=now) | Q(gateway__in=up, checks__gt=0))
         .order_by("next_check_at")[:BATCH]
     )
     gateways = Gateway.objects.in_bulk(field_name="code")
@@ -162,6 +164,8 @@ def orphan_resolve(orphan: OrphanCharge, *, gateways: dict[str, Gateway] | None 
     gateway = gateways.get(orphan.gateway)
     if gateway is None:
         return _give_up(orphan, f"gateway {orphan.gateway} is no longer configured")
+    if not _claim(orphan, gateway):
+        return "claimed"  # another sweep is on it
     if orphan.status == OrphanStatus.REFUNDING:
         return _refund(orphan, gateway)
     try:
@@ -199,6 +203,28 @@ def orphan_resolve(orphan: OrphanCharge, *, gateways: dict[str, Gateway] | None 
     return _finish(orphan, OrphanStatus.WITHDRAWN, f"{gateway.code} says {result.raw_status}")
 
 
+def _claim(orphan: OrphanCharge, gateway: Gateway) -> bool:
+    """Take the orphan for as long as its calls can last; False if another sweep has it.
+
+    The claim is a compare-and-set on `claimed_until`; the orphan is read again once
+    held, since another sweep may have resolved it just before.
+    """
+    now = timezone.now()
+    calls = adapter_for(gateway).requests_per_charge + 2  # a lookup, a cancel or a refund
+    lease = timedelta(seconds=gateway.timeout_ms / 1000 * calls + 5)
+    claimed = (
+        OrphanCharge.objects.filter(
+            pk=orphan.pk, status__in=[OrphanStatus.OPEN, OrphanStatus.REFUNDING]
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + lease)
+    )
+    if not claimed:
+        return False
+    orphan.refresh_from_db()
+    return True
+
+
 def _look_up(orphan: OrphanCharge, gateway: Gateway) -> ChargeResult | None:
     adapter = adapter_for(gateway)
     try:
@@ -217,6 +243,11 @@ def _paid(orphan: OrphanCharge, gateway: Gateway, result: ChargeResult) -> str:
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=orphan.payment_id)
         money = _money(result, payment)
+        if (payment.gateway, payment.gateway_reference) == (gateway.code, result.reference):
+            # The payment was settled from this very charge (by an earlier look, a callback):
+            # its own money, never a second payment to refund.
+            _mark(orphan, OrphanStatus.SETTLED, "it paid the payment", amount_paid=result.amount)
+            return "settled"
         if payment.status in _WAITING and not settlement_problem(payment, result):
             displaced = (payment.gateway, payment.gateway_reference)
             payment_transition(
@@ -245,7 +276,13 @@ def _paid(orphan: OrphanCharge, gateway: Gateway, result: ChargeResult) -> str:
                 )
             verdict = "settled"
         else:
-            _mark(orphan, OrphanStatus.REFUNDING, "a second payment", amount_paid=result.amount)
+            _mark(
+                orphan,
+                OrphanStatus.REFUNDING,
+                "a second payment",
+                release=False,  # refunded next, by this same claim
+                amount_paid=result.amount,
+            )
             PaymentEvent.objects.create(
                 payment_id=payment.pk,
                 from_status=payment.status,
@@ -311,6 +348,7 @@ def _later(orphan: OrphanCharge, why: str) -> str:
     OrphanCharge.objects.filter(pk=orphan.pk).update(
         checks=orphan.checks + 1,
         next_check_at=now + timedelta(seconds=delay),
+        claimed_until=None,
         last_error=why[:500],
         updated_at=now,
     )
@@ -341,7 +379,11 @@ def _give_up(orphan: OrphanCharge, why: str) -> str:
     return str(OrphanStatus.GIVEN_UP)
 
 
-def _mark(orphan: OrphanCharge, status: str, why: str, **changes: Any) -> None:
+def _mark(
+    orphan: OrphanCharge, status: str, why: str, *, release: bool = True, **changes: Any
+) -> None:
+    if release:
+        changes["claimed_until"] = None
     OrphanCharge.objects.filter(pk=orphan.pk).update(
         status=status, last_error=why[:500], updated_at=timezone.now(), **changes
     )

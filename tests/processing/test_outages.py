@@ -8,14 +8,16 @@ what one job does) through the real SDKs against the simulators.
 """
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import LazySettings
+from django.utils import timezone
 
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentEvent
 from payments.models import PaymentStatus as S
-from payments.orphans import orphans_withdraw
+from payments.orphans import orphan_resolve, orphans_withdraw
 from payments.reconciliation import payments_reconcile
 from payments.services import payment_update_details
 from tests.callbacks.helpers import pay_pix, receive_and_process
@@ -318,3 +320,48 @@ def test_a_pix_callback_for_another_amount_never_settles(pix_payment: Any, captu
     assert payment.status == S.AWAITING_PAYMENT
     assert payment.parked_reason == "amount_mismatch"
     assert payments_reconcile() == {}  # flagged: left for a person, not expired or settled
+
+
+def test_a_claimed_orphan_is_left_to_the_sweep_that_holds_it(
+    pix_payment: Any, sim: Any, orphan_settings: LazySettings
+) -> None:
+    sim.faults("mercadopago", down=True, down_mode="hang")
+    payment = drive(pix_payment()).payment
+    sim.reset_faults()
+    held_until = timezone.now() + timedelta(seconds=30)
+    OrphanCharge.objects.filter(payment=payment).update(claimed_until=held_until)
+
+    assert orphans_withdraw() == {}  # another sweep is on it
+    orphan = OrphanCharge.objects.get(payment=payment)
+    assert (orphan.status, orphan.claimed_until) == ("open", held_until)
+    assert orphan_resolve(orphan) == "claimed"
+
+    OrphanCharge.objects.filter(payment=payment).update(claimed_until=timezone.now())
+    assert orphans_withdraw() == {"withdrawn": 1}  # a lapsed claim is taken over
+    assert OrphanCharge.objects.get(payment=payment).claimed_until is None
+
+
+def test_an_orphan_that_paid_the_payment_is_never_refunded_by_a_later_look(
+    pix_payment: Any, wallet_app: Any, capture: Any, orphan_settings: LazySettings
+) -> None:
+    """Two looks at one paid orphan (two sweeps, or a sweep after a callback): the first
+    settles the payment from it; the second must see the payment's own charge."""
+    wallet = WalletFactory(client=wallet_app)
+    capture.faults("mercadopago", down=True, down_mode="hang")
+    payment = drive(pix_payment(client=wallet_app, amount=1200, wallet_id=wallet.pk)).payment
+    capture.reset_faults()
+    [orphan_charge] = capture.charges(payment.id, gateway="mercadopago")
+    capture.http.post(f"/pix/{orphan_charge['id']}/pay", params={"gateway": "mercadopago"})
+    stale = OrphanCharge.objects.get(payment=payment)  # a second sweep's copy, read now
+
+    assert orphans_withdraw() == {"settled": 1}
+    OrphanCharge.objects.filter(pk=stale.pk).update(status="open")  # as if not yet seen
+    assert orphan_resolve(stale) == "settled"
+
+    refunds = capture.http.get(
+        "/refunds", params={"gateway": "mercadopago", "charge_id": orphan_charge["id"]}
+    ).json()
+    assert refunds == []
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway_reference) == (S.SUCCEEDED, orphan_charge["id"])
+    assert Wallet.objects.get(pk=wallet.pk).balance == 1200
