@@ -126,9 +126,12 @@ def _apply(payment: Payment, gateway: Gateway, result: ChargeResult) -> tuple[st
     said = f"{gateway.code} reports {result.raw_status}"
     try:
         if payment.status == S.PROCESSING:
-            charge_result_apply(payment, gateway, result, reason=f"callback: {said}")
+            charge_result_apply(payment, gateway, result, reason=f"callback: {said}", actor=ACTOR)
         elif _paid(result) and payment.status in (S.AWAITING_PAYMENT, S.REQUIRES_ACTION):
-            if payment_settle_paid(payment, gateway, result, reason=f"callback: {said}") in (
+            settled = payment_settle_paid(
+                payment, gateway, result, reason=f"callback: {said}", actor=ACTOR
+            )
+            if settled in (
                 "parked",
                 "moved",
             ):

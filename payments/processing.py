@@ -503,7 +503,7 @@ def _schedule(payment: Payment, countdown: float) -> NextStep | None:
 
 
 def charge_result_apply(
-    payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str
+    payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str, actor: str = ACTOR
 ) -> str:
     """Move a processing payment to what the gateway says of its charge; a word saying how:
     "settled", "pending" (taken, undecided), "parked" or "moved" (someone else moved it)."""
@@ -536,7 +536,7 @@ def charge_result_apply(
                 from_statuses=[S.PROCESSING],
                 to_status=S.SUCCEEDED,
                 reason=reason,
-                actor=ACTOR,
+                actor=actor,
                 card_brand=result.card_brand,
                 card_last4=result.card_last4,
                 next_action=None,
@@ -548,14 +548,14 @@ def charge_result_apply(
                 from_statuses=[S.PROCESSING],
                 to_status=S.REQUIRES_ACTION,
                 reason=reason,
-                actor=ACTOR,
+                actor=actor,
                 card_brand=result.card_brand,
                 card_last4=result.card_last4,
                 next_action=result.next_action,
                 **common,
             )
         elif result.status == ChargeStatus.AWAITING_PAYMENT:
-            if not _apply_pix(payment, gateway, result, reason=reason, common=common):
+            if not _apply_pix(payment, gateway, result, reason=reason, common=common, actor=actor):
                 return "parked"
         elif result.status == ChargeStatus.PENDING:
             # Taken but undecided: the gateway's callback or reconciliation settles it.
@@ -596,7 +596,7 @@ def _orphan_unless_its_own(payment: Payment, gateway: Gateway, result: ChargeRes
 
 
 def payment_settle_paid(
-    payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str
+    payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str, actor: str = ACTOR
 ) -> str:
     """A payment waiting for its payer (PIX, 3-D Secure) whose charge the gateway reports
     paid: succeeded, unless the charge is not this payment's amount and currency or was
@@ -615,7 +615,7 @@ def payment_settle_paid(
             from_statuses=[S.AWAITING_PAYMENT, S.REQUIRES_ACTION],
             to_status=S.SUCCEEDED,
             reason=reason,
-            actor=ACTOR,
+            actor=actor,
             next_action=None,
         )
     except TransitionConflict:
@@ -660,7 +660,13 @@ def _park_with_alert(
 
 
 def _apply_pix(
-    payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str, common: dict
+    payment: Payment,
+    gateway: Gateway,
+    result: ChargeResult,
+    *,
+    reason: str,
+    common: dict,
+    actor: str = ACTOR,
 ) -> bool:
     """Show the payer the charge's code; False (parked) if it cannot be shown."""
     pix = result.pix
@@ -683,7 +689,7 @@ def _apply_pix(
         from_statuses=[S.PROCESSING],
         to_status=S.AWAITING_PAYMENT,
         reason=reason,
-        actor=ACTOR,
+        actor=actor,
         pix_txid=pix.txid,
         pix_qr_code=pix.br_code,
         # A gateway that names no expiry still expires the charge: assume ours.

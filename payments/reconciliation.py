@@ -142,7 +142,11 @@ def payment_reconcile_processing(payment: Payment) -> str:
     if result.status == ChargeStatus.PENDING:
         return "pending"
     return charge_result_apply(
-        payment, gateway, result, reason=f"reconciled: {gateway.code} reports {result.raw_status}"
+        payment,
+        gateway,
+        result,
+        reason=f"reconciled: {gateway.code} reports {result.raw_status}",
+        actor=ACTOR,
     )
 
 
@@ -192,7 +196,11 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
         return "unreachable"
     if result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES:
         return payment_settle_paid(
-            payment, gateway, result, reason=f"reconciled: paid at {gateway.code}, callback missed"
+            payment,
+            gateway,
+            result,
+            reason=f"reconciled: paid at {gateway.code}, callback missed",
+            actor=ACTOR,
         )
     try:
         adapter.cancel(payment.gateway_reference)
@@ -219,6 +227,7 @@ def payment_reconcile_abandoned(payment: Payment) -> str:
                 gateway,
                 result,
                 reason=f"reconciled: {gateway.code} reports {result.raw_status}, callback missed",
+                actor=ACTOR,
             )
         if result.status == ChargeStatus.REQUIRES_ACTION:
             adapter.cancel(payment.gateway_reference)
