@@ -87,7 +87,11 @@ def circuit_allows(code: str) -> bool:
         return False
     # Whole seconds: at least one, or the key would expire at once.
     trial_timeout = max(1, math.ceil(settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS))
-    return json_state().add(_trial_key(code), 1, trial_timeout)
+    granted = json_state().add(_trial_key(code), 1, trial_timeout)
+    if granted and not json_state().get_many([_probed_up_key(code)]):
+        # Half-open by the cooldown (no probe said so): this trial is the change to log.
+        _changed(code, CircuitState.HALF_OPEN, "the cooldown passed: one trial call", logging.INFO)
+    return granted
 
 
 def circuit_record_success(code: str) -> None:
@@ -145,6 +149,7 @@ def circuit_record_failure(code: str) -> bool:
         f"circuit opened for gateway {code} after {failures} consecutive failures",
         gateway=code,
         failures=failures,
+        event="circuit_opened",  # beside `alert`, so `event: circuit_*` finds every change
     )
     return True
 
