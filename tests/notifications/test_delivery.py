@@ -71,7 +71,7 @@ def test_a_delivery_failing_twice_then_succeeding_is_acknowledged_once(
         (10.0, Outcome.RETRY),
         (30.0, Outcome.DELIVERED),
     ]
-    assert receiver.event_ids() == [f"evt_{event.id}"] * 3
+    assert receiver.event_ids() == [event.public_id] * 3
     assert len({request.body for request in receiver.requests}) == 1  # the same document
     attempts = list(DeliveryAttempt.objects.filter(delivery=delivery).order_by("number"))
     assert attempts[0].error == "HTTP 500"
@@ -96,7 +96,7 @@ def test_the_payload_and_headers(receiver: Receiver, jobs: Jobs) -> None:
     assert request.headers["PayWave-Signature"].startswith("t=")
     payload = request.json()
     assert payload == {
-        "id": f"evt_{event.id}",
+        "id": event.public_id,
         "type": "payment.failed",
         "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
         "data": event.data,
@@ -181,7 +181,7 @@ def test_deliveries_about_one_subject_go_in_order(receiver: Receiver, jobs: Jobs
         jobs.run_next()
 
     # The second event about the payment waits for the first; another payment's does not.
-    assert receiver.event_ids() == [f"evt_{processing.id}", f"evt_{other.id}"]
+    assert receiver.event_ids() == [processing.public_id, other.public_id]
     waiting = Delivery.objects.get(event=succeeded)
     assert waiting.status == D.PENDING
     assert waiting.attempt_count == 0  # waiting is not a try
@@ -194,10 +194,10 @@ def test_deliveries_about_one_subject_go_in_order(receiver: Receiver, jobs: Jobs
     jobs.drive()  # the retry succeeds, and starts the one that waited at once
 
     assert receiver.event_ids() == [
-        f"evt_{processing.id}",
-        f"evt_{other.id}",
-        f"evt_{processing.id}",
-        f"evt_{succeeded.id}",
+        processing.public_id,
+        other.public_id,
+        processing.public_id,
+        succeeded.public_id,
     ]
     assert Delivery.objects.filter(status=D.DELIVERED).count() == 3
 
@@ -219,7 +219,7 @@ def test_a_given_up_delivery_no_longer_holds_the_next_one_back(
 
     assert Delivery.objects.get(event=first).status == D.FAILED
     assert Delivery.objects.get(event=second).status == D.DELIVERED
-    assert receiver.event_ids() == [f"evt_{first.id}", f"evt_{second.id}"]
+    assert receiver.event_ids() == [first.public_id, second.public_id]
 
 
 def test_an_endpoint_failing_for_24_hours_is_disabled_with_an_alert(
@@ -359,7 +359,7 @@ def test_deliveries_stored_while_the_broker_was_down_are_swept_in_order(
     assert deliveries_sweep() == 1
     jobs.drive()  # the lost one is delivered and starts the later one
 
-    assert receiver.event_ids() == [f"evt_{lost.id}", f"evt_{later.id}"]
+    assert receiver.event_ids() == [lost.public_id, later.public_id]
     assert events_sweep_fan_out() == 0  # nothing was left to fan out
 
 
@@ -397,7 +397,7 @@ def test_an_event_stored_without_its_fan_out_is_fanned_out_by_the_sweep(
     assert events_sweep_fan_out() == 1
     jobs.drive()
 
-    assert receiver.event_ids() == [f"evt_{stored.id}"]
+    assert receiver.event_ids() == [stored.public_id]
     assert Event.objects.get(pk=stored.pk).fanned_out_at is not None
     assert event_fan_out(stored.id) == []  # the queued job, arriving late, does nothing
     assert events_sweep_fan_out() == 0

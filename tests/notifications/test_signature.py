@@ -229,4 +229,4 @@ def test_the_example_receiver_acknowledges_real_deliveries(
     assert refused.status == DeliveryStatus.PENDING
     assert DeliveryAttempt.objects.get(delivery=refused).status_code == 400
     assert [outcome for _, outcome in jobs.deliveries()].count(Outcome.RETRY) == 1
-    assert f"payment.succeeded evt_{event.id}" in capsys.readouterr().out
+    assert f"payment.succeeded {event.public_id}" in capsys.readouterr().out
