@@ -72,6 +72,7 @@ from .models import (
     ParkedReason,
     Payment,
     PaymentAttempt,
+    PaymentEvent,
     PaymentMethod,
 )
 from .models import PaymentStatus as S
@@ -637,6 +638,7 @@ def _flag(payment: Payment, gateway: Gateway, alert: str, code: str, problem: st
         )
         if flagged:
             _touch(payment.pk)
+            _parked_event_record(payment.pk, code, f"{gateway.code}: {problem}", ACTOR)
     if flagged:
         operator_alert(
             alert,
@@ -768,7 +770,11 @@ def _fail_exhausted(payment: Payment, attempts: list[PaymentAttempt]) -> None:
 
 
 def payment_park(
-    payment: Payment, reason: str, code: str = ParkedReason.CHARGE_UNCONFIRMED
+    payment: Payment,
+    reason: str,
+    code: str = ParkedReason.CHARGE_UNCONFIRMED,
+    *,
+    actor: str = ACTOR,
 ) -> None:
     """Keep the payment `processing` and flag it: reconciliation owns it from now on."""
     with transaction.atomic():
@@ -782,6 +788,7 @@ def payment_park(
         )
         if parked:
             _touch(payment.pk)
+            _parked_event_record(payment.pk, code, reason, actor)
     if parked:
         operator_alert(
             AlertKind.PAYMENT_PARKED,
@@ -789,3 +796,15 @@ def payment_park(
             payment_id=str(payment.id),
             parked_reason=str(code),
         )
+
+
+def _parked_event_record(payment_id: Any, code: str, why: str, actor: str) -> None:
+    """The payment's story shows it parked: an event that keeps its status (from == to)."""
+    status = Payment.objects.filter(pk=payment_id).values_list("status", flat=True).get()
+    PaymentEvent.objects.create(
+        payment_id=payment_id,
+        from_status=status,
+        to_status=status,
+        reason=f"parked: {code!s}: {why}"[:255],
+        actor=actor,
+    )

@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -39,7 +40,15 @@ from gateways.registry import adapter_for
 from paywave.alerts import AlertKind, operator_alert
 
 from .dispatch import payment_dispatch
-from .models import AttemptOutcome, FailureCode, ParkedReason, Payment, PaymentAttempt, Refund
+from .models import (
+    AttemptOutcome,
+    FailureCode,
+    ParkedReason,
+    Payment,
+    PaymentAttempt,
+    PaymentEvent,
+    Refund,
+)
 from .models import PaymentStatus as S
 from .models import RefundStatus as R
 from .processing import (
@@ -126,7 +135,7 @@ def payment_reconcile_processing(payment: Payment) -> str:
         return _resume(payment, "its job was lost")
     gateway = Gateway.objects.filter(code=last.gateway).first()
     if gateway is None:
-        payment_park(payment, f"gateway {last.gateway} no longer exists")
+        payment_park(payment, f"gateway {last.gateway} no longer exists", actor=ACTOR)
         return "parked"
     try:
         if last.outcome == AttemptOutcome.PENDING and last.gateway_reference:
@@ -135,7 +144,7 @@ def payment_reconcile_processing(payment: Payment) -> str:
             result = charge_lookup(gateway, payment)
     except (GatewayError, LookupInconclusive) as exc:
         message = getattr(exc, "message", str(exc))
-        payment_park(payment, f"charge at {gateway.code} unknown: {message}")
+        payment_park(payment, f"charge at {gateway.code} unknown: {message}", actor=ACTOR)
         return "parked"
     if result is None:
         return _resume(payment, f"no charge at {gateway.code}")
@@ -162,17 +171,27 @@ def _take_over(payment: Payment) -> bool:
 
 def _resume(payment: Payment, why: str) -> str:
     token = uuid.uuid4()
-    resumed = Payment.objects.filter(
-        pk=payment.pk, status=S.PROCESSING, dispatch_token=payment.dispatch_token
-    ).update(
-        dispatch_token=token,
-        next_attempt_at=timezone.now(),
-        needs_reconciliation=False,
-        reconciliation_reason="",
-        parked_reason="",
-    )
-    if not resumed:
-        return "moved"
+    with transaction.atomic():
+        resumed = Payment.objects.filter(
+            pk=payment.pk, status=S.PROCESSING, dispatch_token=payment.dispatch_token
+        ).update(
+            dispatch_token=token,
+            next_attempt_at=timezone.now(),
+            needs_reconciliation=False,
+            reconciliation_reason="",
+            parked_reason="",
+        )
+        if not resumed:
+            return "moved"
+        if payment.needs_reconciliation:
+            why = f"{why} (was parked: {payment.parked_reason or 'charge_unconfirmed'})"
+        PaymentEvent.objects.create(
+            payment_id=payment.pk,
+            from_status=S.PROCESSING,
+            to_status=S.PROCESSING,
+            reason=f"resumed: {why}"[:255],
+            actor=ACTOR,
+        )
     logger.info("processing resumed: %s", why, extra={"payment_id": str(payment.id)})
     payment_dispatch(payment.id, token)  # if the broker is down, the outbox sweep retries
     return "resumed"

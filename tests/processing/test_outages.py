@@ -18,6 +18,7 @@ from django.utils import timezone
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.orphans import orphan_resolve, orphans_withdraw
+from payments.processing import payment_park, payment_process_step
 from payments.reconciliation import payments_reconcile
 from payments.services import payment_update_details
 from tests.callbacks.helpers import pay_pix, receive_and_process
@@ -320,6 +321,50 @@ def test_a_pix_callback_for_another_amount_never_settles(pix_payment: Any, captu
     assert payment.status == S.AWAITING_PAYMENT
     assert payment.parked_reason == "amount_mismatch"
     assert payments_reconcile() == {}  # flagged: left for a person, not expired or settled
+    flagged = PaymentEvent.objects.get(payment=payment, reason__startswith="parked:")
+    assert (flagged.from_status, flagged.to_status) == (S.AWAITING_PAYMENT, S.AWAITING_PAYMENT)
+    assert flagged.reason.startswith(f"parked: amount_mismatch: {payment.gateway}: ")
+
+
+def test_parking_is_an_event_in_the_payments_story(
+    card_payment: Any, second_stripe: Any, sim: Any
+) -> None:
+    """Parked keeps the status `processing`, so it is an event of its own (from == to)."""
+    sim.faults("stripe", down=True, down_mode="reset")  # every try and the lookup unanswered
+
+    parked = drive(card_payment()).payment
+
+    assert (parked.status, parked.parked_reason) == (S.PROCESSING, "charge_unconfirmed")
+    park = PaymentEvent.objects.get(payment=parked, reason__startswith="parked:")
+    assert (park.from_status, park.to_status, park.actor) == (
+        S.PROCESSING, S.PROCESSING, "processing",
+    )  # fmt: skip
+    assert park.reason == f"parked: charge_unconfirmed: {parked.reconciliation_reason}"
+    assert payments_reconcile() == {"parked": 1}  # still down: still one event
+    sim.reset_faults()
+    assert payments_reconcile() == {"settled": 1}
+
+    story = [(e.to_status, e.reason.split(":")[0]) for e in parked.events.order_by("id")]
+    assert story[-2:] == [(S.PROCESSING, "parked"), (S.SUCCEEDED, "reconciled")]
+    assert PaymentEvent.objects.filter(payment=parked, reason__startswith="parked:").count() == 1
+
+
+def test_resuming_a_parked_payment_is_an_event_in_its_story(pix_payment: Any, sim: Any) -> None:
+    sim.faults("mercadopago", down=True, down_mode="503")
+    payment = pix_payment()
+    payment_process_step(payment.pk, str(payment.dispatch_token))  # retryable, then parked
+    payment_park(payment, "test: the gateway could not say")
+    sim.reset_faults()
+
+    assert payments_reconcile() == {"resumed": 1}
+
+    resume = PaymentEvent.objects.get(payment=payment, reason__startswith="resumed:")
+    assert (resume.from_status, resume.to_status, resume.actor) == (
+        S.PROCESSING, S.PROCESSING, "reconciliation",
+    )  # fmt: skip
+    assert resume.reason == "resumed: its job was lost (was parked: charge_unconfirmed)"
+    payment.refresh_from_db()
+    assert drive(payment).payment.status == S.AWAITING_PAYMENT
 
 
 def test_a_claimed_orphan_is_left_to_the_sweep_that_holds_it(
