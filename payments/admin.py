@@ -3,7 +3,7 @@
 Nothing here edits a payment's fields: money, status and gateway data change only
 through the actions below, each confirmed on an intermediate page and written
 to the admin log (and, for status changes, to the payment's events) with the
-staff user's name.
+staff user's name. A payment's page is view-only: no Save buttons.
 """
 
 import uuid
@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from paywave import crypto
+from paywave.admin_helpers import ViewOnlyPagesMixin
 from paywave.errors import ApplicationError
 from paywave.tax_ids import normalize_tax_id, tax_id_kind
 
@@ -128,7 +129,7 @@ def _confirmed(
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "client",

@@ -1,11 +1,14 @@
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from paywave.admin_helpers import ViewOnlyPagesMixin
 from paywave.api_keys import api_key_create, api_key_revoke, api_key_roll
 from paywave.models import ApiClient, ApiKey
 from paywave.services import api_client_set_active
@@ -14,6 +17,16 @@ from paywave.services import api_client_set_active
 for _model in (OutstandingToken, BlacklistedToken):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
+
+# Login attempts are a record, not a form: view-only pages (deleting one lifts a lockout).
+for _model, _admin in (
+    (AccessAttempt, AccessAttemptAdmin),
+    (AccessLog, AccessLogAdmin),
+    (AccessFailureLog, AccessFailureLogAdmin),
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+        admin.site.register(_model, type(_admin.__name__, (ViewOnlyPagesMixin, _admin), {}))
 
 
 _KEY_FIELDS = ("hint", "name", "created_at", "last_used_at", "expires_at", "revoked_at")
@@ -49,7 +62,7 @@ class ApiKeyInline(admin.TabularInline):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
     list_display = ("hint", "client", "name", "created_at", "last_used_at", "expires_at",
                      "revoked_at")  # fmt: skip
     list_filter = ("revoked_at", "client")
@@ -90,7 +103,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
+class ApiClientAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
     list_display = ("name", "id", "is_active", "created_at")
     list_filter = ("is_active",)
     search_fields = ("name", "id")

@@ -1,12 +1,18 @@
-"""What staff read in the admin: times to the second, money in its currency."""
+"""What staff read in the admin: times to the second, view-only pages without Save
+buttons."""
 
 from datetime import UTC, datetime
 
 import pytest
+from axes.models import AccessAttempt
 from django.test import Client
+from django.utils import timezone
 
-from payments.models import Payment
-from tests.factories import PaymentFactory, UserFactory
+from gateways.models import GatewayCallback
+from notifications.models import Delivery, Event
+from payments.models import Payment, PaymentEvent, Refund
+from tests.factories import PaymentFactory, UserFactory, WalletFactory, WebhookEndpointFactory
+from wallets.models import Entry
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
@@ -32,3 +38,45 @@ def test_times_are_shown_to_the_second_so_a_backoff_wait_is_visible(staff: Clien
     assert "2026-01-15 10:04:07 UTC" in page
     assert "2026-01-15 10:04:09 UTC" in page
     assert "a.m." not in listing + page
+
+
+def read_only_pages() -> list[str]:
+    payment = PaymentFactory()
+    refund = Refund.objects.create(payment=payment, amount=100, gateway="stripe", actor="t")
+    PaymentEvent.objects.create(payment=payment, to_status="pending", reason="r", actor="t")
+    callback = GatewayCallback.objects.create(gateway="stripe", event_id="evt_1", kind="charge")
+    wallet = WalletFactory(funds=100)
+    entry = Entry.objects.get(account_id=wallet.pk)
+    endpoint = WebhookEndpointFactory()
+    event = Event.objects.create(
+        type="payment.succeeded", client=endpoint.client, subject_id=payment.pk, data={}
+    )
+    delivery = Delivery.objects.create(
+        event=event, endpoint=endpoint, subject_id=payment.pk, window_started_at=timezone.now()
+    )
+    attempt = AccessAttempt.objects.create(
+        username="someone", ip_address="203.0.113.9", failures_since_start=1
+    )
+    return [
+        f"/admin/payments/payment/{payment.pk}/change/",
+        f"/admin/payments/refund/{refund.pk}/change/",
+        f"/admin/gateways/gatewaycallback/{callback.pk}/change/",
+        f"/admin/wallets/wallet/{wallet.pk}/change/",
+        f"/admin/wallets/account/{wallet.pk}/change/",
+        f"/admin/wallets/journal/{entry.journal_id}/change/",
+        f"/admin/wallets/entry/{entry.pk}/change/",
+        f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/",
+        f"/admin/notifications/delivery/{delivery.pk}/change/",
+        f"/admin/notifications/event/{event.pk}/change/",
+        f"/admin/paywave/apiclient/{payment.client_id}/change/",
+        f"/admin/axes/accessattempt/{attempt.pk}/change/",
+    ]
+
+
+def test_read_only_pages_have_no_save_buttons_and_refuse_a_save(staff: Client) -> None:
+    for url in read_only_pages():
+        page = staff.get(url)
+        assert page.status_code == 200, url
+        for button in ('name="_save"', 'name="_continue"', 'name="_addanother"'):
+            assert button not in page.content.decode(), (url, button)
+        assert staff.post(url, {}).status_code == 403, url
