@@ -16,11 +16,13 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from paywave import crypto
-from paywave.admin_helpers import ViewOnlyPagesMixin
+from paywave.admin_helpers import ViewOnlyPagesMixin, money_field
 from paywave.errors import ApplicationError
+from paywave.money_text import money_display
 from paywave.tax_ids import normalize_tax_id, tax_id_kind
 
 from .models import OrphanCharge, Payment, PaymentAttempt, PaymentEvent, Refund
+from .refunds import REFUNDABLE, refundable_amount
 from .staff import payment_cancel_by_staff, payment_refund_by_staff, payment_retry_now
 
 
@@ -47,6 +49,7 @@ class PaymentAttemptInline(_ReadOnlyInline):
         "created_at",
         "gateway",
         "number",
+        "sent",
         "outcome",
         "error_class",
         "error_message",
@@ -55,11 +58,30 @@ class PaymentAttemptInline(_ReadOnlyInline):
     )
     readonly_fields = fields
 
+    @admin.display(description="charged")
+    def sent(self, attempt: PaymentAttempt) -> str:
+        """The amount this call asked the gateway for (what the payment said then)."""
+        summary = attempt.request_summary or {}
+        if not isinstance(summary.get("amount"), int) or not summary.get("currency"):
+            return "-"
+        return money_display(summary["amount"], summary["currency"])
+
 
 class RefundInline(_ReadOnlyInline):
     model = Refund
-    fields = ("created_at", "amount", "status", "gateway_reference", "failure_message", "actor")
+    fields = (
+        "created_at",
+        "amount_money",
+        "status",
+        "gateway_reference",
+        "failure_message",
+        "actor",
+    )
     readonly_fields = fields
+    amount_money = money_field("amount", "payment.currency", description="amount")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
+        return super().get_queryset(request).select_related("payment")
 
 
 class OrphanChargeInline(_ReadOnlyInline):
@@ -74,13 +96,17 @@ class OrphanChargeInline(_ReadOnlyInline):
         "status",
         "reference",
         "reason",
-        "amount_paid",
+        "amount_paid_money",
         "refund_reference",
         "checks",
         "next_check_at",
         "last_error",
     )
     readonly_fields = fields
+    amount_paid_money = money_field("amount_paid", "payment.currency", description="amount paid")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrphanCharge]:
+        return super().get_queryset(request).select_related("payment")
 
 
 CONFIRM_LISTED = 100  # payments named on the confirmation page; the rest are counted
@@ -135,8 +161,7 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
         "client",
         "status",
         "method",
-        "amount",
-        "currency",
+        "amount_money",
         "gateway",
         "needs_reconciliation",
         "created_at",
@@ -157,7 +182,7 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
     fields = (
         ("id", "client", "version"),
         ("status", "failure_code", "failure_message"),
-        ("amount", "currency", "amount_refunded"),
+        ("amount_money", "amount_refunded_money", "left_to_refund"),
         ("method", "gateway", "gateway_reference"),
         ("needs_reconciliation", "parked_reason", "reconciliation_reason"),
         ("payer_name", "payer_email", "payer_tax_id_last4", "payer_country"),
@@ -172,6 +197,15 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
         name for row in fields for name in (row if isinstance(row, tuple) else (row,))
     )
     actions = ("retry_now", "cancel", "refund")
+
+    amount_money = money_field("amount")
+    amount_refunded_money = money_field("amount_refunded", description="refunded")
+
+    @admin.display(description="left to refund")
+    def left_to_refund(self, payment: Payment) -> str:
+        if payment.status not in REFUNDABLE:
+            return "-"
+        return money_display(refundable_amount(payment), payment.currency)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str
@@ -236,7 +270,7 @@ class RefundAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "payment",
-        "amount",
+        "amount_money",
         "status",
         "gateway",
         "needs_reconciliation",
@@ -244,7 +278,12 @@ class RefundAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "gateway", "needs_reconciliation")
     search_fields = ("=id", "=payment__id", "=gateway_reference")
-    readonly_fields = [field.name for field in Refund._meta.fields]
+    list_select_related = ("payment",)
+    fields = tuple(
+        "amount_money" if field.name == "amount" else field.name for field in Refund._meta.fields
+    )
+    readonly_fields = fields
+    amount_money = money_field("amount", "payment.currency", description="amount")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

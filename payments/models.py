@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from paywave.fields import EncryptedTextField, key_id_index
 from paywave.models import ApiClient
+from paywave.money_text import money_display
 
 
 class PaymentMethod(models.TextChoices):
@@ -147,7 +148,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} {self.amount} {self.currency} {self.status}"
+        return f"{self.id} {money_display(self.amount, self.currency)} {self.status}"
 
 
 class PaymentEvent(models.Model):
@@ -265,7 +266,8 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"refund {self.id} {self.amount} {self.status}"
+        amount = money_display(self.amount, self.payment.currency)
+        return f"refund {self.id} {amount} {self.status}"
 
     @property
     def idempotency_key(self) -> str:

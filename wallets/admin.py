@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from paywave.admin_helpers import money_field
+
 from . import services
 from .models import Account, Entry, Journal, Transfer, Wallet, WalletStatus
 
@@ -50,31 +52,46 @@ class RecentEntriesFormSet(BaseInlineFormSet):
         return self._recent
 
 
-class AccountEntryInline(ReadOnlyInline):
+class EntryMoney:
+    """An entry's amount and the balance after it, in its account's currency."""
+
+    amount_money = money_field("amount", "account.currency", description="amount")
+    balance_after_money = money_field(
+        "balance_after", "account.currency", description="balance after"
+    )
+
+
+class EntryInline(EntryMoney, ReadOnlyInline):
     model = Entry
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Entry]:
+        return super().get_queryset(request).select_related("account")
+
+
+class AccountEntryInline(EntryInline):
     fk_name = "account"
     formset = RecentEntriesFormSet
-    fields = ("sequence", "created_at", "amount", "balance_after", "journal")
+    fields = ("sequence", "created_at", "amount_money", "balance_after_money", "journal")
     readonly_fields = fields
     verbose_name_plural = f"entries (the newest {RecentEntriesFormSet.shown})"
 
 
-class JournalEntryInline(ReadOnlyInline):
-    model = Entry
+class JournalEntryInline(EntryInline):
     fk_name = "journal"
-    fields = ("account", "amount", "balance_after", "sequence", "created_at")
+    fields = ("account", "amount_money", "balance_after_money", "sequence", "created_at")
     readonly_fields = fields
 
 
 @admin.register(Wallet)
 class WalletAdmin(ReadOnlyAdmin):
-    list_display = ("id", "client", "currency", "balance", "status", "created_at")
+    list_display = ("id", "client", "balance_money", "status", "created_at")
     list_filter = ("status", "currency", "client")
     search_fields = ("=id",)
-    fields = ("id", "client", "currency", "balance", "status", "sequence", "created_at")
+    fields = ("id", "client", "balance_money", "status", "sequence", "created_at")
     readonly_fields = fields
     inlines = (AccountEntryInline,)
     actions = ("freeze", "unfreeze")
+    balance_money = money_field("balance")
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # Viewing only; the status changes through the actions below.
@@ -107,10 +124,14 @@ class WalletAdmin(ReadOnlyAdmin):
 class AccountAdmin(ReadOnlyAdmin):
     """All ledger accounts: wallets and system accounts (clearing, refunds)."""
 
-    list_display = ("__str__", "kind", "code", "currency", "balance", "allow_negative")
+    list_display = ("__str__", "kind", "code", "balance_money", "allow_negative")
     list_filter = ("kind", "currency", "allow_negative")
     search_fields = ("=id", "code")
+    fields = ("id", "kind", "client", "code", "balance_money", "allow_negative", "status",
+              "sequence", "created_at", "updated_at")  # fmt: skip
+    readonly_fields = fields
     inlines = (AccountEntryInline,)
+    balance_money = money_field("balance")
 
 
 @admin.register(Journal)
@@ -122,15 +143,23 @@ class JournalAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Entry)
-class EntryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "account", "sequence", "amount", "balance_after", "journal", "created_at")
+class EntryAdmin(EntryMoney, ReadOnlyAdmin):
+    list_display = ("id", "account", "sequence", "amount_money", "balance_after_money", "journal",
+                    "created_at")  # fmt: skip
     list_filter = ("account__kind", "account__currency", "created_at")
     search_fields = ("=id", "=account__id", "=journal__id")
     list_select_related = ("account", "journal")
+    fields = ("id", "journal", "account", "sequence", "amount_money", "balance_after_money",
+              "created_at")  # fmt: skip
+    readonly_fields = fields
 
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
-    list_display = ("id", "client", "from_wallet", "to_wallet", "amount", "currency", "created_at")
+    list_display = ("id", "client", "from_wallet", "to_wallet", "amount_money", "created_at")
     list_filter = ("currency", "created_at")
     search_fields = ("=id", "=from_wallet__id", "=to_wallet__id")
+    fields = ("id", "client", "from_wallet", "to_wallet", "amount_money", "description", "status",
+              "created_at")  # fmt: skip
+    readonly_fields = fields
+    amount_money = money_field("amount")

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from paywave.models import ApiClient
+from paywave.money_text import money_display
 
 
 class AccountKind(models.TextChoices):
@@ -154,7 +155,7 @@ class Transfer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"transfer {self.id} {self.amount} {self.currency}"
+        return f"transfer {self.id} {money_display(self.amount, self.currency)}"
 
 
 class Journal(models.Model):
@@ -241,4 +242,5 @@ class Entry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"entry {self.account_id}#{self.sequence} {self.amount:+d}"
+        amount = money_display(self.amount, self.account.currency)
+        return f"entry {self.account_id}#{self.sequence} {amount}"

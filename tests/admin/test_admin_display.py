@@ -1,7 +1,9 @@
-"""What staff read in the admin: times to the second, view-only pages without Save
-buttons."""
+"""What staff read in the admin: times to the second, money in its currency, view-only
+pages without Save buttons."""
 
+import re
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
@@ -11,8 +13,11 @@ from django.utils import timezone
 from gateways.models import GatewayCallback
 from notifications.models import Delivery, Event
 from payments.models import Payment, PaymentEvent, Refund
+from payments.refunds import refund_create
 from tests.factories import PaymentFactory, UserFactory, WalletFactory, WebhookEndpointFactory
+from tests.gateway_fixtures import drive
 from wallets.models import Entry
+from wallets.services import transfer_create
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
@@ -38,6 +43,71 @@ def test_times_are_shown_to_the_second_so_a_backoff_wait_is_visible(staff: Clien
     assert "2026-01-15 10:04:07 UTC" in page
     assert "2026-01-15 10:04:09 UTC" in page
     assert "a.m." not in listing + page
+
+
+def test_money_is_shown_in_its_currency_on_payments_refunds_and_attempts(
+    staff: Client, card_payment: Any, sim: Any
+) -> None:
+    payment = drive(card_payment(amount=8800)).payment
+    refund = refund_create(
+        client_id=str(payment.client_id), payment_id=payment.pk, amount=1250, actor="staff:t"
+    )
+    PaymentFactory(currency="JPY", amount=1000)
+
+    listing = staff.get("/admin/payments/payment/").content.decode()
+    page = staff.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
+    refunds = staff.get("/admin/payments/refund/").content.decode()
+    refund_page = staff.get(f"/admin/payments/refund/{refund.pk}/change/").content.decode()
+    bulk = staff.post(
+        "/admin/payments/payment/", {"action": "cancel", "_selected_action": [str(payment.pk)]}
+    ).content.decode()
+
+    assert "88.00 BRL" in listing
+    assert "1,000 JPY" in listing
+    assert ">8800<" not in listing
+    for shown in ("88.00 BRL", "12.50 BRL", "75.50 BRL"):  # amount, a refund, left to refund
+        assert shown in page
+    assert re.search(r'class="field-sent">\s*<p>88.00 BRL</p>', page)  # the attempt's charge
+    assert "12.50 BRL" in refunds
+    assert "12.50 BRL" in refund_page
+    assert f"{payment.pk}: 88.00 BRL, succeeded" in bulk  # the confirmation page
+    assert ">1250<" not in page + refunds + refund_page
+
+
+def test_money_is_shown_in_its_currency_on_wallets_the_ledger_and_transfers(
+    staff: Client,
+) -> None:
+    wallet = WalletFactory(funds=123456)
+    other = WalletFactory(client=wallet.client)
+    transfer = transfer_create(
+        client_id=str(wallet.client_id),
+        from_wallet_id=wallet.pk,
+        to_wallet_id=other.pk,
+        amount=300,
+        currency="BRL",
+    )
+    entry = Entry.objects.get(account_id=wallet.pk, sequence=2)
+
+    pages = {
+        url: staff.get(url).content.decode()
+        for url in (
+            "/admin/wallets/wallet/",
+            f"/admin/wallets/wallet/{wallet.pk}/change/",
+            "/admin/wallets/account/",
+            f"/admin/wallets/account/{wallet.pk}/change/",
+            "/admin/wallets/entry/",
+            f"/admin/wallets/entry/{entry.pk}/change/",
+            f"/admin/wallets/journal/{entry.journal_id}/change/",
+            "/admin/wallets/transfer/",
+            f"/admin/wallets/transfer/{transfer.pk}/change/",
+        )
+    }
+
+    for url, page in pages.items():
+        assert "3.00 BRL" in page or "1,231.56 BRL" in page, url
+        assert ">300<" not in page, url
+        assert ">123156<" not in page, url
+    assert "-3.00 BRL" in pages[f"/admin/wallets/entry/{entry.pk}/change/"]
 
 
 def read_only_pages() -> list[str]:

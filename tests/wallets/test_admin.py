@@ -48,7 +48,7 @@ def test_a_wallet_page_shows_its_entries_read_only(admin_client: Client) -> None
     assert not inline.has_add_permission
     assert not inline.has_change_permission
     assert not inline.has_delete_permission
-    assert "1234" in page.content.decode()
+    assert "12.34 BRL" in page.content.decode()  # the balance, in its currency
     assert not page.context["has_change_permission"]
 
 
