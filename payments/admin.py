@@ -21,7 +21,7 @@ from paywave.errors import ApplicationError
 from paywave.money_text import money_display
 from paywave.tax_ids import normalize_tax_id, tax_id_kind
 
-from .models import OrphanCharge, Payment, PaymentAttempt, PaymentEvent, Refund
+from .models import FailureCode, OrphanCharge, Payment, PaymentAttempt, PaymentEvent, Refund
 from .refunds import REFUNDABLE, refundable_amount
 from .staff import payment_cancel_by_staff, payment_refund_by_staff, payment_retry_now
 
@@ -154,12 +154,28 @@ def _confirmed(
     return None
 
 
+class FailureCodeFilter(admin.SimpleListFilter):
+    """By failure code, from the codes PayWave sets (no scan of the table for its values)."""
+
+    title = "failure code"
+    parameter_name = "failure_code"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(code, code) for code in FailureCode.values]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Payment]) -> QuerySet[Payment]:
+        if self.value():
+            return queryset.filter(failure_code=self.value())
+        return queryset
+
+
 @admin.register(Payment)
 class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "client",
         "status",
+        "failure_code",
         "method",
         "amount_money",
         "gateway",
@@ -168,6 +184,7 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
     )
     list_filter = (
         "status",
+        FailureCodeFilter,
         "method",
         "gateway",
         "needs_reconciliation",

@@ -1,5 +1,5 @@
 """What staff read in the admin: times to the second, money in its currency, view-only
-pages without Save buttons."""
+pages without Save buttons, failure codes."""
 
 import re
 from datetime import UTC, datetime
@@ -150,3 +150,18 @@ def test_read_only_pages_have_no_save_buttons_and_refuse_a_save(staff: Client) -
         for button in ('name="_save"', 'name="_continue"', 'name="_addanother"'):
             assert button not in page.content.decode(), (url, button)
         assert staff.post(url, {}).status_code == 403, url
+
+
+def test_the_payment_list_has_a_failure_code_column_and_filter(staff: Client) -> None:
+    declined = PaymentFactory(status="failed", failure_code="card_declined")
+    exhausted = PaymentFactory(status="failed", failure_code="gateways_exhausted")
+    PaymentFactory()
+
+    listing = staff.get("/admin/payments/payment/")
+    filtered = staff.get("/admin/payments/payment/", {"failure_code": "card_declined"})
+
+    assert "Failure code" in listing.content.decode()
+    assert '<td class="field-failure_code">gateways_exhausted</td>' in listing.content.decode()
+    assert "?failure_code=authentication_abandoned" in listing.content.decode()
+    assert list(filtered.context["cl"].result_list) == [declined]
+    assert exhausted not in filtered.context["cl"].result_list
