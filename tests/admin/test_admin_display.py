@@ -1,5 +1,5 @@
 """What staff read in the admin: times to the second, money in its currency, view-only
-pages without Save buttons, failure codes."""
+pages without Save buttons, failure codes, why a payment was parked."""
 
 import re
 from datetime import UTC, datetime
@@ -13,6 +13,7 @@ from django.utils import timezone
 from gateways.models import GatewayCallback
 from notifications.models import Delivery, Event
 from payments.models import Payment, PaymentEvent, Refund
+from payments.processing import payment_park
 from payments.refunds import refund_create
 from tests.factories import PaymentFactory, UserFactory, WalletFactory, WebhookEndpointFactory
 from tests.gateway_fixtures import drive
@@ -165,3 +166,12 @@ def test_the_payment_list_has_a_failure_code_column_and_filter(staff: Client) ->
     assert "?failure_code=authentication_abandoned" in listing.content.decode()
     assert list(filtered.context["cl"].result_list) == [declined]
     assert exhausted not in filtered.context["cl"].result_list
+
+
+def test_a_parked_payment_s_page_tells_why_it_was_parked(staff: Client) -> None:
+    payment = PaymentFactory(status="processing")
+    payment_park(payment, "charge at stripe unknown: Ambiguous: read timed out")
+
+    page = staff.get(f"/admin/payments/payment/{payment.pk}/change/").content.decode()
+
+    assert "parked: charge_unconfirmed: charge at stripe unknown: Ambiguous: read timed out" in page
