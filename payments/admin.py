@@ -1,29 +1,40 @@
 """Staff's view of payments: find one, read its whole story, act on it through the services.
 
 Nothing here edits a payment's fields: money, status and gateway data change only
-through the actions below, each confirmed on an intermediate page and written
-to the admin log (and, for status changes, to the payment's events) with the
-staff user's name. A payment's page is view-only: no Save buttons.
+through the actions (on the payment's page, or in bulk on the list), each confirmed
+on an intermediate page and written to the admin log and to the payment's events
+with the staff user's name. A payment's page is view-only: no Save buttons.
 """
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
 from paywave import crypto
 from paywave.admin_helpers import ViewOnlyPagesMixin, money_field
 from paywave.errors import ApplicationError
-from paywave.money_text import money_display
+from paywave.money_text import money_display, money_parse
 from paywave.tax_ids import normalize_tax_id, tax_id_kind
 
 from .models import FailureCode, OrphanCharge, Payment, PaymentAttempt, PaymentEvent, Refund
 from .refunds import REFUNDABLE, refundable_amount
-from .staff import payment_cancel_by_staff, payment_refund_by_staff, payment_retry_now
+from .staff import (
+    CANCELABLE,
+    RETRYABLE,
+    payment_cancel_by_staff,
+    payment_refund_by_staff,
+    payment_retry_now,
+)
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -118,7 +129,7 @@ def _confirmed(
     queryset: QuerySet[Payment],
     *,
     verb: str,
-    run: Callable[[Payment, str], None],
+    run: Callable[[Payment, str], object],
 ) -> HttpResponse | None:
     """Ask first; then run the action per payment, report, and log who did it."""
     if request.POST.get("confirmed") != "yes":
@@ -147,7 +158,7 @@ def _confirmed(
         except ApplicationError as exc:
             modeladmin.message_user(request, f"{payment.id}: {exc.message}", messages.ERROR)
             continue
-        modeladmin.log_change(request, payment, f"{verb} (staff action)")
+        modeladmin.log_change(request, payment, f"{verb} (staff action, in bulk)")
         done += 1
     if done:
         modeladmin.message_user(request, f"{verb}: {done} payment(s).", messages.SUCCESS)
@@ -167,6 +178,65 @@ class FailureCodeFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(failure_code=self.value())
         return queryset
+
+
+@dataclass(frozen=True)
+class PageAction:
+    """An action offered on a payment's page, in the statuses where it can do something."""
+
+    name: str  # its URL: <payment>/<name>/
+    verb: str
+    explanation: str
+    statuses: tuple[str, ...]
+
+
+PAGE_ACTIONS = {
+    action.name: action
+    for action in (
+        PageAction(
+            "retry",
+            "Retry now",
+            "Take the payment's next step at once: skip a backoff wait, or resume a payment "
+            "parked for reconciliation (its gateway is asked about the charge first, so a "
+            "charge that may exist is never made twice).",
+            RETRYABLE,
+        ),
+        PageAction(
+            "cancel",
+            "Cancel",
+            "Cancel the payment; an awaiting PIX charge is withdrawn at its gateway too.",
+            CANCELABLE,
+        ),
+        PageAction(
+            "refund",
+            "Refund",
+            "Give the payer this amount back through the payment's gateway (taken first from "
+            "the wallet the payment credited, if any). A worker asks the gateway; the refund "
+            "and its outcome show on the payment's page.",
+            REFUNDABLE,
+        ),
+    )
+}
+
+
+class RefundAmountForm(forms.Form):
+    """The amount as staff type it, in major units of the payment's currency; empty: all
+    that is left."""
+
+    amount = forms.CharField(required=False, max_length=40)
+
+    def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+
+    def clean_amount(self) -> int | None:
+        text = self.cleaned_data["amount"]
+        if not text:
+            return None
+        try:
+            return money_parse(text, self.currency).amount
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
 
 @admin.register(Payment)
@@ -246,6 +316,118 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    # --- actions on the payment's page --------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(self.page_action_view),
+                {"action": name},
+                name=f"payments_payment_{name}",
+            )
+            for name in PAGE_ACTIONS
+        ]
+        return own + super().get_urls()
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Payment | None = None,
+    ) -> HttpResponse:
+        if obj is not None and self.has_change_permission(request):
+            offered = [a for a in PAGE_ACTIONS.values() if obj.status in a.statuses]
+            context["payment_actions"] = [
+                {"verb": a.verb, "url": self._action_url(a.name, obj)}
+                for a in offered
+                if a.name != "refund"
+            ]
+            if any(a.name == "refund" for a in offered):
+                context["refund_url"] = self._action_url("refund", obj)
+                context["refund_left"] = money_display(refundable_amount(obj), obj.currency)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def page_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """GET: the confirmation page. POST with confirmed=yes: the action, then back to the
+        payment's page with what happened (a refusal from the service as an error)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        payment = self.get_object(request, unquote(object_id))
+        if payment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        spec = PAGE_ACTIONS[action]
+        data = request.POST if request.method == "POST" else request.GET
+        form = RefundAmountForm(data, currency=payment.currency) if action == "refund" else None
+        problems = list(form.errors.get("amount", [])) if form and not form.is_valid() else []
+        amount = form.cleaned_data.get("amount") if form and not problems else None
+        if request.method == "POST" and request.POST.get("confirmed") == "yes" and not problems:
+            return self._run_page_action(request, payment, spec, amount)
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": f"Confirm: {spec.verb}",
+            "opts": self.opts,
+            "payment": payment,
+            "action": spec,
+            "change_url": self._action_url("change", payment),
+            "problems": problems,
+        }
+        if form is not None:
+            left = refundable_amount(payment)
+            refund = left if amount is None else amount
+            if not problems and left <= 0:
+                problems.append("Nothing is left to refund.")
+            elif not problems and refund > left:
+                problems.append(f"At most {money_display(left, payment.currency)} is left.")
+            context.update(
+                left=money_display(left, payment.currency),
+                refund=money_display(refund, payment.currency),
+                all_that_is_left=amount is None,
+                amount_text=data.get("amount", ""),
+            )
+        return TemplateResponse(request, "admin/payments/payment/confirm_page_action.html", context)
+
+    def _run_page_action(
+        self, request: HttpRequest, payment: Payment, spec: PageAction, amount: int | None
+    ) -> HttpResponse:
+        staff = request.user.get_username()
+        try:
+            if spec.name == "retry":
+                payment_retry_now(payment_id=payment.pk, actor=f"staff:{staff}")
+                done = "Retry now: the payment's next step runs at once."
+            elif spec.name == "cancel":
+                payment_cancel_by_staff(payment=payment, staff=staff)
+                done = "Canceled."
+            else:
+                refund = payment_refund_by_staff(payment=payment, staff=staff, amount=amount)
+                money = money_display(refund.amount, payment.currency)
+                done = f"Refund of {money} requested (refund {refund.id})."
+        except ApplicationError as exc:
+            self.message_user(request, self._refusal(exc, payment), messages.ERROR)
+        else:
+            self.log_change(request, payment, f"{done} (staff action, payment page)")
+            self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(self._action_url("change", payment))
+
+    @staticmethod
+    def _refusal(exc: ApplicationError, payment: Payment) -> str:
+        """The service's reason, in money rather than minor units where it names an amount."""
+        message = exc.message
+        if exc.code == "refund_exceeds_payment":
+            left = money_display(refundable_amount(payment), payment.currency)
+            message = f"At most {left} is left to refund."
+        return f"Not done: {message} ({exc.code})"
+
+    def _action_url(self, name: str, payment: Payment) -> str:
+        return reverse(
+            f"admin:payments_payment_{name}", args=[payment.pk], current_app=self.admin_site.name
+        )
+
+    # --- bulk actions on the list -------------------------------------------------------
 
     @admin.action(
         description="Retry now (skip the wait, or resume a parked payment)", permissions=["change"]

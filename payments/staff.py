@@ -8,11 +8,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from paywave.errors import Conflict
+from paywave.money_text import money_display
 
 from .dispatch import payment_dispatch
-from .models import Payment, PaymentAttempt, PaymentEvent, PaymentStatus
+from .models import Payment, PaymentAttempt, PaymentEvent, PaymentStatus, Refund
 from .refunds import refund_create
 from .services import payment_cancel
+
+# Where each action can do something (and refunds.REFUNDABLE): the payment's page offers it.
+RETRYABLE = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+CANCELABLE = (PaymentStatus.PENDING, PaymentStatus.AWAITING_PAYMENT)
 
 
 def payment_retry_now(*, payment_id: Any, actor: str) -> None:
@@ -23,7 +28,7 @@ def payment_retry_now(*, payment_id: Any, actor: str) -> None:
     The payment's event log names who asked (its status stays what it was).
     """
     payment = Payment.objects.get(pk=payment_id)
-    if payment.status not in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
+    if payment.status not in RETRYABLE:
         raise Conflict(f"A {payment.status} payment has nothing to retry.", code="not_retryable")
     in_flight = PaymentAttempt.objects.filter(
         payment_id=payment_id, outcome="in_flight", deadline_at__gt=timezone.now()
@@ -61,8 +66,26 @@ def payment_cancel_by_staff(*, payment: Payment, staff: str) -> None:
     payment_cancel(client_id=str(payment.client_id), payment_id=payment.pk, actor=f"staff:{staff}")
 
 
-def payment_refund_by_staff(*, payment: Payment, staff: str) -> None:
-    """Refund all that is left of the payment."""
-    refund_create(
-        client_id=str(payment.client_id), payment_id=payment.pk, amount=None, actor=f"staff:{staff}"
-    )
+def payment_refund_by_staff(*, payment: Payment, staff: str, amount: int | None = None) -> Refund:
+    """Refund `amount` minor units of the payment (None: all that is left).
+
+    Besides the refund (whose actor is the staff user), the payment's event log says
+    who asked for how much, whatever becomes of the refund at the gateway.
+    """
+    actor = f"staff:{staff}"
+    with transaction.atomic():
+        refund = refund_create(
+            client_id=str(payment.client_id), payment_id=payment.pk, amount=amount, actor=actor
+        )
+        status = refund.payment.status  # locked by refund_create until this commits
+        PaymentEvent.objects.create(
+            payment_id=payment.pk,
+            from_status=status,
+            to_status=status,
+            reason=(
+                f"refund {refund.id} of {money_display(refund.amount, refund.payment.currency)}"
+                " requested"
+            ),
+            actor=actor,
+        )
+    return refund

@@ -106,6 +106,8 @@ def test_refund_action_creates_a_refund_named_after_the_staff_user(
     refund = Refund.objects.get(payment=payment)
     assert refund.amount == payment.amount
     assert refund.actor == "staff:ops-admin"
+    event = PaymentEvent.objects.get(payment=payment, actor="staff:ops-admin")
+    assert event.reason == f"refund {refund.id} of 10.50 BRL requested"
 
 
 def test_retry_now_resumes_a_parked_payment(staff: Client, pix_payment: Any) -> None:
