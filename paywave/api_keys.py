@@ -58,6 +58,15 @@ def api_key_create(*, client: ApiClient, name: str = "") -> tuple[ApiKey, str]:
     return key, raw
 
 
+def api_key_ensure(*, client: ApiClient, raw: str, name: str) -> ApiKey:
+    """A key with this exact value for the wallet app (the sandbox demo's well-known key)."""
+    key, _ = ApiKey.objects.get_or_create(
+        digest=digest_of(raw),
+        defaults={"client": client, "name": name, "hint": f"{raw[:12]}...{raw[-4:]}"},
+    )
+    return key
+
+
 def api_key_roll(*, key: ApiKey, grace: timedelta | None = None) -> tuple[ApiKey, str]:
     """A successor for `key`; the old key keeps working for `grace`, then expires."""
     if grace is None:

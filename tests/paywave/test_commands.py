@@ -6,7 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from paywave.models import ApiClient
+from paywave.management.commands.seed_demo import DEMO_API_KEY
+from paywave.models import ApiClient, ApiKey
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +43,10 @@ def test_seed_demo_is_idempotent_and_sandbox_only(settings: Any) -> None:
         "/api/v1/auth/token", {"username": "demo", "password": "demo"}, format="json"
     )
     assert token.status_code == 200
+    demo_key = APIClient()
+    demo_key.credentials(HTTP_AUTHORIZATION=f"Bearer {DEMO_API_KEY}")
+    assert demo_key.get("/api/v1/payments").status_code == 200  # the key make run prints
+    assert ApiKey.objects.filter(client__name="demo").count() == 1
 
     settings.PAYWAVE_SANDBOX = False
     with pytest.raises(CommandError, match="sandbox"):

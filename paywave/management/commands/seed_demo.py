@@ -1,11 +1,19 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from paywave.api_keys import TEST_PREFIX, api_key_ensure
 from paywave.services import api_client_ensure, staff_user_ensure
+
+# The sandbox demo wallet app's API key: well known, like its password, and refused
+# outside the sandbox with the rest of the seed.
+DEMO_API_KEY = TEST_PREFIX + "demo_wallet_app_sandbox_key_never_use_in_prod"
 
 
 class Command(BaseCommand):
-    help = "Sandbox only: the demo wallet app (demo/demo) and a staff user (admin/admin)."
+    help = (
+        "Sandbox only: the demo wallet app (demo/demo, and its API key) and a staff user "
+        "(admin/admin)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -20,6 +28,9 @@ class Command(BaseCommand):
                 self.stdout.write("sandbox mode is off: no demo accounts seeded")
                 return
             raise CommandError("refusing to seed well-known passwords outside sandbox mode")
-        api_client_ensure(name="demo", password="demo")  # noqa: S106 (sandbox demo)
+        demo = api_client_ensure(name="demo", password="demo")  # noqa: S106 (sandbox demo)
+        api_key_ensure(client=demo, raw=DEMO_API_KEY, name="sandbox demo")
         staff_user_ensure(username="admin", password="admin")  # noqa: S106 (sandbox demo)
-        self.stdout.write("seeded wallet app demo/demo and staff user admin/admin")
+        self.stdout.write(
+            f"seeded wallet app demo/demo (API key {DEMO_API_KEY}) and staff user admin/admin"
+        )
