@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from paywave import crypto
 from paywave.errors import NotFound
+from paywave.metrics import record_transition
 from wallets.selectors import wallet_validate_for_payment
 
 from .cache import payment_cache_put, payment_cache_refresh
@@ -82,6 +83,11 @@ def payment_create(
         )
         document = payment_document(payment, attempts=())  # a new payment has none
         transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
+        # Its first status change, logged and counted like every other one.
+        transaction.on_commit(
+            lambda: record_transition(PaymentStatus.PENDING, method, None, payment_id=payment.id),
+            robust=True,
+        )
         transaction.on_commit(lambda: payment_dispatch(payment.id, payment.dispatch_token))
     return payment, document
 

@@ -76,7 +76,9 @@ def record_transition(
     payment_id: Any = None,
     from_status: str | None = None,
 ) -> None:
-    """Count a payment status change and log it (Kibana's "payments by status")."""
+    """Count a payment status change and log it (Kibana's "payments by status").
+
+    A payment's creation is its first change: to `pending`, from no status."""
     PAYMENT_TRANSITIONS.labels(str(to_status), str(method), gateway or "none").inc()
     fields = {"event": "payment_transition", "to_status": str(to_status), "method": str(method)}
     if gateway:
@@ -85,7 +87,7 @@ def record_transition(
         fields["payment_id"] = str(payment_id)
     if from_status is not None:
         fields["from_status"] = str(from_status)
-    events_logger.info("payment %s -> %s", from_status or "?", to_status, extra=fields)
+    events_logger.info("payment %s -> %s", from_status or "new", to_status, extra=fields)
 
 
 def record_attempt(

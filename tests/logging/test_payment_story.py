@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 from celery import signals
 from celery.contrib.testing.worker import start_worker
-from django.db import connections
+from django.db import connections, transaction
 from kombu import Exchange, Queue
+from prometheus_client import REGISTRY
 
 from config.celery_app import app as celery_app
 from payments.models import Payment
 from payments.models import PaymentStatus as S
+from payments.services import Payer, payment_create
 from paywave.log_context import log_context
 from tests.helpers import pix_body, post_payment
 
@@ -88,10 +90,12 @@ def test_api_request_and_worker_attempts_share_payment_id_and_request_id(
     assert response["X-Request-ID"] == request_id
     story = json_lines.about(payment_id=payment_id)
     client = str(wallet_app.id)
-    # The API side: the job published while the request ran.
-    (accepted,) = [r for r in story if "task_id" not in r]
+    # The API side: the payment created (pending), its job published while the request ran.
+    created, accepted = [r for r in story if "task_id" not in r]
+    assert (created["event"], created["to_status"]) == ("payment_transition", S.PENDING)
     assert accepted["message"] == "task payments.process_payment published"
-    assert (accepted["request_id"], accepted["client"]) == (request_id, client)
+    for line in (created, accepted):
+        assert (line["request_id"], line["client"]) == (request_id, client)
     # The worker side: each failed attempt, in its own task, with the request's id.
     failures = [r for r in story if r["message"].startswith("gateway attempt failed")]
     assert [(r["gateway"], r["attempt"]) for r in failures] == [
@@ -166,3 +170,50 @@ def test_a_failing_task_logs_its_failure_inside_its_context(json_lines: Any) -> 
         "task-2",
         "req-2",
     )
+
+
+def pending_created(method: str) -> float:
+    labels = {"to_status": "pending", "method": method, "gateway": "none"}
+    return REGISTRY.get_sample_value("paywave_payment_transitions_total", labels) or 0.0
+
+
+def test_a_payment_starts_its_story_with_its_creation_as_a_transition(
+    api: Any, wallet_app: Any, private_queue: str, json_lines: Any
+) -> None:
+    request_id = f"created-{uuid.uuid4().hex[:12]}"
+    counted = pending_created("pix")
+
+    response = post_payment(api, pix_body(), key="created-1", HTTP_X_REQUEST_ID=request_id)
+
+    payment_id = response.json()["id"]
+    (created,) = json_lines.about(payment_id=payment_id, event="payment_transition")
+    assert (created["to_status"], created["method"]) == ("pending", "pix")
+    assert (created["request_id"], created["client"]) == (request_id, str(wallet_app.id))
+    assert "from_status" not in created
+    assert "gateway" not in created
+    story = [line["message"] for line in json_lines.about(payment_id=payment_id)]
+    assert story.index(created["message"]) < story.index("task payments.process_payment published")
+    assert pending_created("pix") == counted + 1
+
+
+def test_a_creation_rolled_back_is_neither_logged_nor_counted(
+    wallet_app: Any, private_queue: str, json_lines: Any
+) -> None:
+    counted = pending_created("pix")
+
+    def create_then_fail() -> None:
+        with transaction.atomic():
+            payment_create(
+                client_id=str(wallet_app.id),
+                amount=1050,
+                currency="BRL",
+                method="pix",
+                payer=Payer(name="Ana Souza", country="BR", tax_id="12345678909"),
+            )
+            raise RuntimeError("the caller's transaction fails after the payment was written")
+
+    with pytest.raises(RuntimeError):
+        create_then_fail()
+
+    assert json_lines.about(event="payment_transition") == []
+    assert pending_created("pix") == counted
