@@ -29,9 +29,14 @@ $(VENV)/.installed-ops: $(VENV)/.installed-dev requirements-ops.txt
 migrate: $(VENV)/.installed .env
 	$(PY) manage.py migrate --noinput
 
+# Each process that counts (Procfile: api, payments, worker) has a prometheus_client
+# multiprocess directory of its own, emptied here at every start: no stale counts.
+METRICS_DIR = $${PAYWAVE_VAR_DIR:-var}/prometheus
 run: migrate
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo --if-sandbox
+	rm -rf "$(METRICS_DIR)" && mkdir -p "$(METRICS_DIR)/api" "$(METRICS_DIR)/payments" \
+		"$(METRICS_DIR)/worker"
 	$(PY) -m config.banner
 	exec $(BIN)/honcho --no-colour start
 

@@ -1,8 +1,17 @@
 """What `make run` prints before it starts the processes: where everything is."""
 
 import os
+from collections.abc import Mapping
 
 import django
+
+WORKER_METRICS_PORT = 9808  # the Procfile's default for PAYWAVE_WORKER_METRICS_PORT
+
+
+def worker_metrics_ports(environ: Mapping[str, str]) -> dict[str, int]:
+    """Where the Procfile's Celery workers serve their metrics: the port, and the next."""
+    first = int(environ.get("PAYWAVE_WORKER_METRICS_PORT") or WORKER_METRICS_PORT)
+    return {"payments": first, "worker": first + 1}
 
 
 def main() -> None:
@@ -20,6 +29,7 @@ def main() -> None:
     staff = "   staff user admin / admin" if sandbox else ""
     if settings.PAYWAVE_ADMIN_REQUIRE_2FA:
         staff += " + TOTP code (manage.py totp_enrol admin)"
+    workers = worker_metrics_ports(os.environ)
     lines = [
         "PayWave is starting (Ctrl-C stops everything)",
         f"  API          {api}/api/v1/",
@@ -27,6 +37,10 @@ def main() -> None:
         f"  Health       {api}/healthz  {api}/readyz",
         f"  Admin        {api}/{settings.PAYWAVE_ADMIN_URL}{staff}",
         f"  Flower       {flower}" + (f"   user:password {flower_auth}" if flower_auth else ""),
+        f"  Metrics      {api}/metrics   (api: requests, payments created, queues, circuits)",
+        f"               http://127.0.0.1:{workers['payments']}/metrics   (payments worker)",
+        f"               http://127.0.0.1:{workers['worker']}/metrics   (worker)",
+        "               Prometheus: config/prometheus/make-run.yml",
         f"  Sandbox      {'on: demo wallet app demo / demo' if sandbox else 'off'}",
         f"  Simulators   {settings.PAYWAVE_SIMULATOR_URL}/_sim/charges   (docs/gateways.md)",
         f"  Database     {database['ENGINE'].rsplit('.', 1)[-1]} {database.get('NAME', '')}",

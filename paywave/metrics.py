@@ -6,7 +6,10 @@ PAYWAVE_WORKER_METRICS_ADDR:PAYWAVE_WORKER_METRICS_PORT, to the same
 PAYWAVE_METRICS_ALLOW as the API's /metrics, see paywave.celery_signals). Each gunicorn worker
 has its own registry unless PROMETHEUS_MULTIPROC_DIR names an empty directory
 writable by all of them (prometheus_client's multiprocess mode; set before the
-process starts): /metrics then adds up every worker's files.
+process starts): /metrics then adds up every worker's files. A Celery worker given
+such a directory serves the sum of its files too (its pool's processes, if prefork).
+One directory per kind of process: the API's would otherwise add up the workers'
+counts as well, and Prometheus would see them twice.
 
 Circuit state and queue depth are read when Prometheus scrapes (custom
 collectors): from the shared cache and from the broker, never failing a scrape.
@@ -323,9 +326,10 @@ class _ThreadingWSGIServerV6(_ThreadingWSGIServer):
     address_family = socket.AF_INET6
 
 
-def worker_metrics_app(registry: CollectorRegistry = REGISTRY) -> Callable[..., Any]:
-    """This process's registry as a WSGI app, answered to PAYWAVE_METRICS_ALLOW only."""
-    metrics_app = make_wsgi_app(registry)
+def worker_metrics_app(registry: CollectorRegistry | None = None) -> Callable[..., Any]:
+    """This process's registry (its multiprocess directory's, if any) as a WSGI app,
+    answered to PAYWAVE_METRICS_ALLOW only."""
+    metrics_app = make_wsgi_app(registry or registry_for_scrape())
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not peer_allowed(environ):

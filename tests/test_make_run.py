@@ -4,6 +4,9 @@ The run gets free ports and a temporary PAYWAVE_VAR_DIR, so it leaves the develo
 ./var and a running `make run` alone; it does share the repository's .venv and .env,
 which `make run` creates or tops up as it would for anyone.
 
+It also scrapes what Prometheus would: the api's /metrics (its two gunicorn workers
+added up) and each Celery worker's own metrics port, where the charged payment counts.
+
 honcho starts each Procfile process in a session of its own, so the process group of
 `make` does not hold gunicorn, the Celery worker, beat or Flower. The test tells them
 by a marker in their environment (Linux) and by the process groups of the descendants
@@ -23,6 +26,7 @@ from typing import IO
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import pix_body
 
@@ -45,6 +49,7 @@ ISOLATING = (
     "FLOWER_PORT",
     "PAYWAVE_SIMULATOR_PORT",
     "PAYWAVE_SIMULATOR_URL",
+    "PAYWAVE_WORKER_METRICS_PORT",
 )
 REMOVED = (
     "DATABASE_URL",
@@ -80,6 +85,21 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def free_port_pair() -> int:
+    """A free port whose next port is free too (the Procfile's two worker metrics ports)."""
+    for _ in range(50):
+        first = free_ports(1)[0]
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in (first, first + 1):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return first
+    raise AssertionError("no two consecutive free ports")
 
 
 def process_table() -> list[tuple[int, int, int, str, str]]:
@@ -118,12 +138,17 @@ def marked_pids(marker: bytes) -> set[int]:
 
 
 class MakeRun:
-    def __init__(self, tmp_path: Path, api_port: int, flower_port: int, sim_port: int) -> None:
+    def __init__(
+        self, tmp_path: Path, api_port: int, flower_port: int, sim_port: int, metrics_port: int
+    ) -> None:
         self.var_dir = tmp_path / "var"
         self.log_path = tmp_path / "make-run.log"
         self.api = f"http://127.0.0.1:{api_port}"
         self.flower = f"http://127.0.0.1:{flower_port}"
         self.simulators = f"http://127.0.0.1:{sim_port}"
+        # The payments worker serves its metrics on this port, the other worker on the next.
+        self.payments_metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+        self.worker_metrics = f"http://127.0.0.1:{metrics_port + 1}/metrics"
         token = uuid.uuid4().hex
         self.marker = f"{MARKER}={token}".encode()
         env = {
@@ -135,6 +160,7 @@ class MakeRun:
             PAYWAVE_API_PORT=str(api_port),
             FLOWER_PORT=str(flower_port),
             PAYWAVE_SIMULATOR_PORT=str(sim_port),
+            PAYWAVE_WORKER_METRICS_PORT=str(metrics_port),
             PAYWAVE_VAR_DIR=str(self.var_dir),
             PYTHONUNBUFFERED="1",
             **{MARKER: token},
@@ -231,6 +257,57 @@ class MakeRun:
             time.sleep(0.5)
 
 
+def scrape(run: MakeRun, url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    response = httpx.get(url, timeout=10.0)
+    assert response.status_code == 200, run.explain(f"{url}: {response.status_code}")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def counted(metrics: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+            **labels: str) -> float:  # fmt: skip
+    """The sum of the samples of `name` that carry these labels (others may differ)."""
+    return sum(
+        value
+        for (sample, sample_labels), value in metrics.items()
+        if sample == name and set(labels.items()) <= sample_labels
+    )
+
+
+def check_metrics(run: MakeRun, payment: dict[str, str]) -> None:
+    """What Prometheus scrapes from make run: every process's counts, each counted once."""
+    # The api's two gunicorn workers answer one after the other: each scrape must show
+    # every request both served (the POST above, made once), never one worker's share.
+    requests = []
+    for _ in range(4):
+        api = scrape(run, f"{run.api}/metrics")
+        posts = counted(api, "django_http_requests_total_by_view_transport_method_total",
+                        view="payment-collection", method="POST")  # fmt: skip
+        assert posts == 1, run.explain(f"the api's /metrics counts {posts} payment POSTs, not 1")
+        created = counted(api, "paywave_payment_transitions_total", to_status="pending")
+        assert created == 1, run.explain(f"the api's /metrics counts {created} payments created")
+        requests.append(counted(api, "django_http_requests_total_by_method_total"))
+    assert requests == sorted(requests), run.explain(f"the api's request count went {requests}")
+
+    # The payments worker issued the PIX charge at Mercado Pago; the other worker settled it
+    # when the simulator's callback arrived. Each serves what it counted, on its own port.
+    payments = scrape(run, run.payments_metrics)
+    issued = dict(to_status="awaiting_payment", method="pix", gateway="mercadopago")
+    assert counted(payments, "paywave_payment_transitions_total", **issued) == 1, run.explain(
+        f"{run.payments_metrics} does not count payment {payment['id']} issued at mercadopago"
+    )
+    assert counted(payments, "paywave_gateway_attempt_seconds_count", gateway="mercadopago",
+                   outcome="succeeded") == 1, run.explain("no gateway attempt counted")  # fmt: skip
+    worker = scrape(run, run.worker_metrics)
+    settled = dict(to_status="succeeded", method="pix", gateway="mercadopago")
+    assert counted(worker, "paywave_payment_transitions_total", **settled) == 1, run.explain(
+        f"{run.worker_metrics} does not count payment {payment['id']} succeeded"
+    )
+
+
 def fetch_status(run: MakeRun, location: str, auth: dict[str, str]) -> str:
     response = httpx.get(httpx.URL(run.api).join(location), headers=auth, timeout=10.0)
     return response.json()["status"]
@@ -250,6 +327,9 @@ def exercise(run: MakeRun) -> None:
         f"sqlite3 {run.var_dir / 'paywave.sqlite3'}",
         "Broker       filesystem://",
         f"FileBasedCache {run.var_dir / 'cache'}",
+        f"{run.api}/metrics",
+        f"{run.payments_metrics}   (payments worker)",
+        f"{run.worker_metrics}   (worker)",
     ):
         assert expected in log, run.explain(f"the banner does not say {expected!r}")
 
@@ -314,6 +394,8 @@ def exercise(run: MakeRun) -> None:
         time.sleep(0.5)
     assert status == "succeeded", run.explain(f"payment {payment['id']} is {status}")
 
+    check_metrics(run, payment)
+
     credentials = read_dotenv(REPO_ROOT / ".env").get("FLOWER_BASIC_AUTH", "")
     flower = run.wait_until_up(f"{run.flower}/", deadline)
     if credentials:
@@ -337,7 +419,7 @@ def test_make_run_starts_serves_and_stops_everything(tmp_path: Path) -> None:
             "environment, so the run would not be on its own embedded defaults"
         )
 
-    run = MakeRun(tmp_path, *free_ports(3))
+    run = MakeRun(tmp_path, *free_ports(3), free_port_pair())
     try:
         exercise(run)
     finally:

@@ -539,8 +539,13 @@ for _cidr in PAYWAVE_METRICS_ALLOW:  # a typo here must stop the start, not fail
     except ValueError as exc:
         raise ImproperlyConfigured(f"PAYWAVE_METRICS_ALLOW: {_cidr!r} is not a CIDR") from exc
 PAYWAVE_METRICS_BROKER_TIMEOUT = env.float("PAYWAVE_METRICS_BROKER_TIMEOUT", default=2.0)
-# Celery workers serve their own metrics here when set (0: off).
-PAYWAVE_WORKER_METRICS_PORT = env.int("PAYWAVE_WORKER_METRICS_PORT", default=0)
+# Celery workers serve their own metrics here when set (0 or empty: off).
+PAYWAVE_WORKER_METRICS_PORT = int(env.str("PAYWAVE_WORKER_METRICS_PORT", default="") or 0)
+# prometheus_client's multiprocess mode (set before the process starts): every process of
+# one kind counts in this directory, and a scrape adds them up. It must exist.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 PAYWAVE_WORKER_METRICS_ADDR = env.str("PAYWAVE_WORKER_METRICS_ADDR", default="0.0.0.0")  # noqa: S104
 PROMETHEUS_EXPORT_MIGRATIONS = False
 # --- end of observability ------------------------------------------------------

@@ -269,3 +269,41 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path: Path) -> None:
     assert value(text, "paywave_gateway_attempt_seconds_count", gateway="stripe",
                  outcome="succeeded") == 2  # fmt: skip
     assert "paywave_broker_up" in text  # the scrape-time collectors are there too
+
+
+MULTIPROCESS_WORKER_SERVER = """
+import sys, urllib.request, django
+django.setup()
+from paywave.metrics import record_attempt, worker_metrics_serve
+record_attempt("stripe", "succeeded", 0.2)
+server = worker_metrics_serve("127.0.0.1", 0)
+url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+sys.stdout.write(urllib.request.urlopen(url, timeout=5).read().decode())
+"""
+
+
+def test_a_worker_with_a_multiprocess_directory_serves_all_of_it(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "CELERY_BROKER_URL": "memory://",
+        "LOG_LEVEL": "CRITICAL",
+    }
+    # Another process of the same worker (a prefork child) counted one attempt ...
+    subprocess.run([sys.executable, "-c", MULTIPROCESS_WORKER], cwd=REPO_ROOT, env=env,
+                   check=True, timeout=60)  # fmt: skip
+
+    # ... and the one serving the port counts one too: its scrape has both.
+    served = subprocess.run(
+        [sys.executable, "-c", MULTIPROCESS_WORKER_SERVER],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+
+    assert value(served.stdout, "paywave_gateway_attempt_seconds_count", gateway="stripe",
+                 outcome="succeeded") == 2  # fmt: skip

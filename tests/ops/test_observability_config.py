@@ -96,3 +96,32 @@ def test_the_grafana_dashboard_queries_metrics_paywave_exposes(client: Any, db: 
                 family = re.sub(r"_(bucket|count|sum|total)$", "", name)
                 family = re.sub(r"_total$", "", family)
                 assert family in exposed or name in exposed, name
+
+
+def test_the_make_run_scrape_config_names_the_ports_make_run_serves() -> None:
+    from config.banner import worker_metrics_ports
+
+    procfile = (REPO_ROOT / "Procfile").read_text()
+    api_port = re.search(r"--bind 127\.0\.0\.1:\$\{PAYWAVE_API_PORT:-(\d+)\}", procfile)[1]
+    flower_port = re.search(r"--port=\$\{FLOWER_PORT:-(\d+)\}", procfile)[1]
+    workers = worker_metrics_ports({})
+    first = f"${{PAYWAVE_WORKER_METRICS_PORT:-{workers['payments']}}}"
+    payments = f"PAYWAVE_WORKER_METRICS_PORT={first}"
+    worker = f"PAYWAVE_WORKER_METRICS_PORT=$(({first}+1))"
+    assert re.search(rf"^payments: .*{re.escape(payments)} ", procfile, re.M)
+    assert re.search(rf"^worker: .*{re.escape(worker)} ", procfile, re.M)
+    assert workers["worker"] == workers["payments"] + 1
+    for name in ("api", "payments", "worker"):  # one multiprocess directory each
+        dir_ = f"PROMETHEUS_MULTIPROC_DIR=${{PAYWAVE_VAR_DIR:-var}}/prometheus/{name} "
+        assert re.search(rf"^{name}: {re.escape(dir_)}", procfile, re.M), name
+
+    config = yaml.safe_load((REPO_ROOT / "config/prometheus/make-run.yml").read_text())
+    targets = {
+        job["job_name"]: [target for group in job["static_configs"] for target in group["targets"]]
+        for job in config["scrape_configs"]
+    }
+    assert targets == {
+        "paywave-api": [f"127.0.0.1:{api_port}"],
+        "paywave-workers": [f"127.0.0.1:{workers['payments']}", f"127.0.0.1:{workers['worker']}"],
+        "flower": [f"127.0.0.1:{flower_port}"],
+    }
