@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from kombu import Connection
+from kombu.transport import virtual
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -173,7 +174,12 @@ QUEUES = ("payments", "webhooks", "notifications", "default")
 
 
 class QueueDepthCollector(Collector):
-    """Ready messages and consumers per queue, asked of the broker, cached a few seconds."""
+    """Ready messages and consumers per queue, asked of the broker, cached a few seconds.
+
+    RabbitMQ counts a queue's consumers (its answer to a passive declare). kombu's
+    virtual transports (the filesystem broker of `make run`, Redis, SQS) answer 0
+    whoever consumes: there the consumer count is left out rather than reported as 0.
+    """
 
     def __init__(
         self,
@@ -186,7 +192,7 @@ class QueueDepthCollector(Collector):
         self.connect = connect
         self._lock = threading.Lock()
         self._cached_at = float("-inf")
-        self._cached: tuple[bool, dict[str, tuple[int, int]]] = (False, {})
+        self._cached: tuple[bool, dict[str, tuple[int, int | None]]] = (False, {})
 
     def _connection(self) -> Connection:
         if self.connect is not None:
@@ -195,18 +201,19 @@ class QueueDepthCollector(Collector):
 
         return celery_app.connection_for_read()
 
-    def _ask_broker(self) -> tuple[bool, dict[str, tuple[int, int]]]:
-        found: dict[str, tuple[int, int]] = {}
+    def _ask_broker(self) -> tuple[bool, dict[str, tuple[int, int | None]]]:
+        found: dict[str, tuple[int, int | None]] = {}
         try:
             with self._connection() as conn:
                 conn.ensure_connection(
                     max_retries=1, timeout=settings.PAYWAVE_METRICS_BROKER_TIMEOUT
                 )
+                counts_consumers = not isinstance(conn.transport, virtual.Transport)
                 for queue in self.queues:
                     channel = conn.channel()
                     try:
                         _, messages, consumers = channel.queue_declare(queue=queue, passive=True)
-                        found[queue] = (int(messages), int(consumers))
+                        found[queue] = (int(messages), int(consumers) if counts_consumers else None)
                     except Exception:  # not declared yet: no depth to report
                         logger.debug("queue %s not found on the broker", queue)
                     finally:
@@ -219,7 +226,7 @@ class QueueDepthCollector(Collector):
             return False, {}
         return True, found
 
-    def snapshot(self) -> tuple[bool, dict[str, tuple[int, int]]]:
+    def snapshot(self) -> tuple[bool, dict[str, tuple[int, int | None]]]:
         with self._lock:  # one broker round trip per ttl, however many scrapes
             if time.monotonic() - self._cached_at >= self.ttl:
                 self._cached = self._ask_broker()
@@ -238,11 +245,14 @@ class QueueDepthCollector(Collector):
             labels=["queue"],
         )
         consumers = GaugeMetricFamily(
-            "paywave_queue_consumers", "Consumers (worker channels) on the queue.", labels=["queue"]
+            "paywave_queue_consumers",
+            "Consumers (worker channels) on the queue; absent where the broker cannot count them.",
+            labels=["queue"],
         )
         for name, (messages, count) in sorted(queues.items()):
             depth.add_metric([name], float(messages))
-            consumers.add_metric([name], float(count))
+            if count is not None:
+                consumers.add_metric([name], float(count))
         yield from (broker_up, depth, consumers)
 
 

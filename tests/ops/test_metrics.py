@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from celery.contrib.testing.worker import start_worker
 from kombu import Connection, Exchange, Queue
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -164,6 +165,51 @@ def test_queue_depth_is_asked_of_the_broker_and_cached(private_queue: Queue) -> 
     assert value(text, "paywave_queue_consumers", queue=private_queue.name) == 0
     assert value(text, "paywave_queue_messages", queue="no-such-queue-here") is None
     assert value(cached, "paywave_queue_messages", queue=private_queue.name) == 3  # within ttl
+
+
+@pytest.mark.services
+def test_rabbitmq_counts_the_workers_consuming_a_queue(private_queue: Queue) -> None:
+    registry = CollectorRegistry()
+    registry.register(QueueDepthCollector(ttl=0, queues=[private_queue.name]))
+
+    idle = generate_latest(registry).decode()
+    with start_worker(celery_app, pool="threads", concurrency=4, queues=[private_queue.name],
+                      perform_ping_check=False, shutdown_timeout=20):  # fmt: skip
+        consuming = generate_latest(registry).decode()
+
+    assert value(idle, "paywave_queue_consumers", queue=private_queue.name) == 0
+    # One worker is one consumer (one channel), whatever its pool's size.
+    assert value(consuming, "paywave_queue_consumers", queue=private_queue.name) == 1
+
+
+def test_the_filesystem_broker_gives_queue_depth_but_no_consumer_count(tmp_path: Path) -> None:
+    folders = {name: tmp_path / name for name in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir()
+    options = {
+        "data_folder_in": str(folders["queue"]),
+        "data_folder_out": str(folders["queue"]),
+        "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]),
+    }
+    queue = Queue("depth", Exchange("depth", type="direct"), routing_key="depth")
+
+    def connect() -> Connection:
+        return Connection("filesystem://", transport_options=options)
+
+    registry = CollectorRegistry()
+    registry.register(QueueDepthCollector(ttl=0, queues=["depth"], connect=connect))
+    with connect() as conn:
+        for number in range(2):
+            conn.Producer().publish({"n": number}, exchange=queue.exchange,
+                                    routing_key="depth", declare=[queue])  # fmt: skip
+        with conn.Consumer(queue, callbacks=[lambda body, message: None]):  # a worker's
+            text = generate_latest(registry).decode()
+
+    assert value(text, "paywave_broker_up") == 1
+    assert value(text, "paywave_queue_messages", queue="depth") == 2
+    # The filesystem transport answers 0 consumers whoever consumes: none is reported.
+    assert value(text, "paywave_queue_consumers", queue="depth") is None
 
 
 def test_an_unreachable_broker_never_fails_the_scrape() -> None:
