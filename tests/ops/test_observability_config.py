@@ -125,3 +125,14 @@ def test_the_make_run_scrape_config_names_the_ports_make_run_serves() -> None:
         "paywave-workers": [f"127.0.0.1:{workers['payments']}", f"127.0.0.1:{workers['worker']}"],
         "flower": [f"127.0.0.1:{flower_port}"],
     }
+
+
+def test_every_grafana_panel_title_names_the_quantiles_it_plots() -> None:
+    for panel in GRAFANA["panels"]:
+        plotted = {
+            f"p{round(float(quantile) * 100)}"
+            for target in panel["targets"]
+            for quantile in re.findall(r"histogram_quantile\(\s*([0-9.]+)", target["expr"])
+        }
+        named = set(re.findall(r"\bp\d{2}\b", panel["title"]))
+        assert plotted == named, panel["title"]
