@@ -81,6 +81,22 @@ def test_visualizations_aggregate_on_mapped_fields(obj: dict[str, Any]) -> None:
         assert field in MAPPED, field
 
 
+@pytest.mark.parametrize(
+    "obj",
+    [obj for obj in SAVED_OBJECTS if obj["type"] == "visualization"],
+    ids=lambda obj: obj["id"],
+)
+def test_visualizations_keep_the_lines_that_lack_a_split_field(obj: dict[str, Any]) -> None:
+    # Alerts without a gateway (gateways_exhausted, payment_parked, ledger_inconsistent,
+    # ...), attempts without an error class: a terms split without a missing bucket drops
+    # them from the panel, silently.
+    state = json.loads(obj["attributes"]["visState"])
+
+    for agg in state["aggs"]:
+        if agg["type"] == "terms":
+            assert agg["params"]["missingBucket"] is True, agg["params"]["field"]
+
+
 def test_the_grafana_dashboard_queries_metrics_paywave_exposes(client: Any, db: Any) -> None:
     exposed = set(re.findall(r"^# TYPE (\S+)", client.get("/metrics").content.decode(), re.M))
     provisioning = yaml.safe_load(
