@@ -4,6 +4,10 @@
   message headers (`paywave_request_id`, `paywave_client`), so a worker's lines
   carry the id of the API request that started the work, retries included (a
   task that publishes its next step publishes from inside its own context).
+- task_received: the "Task <name>[<id>] received" line, written by the worker as
+  the message arrives (before the task's context exists) with task_id, the propagated
+  fields and the subject id; Celery's own line, which has none of them, is off
+  (settings.LOGGING).
 - task_prerun / task_postrun: a log context per task: task_id, the propagated
   fields, and the subject id named by the task's first argument (Celery's own
   lines about the task, its failure included, are written inside it). A task a
@@ -78,6 +82,21 @@ def _first_argument(body: Any) -> str | None:
         return str(body[0][0])
     except (TypeError, IndexError, KeyError):
         return None
+
+
+@signals.task_received.connect
+def _log_received(request: Any = None, **_: Any) -> None:
+    headers = getattr(request, "request_dict", None) or {}
+    fields: dict[str, Any] = {"task_id": request.id}
+    for field in PROPAGATED_FIELDS:
+        if headers.get(HEADER_PREFIX + field) is not None:
+            fields[field] = headers[HEADER_PREFIX + field]
+    field = FIRST_ARGUMENT_FIELD.get(request.name)
+    if field and request.args:
+        fields[field] = str(request.args[0])
+    if request.eta:
+        fields["eta"] = request.eta
+    logger.info("Task %s[%s] received", request.name, request.id, extra=fields)
 
 
 def _header(task: Any, name: str) -> Any:

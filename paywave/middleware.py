@@ -1,11 +1,14 @@
+import contextlib
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 
 from paywave.errors import ErrorType, error_body
 from paywave.log_context import log_context
@@ -18,6 +21,8 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Probes and scrapes: answered, not logged (every few seconds from each of them).
 _UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _LOGGED_QUERY_CHARS = 1024
+# URL parameters the request line carries as fields (the payment's story in Kibana).
+_LOGGED_URL_IDS = ("payment_id",)
 
 
 class RequestIdMiddleware:
@@ -25,8 +30,9 @@ class RequestIdMiddleware:
 
     The id is bound to the log context for the request, published with any task
     the request starts (paywave.celery_signals), answered in X-Request-ID, and the
-    request ends with one log line (method, path, query, status, duration). The query
-    is logged with the values of secret-named parameters masked (Efí's `?hmac=`).
+    request ends with one log line (method, path, query, status, duration, and the
+    payment it is about). The query is logged with the values of secret-named
+    parameters masked (Efí's `?hmac=`).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -54,9 +60,21 @@ class RequestIdMiddleware:
                         "http_query": query,
                         "http_status": response.status_code,
                         "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                        **_ids_named(request, response),
                     },
                 )
         return response
+
+
+def _ids_named(request: HttpRequest, response: HttpResponse) -> dict[str, str]:
+    """The payment a request is about: in its URL (`/payments/<id>/...`) or, for one it
+    created, in the answer's Location (replays of the create included)."""
+    parameters = dict(getattr(request.resolver_match, "kwargs", None) or {})
+    location = response.get("Location")
+    if location:
+        with contextlib.suppress(Resolver404):  # a Location outside PayWave's URLs
+            parameters = {**resolve(urlsplit(location).path).kwargs, **parameters}
+    return {name: str(parameters[name]) for name in _LOGGED_URL_IDS if name in parameters}
 
 
 class RequestBodyLimitMiddleware:

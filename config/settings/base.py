@@ -515,6 +515,9 @@ LOGGING = {
         # past the masking filter: everything goes to ours instead.
         "django": {"handlers": [], "propagate": True},
         "django.server": {"handlers": [], "propagate": True},
+        # Celery's "Task ... received" line knows neither the request nor the payment:
+        # paywave.celery_signals writes it instead, with both.
+        "celery.worker.strategy": {"level": "WARNING"},
     },
 }
 if LOGSTASH_HOST:

@@ -3,11 +3,13 @@
 import logging
 import re
 import threading
+import uuid
 from typing import Any
 
 import pytest
 
 from paywave.log_context import bind, current_context, log_context
+from tests.helpers import pix_body, post_payment
 
 logger = logging.getLogger("payments.processing")  # an existing logger name keeps working
 
@@ -127,6 +129,26 @@ def test_the_wallet_app_is_bound_as_client_for_the_request(
         200,
     )
     assert current_context() == {}  # nothing leaks into the next request on this thread
+
+
+@pytest.mark.django_db
+def test_the_request_line_names_the_payment_it_is_about(api: Any, json_lines: Any) -> None:
+    # (Inside the test's transaction: nothing commits, no job is published.)
+    payment_id = post_payment(api, pix_body(), key="line-1").json()["id"]
+    post_payment(api, pix_body(), key="line-1")  # replayed: the same Location
+    api.get(f"/api/v1/payments/{payment_id}")
+    unknown = str(uuid.uuid4())
+    api.post(f"/api/v1/payments/{unknown}/cancel")
+    api.get("/api/v1/payments")  # about no one payment
+
+    lines = json_lines.about(logger_name="paywave.requests")
+    assert [(line["http_status"], line.get("payment_id")) for line in lines] == [
+        (202, payment_id),
+        (202, payment_id),
+        (200, payment_id),
+        (404, unknown),
+        (200, None),
+    ]
 
 
 @pytest.mark.django_db

@@ -90,11 +90,13 @@ def test_api_request_and_worker_attempts_share_payment_id_and_request_id(
     assert response["X-Request-ID"] == request_id
     story = json_lines.about(payment_id=payment_id)
     client = str(wallet_app.id)
-    # The API side: the payment created (pending), its job published while the request ran.
-    created, accepted = [r for r in story if "task_id" not in r]
+    # The API side: the payment created (pending), its job published while the request
+    # ran, and the request's own line.
+    created, accepted, request_line = [r for r in story if "task_id" not in r]
     assert (created["event"], created["to_status"]) == ("payment_transition", S.PENDING)
     assert accepted["message"] == "task payments.process_payment published"
-    for line in (created, accepted):
+    assert (request_line["logger_name"], request_line["http_status"]) == ("paywave.requests", 202)
+    for line in (created, accepted, request_line):
         assert (line["request_id"], line["client"]) == (request_id, client)
     # The worker side: each failed attempt, in its own task, with the request's id.
     failures = [r for r in story if r["message"].startswith("gateway attempt failed")]
@@ -111,6 +113,12 @@ def test_api_request_and_worker_attempts_share_payment_id_and_request_id(
     assert len(retries) == 3
     assert {r["request_id"] for r in retries} == {request_id}
     assert {r["request_id"] for r in story} == {request_id}
+    # The worker's "received" line of each job is in the story, with the job's task id.
+    received = [r for r in story if r["message"].endswith("] received")]
+    assert len(received) == 4  # the first job and three retries
+    assert {r["task_id"] for r in received} == {r["published_task_id"] for r in retries} | {
+        accepted["published_task_id"]
+    }
     # Lines written during an attempt by other code name its gateway and try too.
     (issued,) = [r for r in story if r.get("to_status") == S.AWAITING_PAYMENT]
     assert (issued["gateway"], issued["attempt"]) == ("gerencianet", 1)
