@@ -12,6 +12,7 @@ from django.urls import Resolver404, resolve
 
 from paywave.errors import ErrorType, error_body
 from paywave.log_context import log_context
+from paywave.log_fields import LOGGED_QUERY_CHARS
 from paywave.log_masking import mask_query
 
 request_logger = logging.getLogger("paywave.requests")
@@ -20,7 +21,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Probes and scrapes: answered, not logged (every few seconds from each of them).
 _UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-_LOGGED_QUERY_CHARS = 1024
 # URL parameters the request line carries as fields (the payment's story in Kibana).
 _LOGGED_URL_IDS = ("payment_id",)
 
@@ -47,7 +47,7 @@ class RequestIdMiddleware:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
             if request.path not in _UNLOGGED_PATHS:
-                query = mask_query(request.META.get("QUERY_STRING", "")[:_LOGGED_QUERY_CHARS])
+                query = mask_query(request.META.get("QUERY_STRING", "")[:LOGGED_QUERY_CHARS])
                 request_logger.info(
                     "%s %s%s %s",
                     request.method,

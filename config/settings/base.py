@@ -495,6 +495,8 @@ LOGGING = {
     "filters": {
         "context": {"()": "paywave.log_context.ContextFilter"},
         "mask": {"()": "paywave.log_masking.MaskingFilter"},
+        # Django's lines about a request in the request line's names (paywave/log_fields.py).
+        "http_fields": {"()": "paywave.log_fields.HttpFieldsFilter"},
     },
     "formatters": {
         "json": {"()": "paywave.log_format.JsonFormatter"},
@@ -514,7 +516,8 @@ LOGGING = {
         # Django's own handlers (console with DEBUG, mail to admins) would write records
         # past the masking filter: everything goes to ours instead.
         "django": {"handlers": [], "propagate": True},
-        "django.server": {"handlers": [], "propagate": True},
+        "django.request": {"handlers": [], "propagate": True, "filters": ["http_fields"]},
+        "django.server": {"handlers": [], "propagate": True, "filters": ["http_fields"]},
         # Celery's "Task ... received" line knows neither the request nor the payment:
         # paywave.celery_signals writes it instead, with both.
         "celery.worker.strategy": {"level": "WARNING"},

@@ -152,6 +152,23 @@ def test_the_request_line_names_the_payment_it_is_about(api: Any, json_lines: An
 
 
 @pytest.mark.django_db
+def test_djangos_line_about_an_error_uses_the_request_lines_field_names(
+    client: Any, json_lines: Any
+) -> None:
+    client.get("/api/v1/no-such-endpoint", HTTP_X_REQUEST_ID="missing-1")
+
+    (django_line,) = json_lines.about(logger_name="django.request")
+    assert (django_line["http_status"], django_line["http_method"]) == (404, "GET")
+    assert (django_line["http_path"], django_line["request_id"]) == (
+        "/api/v1/no-such-endpoint",
+        "missing-1",
+    )
+    for line in json_lines.records():  # one name for the status, no request object
+        assert "status_code" not in line
+        assert "request" not in line
+
+
+@pytest.mark.django_db
 def test_probes_are_answered_with_an_id_but_not_logged(client: Any, json_lines: Any) -> None:
     response = client.get("/healthz")
 
