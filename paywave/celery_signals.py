@@ -16,6 +16,8 @@
   closed, as Django does around a request (CELERY_DB_REUSE_MAX keeps Celery's
   fixup from closing every connection after every task); not for a task run eagerly,
   which runs inside its caller's transaction.
+- celeryd_after_setup: what the worker's start-up banner says (queues, pool,
+  concurrency) as one log line, for workers started with `--quiet` (the Procfile).
 - worker_init: the system checks run, and a worker exits when one fails (Celery runs
   them too but starts anyway); with PAYWAVE_WORKER_METRICS_PORT set, the worker serves
   its own Prometheus metrics there (attempts and transitions happen in workers), on
@@ -149,6 +151,21 @@ def _unbind_task_context(task: Any = None, **_: Any) -> None:
     if token is not None:
         setattr(request, _CONTEXT_SLOT, None)
         log_context.pop(token)
+
+
+@signals.celeryd_after_setup.connect
+def _log_worker_setup(sender: str | None = None, instance: Any = None, **_: Any) -> None:
+    queues = sorted(instance.app.amqp.queues.consume_from or instance.app.amqp.queues)
+    pool = instance.pool_cls
+    pool = (pool if isinstance(pool, str) else pool.__module__).rsplit(".", 1)[-1]
+    logger.info(
+        "worker %s: queues %s, %s pool of %s",
+        sender,
+        ",".join(queues),
+        pool,
+        instance.concurrency,
+        extra={"queues": queues, "pool": pool, "concurrency": instance.concurrency},
+    )
 
 
 @signals.worker_init.connect

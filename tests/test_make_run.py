@@ -5,7 +5,8 @@ The run gets free ports and a temporary PAYWAVE_VAR_DIR, so it leaves the develo
 which `make run` creates or tops up as it would for anyone.
 
 It also scrapes what Prometheus would: the api's /metrics (its two gunicorn workers
-added up) and each Celery worker's own metrics port, where the charged payment counts.
+added up) and each Celery worker's own metrics port, where the charged payment counts;
+and reads every line the processes wrote as a log shipper would: one JSON object each.
 
 honcho starts each Procfile process in a session of its own, so the process group of
 `make` does not hold gunicorn, the Celery worker, beat or Flower. The test tells them
@@ -14,7 +15,9 @@ of `make` it sees while the run is up, and checks that none of them outlives Ctr
 """
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -308,6 +311,37 @@ def check_metrics(run: MakeRun, payment: dict[str, str]) -> None:
     )
 
 
+HONCHO_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<process>[a-z]+)\.1 +\| (?P<text>.*)$")
+
+
+def not_json(run: MakeRun) -> list[str]:
+    """The lines a Procfile process wrote that are not one JSON object (a log shipper's line).
+
+    Celery warns when a worker runs as root (on a CI machine, in a container): Python's
+    warning, written before logging is set up, is the one text allowed, and only then.
+    """
+    strays = []
+    in_root_warning = False
+    for line in run.log_path.read_text(errors="replace").splitlines():
+        match = HONCHO_LINE.match(line)
+        if not match or match["process"] == "system":
+            continue
+        text = match["text"]
+        if os.geteuid() == 0 and match["process"] in ("payments", "worker"):
+            if "SecurityWarning: You're running the worker with superuser" in text:
+                in_root_warning = True
+            if in_root_warning:
+                in_root_warning = "_warn_or_raise_security_error(" not in text
+                continue
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if not (isinstance(parsed, dict) and "logger_name" in parsed):
+            strays.append(line)
+    return strays
+
+
 def fetch_status(run: MakeRun, location: str, auth: dict[str, str]) -> str:
     response = httpx.get(httpx.URL(run.api).join(location), headers=auth, timeout=10.0)
     return response.json()["status"]
@@ -395,6 +429,9 @@ def exercise(run: MakeRun) -> None:
     assert status == "succeeded", run.explain(f"payment {payment['id']} is {status}")
 
     check_metrics(run, payment)
+
+    strays = not_json(run)
+    assert not strays, run.explain("lines that are not JSON:\n" + "\n".join(strays[:20]))
 
     credentials = read_dotenv(REPO_ROOT / ".env").get("FLOWER_BASIC_AUTH", "")
     flower = run.wait_until_up(f"{run.flower}/", deadline)

@@ -1,22 +1,28 @@
 """`python -m gateways.simulators --host 127.0.0.1 --port 8900
 [--mtls-port 8901 --cert server.pem --key key.pem --client-ca ca.pem] [--state-file PATH]
-[--gateway-ports [stripe=8911,mercadopago=8912,gerencianet=8913]]`
+[--gateway-ports [stripe=8911,mercadopago=8912,gerencianet=8913]]
+[--log-level INFO] [--log-format json|plain]`
 
 Callback URLs, secrets and credentials come from the environment (see
-SimulatorConfig.from_env and README.md). Stops on SIGINT or SIGTERM.
+SimulatorConfig.from_env and README.md). Stops on SIGINT or SIGTERM. Logs one JSON
+object per line on stdout, as PayWave's processes do (`LOG_FORMAT=plain`: plain lines).
 """
 
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
 from gateways.simulators.config import SimulatorConfig
+from gateways.simulators.log_lines import configure_logging
 from gateways.simulators.routing import GATEWAYS
 from gateways.simulators.server import MTLSSettings, SimulatorServer
+
+logger = logging.getLogger("gateways.simulators")
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -44,6 +50,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "which a `refuse` fault closes; GET /_sim/ports lists them",
     )
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-format", choices=("json", "plain"), default=os.environ.get("LOG_FORMAT", "json")
+    )
     arguments = parser.parse_args(argv)
     mtls_parts = (arguments.cert, arguments.key, arguments.client_ca)
     if arguments.mtls_port is not None and not all(mtls_parts):
@@ -69,9 +78,7 @@ def _gateway_ports(text: str) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=arguments.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    configure_logging(arguments.log_level, arguments.log_format)
     config = SimulatorConfig.from_env()
     overrides = {}
     if arguments.hang_ms is not None:
@@ -96,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     server.start()
-    print(f"simulators listening on {server.base_url}", flush=True)
+    logger.info("simulators listening on %s", server.base_url)
     if server.mtls_base_url:
-        print(f"mTLS listener on {server.mtls_base_url}", flush=True)
+        logger.info("mTLS listener on %s", server.mtls_base_url)
     for gateway in server.gateway_ports:
-        print(f"{gateway} on its own port: {server.gateway_base_url(gateway)}", flush=True)
+        logger.info("%s on its own port: %s", gateway, server.gateway_base_url(gateway))
     stop.wait()
     server.stop()
     return 0

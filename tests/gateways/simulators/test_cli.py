@@ -1,5 +1,6 @@
 """`python -m gateways.simulators` as `make run` starts it."""
 
+import json
 import os
 import signal
 import socket
@@ -99,3 +100,46 @@ def test_gateway_ports_option_takes_free_or_given_ports() -> None:
     for wrong in ("paypal=8911", "stripe=", "stripe=70000", "stripe"):
         with pytest.raises(SystemExit):
             parse_arguments(["--gateway-ports", wrong])
+
+
+def _run_briefly(*arguments: str, **env: str) -> tuple[int, list[str], bytes]:
+    """Start the simulators, make one gateway call, stop them: (port, stdout lines, stderr)."""
+    port = _free_port()
+    environ = {name: value for name, value in os.environ.items() if name != "LOG_FORMAT"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateways.simulators", "--port", str(port), *arguments],
+        cwd=ROOT,
+        env={**environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for_health(port, process)
+        httpx.get(f"http://127.0.0.1:{port}/stripe/v1/balance",
+                  headers={"Authorization": "Bearer sk_test_x"})  # fmt: skip
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0
+    return port, stdout.decode().splitlines(), stderr
+
+
+def test_every_line_is_one_json_object_as_paywaves_are() -> None:
+    port, lines, stderr = _run_briefly()
+
+    records = [json.loads(line) for line in lines]
+    assert records
+    for record in records:
+        assert {"@timestamp", "level", "logger_name", "message", "host"} <= set(record)
+    messages = [record["message"] for record in records]
+    assert f"simulators listening on http://127.0.0.1:{port}" in messages
+    assert "GET /stripe/v1/balance -> 200" in messages
+    assert stderr == b""
+
+
+def test_plain_lines_on_request() -> None:
+    port, lines, _ = _run_briefly("--log-format", "plain")
+
+    assert any(line.endswith(f"INFO simulators listening on http://127.0.0.1:{port}")
+               for line in lines)  # fmt: skip
+    assert not [line for line in lines if line.startswith("{")]

@@ -1,0 +1,40 @@
+"""gunicorn's settings for the api (read from the working directory: `make run`, the image).
+
+The command line gives the rest (bind, workers, threads). Here: gunicorn's own lines
+(starting, listening, booting a worker, a worker timing out) are written as PayWave's
+JSON lines on stdout, through the same masking filter as every other line, instead of
+gunicorn's plain text. Its loggers propagate to the root logger: in the master that is
+the handler below; in each worker, once Django has loaded, it is settings.LOGGING's
+(stdout, and Logstash when LOGSTASH_HOST is set). No access log: paywave.middleware
+writes one line per request.
+"""
+
+import os
+
+_level = os.environ.get("LOG_LEVEL", "INFO").upper()
+_plain = os.environ.get("LOG_FORMAT", "json") == "plain"
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask": {"()": "paywave.log_masking.MaskingFilter"}},
+    "formatters": {
+        "json": {"()": "paywave.log_format.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain" if _plain else "json",
+            "filters": ["mask"],
+        },
+        "nowhere": {"class": "logging.NullHandler"},
+    },
+    "root": {"level": _level, "handlers": ["console"]},
+    "loggers": {
+        "gunicorn.error": {"level": _level, "handlers": [], "propagate": True},
+        # A log config turns gunicorn's access log on: this turns it off again.
+        "gunicorn.access": {"handlers": ["nowhere"], "propagate": False},
+    },
+}
