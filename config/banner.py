@@ -37,6 +37,11 @@ def main() -> None:
         f"  Health       {api}/healthz  {api}/readyz",
         f"  Admin        {api}/{settings.PAYWAVE_ADMIN_URL}{staff}",
         f"  Flower       {flower}" + (f"   user:password {flower_auth}" if flower_auth else ""),
+        *(
+            ["               (no Broker tab on filesystem://: it needs RabbitMQ or Redis)"]
+            if broker.startswith("filesystem:")
+            else []
+        ),
         f"  Metrics      {api}/metrics   (api: requests, payments created, queues, circuits)",
         f"               http://127.0.0.1:{workers['payments']}/metrics   (payments worker)",
         f"               http://127.0.0.1:{workers['worker']}/metrics   (worker)",

@@ -360,6 +360,7 @@ def exercise(run: MakeRun) -> None:
         "demo wallet app demo / demo",
         f"sqlite3 {run.var_dir / 'paywave.sqlite3'}",
         "Broker       filesystem://",
+        "no Broker tab on filesystem://",  # Flower's: it needs RabbitMQ or Redis
         f"FileBasedCache {run.var_dir / 'cache'}",
         f"{run.api}/metrics",
         f"{run.payments_metrics}   (payments worker)",
