@@ -1,20 +1,19 @@
 """One payment's story, API and worker alike, carries its payment_id and request_id.
 
 The API request publishes the job to RabbitMQ; a Celery worker (in this process,
-in a thread, consuming a private queue so no other test's worker takes the job)
-runs it with the real signals; every retry it publishes carries the request id on.
+in a thread, consuming a private queue so no other test's worker takes the job: the
+`worker` fixture, conftest.py) runs it with the real signals; every retry it publishes
+carries the request id on.
 """
 
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from celery import signals
-from celery.contrib.testing.worker import start_worker
-from django.db import connections, transaction
+from django.db import transaction
 from kombu import Exchange, Queue
 from prometheus_client import REGISTRY
 
@@ -26,46 +25,6 @@ from paywave.log_context import log_context
 from tests.helpers import pix_body, post_payment
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def private_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """payments.* jobs go to a queue of this test's own instead of `payments`."""
-    name = f"test-story-{uuid.uuid4().hex[:10]}"
-    send_task = celery_app.send_task
-
-    def rerouted(task_name: str, *args: Any, **options: Any) -> Any:
-        if task_name.startswith("payments."):
-            options["queue"] = name
-        return send_task(task_name, *args, **options)
-
-    monkeypatch.setattr(celery_app, "send_task", rerouted)
-    yield name
-    with celery_app.connection_for_write() as conn:
-        conn.default_channel.queue_delete(name)
-        conn.default_channel.exchange_delete(name)
-
-
-def _close_connections(**_: Any) -> None:
-    connections.close_all()  # the worker thread's database connection, after each task
-
-
-@pytest.fixture
-def worker(private_queue: str, settings: Any) -> Iterator[None]:
-    settings.PAYWAVE_RETRY_BASE_SECONDS = 0.05
-    signals.task_postrun.connect(_close_connections, weak=False)
-    try:
-        with start_worker(
-            celery_app,
-            pool="threads",
-            concurrency=2,
-            queues=[private_queue],
-            perform_ping_check=False,
-            shutdown_timeout=20,
-        ):
-            yield
-    finally:
-        signals.task_postrun.disconnect(_close_connections)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
