@@ -310,6 +310,22 @@ def check_metrics(run: MakeRun, payment: dict[str, str]) -> None:
         f"{run.worker_metrics} does not count payment {payment['id']} succeeded"
     )
 
+    # What the Grafana dashboard queries, Prometheus finds in one of the three: the gateways'
+    # health once beat has probed them (every 15 s), into the cache the api reads.
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    probed = "paywave_gateway_health_up"
+    while not any(name == probed for name, _ in api) and time.monotonic() < deadline:
+        time.sleep(1)
+        api = scrape(run, f"{run.api}/metrics")
+    served = {name for metrics in (api, payments, worker) for name, _ in metrics}
+    dashboard = (REPO_ROOT / "config/grafana/dashboards/paywave.json").read_text()
+    for name in set(re.findall(r"\b((?:paywave|django)_[a-z_]+)", dashboard)):
+        if name == "paywave_queue_consumers":  # the filesystem broker cannot count them
+            continue
+        if name == "paywave_webhook_deliveries_total":  # no webhook endpoint in this run
+            continue
+        assert name in served, run.explain(f"no process of make run serves {name}")
+
 
 HONCHO_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<process>[a-z]+)\.1 +\| (?P<text>.*)$")
 
