@@ -215,7 +215,7 @@ class Platform:
             f"--port {self.sim_port} {state} --log-level WARNING",
             "api": f"{bin_dir}/gunicorn config.wsgi:application --bind 127.0.0.1:{self.api_port} "
             f"--workers {s.api_workers} --threads {s.api_threads} "
-            "--no-control-socket",
+            "--no-control-socket --config python:config.gunicorn",
         }
         worker = f"nice -n {s.worker_nice} {celery} worker" if s.worker_nice else f"{celery} worker"
         for index in range(1, s.payments_workers + 1):
