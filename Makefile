@@ -69,3 +69,12 @@ $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 
 bench: $(VENV)/.installed-bench
 	$(PY) -m bench $(or $(BENCH),load) $(ARGS)
+
+# On demand, never part of `make test` (bench/README.md, "mutation"): needs the three service URLs.
+.PHONY: mutation
+$(VENV)/.installed-mutation: $(VENV)/.installed-dev requirements-mutation.txt
+	$(PY) -m pip install --quiet -r requirements-mutation.txt
+	touch $@
+
+mutation: $(VENV)/.installed-mutation
+	$(PY) -m bench mutation $(ARGS)

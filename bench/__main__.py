@@ -11,6 +11,7 @@ COMMANDS = {
     "accept-latency": ("bench.accept_latency", "sequential POST latency against a platform"),
     "processing": ("bench.processing", "charging throughput of a running platform"),
     "transfers": ("bench.transfers", "wallet transfer throughput of a running platform"),
+    "mutation": ("bench.mutation", "mutants of the money code against its tests (mutmut)"),
 }
 
 

@@ -1,0 +1,464 @@
+"""`python -m bench mutation`: do the tests fail when the money code breaks?
+
+make mutation                                          # every module of bench/mutation.toml
+python -m bench mutation --module payments/charges.py  # one (or more: repeat --module)
+python -m bench mutation --label before                # bench/results/mutation_before.json
+
+mutmut (requirements-mutation.txt) changes one small thing at a time in a module's
+functions (a comparison flipped, an argument dropped or made None, a constant or a
+string changed, an `and` made `or`, ...) and runs the module's own tests
+(bench/mutation.toml) against each such mutant: a mutant is *killed* when a test fails,
+*survived* when they all pass. Only the tests that call the mutated function run (mutmut
+records which in a first run of them all), fastest first, stopping at the first failure.
+
+Each module runs in its own mutmut work directory, `var/mutation/<module>/` (links to
+the checkout; mutmut's copy of it, with the mutants, in `mutants/`; its log in
+`mutmut.log`). Every test session uses the test database `test_<db>_mutation`, made once
+per run (bench/mutation_pytest.py), and the Redis database and RabbitMQ virtual host of
+REDIS_URL and CELERY_BROKER_URL: one mutant is tested at a time, so sessions never share
+them. Everything a run starts runs in one process group, killed when the run ends.
+
+The report (`bench/results/mutation[_<label>].json` and `.md`) gives per module the
+mutants killed, survived, timed out, untested, the kill rate (killed and timed out over
+all) and every survivor with its diff. A survivor listed in
+bench/mutation_survivors.toml carries its reason (equivalent: no behaviour changes;
+harmless: only what no contract promises changes); one that is not is *unexplained*.
+"""
+
+import argparse
+import ast
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "bench" / "mutation.toml"
+SURVIVORS = ROOT / "bench" / "mutation_survivors.toml"
+WORK = ROOT / "var" / "mutation"
+RESULTS = ROOT / "bench" / "results"
+SERVICE_URLS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+# What mutmut's work directory links to: the checkout, less what is no code of the app.
+NOT_LINKED = {".git", ".venv", "var", "mutants", "helm", "docs", ".ci"}
+CAUGHT = ("killed", "timeout")
+
+# Run in a module's work directory by the same interpreter: each mutant's diff, as JSON.
+_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+path, names = sys.argv[1], sys.argv[2:]
+print(json.dumps({name: get_diff_for_mutant(name, path=path) for name in names}))
+"""
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench mutation", description=__doc__)
+    parser.add_argument(
+        "--module", action="append", default=[], help="a path of bench/mutation.toml (repeat)"
+    )
+    parser.add_argument("--label", default="", help="writes mutation_<label>.json/.md")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=RESULTS / "mutation_before.json",
+        help="an earlier report whose kill rates the report shows beside its own",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep mutmut's results in var/mutation (resume)"
+    )
+    parser.add_argument(
+        "--module-timeout-s", type=float, help="stop a module's run past this (default: the toml's)"
+    )
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    missing = [name for name in SERVICE_URLS if not os.environ.get(name)]
+    if missing:
+        print("bench mutation: set " + ", ".join(missing) + " (the tests need the real services)")
+        return 2
+    config = tomllib.loads(CONFIG.read_text())
+    modules = _selected(config["module"], args.module)
+    explained = tomllib.loads(SURVIVORS.read_text()).get("survivor", [])
+    signal.signal(signal.SIGTERM, _terminate)
+
+    started = time.monotonic()
+    started_at = datetime.now(UTC)
+    print("bench mutation: preparing the test database", flush=True)
+    _prepare_database()
+    reports = []
+    for module in modules:
+        print(f"bench mutation: {module['path']} against {len(module['tests'])} files", flush=True)
+        run = {
+            **config["run"],
+            "module_timeout_s": args.module_timeout_s or config["run"]["module_timeout_s"],
+        }
+        report = run_module(module, run, keep=args.keep)
+        report["survivors"] = [_explain(s, explained, module["path"]) for s in report["survivors"]]
+        reports.append(report)
+        print(f"bench mutation: {module['path']}: {_summary_line(report)}", flush=True)
+
+    result = {
+        "tool": f"mutmut {_mutmut_version()}",
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "duration_s": round(time.monotonic() - started, 1),
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "config": "bench/mutation.toml",
+        "modules": reports,
+        "total": _totals(reports),
+    }
+    baseline = _baseline(args.baseline, args.label)
+    if baseline:
+        result["baseline"] = baseline
+    name = "mutation" + (f"_{args.label}" if args.label else "")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out_dir / f"{name}.md").write_text(markdown(result))
+    print(f"bench mutation: {_summary_line(result['total'])} in {result['duration_s']:.0f} s")
+    print(f"bench mutation: wrote {args.out_dir / name}.json and .md")
+    return 0 if all(r["finished"] for r in reports) else 1
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _selected(modules: list[dict[str, Any]], wanted: list[str]) -> list[dict[str, Any]]:
+    known = {module["path"] for module in modules}
+    unknown = [path for path in wanted if path not in known]
+    if unknown:
+        raise SystemExit(f"bench mutation: not in bench/mutation.toml: {', '.join(unknown)}")
+    return [module for module in modules if not wanted or module["path"] in wanted]
+
+
+def _prepare_database() -> None:
+    subprocess.run(
+        [sys.executable, "-c", "import bench.mutation_pytest as m; m.prepare_database()"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        check=True,
+    )
+
+
+def run_module(module: dict[str, Any], run: dict[str, Any], *, keep: bool) -> dict[str, Any]:
+    path = module["path"]
+    workdir = WORK / path.removesuffix(".py").replace("/", ".")
+    if workdir.exists() and not keep:
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    linked = _link_checkout(workdir)
+    (workdir / "setup.cfg").write_text(_mutmut_config(module, run, linked))
+
+    started = time.monotonic()
+    log_path = workdir / "mutmut.log"
+    finished = _run_mutmut(workdir, log_path, timeout_s=run["module_timeout_s"])
+    duration = time.monotonic() - started
+
+    statuses = _statuses(workdir, path)
+    counts = Counter(statuses.values())
+    not_caught = sorted(
+        (name for name, status in statuses.items() if status not in CAUGHT), key=_mutant_order
+    )
+    diffs = _diffs(workdir, path, not_caught)
+    source = (ROOT / path).read_text()
+    total = len(statuses)
+    caught = sum(counts[status] for status in CAUGHT)
+    return {
+        "module": path,
+        "tests": module["tests"],
+        "finished": finished and counts["not checked"] == 0 and total > 0,
+        "log": str(log_path.relative_to(ROOT)),
+        "duration_s": round(duration, 1),
+        "mutants": total,
+        **{status.replace(" ", "_"): counts[status] for status in _STATUSES},
+        "kill_rate": round(caught / total, 4) if total else None,
+        "survivors": [
+            _survivor(name, statuses[name], diffs.get(name, ""), source) for name in not_caught
+        ],
+    }
+
+
+_STATUSES = ("killed", "timeout", "survived", "no tests", "suspicious", "segfault", "not checked")
+
+
+def _link_checkout(workdir: Path) -> list[str]:
+    linked = []
+    for entry in sorted(ROOT.iterdir()):
+        if entry.name in NOT_LINKED or entry.name.startswith("."):
+            continue
+        link = workdir / entry.name
+        if not link.is_symlink():
+            link.symlink_to(os.path.relpath(entry, workdir))
+        linked.append(entry.name)
+    return linked
+
+
+def _mutmut_config(module: dict[str, Any], run: dict[str, Any], linked: list[str]) -> str:
+    def lines(values: list[str]) -> str:
+        return "".join(f"\n    {value}" for value in values)
+
+    copied = [name for name in linked if name not in ("tests", "pyproject.toml")]
+    return (
+        "[mutmut]\n"
+        f"source_paths = {module['path']}\n"
+        f"also_copy ={lines(copied)}\n"
+        f"pytest_add_cli_args_test_selection ={lines(module['tests'])}\n"
+        f"pytest_add_cli_args ={lines(run['pytest_args'])}\n"
+        f"do_not_mutate_patterns ={lines(run['do_not_mutate_patterns'])}\n"
+        f"timeout_multiplier = {run['timeout_multiplier']}\n"
+        f"timeout_constant = {run['timeout_constant']}\n"
+        # Fork each mutant's session from a process that never ran a test (no connection,
+        # thread or socket of an earlier session is inherited).
+        "process_isolation = forkserver\n"
+        "use_git_change_detection = false\n"
+        "use_setproctitle = false\n"
+    )
+
+
+def _run_mutmut(workdir: Path, log_path: Path, *, timeout_s: float) -> bool:
+    """mutmut in a process group of its own, killed whole when it ends or fails."""
+    mutmut = Path(sys.executable).with_name("mutmut")
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603 (our venv's mutmut)
+            [str(mutmut), "run", "--max-children", "1"],
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            return process.wait(timeout=timeout_s) == 0
+        except subprocess.TimeoutExpired:
+            print(f"bench mutation: stopped after {timeout_s:.0f} s (see {log_path})", flush=True)
+            return False
+        finally:
+            _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen[Any]) -> None:
+    """Stop mutmut and whatever it forked or started (the group outlives its leader)."""
+    for sig, grace_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            process.poll()  # reap the leader, or it counts as alive
+            if not _group_alive(process.pid):
+                break
+            time.sleep(0.1)
+    process.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _statuses(workdir: Path, path: str) -> dict[str, str]:
+    from mutmut.stats import status_by_exit_code
+
+    meta = workdir / "mutants" / f"{path}.meta"
+    if not meta.exists():
+        return {}
+    exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
+    return {name: status_by_exit_code[code] for name, code in exit_codes.items()}
+
+
+def _diffs(workdir: Path, path: str, names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    out = subprocess.run(  # noqa: S603 (our own script)
+        [sys.executable, "-c", _DIFFS, path, *names],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def _mutant_order(name: str) -> tuple[str, int]:
+    function, _, number = name.rpartition("__mutmut_")
+    return function, int(number)
+
+
+def _survivor(name: str, status: str, diff: str, source: str) -> dict[str, Any]:
+    removed = [line[1:] for line in diff.splitlines()[2:] if line.startswith("-")]
+    added = [line[1:] for line in diff.splitlines()[2:] if line.startswith("+")]
+    function = _function_name(name)
+    return {
+        "mutant": name,
+        "status": status,
+        "function": function,
+        "line": _line_number(source, function, removed[0] if removed else ""),
+        "original": "\n".join(line.strip() for line in removed),
+        "mutated": "\n".join(line.strip() for line in added),
+        "diff": diff,
+    }
+
+
+def _function_name(mutant: str) -> str:
+    """`payments.x_f__mutmut_3` -> `f`; `payments.xǁCǁm__mutmut_1` -> `C.m`."""
+    mangled = mutant.rpartition("__mutmut_")[0].rpartition(".")[2]
+    if mangled.startswith("x_"):
+        return mangled[2:]
+    return mangled.strip("xǁ").replace("ǁ", ".")
+
+
+def _line_number(source: str, function: str, original: str) -> int | None:
+    """The line of `original` inside `function` in the module's source."""
+    tree = ast.parse(source)
+    nodes: list[ast.AST] = list(tree.body)
+    owner, _, name = function.rpartition(".")
+    for node in nodes:
+        if owner and isinstance(node, ast.ClassDef) and node.name == owner:
+            nodes.extend(node.body)
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            lines = source.splitlines()
+            for number in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+                if lines[number - 1].strip() == original.strip():
+                    return number
+            return node.lineno
+    return None
+
+
+def _explain(
+    survivor: dict[str, Any], explained: list[dict[str, Any]], module: str
+) -> dict[str, Any]:
+    for entry in explained:
+        if (
+            entry["module"] == module
+            and entry["function"] == survivor["function"]
+            and _same(entry["original"], survivor["original"])
+            and _same(entry["mutated"], survivor["mutated"])
+        ):
+            return {**survivor, "kind": entry["kind"], "why": entry["why"]}
+    return {**survivor, "kind": "unexplained", "why": ""}
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+def _totals(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ["mutants", *(status.replace(" ", "_") for status in _STATUSES)]
+    total = {key: sum(report[key] for report in reports) for key in keys}
+    caught = total["killed"] + total["timeout"]
+    total["kill_rate"] = round(caught / total["mutants"], 4) if total["mutants"] else None
+    total["duration_s"] = round(sum(report["duration_s"] for report in reports), 1)
+    return total
+
+
+def _baseline(path: Path, label: str) -> dict[str, Any] | None:
+    if label or not path.exists():
+        return None
+    before = json.loads(path.read_text())
+    return {
+        "report": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+        "kill_rates": {report["module"]: report["kill_rate"] for report in before["modules"]},
+        "mutants": {report["module"]: report["mutants"] for report in before["modules"]},
+        "total_kill_rate": before["total"]["kill_rate"],
+        "duration_s": before["duration_s"],
+    }
+
+
+def _summary_line(counts: dict[str, Any]) -> str:
+    rate = counts["kill_rate"]
+    return (
+        f"{counts['mutants']} mutants, {counts['killed']} killed, {counts['timeout']} timed out, "
+        f"{counts['survived']} survived, {counts['no_tests']} untested"
+        + (f", kill rate {rate:.1%}" if rate is not None else "")
+    )
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    baseline = result.get("baseline")
+    head = "| module | mutants | killed | timeout | survived | untested | kill rate |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|"
+    if baseline:
+        head += " before |"
+        rule += "---:|"
+    head += " time |"
+    rule += "---:|"
+    rows = []
+    for report in [*result["modules"], {"module": "**total**", **result["total"]}]:
+        row = (
+            f"| {report['module']} | {report['mutants']} | {report['killed']} | "
+            f"{report['timeout']} | {report['survived']} | {report['no_tests']} | "
+            f"{_percent(report['kill_rate'])} |"
+        )
+        if baseline:
+            before = (
+                baseline["total_kill_rate"]
+                if report["module"] == "**total**"
+                else baseline["kill_rates"].get(report["module"])
+            )
+            row += f" {_percent(before)} |"
+        rows.append(row + f" {report['duration_s'] / 60:.1f} min |")
+    lines = [
+        "# Mutation testing",
+        "",
+        f"{result['tool']}, {result['started_at']}, {result['duration_s'] / 60:.1f} min in all "
+        f"({result['host']['cpus']} CPUs). Modules and their tests: {result['config']}; "
+        "how to run it: bench/README.md. Kill rate: killed and timed out over all mutants.",
+        "",
+        head,
+        rule,
+        *rows,
+        "",
+    ]
+    if baseline:
+        lines += [
+            f"*before*: {baseline['report']} ({baseline['duration_s'] / 60:.1f} min), "
+            "before the tests written for its survivors.",
+            "",
+        ]
+    lines += ["## Survivors", ""]
+    for report in result["modules"]:
+        survivors = report["survivors"]
+        if not report["finished"]:
+            lines += [f"**{report['module']}: the run did not finish** (see {report['log']}).", ""]
+        if not survivors:
+            continue
+        lines += [f"### {report['module']} ({len(survivors)})", ""]
+        for survivor in survivors:
+            where = f"`{survivor['function']}`" + (
+                f", line {survivor['line']}" if survivor["line"] else ""
+            )
+            lines.append(
+                f"- {where} ({survivor['status']}, **{survivor['kind']}**)"
+                + (f": {survivor['why']}" if survivor["why"] else "")
+            )
+            original, mutated = (
+                survivor[key].replace("\n", " ⏎ ") for key in ("original", "mutated")
+            )
+            lines.append(f"  - `{original}` → `{mutated}`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _mutmut_version() -> str:
+    from importlib.metadata import version
+
+    return version("mutmut")

@@ -1,0 +1,55 @@
+"""pytest plugin of the mutation runs (bench/mutation.py): one test database, made once.
+
+Each mutant is tested by a fresh pytest session in a forked process. Creating and
+migrating the test database there would cost seconds per mutant, so
+`prepare_database()` creates it once per run, named after the suite's own with
+`_mutation` appended (a `pytest` running beside it keeps `test_<name>`), and each
+session only points Django at it.
+"""
+
+import gc
+import os
+from typing import Any
+
+import pytest
+
+SUFFIX = "_mutation"
+
+
+def mutation_database_name(settings_dict: dict[str, Any]) -> str:
+    return f"test_{settings_dict['NAME']}{SUFFIX}"
+
+
+class _PreparedDatabase:
+    @pytest.fixture(scope="session")
+    def django_db_setup(self, django_db_blocker: Any) -> None:
+        from django.conf import settings
+        from django.db import connections
+
+        for alias, settings_dict in settings.DATABASES.items():
+            name = mutation_database_name(settings_dict)
+            settings_dict["NAME"] = name
+            connections[alias].settings_dict["NAME"] = name
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered after pytest-django, so this django_db_setup is the one used.
+    config.pluginmanager.register(_PreparedDatabase(), "paywave-mutation-database")
+    # What the fork inherited is never garbage: keep the collector off it.
+    gc.freeze()
+
+
+def prepare_database() -> None:
+    """Create (or re-create) and migrate the mutation runs' test database."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    from django.db import connections
+
+    for alias, settings_dict in settings.DATABASES.items():
+        settings_dict.setdefault("TEST", {})["NAME"] = mutation_database_name(settings_dict)
+        connections[alias].creation.create_test_db(
+            verbosity=0, autoclobber=True, serialize=False, keepdb=False
+        )
