@@ -48,7 +48,9 @@ class Simulator:
             {**default_callbacks(), **self.config.callbacks},
             timeout_s=self.config.callback_timeout_s,
         )
-        self.context = SimContext(config=self.config, store=self.store, callbacks=self.callbacks)
+        self.context = SimContext(
+            config=self.config, store=self.store, callbacks=self.callbacks, faults=self.faults
+        )
         # Where the simulators listen ("shared", "mtls", each gateway's own port); the
         # socket server fills it in, GET /_sim/ports shows it.
         self.ports: dict[str, int] = {}

@@ -11,6 +11,7 @@ from typing import Any
 
 from gateways.simulators.callbacks import CallbackSender
 from gateways.simulators.config import SimulatorConfig
+from gateways.simulators.faults import BrCodeFault, FaultBook
 from gateways.simulators.routing import Request, Response, Route
 from gateways.simulators.store import Store
 
@@ -33,6 +34,7 @@ class SimContext:
     callbacks: CallbackSender
     stopping: threading.Event = field(default_factory=threading.Event)
     public_url: str = "http://127.0.0.1"
+    faults: FaultBook | None = None
 
 
 class GatewaySimulator(ABC):
@@ -48,6 +50,11 @@ class GatewaySimulator(ABC):
     @abstractmethod
     def error_response(self, status: int, message: str) -> Response:
         """An error in this gateway's own shape (used for faults and unknown routes)."""
+
+    def br_code_fault(self) -> BrCodeFault:
+        """What the BR Code of a charge made now must carry (the `br_code` fault)."""
+        faults = self.context.faults
+        return faults.settings(self.name).br_code if faults else BrCodeFault.VALID
 
     def not_found(self, request: Request) -> Response:
         return self.error_response(

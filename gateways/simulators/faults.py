@@ -37,6 +37,23 @@ class DownMode(enum.StrEnum):
         return self in _HANDLING_MODES
 
 
+class BrCodeFault(enum.StrEnum):
+    """What the BR Codes of a PIX gateway's new charges carry (a gateway's bug, not an outage)."""
+
+    VALID = "valid"
+    WRONG_AMOUNT = "wrong_amount"  # a well-formed code, for one centavo more than the charge
+    BAD_CRC = "bad_crc"  # the charge's code with its CRC's last digit changed: malformed
+
+    def amount(self, charged: int) -> int:
+        """The amount the code states for a charge of `charged`."""
+        return charged + 1 if self is BrCodeFault.WRONG_AMOUNT else charged
+
+    def finish(self, code: str) -> str:
+        if self is not BrCodeFault.BAD_CRC:
+            return code
+        return code[:-1] + ("1" if code[-1] == "0" else "0")
+
+
 _HANDLING_MODES = frozenset(
     {DownMode.RESET_AFTER_READ, DownMode.HANG, DownMode.BAD_GATEWAY, DownMode.GATEWAY_TIMEOUT}
 )
@@ -52,6 +69,7 @@ class FaultSettings:
     down_mode: DownMode = DownMode.RESET
     seed: int | None = None  # None: a fresh, unpredictable sequence
     hang_ms: int = DEFAULT_HANG_MS
+    br_code: BrCodeFault = BrCodeFault.VALID  # PIX gateways: what new charges' codes carry
 
     @classmethod
     def from_json(cls, data: Any, *, default_hang_ms: int = DEFAULT_HANG_MS) -> "FaultSettings":
@@ -73,6 +91,11 @@ class FaultSettings:
         except ValueError as exc:
             modes = ", ".join(mode.value for mode in DownMode)
             raise FaultError(f"down_mode must be one of {modes}") from exc
+        try:
+            values["br_code"] = BrCodeFault(str(values["br_code"]))
+        except ValueError as exc:
+            kinds = ", ".join(kind.value for kind in BrCodeFault)
+            raise FaultError(f"br_code must be one of {kinds}") from exc
         seed = values["seed"]
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise FaultError("seed must be an integer or null")
@@ -81,6 +104,7 @@ class FaultSettings:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["down_mode"] = self.down_mode.value
+        data["br_code"] = self.br_code.value
         return data
 
 

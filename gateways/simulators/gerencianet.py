@@ -178,6 +178,7 @@ class GerencianetSimulator(GatewaySimulator):
         now = utc_now()
         amount = minor_from_major(body["valor"]["original"])
         location = f"{LOCATION_HOST}/{uuid.uuid4().hex}"
+        fault = self.br_code_fault()
         loc_id = self.store.next_number()
         cob: dict[str, Any] = {
             "calendario": {
@@ -191,11 +192,13 @@ class GerencianetSimulator(GatewaySimulator):
             "status": "ATIVA",
             "valor": {"original": major_string(amount)},
             "chave": body["chave"],
-            "pixCopiaECola": dynamic_brcode(
-                location=location,
-                amount=amount,
-                merchant_name=MERCHANT_NAME,
-                merchant_city=MERCHANT_CITY,
+            "pixCopiaECola": fault.finish(
+                dynamic_brcode(
+                    location=location,
+                    amount=fault.amount(amount),
+                    merchant_name=MERCHANT_NAME,
+                    merchant_city=MERCHANT_CITY,
+                )
             ),
         }
         for optional in ("devedor", "solicitacaoPagador", "infoAdicionais"):

@@ -121,11 +121,14 @@ class MercadoPagoSimulator(GatewaySimulator):
             if expires_at.tzinfo is None:
                 return _bad_request(4052, "date_of_expiration needs a UTC offset")
         payment_id = PAYMENT_ID_BASE + self.store.next_number()
-        br_code = dynamic_brcode(
-            location=f"{LOCATION_HOST}/{uuid.uuid4().hex}",
-            amount=amount,
-            merchant_name=MERCHANT_NAME,
-            merchant_city=MERCHANT_CITY,
+        fault = self.br_code_fault()
+        br_code = fault.finish(
+            dynamic_brcode(
+                location=f"{LOCATION_HOST}/{uuid.uuid4().hex}",
+                amount=fault.amount(amount),
+                merchant_name=MERCHANT_NAME,
+                merchant_city=MERCHANT_CITY,
+            )
         )
         payment = {
             "id": payment_id,

@@ -7,8 +7,11 @@ import mercadopago
 import pytest
 import requests
 import stripe
+from gerencianet import Gerencianet
 
+from gateways.pix.brcode import BRCodeError, parse
 from gateways.simulators import SimulatorServer
+from gateways.simulators._brcode import crc16
 from tests.gateways.simulators.conftest import (
     HANG_MS,
     card_params,
@@ -142,6 +145,7 @@ def test_fault_settings_are_validated_and_reset(control: httpx.Client) -> None:
     assert control.put("/faults/stripe", json={"error_rate": 2}).status_code == 400
     assert control.put("/faults/stripe", json={"latency": 5}).status_code == 400
     assert control.put("/faults/stripe", json={"down_mode": "off"}).status_code == 400
+    assert control.put("/faults/gerencianet", json={"br_code": "ugly"}).status_code == 400
     assert control.put("/faults/paypal", json={}).status_code == 404
     assert control.put("/faults/stripe", content=b"nope").status_code == 400
 
@@ -243,3 +247,42 @@ def test_the_request_log_lists_gateway_requests_with_verdict_and_status(
     assert [(r["method"], r["path"]) for r in by_path] == [("GET", "/mercadopago/users/me")]
     control.post("/reset")
     assert control.get("/requests").json() == []
+
+
+def _new_pix_codes(mp_sdk: mercadopago.SDK, gn_sdk: Gerencianet, txid: str) -> dict[str, str]:
+    """The BR Code of a new Mercado Pago payment (R$ 10.50) and a new Efí cob (R$ 12.34)."""
+    answer = mp_sdk.payment().create(pix_payment(amount=10.5), mp_options(f"mp-{txid}"))
+    cob = gn_sdk.pix_create_charge(params={"txid": txid}, body=cob_body(amount="12.34"))
+    return {
+        "mercadopago": answer["response"]["point_of_interaction"]["transaction_data"]["qr_code"],
+        "gerencianet": cob["pixCopiaECola"],
+    }
+
+
+def test_br_code_fault_makes_new_pix_codes_state_another_amount_or_break_their_crc(
+    control: httpx.Client, mp_sdk: mercadopago.SDK, gn_sdk: Gerencianet
+) -> None:
+    charged = {"mercadopago": 1050, "gerencianet": 1234}
+    valid = _new_pix_codes(mp_sdk, gn_sdk, TXID)
+    assert {gateway: parse(code).amount for gateway, code in valid.items()} == charged
+
+    for gateway in charged:
+        answer = control.put(f"/faults/{gateway}", json={"br_code": "wrong_amount"}).json()
+        assert answer["br_code"] == "wrong_amount"
+    wrong = _new_pix_codes(mp_sdk, gn_sdk, TXID[:-1] + "X")
+    assert {gateway: parse(code).amount for gateway, code in wrong.items()} == {
+        gateway: amount + 1 for gateway, amount in charged.items()
+    }
+    assert [c["amount"] for c in control.get("/charges").json()[2:]] == [1050, 1234]  # as asked
+
+    for gateway in charged:
+        control.put(f"/faults/{gateway}", json={"br_code": "bad_crc"})
+    broken = _new_pix_codes(mp_sdk, gn_sdk, TXID[:-1] + "Y")
+    for code in broken.values():
+        with pytest.raises(BRCodeError):
+            parse(code)
+        assert parse(code[:-4] + crc16(code[:-4])).amount in charged.values()  # only the CRC
+
+    control.delete("/faults")
+    valid_again = _new_pix_codes(mp_sdk, gn_sdk, TXID[:-1] + "Z")
+    assert {gateway: parse(code).amount for gateway, code in valid_again.items()} == charged
