@@ -6,9 +6,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from gateways.models import Gateway
 from gateways.pix.brcode import parse
 from notifications.models import Event
-from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent
+from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttempt, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.processing import payment_process_step
 from tests.gateway_fixtures import drive
@@ -57,6 +58,48 @@ def test_pix_awaits_payment_with_a_valid_br_code(pix_payment: Any, sim: Any) -> 
     assert payment.pix_txid
     assert payment.pix_expires_at > timezone.now() + timedelta(minutes=50)
     assert len(sim.charges(payment.id)) == 1
+
+
+@pytest.mark.parametrize("gateway", ["mercadopago", "gerencianet"])
+def test_a_pix_code_for_another_amount_is_never_shown_the_payment_is_parked(
+    pix_payment: Any, gateways: Any, sim: Any, caplog: pytest.LogCaptureFixture, gateway: str
+) -> None:
+    """The charge is right, its BR Code is not: a payer must never be asked to pay it."""
+    if gateway == "gerencianet":
+        Gateway.objects.filter(code="mercadopago").update(enabled=False)  # Efí first
+    sim.faults(gateway, br_code="wrong_amount")
+
+    payment = drive(pix_payment(amount=1050)).payment
+
+    assert (payment.status, payment.gateway) == (S.PROCESSING, "")
+    assert (payment.needs_reconciliation, payment.parked_reason) == (
+        True, "invalid_gateway_answer",
+    )  # fmt: skip
+    assert "BR Code amount 1051 is not 1050" in payment.reconciliation_reason
+    assert (payment.pix_qr_code, payment.pix_txid) == ("", "")
+    assert [c["gateway"] for c in sim.charges(payment.id)] == [gateway]  # no second charge
+    assert not Event.objects.filter(subject_id=payment.id, type="payment.awaiting_payment")
+    alerts = [r for r in caplog.records if getattr(r, "alert", "") == "invalid_gateway_answer"]
+    assert [r.payment_id for r in alerts] == [str(payment.id)]
+
+
+def test_a_malformed_pix_code_is_never_shown_the_next_gateway_issues_one(
+    pix_payment: Any, sim: Any
+) -> None:
+    sim.faults("mercadopago", br_code="bad_crc")
+
+    payment = drive(pix_payment(amount=1050)).payment
+
+    assert (payment.status, payment.gateway) == (S.AWAITING_PAYMENT, "gerencianet")
+    assert parse(payment.pix_qr_code).amount == 1050
+    assert [(g, o) for g, _, o in outcomes(payment)] == [
+        ("mercadopago", AttemptOutcome.AMBIGUOUS),
+        ("mercadopago", AttemptOutcome.AMBIGUOUS),
+        ("mercadopago", AttemptOutcome.AMBIGUOUS),
+        ("gerencianet", AttemptOutcome.SUCCEEDED),
+    ]
+    [orphan] = OrphanCharge.objects.filter(payment=payment)
+    assert (orphan.gateway, orphan.status) == ("mercadopago", "open")  # withdrawn later
 
 
 def test_3ds_card_requires_action(card_payment: Any, sim: Any) -> None:
