@@ -1,10 +1,10 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from notifications.models import EVENT_TYPES, Event
-from payments.models import PaymentEvent, PaymentStatus
+from payments.models import Payment, PaymentEvent, PaymentStatus
 from payments.transitions import (
     ALLOWED_TRANSITIONS,
     IllegalTransition,
@@ -56,6 +56,39 @@ def test_a_transition_from_a_status_the_payment_left_is_a_conflict() -> None:
     payment.refresh_from_db()
     assert payment.status == S.CANCELED
     assert not PaymentEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_stale_locked_copy_moves_nothing_and_publishes_nothing() -> None:
+    """The UPDATE is guarded by the status the copy says. A copy read under the lock goes
+    stale when the same transaction moves the payment first: it must not be written over."""
+    payment = PaymentFactory()
+
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        payment_transition(
+            payment_id=payment.id,
+            from_statuses=[S.PENDING],
+            to_status=S.CANCELED,
+            reason="canceled by the wallet app",
+            actor="api",
+        )
+        with pytest.raises(TransitionConflict), transaction.atomic():
+            payment_transition(
+                payment_id=payment.id,
+                from_statuses=[S.PENDING],
+                to_status=S.PROCESSING,
+                reason="picked up",
+                actor="worker",
+                locked=locked,  # still says pending
+            )
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.version) == (S.CANCELED, locked.version + 1)
+    events = PaymentEvent.objects.filter(payment=payment).values_list("to_status", flat=True)
+    assert list(events) == [S.CANCELED]
+    published = Event.objects.filter(subject_id=payment.id).values_list("type", flat=True)
+    assert list(published) == ["payment.canceled"]
 
 
 @pytest.mark.parametrize(
