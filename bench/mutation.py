@@ -34,11 +34,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Queue
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +83,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--module-timeout-s", type=float, help="stop a module's run past this (default: the toml's)"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="modules tested at once, each with a test database and a Redis of its own "
+        "(the second on: a private redis-server, which must be on PATH)",
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
@@ -95,19 +107,35 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     started_at = datetime.now(UTC)
-    print("bench mutation: preparing the test database", flush=True)
-    _prepare_database()
-    reports = []
-    for module in modules:
-        print(f"bench mutation: {module['path']} against {len(module['tests'])} files", flush=True)
-        run = {
-            **config["run"],
-            "module_timeout_s": args.module_timeout_s or config["run"]["module_timeout_s"],
-        }
-        report = run_module(module, run, keep=args.keep)
-        report["survivors"] = [_explain(s, explained, module["path"]) for s in report["survivors"]]
-        reports.append(report)
-        print(f"bench mutation: {module['path']}: {_summary_line(report)}", flush=True)
+    run = {
+        **config["run"],
+        "module_timeout_s": args.module_timeout_s or config["run"]["module_timeout_s"],
+    }
+    with _slots(max(1, min(args.jobs, len(modules)))) as slots:
+
+        def test(module: dict[str, Any]) -> dict[str, Any]:
+            env = slots.get()
+            try:
+                if _STOPPING.is_set():
+                    raise SystemExit(1)
+                print(f"bench mutation: {module['path']} ({len(module['tests'])} test files)")
+                report = run_module(module, run, env=env, keep=args.keep)
+            finally:
+                slots.put(env)
+            report["survivors"] = [
+                _explain(s, explained, module["path"]) for s in report["survivors"]
+            ]
+            print(f"bench mutation: {module['path']}: {_summary_line(report)}", flush=True)
+            return report
+
+        pool = ThreadPoolExecutor(max_workers=slots.qsize())
+        try:
+            reports = list(pool.map(test, modules))
+        except BaseException:
+            _stop_runs()  # before waiting for the threads, whose runs it ends
+            raise
+        finally:
+            pool.shutdown(cancel_futures=True)
 
     result = {
         "tool": f"mutmut {_mutmut_version()}",
@@ -134,6 +162,65 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+# Runs in flight (killed whole if the bench is stopped) and whether it is being stopped.
+_RUNNING: set[subprocess.Popen[Any]] = set()
+_RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+@contextmanager
+def _slots(jobs: int) -> Iterator[Queue[dict[str, str]]]:
+    """One environment per concurrent run: its own test database and Redis.
+
+    The first uses REDIS_URL; each other one a redis-server of its own on a Unix socket
+    (no persistence), stopped at the end. Every test flushes its Redis database, so two
+    runs must never share one.
+    """
+    WORK.mkdir(parents=True, exist_ok=True)
+    servers: list[subprocess.Popen[Any]] = []
+    slots: Queue[dict[str, str]] = Queue()
+    try:
+        for index in range(jobs):
+            env = {**os.environ, "PAYWAVE_MUTATION_DB_SUFFIX": f"_{index}" if index else ""}
+            if index:
+                socket = WORK / f"redis-{index}.sock"
+                servers.append(_redis_server(socket))
+                env["REDIS_URL"] = f"unix://{socket}"
+            print(f"bench mutation: preparing test database {index + 1} of {jobs}", flush=True)
+            _prepare_database(env)
+            slots.put(env)
+        yield slots
+    finally:
+        _stop_runs()
+        for server in servers:
+            _kill_group(server)
+
+
+def _stop_runs() -> None:
+    _STOPPING.set()
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for process in running:
+        _kill_group(process)
+
+
+def _redis_server(socket: Path) -> subprocess.Popen[Any]:
+    socket.unlink(missing_ok=True)
+    options = ["--port", "0", "--unixsocket", str(socket), "--unixsocketperm", "700"]
+    options += ["--save", "", "--appendonly", "no", "--dir", str(socket.parent)]
+    server = subprocess.Popen(  # noqa: S603
+        ["redis-server", *options],  # noqa: S607 (the one on PATH, as the docs say)
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    for _ in range(100):
+        if socket.exists():
+            return server
+        time.sleep(0.05)
+    _kill_group(server)
+    raise SystemExit(f"bench mutation: redis-server did not open {socket}")
+
+
 def _selected(modules: list[dict[str, Any]], wanted: list[str]) -> list[dict[str, Any]]:
     known = {module["path"] for module in modules}
     unknown = [path for path in wanted if path not in known]
@@ -142,16 +229,20 @@ def _selected(modules: list[dict[str, Any]], wanted: list[str]) -> list[dict[str
     return [module for module in modules if not wanted or module["path"] in wanted]
 
 
-def _prepare_database() -> None:
+def _prepare_database(env: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "-c", "import bench.mutation_pytest as m; m.prepare_database()"],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
         check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
-def run_module(module: dict[str, Any], run: dict[str, Any], *, keep: bool) -> dict[str, Any]:
+def run_module(
+    module: dict[str, Any], run: dict[str, Any], *, env: dict[str, str], keep: bool
+) -> dict[str, Any]:
     path = module["path"]
     workdir = WORK / path.removesuffix(".py").replace("/", ".")
     if workdir.exists() and not keep:
@@ -162,7 +253,7 @@ def run_module(module: dict[str, Any], run: dict[str, Any], *, keep: bool) -> di
 
     started = time.monotonic()
     log_path = workdir / "mutmut.log"
-    finished = _run_mutmut(workdir, log_path, timeout_s=run["module_timeout_s"])
+    finished = _run_mutmut(workdir, log_path, env=env, timeout_s=run["module_timeout_s"])
     duration = time.monotonic() - started
 
     statuses = _statuses(workdir, path)
@@ -226,25 +317,29 @@ def _mutmut_config(module: dict[str, Any], run: dict[str, Any], linked: list[str
     )
 
 
-def _run_mutmut(workdir: Path, log_path: Path, *, timeout_s: float) -> bool:
+def _run_mutmut(workdir: Path, log_path: Path, *, env: dict[str, str], timeout_s: float) -> bool:
     """mutmut in a process group of its own, killed whole when it ends or fails."""
     mutmut = Path(sys.executable).with_name("mutmut")
-    with log_path.open("w") as log:
+    with log_path.open("w") as log, _RUNNING_LOCK:
         process = subprocess.Popen(  # noqa: S603 (our venv's mutmut)
             [str(mutmut), "run", "--max-children", "1"],
             cwd=workdir,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        try:
-            return process.wait(timeout=timeout_s) == 0
-        except subprocess.TimeoutExpired:
-            print(f"bench mutation: stopped after {timeout_s:.0f} s (see {log_path})", flush=True)
-            return False
-        finally:
-            _kill_group(process)
+        _RUNNING.add(process)
+    try:
+        return process.wait(timeout=timeout_s) == 0
+    except subprocess.TimeoutExpired:
+        print(f"bench mutation: stopped after {timeout_s:.0f} s (see {log_path})", flush=True)
+        return False
+    finally:
+        _kill_group(process)
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process)
 
 
 def _kill_group(process: subprocess.Popen[Any]) -> None:

@@ -17,7 +17,9 @@ SUFFIX = "_mutation"
 
 
 def mutation_database_name(settings_dict: dict[str, Any]) -> str:
-    return f"test_{settings_dict['NAME']}{SUFFIX}"
+    # bench/mutation.py --jobs: each concurrent run has its own (`_1`, `_2`, ...).
+    slot = os.environ.get("PAYWAVE_MUTATION_DB_SUFFIX", "")
+    return f"test_{settings_dict['NAME']}{SUFFIX}{slot}"
 
 
 class _PreparedDatabase:
