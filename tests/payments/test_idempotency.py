@@ -7,10 +7,10 @@ from django.db import connection
 from django.utils import timezone
 
 from payments import services
-from payments.models import Payment
+from payments.models import Payment, PaymentStatus, Refund
 from paywave.idempotency import idempotency_keys_purge_expired, request_fingerprint
 from paywave.models import IdempotencyKey
-from tests.factories import ApiClientFactory
+from tests.factories import ApiClientFactory, PaymentFactory
 from tests.helpers import authenticated, card_body, pix_body, post_payment
 
 
@@ -111,6 +111,47 @@ def test_keys_belong_to_one_wallet_app(api: Any, other_api: Any) -> None:
 
     assert mine.json()["id"] != theirs.json()["id"]
     assert "Idempotent-Replayed" not in theirs
+
+
+@pytest.mark.django_db
+def test_a_key_two_wallet_apps_used_replays_to_each_its_own_answer(
+    api: Any, other_api: Any
+) -> None:
+    mine = post_payment(api, pix_body(), key="order-1")
+    theirs = post_payment(other_api, pix_body(), key="order-1")  # the same key and body
+
+    their_replay = post_payment(other_api, pix_body(), key="order-1")
+    my_replay = post_payment(api, pix_body(), key="order-1")
+
+    assert (their_replay.status_code, their_replay["Idempotent-Replayed"]) == (202, "true")
+    assert their_replay.json() == theirs.json()  # never the other wallet app's payment
+    assert their_replay["Location"] == theirs["Location"]
+    assert my_replay.json() == mine.json()
+    assert Payment.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_one_key_and_body_for_refunds_of_two_payments_is_not_a_replay(
+    api: Any, wallet_app: Any
+) -> None:
+    """The request is its method, path and body: another payment's URL is another request."""
+    first, second = (
+        PaymentFactory(client=wallet_app, status=PaymentStatus.SUCCEEDED, gateway="stripe")
+        for _ in range(2)
+    )
+    refund = {"amount": 300}
+
+    made = api.post(
+        f"/api/v1/payments/{first.id}/refunds", refund, format="json", HTTP_IDEMPOTENCY_KEY="r-1"
+    )
+    reused = api.post(
+        f"/api/v1/payments/{second.id}/refunds", refund, format="json", HTTP_IDEMPOTENCY_KEY="r-1"
+    )
+
+    assert made.status_code == 202
+    assert reused.status_code == 422  # not the first payment's refund replayed as if it were
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert list(Refund.objects.values_list("payment_id", "amount")) == [(first.id, 300)]
 
 
 @pytest.mark.django_db
