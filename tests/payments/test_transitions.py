@@ -40,6 +40,33 @@ def test_a_transition_writes_the_status_and_an_event() -> None:
 
 
 @pytest.mark.django_db
+def test_a_transition_writes_its_changes_version_and_time_to_that_row_only() -> None:
+    payment, bystander = PaymentFactory(), PaymentFactory()
+    before = Payment.objects.get(pk=payment.pk)
+
+    moved = payment_transition(
+        payment_id=payment.id,
+        from_statuses=[S.PENDING],
+        to_status=S.PROCESSING,
+        reason="picked up",
+        actor="worker",
+        gateway="mercadopago",
+        gateway_reference="mp-1",
+    )
+
+    row = Payment.objects.get(pk=payment.pk)
+    assert (row.status, row.gateway, row.gateway_reference) == (S.PROCESSING, "mercadopago", "mp-1")
+    assert row.version == before.version + 1
+    assert row.updated_at > before.updated_at
+    # What the caller gets back is what was written, without reading it again.
+    assert (moved.version, moved.updated_at, moved.gateway) == (
+        row.version, row.updated_at, row.gateway,
+    )  # fmt: skip
+    untouched = Payment.objects.get(pk=bystander.pk)
+    assert (untouched.status, untouched.version, untouched.gateway) == (S.PENDING, 1, "")
+
+
+@pytest.mark.django_db
 def test_a_transition_from_a_status_the_payment_left_is_a_conflict() -> None:
     payment = PaymentFactory(status=S.CANCELED)
 
@@ -73,7 +100,7 @@ def test_a_stale_locked_copy_moves_nothing_and_publishes_nothing() -> None:
             reason="canceled by the wallet app",
             actor="api",
         )
-        with pytest.raises(TransitionConflict), transaction.atomic():
+        with pytest.raises(TransitionConflict) as raised, transaction.atomic():
             payment_transition(
                 payment_id=payment.id,
                 from_statuses=[S.PENDING],
@@ -85,6 +112,8 @@ def test_a_stale_locked_copy_moves_nothing_and_publishes_nothing() -> None:
 
     payment.refresh_from_db()
     assert (payment.status, payment.version) == (S.CANCELED, locked.version + 1)
+    assert "changed meanwhile" in str(raised.value)  # a conflict that says what happened
+    assert raised.value.current_status is None
     events = PaymentEvent.objects.filter(payment=payment).values_list("to_status", flat=True)
     assert list(events) == [S.CANCELED]
     published = Event.objects.filter(subject_id=payment.id).values_list("type", flat=True)
