@@ -52,8 +52,8 @@ SURVIVORS = ROOT / "bench" / "mutation_survivors.toml"
 WORK = ROOT / "var" / "mutation"
 RESULTS = ROOT / "bench" / "results"
 SERVICE_URLS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
-# What mutmut's work directory links to: the checkout, less what is no code of the app.
-NOT_LINKED = {".git", ".venv", "var", "mutants", "helm", "docs", ".ci"}
+# What mutmut's work directory links to: the checkout (tests read docs/ too), less these.
+NOT_LINKED = {".git", ".venv", "var"}
 CAUGHT = ("killed", "timeout")
 
 # Run in a module's work directory by the same interpreter: each mutant's diff, as JSON.
@@ -90,6 +90,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="modules tested at once, each with a test database and a Redis of its own "
         "(the second on: a private redis-server, which must be on PATH)",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: report what the work directories in var/mutation hold",
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
@@ -111,31 +116,40 @@ def main(argv: list[str] | None = None) -> int:
         **config["run"],
         "module_timeout_s": args.module_timeout_s or config["run"]["module_timeout_s"],
     }
-    with _slots(max(1, min(args.jobs, len(modules)))) as slots:
+    units = [unit for module in modules for unit in work_units(module)]
+    runs: dict[Path, dict[str, Any]] = {}
+    if not args.report_only:
+        with _slots(max(1, min(args.jobs, len(units)))) as slots:
 
-        def test(module: dict[str, Any]) -> dict[str, Any]:
-            env = slots.get()
+            def test(unit: dict[str, Any]) -> None:
+                env = slots.get()
+                try:
+                    if _STOPPING.is_set():
+                        return
+                    print(f"bench mutation: {unit['workdir'].name} started", flush=True)
+                    runs[unit["workdir"]] = run_unit(unit, run, env=env, keep=args.keep)
+                finally:
+                    slots.put(env)
+                print(f"bench mutation: {unit['workdir'].name} done", flush=True)
+
+            pool = ThreadPoolExecutor(max_workers=slots.qsize())
             try:
-                if _STOPPING.is_set():
-                    raise SystemExit(1)
-                print(f"bench mutation: {module['path']} ({len(module['tests'])} test files)")
-                report = run_module(module, run, env=env, keep=args.keep)
+                list(pool.map(test, units))
+            except (KeyboardInterrupt, SystemExit):
+                print("bench mutation: stopped; reporting what was tested", flush=True)
+                _stop_runs()  # before waiting for the threads, whose runs it ends
             finally:
-                slots.put(env)
-            report["survivors"] = [
-                _explain(s, explained, module["path"]) for s in report["survivors"]
-            ]
-            print(f"bench mutation: {module['path']}: {_summary_line(report)}", flush=True)
-            return report
-
-        pool = ThreadPoolExecutor(max_workers=slots.qsize())
-        try:
-            reports = list(pool.map(test, modules))
-        except BaseException:
-            _stop_runs()  # before waiting for the threads, whose runs it ends
-            raise
-        finally:
-            pool.shutdown(cancel_futures=True)
+                pool.shutdown(cancel_futures=True)
+    reports = []
+    for module in modules:
+        module_runs = [
+            runs.get(unit["workdir"], {"finished": args.report_only, "duration_s": 0.0})
+            for unit in work_units(module)
+        ]
+        report = module_report(module, module_runs)
+        report["survivors"] = [_explain(s, explained, module["path"]) for s in report["survivors"]]
+        print(f"bench mutation: {module['path']}: {_summary_line(report)}", flush=True)
+        reports.append(report)
 
     result = {
         "tool": f"mutmut {_mutmut_version()}",
@@ -181,7 +195,11 @@ def _slots(jobs: int) -> Iterator[Queue[dict[str, str]]]:
     slots: Queue[dict[str, str]] = Queue()
     try:
         for index in range(jobs):
-            env = {**os.environ, "PAYWAVE_MUTATION_DB_SUFFIX": f"_{index}" if index else ""}
+            # A suffix already set keeps two checkouts' runs apart on one PostgreSQL.
+            suffix = os.environ.get("PAYWAVE_MUTATION_DB_SUFFIX", "") + (
+                f"_{index}" if index else ""
+            )
+            env = {**os.environ, "PAYWAVE_MUTATION_DB_SUFFIX": suffix}
             if index:
                 socket = WORK / f"redis-{index}.sock"
                 servers.append(_redis_server(socket))
@@ -240,42 +258,99 @@ def _prepare_database(env: dict[str, str]) -> None:
     )
 
 
-def run_module(
-    module: dict[str, Any], run: dict[str, Any], *, env: dict[str, str], keep: bool
-) -> dict[str, Any]:
+def work_units(module: dict[str, Any]) -> list[dict[str, Any]]:
+    """A module's mutmut runs: one, or `shards` that split its functions between them.
+
+    A shard is a run of its own (work directory, stats, clean run) over the mutants of
+    some of the module's functions, so the shards of a long module can run at once.
+    """
     path = module["path"]
-    workdir = WORK / path.removesuffix(".py").replace("/", ".")
+    name = path.removesuffix(".py").replace("/", ".")
+    shards = int(module.get("shards", 1))
+    if shards <= 1:
+        return [{"module": module, "workdir": WORK / name, "patterns": []}]
+    bins: list[list[str]] = [[] for _ in range(shards)]
+    weights = [0] * shards
+    for function, lines in sorted(_functions(path).items(), key=lambda item: -item[1]):
+        lightest = weights.index(min(weights))
+        bins[lightest].append(f"{name}.{function}__mutmut_*")
+        weights[lightest] += lines
+    return [
+        {"module": module, "workdir": WORK / f"{name}.shard{index}", "patterns": patterns}
+        for index, patterns in enumerate(bins)
+        if patterns
+    ]
+
+
+def _functions(path: str) -> dict[str, int]:
+    """mutmut's name for each function and method of the module, and its length in lines."""
+    found = {}
+    for node in ast.parse((ROOT / path).read_text()).body:
+        members = [(node, "")] if isinstance(node, ast.FunctionDef) else []
+        if isinstance(node, ast.ClassDef):
+            members = [(m, node.name) for m in node.body if isinstance(m, ast.FunctionDef)]
+        for function, owner in members:
+            mangled = f"xǁ{owner}ǁ{function.name}" if owner else f"x_{function.name}"
+            found[mangled] = (function.end_lineno or function.lineno) - function.lineno + 1
+    return found
+
+
+def run_unit(
+    unit: dict[str, Any], run: dict[str, Any], *, env: dict[str, str], keep: bool
+) -> dict[str, Any]:
+    """One mutmut run in its work directory; how long it took and whether it finished."""
+    workdir = unit["workdir"]
     if workdir.exists() and not keep:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     linked = _link_checkout(workdir)
-    (workdir / "setup.cfg").write_text(_mutmut_config(module, run, linked))
-
+    (workdir / "setup.cfg").write_text(_mutmut_config(unit["module"], run, linked))
     started = time.monotonic()
     log_path = workdir / "mutmut.log"
-    finished = _run_mutmut(workdir, log_path, env=env, timeout_s=run["module_timeout_s"])
-    duration = time.monotonic() - started
+    path = unit["module"]["path"]
+    for _ in range(2):  # a flaky first run of the tests stops mutmut before any mutant: again
+        finished = _run_mutmut(
+            workdir, log_path, unit["patterns"], env=env, timeout_s=run["module_timeout_s"]
+        )
+        tested = {s for s in _statuses(workdir, path).values()} - {"not checked"}
+        if finished or tested or _STOPPING.is_set():
+            break
+        print(f"bench mutation: {workdir.name} failed before any mutant; once more", flush=True)
+    return {"finished": finished, "duration_s": time.monotonic() - started}
 
-    statuses = _statuses(workdir, path)
+
+def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The module's results, merged from the work directories of its runs."""
+    path = module["path"]
+    units = work_units(module)
+    statuses: dict[str, str] = {}
+    for unit in units:
+        for name, status in _statuses(unit["workdir"], path).items():
+            if status != "not checked" or name not in statuses:
+                statuses[name] = status
     counts = Counter(statuses.values())
     not_caught = sorted(
         (name for name, status in statuses.items() if status not in CAUGHT), key=_mutant_order
     )
-    diffs = _diffs(workdir, path, not_caught)
+    diffs = _diffs(units[0]["workdir"], path, not_caught) if units[0]["workdir"].exists() else {}
     source = (ROOT / path).read_text()
     total = len(statuses)
+    tested = total - counts["not checked"]  # all of them, unless the run was cut short
     caught = sum(counts[status] for status in CAUGHT)
     return {
         "module": path,
         "tests": module["tests"],
-        "finished": finished and counts["not checked"] == 0 and total > 0,
-        "log": str(log_path.relative_to(ROOT)),
-        "duration_s": round(duration, 1),
+        "finished": all(r["finished"] for r in runs) and counts["not checked"] == 0 and total > 0,
+        "logs": [str((u["workdir"] / "mutmut.log").relative_to(ROOT)) for u in units],
+        "runs": len(units),
+        "duration_s": round(sum(r["duration_s"] for r in runs), 1),
         "mutants": total,
         **{status.replace(" ", "_"): counts[status] for status in _STATUSES},
-        "kill_rate": round(caught / total, 4) if total else None,
+        "kill_rate": round(caught / tested, 4) if tested else None,
         "survivors": [
-            _survivor(name, statuses[name], diffs.get(name, ""), source) for name in not_caught
+            _survivor(name, statuses[name], diffs.get(name, ""), source)
+            for name in not_caught
+            if statuses[name] != "not checked"
         ],
     }
 
@@ -317,12 +392,14 @@ def _mutmut_config(module: dict[str, Any], run: dict[str, Any], linked: list[str
     )
 
 
-def _run_mutmut(workdir: Path, log_path: Path, *, env: dict[str, str], timeout_s: float) -> bool:
+def _run_mutmut(
+    workdir: Path, log_path: Path, patterns: list[str], *, env: dict[str, str], timeout_s: float
+) -> bool:
     """mutmut in a process group of its own, killed whole when it ends or fails."""
     mutmut = Path(sys.executable).with_name("mutmut")
     with log_path.open("w") as log, _RUNNING_LOCK:
         process = subprocess.Popen(  # noqa: S603 (our venv's mutmut)
-            [str(mutmut), "run", "--max-children", "1"],
+            [str(mutmut), "run", "--max-children", "1", *patterns],
             cwd=workdir,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -456,7 +533,8 @@ def _totals(reports: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ["mutants", *(status.replace(" ", "_") for status in _STATUSES)]
     total = {key: sum(report[key] for report in reports) for key in keys}
     caught = total["killed"] + total["timeout"]
-    total["kill_rate"] = round(caught / total["mutants"], 4) if total["mutants"] else None
+    tested = total["mutants"] - total["not_checked"]
+    total["kill_rate"] = round(caught / tested, 4) if tested else None
     total["duration_s"] = round(sum(report["duration_s"] for report in reports), 1)
     return total
 
@@ -476,8 +554,10 @@ def _baseline(path: Path, label: str) -> dict[str, Any] | None:
 
 def _summary_line(counts: dict[str, Any]) -> str:
     rate = counts["kill_rate"]
+    left = f" ({counts['not_checked']} not run)" if counts["not_checked"] else ""
     return (
-        f"{counts['mutants']} mutants, {counts['killed']} killed, {counts['timeout']} timed out, "
+        f"{counts['mutants']} mutants{left}, {counts['killed']} killed, "
+        f"{counts['timeout']} timed out, "
         f"{counts['survived']} survived, {counts['no_tests']} untested"
         + (f", kill rate {rate:.1%}" if rate is not None else "")
     )
@@ -489,8 +569,8 @@ def _percent(rate: float | None) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     baseline = result.get("baseline")
-    head = "| module | mutants | killed | timeout | survived | untested | kill rate |"
-    rule = "|---|---:|---:|---:|---:|---:|---:|"
+    head = "| module | mutants | not run | killed | timeout | survived | untested | kill rate |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
     if baseline:
         head += " before |"
         rule += "---:|"
@@ -499,7 +579,8 @@ def markdown(result: dict[str, Any]) -> str:
     rows = []
     for report in [*result["modules"], {"module": "**total**", **result["total"]}]:
         row = (
-            f"| {report['module']} | {report['mutants']} | {report['killed']} | "
+            f"| {report['module']} | {report['mutants']} | {report['not_checked']} | "
+            f"{report['killed']} | "
             f"{report['timeout']} | {report['survived']} | {report['no_tests']} | "
             f"{_percent(report['kill_rate'])} |"
         )
@@ -516,7 +597,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"{result['tool']}, {result['started_at']}, {result['duration_s'] / 60:.1f} min in all "
         f"({result['host']['cpus']} CPUs). Modules and their tests: {result['config']}; "
-        "how to run it: bench/README.md. Kill rate: killed and timed out over all mutants.",
+        "how to run it: bench/README.md. Kill rate: killed and timed out over the mutants "
+        "tested (*not run*: left when a run was cut short).",
         "",
         head,
         rule,
@@ -533,7 +615,8 @@ def markdown(result: dict[str, Any]) -> str:
     for report in result["modules"]:
         survivors = report["survivors"]
         if not report["finished"]:
-            lines += [f"**{report['module']}: the run did not finish** (see {report['log']}).", ""]
+            logs = ", ".join(report["logs"])
+            lines += [f"**{report['module']}: the run did not finish** (see {logs}).", ""]
         if not survivors:
             continue
         lines += [f"### {report['module']} ({len(survivors)})", ""]
