@@ -1,0 +1,209 @@
+"""Parking and flagging: what the engine does with a charge it must not settle on.
+
+A payment the engine cannot settle is parked (kept `processing`) or, once it waits for
+its payer, flagged (its status kept): for a person, with one alert, never twice, and
+never another payment. A live charge that answers after the payment moved on is left
+as an orphan to withdraw, unless it is the payment's own. These are the engine's own
+functions called with a gateway's answer, as a lookup or a callback hands it over.
+"""
+
+from typing import Any
+
+import pytest
+
+from gateways.base import ChargeResult, ChargeStatus
+from gateways.models import Gateway
+from payments.charges import idempotency_key_for
+from payments.models import OrphanCharge, Payment, PaymentEvent
+from payments.models import PaymentStatus as S
+from payments.processing import charge_result_apply, payment_park, payment_settle_paid
+from tests.factories import PaymentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def alerts(caplog: pytest.LogCaptureFixture, kind: str) -> list[Any]:
+    return [r for r in caplog.records if getattr(r, "alert", "") == kind]
+
+
+def paid(payment: Payment, *, status: str = ChargeStatus.SUCCEEDED, **fields: Any) -> ChargeResult:
+    """What a gateway reports of the payment's charge."""
+    return ChargeResult(
+        status=ChargeStatus(status),
+        reference=fields.pop("reference", "ch_1"),
+        raw_status=fields.pop("raw_status", str(status)),
+        amount=fields.pop("amount", payment.amount),
+        currency=fields.pop("currency", payment.currency),
+        **fields,
+    )
+
+
+@pytest.fixture
+def efi(db: Any) -> Gateway:
+    return Gateway.objects.get(code="gerencianet")
+
+
+def test_parking_flags_that_payment_once_with_one_alert_and_stops_its_jobs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payment = PaymentFactory(status=S.PROCESSING)
+    bystander = PaymentFactory(status=S.PROCESSING)
+    settled = PaymentFactory(status=S.SUCCEEDED)
+    token, version = payment.dispatch_token, payment.version
+
+    payment_park(payment, "stripe: the charge is unknown", "charge_unconfirmed")
+    payment_park(payment, "a second reason", "amount_mismatch")  # already parked: nothing
+    payment_park(settled, "late", "charge_unconfirmed")  # not processing: nothing
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.needs_reconciliation) == (S.PROCESSING, True)
+    assert (payment.parked_reason, payment.reconciliation_reason) == (
+        "charge_unconfirmed", "stripe: the charge is unknown",
+    )  # fmt: skip
+    assert payment.dispatch_token != token  # a job already queued for it does nothing now
+    assert payment.version == version + 1  # the document shows it
+    [event] = PaymentEvent.objects.filter(payment=payment)  # and its story, once
+    assert (event.from_status, event.to_status) == (S.PROCESSING, S.PROCESSING)
+    assert event.reason == "parked: charge_unconfirmed: stripe: the charge is unknown"
+    assert not PaymentEvent.objects.filter(payment__in=[bystander, settled]).exists()
+    for other in (bystander, settled):
+        unchanged = Payment.objects.get(pk=other.pk)
+        assert (unchanged.needs_reconciliation, unchanged.parked_reason) == (False, "")
+        assert unchanged.dispatch_token == other.dispatch_token
+    [alert] = alerts(caplog, "payment_parked")
+    assert (alert.payment_id, alert.parked_reason) == (str(payment.id), "charge_unconfirmed")
+    assert str(payment.id) in alert.getMessage()
+    assert "stripe: the charge is unknown" in alert.getMessage()
+
+
+def test_a_reason_longer_than_the_column_is_cut_to_fit() -> None:
+    payment = PaymentFactory(status=S.PROCESSING)
+
+    payment_park(payment, "x" * 300)
+
+    payment.refresh_from_db()
+    assert payment.reconciliation_reason == "x" * 255
+
+
+@pytest.mark.parametrize(
+    ("status", "raw_status"),
+    [
+        (ChargeStatus.REFUNDED, "refunded"),
+        (ChargeStatus.CHARGED_BACK, "charged_back"),
+        (ChargeStatus.IN_DISPUTE, "in_dispute"),
+    ],
+)
+def test_a_payer_s_charge_reversed_at_the_gateway_is_flagged_not_settled(
+    efi: Gateway, caplog: pytest.LogCaptureFixture, status: str, raw_status: str
+) -> None:
+    payment = PaymentFactory(status=S.AWAITING_PAYMENT)
+    bystander = PaymentFactory(status=S.AWAITING_PAYMENT)
+
+    reversed_charge = paid(payment, status=status, raw_status=raw_status)
+
+    outcome = payment_settle_paid(payment, efi, reversed_charge, reason="callback")
+    again = payment_settle_paid(payment, efi, reversed_charge, reason="callback")
+
+    assert (outcome, again) == ("parked", "parked")
+    payment.refresh_from_db()
+    assert (payment.status, payment.needs_reconciliation) == (S.AWAITING_PAYMENT, True)
+    assert payment.parked_reason == "charge_reversed"
+    assert payment.reconciliation_reason == f"gerencianet: the charge was paid, then {raw_status}"
+    # Its story shows it flagged once, without a move.
+    [event] = PaymentEvent.objects.filter(payment=payment)
+    assert (event.from_status, event.to_status) == (S.AWAITING_PAYMENT, S.AWAITING_PAYMENT)
+    assert (
+        event.reason
+        == f"parked: charge_reversed: gerencianet: the charge was paid, then {raw_status}"
+    )
+    assert Payment.objects.get(pk=bystander.pk).needs_reconciliation is False
+    [alert] = alerts(caplog, "charge_reversed")  # once, however often it is reported
+    assert (alert.payment_id, alert.gateway) == (str(payment.id), "gerencianet")
+    assert raw_status in alert.getMessage()
+    assert str(payment.id) in alert.getMessage()
+
+
+def test_a_paid_charge_for_another_amount_flags_the_waiting_payment(
+    efi: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment = PaymentFactory(status=S.AWAITING_PAYMENT, amount=1000)
+
+    outcome = payment_settle_paid(payment, efi, paid(payment, amount=990), reason="callback")
+
+    assert outcome == "parked"
+    payment.refresh_from_db()
+    assert (payment.status, payment.parked_reason) == (S.AWAITING_PAYMENT, "amount_mismatch")
+    assert payment.reconciliation_reason == "gerencianet: the charge is for 990, not 1000"
+    [alert] = alerts(caplog, "gateway_amount_mismatch")
+    assert (alert.payment_id, alert.gateway) == (str(payment.id), "gerencianet")
+
+
+def test_a_paid_charge_settles_the_waiting_payment_once(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.AWAITING_PAYMENT)
+
+    first = payment_settle_paid(payment, efi, paid(payment), reason="paid by the payer")
+    second = payment_settle_paid(payment, efi, paid(payment), reason="paid by the payer")
+
+    assert (first, second) == ("succeeded", "moved")
+    event = PaymentEvent.objects.get(payment=payment)
+    assert (event.from_status, event.to_status, event.reason) == (
+        S.AWAITING_PAYMENT, S.SUCCEEDED, "paid by the payer",
+    )  # fmt: skip
+
+
+def test_a_reversed_charge_read_back_parks_the_processing_payment(
+    efi: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment = PaymentFactory(status=S.PROCESSING)
+    result = paid(payment, status=ChargeStatus.CHARGED_BACK, raw_status="chargeback")
+
+    assert charge_result_apply(payment, efi, result, reason="lookup") == "parked"
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.parked_reason) == (S.PROCESSING, "charge_reversed")
+    assert payment.reconciliation_reason == "gerencianet: the charge was paid, then chargeback"
+    [alert] = alerts(caplog, "charge_reversed")
+    assert (alert.payment_id, alert.gateway) == (str(payment.id), "gerencianet")
+    assert "chargeback" in alert.getMessage()
+
+
+def test_a_live_charge_answered_after_the_payment_moved_on_is_left_as_an_orphan(
+    efi: Gateway,
+) -> None:
+    payment = PaymentFactory(
+        status=S.SUCCEEDED, gateway="mercadopago", gateway_reference="mp-1", pix_expires_in=600
+    )
+    late = paid(payment, status=ChargeStatus.SUCCEEDED, reference="efi-txid-1")
+
+    assert charge_result_apply(payment, efi, late, reason="a late answer") == "moved"
+
+    [orphan] = OrphanCharge.objects.filter(payment=payment)
+    assert (orphan.gateway, orphan.reference, orphan.status) == (
+        "gerencianet",
+        "efi-txid-1",
+        "open",
+    )
+    assert orphan.idempotency_key == idempotency_key_for(payment, "gerencianet")
+    assert orphan.reason == "a charge answered after the payment had moved on"
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway) == (S.SUCCEEDED, "mercadopago")  # untouched
+
+
+def test_the_payment_s_own_charge_answered_twice_is_no_orphan(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.SUCCEEDED, gateway="gerencianet", gateway_reference="tx-1")
+    again = paid(payment, status=ChargeStatus.SUCCEEDED, reference="tx-1")
+
+    assert charge_result_apply(payment, efi, again, reason="the callback, after the answer") == (
+        "moved"
+    )
+
+    assert not OrphanCharge.objects.exists()
+
+
+def test_a_dead_charge_answered_after_the_payment_moved_on_is_no_orphan(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.SUCCEEDED, gateway="mercadopago", gateway_reference="mp-1")
+    declined = paid(payment, status=ChargeStatus.FAILED, reference="efi-2")
+
+    charge_result_apply(payment, efi, declined, reason="a late decline")
+
+    assert not OrphanCharge.objects.exists()
