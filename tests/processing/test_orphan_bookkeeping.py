@@ -1,0 +1,124 @@
+"""Orphan charges that cannot be withdrawn yet: looked at again later, then given to a person.
+
+Each check that settles nothing pushes that orphan's next look back (and counts it);
+one left unresolved past PAYWAVE_ORPHAN_GIVE_UP_SECONDS, or at a gateway no longer
+configured, is given up with an alert naming the payment, the gateway and the charge.
+A callback from a gateway brings its open orphans (or one payment's) forward at once.
+The withdrawal itself, against the simulators, is in test_outages.py.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import LazySettings
+from django.utils import timezone
+
+from payments.models import OrphanCharge
+from payments.models import PaymentStatus as S
+from payments.orphans import orphan_resolve, orphans_due_now
+from tests.factories import PaymentFactory
+
+pytestmark = pytest.mark.django_db
+
+LATER = timezone.now() + timedelta(hours=1)
+
+
+def orphan(gateway: str = "mercadopago", **fields: Any) -> OrphanCharge:
+    payment = fields.pop("payment", None) or PaymentFactory(status=S.AWAITING_PAYMENT)
+    return OrphanCharge.objects.create(
+        payment=payment,
+        gateway=gateway,
+        idempotency_key=f"paywave-{payment.id}-{gateway}",
+        reason="left behind by a fallback",
+        expires_at=timezone.now() + timedelta(hours=1),
+        next_check_at=fields.pop("next_check_at", LATER),
+        **fields,
+    )
+
+
+def alerts(caplog: pytest.LogCaptureFixture, kind: str) -> list[Any]:
+    return [r for r in caplog.records if getattr(r, "alert", "") == kind]
+
+
+def test_a_callback_brings_that_gateway_s_open_orphans_forward(gateways: Any) -> None:
+    mine = orphan("mercadopago")
+    same_payment_elsewhere = orphan("gerencianet", payment=mine.payment)
+    closed = orphan("mercadopago", status="withdrawn")
+    other_payment = orphan("mercadopago")
+
+    assert orphans_due_now("mercadopago", payment_id=mine.payment_id) == 1
+    assert OrphanCharge.objects.get(pk=mine.pk).next_check_at <= timezone.now()
+    for untouched in (same_payment_elsewhere, closed, other_payment):
+        assert OrphanCharge.objects.get(pk=untouched.pk).next_check_at == LATER
+
+    assert orphans_due_now("mercadopago") == 2  # without a payment: all of its open ones
+    assert OrphanCharge.objects.get(pk=other_payment.pk).next_check_at <= timezone.now()
+    assert OrphanCharge.objects.get(pk=closed.pk).next_check_at == LATER
+
+
+def test_an_orphan_that_cannot_be_looked_up_is_looked_at_again_later(
+    gateways: Any, settings: LazySettings
+) -> None:
+    settings.PAYWAVE_ORPHAN_RETRY_BASE_SECONDS = 100
+    settings.PAYWAVE_ORPHAN_RETRY_MAX_SECONDS = 1000
+    unknown = orphan("mercadopago")  # no reference, no parameters: nothing to ask with
+    before = timezone.now()
+
+    assert orphan_resolve(unknown) == "later"
+    assert orphan_resolve(OrphanCharge.objects.get(pk=unknown.pk)) == "later"
+
+    stored = OrphanCharge.objects.get(pk=unknown.pk)
+    assert (stored.status, stored.checks) == ("open", 2)
+    assert stored.last_error == "GatewayError: nothing to look the charge up by"
+    # The second look waits about twice the first (base 100 s, factor 2, jitter 20 %).
+    assert before + timedelta(seconds=160) <= stored.next_check_at
+    assert stored.next_check_at <= timezone.now() + timedelta(seconds=240)
+    assert stored.updated_at >= before
+
+
+def test_an_orphan_unresolved_too_long_is_given_up_with_an_alert(
+    gateways: Any, settings: LazySettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.PAYWAVE_ORPHAN_GIVE_UP_SECONDS = 0
+    stale = orphan("mercadopago", reference="mp-77")
+    OrphanCharge.objects.filter(pk=stale.pk).update(reference="")  # still nothing to ask with
+    stale.refresh_from_db()
+
+    assert orphan_resolve(stale) == "given_up"
+
+    stored = OrphanCharge.objects.get(pk=stale.pk)
+    assert stored.status == "given_up"
+    assert stored.last_error == "still unresolved: GatewayError: nothing to look the charge up by"
+    [alert] = alerts(caplog, "orphan_unresolved")
+    assert (alert.payment_id, alert.gateway) == (str(stale.payment_id), "mercadopago")
+    assert str(stale.payment_id) in alert.getMessage()
+    assert "reference unknown" in alert.getMessage()
+
+
+def test_an_orphan_at_a_gateway_no_longer_configured_is_given_up(
+    gateways: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = orphan("old-gateway", reference="og-1")
+
+    assert orphan_resolve(gone) == "given_up"
+
+    stored = OrphanCharge.objects.get(pk=gone.pk)
+    assert (stored.status, stored.last_error) == (
+        "given_up", "gateway old-gateway is no longer configured",
+    )  # fmt: skip
+    [alert] = alerts(caplog, "orphan_unresolved")
+    assert (alert.payment_id, alert.gateway) == (str(gone.payment_id), "old-gateway")
+    assert "(reference og-1)" in alert.getMessage()
+
+
+def test_a_paid_orphan_without_its_amount_is_given_to_a_person(
+    gateways: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    refunding = orphan("mercadopago", reference="mp-9", status="refunding")
+
+    assert orphan_resolve(refunding) == "given_up"
+
+    stored = OrphanCharge.objects.get(pk=refunding.pk)
+    assert stored.last_error == "paid, but the gateway did not say how much"
+    assert len(alerts(caplog, "orphan_unresolved")) == 1
