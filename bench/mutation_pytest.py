@@ -9,7 +9,6 @@ session only points Django at it.
 
 import gc
 import os
-import types
 from typing import Any
 
 import pytest
@@ -23,21 +22,9 @@ def mutation_database_name(settings_dict: dict[str, Any]) -> str:
     return f"test_{settings_dict['NAME']}{SUFFIX}{slot}"
 
 
-@pytest.fixture(scope="session", name="django_db_setup")
-def _prepared_database(django_db_blocker: Any) -> None:
-    from django.conf import settings
-    from django.db import connections
-
-    for alias, settings_dict in settings.DATABASES.items():
-        name = mutation_database_name(settings_dict)
-        settings_dict["NAME"] = name
-        connections[alias].settings_dict["NAME"] = name
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    # Registered after pytest-django, so this django_db_setup is the one used.
-    fixtures = types.SimpleNamespace(django_db_setup=_prepared_database)
-    config.pluginmanager.register(fixtures, "paywave-mutation-database")
+    # Registered now, after pytest-django: its django_db_setup is the one used.
+    config.pluginmanager.import_plugin("bench.mutation_fixtures")
     # What the fork inherited is never garbage: keep the collector off it.
     gc.freeze()
 
