@@ -330,9 +330,10 @@ def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[st
                 statuses[name] = status
     counts = Counter(statuses.values())
     not_caught = sorted(
-        (name for name, status in statuses.items() if status not in CAUGHT), key=_mutant_order
+        (name for name, status in statuses.items() if status not in (*CAUGHT, "not checked")),
+        key=_mutant_order,
     )
-    diffs = _diffs(units[0]["workdir"], path, not_caught) if units[0]["workdir"].exists() else {}
+    diffs = _diffs(units[0]["workdir"], path, not_caught)
     source = (ROOT / path).read_text()
     total = len(statuses)
     tested = total - counts["not checked"]  # all of them, unless the run was cut short
@@ -348,9 +349,7 @@ def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[st
         **{status.replace(" ", "_"): counts[status] for status in _STATUSES},
         "kill_rate": round(caught / tested, 4) if tested else None,
         "survivors": [
-            _survivor(name, statuses[name], diffs.get(name, ""), source)
-            for name in not_caught
-            if statuses[name] != "not checked"
+            _survivor(name, statuses[name], diffs.get(name, ""), source) for name in not_caught
         ],
     }
 
@@ -454,15 +453,18 @@ def _statuses(workdir: Path, path: str) -> dict[str, str]:
 
 
 def _diffs(workdir: Path, path: str, names: list[str]) -> dict[str, str]:
-    if not names:
+    if not names or not (workdir / "mutants").exists():
         return {}
     out = subprocess.run(  # noqa: S603 (our own script)
         [sys.executable, "-c", _DIFFS, path, *names],
         cwd=workdir,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if out.returncode:
+        print(f"bench mutation: no diffs from {workdir}: {out.stderr.strip()[-500:]}")
+        return {}
     return json.loads(out.stdout)
 
 
