@@ -15,7 +15,7 @@ import pytest
 
 from notifications.delivery import Outcome
 from notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
-from notifications.signing import signature_header
+from notifications.signing import signature_header, webhook_secret_generate
 from tests.factories import WebhookEndpointFactory
 from tests.notifications.conftest import REPO_ROOT, Jobs, Receiver, record_event
 
@@ -79,6 +79,16 @@ def test_the_documented_test_vector(example: ModuleType) -> None:
     assert signature_header("whsec_test_vector", timestamp, body) == header
     assert example.verify("whsec_test_vector", header, body, now=timestamp + 300)
     assert not example.verify("whsec_test_vector", header, body, now=timestamp + 301)
+
+
+def test_an_endpoint_secret_is_whsec_and_256_random_bits() -> None:
+    secrets = {webhook_secret_generate() for _ in range(20)}
+
+    assert len(secrets) == 20
+    for secret in secrets:
+        prefix, _, token = secret.partition("_")
+        assert prefix == "whsec"
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 32 bytes, URL-safe base64
 
 
 @pytest.mark.parametrize(
