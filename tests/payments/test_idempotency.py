@@ -202,6 +202,56 @@ def test_the_stored_answer_keeps_no_payer_data_in_clear_and_replays_the_original
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("key", [None, ""])
+def test_a_create_without_a_key_is_refused_and_says_so(api: Any, key: str | None) -> None:
+    response = post_payment(api, pix_body(), key=key)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], list(error["fields"])) == (
+        "idempotency_key_required",
+        ["Idempotency-Key"],
+    )
+    assert "Idempotency-Key" in error["message"]
+    assert "required" in error["fields"]["Idempotency-Key"]
+    assert Payment.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("key", "accepted"),
+    [("k" * 255, True), ("k" * 256, False), ("order\n42", False), ("order\x0042", False)],
+    ids=["255 characters", "256 characters", "a newline", "a NUL"],
+)
+def test_a_key_is_at_most_255_printable_characters(api: Any, key: str, accepted: bool) -> None:
+    response = post_payment(api, pix_body(), key=key)
+
+    if accepted:
+        assert response.status_code == 202
+        assert IdempotencyKey.objects.get().key == key
+    else:
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert (error["code"], list(error["fields"])) == (
+            "idempotency_key_invalid", ["Idempotency-Key"],
+        )  # fmt: skip
+        assert "255" in error["message"]
+        assert Payment.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_purge_goes_through_every_batch(api: Any) -> None:
+    for n in range(5):
+        post_payment(api, pix_body(), key=f"old-{n}")
+    post_payment(api, pix_body(), key="fresh")
+    IdempotencyKey.objects.exclude(key="fresh").update(expires_at=timezone.now())
+
+    assert idempotency_keys_purge_expired(batch_size=2) == 5
+
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
+
+
+@pytest.mark.django_db
 def test_purge_removes_only_expired_keys(api: Any) -> None:
     post_payment(api, pix_body(), key="old")
     post_payment(api, card_body(), key="fresh")
