@@ -1,9 +1,11 @@
 import threading
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
 
 from notifications.models import EVENT_TYPES, Event
+from payments import transitions
 from payments.models import Payment, PaymentEvent, PaymentStatus
 from payments.transitions import (
     ALLOWED_TRANSITIONS,
@@ -11,6 +13,7 @@ from payments.transitions import (
     TransitionConflict,
     payment_transition,
 )
+from paywave.metrics import PAYMENT_TRANSITIONS
 from tests.factories import PaymentFactory
 
 S = PaymentStatus
@@ -80,9 +83,74 @@ def test_a_transition_from_a_status_the_payment_left_is_a_conflict() -> None:
         )
 
     assert raised.value.current_status == S.CANCELED
+    assert str(raised.value) == "The payment is canceled; it cannot become processing."
     payment.refresh_from_db()
     assert payment.status == S.CANCELED
     assert not PaymentEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_transition_of_a_missing_payment_is_a_conflict_that_says_so() -> None:
+    with pytest.raises(TransitionConflict) as raised:
+        payment_transition(
+            payment_id="00000000-0000-0000-0000-000000000000",
+            from_statuses=[S.PENDING],
+            to_status=S.CANCELED,
+            reason="x",
+            actor="x",
+        )
+
+    assert raised.value.current_status is None
+    assert str(raised.value) == "The payment is missing; it cannot become canceled."
+
+
+@pytest.mark.django_db
+def test_a_committed_transition_is_counted_and_logged(
+    django_capture_on_commit_callbacks: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, gateway="mercadopago")
+    counted = PAYMENT_TRANSITIONS.labels("awaiting_payment", "pix", "mercadopago")
+    before = counted._value.get()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_transition(
+            payment_id=payment.id,
+            from_statuses=[S.PROCESSING],
+            to_status=S.AWAITING_PAYMENT,
+            reason="charge issued",
+            actor="processing",
+        )
+
+    assert counted._value.get() == before + 1
+    [line] = [r for r in caplog.records if getattr(r, "event", "") == "payment_transition"]
+    assert (line.payment_id, line.from_status, line.to_status) == (
+        str(payment.id), "processing", "awaiting_payment",
+    )  # fmt: skip
+    assert (line.method, line.gateway) == ("pix", "mercadopago")
+
+
+@pytest.mark.django_db
+def test_a_cache_that_fails_after_the_commit_never_undoes_the_transition(
+    django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment = PaymentFactory()
+
+    def unreachable(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(transitions, "payment_cache_put", unreachable)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        moved = payment_transition(
+            payment_id=payment.id,
+            from_statuses=[S.PENDING],
+            to_status=S.PROCESSING,
+            reason="picked up",
+            actor="worker",
+        )
+
+    assert len(callbacks) == 2  # the cache write and the count, both attempted
+    assert moved.status == S.PROCESSING
+    assert Payment.objects.get(pk=payment.pk).status == S.PROCESSING
 
 
 @pytest.mark.django_db
@@ -133,7 +201,7 @@ def test_a_stale_locked_copy_moves_nothing_and_publishes_nothing() -> None:
     ],
 )
 def test_transitions_outside_the_lifecycle_are_refused(source: str, target: str) -> None:
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransition, match=f"^{source} -> {target} is not in the"):
         payment_transition(
             payment_id="00000000-0000-0000-0000-000000000000",
             from_statuses=[source],
