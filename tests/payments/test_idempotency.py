@@ -131,6 +131,16 @@ def test_a_key_two_wallet_apps_used_replays_to_each_its_own_answer(
 
 
 @pytest.mark.django_db
+def test_each_of_a_wallet_app_s_keys_replays_its_own_answer(api: Any) -> None:
+    first = post_payment(api, pix_body(), key="order-1")
+    second = post_payment(api, card_body(), key="order-2")
+
+    assert post_payment(api, card_body(), key="order-2").json() == second.json()
+    assert post_payment(api, pix_body(), key="order-1").json() == first.json()
+    assert Payment.objects.count() == 2
+
+
+@pytest.mark.django_db
 def test_one_key_and_body_for_refunds_of_two_payments_is_not_a_replay(
     api: Any, wallet_app: Any
 ) -> None:
@@ -212,8 +222,10 @@ def test_a_create_without_a_key_is_refused_and_says_so(api: Any, key: str | None
         "idempotency_key_required",
         ["Idempotency-Key"],
     )
-    assert "Idempotency-Key" in error["message"]
-    assert "required" in error["fields"]["Idempotency-Key"]
+    assert error["message"] == (
+        "The Idempotency-Key header is required on requests that create something."
+    )
+    assert error["fields"] == {"Idempotency-Key": "This header is required."}
     assert Payment.objects.count() == 0
 
 
@@ -235,7 +247,10 @@ def test_a_key_is_at_most_255_printable_characters(api: Any, key: str, accepted:
         assert (error["code"], list(error["fields"])) == (
             "idempotency_key_invalid", ["Idempotency-Key"],
         )  # fmt: skip
-        assert "255" in error["message"]
+        assert error["message"] == (
+            "The Idempotency-Key header must be printable and at most 255 characters."
+        )
+        assert error["fields"] == {"Idempotency-Key": "Invalid key."}
         assert Payment.objects.count() == 0
 
 
