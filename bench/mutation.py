@@ -141,20 +141,26 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 pool.shutdown(cancel_futures=True)
     reports = []
+    all_runs: list[dict[str, Any]] = []
     for module in modules:
-        module_runs = [
-            runs.get(unit["workdir"], {"finished": args.report_only, "duration_s": 0.0})
-            for unit in work_units(module)
-        ]
+        module_runs = [runs.get(unit["workdir"]) or _last_run(unit) for unit in work_units(module)]
+        all_runs += module_runs
         report = module_report(module, module_runs)
         report["survivors"] = [_explain(s, explained, module["path"]) for s in report["survivors"]]
         print(f"bench mutation: {module['path']}: {_summary_line(report)}", flush=True)
         reports.append(report)
 
+    duration_s = round(time.monotonic() - started, 1)
+    if args.report_only:  # the runs' wall time: from the first start to the last end
+        starts = [r["ended_at"] - r["duration_s"] for r in all_runs if r.get("ended_at")]
+        stops = [r["ended_at"] for r in all_runs if r.get("ended_at")]
+        duration_s = round(max(stops) - min(starts), 1) if stops else 0.0
+        if starts:
+            started_at = datetime.fromtimestamp(min(starts), UTC)
     result = {
         "tool": f"mutmut {_mutmut_version()}",
         "started_at": started_at.isoformat(timespec="seconds"),
-        "duration_s": round(time.monotonic() - started, 1),
+        "duration_s": duration_s,
         "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "config": "bench/mutation.toml",
         "modules": reports,
@@ -170,6 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench mutation: {_summary_line(result['total'])} in {result['duration_s']:.0f} s")
     print(f"bench mutation: wrote {args.out_dir / name}.json and .md")
     return 0 if all(r["finished"] for r in reports) else 1
+
+
+def _last_run(unit: dict[str, Any]) -> dict[str, Any]:
+    """How the unit's last run went, as it wrote it down; never run: unfinished."""
+    record = unit["workdir"] / "run.json"
+    if record.exists():
+        return json.loads(record.read_text())
+    return {"finished": False, "duration_s": 0.0, "ended_at": None}
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -316,7 +330,13 @@ def run_unit(
         if finished or tested or _STOPPING.is_set():
             break
         print(f"bench mutation: {workdir.name} failed before any mutant; once more", flush=True)
-    return {"finished": finished, "duration_s": time.monotonic() - started}
+    run = {
+        "finished": finished,
+        "duration_s": round(time.monotonic() - started, 1),
+        "ended_at": time.time(),
+    }
+    (workdir / "run.json").write_text(json.dumps(run))  # what --report-only reports later
+    return run
 
 
 def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
