@@ -613,12 +613,14 @@ def markdown(result: dict[str, Any]) -> str:
                 else baseline["kill_rates"].get(report["module"])
             )
             row += f" {_percent(before)} |"
-        rows.append(row + f" {report['duration_s'] / 60:.1f} min |")
+        minutes = report["duration_s"] / 60
+        rows.append(row + (f" {minutes:.1f} min |" if minutes else " - |"))
     lines = [
         "# Mutation testing",
         "",
-        f"{result['tool']}, {result['started_at']}, {result['duration_s'] / 60:.1f} min in all "
-        f"({result['host']['cpus']} CPUs). Modules and their tests: {result['config']}; "
+        f"{result['tool']}, {result['started_at']}, "
+        + (f"{result['duration_s'] / 60:.1f} min in all " if result["duration_s"] else "")
+        + f"({result['host']['cpus']} CPUs). Modules and their tests: {result['config']}; "
         "how to run it: bench/README.md. Kill rate: killed and timed out over the mutants "
         "tested (*not run*: left when a run was cut short).",
         "",
