@@ -52,6 +52,7 @@ lock: $(VENV)/.installed-dev
 	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 	$(PIP_COMPILE) --output-file requirements-ops.txt requirements-ops.in
 	$(PIP_COMPILE) --output-file requirements-bench.txt requirements-bench.in
+	$(PIP_COMPILE) --output-file requirements-mutation.txt requirements-mutation.in
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -47,6 +47,7 @@ def test_every_locked_file_has_its_source() -> None:
     assert [p.name for p in LOCKED] == [
         "requirements-bench.txt",
         "requirements-dev.txt",
+        "requirements-mutation.txt",
         "requirements-ops.txt",
         "requirements.txt",
     ]
