@@ -39,8 +39,8 @@ def paid(payment: Payment, *, status: str = ChargeStatus.SUCCEEDED, **fields: An
 
 
 @pytest.fixture
-def efi(db: Any) -> Gateway:
-    return Gateway.objects.get(code="gerencianet")
+def efi(gateways: dict[str, Gateway]) -> Gateway:
+    return gateways["gerencianet"]
 
 
 def test_parking_flags_that_payment_once_with_one_alert_and_stops_its_jobs(
