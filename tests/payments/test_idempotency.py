@@ -5,10 +5,16 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.utils import timezone
+from rest_framework.exceptions import AuthenticationFailed
 
 from payments import services
 from payments.models import Payment, PaymentStatus, Refund
-from paywave.idempotency import idempotency_keys_purge_expired, request_fingerprint
+from paywave.idempotency import (
+    StoredResponse,
+    idempotency_keys_purge_expired,
+    idempotent_call,
+    request_fingerprint,
+)
 from paywave.models import IdempotencyKey
 from tests.factories import ApiClientFactory, PaymentFactory
 from tests.helpers import authenticated, card_body, pix_body, post_payment
@@ -181,6 +187,24 @@ def test_failed_operation_releases_the_key(api: Any, monkeypatch: pytest.MonkeyP
     assert Payment.objects.count() == 0  # rolled back with the key's answer
     assert IdempotencyKey.objects.count() == 0
     assert post_payment(api, pix_body(), key="k").status_code == 202
+
+
+@pytest.mark.django_db(transaction=True)  # the client's foreign key is checked at commit
+def test_a_key_claimed_for_an_account_deleted_meanwhile_is_a_401() -> None:
+    def operation() -> StoredResponse:
+        raise AssertionError("never run for a deleted account")
+
+    with pytest.raises(AuthenticationFailed) as refused:
+        idempotent_call(
+            client_id="00000000-0000-0000-0000-000000000001",  # no such wallet app (any more)
+            key="k",
+            fingerprint="f",
+            operation=operation,
+        )
+
+    assert refused.value.get_codes() == "account_deleted"
+    assert str(refused.value.detail) == "This wallet app account no longer exists."
+    assert not IdempotencyKey.objects.exists()
 
 
 @pytest.mark.django_db
