@@ -45,6 +45,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from queue import Queue
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from bench import services
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "bench" / "mutation.toml"
@@ -206,6 +209,7 @@ def _slots(jobs: int) -> Iterator[Queue[dict[str, str]]]:
     """
     WORK.mkdir(parents=True, exist_ok=True)
     servers: list[subprocess.Popen[Any]] = []
+    vhosts: list[str] = []
     slots: Queue[dict[str, str]] = Queue()
     try:
         for index in range(jobs):
@@ -218,6 +222,8 @@ def _slots(jobs: int) -> Iterator[Queue[dict[str, str]]]:
                 socket = WORK / f"redis-{index}.sock"
                 servers.append(_redis_server(socket))
                 env["REDIS_URL"] = f"unix://{socket}"
+                env["CELERY_BROKER_URL"] = _own_vhost(os.environ["CELERY_BROKER_URL"], suffix)
+                vhosts.append(env["CELERY_BROKER_URL"])
             print(f"bench mutation: preparing test database {index + 1} of {jobs}", flush=True)
             _prepare_database(env)
             slots.put(env)
@@ -226,6 +232,8 @@ def _slots(jobs: int) -> Iterator[Queue[dict[str, str]]]:
         _stop_runs()
         for server in servers:
             _kill_group(server)
+        for url in vhosts:
+            services.delete_vhost(url, urlsplit(url).path.lstrip("/"))
 
 
 def _stop_runs() -> None:
@@ -234,6 +242,16 @@ def _stop_runs() -> None:
         running = list(_RUNNING)
     for process in running:
         _kill_group(process)
+
+
+def _own_vhost(amqp_url: str, suffix: str) -> str:
+    """The broker URL with a RabbitMQ virtual host of the run's own, made empty now: tests
+    purge and read the payments queue, so two runs must not share one."""
+    parts = urlsplit(amqp_url)
+    vhost = (unquote(parts.path.lstrip("/")) or "default").replace("/", "") + f"_mutation{suffix}"
+    base = urlunsplit(parts._replace(path=""))
+    services.recreate_vhost(base, vhost)
+    return urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
 
 
 def _redis_server(socket: Path) -> subprocess.Popen[Any]:

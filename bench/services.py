@@ -61,6 +61,12 @@ def recreate_vhost(amqp_url: str, vhost: str) -> None:
     _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
 
 
+def delete_vhost(amqp_url: str, vhost: str) -> None:
+    """Remove a virtual host recreate_vhost made (a remote broker's are left alone)."""
+    if shutil.which("rabbitmqctl") is not None:
+        _rabbitmqctl("delete_vhost", vhost, check=False)
+
+
 def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
