@@ -337,6 +337,9 @@ def run_unit(
     workdir.mkdir(parents=True, exist_ok=True)
     linked = _link_checkout(workdir)
     (workdir / "setup.cfg").write_text(_mutmut_config(unit["module"], run, linked))
+    # A fresh test database: what earlier runs left in it (rows of a run stopped mid-test,
+    # a migration's seed a transactional test emptied) must not fail this one's tests.
+    _prepare_database(env)
     started = time.monotonic()
     log_path = workdir / "mutmut.log"
     path = unit["module"]["path"]
