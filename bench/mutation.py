@@ -219,7 +219,7 @@ def _slots(jobs: int) -> Iterator[Queue[dict[str, str]]]:
             )
             env = {**os.environ, "PAYWAVE_MUTATION_DB_SUFFIX": suffix}
             if index:
-                socket = WORK / f"redis-{index}.sock"
+                socket = WORK / f"redis{suffix}.sock"  # two runs in one checkout: two names
                 servers.append(_redis_server(socket))
                 env["REDIS_URL"] = f"unix://{socket}"
                 env["CELERY_BROKER_URL"] = _own_vhost(os.environ["CELERY_BROKER_URL"], suffix)
@@ -276,7 +276,10 @@ def _selected(modules: list[dict[str, Any]], wanted: list[str]) -> list[dict[str
     unknown = [path for path in wanted if path not in known]
     if unknown:
         raise SystemExit(f"bench mutation: not in bench/mutation.toml: {', '.join(unknown)}")
-    return [module for module in modules if not wanted or module["path"] in wanted]
+    if not wanted:
+        return modules
+    by_path = {module["path"]: module for module in modules}
+    return [by_path[path] for path in dict.fromkeys(wanted)]  # in the order asked
 
 
 def _prepare_database(env: dict[str, str]) -> None:
