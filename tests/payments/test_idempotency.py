@@ -52,6 +52,9 @@ def test_same_key_different_body_is_422(api: Any) -> None:
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert response.json()["error"]["message"] == (
+        "This Idempotency-Key was already used with a different request."
+    )
     assert Payment.objects.count() == 1
 
 
@@ -80,6 +83,9 @@ def test_key_in_flight_is_409(api: Any, wallet_app: Any) -> None:
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "idempotency_key_in_use"
+    assert response.json()["error"]["message"] == (
+        "A request with this Idempotency-Key is still being processed; retry shortly."
+    )
     assert Payment.objects.count() == 0
 
 
