@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from paywave.auth import IsStaff
 from paywave.openapi import AUTHENTICATED_ERRORS, error_responses
+from paywave.pagination import QuerySerializer
 
 from .circuit import circuit_status
 from .health import gateway_health_get
@@ -48,9 +49,10 @@ class GatewayListApi(APIView):
         tags=["operations"],
         operation_id="gateways_list",
         summary="Every gateway with its routing configuration, health and circuit (staff).",
-        responses={200: GatewayListOutputSerializer, **error_responses(*AUTHENTICATED_ERRORS)},
+        responses={200: GatewayListOutputSerializer, **error_responses(400, *AUTHENTICATED_ERRORS)},
     )
     def get(self, request: Request) -> Response:
+        QuerySerializer(data=request.query_params).is_valid(raise_exception=True)
         gateways = Gateway.objects.order_by("priority", "code")
         return Response(
             {"results": [gateway_document(gateway) for gateway in gateways], "has_more": False}

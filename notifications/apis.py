@@ -3,7 +3,12 @@
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,7 +28,7 @@ from paywave.openapi import (
     IDEMPOTENCY_KEY_HEADER,
     error_responses,
 )
-from paywave.pagination import NewestFirstCursorPagination
+from paywave.pagination import NewestFirstCursorPagination, PageQuerySerializer
 
 from . import selectors, services
 from .sending import event_payload
@@ -44,16 +49,14 @@ class WebhookEndpointCollectionApi(APIView):
     @extend_schema(
         tags=TAG,
         operation_id="webhook_endpoints_list",
-        parameters=[
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From a `next` link."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1-100."),
-        ],
+        parameters=[PageQuerySerializer],
         responses={
             200: WebhookEndpointPageOutputSerializer,
             **error_responses(400, *AUTHENTICATED_ERRORS),
         },
     )
     def get(self, request: Request) -> Response:
+        PageQuerySerializer(data=request.query_params).is_valid(raise_exception=True)
         endpoints = selectors.webhook_endpoint_list(client_id=client_id_of(request))
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(endpoints, request, view=self)
@@ -75,6 +78,16 @@ class WebhookEndpointCollectionApi(APIView):
             ),
         ],
         request=WebhookEndpointCreateInputSerializer,
+        examples=[
+            OpenApiExample(
+                "Payments",
+                request_only=True,
+                value={
+                    "url": "https://wallet.example.com/paywave/webhooks",
+                    "events": ["payment.succeeded", "payment.failed"],
+                },
+            )
+        ],
         responses={
             201: WebhookEndpointCreatedOutputSerializer,
             **error_responses(*BODY_ERRORS, *AUTHENTICATED_ERRORS, 409, 422),

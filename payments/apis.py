@@ -7,7 +7,12 @@ from uuid import UUID
 import segno
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
@@ -44,6 +49,47 @@ from .serializers import (
 
 TAG = ["payments"]
 
+CREATE_EXAMPLES = [
+    OpenApiExample(
+        "PIX",
+        summary="A PIX payment of R$ 10,50",
+        request_only=True,
+        value={
+            "amount": 1050,
+            "currency": "BRL",
+            "method": "pix",
+            "payer": {
+                "name": "Ana Souza",
+                "email": "ana@example.com",
+                "tax_id": "123.456.789-09",
+                "country": "BR",
+            },
+            "description": "Order 1001",
+            "metadata": {"order": "1001"},
+            "pix": {"expires_in": 3600},
+        },
+    ),
+    OpenApiExample(
+        "Card",
+        summary="A card payment of US$ 25.00, with the gateway's card token",
+        request_only=True,
+        value={
+            "amount": 2500,
+            "currency": "USD",
+            "method": "card",
+            "payer": {"name": "John Doe", "email": "john@example.com", "country": "US"},
+            "card": {"token": "pm_card_visa"},
+        },
+    ),
+]
+UPDATE_EXAMPLES = [
+    OpenApiExample(
+        "Details",
+        request_only=True,
+        value={"description": "Order 1001, gift wrapped", "metadata": {"order": "1001"}},
+    )
+]
+
 
 def _stored_to_response(stored: StoredResponse) -> Response:
     response = Response(stored.body, status=stored.status, headers=stored.headers)
@@ -56,11 +102,7 @@ class PaymentCollectionApi(APIView):
     @extend_schema(
         tags=TAG,
         operation_id="payments_list",
-        parameters=[
-            PaymentListFilterSerializer,
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From a `next` link."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1-100."),
-        ],
+        parameters=[PaymentListFilterSerializer],
         responses={
             200: PaymentPageOutputSerializer,
             **error_responses(400, *AUTHENTICATED_ERRORS),
@@ -69,7 +111,7 @@ class PaymentCollectionApi(APIView):
     def get(self, request: Request) -> Response:
         filters = PaymentListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        payments = selectors.payment_list(client_id=client_id_of(request), **filters.validated_data)
+        payments = selectors.payment_list(client_id=client_id_of(request), **filters.filters)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(payments, request, view=self)
         return paginator.get_paginated_response([payment_document(payment) for payment in page])
@@ -90,6 +132,7 @@ class PaymentCollectionApi(APIView):
             ),
         ],
         request=PaymentCreateInputSerializer,
+        examples=CREATE_EXAMPLES,
         responses={
             202: PaymentOutputSerializer,
             **error_responses(*BODY_ERRORS, *AUTHENTICATED_ERRORS, 409, 422),
@@ -154,6 +197,7 @@ class PaymentDetailApi(APIView):
         operation_id="payments_partial_update",
         summary="Change description and/or metadata (any status).",
         request=PaymentUpdateInputSerializer(partial=True),
+        examples=UPDATE_EXAMPLES,
         responses={
             200: PaymentOutputSerializer,
             **error_responses(*BODY_ERRORS, 404, *AUTHENTICATED_ERRORS),
@@ -167,6 +211,7 @@ class PaymentDetailApi(APIView):
         operation_id="payments_update",
         summary="Replace description and metadata (any status).",
         request=PaymentUpdateInputSerializer,
+        examples=UPDATE_EXAMPLES,
         responses={
             200: PaymentOutputSerializer,
             **error_responses(*BODY_ERRORS, 404, *AUTHENTICATED_ERRORS),
@@ -224,8 +269,21 @@ class PaymentQrCodeApi(APIView):
         tags=TAG,
         operation_id="payments_qrcode",
         summary="The PIX QR code image of the payment's BR Code.",
+        parameters=[
+            OpenApiParameter(
+                "Cache-Control",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                required=True,
+                description="`private, max-age=3600`: the image of a payment never changes.",
+            )
+        ],
         responses={
-            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="PNG image"),
+            # Bytes, not a JSON string: OpenAPI 3.1 says so with the media type alone.
+            (200, "image/png"): OpenApiResponse(
+                {"contentMediaType": "image/png"}, description="PNG image"
+            ),
             **error_responses(404, *AUTHENTICATED_ERRORS),
         },
     )

@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from paywave.openapi import (
     IDEMPOTENCY_KEY_HEADER,
     error_responses,
 )
+from paywave.pagination import QuerySerializer
 from paywave.serializer_fields import StrictIntegerField, StrictSerializer
 
 from .models import Refund
@@ -56,9 +57,13 @@ class PaymentRefundsApi(APIView):
         tags=TAG,
         operation_id="refunds_list",
         summary="The payment's refunds, newest first.",
-        responses={200: RefundListOutputSerializer, **error_responses(404, *AUTHENTICATED_ERRORS)},
+        responses={
+            200: RefundListOutputSerializer,
+            **error_responses(400, 404, *AUTHENTICATED_ERRORS),
+        },
     )
     def get(self, request: Request, payment_id: UUID) -> Response:
+        QuerySerializer(data=request.query_params).is_valid(raise_exception=True)
         payment = payment_get(client_id=client_id_of(request), payment_id=payment_id)
         refunds = Refund.objects.filter(payment=payment).order_by("-created_at", "-id")
         # Every refund of the payment, in one page: there is never a next one.
@@ -75,6 +80,12 @@ class PaymentRefundsApi(APIView):
         "retried call never refunds twice.",
         parameters=[IDEMPOTENCY_KEY_HEADER],
         request=RefundCreateInputSerializer,
+        examples=[
+            OpenApiExample(
+                "Part", summary="Refund R$ 5,00 of it", request_only=True, value={"amount": 500}
+            ),
+            OpenApiExample("All", summary="Refund all that is left", request_only=True, value={}),
+        ],
         responses={
             202: RefundOutputSerializer,
             **error_responses(*BODY_ERRORS, 404, 409, 422, *AUTHENTICATED_ERRORS),

@@ -8,12 +8,16 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from paywave.cards import looks_like_card_number
 from paywave.countries import COUNTRY_CODES
 from paywave.money import supported_currencies
+from paywave.pagination import PageQuerySerializer, QueryDateTimeField
 from paywave.serializer_fields import (
+    CountryField,
+    CurrencyField,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
@@ -31,7 +35,13 @@ from .models import (
     PaymentStatus,
 )
 
-_TOKEN = re.compile(r"[A-Za-z0-9_\-]{3,255}")
+_TOKEN_PATTERN = r"^[A-Za-z0-9_\-]{3,255}$"  # noqa: S105 (a pattern, not a secret)
+_TOKEN = re.compile(_TOKEN_PATTERN)
+
+
+@extend_schema_field({"type": "string", "pattern": _TOKEN_PATTERN})
+class CardTokenField(StrictCharField):
+    """Checked by CardInputSerializer.validate_token (card numbers first, then the pattern)."""
 
 
 class PayerOutputSerializer(serializers.Serializer):
@@ -214,7 +224,7 @@ class PayerInputSerializer(StrictSerializer):
     tax_id = StrictCharField(
         max_length=20, required=False, help_text="CPF or CNPJ; required for PIX."
     )
-    country = StrictCharField(min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2.")
+    country = CountryField(help_text="ISO 3166-1 alpha-2.")
 
     def validate_country(self, value: str) -> str:
         if value not in COUNTRY_CODES:
@@ -230,7 +240,7 @@ class PayerInputSerializer(StrictSerializer):
 
 class CardInputSerializer(StrictSerializer):
     unknown_field_message = _CARD_NUMBER_MESSAGE
-    token = StrictCharField(
+    token = CardTokenField(
         max_length=255, help_text="The gateway's token for the card, e.g. pm_card_visa."
     )
 
@@ -250,9 +260,7 @@ class PixInputSerializer(StrictSerializer):
 
 class PaymentCreateInputSerializer(StrictSerializer):
     amount = StrictIntegerField(min_value=1, help_text="Minor units: 1050 is 10.50.")
-    currency = StrictCharField(
-        min_length=3, max_length=3, trim_whitespace=False, help_text="ISO 4217, e.g. BRL."
-    )
+    currency = CurrencyField(help_text="ISO 4217; PIX payments are in BRL.")
     method = serializers.ChoiceField(choices=PaymentMethod.choices)
     payer = PayerInputSerializer()
     card = CardInputSerializer(required=False)
@@ -269,6 +277,20 @@ class PaymentCreateInputSerializer(StrictSerializer):
 
     def validate_return_url(self, value: str) -> str:
         return validate_return_url(value)
+
+    schema_rules = [
+        {
+            "if": {"properties": {"method": {"const": PaymentMethod.PIX}}},
+            "then": {
+                "properties": {
+                    "currency": {"const": "BRL"},
+                    "payer": {"required": ["email", "tax_id"]},
+                    "card": False,
+                }
+            },
+            "else": {"required": ["card"], "properties": {"pix": False}},
+        }
+    ]
 
     def validate_amount(self, value: int) -> int:
         maximum = settings.PAYWAVE_MAX_AMOUNT
@@ -318,11 +340,17 @@ class PaymentUpdateInputSerializer(StrictSerializer):
         return attrs
 
 
-class PaymentListFilterSerializer(serializers.Serializer):
+class PaymentListFilterSerializer(PageQuerySerializer):
     status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
     method = serializers.ChoiceField(choices=PaymentMethod.choices, required=False)
-    created_after = serializers.DateTimeField(required=False)
-    created_before = serializers.DateTimeField(required=False)
+    created_after = QueryDateTimeField(
+        required=False, help_text="Only payments created at or after this time (RFC 3339)."
+    )
+    created_before = QueryDateTimeField(
+        required=False,
+        help_text="Only payments created before this time (RFC 3339); must be later than "
+        "`created_after` when both are given (else 400).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         after, before = attrs.get("created_after"), attrs.get("created_before")

@@ -1,15 +1,25 @@
 """Token endpoints: a wallet app trades its username and password for a JWT pair, and a
 refresh token (once) for a new pair."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from paywave.auth import ClientTokenObtainSerializer, ClientTokenRefreshSerializer
 from paywave.openapi import BODY_ERRORS, error_responses
+from paywave.serializer_fields import StrictSerializer
 from paywave.throttling import TokenRateThrottle
 
 TAG = ["auth"]
+
+
+class TokenObtainInputSerializer(StrictSerializer, ClientTokenObtainSerializer):
+    """Username and password; nothing else, like every body the API takes."""
+
+
+class TokenRefreshInputSerializer(StrictSerializer, ClientTokenRefreshSerializer):
+    """The refresh token; nothing else, like every body the API takes."""
+
 
 TOKEN_PAIR = inline_serializer(
     "TokenPair",
@@ -30,13 +40,21 @@ REFRESHED_PAIR = inline_serializer(
 
 
 class TokenObtainApi(TokenObtainPairView):
-    serializer_class = ClientTokenObtainSerializer
+    serializer_class = TokenObtainInputSerializer
     throttle_classes = (TokenRateThrottle,)
 
     @extend_schema(
         tags=TAG,
         operation_id="auth_token",
         summary="Username and password for an access and a refresh token.",
+        examples=[
+            OpenApiExample(
+                "Sandbox",
+                summary="The sandbox's demo wallet app",
+                request_only=True,
+                value={"username": "demo", "password": "demo"},
+            )
+        ],
         responses={200: TOKEN_PAIR, **error_responses(*BODY_ERRORS, 401, 429)},
     )
     def post(self, request, *args, **kwargs):
@@ -44,13 +62,21 @@ class TokenObtainApi(TokenObtainPairView):
 
 
 class TokenRefreshApi(TokenRefreshView):
-    serializer_class = ClientTokenRefreshSerializer
+    serializer_class = TokenRefreshInputSerializer
     throttle_classes = (TokenRateThrottle,)
 
     @extend_schema(
         tags=TAG,
         operation_id="auth_token_refresh",
         summary="A refresh token for a new access and refresh token (the one sent is spent).",
+        examples=[
+            OpenApiExample(
+                "Refresh",
+                summary="The `refresh` of the last answer of /auth/token or of this endpoint",
+                request_only=True,
+                value={"refresh": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.signature"},
+            )
+        ],
         responses={200: REFRESHED_PAIR, **error_responses(*BODY_ERRORS, 401, 429)},
     )
     def post(self, request, *args, **kwargs):

@@ -1,8 +1,9 @@
 """OpenAPI pieces shared by every endpoint: the error shape and the common error answers."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+
+from paywave.idempotency import MAX_KEY_LENGTH
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -16,23 +17,26 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
 
-_DESCRIPTIONS = {
+ERROR_DESCRIPTIONS = {
     400: "Invalid input; `fields` names each wrong field.",
     401: "Missing, invalid or expired token.",
     403: "Authenticated, but not a wallet app account (or not staff).",
     404: "No such object (another wallet app's objects answer 404 too).",
     405: "Method not allowed.",
+    406: "The Accept header does not allow JSON.",
     409: "The object's state does not allow this, or the idempotency key is in use.",
     413: "The request body is too large.",
     415: "The body is not JSON.",
     422: "The Idempotency-Key was used with a different request.",
     429: "Too many requests; see the Retry-After header.",
+    503: "The service cannot take the request now; nothing was stored. Send the same request "
+    "again (same Idempotency-Key) after Retry-After seconds.",
 }
 
 
 def error_responses(*status_codes: int) -> dict[int, OpenApiResponse]:
     return {
-        code: OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[code])
+        code: OpenApiResponse(response=ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
         for code in status_codes
     }
 
@@ -42,10 +46,18 @@ BODY_ERRORS = (400, 413, 415)
 
 IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
-    type=OpenApiTypes.STR,
+    # Printable characters as a header carries them (Latin-1): what validate_idempotency_key
+    # takes, and nothing it refuses.
+    type={
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": "^[ -~\u00a1-\u00ac\u00ae-\u00ff]+$",
+    },
     location=OpenApiParameter.HEADER,
     required=True,
-    description="Any string up to 255 characters, unique per request you mean to make once. "
-    "Kept 24 h: the same key and body replay the first answer "
-    "(with `Idempotent-Replayed: true`).",
+    description=f"Any printable string of 1 to {MAX_KEY_LENGTH} characters, unique per request "
+    "you mean to make once (a UUID does). Kept 24 h: the same key and body replay the first "
+    "answer (with `Idempotent-Replayed: true`); the same key with another body is a 422. "
+    "Without it: 400 `idempotency_key_required`.",
 )

@@ -1,7 +1,7 @@
 """Strict input fields: JSON types are not coerced, unknown fields are refused."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from rest_framework import serializers
 
@@ -10,6 +10,9 @@ class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not declare instead of silently dropping them."""
 
     unknown_field_message = "Unknown field."
+    # Rules across fields that `validate` checks, as JSON Schema (2020-12) for the OpenAPI
+    # schema's `allOf` (paywave.schema): what a client can know before sending.
+    schema_rules: ClassVar[list[dict[str, Any]]] = []
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
@@ -93,3 +96,18 @@ class StringMapField(serializers.DictField):
         if errors:
             raise serializers.ValidationError(errors)
         return dict(data)
+
+
+class CurrencyField(StrictCharField):
+    """An ISO 4217 code; which ones PayWave takes (PAYWAVE_CURRENCIES) the serializer checks,
+    and the OpenAPI schema lists (paywave.schema)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_length=3, max_length=3, trim_whitespace=False, **kwargs)
+
+
+class CountryField(StrictCharField):
+    """An ISO 3166-1 alpha-2 code, checked by the serializer, listed in the OpenAPI schema."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_length=2, max_length=2, **kwargs)

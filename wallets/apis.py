@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.pagination import Cursor
@@ -28,7 +28,7 @@ from paywave.openapi import (
     IDEMPOTENCY_KEY_HEADER,
     error_responses,
 )
-from paywave.pagination import NewestFirstCursorPagination
+from paywave.pagination import NewestFirstCursorPagination, PageQuerySerializer
 
 from . import selectors, services
 from .serializers import (
@@ -46,12 +46,6 @@ from .serializers import (
 
 WALLETS = ["wallets"]
 TRANSFERS = ["transfers"]
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="From a `next` link."),
-    OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1-100."),
-]
-
 
 _SEQUENCE = re.compile(r"[0-9]{1,18}")
 
@@ -104,7 +98,7 @@ class WalletCollectionApi(APIView):
     @extend_schema(
         tags=WALLETS,
         operation_id="wallets_list",
-        parameters=[WalletListFilterSerializer, *PAGE_PARAMETERS],
+        parameters=[WalletListFilterSerializer],
         responses={
             200: WalletPageOutputSerializer,
             **error_responses(400, *AUTHENTICATED_ERRORS),
@@ -113,7 +107,7 @@ class WalletCollectionApi(APIView):
     def get(self, request: Request) -> Response:
         filters = WalletListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        wallets = selectors.wallet_list(client_id=client_id_of(request), **filters.validated_data)
+        wallets = selectors.wallet_list(client_id=client_id_of(request), **filters.filters)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(wallets, request, view=self)
         return paginator.get_paginated_response([wallet_document(wallet) for wallet in page])
@@ -124,6 +118,7 @@ class WalletCollectionApi(APIView):
         summary="Open a wallet in one currency, with a zero balance.",
         parameters=[IDEMPOTENCY_KEY_HEADER, _location_header(201)],
         request=WalletCreateInputSerializer,
+        examples=[OpenApiExample("BRL", request_only=True, value={"currency": "BRL"})],
         responses={
             201: WalletOutputSerializer,
             **error_responses(*BODY_ERRORS, *AUTHENTICATED_ERRORS, 409, 422),
@@ -161,13 +156,14 @@ class WalletEntryListApi(APIView):
         tags=WALLETS,
         operation_id="wallets_entries_list",
         summary="The wallet's ledger lines, newest first.",
-        parameters=PAGE_PARAMETERS,
+        parameters=[PageQuerySerializer],
         responses={
             200: EntryPageOutputSerializer,
             **error_responses(400, 404, *AUTHENTICATED_ERRORS),
         },
     )
     def get(self, request: Request, wallet_id: UUID) -> Response:
+        PageQuerySerializer(data=request.query_params).is_valid(raise_exception=True)
         entries = selectors.wallet_entries(client_id=client_id_of(request), wallet_id=wallet_id)
         paginator = LedgerCursorPagination()
         page = paginator.paginate_queryset(entries, request, view=self)
@@ -181,6 +177,20 @@ class TransferCollectionApi(APIView):
         summary="Move money between two wallets of the same wallet app, atomically.",
         parameters=[IDEMPOTENCY_KEY_HEADER, _location_header(201)],
         request=TransferCreateInputSerializer,
+        examples=[
+            OpenApiExample(
+                "Transfer",
+                summary="R$ 5,00 between two of your BRL wallets (put their ids)",
+                request_only=True,
+                value={
+                    "from_wallet": "3f8e2b1c-6a4d-4e8f-9b2a-1c5d7e9f0a12",
+                    "to_wallet": "8c1d4f6a-2b3e-4d5f-8a9b-0c1d2e3f4a56",
+                    "amount": 500,
+                    "currency": "BRL",
+                    "description": "Allowance",
+                },
+            )
+        ],
         responses={
             201: TransferOutputSerializer,
             **error_responses(*BODY_ERRORS, *AUTHENTICATED_ERRORS, 404, 409, 422),

@@ -8,7 +8,9 @@ from rest_framework import serializers
 
 from paywave.cards import looks_like_card_number
 from paywave.money import supported_currencies
+from paywave.pagination import PageQuerySerializer
 from paywave.serializer_fields import (
+    CurrencyField,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
@@ -118,15 +120,13 @@ def _validate_currency(value: str) -> str:
 
 
 class WalletCreateInputSerializer(StrictSerializer):
-    currency = StrictCharField(
-        min_length=3, max_length=3, trim_whitespace=False, help_text="ISO 4217, e.g. BRL."
-    )
+    currency = CurrencyField(help_text="ISO 4217.")
 
     def validate_currency(self, value: str) -> str:
         return _validate_currency(value)
 
 
-class WalletListFilterSerializer(serializers.Serializer):
+class WalletListFilterSerializer(PageQuerySerializer):
     status = serializers.ChoiceField(choices=WalletStatus.choices, required=False)
     currency = serializers.CharField(min_length=3, max_length=3, required=False)
 
@@ -135,9 +135,7 @@ class TransferCreateInputSerializer(StrictSerializer):
     from_wallet = StrictUUIDField(help_text="The wallet the money leaves.")
     to_wallet = StrictUUIDField(help_text="Another wallet of the same wallet app.")
     amount = StrictIntegerField(min_value=1, help_text="Minor units: 1050 is 10.50.")
-    currency = StrictCharField(
-        min_length=3, max_length=3, trim_whitespace=False, help_text="Both wallets' currency."
-    )
+    currency = CurrencyField(help_text="Both wallets' currency.")
     description = StrictCharField(max_length=255, required=False, allow_blank=True)
 
     def validate_amount(self, value: int) -> int:

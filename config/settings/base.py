@@ -267,8 +267,10 @@ if PAYWAVE_API_DOCS not in API_DOCS_MODES:
 SPECTACULAR_SETTINGS = {
     "TITLE": "PayWave API",
     "DESCRIPTION": "PIX and card payments for wallet apps. Money is an integer in minor "
-    "units with an ISO 4217 currency. Every error has the shape "
-    '`{"error": {"type", "code", "message", "fields"}}`.',
+    "units with an ISO 4217 currency (a JSON integer: `1050`, never `1050.0`). Request "
+    "bodies are JSON objects with only the declared fields; strings may not contain NUL "
+    "(U+0000). Every error has the shape "
+    '`{"error": {"type", "code", "message", "fields"}}`. The contract in prose: docs/API.md.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["paywave.auth.ApiDocsAccess"],
@@ -280,6 +282,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # JSON Schema 2020-12: a null object is `oneOf: [{$ref}, {type: null}]`, which every
+    # validator reads alike (3.0's `nullable` beside a $ref is not).
+    "OAS_VERSION": "3.1.0",
+    # Where wallet apps reach the API, for generated clients and Swagger UI's "Try it out":
+    # by default the host that served the schema.
+    "SERVERS": [{"url": env.str("PAYWAVE_API_SERVER_URL", default="/")}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "paywave.schema.declare_common_answers",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentStatusEnum": "payments.models.PaymentStatus",
         "PaymentMethodEnum": "payments.models.PaymentMethod",
