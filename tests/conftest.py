@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from tests.factories import ApiClientFactory
 from tests.helpers import authenticated
 
-pytest_plugins = ["tests.gateway_fixtures"]
+pytest_plugins = ["tests.gateway_fixtures", "tests.openapi_contract"]
 
 SERVICE_URLS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
 
