@@ -3,6 +3,7 @@
 from datetime import UTC
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from paywave.serializer_fields import StrictSerializer
@@ -13,6 +14,7 @@ from .services import MAX_URL_LENGTH
 EVENT_CHOICES = [*EVENT_TYPES, ALL_EVENTS]
 
 
+@extend_schema_field({"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})
 class StrictURLField(serializers.URLField):
     """An http(s) URL written as a JSON string; where it may point is the service's rule."""
 

@@ -23,7 +23,7 @@ from paywave.openapi import (
     error_responses,
 )
 from paywave.pagination import QuerySerializer
-from paywave.serializer_fields import StrictIntegerField, StrictSerializer
+from paywave.serializer_fields import AmountField, StrictSerializer
 
 from .models import Refund
 from .refunds import refund_create, refund_document
@@ -33,9 +33,7 @@ TAG = ["refunds"]
 
 
 class RefundCreateInputSerializer(StrictSerializer):
-    amount = StrictIntegerField(
-        min_value=1, required=False, help_text="Minor units; omit to refund all that is left."
-    )
+    amount = AmountField(required=False, help_text="Minor units; omit to refund all that is left.")
 
 
 class RefundOutputSerializer(serializers.Serializer):

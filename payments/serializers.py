@@ -16,6 +16,7 @@ from paywave.countries import COUNTRY_CODES
 from paywave.money import supported_currencies
 from paywave.pagination import PageQuerySerializer, QueryDateTimeField
 from paywave.serializer_fields import (
+    AmountField,
     CountryField,
     CurrencyField,
     StrictCharField,
@@ -259,7 +260,7 @@ class PixInputSerializer(StrictSerializer):
 
 
 class PaymentCreateInputSerializer(StrictSerializer):
-    amount = StrictIntegerField(min_value=1, help_text="Minor units: 1050 is 10.50.")
+    amount = AmountField(help_text="Minor units: 1050 is 10.50.")
     currency = CurrencyField(help_text="ISO 4217; PIX payments are in BRL.")
     method = serializers.ChoiceField(choices=PaymentMethod.choices)
     payer = PayerInputSerializer()

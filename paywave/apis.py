@@ -1,6 +1,8 @@
 """Token endpoints: a wallet app trades its username and password for a JWT pair, and a
 refresh token (once) for a new pair."""
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -13,11 +15,20 @@ from paywave.throttling import TokenRateThrottle
 TAG = ["auth"]
 
 
-class TokenObtainInputSerializer(StrictSerializer, ClientTokenObtainSerializer):
+class _AsSent:
+    """Credentials are compared as sent: " x" is not "x", and " " is a wrong one, not blank."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.trim_whitespace = False
+
+
+class TokenObtainInputSerializer(_AsSent, StrictSerializer, ClientTokenObtainSerializer):
     """Username and password; nothing else, like every body the API takes."""
 
 
-class TokenRefreshInputSerializer(StrictSerializer, ClientTokenRefreshSerializer):
+class TokenRefreshInputSerializer(_AsSent, StrictSerializer, ClientTokenRefreshSerializer):
     """The refresh token; nothing else, like every body the API takes."""
 
 

@@ -10,6 +10,7 @@ PaywaveConfig.ready (extensions) and SPECTACULAR_SETTINGS (hook).
 import inspect
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
@@ -80,6 +81,13 @@ class CurrencyFieldScheme(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         return {"type": "string", "enum": sorted(supported_currencies())}
+
+
+class AmountFieldScheme(OpenApiSerializerFieldExtension):
+    target_class = "paywave.serializer_fields.AmountField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return {"type": "integer", "minimum": 1, "maximum": settings.PAYWAVE_MAX_AMOUNT}
 
 
 class CountryFieldScheme(OpenApiSerializerFieldExtension):

@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.conf import settings
 from rest_framework import serializers
 
 
@@ -111,3 +112,18 @@ class CountryField(StrictCharField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_length=2, max_length=2, **kwargs)
+
+
+class AmountField(StrictIntegerField):
+    """Minor units, from 1 to PAYWAVE_MAX_AMOUNT (read when it validates, as the OpenAPI
+    schema reads it when generated: paywave.schema)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        value = super().to_internal_value(data)
+        maximum = settings.PAYWAVE_MAX_AMOUNT
+        if value > maximum:
+            raise serializers.ValidationError(f"Must be at most {maximum} minor units.")
+        return value

@@ -10,9 +10,9 @@ from paywave.cards import looks_like_card_number
 from paywave.money import supported_currencies
 from paywave.pagination import PageQuerySerializer
 from paywave.serializer_fields import (
+    AmountField,
     CurrencyField,
     StrictCharField,
-    StrictIntegerField,
     StrictSerializer,
     StrictUUIDField,
 )
@@ -134,7 +134,7 @@ class WalletListFilterSerializer(PageQuerySerializer):
 class TransferCreateInputSerializer(StrictSerializer):
     from_wallet = StrictUUIDField(help_text="The wallet the money leaves.")
     to_wallet = StrictUUIDField(help_text="Another wallet of the same wallet app.")
-    amount = StrictIntegerField(min_value=1, help_text="Minor units: 1050 is 10.50.")
+    amount = AmountField(help_text="Minor units: 1050 is 10.50.")
     currency = CurrencyField(help_text="Both wallets' currency.")
     description = StrictCharField(max_length=255, required=False, allow_blank=True)
 

@@ -199,3 +199,41 @@ def test_the_account_check_costs_one_cache_read_and_no_query_when_warm(
     assert token["client_id"] == str(wallet_app.id)
     assert len(queries) == 0
     assert len(reads) == 1
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"password": f" {PASSWORD}"},
+        {"password": " "},
+        {"username": "app "},
+    ],
+)
+def test_credentials_are_compared_as_sent(credentials: dict[str, str]) -> None:
+    """Not trimmed: " secret" is a wrong password (401), and " " a wrong one, not blank."""
+    ApiClientFactory(user__username="app", user__password=PASSWORD)
+    body = {"username": "app", "password": PASSWORD, **credentials}
+
+    response = APIClient().post("/api/v1/auth/token", body, format="json")
+
+    assert response.status_code == 401, response.content
+    assert response.json()["error"]["code"] == "no_active_account"
+
+
+def test_a_blank_refresh_token_is_an_invalid_one() -> None:
+    response = refresh(" ")
+
+    assert response.status_code == 401, response.content
+
+
+def test_token_bodies_take_no_other_field() -> None:
+    ApiClientFactory(user__username="app", user__password=PASSWORD)
+
+    response = APIClient().post(
+        "/api/v1/auth/token",
+        {"username": "app", "password": PASSWORD, "scope": "admin"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"scope": "Unknown field."}
