@@ -98,3 +98,11 @@ def test_an_offset_time_filters_by_the_instant(api: Any) -> None:
     response = api.get("/api/v1/payments", {"created_after": "2026-01-01T03:00:00+03:00"})
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("currency", ["\x0cSQ", "XYZ", "brl"])
+def test_wallets_filter_by_a_currency_paywave_takes(api: Any, currency: str) -> None:
+    """Not trimmed into another value: the schema lists the currencies."""
+    response = api.get("/api/v1/wallets", {"currency": currency})
+
+    assert set(_error(response)["fields"]) == {"currency"}

@@ -128,7 +128,10 @@ class WalletCreateInputSerializer(StrictSerializer):
 
 class WalletListFilterSerializer(PageQuerySerializer):
     status = serializers.ChoiceField(choices=WalletStatus.choices, required=False)
-    currency = serializers.CharField(min_length=3, max_length=3, required=False)
+    currency = CurrencyField(required=False)
+
+    def validate_currency(self, value: str) -> str:
+        return _validate_currency(value)
 
 
 class TransferCreateInputSerializer(StrictSerializer):
