@@ -165,11 +165,7 @@ class EventCollectionApi(APIView):
         operation_id="events_list",
         summary="The wallet app's events of the last 30 days, newest first: catch up on "
         "deliveries that were missed.",
-        parameters=[
-            EventListFilterSerializer,
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From a `next` link."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, 1-100."),
-        ],
+        parameters=[EventListFilterSerializer],
         responses={
             200: EventPageOutputSerializer,
             **error_responses(400, *AUTHENTICATED_ERRORS),
@@ -178,7 +174,7 @@ class EventCollectionApi(APIView):
     def get(self, request: Request) -> Response:
         filters = EventListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        events = selectors.event_list(client_id=client_id_of(request), **filters.validated_data)
+        events = selectors.event_list(client_id=client_id_of(request), **filters.filters)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response([event_payload(event) for event in page])

@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from paywave.pagination import PageQuerySerializer, QueryDateTimeField
 from paywave.serializer_fields import StrictSerializer
 
 from .models import ALL_EVENTS, EVENT_TYPES, WebhookEndpoint
@@ -79,10 +80,17 @@ class EventPageOutputSerializer(serializers.Serializer):
     has_more = serializers.BooleanField(help_text="Whether a next page exists.")
 
 
-class EventListFilterSerializer(serializers.Serializer):
+class EventListFilterSerializer(PageQuerySerializer):
     type = serializers.ChoiceField(choices=EVENT_TYPES, required=False)
-    created_after = serializers.DateTimeField(required=False)
-    created_before = serializers.DateTimeField(required=False)
+    created_after = QueryDateTimeField(
+        required=False,
+        help_text="Only events after this time (RFC 3339); the list reaches back 30 days.",
+    )
+    created_before = QueryDateTimeField(
+        required=False,
+        help_text="Only events before this time (RFC 3339); must be later than "
+        "`created_after` when both are given (else 400).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         after, before = attrs.get("created_after"), attrs.get("created_before")

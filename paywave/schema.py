@@ -24,6 +24,7 @@ from paywave.middleware import REQUEST_ID_HEADER
 from paywave.money import supported_currencies
 from paywave.openapi import ERROR_DESCRIPTIONS
 from paywave.serializer_fields import StrictSerializer
+from paywave.versioning import VERSION_HEADER
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -134,6 +135,26 @@ _REQUEST_ID_PARAMETER = {
 }
 
 
+def _api_version_header() -> dict[str, Any]:
+    return _header(
+        "The dated API version that shaped this answer (the one the request pinned with "
+        "PayWave-Version, else the newest).",
+        required=True,
+        schema={"type": "string", "enum": list(settings.PAYWAVE_API_VERSIONS)},
+    )
+
+
+def _api_version_parameter() -> dict[str, Any]:
+    return {
+        "in": "header",
+        "name": VERSION_HEADER,
+        "required": False,
+        "schema": {"type": "string", "enum": list(settings.PAYWAVE_API_VERSIONS)},
+        "description": "Pin the answer to this dated API version; without it the newest "
+        "answers. An unknown version is a 400 `unsupported_api_version`.",
+    }
+
+
 def _error_response(code: int) -> dict[str, Any]:
     return {
         "description": ERROR_DESCRIPTIONS[code],
@@ -170,10 +191,11 @@ def declare_common_answers(
 
     - 503 `service_unavailable` with Retry-After (the database cannot take the request);
       406 where the answer is JSON (an Accept header without it);
-    - X-Request-ID on every answer, and as an optional request header;
+    - X-Request-ID and PayWave-Version on every answer, and as optional request headers;
     - Retry-After on 429, WWW-Authenticate on 401;
     - Idempotent-Replayed on the success answers of idempotent creates.
     """
+    api_version, api_version_parameter = _api_version_header(), _api_version_parameter()
     for operation in _operations(result):
         responses = operation["responses"]
         responses.setdefault("503", _error_response(503))
@@ -183,6 +205,7 @@ def declare_common_answers(
         for code, response in responses.items():
             headers = response.setdefault("headers", {})
             headers[REQUEST_ID_HEADER] = _REQUEST_ID
+            headers[VERSION_HEADER] = api_version
             if code == "401":
                 headers["WWW-Authenticate"] = _WWW_AUTHENTICATE
             elif code == "429":
@@ -191,6 +214,8 @@ def declare_common_answers(
                 headers["Retry-After"] = _RETRY_AFTER_UNAVAILABLE
             elif code.startswith("2") and idempotent:
                 headers[REPLAY_HEADER] = _REPLAYED
-        operation.setdefault("parameters", []).append(_REQUEST_ID_PARAMETER)
+        operation.setdefault("parameters", []).extend(
+            [_REQUEST_ID_PARAMETER, api_version_parameter]
+        )
         operation["responses"] = dict(sorted(responses.items()))
     return result

@@ -20,8 +20,10 @@ def test_create_client_prints_credentials_that_log_in() -> None:
     credentials = json.loads(out.getvalue())
     assert credentials["username"] == "acme-wallet"
     assert len(credentials["password"]) >= 24
+    assert credentials["api_key"].startswith("pw_test_")
     assert ApiClient.objects.filter(name="acme-wallet").exists()
-    response = APIClient().post("/api/v1/auth/token", credentials, format="json")
+    login = {"username": credentials["username"], "password": credentials["password"]}
+    response = APIClient().post("/api/v1/auth/token", login, format="json")
     assert response.status_code == 200
     assert {"access", "refresh"} <= set(response.json())
 
