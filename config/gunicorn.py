@@ -1,4 +1,4 @@
-"""gunicorn's settings for the api: `gunicorn --config python:config.gunicorn` (make run, the image).
+"""gunicorn's settings for the api: `--config python:config.gunicorn` (make run, the image).
 
 The command line gives the rest (bind, workers, threads). Here: gunicorn's own lines
 (starting, listening, booting a worker, a worker timing out) are written as PayWave's
