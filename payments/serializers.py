@@ -189,6 +189,13 @@ _CARD_NUMBER_MESSAGE = (
 )
 
 
+@extend_schema_field(
+    {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}
+)
+class ReturnURLField(StrictCharField):
+    """An absolute http(s) URL, as a JSON string (validate_return_url says which)."""
+
+
 def validate_return_url(value: str) -> str:
     parts = urlsplit(value)
     schemes = ("https", "http") if settings.PAYWAVE_SANDBOX else ("https",)
@@ -269,7 +276,7 @@ class PaymentCreateInputSerializer(StrictSerializer):
     wallet_id = StrictUUIDField(required=False, allow_null=True)
     description = StrictCharField(max_length=255, required=False, allow_blank=True)
     metadata = StringMapField(required=False)
-    return_url = StrictCharField(
+    return_url = ReturnURLField(
         max_length=2048,
         required=False,
         help_text="Where the payer comes back to the wallet app after a gateway's page "

@@ -190,6 +190,7 @@ def declare_common_answers(
     """Every operation's answers and headers that no single view declares.
 
     - 503 `service_unavailable` with Retry-After (the database cannot take the request);
+      400 (a PayWave-Version the server does not speak);
       406 where the answer is JSON (an Accept header without it);
     - X-Request-ID and PayWave-Version on every answer, and as optional request headers;
     - Retry-After on 429, WWW-Authenticate on 401;
@@ -199,6 +200,7 @@ def declare_common_answers(
     for operation in _operations(result):
         responses = operation["responses"]
         responses.setdefault("503", _error_response(503))
+        responses.setdefault("400", _error_response(400))  # an unknown PayWave-Version
         if _answers_json(operation):
             responses.setdefault("406", _error_response(406))
         idempotent = _is_idempotent_create(operation)

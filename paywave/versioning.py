@@ -25,8 +25,8 @@ def current_version() -> str:
 
 class HeaderVersioning(BaseVersioning):
     def determine_version(self, request: Request, *args: Any, **kwargs: Any) -> str:
-        asked = request.headers.get(VERSION_HEADER, "").strip()
-        version = asked or current_version()
+        asked = request.headers.get(VERSION_HEADER)
+        version = current_version() if asked is None else asked.strip()
         if version not in settings.PAYWAVE_API_VERSIONS:
             supported = ", ".join(settings.PAYWAVE_API_VERSIONS)
             raise ApplicationError(

@@ -40,6 +40,7 @@ from django.utils.dateparse import parse_datetime
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyStrategyDefinition
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis.core import NOT_SET
 from schemathesis.core.failures import FailureGroup, ServerError
@@ -55,6 +56,7 @@ from payments.models import (
     PaymentStatus,
 )
 from payments.refunds import refundable_amount
+from payments.serializers import validate_return_url
 from paywave.cards import looks_like_card_number
 from paywave.countries import COUNTRY_CODES
 from tests.factories import ApiClientFactory, PaymentFactory
@@ -435,6 +437,13 @@ def follow_the_unstated_rules(context: Any, case: Any, kwargs: dict[str, Any]) -
         case.body = _integral_floats_as_ints(case.body)
     if route == "POST /api/v1/payments" and isinstance(case.body, dict):
         _follow_payment_rules(case.body)
+        if isinstance(case.body.get("return_url"), str):
+            try:  # `format: uri` admits what no browser could be sent back to
+                validate_return_url(case.body["return_url"])
+                if looks_like_card_number(case.body["return_url"]):
+                    raise ValueError("a card number")
+            except (DRFValidationError, ValueError):
+                case.body["return_url"] = "https://wallet.example/checkout/done"
     if route == "POST /api/v1/webhook-endpoints" and isinstance(case.body, dict):
         url = case.body.get("url")
         allow_private = django_settings.PAYWAVE_WEBHOOK_ALLOW_PRIVATE

@@ -34,8 +34,9 @@ def test_a_pinned_version_answers_in_it(
     assert unpinned["PayWave-Version"] == "2027-06-01"
 
 
-def test_an_unknown_version_is_a_400(api: Any) -> None:
-    answer = api.get("/api/v1/payments", HTTP_PAYWAVE_VERSION="2019-01-01")
+@pytest.mark.parametrize("asked", ["2019-01-01", "", "latest"])
+def test_an_unknown_version_is_a_400(api: Any, asked: str) -> None:
+    answer = api.get("/api/v1/payments", HTTP_PAYWAVE_VERSION=asked)
 
     assert answer.status_code == 400
     error = answer.json()["error"]
