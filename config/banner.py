@@ -19,6 +19,8 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
+    from paywave.management.commands.seed_demo import DEMO_API_KEY
+
     api = f"http://127.0.0.1:{os.environ.get('PAYWAVE_API_PORT', '8000')}"
     flower = f"http://127.0.0.1:{os.environ.get('FLOWER_PORT', '5555')}"
     flower_auth = os.environ.get("FLOWER_BASIC_AUTH", "")
@@ -47,6 +49,7 @@ def main() -> None:
         f"               http://127.0.0.1:{workers['worker']}/metrics   (worker)",
         "               Prometheus: config/prometheus/make-run.yml",
         f"  Sandbox      {'on: demo wallet app demo / demo' if sandbox else 'off'}",
+        *([f"               demo API key {DEMO_API_KEY}"] if sandbox else []),
         f"  Simulators   {settings.PAYWAVE_SIMULATOR_URL}/_sim/charges   (docs/gateways.md)",
         f"  Database     {database['ENGINE'].rsplit('.', 1)[-1]} {database.get('NAME', '')}",
         f"  Broker       {broker}",
