@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from celery import signals
-from celery.contrib.testing.worker import start_worker
 from django.db import connections
 
 from config.celery_app import app as celery_app
 from paywave.log_format import JsonFormatter
+from tests.embedded_worker import embedded_worker
 
 
 class JsonLines:
@@ -80,7 +80,7 @@ def worker(private_queue: str, settings: Any) -> Iterator[None]:
     settings.PAYWAVE_RETRY_BASE_SECONDS = 0.05
     signals.task_postrun.connect(_close_connections, weak=False)
     try:
-        with start_worker(
+        with embedded_worker(
             celery_app,
             pool="threads",
             concurrency=2,

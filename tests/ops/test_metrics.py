@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from celery.contrib.testing.worker import start_worker
 from kombu import Connection, Exchange, Queue
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,6 +22,7 @@ from gateways.circuit import circuit_record_failure
 from paywave import metrics
 from paywave.celery_signals import serve_worker_metrics
 from paywave.metrics import QueueDepthCollector, record_attempt, record_transition
+from tests.embedded_worker import embedded_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,7 +173,7 @@ def test_rabbitmq_counts_the_workers_consuming_a_queue(private_queue: Queue) -> 
     registry.register(QueueDepthCollector(ttl=0, queues=[private_queue.name]))
 
     idle = generate_latest(registry).decode()
-    with start_worker(celery_app, pool="threads", concurrency=4, queues=[private_queue.name],
+    with embedded_worker(celery_app, pool="threads", concurrency=4, queues=[private_queue.name],
                       perform_ping_check=False, shutdown_timeout=20):  # fmt: skip
         consuming = generate_latest(registry).decode()
 
