@@ -1,0 +1,122 @@
+"""Celery: the broker (RabbitMQ in every real deployment), queues and routes, and beat's
+schedule, whose periods the payments and notifications settings give."""
+
+from datetime import timedelta
+
+from kombu import Exchange, Queue
+
+from .environment import VAR_DIR, env
+from .notifications import PAYWAVE_WEBHOOK_SWEEP_SECONDS
+from .payments import (
+    PAYWAVE_HEALTH_PROBE_SECONDS,
+    PAYWAVE_ORPHAN_SWEEP_SECONDS,
+    PAYWAVE_OUTBOX_SWEEP_SECONDS,
+    PAYWAVE_RECONCILE_SWEEP_SECONDS,
+)
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing happens inside an API request: fail fast and let the outbox sweep
+# re-dispatch, rather than hold the wallet app's request while the broker is down.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes every database connection before and after each task
+# unless this is set: a new PostgreSQL session (a backend process) per task. With it
+# the fixup closes them only every 2 x this many tasks, and paywave.celery_signals
+# treats tasks as Django treats requests: connections past CONN_MAX_AGE, or broken
+# ones, are closed at a task's start and end; the others are health-checked and kept.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("default", "payments", "webhooks", "notifications")
+]
+CELERY_TASK_ROUTES = {
+    "payments.*": {"queue": "payments", "routing_key": "payments"},
+    "webhooks.*": {"queue": "webhooks", "routing_key": "webhooks"},
+    "notifications.*": {"queue": "notifications", "routing_key": "notifications"},
+}
+
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-idempotency-keys": {
+        "task": "paywave.purge_expired_idempotency_keys",
+        "schedule": timedelta(hours=1),
+    },
+    "purge-expired-refresh-tokens": {
+        "task": "paywave.purge_expired_refresh_tokens",
+        "schedule": timedelta(hours=1),
+    },
+    "probe-gateway-health": {
+        "task": "gateways.probe_health",
+        "schedule": timedelta(seconds=PAYWAVE_HEALTH_PROBE_SECONDS),
+        "options": {"expires": PAYWAVE_HEALTH_PROBE_SECONDS},
+    },
+    "sweep-payment-outbox": {
+        "task": "payments.sweep_outbox",
+        "schedule": timedelta(seconds=PAYWAVE_OUTBOX_SWEEP_SECONDS),
+        "options": {"expires": PAYWAVE_OUTBOX_SWEEP_SECONDS},
+    },
+    "reconcile-payments": {
+        "task": "payments.reconcile",
+        "schedule": timedelta(seconds=PAYWAVE_RECONCILE_SWEEP_SECONDS),
+        "options": {"expires": PAYWAVE_RECONCILE_SWEEP_SECONDS},
+    },
+    "reconcile-refunds": {
+        "task": "payments.reconcile_refunds",
+        "schedule": timedelta(seconds=PAYWAVE_RECONCILE_SWEEP_SECONDS),
+        "options": {"expires": PAYWAVE_RECONCILE_SWEEP_SECONDS},
+    },
+    "withdraw-orphan-charges": {
+        "task": "payments.withdraw_orphans",
+        "schedule": timedelta(seconds=PAYWAVE_ORPHAN_SWEEP_SECONDS),
+        "options": {"expires": PAYWAVE_ORPHAN_SWEEP_SECONDS},
+    },
+    "check-ledger": {"task": "wallets.check_ledger", "schedule": timedelta(days=1)},
+    "purge-rejected-gateway-callbacks": {
+        "task": "gateways.purge_rejected_callbacks",
+        "schedule": timedelta(hours=1),
+    },
+}
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "sweep-webhook-events": {
+            "task": "notifications.sweep_events",
+            "schedule": timedelta(seconds=PAYWAVE_WEBHOOK_SWEEP_SECONDS),
+            "options": {"expires": PAYWAVE_WEBHOOK_SWEEP_SECONDS},
+        },
+        "sweep-webhook-deliveries": {
+            "task": "notifications.sweep_deliveries",
+            "schedule": timedelta(seconds=PAYWAVE_WEBHOOK_SWEEP_SECONDS),
+            "options": {"expires": PAYWAVE_WEBHOOK_SWEEP_SECONDS},
+        },
+        "purge-expired-events": {
+            "task": "notifications.purge_expired_events",
+            "schedule": timedelta(hours=1),
+        },
+    }
+)
