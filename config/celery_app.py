@@ -9,5 +9,9 @@ import paywave.celery_signals  # noqa: F401  (log context around tasks, request 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("paywave")
+# The app of every thread: the kernel and the apps publish through celery's default app, as
+# they import nothing of config (a Celery() made later becomes the current app of its
+# own thread only, so `current_app` is not it).
+app.set_default()
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

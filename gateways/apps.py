@@ -5,3 +5,10 @@ class GatewaysConfig(AppConfig):
     """Gateway adapters, routing, health and simulators."""
 
     name = "gateways"
+
+    def ready(self) -> None:
+        from paywave.metrics import scrape_time_register
+
+        from .metrics import circuit_collector
+
+        scrape_time_register(circuit_collector)

@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -31,7 +31,15 @@ SIGNATURE_QUERY = ("hmac",)
 REJECTED_HEADER_CHARS = 200
 # One warning line per source address per window; the rejections in between are counted.
 REJECTION_LOG_WINDOW_SECONDS = 60
-PROCESS_CALLBACK_TASK = "webhooks.process_callback"
+
+# What publishes a stored callback's processing job: the app that settles what callbacks
+# say registers it (payments, from its AppConfig.ready), as gateways imports no app above it.
+_publishers: list[Callable[..., None]] = []
+
+
+def callback_publisher_register(publish: Callable[..., None]) -> None:
+    """`publish(callback_id, countdown=seconds)` publishes the job; it raises if it cannot."""
+    _publishers[:] = [publish]
 
 
 @dataclass(frozen=True)
@@ -132,12 +140,11 @@ def _log_rejection(*, gateway: str, source: str, reason: str) -> None:
 
 
 def callback_dispatch(callback_id: int, countdown: float = 0) -> bool:
-    from config.celery_app import app
-
+    """Publish the stored callback's job; False if it could not be (the sweep publishes it)."""
     try:
-        app.send_task(
-            PROCESS_CALLBACK_TASK, args=[callback_id], queue="webhooks", countdown=countdown or None
-        )
+        if not _publishers:
+            raise RuntimeError("no publisher of gateway callbacks is registered")
+        _publishers[0](callback_id, countdown=countdown)
     except Exception:
         logger.error(
             "could not publish callback job; the callback sweep publishes it",

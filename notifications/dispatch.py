@@ -8,7 +8,7 @@ was for stays in the database (an event not fanned out, a delivery whose
 import logging
 from typing import Any
 
-from config.celery_app import app as celery_app
+from celery.app import default_app as celery_app  # config/celery_app.py's, in every thread
 
 logger = logging.getLogger(__name__)
 

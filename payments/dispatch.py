@@ -1,14 +1,16 @@
-"""Publishing a payment's processing job to the broker (queue `payments`)."""
+"""Publishing the payments app's jobs (payments/jobs.py) to the broker.
+
+A publish that fails is logged and reported as False, never raised: what it was
+for stays in the database (a `next_attempt_at` that passes, a callback still
+`received`) and beat's outbox sweep publishes it again.
+"""
 
 import logging
 from typing import Any
 
-from config.celery_app import app as celery_app
+from .jobs import CANCEL_AT_GATEWAY, PROCESS_CALLBACK, PROCESS_PAYMENT, PROCESS_REFUND
 
 logger = logging.getLogger(__name__)
-
-PROCESS_PAYMENT_TASK = "payments.process_payment"
-CANCEL_AT_GATEWAY_TASK = "payments.cancel_at_gateway"
 
 
 def payment_dispatch(payment_id: Any, token: Any, countdown: float = 0) -> bool:
@@ -18,12 +20,7 @@ def payment_dispatch(payment_id: Any, token: Any, countdown: float = 0) -> bool:
     database, where the outbox sweep finds it overdue and publishes it again.
     """
     try:
-        celery_app.send_task(
-            PROCESS_PAYMENT_TASK,
-            args=[str(payment_id), str(token)],
-            queue="payments",
-            countdown=countdown or None,
-        )
+        PROCESS_PAYMENT.publish(str(payment_id), str(token), countdown=countdown)
     except Exception:
         logger.error(
             "could not publish payment job; the outbox sweep publishes it again",
@@ -34,15 +31,33 @@ def payment_dispatch(payment_id: Any, token: Any, countdown: float = 0) -> bool:
     return True
 
 
+def refund_dispatch(refund_id: Any, token: Any, countdown: float = 0) -> bool:
+    """Publish the refund's job (with its token); False if the broker refused it."""
+    try:
+        PROCESS_REFUND.publish(str(refund_id), str(token), countdown=countdown)
+    except Exception:
+        logger.error(
+            "could not publish refund job; the outbox sweep publishes it again",
+            extra={"refund_id": str(refund_id)},
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def callback_dispatch(callback_id: int, countdown: float = 0) -> None:
+    """Publish a stored gateway callback's job; raises what the broker raises.
+
+    Registered with gateways.callbacks (PaymentsConfig.ready), which logs a refusal
+    and leaves the callback to the callback sweep.
+    """
+    PROCESS_CALLBACK.publish(callback_id, countdown=countdown)
+
+
 def gateway_cancel_dispatch(payment_id: Any, tries: int = 0, countdown: float = 0) -> None:
     """Publish the job that withdraws a cancelled payment's charge at its gateway."""
     try:
-        celery_app.send_task(
-            CANCEL_AT_GATEWAY_TASK,
-            args=[str(payment_id), tries],
-            queue="payments",
-            countdown=countdown or None,
-        )
+        CANCEL_AT_GATEWAY.publish(str(payment_id), tries, countdown=countdown)
     except Exception:
         logger.error(
             "could not publish the gateway cancel job; the charge expires on its own",

@@ -45,6 +45,7 @@ from paywave.log_context import log_context
 from paywave.queries import one_or_none
 from wallets.services import wallet_debit_for_refund, wallet_reverse_refund_debit
 
+from .dispatch import refund_dispatch
 from .models import Payment, Refund
 from .models import PaymentStatus as S
 from .models import RefundStatus as R
@@ -121,22 +122,6 @@ def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor
         wallet_debit_for_refund(payment=payment, refund_id=refund.id, amount=amount)
         transaction.on_commit(lambda: refund_dispatch(refund.id, refund.job_token))
     return refund
-
-
-def refund_dispatch(refund_id: Any, token: Any, countdown: float = 0) -> bool:
-    """Publish the refund's job (with its token); False if the broker refused it."""
-    from .tasks import process_refund  # the task module imports this one
-
-    try:
-        process_refund.apply_async(args=[str(refund_id), str(token)], countdown=countdown or None)
-    except Exception:
-        logger.error(
-            "could not publish refund job; the outbox sweep publishes it again",
-            extra={"refund_id": str(refund_id)},
-            exc_info=True,
-        )
-        return False
-    return True
 
 
 def refund_process(refund_id: Any, token: str | None = None) -> NextStep | None:

@@ -11,9 +11,8 @@ from django.utils import timezone
 
 from gateways.models import CallbackStatus, GatewayCallback
 
-from .dispatch import payment_dispatch
+from .dispatch import payment_dispatch, refund_dispatch
 from .models import Payment, PaymentStatus, Refund, RefundStatus
-from .refunds import refund_dispatch
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,7 @@
-"""Workers' entry points for payments: thin wrappers over payments.processing and friends."""
+"""Workers' entry points for payments: thin wrappers over payments.processing and friends.
+
+The jobs' bodies (payments/jobs.py declares them) and beat's tasks. Nothing in the app
+imports this module but PaymentsConfig.ready: it is the top of the app."""
 
 from typing import Any
 
@@ -7,40 +10,32 @@ from celery import shared_task
 from gateways.callbacks import callback_dispatch
 
 from .callbacks import CallbackLookupFailed, callback_give_up, callback_process
-from .dispatch import gateway_cancel_dispatch, payment_dispatch
+from .dispatch import gateway_cancel_dispatch, payment_dispatch, refund_dispatch
+from .jobs import CANCEL_AT_GATEWAY, PROCESS_CALLBACK, PROCESS_PAYMENT, PROCESS_REFUND
 from .orphans import orphans_withdraw
 from .processing import payment_process_step
 from .reconciliation import payment_withdraw_charge, payments_reconcile, refunds_reconcile
-from .refunds import refund_dispatch, refund_process
+from .refunds import refund_process
 from .sweeps import callbacks_sweep, payments_sweep_outbox, refunds_sweep
 
 CALLBACK_TRIES = 5
 
 
-@shared_task(
-    name="payments.process_payment",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-)
+@PROCESS_PAYMENT.task
 def process_payment(payment_id: str, token: str | None = None) -> None:
     step = payment_process_step(payment_id, token)
     if step is not None:
         payment_dispatch(payment_id, step.token, step.countdown)
 
 
-@shared_task(
-    name="payments.process_refund", acks_late=True, reject_on_worker_lost=True, ignore_result=True
-)
+@PROCESS_REFUND.task
 def process_refund(refund_id: str, token: str | None = None) -> None:
     step = refund_process(refund_id, token)
     if step is not None:
         refund_dispatch(refund_id, step.token, step.countdown)
 
 
-@shared_task(
-    name="webhooks.process_callback", acks_late=True, reject_on_worker_lost=True, ignore_result=True
-)
+@PROCESS_CALLBACK.task
 def process_callback(callback_id: int, tries: int = 0) -> None:
     try:
         callback_process(callback_id)
@@ -48,10 +43,10 @@ def process_callback(callback_id: int, tries: int = 0) -> None:
         if tries + 1 >= CALLBACK_TRIES:
             callback_give_up(callback_id, str(exc))
         else:
-            process_callback.apply_async(args=[callback_id, tries + 1], countdown=2 ** (tries + 1))
+            PROCESS_CALLBACK.publish(callback_id, tries + 1, countdown=2 ** (tries + 1))
 
 
-@shared_task(name="payments.cancel_at_gateway", acks_late=True, ignore_result=True)
+@CANCEL_AT_GATEWAY.task
 def cancel_at_gateway(payment_id: str, tries: int = 0) -> None:
     if not payment_withdraw_charge(payment_id) and tries + 1 < CALLBACK_TRIES:
         gateway_cancel_dispatch(payment_id, tries + 1, countdown=2 ** (tries + 1))

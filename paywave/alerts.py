@@ -16,6 +16,7 @@ import time
 from functools import partial
 from typing import Any
 
+from celery.app import default_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -77,8 +78,6 @@ def _publish_alert(kind: str, message: str, dedupe_key: str, context: dict[str, 
     try:
         if not _first_in_window(kind, dedupe_key):
             return
-        from config.celery_app import app as celery_app
-
-        celery_app.send_task(SEND_ALERT_TASK, args=[kind, message, context], queue="notifications")
+        default_app.send_task(SEND_ALERT_TASK, args=[kind, message, context], queue="notifications")
     except Exception:
         logger.warning("operator alert %s not sent (logged only)", kind, exc_info=True)

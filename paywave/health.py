@@ -3,11 +3,10 @@
 import logging
 import uuid
 
+from celery.app import default_app as celery_app  # config/celery_app.py's, in every thread
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-
-from config.celery_app import app as celery_app
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,10 @@ such a directory serves the sum of its files too (its pool's processes, if prefo
 One directory per kind of process: the API's would otherwise add up the workers'
 counts as well, and Prometheus would see them twice.
 
-Circuit state and queue depth are read when Prometheus scrapes (custom
-collectors): from the shared cache and from the broker, never failing a scrape.
+Queue depth is read when Prometheus scrapes (a custom collector), from the broker,
+never failing a scrape; an app adds collectors of its own state the same way
+(`scrape_time_register`: the gateways' circuits, gateways/metrics.py). The broker is
+the one of Celery's default app, which config/celery_app.py sets for every thread.
 """
 
 import functools
@@ -27,6 +29,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from celery.app import default_app
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -130,46 +133,6 @@ def record_webhook_delivery(outcome: str) -> None:
 
 # --- Read at scrape time -------------------------------------------------------
 
-CIRCUIT_STATES = ("closed", "half_open", "open")
-
-
-class CircuitCollector(Collector):
-    """Each gateway's circuit (1 for its current state) and failure count, from the cache."""
-
-    def collect(self) -> Iterator[Metric]:
-        state = GaugeMetricFamily(
-            "paywave_gateway_circuit_state",
-            "Circuit breaker state per gateway: 1 for the current state.",
-            labels=["gateway", "state"],
-        )
-        failures = GaugeMetricFamily(
-            "paywave_gateway_circuit_failures",
-            "Consecutive failed calls counted by the circuit breaker.",
-            labels=["gateway"],
-        )
-        health = GaugeMetricFamily(
-            "paywave_gateway_health_up",
-            "Last health probe (beat): 1 up, 0 down; absent if not probed lately.",
-            labels=["gateway"],
-        )
-        try:
-            from gateways.circuit import circuit_status
-            from gateways.health import gateway_health_get
-            from gateways.models import Gateway
-
-            for code in Gateway.objects.values_list("code", flat=True).order_by("code"):
-                status = circuit_status(code)
-                for name in CIRCUIT_STATES:
-                    state.add_metric([code, name], 1.0 if status.state.value == name else 0.0)
-                failures.add_metric([code], float(status.failures))
-                probed = gateway_health_get(code)
-                if probed:
-                    health.add_metric([code], 1.0 if probed.get("status") == "up" else 0.0)
-        except Exception:
-            logger.warning("circuit state not collected", exc_info=True)
-        yield from (state, failures, health)
-
-
 QUEUES = ("payments", "webhooks", "notifications", "default")
 
 
@@ -197,9 +160,7 @@ class QueueDepthCollector(Collector):
     def _connection(self) -> Connection:
         if self.connect is not None:
             return self.connect()
-        from config.celery_app import app as celery_app
-
-        return celery_app.connection_for_read()
+        return default_app.connection_for_read()
 
     def _ask_broker(self) -> tuple[bool, dict[str, tuple[int, int | None]]]:
         found: dict[str, tuple[int, int | None]] = {}
@@ -257,9 +218,18 @@ class QueueDepthCollector(Collector):
 
 
 _scrape_time = CollectorRegistry(auto_describe=False)
+_scrape_time_collectors: list[Collector] = []
 queue_depth_collector = QueueDepthCollector()
-_scrape_time.register(CircuitCollector())
-_scrape_time.register(queue_depth_collector)
+
+
+def scrape_time_register(collector: Collector) -> None:
+    """Read `collector` at every scrape too: an app registers its own from AppConfig.ready."""
+    if collector not in _scrape_time_collectors:  # ready() may run again (tests, reloads)
+        _scrape_time_collectors.append(collector)
+        _scrape_time.register(collector)
+
+
+scrape_time_register(queue_depth_collector)
 
 
 # --- The view ------------------------------------------------------------------

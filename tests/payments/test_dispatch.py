@@ -6,7 +6,6 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from config.celery_app import app as celery_app
-from payments import dispatch
 from payments.models import Payment, PaymentStatus
 from tests.helpers import card_body, post_payment
 
@@ -60,7 +59,7 @@ def test_broker_down_still_accepts_and_keeps_the_payment_pending(
     dead = Celery("dead-broker")
     dead.conf.broker_connection_timeout = 0.5
     dead.conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0}
-    monkeypatch.setattr(dispatch, "celery_app", dead)
+    monkeypatch.setattr(celery_app, "send_task", dead.send_task)  # jobs publish through it
 
     started = time.monotonic()
     response = post_payment(api, card_body())

@@ -11,7 +11,6 @@ from django.utils import timezone
 from kombu import Exchange, Queue
 
 from config.celery_app import app as celery_app
-from payments import dispatch
 from payments.models import AttemptOutcome, Payment
 from payments.models import PaymentStatus as S
 from payments.processing import payment_process_step
@@ -58,7 +57,7 @@ def test_payments_accepted_while_the_broker_is_down_are_dispatched_once_by_the_s
     dead = Celery("dead-broker")
     dead.conf.broker_connection_timeout = 0.5
     dead.conf.task_publish_retry_policy = {"max_retries": 0}
-    monkeypatch.setattr(dispatch, "celery_app", dead)
+    monkeypatch.setattr(celery_app, "send_task", dead.send_task)  # jobs publish through it
     ids = [post_payment(api, pix_body(), key=f"outage-{n}").json()["id"] for n in range(3)]
     assert set(Payment.objects.filter(pk__in=ids).values_list("status", flat=True)) == {S.PENDING}
     monkeypatch.undo()  # the broker is back

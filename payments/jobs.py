@@ -1,0 +1,32 @@
+"""The payments app's durable jobs (paywave.jobs): their bodies are in payments/tasks.py.
+
+Publishing them is payments/dispatch.py's; this module imports none of the app, so
+the services publish without importing the tasks module, which imports them.
+"""
+
+from paywave.jobs import Job
+
+PROCESS_PAYMENT = Job(
+    "payments.process_payment",
+    queue="payments",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+PROCESS_REFUND = Job(
+    "payments.process_refund",
+    queue="payments",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+PROCESS_CALLBACK = Job(
+    "webhooks.process_callback",
+    queue="webhooks",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+CANCEL_AT_GATEWAY = Job(
+    "payments.cancel_at_gateway", queue="payments", acks_late=True, ignore_result=True
+)

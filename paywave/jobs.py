@@ -1,0 +1,45 @@
+"""Durable jobs: a Celery task declared once with its queue, and published through it.
+
+An app declares its jobs in a module of their own (`payments/jobs.py`), which imports
+none of the app's code; its tasks module gives each job its body (`@JOB.task`), and the
+services that publish import the job, never the tasks module (which imports them):
+
+    PROCESS_PAYMENT = Job("payments.process_payment", queue="payments", acks_late=True)
+
+    @PROCESS_PAYMENT.task                       # payments/tasks.py
+    def process_payment(payment_id: str, token: str | None = None) -> None: ...
+
+    PROCESS_PAYMENT.publish(payment.id, token)  # a service, after its commit
+
+The task is bound to Celery's default app (config/celery_app.py's, in every thread).
+An app's AppConfig.ready imports its tasks module, so every process that publishes has
+the bodies; publishing a job whose body was never declared is an error.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+from celery.app import default_app
+
+
+class Job:
+    def __init__(self, name: str, *, queue: str, **options: Any) -> None:
+        self.name = name
+        self.queue = queue
+        self.options = options
+        self._task: Task | None = None
+
+    def task(self, run: Callable[..., Any]) -> Task:
+        """Declare the job's body: the Celery task named after the job, with its options."""
+        self._task = default_app.task(name=self.name, **self.options)(run)
+        return self._task
+
+    def publish(self, *args: Any, countdown: float = 0) -> None:
+        """Send the job to its queue; raises what the broker raises (kombu's OperationalError)."""
+        if self._task is None:
+            raise RuntimeError(f"job {self.name} has no task: its tasks module was not imported")
+        self._task.apply_async(args=list(args), queue=self.queue, countdown=countdown or None)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.name} queue={self.queue}>"
