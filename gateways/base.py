@@ -44,6 +44,8 @@ REVERSED_CHARGE_STATUSES = frozenset(
 
 
 class RefundStatus(StrEnum):
+    """A refund's state at its gateway, and of PayWave's Refund row alike."""
+
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gateways.base import Payer
 from paywave.auth import client_id_of
 from paywave.errors import NotFound
 from paywave.idempotency import (
@@ -152,7 +153,7 @@ class PaymentCollectionApi(APIView):
                 amount=data["amount"],
                 currency=data["currency"],
                 method=data["method"],
-                payer=services.Payer(
+                payer=Payer(
                     name=payer["name"],
                     country=payer["country"],
                     email=payer.get("email", ""),

@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from gateways.base import RefundStatus
 from paywave.fields import EncryptedTextField, key_id_index
 from paywave.models import ApiClient
 from paywave.money_text import money_display
@@ -215,10 +216,7 @@ class PaymentAttempt(models.Model):
         return f"{self.payment_id} {self.gateway}#{self.number} {self.outcome}"
 
 
-class RefundStatus(models.TextChoices):
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
+REFUND_STATUS_CHOICES = [(status.value, status.name.title()) for status in RefundStatus]
 
 
 class Refund(models.Model):
@@ -228,7 +226,7 @@ class Refund(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.BigIntegerField(help_text="Minor units of the payment's currency.")
     status = models.CharField(
-        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+        max_length=16, choices=REFUND_STATUS_CHOICES, default=RefundStatus.PENDING
     )
     gateway = models.CharField(max_length=40)
     gateway_reference = models.CharField(max_length=120, blank=True, default="")
@@ -253,7 +251,8 @@ class Refund(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
             models.CheckConstraint(
-                condition=Q(status__in=RefundStatus.values), name="refund_status_valid"
+                condition=Q(status__in=[status.value for status in RefundStatus]),
+                name="refund_status_valid",
             ),
         ]
         indexes = [

@@ -34,6 +34,7 @@ from gateways.base import (
     ChargeStatus,
     Declined,
     GatewayError,
+    RefundStatus,
 )
 from gateways.models import Gateway
 from gateways.registry import adapter_for
@@ -50,7 +51,6 @@ from .models import (
     Refund,
 )
 from .models import PaymentStatus as S
-from .models import RefundStatus as R
 from .processing import (
     LookupInconclusive,
     charge_lookup,
@@ -346,7 +346,7 @@ def refunds_reconcile() -> dict[str, int]:
     stuck_before = now - timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
     window_start = now - REFUND_LOOKUP_WINDOW
     unknown = Refund.objects.select_related("payment").filter(
-        status=R.PENDING, needs_reconciliation=True
+        status=RefundStatus.PENDING, needs_reconciliation=True
     )
     expired = unknown.filter(created_at__lt=window_start, parked_at__isnull=True)
     lookups = unknown.filter(created_at__gte=window_start).filter(
@@ -380,10 +380,10 @@ def refund_reconcile(refund: Refund, *, gateways: dict[str, Gateway] | None = No
         result = refund_ask_gateway(refund, gateway)
     except Declined as exc:
         refund_fail(refund, f"The gateway refused the refund ({exc.code or exc.message}).")
-        return str(R.FAILED)
+        return str(RefundStatus.FAILED)
     except GatewayError as exc:
         # Touched, so the refunds behind it in the batch order get their turn next time.
-        Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
+        Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
             last_error=f"reconciliation: {type(exc).__name__}: {exc.message}"[:500],
             updated_at=timezone.now(),
         )

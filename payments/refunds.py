@@ -48,7 +48,6 @@ from wallets.services import wallet_debit_for_refund, wallet_reverse_refund_debi
 from .dispatch import refund_dispatch
 from .models import Payment, Refund
 from .models import PaymentStatus as S
-from .models import RefundStatus as R
 from .processing import NextStep
 from .transitions import payment_transition
 
@@ -79,7 +78,7 @@ def refundable_amount(payment: Payment) -> int:
     """What is left to refund: pending refunds count as if they had succeeded."""
     promised = (
         Refund.objects.filter(payment=payment)
-        .exclude(status=R.FAILED)
+        .exclude(status=RefundStatus.FAILED)
         .aggregate(total=Sum("amount"))["total"]
     )
     return payment.amount - (promised or 0)
@@ -130,7 +129,7 @@ def refund_process(refund_id: Any, token: str | None = None) -> NextStep | None:
     `token` None (a job published before jobs carried one) matches the current token.
     """
     refund = one_or_none(Refund.objects.select_related("payment").filter(pk=refund_id))
-    if refund is None or refund.status != R.PENDING or refund.parked_at is not None:
+    if refund is None or refund.status != RefundStatus.PENDING or refund.parked_at is not None:
         return None
     if token is not None and str(refund.job_token) != token:
         return None  # a duplicate or superseded job
@@ -163,7 +162,7 @@ def _claim_try(refund: Refund) -> bool:
     token, now = uuid.uuid4(), timezone.now()
     claimed = Refund.objects.filter(
         pk=refund.pk,
-        status=R.PENDING,
+        status=RefundStatus.PENDING,
         parked_at__isnull=True,
         job_token=refund.job_token,
         tries=refund.tries,
@@ -197,15 +196,15 @@ def refund_apply_result(refund: Refund, result: RefundResult) -> str:
     """Settle the refund as the gateway reports it; its status afterwards."""
     if result.status == RefundStatus.SUCCEEDED:
         _succeed(refund, result.reference)
-        return R.SUCCEEDED
+        return RefundStatus.SUCCEEDED
     if result.status == RefundStatus.FAILED:
         refund_fail(refund, f"The gateway refused the refund ({result.raw_status}).")
-        return R.FAILED
-    Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
+        return RefundStatus.FAILED
+    Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
         gateway_reference=result.reference, needs_reconciliation=True, updated_at=timezone.now()
     )
     refund.needs_reconciliation = True
-    return R.PENDING
+    return RefundStatus.PENDING
 
 
 def refund_retry_delay(tries_so_far: int) -> float:
@@ -220,7 +219,7 @@ def refund_retry_delay(tries_so_far: int) -> float:
 
 
 def _on_result(refund: Refund, result: RefundResult) -> NextStep | None:
-    if refund_apply_result(refund, result) != R.PENDING:
+    if refund_apply_result(refund, result) != RefundStatus.PENDING:
         return None
     return _retry_later(refund, None)  # pending at the gateway: ask again with the same key
 
@@ -242,7 +241,9 @@ def _retry_later(refund: Refund, error: GatewayError | None) -> NextStep | None:
     }
     if refund.needs_reconciliation:  # set, never cleared: another job's try may have set it
         changes["needs_reconciliation"] = True
-    mine = Refund.objects.filter(pk=refund.pk, status=R.PENDING, job_token=refund.job_token)
+    mine = Refund.objects.filter(
+        pk=refund.pk, status=RefundStatus.PENDING, job_token=refund.job_token
+    )
     if not mine.update(**changes):
         return None  # settled or parked meanwhile
     return NextStep(str(refund.job_token), delay)
@@ -264,7 +265,9 @@ def refund_park(refund: Refund, message: str) -> None:
     """Leave the refund to reconciliation (and, past the key's life, to an operator): once."""
     reason = f"parked after {refund.tries} tries, the gateway may hold the refund; last: {message}"
     now = timezone.now()
-    parked = Refund.objects.filter(pk=refund.pk, status=R.PENDING, parked_at__isnull=True).update(
+    parked = Refund.objects.filter(
+        pk=refund.pk, status=RefundStatus.PENDING, parked_at__isnull=True
+    ).update(
         parked_at=now,
         job_token=None,
         last_error=reason[:500],
@@ -287,8 +290,8 @@ def refund_park(refund: Refund, message: str) -> None:
 def _succeed(refund: Refund, reference: str) -> None:
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
-        won = Refund.objects.filter(pk=refund.pk, status=R.PENDING).update(
-            status=R.SUCCEEDED,
+        won = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
+            status=RefundStatus.SUCCEEDED,
             gateway_reference=reference,
             needs_reconciliation=False,
             updated_at=timezone.now(),
@@ -320,12 +323,12 @@ def refund_fail(
 
     `only_if_unflagged`: not if a try (this job's or another's) may have made it.
     """
-    pending = Refund.objects.filter(pk=refund.pk, status=R.PENDING)
+    pending = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING)
     if only_if_unflagged:
         pending = pending.filter(needs_reconciliation=False)
     with transaction.atomic():
         failed = pending.update(
-            status=R.FAILED,
+            status=RefundStatus.FAILED,
             failure_message=message[:255],
             last_error=last_error or message[:500],
             updated_at=timezone.now(),

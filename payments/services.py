@@ -1,6 +1,5 @@
 """Writes on payments; each is one transaction."""
 
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -9,6 +8,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from gateways.base import Payer
 from paywave import crypto
 from paywave.errors import NotFound
 from paywave.metrics import record_transition
@@ -19,14 +19,6 @@ from .dispatch import gateway_cancel_dispatch, payment_dispatch
 from .models import Payment, PaymentEvent, PaymentMethod, PaymentStatus
 from .serializers import payment_document
 from .transitions import payment_transition
-
-
-@dataclass(frozen=True)
-class Payer:
-    name: str
-    country: str
-    email: str = ""
-    tax_id: str = ""  # normalized: digits (CPF) or 14 characters (CNPJ)
 
 
 def payment_create(

@@ -9,10 +9,11 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from gateways.base import RefundStatus
 from gateways.models import CallbackStatus, GatewayCallback
 
 from .dispatch import payment_dispatch, refund_dispatch
-from .models import Payment, PaymentStatus, Refund, RefundStatus
+from .models import Payment, PaymentStatus, Refund
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,10 @@ from kombu import Exchange, Queue
 from prometheus_client import REGISTRY
 
 from config.celery_app import app as celery_app
+from gateways.base import Payer
 from payments.models import Payment
 from payments.models import PaymentStatus as S
-from payments.services import Payer, payment_create
+from payments.services import payment_create
 from paywave.log_context import log_context
 from tests.helpers import pix_body, post_payment
 
