@@ -224,7 +224,7 @@ class Platform:
                 f"--concurrency {s.payment_concurrency} --hostname payments{index}@%h {level}"
             )
         commands["worker"] = (
-            f"{worker} --queues default,notifications,webhooks --pool threads "
+            f"{worker} --queues default,notifications,callbacks --pool threads "
             f"--concurrency {s.default_concurrency} --hostname default@%h {level}"
         )
         commands["beat"] = f"{celery} beat --schedule {run_dir}/var/celerybeat-schedule {level}"

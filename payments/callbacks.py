@@ -1,4 +1,4 @@
-"""Gateway callbacks applied to payments, on the `webhooks` queue.
+"""Gateway callbacks applied to payments, on the `callbacks` queue.
 
 A callback only says "look at this charge": its state is read back from the
 gateway (`retrieve`), so a forged-but-valid-looking body, a duplicate or an

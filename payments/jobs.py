@@ -21,8 +21,8 @@ PROCESS_REFUND = Job(
     ignore_result=True,
 )
 PROCESS_CALLBACK = Job(
-    "webhooks.process_callback",
-    queue="webhooks",
+    "callbacks.process",
+    queue="callbacks",
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,

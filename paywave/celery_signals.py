@@ -42,7 +42,7 @@ PROPAGATED_FIELDS = ("request_id", "client")
 FIRST_ARGUMENT_FIELD = {
     "payments.process_payment": "payment_id",
     "payments.process_refund": "refund_id",
-    "webhooks.process_callback": "callback_id",
+    "callbacks.process": "callback_id",
     "notifications.deliver": "delivery_id",
 }
 

@@ -133,7 +133,7 @@ def record_webhook_delivery(outcome: str) -> None:
 
 # --- Read at scrape time -------------------------------------------------------
 
-QUEUES = ("payments", "webhooks", "notifications", "default")
+QUEUES = ("payments", "callbacks", "notifications", "default")
 
 
 class QueueDepthCollector(Collector):

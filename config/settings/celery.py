@@ -54,11 +54,11 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [
     Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("default", "payments", "webhooks", "notifications")
+    for name in ("default", "payments", "callbacks", "notifications")
 ]
 CELERY_TASK_ROUTES = {
     "payments.*": {"queue": "payments", "routing_key": "payments"},
-    "webhooks.*": {"queue": "webhooks", "routing_key": "webhooks"},
+    "callbacks.*": {"queue": "callbacks", "routing_key": "callbacks"},
     "notifications.*": {"queue": "notifications", "routing_key": "notifications"},
 }
 

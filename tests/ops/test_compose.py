@@ -30,7 +30,7 @@ EXPECTED_COMMANDS = {
     "payments-worker": (["celery", "-A", "config.celery_app", "worker", "--queues",
                          "payments"], None),
     "worker": (["celery", "-A", "config.celery_app", "worker", "--queues",
-                "default,notifications,webhooks"], None),
+                "default,notifications,callbacks"], None),
     "beat": (["celery", "-A", "config.celery_app", "beat"], None),
     "flower": (["sh", "-c"], 5555),
     "simulators": (["python", "-m", "gateways.simulators", "--host", "0.0.0.0",  # noqa: S104

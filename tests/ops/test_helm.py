@@ -99,7 +99,7 @@ def test_default_workloads(default: list[dict[str, Any]]) -> None:
     }
     assert queues == {
         "paywave-worker-payments": "--queues=payments",
-        "paywave-worker-default": "--queues=default,notifications,webhooks",
+        "paywave-worker-default": "--queues=default,notifications,callbacks",
     }
     assert containers(deployments["paywave-api"])[0]["command"][:2] == [
         "gunicorn",
