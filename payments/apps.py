@@ -3,3 +3,13 @@ from django.apps import AppConfig
 
 class PaymentsConfig(AppConfig):
     name = "payments"
+
+    def ready(self) -> None:
+        from paywave.domain_events import Phase, subscribe
+
+        from .events import PaymentChanged
+        from .subscribers import payment_cache_write, payment_change_count
+
+        # After the commit: neither may undo a change, nor run for one rolled back.
+        subscribe(PaymentChanged, payment_cache_write, phase=Phase.AFTER_COMMIT)
+        subscribe(PaymentChanged, payment_change_count, phase=Phase.AFTER_COMMIT)
