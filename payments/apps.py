@@ -6,8 +6,14 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from gateways.callbacks import callback_publisher_register
+        from paywave.domain_events import Phase, subscribe
 
         from . import tasks  # noqa: F401  (the jobs' bodies, for every process that publishes)
         from .dispatch import callback_dispatch
+        from .events import PaymentChanged
+        from .subscribers import payment_cache_write, payment_change_count
 
         callback_publisher_register(callback_dispatch)
+        # After the commit: neither may undo a change, nor run for one rolled back.
+        subscribe(PaymentChanged, payment_cache_write, phase=Phase.AFTER_COMMIT)
+        subscribe(PaymentChanged, payment_change_count, phase=Phase.AFTER_COMMIT)

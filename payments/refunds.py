@@ -37,15 +37,15 @@ from django.utils import timezone
 from gateways.base import Ambiguous, Declined, GatewayError, RefundResult, RefundStatus
 from gateways.models import Gateway
 from gateways.registry import adapter_for
-from notifications.services import event_record
 from paywave.alerts import AlertKind, operator_alert
 from paywave.backoff import backoff_delay
+from paywave.domain_events import publish
 from paywave.errors import ApplicationError, Conflict, NotFound
 from paywave.log_context import log_context
 from paywave.queries import one_or_none
-from wallets.services import wallet_debit_for_refund, wallet_reverse_refund_debit
 
 from .dispatch import refund_dispatch
+from .events import RefundChanged
 from .models import Payment, Refund
 from .models import PaymentStatus as S
 from .processing import NextStep
@@ -116,9 +116,9 @@ def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor
             actor=actor,
             job_token=uuid.uuid4(),
         )
-        # The money a payment credited to a wallet leaves it before it goes back to the
-        # payer: `insufficient_funds` (409) here refuses the refund and writes nothing.
-        wallet_debit_for_refund(payment=payment, refund_id=refund.id, amount=amount)
+        # A subscriber may refuse it: the money a payment credited to a wallet leaves it
+        # before it goes back to the payer (wallets: `insufficient_funds`, 409, writes nothing).
+        _publish(refund, payment, from_status="")
         transaction.on_commit(lambda: refund_dispatch(refund.id, refund.job_token))
     return refund
 
@@ -299,7 +299,7 @@ def _succeed(refund: Refund, reference: str) -> None:
         if not won:
             return  # another worker settled it
         refunded = payment.amount_refunded + refund.amount
-        payment_transition(
+        payment = payment_transition(
             payment_id=payment.pk,
             from_statuses=REFUNDABLE,
             to_status=S.REFUNDED if refunded == payment.amount else S.PARTIALLY_REFUNDED,
@@ -308,12 +308,7 @@ def _succeed(refund: Refund, reference: str) -> None:
             amount_refunded=refunded,
         )
         refund.refresh_from_db()
-        event_record(
-            type="refund.succeeded",
-            client_id=payment.client_id,
-            subject_id=payment.id,
-            data=refund_document(refund),
-        )
+        _publish(refund, payment, from_status=RefundStatus.PENDING)
 
 
 def refund_fail(
@@ -335,12 +330,20 @@ def refund_fail(
         )
         if not failed:
             return False
-        wallet_reverse_refund_debit(refund_id=refund.pk)
         refund.refresh_from_db()
-        event_record(
-            type="refund.failed",
-            client_id=refund.payment.client_id,
-            subject_id=refund.payment_id,
-            data=refund_document(refund),
-        )
+        # Subscribers give a wallet debit back (wallets) and tell the wallet app.
+        _publish(refund, refund.payment, from_status=RefundStatus.PENDING)
     return True
+
+
+def _publish(refund: Refund, payment: Payment, *, from_status: str) -> None:
+    """The refund's change, in the transaction that writes it (its rows are written)."""
+    publish(
+        RefundChanged(
+            refund=refund,
+            payment=payment,
+            from_status=from_status,
+            to_status=refund.status,
+            document=refund_document(refund),
+        )
+    )

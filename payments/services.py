@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from gateways.base import Payer
 from paywave import crypto
+from paywave.domain_events import publish
 from paywave.errors import NotFound
-from paywave.metrics import record_transition
-from wallets.selectors import wallet_validate_for_payment
 
-from .cache import payment_cache_put, payment_cache_refresh
+from .cache import payment_cache_refresh
 from .dispatch import gateway_cancel_dispatch, payment_dispatch
+from .events import PaymentChanged
 from .models import Payment, PaymentEvent, PaymentMethod, PaymentStatus
 from .serializers import payment_document
 from .transitions import payment_transition
@@ -37,10 +37,11 @@ def payment_create(
 ) -> tuple[Payment, dict[str, Any]]:
     """Store a pending payment and publish its job once the transaction commits.
 
+    Its creation is its first change (from no status to pending), published in the
+    transaction: a subscriber may refuse it (wallets: a `wallet_id` that is not the
+    app's own active wallet in `currency`), and nothing is stored.
     Returns the payment and its representation (the API answer, also cached).
     """
-    if wallet_id is not None:
-        wallet_validate_for_payment(client_id=client_id, wallet_id=wallet_id, currency=currency)
     email = payer.email.strip().lower()
     with transaction.atomic():
         payment = Payment.objects.create(
@@ -66,7 +67,7 @@ def payment_create(
             metadata=metadata or {},
             return_url=return_url,
         )
-        PaymentEvent.objects.create(
+        event = PaymentEvent.objects.create(
             payment=payment,
             from_status="",
             to_status=PaymentStatus.PENDING,
@@ -74,11 +75,15 @@ def payment_create(
             actor=f"client:{client_id}",
         )
         document = payment_document(payment, attempts=())  # a new payment has none
-        transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
-        # Its first status change, logged and counted like every other one.
-        transaction.on_commit(
-            lambda: record_transition(PaymentStatus.PENDING, method, None, payment_id=payment.id),
-            robust=True,
+        publish(
+            PaymentChanged(
+                payment=payment,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                reason=event.reason,
+                actor=event.actor,
+                document=document,
+            )
         )
         transaction.on_commit(lambda: payment_dispatch(payment.id, payment.dispatch_token))
     return payment, document

@@ -1,9 +1,11 @@
 """The one funnel for payment status changes.
 
 Each change is checked against the lifecycle, written as a compare-and-set
-(`UPDATE ... WHERE status = <expected>`) and logged as a PaymentEvent, in one
-transaction. A change from a status the payment is no longer in is refused,
-never applied over what another process wrote.
+(`UPDATE ... WHERE status = <expected>`), logged as a PaymentEvent and published
+as a PaymentChanged (payments.events), in one transaction. A change from a status
+the payment is no longer in is refused, never applied over what another process
+wrote. What follows from a change (the webhook outbox, a wallet credit, the cache,
+the metrics) is done by the apps that subscribe to it, not here.
 """
 
 from collections.abc import Iterable
@@ -13,13 +15,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from notifications.services import event_record
+from paywave.domain_events import publish
 from paywave.errors import Conflict
-from paywave.metrics import record_transition
 from paywave.queries import one_or_none
-from wallets.services import wallet_credit_for_payment
 
-from .cache import payment_cache_put
+from .events import PaymentChanged
 from .models import Payment, PaymentEvent, PaymentStatus
 from .serializers import payment_document
 
@@ -37,10 +37,6 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.EXPIRED: frozenset(),
     S.REFUNDED: frozenset(),
 }
-
-# Every status change is published in the transaction that makes it: `payment.<status>`
-# for each status a payment can move to (pending is the 202 itself, never a move).
-EVENT_TYPES = {status: f"payment.{status}" for status in ALLOWED_TRANSITIONS if status != S.PENDING}
 
 FINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets) | {
     S.SUCCEEDED,
@@ -103,7 +99,7 @@ def payment_transition(
 def _apply(
     payment: Payment, *, to_status: str, reason: str, actor: str, changes: dict[str, Any]
 ) -> None:
-    """Write the change to the locked row, its event, its domain event and its side effects."""
+    """Write the change to the locked row and its event, and publish it."""
     from_status = payment.status
     now = timezone.now()
     updated = Payment.objects.filter(pk=payment.pk, status=from_status).update(
@@ -122,24 +118,13 @@ def _apply(
         reason=reason,
         actor=actor,
     )
-    document = payment_document(payment)
-    event_record(
-        type=EVENT_TYPES[to_status],
-        client_id=payment.client_id,
-        subject_id=payment.id,
-        data=document,
-    )
-    if to_status == S.SUCCEEDED and payment.wallet_id:
-        wallet_credit_for_payment(payment)  # once per payment (unique journal)
-    # Exactly what commits: stored in the cache without reading it back.
-    transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
-    transaction.on_commit(
-        lambda: record_transition(
-            to_status,
-            payment.method,
-            payment.gateway,
-            payment_id=payment.id,
+    publish(
+        PaymentChanged(
+            payment=payment,
             from_status=from_status,
-        ),
-        robust=True,
+            to_status=to_status,
+            reason=reason,
+            actor=actor,
+            document=payment_document(payment),
+        )
     )

@@ -58,10 +58,11 @@ def wallet_credit_for_payment(payment: Payment) -> Journal | None:
     """Credit a succeeded payment's amount to its wallet, once however often it is called.
 
     The money comes from the clearing account of the payment's gateway and
-    currency. Called by payment_transition inside its transaction (the payment
-    row is locked); a wallet that cannot take the credit (gone, another app's,
-    another currency: never for payments validated at creation) is an operator
-    alert, not an error, so the payment still succeeds.
+    currency. Called when a payment becomes succeeded (wallets.subscribers),
+    inside the transition's transaction (the payment row is locked); a wallet
+    that cannot take the credit (gone, another app's, another currency: never
+    for payments validated at creation) is an operator alert, not an error, so
+    the payment still succeeds.
     """
     if payment.wallet_id is None:
         return None

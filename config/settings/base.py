@@ -33,8 +33,11 @@ INSTALLED_APPS = [
     "paywave",
     "payments",
     "gateways",
-    "wallets",
+    # Apps subscribe to payments' changes in their ready(), which runs in this order, and
+    # subscribers run in the order they subscribed: a change's own event (payment.succeeded)
+    # is recorded before the wallet credit it causes (wallet.credited).
     "notifications",
+    "wallets",
     "django_prometheus",
 ]
 

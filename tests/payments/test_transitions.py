@@ -5,7 +5,7 @@ import pytest
 from django.db import connection, transaction
 
 from notifications.models import EVENT_TYPES, Event
-from payments import transitions
+from payments import subscribers
 from payments.models import Payment, PaymentEvent, PaymentStatus
 from payments.transitions import (
     ALLOWED_TRANSITIONS,
@@ -138,7 +138,7 @@ def test_a_cache_that_fails_after_the_commit_never_undoes_the_transition(
     def unreachable(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("Redis is down")
 
-    monkeypatch.setattr(transitions, "payment_cache_put", unreachable)
+    monkeypatch.setattr(subscribers, "payment_cache_put", unreachable)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         moved = payment_transition(
             payment_id=payment.id,

@@ -1,0 +1,27 @@
+"""The webhook outbox of payments' changes: an Event, fanned out, in their transaction."""
+
+from gateways.base import RefundStatus
+from payments.events import PaymentChanged, RefundChanged
+
+from .services import event_record
+
+
+def payment_event_record(change: PaymentChanged) -> None:
+    if change.event_type is None:  # a creation: the 202 answered it
+        return
+    event_record(
+        type=change.event_type,
+        client_id=change.payment.client_id,
+        subject_id=change.payment.id,
+        data=change.document,
+    )
+
+
+def refund_event_record(change: RefundChanged) -> None:
+    if change.to_status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
+        event_record(
+            type=f"refund.{change.to_status}",
+            client_id=change.payment.client_id,
+            subject_id=change.payment.id,
+            data=change.document,
+        )
