@@ -52,10 +52,13 @@ class EncryptedColumn:
     def sql(self, template: str) -> str:
         """One of the templates below for this column: quoted names, the key-id expression."""
         quote = self.connection.ops.quote_name
+        column, pk_column = self.field.column, self.model._meta.pk.column
+        assert column is not None  # a concrete field of the model
+        assert pk_column is not None
         return template.format(
             table=quote(self.table),
-            column=quote(self.field.column),
-            pk=quote(self.model._meta.pk.column),
+            column=quote(column),
+            pk=quote(pk_column),
             prefix=self._key_id_sql(),
         )
 
