@@ -108,7 +108,7 @@ class NewestFirstCursorPagination(CursorPagination):
     values are refused there, never clamped here.
     """
 
-    ordering = ("-created_at", "-id")
+    ordering: tuple[str, ...] = ("-created_at", "-id")
     page_size = PAGE_SIZE
     page_size_query_param = "limit"
     max_page_size = MAX_PAGE_SIZE
