@@ -87,7 +87,7 @@ def refundable_amount(payment: Payment) -> int:
 def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor: str) -> Refund:
     with transaction.atomic():
         payment = one_or_none(
-            Payment.objects.select_for_update().filter(pk=payment_id, client_id=client_id)
+            Payment.objects.select_for_update().filter(pk=payment_id, client__pk=client_id)
         )
         if payment is None:
             raise NotFound("No such payment.", code="payment_not_found")
@@ -128,7 +128,11 @@ def refund_dispatch(refund_id: Any, token: Any, countdown: float = 0) -> bool:
     from .tasks import process_refund  # the task module imports this one
 
     try:
-        process_refund.apply_async(args=[str(refund_id), str(token)], countdown=countdown or None)
+        # countdown=None is Celery's own default (no ETA); its stubs only take a float.
+        process_refund.apply_async(
+            args=(str(refund_id), str(token)),
+            countdown=countdown or None,  # type: ignore[arg-type]
+        )
     except Exception:
         logger.error(
             "could not publish refund job; the outbox sweep publishes it again",

@@ -48,7 +48,7 @@ def process_callback(callback_id: int, tries: int = 0) -> None:
         if tries + 1 >= CALLBACK_TRIES:
             callback_give_up(callback_id, str(exc))
         else:
-            process_callback.apply_async(args=[callback_id, tries + 1], countdown=2 ** (tries + 1))
+            process_callback.apply_async(args=(callback_id, tries + 1), countdown=2 ** (tries + 1))
 
 
 @shared_task(name="payments.cancel_at_gateway", acks_late=True, ignore_result=True)
