@@ -42,6 +42,7 @@ run: migrate
 
 test: $(VENV)/.installed-ops
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 # Pins with hashes from the *.in files (after editing one): every file, so they agree.
