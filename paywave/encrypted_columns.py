@@ -36,6 +36,11 @@ class EncryptedColumn:
         return f"{self.model._meta.label}.{self.field.name}"
 
     @property
+    def reads_plaintext(self) -> bool:
+        assert isinstance(self.field, EncryptedField)  # encrypted_columns() keeps no other
+        return self.field.reads_plaintext
+
+    @property
     def table(self) -> str:
         return self.model._meta.db_table
 
@@ -182,6 +187,6 @@ def column_rotate(column: EncryptedColumn, *, batch_size: int = 500) -> Rotated:
 
 
 def _reencrypted(column: EncryptedColumn, stored: str) -> str:
-    if not crypto.is_ciphertext(stored) and column.field.reads_plaintext:  # type: ignore[attr-defined]
+    if not crypto.is_ciphertext(stored) and column.reads_plaintext:
         return crypto.encrypt(stored)
     return crypto.reencrypt(stored)
