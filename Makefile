@@ -43,6 +43,7 @@ run: migrate
 test: $(VENV)/.installed-ops
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 # Pins with hashes from the *.in files (after editing one): every file, so they agree.

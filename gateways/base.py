@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 
 class ChargeStatus(StrEnum):
@@ -132,6 +132,14 @@ class CallbackEvent:
     txid: str = ""
     amount: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ErrorDetails(TypedDict):
+    """What a gateway said about an error, as GatewayError's keyword arguments."""
+
+    code: str
+    gateway_message: str
+    http_status: int | None
 
 
 class GatewayError(Exception):

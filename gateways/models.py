@@ -12,7 +12,8 @@ class AdapterKind(models.TextChoices):
     GERENCIANET = "gerencianet", "Gerencianet / Efí (PIX)"
 
 
-ADAPTER_METHODS = {
+# Keyed by the value stored in Gateway.adapter (a str; AdapterKind members are str too).
+ADAPTER_METHODS: dict[str, set[str]] = {
     AdapterKind.STRIPE: {"card"},
     AdapterKind.MERCADOPAGO: {"pix"},
     AdapterKind.GERENCIANET: {"pix"},

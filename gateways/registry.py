@@ -1,6 +1,7 @@
 """Adapters for Gateway rows, built once per row version and reused (SDK clients, tokens)."""
 
 import threading
+from typing import Protocol
 
 from django.conf import settings
 
@@ -8,17 +9,26 @@ from gateways.adapters.gerencianet import GerencianetAdapter
 from gateways.adapters.mercadopago import MercadoPagoAdapter
 from gateways.adapters.stripe import StripeAdapter
 from gateways.base import GatewayAdapter
-from gateways.credentials import credentials_for
+from gateways.credentials import Credentials, credentials_for
 from gateways.models import AdapterKind, Gateway
 
-_ADAPTERS: dict[str, type[GatewayAdapter]] = {
+
+class _AdapterClass(Protocol):
+    """How every adapter is built (the base class leaves credentials and api_base out)."""
+
+    def __call__(
+        self, *, code: str, timeout_seconds: float, credentials: Credentials, api_base: str | None
+    ) -> GatewayAdapter: ...
+
+
+_ADAPTERS: dict[str, _AdapterClass] = {
     AdapterKind.STRIPE: StripeAdapter,
     AdapterKind.MERCADOPAGO: MercadoPagoAdapter,
     AdapterKind.GERENCIANET: GerencianetAdapter,
 }
 
 # Where each adapter's API lives in the simulators (gateways/simulators).
-SIMULATOR_PREFIXES = {
+SIMULATOR_PREFIXES: dict[str, str] = {
     AdapterKind.STRIPE: "/stripe",
     AdapterKind.MERCADOPAGO: "/mercadopago",
     AdapterKind.GERENCIANET: "/gerencianet",

@@ -160,7 +160,7 @@ class TracedSession(requests.Session):
         self.mount("http://", _TracedAdapter())
         self.mount("https://", _TracedAdapter())
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         trace = _trace.get()
         if trace is not None:
             trace.request_started = False  # each HTTP request of a call is judged on its own
@@ -183,9 +183,10 @@ def pooled_session() -> TracedSession:
     return session
 
 
-class ThreadPooledSession:
+class ThreadPooledSession(requests.Session):
     """Stands in for a `requests.Session` that an SDK keeps for all threads (Stripe's
-    RequestsClient): each call goes through the calling thread's pooled session."""
+    RequestsClient): each call goes through the calling thread's pooled session. A Session
+    itself only so that it is one where a Session is asked for; its own pools stay unused."""
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         return pooled_session().request(*args, **kwargs)

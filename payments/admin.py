@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -145,7 +146,7 @@ def _confirmed(
                 "count": count,
                 "not_listed": max(count - CONFIRM_LISTED, 0),
                 "action": request.POST.get("action"),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
                 # "Select all N" ran the action on every match, not only this page's rows.
                 "select_across": request.POST.get("select_across", "0"),
                 "opts": modeladmin.model._meta,
@@ -359,7 +360,10 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
             raise PermissionDenied
         payment = self.get_object(request, unquote(object_id))
         if payment is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            # A private ModelAdmin helper (the admin's own "no such object"), not in the stubs.
+            return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]
+                request, self.opts, object_id
+            )
         spec = PAGE_ACTIONS[action]
         data = request.POST if request.method == "POST" else request.GET
         form = RefundAmountForm(data, currency=payment.currency) if action == "refund" else None
@@ -478,10 +482,10 @@ class RefundAdmin(admin.ModelAdmin):
     list_filter = ("status", "gateway", "needs_reconciliation")
     search_fields = ("=id", "=payment__id", "=gateway_reference")
     list_select_related = ("payment",)
-    fields = tuple(
+    readonly_fields = tuple(
         "amount_money" if field.name == "amount" else field.name for field in Refund._meta.fields
     )
-    readonly_fields = fields
+    fields = readonly_fields
     amount_money = money_field("amount", "payment.currency", description="amount")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -1,7 +1,7 @@
 """The payments HTTP API (API.md): validate, call a service or selector, answer."""
 
 import io
-from typing import Any
+from collections.abc import Iterable
 from uuid import UUID
 
 import segno
@@ -15,6 +15,8 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -254,13 +256,14 @@ class PaymentCancelApi(APIView):
 class FirstRendererNegotiation(BaseContentNegotiation):
     """The image endpoint answers PNG itself; errors are JSON whatever the Accept header."""
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
     def select_renderer(
-        self, request: Request, renderers: list[Any], format_suffix: str | None = None
-    ) -> tuple[Any, str]:
-        return renderers[0], renderers[0].media_type
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))  # a view has at least one
+        return renderer, renderer.media_type
 
 
 class PaymentQrCodeApi(APIView):

@@ -78,6 +78,7 @@ def callback_process(callback_id: int) -> None:
         )
         return
     gateway = Gateway.objects.filter(code=callback.gateway).first()
+    assert gateway is not None  # the row the callback came in through
     reference = payment.gateway_reference or callback.reference
     try:
         result = adapter_for(gateway).retrieve(reference)

@@ -462,7 +462,11 @@ def _on_error(
         if error.outcome in AttemptOutcome.values
         else (AttemptOutcome.AMBIGUOUS)
     )
-    log_extra = {"payment_id": str(payment.id), "gateway": gateway.code, "attempt": attempt.number}
+    log_extra: dict[str, Any] = {
+        "payment_id": str(payment.id),
+        "gateway": gateway.code,
+        "attempt": attempt.number,
+    }
     finished = {
         "outcome": outcome,
         "error_class": type(error).__name__,
@@ -523,7 +527,7 @@ def charge_result_apply(
             payment, gateway, AlertKind.AMOUNT_MISMATCH, ParkedReason.AMOUNT_MISMATCH, problem
         )
         return "parked"
-    common = {
+    common: dict[str, Any] = {
         "gateway": gateway.code,
         "gateway_reference": result.reference,
         "needs_reconciliation": False,
@@ -667,7 +671,7 @@ def _apply_pix(
     result: ChargeResult,
     *,
     reason: str,
-    common: dict,
+    common: dict[str, Any],
     actor: str = ACTOR,
 ) -> bool:
     """Show the payer the charge's code; False (parked) if it cannot be shown."""

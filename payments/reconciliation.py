@@ -31,6 +31,7 @@ from django.utils import timezone
 from gateways.base import (
     REVERSED_CHARGE_STATUSES,
     ChargeNotFound,
+    ChargeResult,
     ChargeStatus,
     Declined,
     GatewayError,
@@ -137,6 +138,7 @@ def payment_reconcile_processing(payment: Payment) -> str:
     if gateway is None:
         payment_park(payment, f"gateway {last.gateway} no longer exists", actor=ACTOR)
         return "parked"
+    result: ChargeResult | None  # None: the gateway has no charge for it
     try:
         if last.outcome == AttemptOutcome.PENDING and last.gateway_reference:
             result = adapter_for(gateway).retrieve(last.gateway_reference)

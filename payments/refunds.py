@@ -87,7 +87,7 @@ def refundable_amount(payment: Payment) -> int:
 def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor: str) -> Refund:
     with transaction.atomic():
         payment = one_or_none(
-            Payment.objects.select_for_update().filter(pk=payment_id, client_id=client_id)
+            Payment.objects.select_for_update().filter(pk=payment_id, client__pk=client_id)
         )
         if payment is None:
             raise NotFound("No such payment.", code="payment_not_found")

@@ -31,7 +31,7 @@ def payment_document_get(*, client_id: str, payment_id: UUID) -> dict[str, Any]:
 
 def payment_get(*, client_id: str, payment_id: UUID) -> Payment:
     payment = one_or_none(
-        Payment.objects.prefetch_related("attempts").filter(pk=payment_id, client_id=client_id)
+        Payment.objects.prefetch_related("attempts").filter(pk=payment_id, client__pk=client_id)
     )
     if payment is None:
         raise _not_found()
@@ -46,7 +46,7 @@ def payment_list(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
 ) -> QuerySet[Payment]:
-    payments = Payment.objects.filter(client_id=client_id).prefetch_related("attempts")
+    payments = Payment.objects.filter(client__pk=client_id).prefetch_related("attempts")
     if status:
         payments = payments.filter(status=status)
     if method:

@@ -98,7 +98,7 @@ def payment_update_details(
     """Change the mutable fields (description, metadata); allowed in every status."""
     allowed = {key: changes[key] for key in ("description", "metadata") if key in changes}
     with transaction.atomic():
-        updated = Payment.objects.filter(pk=payment_id, client_id=client_id).update(
+        updated = Payment.objects.filter(pk=payment_id, client__pk=client_id).update(
             version=F("version") + 1, updated_at=timezone.now(), **allowed
         )
         if not updated:
@@ -109,7 +109,7 @@ def payment_update_details(
 
 def payment_cancel(*, client_id: str, payment_id: UUID, actor: str) -> Payment:
     """Cancel a payment that is still pending or awaiting a PIX transfer (else 409)."""
-    if not Payment.objects.filter(pk=payment_id, client_id=client_id).exists():
+    if not Payment.objects.filter(pk=payment_id, client__pk=client_id).exists():
         raise NotFound("No such payment.", code="payment_not_found")
     with transaction.atomic():
         payment = payment_transition(

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from .money_text import money_display
 
 
-class ViewOnlyPagesMixin:
+class ViewOnlyPagesMixin(admin.ModelAdmin):
     """An object's page is view-only (no Save buttons; a POST is refused with 403), while
     the list keeps the model's change permission, which its actions ask for.
 
@@ -19,7 +19,7 @@ class ViewOnlyPagesMixin:
     """
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and super().has_change_permission(request)  # type: ignore[misc]
+        return obj is None and super().has_change_permission(request)
 
 
 def money_field(

@@ -15,13 +15,14 @@ from paywave.throttling import TokenRateThrottle
 TAG = ["auth"]
 
 
-class _AsSent:
+class _AsSent(serializers.Serializer):
     """Credentials are compared as sent: " x" is not "x", and " " is a wrong one, not blank."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
-            field.trim_whitespace = False
+            if isinstance(field, serializers.CharField):  # all of them: username, password...
+                field.trim_whitespace = False
 
 
 class TokenObtainInputSerializer(_AsSent, StrictSerializer, ClientTokenObtainSerializer):

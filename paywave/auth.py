@@ -12,7 +12,7 @@ Refresh tokens are used once: a refresh blacklists the token it was given and
 answers a new pair, its claims read from the database again.
 """
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -37,8 +37,9 @@ NO_ACTIVE_ACCOUNT = "No active account found for the given token."
 
 class ClientTokenObtainSerializer(TokenObtainPairSerializer):
     @classmethod
-    def get_token(cls, user: Any) -> Token:
+    def get_token(cls, user: Any) -> RefreshToken:
         token = super().get_token(user)
+        assert isinstance(token, RefreshToken)  # the pair serializer's token_class
         for claim, value in token_claims(user).items():
             token[claim] = value
         return token
@@ -154,27 +155,45 @@ class ClientJWTAuthentication(JWTStatelessUserAuthentication):
         return result
 
 
+def request_claims(request: Request) -> dict[str, Any] | Token | None:
+    """The claims a request was authenticated with: an API key's (ApiKeyAuthentication
+    answers a dict) or a JWT's (ClientJWTAuthentication); None when unauthenticated."""
+    auth = request.auth
+    if auth is None:
+        return None
+    assert isinstance(auth, dict | Token)  # the two DEFAULT_AUTHENTICATION_CLASSES
+    return auth
+
+
 def client_id_of(request: Request) -> str:
     """The authenticated wallet app's id (IsWalletApp guarantees there is one)."""
-    return str(request.auth["client_id"])
+    claims = request_claims(request)
+    assert claims is not None
+    return str(claims["client_id"])
 
 
 class IsWalletApp(BasePermission):
     message = "This endpoint is for wallet app accounts."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if request.auth is None:
+        claims = request_claims(request)
+        if claims is None:
             raise exceptions.NotAuthenticated()
-        return bool(request.auth.get("client_id"))
+        return bool(claims.get("client_id"))
 
 
 class IsStaff(BasePermission):
     message = "This endpoint is for PayWave staff."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if request.auth is None:
+        claims = request_claims(request)
+        if claims is None:
             raise exceptions.NotAuthenticated()
-        return bool(request.auth.get("staff"))
+        return bool(claims.get("staff"))
+
+
+class _OTPUser(Protocol):
+    def is_verified(self) -> bool: ...
 
 
 class ApiDocsAccess(BasePermission):
@@ -190,9 +209,11 @@ class ApiDocsAccess(BasePermission):
             return True
         if mode != "staff":
             return False
-        if request.auth is not None:  # a JWT, its claims checked against the account
-            return bool(request.auth.get("staff"))
+        claims = request_claims(request)
+        if claims is not None:  # a JWT, its claims checked against the account
+            return bool(claims.get("staff"))
         user = request.user
         if user is None or not (user.is_active and user.is_staff):
             return False
-        return not settings.PAYWAVE_ADMIN_REQUIRE_2FA or user.is_verified()
+        # OTPMiddleware (settings.MIDDLEWARE) gives every request's user an is_verified().
+        return not settings.PAYWAVE_ADMIN_REQUIRE_2FA or cast(_OTPUser, user).is_verified()

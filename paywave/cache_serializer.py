@@ -24,6 +24,7 @@ class JSONSerializer:
             return int(data)
         except ValueError:
             pass
+        assert isinstance(data, bytes)  # int() takes every int
         try:
             return json.loads(data)
         except ValueError:  # not ours (e.g. a pickle someone wrote): a miss, never loaded

@@ -61,9 +61,9 @@ def _propagate_context(
     if headers is None:
         return
     context = log_context.current_context()
-    for field in PROPAGATED_FIELDS:
-        if context.get(field) is not None:
-            headers.setdefault(HEADER_PREFIX + field, str(context[field]))
+    for name in PROPAGATED_FIELDS:
+        if context.get(name) is not None:
+            headers.setdefault(HEADER_PREFIX + name, str(context[name]))
     field = FIRST_ARGUMENT_FIELD.get(sender or "")
     if field:  # a line of the story: the job was published (accepted, or a retry is due)
         logger.info(
@@ -90,9 +90,9 @@ def _first_argument(body: Any) -> str | None:
 def _log_received(request: Any = None, **_: Any) -> None:
     headers = getattr(request, "request_dict", None) or {}
     fields: dict[str, Any] = {"task_id": request.id}
-    for field in PROPAGATED_FIELDS:
-        if headers.get(HEADER_PREFIX + field) is not None:
-            fields[field] = headers[HEADER_PREFIX + field]
+    for name in PROPAGATED_FIELDS:
+        if headers.get(HEADER_PREFIX + name) is not None:
+            fields[name] = headers[HEADER_PREFIX + name]
     field = FIRST_ARGUMENT_FIELD.get(request.name)
     if field and request.args:
         fields[field] = str(request.args[0])
@@ -117,10 +117,10 @@ def _bind_task_context(
     **_: Any,
 ) -> None:
     fields: dict[str, Any] = {"task_id": task_id}
-    for field in PROPAGATED_FIELDS:
-        value = _header(task, HEADER_PREFIX + field)
+    for name in PROPAGATED_FIELDS:
+        value = _header(task, HEADER_PREFIX + name)
         if value is not None:
-            fields[field] = value
+            fields[name] = value
     field = FIRST_ARGUMENT_FIELD.get(getattr(task, "name", ""))
     if field and args:
         fields[field] = str(args[0])

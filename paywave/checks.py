@@ -121,7 +121,7 @@ def _check_column(column: EncryptedColumn, configured: set[str], key_problem: st
     if LEGACY in buckets:
         messages += _check_legacy(column, buckets[LEGACY])
     if PLAINTEXT in buckets:
-        if column.field.reads_plaintext:  # type: ignore[attr-defined]
+        if column.reads_plaintext:
             messages.append(
                 checks.Warning(
                     f"{column.label} holds values that are not encrypted "

@@ -36,6 +36,11 @@ class EncryptedColumn:
         return f"{self.model._meta.label}.{self.field.name}"
 
     @property
+    def reads_plaintext(self) -> bool:
+        assert isinstance(self.field, EncryptedField)  # encrypted_columns() keeps no other
+        return self.field.reads_plaintext
+
+    @property
     def table(self) -> str:
         return self.model._meta.db_table
 
@@ -52,10 +57,13 @@ class EncryptedColumn:
     def sql(self, template: str) -> str:
         """One of the templates below for this column: quoted names, the key-id expression."""
         quote = self.connection.ops.quote_name
+        column, pk_column = self.field.column, self.model._meta.pk.column
+        assert column is not None  # a concrete field of the model
+        assert pk_column is not None
         return template.format(
             table=quote(self.table),
-            column=quote(self.field.column),
-            pk=quote(self.model._meta.pk.column),
+            column=quote(column),
+            pk=quote(pk_column),
             prefix=self._key_id_sql(),
         )
 
@@ -179,6 +187,6 @@ def column_rotate(column: EncryptedColumn, *, batch_size: int = 500) -> Rotated:
 
 
 def _reencrypted(column: EncryptedColumn, stored: str) -> str:
-    if not crypto.is_ciphertext(stored) and column.field.reads_plaintext:  # type: ignore[attr-defined]
+    if not crypto.is_ciphertext(stored) and column.reads_plaintext:
         return crypto.encrypt(stored)
     return crypto.reencrypt(stored)

@@ -28,13 +28,13 @@ def _json(status: int, error_type: str, code: str, message: str) -> JsonResponse
     )
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_admin(request):
         return defaults.bad_request(request, exception)
     return _json(400, ErrorType.INVALID_REQUEST, "bad_request", "The request is malformed.")
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_admin(request):
         return defaults.permission_denied(request, exception)
     return _json(403, ErrorType.PERMISSION, "permission_denied", "Permission denied.")

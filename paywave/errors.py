@@ -42,7 +42,7 @@ class ErrorType:
 class ApplicationError(Exception):
     """An error with a meaning for the API client: raised by services, rendered by the API."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     error_type = ErrorType.INVALID_REQUEST
     code = "invalid_request"
     retry_after: int | None = None  # seconds, answered in Retry-After

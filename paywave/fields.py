@@ -51,6 +51,9 @@ class EncryptedJSONField(EncryptedField, models.TextField):
 
     empty_strings_allowed = False
     reads_plaintext = True
+    # Any JSON value in and out, not TextField's str (django-stubs reads these two names).
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None:

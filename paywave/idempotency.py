@@ -82,6 +82,7 @@ def idempotent_call(
     """Run `operation` once per (client, key); replay its stored answer afterwards."""
     claim = _claim(client_id=client_id, key=key, fingerprint=fingerprint)
     if claim.state == IdempotencyKey.State.COMPLETED:
+        assert claim.response_status is not None  # stored with the COMPLETED state
         return StoredResponse(
             status=claim.response_status,
             body=claim.response_body,
@@ -119,7 +120,7 @@ def _claim(*, client_id: str, key: str, fingerprint: str) -> IdempotencyKey:
                 )
         except IntegrityError:
             pass
-        existing = IdempotencyKey.objects.filter(client_id=client_id, key=key).first()
+        existing = IdempotencyKey.objects.filter(client__pk=client_id, key=key).first()
         if existing is None:
             if not ApiClient.objects.filter(pk=client_id).exists():
                 # A token outlives its account: the insert failed on the client, not the key.

@@ -39,7 +39,10 @@ class Job:
         """Send the job to its queue; raises what the broker raises (kombu's OperationalError)."""
         if self._task is None:
             raise RuntimeError(f"job {self.name} has no task: its tasks module was not imported")
-        self._task.apply_async(args=list(args), queue=self.queue, countdown=countdown or None)
+        options: dict[str, Any] = {"queue": self.queue}
+        if countdown:
+            options["countdown"] = countdown
+        self._task.apply_async(args=args, **options)
 
     def __repr__(self) -> str:
         return f"<Job {self.name} queue={self.queue}>"

@@ -15,6 +15,8 @@ from django.http import HttpRequest
 from paywave.log_masking import mask_query
 
 LOGGED_QUERY_CHARS = 1024  # as much of a query string as a line keeps
+# Where RequestIdMiddleware leaves the request's id on Django's request.
+REQUEST_ID_ATTRIBUTE = "request_id"
 
 
 class HttpFieldsFilter(logging.Filter):
@@ -30,7 +32,7 @@ class HttpFieldsFilter(logging.Filter):
             fields.setdefault("http_path", request.path)
             query = request.META.get("QUERY_STRING", "")[:LOGGED_QUERY_CHARS]
             fields.setdefault("http_query", mask_query(query))
-            request_id = getattr(request, "request_id", None)
+            request_id = getattr(request, REQUEST_ID_ATTRIBUTE, None)
             if request_id is not None:
                 fields.setdefault("request_id", request_id)
         return True

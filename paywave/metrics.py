@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Protocol, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from celery.app import default_app
@@ -136,6 +136,14 @@ def record_webhook_delivery(outcome: str) -> None:
 QUEUES = ("payments", "callbacks", "notifications", "default")
 
 
+class _QueueChannel(Protocol):
+    """What every transport's channel has (kombu's stubs type channel() by its bare base)."""
+
+    def queue_declare(self, *, queue: str, passive: bool) -> tuple[str, int, int]: ...
+
+    def close(self) -> None: ...
+
+
 class QueueDepthCollector(Collector):
     """Ready messages and consumers per queue, asked of the broker, cached a few seconds.
 
@@ -171,7 +179,7 @@ class QueueDepthCollector(Collector):
                 )
                 counts_consumers = not isinstance(conn.transport, virtual.Transport)
                 for queue in self.queues:
-                    channel = conn.channel()
+                    channel = cast(_QueueChannel, conn.channel())
                     try:
                         _, messages, consumers = channel.queue_declare(queue=queue, passive=True)
                         found[queue] = (int(messages), int(consumers) if counts_consumers else None)
@@ -245,7 +253,9 @@ def _parsed(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.I
     return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs)
 
 
-def _allowed(address: str, networks: list[Any]) -> bool:
+def _allowed(
+    address: str, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
     try:
         ip = ipaddress.ip_address(address.strip().strip("[]"))
     except ValueError:

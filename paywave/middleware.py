@@ -12,7 +12,7 @@ from django.urls import Resolver404, resolve
 
 from paywave.errors import ErrorType, error_body
 from paywave.log_context import log_context
-from paywave.log_fields import LOGGED_QUERY_CHARS
+from paywave.log_fields import LOGGED_QUERY_CHARS, REQUEST_ID_ATTRIBUTE
 from paywave.log_masking import mask_query
 
 request_logger = logging.getLogger("paywave.requests")
@@ -41,7 +41,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        request.request_id = request_id  # type: ignore[attr-defined]
+        setattr(request, REQUEST_ID_ATTRIBUTE, request_id)
         started = time.monotonic()
         with log_context(request_id=request_id):
             response = self.get_response(request)

@@ -10,7 +10,8 @@ class ErrorDetailSerializer(serializers.Serializer):
     type = serializers.CharField()
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.CharField())
+    # A declared field: DRF's metaclass takes it off the class, its stubs don't know.
+    fields = serializers.DictField(child=serializers.CharField())  # type: ignore[assignment]
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -108,7 +108,7 @@ class NewestFirstCursorPagination(CursorPagination):
     values are refused there, never clamped here.
     """
 
-    ordering = ("-created_at", "-id")
+    ordering: tuple[str, ...] = ("-created_at", "-id")
     page_size = PAGE_SIZE
     page_size_query_param = "limit"
     max_page_size = MAX_PAGE_SIZE
@@ -128,7 +128,8 @@ class NewestFirstCursorPagination(CursorPagination):
         # The position is a created_at from our own `next` link; anything else was edited.
         if cursor is not None and cursor.position is not None:
             try:
-                position = parse_datetime(cursor.position)
+                # DRF's stubs say int; decode_cursor reads the position as a str.
+                position = parse_datetime(cursor.position)  # type: ignore[arg-type]
             except ValueError:
                 position = None
             if position is None or position.tzinfo is None:

@@ -10,9 +10,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from paywave.auth import request_claims
 from paywave.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
@@ -50,14 +52,16 @@ class ClientRateThrottle(BaseThrottle):
     def __init__(self) -> None:
         self.retry_after: float | None = None
 
-    def ident(self, request: Request) -> str:
-        if request.auth is not None and request.auth.get("client_id"):
-            return f"client:{request.auth['client_id']}"
-        if request.auth is not None:
-            return f"user:{request.auth.get('user_id')}"
-        return f"ip:{self.get_ident(request)}"
+    def ident(self, request: Request | HttpRequest) -> str:
+        # A plain Django view (the gateway callback) hands its HttpRequest: no claims.
+        claims = request_claims(request) if isinstance(request, Request) else None
+        if claims is not None and claims.get("client_id"):
+            return f"client:{claims['client_id']}"
+        if claims is not None:
+            return f"user:{claims.get('user_id')}"
+        return f"ip:{client_address(request)}"
 
-    def allow_request(self, request: Request, view: Any) -> bool:
+    def allow_request(self, request: Request | HttpRequest, view: Any) -> bool:
         limit, period = parse_rate(getattr(settings, self.rate_setting))
         now = time.time()
         window = int(now // period)
@@ -82,8 +86,8 @@ class TokenRateThrottle(ClientRateThrottle):
     scope = "token"
     rate_setting = "PAYWAVE_TOKEN_THROTTLE_RATE"
 
-    def ident(self, request: Request) -> str:
-        return f"ip:{self.get_ident(request)}"
+    def ident(self, request: Request | HttpRequest) -> str:
+        return f"ip:{client_address(request)}"
 
 
 class CallbackRateThrottle(ClientRateThrottle):
@@ -92,8 +96,8 @@ class CallbackRateThrottle(ClientRateThrottle):
     scope = "callback"
     rate_setting = "PAYWAVE_CALLBACK_THROTTLE_RATE"
 
-    def ident(self, request: Request) -> str:
-        return f"ip:{self.get_ident(request)}"
+    def ident(self, request: Request | HttpRequest) -> str:
+        return f"ip:{client_address(request)}"
 
 
 def client_address(request: Any) -> str:

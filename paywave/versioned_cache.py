@@ -53,7 +53,10 @@ class RedisVersionedCache:
         except redis.RedisError:
             logger.warning("cache read failed for %s", key, exc_info=True)
             return None
-        return raw.decode() if raw else None
+        if not raw:
+            return None
+        assert isinstance(raw, bytes)  # redis_client() leaves answers undecoded
+        return raw.decode()
 
     def put(self, key: str, version: int, payload: str, ttl: int) -> None:
         try:

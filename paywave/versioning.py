@@ -17,6 +17,8 @@ from rest_framework.versioning import BaseVersioning
 from paywave.errors import ApplicationError
 
 VERSION_HEADER = "PayWave-Version"
+# Where the chosen version waits on Django's request for the answer's header.
+_VERSION_ATTRIBUTE = "paywave_version"
 
 
 def current_version() -> str:
@@ -34,7 +36,7 @@ class HeaderVersioning(BaseVersioning):
                 code="unsupported_api_version",
                 fields={VERSION_HEADER: f"One of {supported}."},
             )
-        request._request.paywave_version = version  # for the answer's header (middleware)
+        setattr(request._request, _VERSION_ATTRIBUTE, version)  # for ApiVersionMiddleware
         return version
 
 
@@ -47,5 +49,5 @@ class ApiVersionMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if request.path.startswith("/api/"):
-            response[VERSION_HEADER] = getattr(request, "paywave_version", current_version())
+            response[VERSION_HEADER] = getattr(request, _VERSION_ATTRIBUTE, current_version())
         return response

@@ -70,7 +70,8 @@ class LedgerCursorPagination(NewestFirstCursorPagination):
         # Skip the parent's created_at check: our positions are entry sequence numbers.
         cursor = super(NewestFirstCursorPagination, self).decode_cursor(request)
         position = cursor.position if cursor is not None else None
-        if position is not None and not _SEQUENCE.fullmatch(position):
+        # DRF's stubs say int; decode_cursor reads the position as a str.
+        if position is not None and not _SEQUENCE.fullmatch(position):  # type: ignore[call-overload]
             raise DRFNotFound(self.invalid_cursor_message)
         return cursor
 

@@ -9,6 +9,7 @@ refuses UPDATE and DELETE, see migration 0002). Only `wallets.services` writes h
 """
 
 import uuid
+from typing import ClassVar
 
 from django.db import models
 from django.db.models import F, Q
@@ -102,7 +103,7 @@ class WalletManager(models.Manager["Wallet"]):
 class Wallet(Account):
     """A wallet app's wallet: an account of kind `wallet`, owned, never negative."""
 
-    objects = WalletManager()
+    objects: ClassVar[WalletManager] = WalletManager()
 
     class Meta:
         proxy = True

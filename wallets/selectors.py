@@ -19,7 +19,7 @@ def wallet_not_found(field: str | None = None) -> NotFound:
 
 
 def wallet_get(*, client_id: str, wallet_id: UUID) -> Wallet:
-    wallet = Wallet.objects.filter(pk=wallet_id, client_id=client_id).first()
+    wallet = Wallet.objects.filter(pk=wallet_id, client__pk=client_id).first()
     if wallet is None:
         raise wallet_not_found()
     return wallet
@@ -28,7 +28,7 @@ def wallet_get(*, client_id: str, wallet_id: UUID) -> Wallet:
 def wallet_list(
     *, client_id: str, status: str | None = None, currency: str | None = None
 ) -> QuerySet[Wallet]:
-    wallets = Wallet.objects.filter(client_id=client_id)
+    wallets = Wallet.objects.filter(client__pk=client_id)
     if status:
         wallets = wallets.filter(status=status)
     if currency:
@@ -43,7 +43,7 @@ def wallet_entries(*, client_id: str, wallet_id: UUID) -> QuerySet[Entry]:
 
 
 def transfer_get(*, client_id: str, transfer_id: UUID) -> Transfer:
-    transfer = Transfer.objects.filter(pk=transfer_id, client_id=client_id).first()
+    transfer = Transfer.objects.filter(pk=transfer_id, client__pk=client_id).first()
     if transfer is None:
         raise NotFound("No such transfer.", code="transfer_not_found")
     return transfer
@@ -54,7 +54,7 @@ def wallet_validate_for_payment(*, client_id: str, wallet_id: UUID, currency: st
 
     Raises a 400 naming `wallet_id` otherwise (another app's wallet reads "No such wallet.").
     """
-    wallet = Wallet.objects.filter(pk=wallet_id, client_id=client_id).first()
+    wallet = Wallet.objects.filter(pk=wallet_id, client__pk=client_id).first()
     if wallet is None:
         problem = NO_SUCH_WALLET
     elif wallet.status != WalletStatus.ACTIVE:

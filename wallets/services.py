@@ -64,7 +64,8 @@ def wallet_credit_for_payment(payment: Payment) -> Journal | None:
     for payments validated at creation) is an operator alert, not an error, so
     the payment still succeeds.
     """
-    if payment.wallet_id is None:
+    wallet_id = payment.wallet_id
+    if wallet_id is None:
         return None
     clearing = _system_account(
         kind=AccountKind.CLEARING,
@@ -73,11 +74,11 @@ def wallet_credit_for_payment(payment: Payment) -> Journal | None:
     )
 
     def credit() -> Journal | None:
-        accounts = accounts_lock([payment.wallet_id, clearing.pk])
+        accounts = accounts_lock([wallet_id, clearing.pk])
         existing = _payment_credit_of(payment)
         if existing is not None:
             return existing
-        wallet = accounts.get(payment.wallet_id)
+        wallet = accounts.get(wallet_id)
         if (
             wallet is None
             or wallet.kind != AccountKind.WALLET

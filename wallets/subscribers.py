@@ -21,7 +21,7 @@ def payment_wallet_check(change: PaymentChanged) -> None:
     payment = change.payment
     if change.from_status == "" and payment.wallet_id is not None:
         wallet_validate_for_payment(
-            client_id=payment.client_id, wallet_id=payment.wallet_id, currency=payment.currency
+            client_id=str(payment.client_id), wallet_id=payment.wallet_id, currency=payment.currency
         )
 
 

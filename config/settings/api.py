@@ -1,6 +1,7 @@
 """The API: DRF, versions, request limits, throttles, idempotency, the OpenAPI schema."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -35,7 +36,7 @@ if PAYWAVE_API_DOCS not in API_DOCS_MODES:
         f"PAYWAVE_API_DOCS: {PAYWAVE_API_DOCS!r} is not one of {API_DOCS_MODES}"
     )
 
-SPECTACULAR_SETTINGS = {
+SPECTACULAR_SETTINGS: dict[str, Any] = {
     "TITLE": "PayWave API",
     "DESCRIPTION": "PIX and card payments for wallet apps. Money is an integer in minor "
     "units with an ISO 4217 currency (a JSON integer: `1050`, never `1050.0`). Request "

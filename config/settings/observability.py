@@ -2,6 +2,7 @@
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -18,7 +19,7 @@ LOGSTASH_HOST = env.str("LOGSTASH_HOST", default="")
 LOGSTASH_PORT = env.int("LOGSTASH_PORT", default=5959)
 LOGSTASH_TRANSPORT = env.str("LOGSTASH_TRANSPORT", default="udp")
 _LOG_FILTERS = ["context", "mask"]
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {

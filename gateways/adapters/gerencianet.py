@@ -40,6 +40,7 @@ from gateways.base import (
     ChargeResult,
     ChargeStatus,
     Declined,
+    ErrorDetails,
     GatewayAdapter,
     GatewayError,
     HealthResult,
@@ -361,7 +362,7 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
     """
     violations = body.get("violacoes") or []
     first = violations[0] if violations and isinstance(violations[0], Mapping) else {}
-    details = {
+    details: ErrorDetails = {
         "code": str(body.get("nome") or body.get("type") or status),
         "gateway_message": str(first.get("razao") or body.get("detail") or body.get("title") or ""),
         "http_status": status,

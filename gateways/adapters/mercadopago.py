@@ -23,6 +23,7 @@ from gateways.base import (
     ChargeResult,
     ChargeStatus,
     Declined,
+    ErrorDetails,
     GatewayAdapter,
     GatewayError,
     HealthResult,
@@ -320,7 +321,7 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
     """
     causes = body.get("cause") or []
     first = causes[0] if causes and isinstance(causes[0], Mapping) else {}
-    details = {
+    details: ErrorDetails = {
         "code": str(first.get("code") or body.get("error") or status),
         "gateway_message": str(first.get("description") or body.get("message") or ""),
         "http_status": status,

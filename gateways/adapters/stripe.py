@@ -15,6 +15,7 @@ from gateways.base import (
     ChargeResult,
     ChargeStatus,
     Declined,
+    ErrorDetails,
     GatewayAdapter,
     GatewayError,
     HealthResult,
@@ -218,7 +219,7 @@ def _map_error(
     replays whatever it did), so every 5xx is Ambiguous; a 429 comes from a rate
     limiter in front of the idempotency layer, so nothing ran: Retryable.
     """
-    details = {
+    details: ErrorDetails = {
         "code": exc.code or "",
         "gateway_message": exc.user_message or str(exc),
         "http_status": exc.http_status,

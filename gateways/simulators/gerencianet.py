@@ -322,7 +322,7 @@ class GerencianetSimulator(GatewaySimulator):
         if amount <= 0 or returned + amount > minor_from_major(pix["valor"]):
             return invalid_devolution("valor maior que o disponível para devolução", "valor")
         now = rfc3339(utc_now())
-        devolution = {
+        devolution: dict[str, Any] = {
             "id": devolution_id,
             "rtrId": "D" + EFI_ISPB + utc_now().strftime("%Y%m%d%H%M") + random_id("", 11),
             "valor": valor,

@@ -108,7 +108,9 @@ class MercadoPagoSimulator(GatewaySimulator):
             return _bad_request(4037, "transaction_amount must be positive")
         if body.get("payment_method_id") != "pix":
             return _bad_request(4050, "payment_method_id must be 'pix' (the simulator's only one)")
-        payer = body.get("payer") if isinstance(body.get("payer"), dict) else {}
+        payer = body.get("payer")
+        if not isinstance(payer, dict):
+            payer = {}
         if not payer.get("email"):
             return _bad_request(4050, "payer.email must be a valid email")
         now = utc_now()
@@ -130,7 +132,7 @@ class MercadoPagoSimulator(GatewaySimulator):
                 merchant_city=MERCHANT_CITY,
             )
         )
-        payment = {
+        payment: dict[str, Any] = {
             "id": payment_id,
             "date_created": mercadopago_time(now),
             "date_approved": None,

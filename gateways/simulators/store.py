@@ -341,9 +341,12 @@ class Store:
     def _namespace(self, namespace: str) -> dict[Any, Any]:
         if namespace.startswith("bucket:"):
             return self.bucket(namespace.removeprefix("bucket:"))
-        return {"charges": self._charges, "refunds": self._refunds, "answers": self._answers}[
-            namespace
-        ]
+        namespaces: dict[str, dict[Any, Any]] = {
+            "charges": self._charges,
+            "refunds": self._refunds,
+            "answers": self._answers,
+        }
+        return namespaces[namespace]
 
     def _save_touched(self) -> Callable[[], None] | None:
         if self._journal is None:
