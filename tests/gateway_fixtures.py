@@ -2,7 +2,7 @@
 
 Most tests drive a payment's steps in process (`drive`): each step is what one
 job does, and the countdown it asks for is recorded instead of waited for.
-tests/processing/test_worker.py runs real Celery workers over RabbitMQ instead.
+tests/payments/processing/test_worker.py runs real Celery workers over RabbitMQ instead.
 """
 
 import importlib

@@ -11,9 +11,9 @@ from django.test import Client
 
 from payments.models import Payment, PaymentEvent, Refund
 from payments.models import PaymentStatus as S
-from tests.callbacks.helpers import run_refund_jobs
 from tests.factories import PaymentFactory, UserFactory, WalletFactory
 from tests.gateway_fixtures import drive
+from tests.payments.callbacks.helpers import run_refund_jobs
 from wallets.services import transfer_create
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]

@@ -31,7 +31,7 @@ from tests.helpers import card_body, pix_body, post_payment
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 PAYMENTS_QUEUE = Queue("payments", Exchange("payments", type="direct"), routing_key="payments")
 
 

@@ -12,7 +12,7 @@ from django.test import Client
 
 from gateways import callbacks
 from gateways.models import CallbackStatus, GatewayCallback
-from tests.callbacks.test_gateway_callbacks import stripe_signed
+from tests.payments.callbacks.test_gateway_callbacks import stripe_signed
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 

@@ -21,9 +21,9 @@ from payments.models import PaymentStatus as S
 from payments.reconciliation import refunds_reconcile
 from payments.refunds import REFUND_LOOKUP_WINDOW, refund_create, refund_process, refund_retry_delay
 from payments.sweeps import refunds_sweep
-from tests.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
+from tests.payments.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs
 from wallets.models import Wallet
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]

@@ -227,7 +227,7 @@ def test_a_malformed_admin_prefix_stops_the_start() -> None:
 
     started = subprocess.run(
         [sys.executable, "-c", "import config.settings.base"],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         env={**os.environ, "PAYWAVE_ADMIN_URL": "/admin"},
         capture_output=True,
         text=True,

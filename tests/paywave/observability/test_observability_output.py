@@ -31,11 +31,11 @@ from payments.models import PaymentStatus as S
 from paywave.celery_signals import serve_worker_metrics
 from paywave.log_format import MESSAGE_TYPE, MaskedLogstashFormatter
 from tests.helpers import pix_body, post_payment
-from tests.logging.conftest import configured_console
+from tests.paywave.observability.conftest import configured_console
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SAVED_OBJECTS = [
     json.loads(line)
     for line in (REPO_ROOT / "config/kibana/paywave.ndjson").read_text().splitlines()

@@ -12,9 +12,9 @@ from django.test import Client
 from notifications.models import Event
 from payments.models import Payment, Refund
 from payments.models import PaymentStatus as S
-from tests.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
+from tests.payments.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs
 from wallets.models import Wallet
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]

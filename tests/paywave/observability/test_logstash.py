@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # What a process configured by settings.LOGGING logs with LOGSTASH_HOST set.
 SCRIPT = """

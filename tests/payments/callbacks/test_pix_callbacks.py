@@ -23,8 +23,13 @@ from payments.callbacks import callback_process
 from payments.models import Payment
 from payments.models import PaymentStatus as S
 from payments.refunds import refund_create
-from tests.callbacks.helpers import pay_pix, post_callback, receive_and_process, run_refund_jobs
 from tests.gateway_fixtures import drive
+from tests.payments.callbacks.helpers import (
+    pay_pix,
+    post_callback,
+    receive_and_process,
+    run_refund_jobs,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 

@@ -21,9 +21,9 @@ from payments.orphans import orphan_resolve, orphans_withdraw
 from payments.processing import payment_park, payment_process_step
 from payments.reconciliation import payments_reconcile
 from payments.services import payment_update_details
-from tests.callbacks.helpers import pay_pix, receive_and_process
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import GATEWAY_TIMEOUT_MS, drive
+from tests.payments.callbacks.helpers import pay_pix, receive_and_process
 from wallets.models import Wallet
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]

@@ -20,8 +20,8 @@ from gateways.simulators.config import SANDBOX_WEBHOOK_SECRETS
 from notifications.models import Event
 from payments.callbacks import callback_process
 from payments.models import PaymentStatus as S
-from tests.callbacks.helpers import pay_pix, post_callback, receive_and_process
 from tests.gateway_fixtures import drive
+from tests.payments.callbacks.helpers import pay_pix, post_callback, receive_and_process
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
