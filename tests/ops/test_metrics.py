@@ -168,6 +168,7 @@ def test_queue_depth_is_asked_of_the_broker_and_cached(private_queue: Queue) -> 
 
 
 @pytest.mark.services
+@pytest.mark.django_db  # a starting worker runs Django's system checks, which read the schema
 def test_rabbitmq_counts_the_workers_consuming_a_queue(private_queue: Queue) -> None:
     registry = CollectorRegistry()
     registry.register(QueueDepthCollector(ttl=0, queues=[private_queue.name]))
