@@ -46,6 +46,8 @@ def test_api_request_and_worker_attempts_share_payment_id_and_request_id(
     response = post_payment(api, pix_body(), key="story-1", HTTP_X_REQUEST_ID=request_id)
     payment_id = response.json()["id"]
     wait_for(lambda: Payment.objects.get(pk=payment_id).status == S.AWAITING_PAYMENT)
+    # The transition's line is written after its commit: the row may be read first.
+    wait_for(lambda: json_lines.about(payment_id=payment_id, to_status=S.AWAITING_PAYMENT))
 
     assert response["X-Request-ID"] == request_id
     story = json_lines.about(payment_id=payment_id)
