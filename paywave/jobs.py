@@ -4,7 +4,7 @@ An app declares its jobs in a module of their own (`payments/jobs.py`), which im
 none of the app's code; its tasks module gives each job its body (`@JOB.task`), and the
 services that publish import the job, never the tasks module (which imports them):
 
-    PROCESS_PAYMENT = Job("payments.process_payment", queue="payments", acks_late=True)
+    PROCESS_PAYMENT = Job("payments.process_payment", queue=PAYMENTS_QUEUE, acks_late=True)
 
     @PROCESS_PAYMENT.task                       # payments/tasks.py
     def process_payment(payment_id: str, token: str | None = None) -> None: ...
@@ -14,6 +14,9 @@ services that publish import the job, never the tasks module (which imports them
 The task is bound to Celery's default app (config/celery_app.py's, in every thread).
 An app's AppConfig.ready imports its tasks module, so every process that publishes has
 the bodies; publishing a job whose body was never declared is an error.
+
+The queues are named here, once: the jobs, the settings' queues and routes
+(config/settings/celery.py) and the queue-depth metrics (paywave/metrics.py) use these.
 """
 
 from collections.abc import Callable
@@ -22,9 +25,17 @@ from typing import Any
 from celery import Task
 from celery.app import default_app
 
+PAYMENTS_QUEUE = "payments"
+CALLBACKS_QUEUE = "callbacks"
+NOTIFICATIONS_QUEUE = "notifications"
+DEFAULT_QUEUE = "default"
+QUEUES = (PAYMENTS_QUEUE, CALLBACKS_QUEUE, NOTIFICATIONS_QUEUE, DEFAULT_QUEUE)
+
 
 class Job:
     def __init__(self, name: str, *, queue: str, **options: Any) -> None:
+        if queue not in QUEUES:
+            raise ValueError(f"job {name}: {queue!r} is not one of {QUEUES}")
         self.name = name
         self.queue = queue
         self.options = options
