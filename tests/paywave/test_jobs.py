@@ -1,5 +1,7 @@
 """Durable jobs: declared once, on one of the queues named in paywave.jobs."""
 
+import uuid
+
 import pytest
 from django.conf import settings
 
@@ -34,3 +36,24 @@ def test_every_app_job_is_on_a_named_queue() -> None:
     ]
     assert len(declared) == 7
     assert all(job.queue in QUEUES and job._task is not None for job in declared)
+
+
+@pytest.mark.django_db
+def test_a_token_swap_claims_the_row_once() -> None:
+    from payments.models import Payment, PaymentStatus
+    from paywave.jobs import token_swap
+    from tests.factories import PaymentFactory
+
+    first = uuid.uuid4()
+    payment = PaymentFactory(dispatch_token=first)
+    pending = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING)
+
+    token = token_swap(pending, field="dispatch_token", expected=first, needs_reconciliation=True)
+    assert token is not None
+    assert token != first
+    payment.refresh_from_db()
+    assert (payment.dispatch_token, payment.needs_reconciliation) == (token, True)
+    # The job that read `first` is stale now; so is one that asks of another status.
+    assert token_swap(pending, field="dispatch_token", expected=first) is None
+    processing = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PROCESSING)
+    assert token_swap(processing, field="dispatch_token", expected=token) is None
