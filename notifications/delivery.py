@@ -38,6 +38,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from paywave.alerts import AlertKind, operator_alert
+from paywave.jobs import token_swap
 from paywave.metrics import record_webhook_delivery
 
 from .dispatch import delivery_publish
@@ -255,11 +256,13 @@ def deliveries_sweep() -> int:
     )
     published = 0
     for delivery_id, token in due:
-        if token is None:
-            token = uuid.uuid4()
-            moved = Delivery.objects.filter(
-                pk=delivery_id, status=PENDING, job_token__isnull=True
-            ).update(job_token=token)
+        if token is None:  # the rule: a pending delivery that has no job
+            token = token_swap(
+                Delivery.objects.filter(pk=delivery_id, status=PENDING),
+                field="job_token",
+                expected=None,
+            )
+            moved = token is not None
         else:  # its job is lost: the same token again, not re-published before another grace
             moved = Delivery.objects.filter(pk=delivery_id, status=PENDING, job_token=token).update(
                 next_attempt_at=now

@@ -1,4 +1,4 @@
-"""Publishing notification jobs to the broker (queue `notifications`).
+"""Publishing the notifications app's jobs (notifications/jobs.py) to the broker.
 
 A publish that fails is logged and reported as False, never raised: what it
 was for stays in the database (an event not fanned out, a delivery whose
@@ -8,22 +8,20 @@ was for stays in the database (an event not fanned out, a delivery whose
 import logging
 from typing import Any
 
-from celery.app import default_app as celery_app  # config/celery_app.py's, in every thread
+from paywave.jobs import Job
+
+from .jobs import DELIVER, SEND_ALERT
 
 logger = logging.getLogger(__name__)
 
-QUEUE = "notifications"
-DELIVER_TASK = "notifications.deliver"
-ALERT_TASK = "notifications.send_alert"  # published by paywave.alerts, retried from here
 
-
-def _publish(task: str, args: list[Any], countdown: float = 0, **log_context: Any) -> bool:
+def _publish(job: Job, args: list[Any], countdown: float = 0, **log_context: Any) -> bool:
     try:
-        celery_app.send_task(task, args=args, queue=QUEUE, countdown=countdown or None)
+        job.publish(*args, countdown=countdown)
     except Exception:
         logger.error(
             "could not publish %s; a sweep publishes it again",
-            task,
+            job.name,
             extra=log_context,
             exc_info=True,
         )
@@ -32,9 +30,18 @@ def _publish(task: str, args: list[Any], countdown: float = 0, **log_context: An
 
 
 def delivery_publish(delivery_id: int, token: Any, countdown: float = 0) -> bool:
-    return _publish(DELIVER_TASK, [delivery_id, str(token)], countdown, delivery_id=delivery_id)
+    return _publish(DELIVER, [delivery_id, str(token)], countdown, delivery_id=delivery_id)
+
+
+def alert_publish(kind: str, message: str, context: dict[str, Any]) -> None:
+    """Publish an operator alert's job; raises what the broker raises.
+
+    Registered with paywave.alerts (NotificationsConfig.ready), which logs a refusal:
+    the alert is in the logs.
+    """
+    SEND_ALERT.publish(kind, message, context)
 
 
 def alert_retry_publish(args: list[Any], countdown: float) -> bool:
     """The channels of an operator alert that failed, once more (the alert is in the logs)."""
-    return _publish(ALERT_TASK, args, countdown, alert_kind=args[0])
+    return _publish(SEND_ALERT, args, countdown, alert_kind=args[0])

@@ -1,4 +1,7 @@
-"""Workers' entry points for notifications (queue `notifications`): thin wrappers over services."""
+"""Workers' entry points for notifications: thin wrappers over services.
+
+The jobs' bodies (notifications/jobs.py declares them) and beat's tasks. Nothing in the
+app imports this module but NotificationsConfig.ready: it is the top of the app."""
 
 from typing import Any
 
@@ -8,17 +11,18 @@ from .alerting import alert_send
 from .delivery import deliveries_sweep, delivery_attempt
 from .dispatch import alert_retry_publish
 from .fan_out import event_fan_out, events_sweep_fan_out
+from .jobs import DELIVER, FAN_OUT_EVENT, SEND_ALERT
 from .retention import events_purge_expired
 
 ALERT_RETRY_COUNTDOWNS = (10, 60, 300)
 
 
-@shared_task(name="notifications.fan_out_event", acks_late=True, ignore_result=True)
+@FAN_OUT_EVENT.task
 def fan_out_event(event_id: int) -> None:
     event_fan_out(event_id)
 
 
-@shared_task(name="notifications.deliver", acks_late=True, ignore_result=True)
+@DELIVER.task
 def deliver(delivery_id: int, token: str) -> str:
     return delivery_attempt(delivery_id, token)
 
@@ -38,7 +42,7 @@ def purge_expired_events() -> int:
     return events_purge_expired()
 
 
-@shared_task(name="notifications.send_alert", acks_late=True, ignore_result=True)
+@SEND_ALERT.task
 def send_alert(
     kind: str,
     message: str,

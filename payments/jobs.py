@@ -4,29 +4,29 @@ Publishing them is payments/dispatch.py's; this module imports none of the app, 
 the services publish without importing the tasks module, which imports them.
 """
 
-from paywave.jobs import Job
+from paywave.jobs import CALLBACKS_QUEUE, PAYMENTS_QUEUE, Job
 
 PROCESS_PAYMENT = Job(
     "payments.process_payment",
-    queue="payments",
+    queue=PAYMENTS_QUEUE,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
 )
 PROCESS_REFUND = Job(
     "payments.process_refund",
-    queue="payments",
+    queue=PAYMENTS_QUEUE,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
 )
 PROCESS_CALLBACK = Job(
     "callbacks.process",
-    queue="callbacks",
+    queue=CALLBACKS_QUEUE,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
 )
 CANCEL_AT_GATEWAY = Job(
-    "payments.cancel_at_gateway", queue="payments", acks_late=True, ignore_result=True
+    "payments.cancel_at_gateway", queue=PAYMENTS_QUEUE, acks_late=True, ignore_result=True
 )

@@ -54,6 +54,7 @@ from gateways.registry import adapter_for
 from gateways.selectors import gateway_candidates
 from paywave.alerts import AlertKind, operator_alert
 from paywave.backoff import backoff_delay
+from paywave.jobs import token_swap
 from paywave.log_context import log_context
 from paywave.metrics import record_attempt
 from paywave.queries import one_or_none
@@ -499,12 +500,17 @@ def _on_error(
 
 
 def _schedule(payment: Payment, countdown: float) -> NextStep | None:
-    """Hand the next step to a new job: a fresh token makes every older job stale."""
-    token = uuid.uuid4()
-    updated = Payment.objects.filter(
-        pk=payment.pk, status=S.PROCESSING, dispatch_token=payment.dispatch_token
-    ).update(dispatch_token=token, next_attempt_at=timezone.now() + timedelta(seconds=countdown))
-    return NextStep(str(token), countdown) if updated else None
+    """Hand the next step to a new job: a fresh token makes every older job stale.
+
+    The rule: a payment still processing, with the token this job was handed.
+    """
+    token = token_swap(
+        Payment.objects.filter(pk=payment.pk, status=S.PROCESSING),
+        field="dispatch_token",
+        expected=payment.dispatch_token,
+        next_attempt_at=timezone.now() + timedelta(seconds=countdown),
+    )
+    return NextStep(str(token), countdown) if token else None
 
 
 def charge_result_apply(

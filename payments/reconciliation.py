@@ -40,6 +40,7 @@ from gateways.base import (
 from gateways.models import Gateway
 from gateways.registry import adapter_for
 from paywave.alerts import AlertKind, operator_alert
+from paywave.jobs import token_swap
 
 from .dispatch import payment_dispatch
 from .models import (
@@ -172,18 +173,18 @@ def _take_over(payment: Payment) -> bool:
 
 
 def _resume(payment: Payment, why: str) -> str:
-    token = uuid.uuid4()
     with transaction.atomic():
-        resumed = Payment.objects.filter(
-            pk=payment.pk, status=S.PROCESSING, dispatch_token=payment.dispatch_token
-        ).update(
-            dispatch_token=token,
+        # The rule: a payment still processing, with the token it was read with.
+        token = token_swap(
+            Payment.objects.filter(pk=payment.pk, status=S.PROCESSING),
+            field="dispatch_token",
+            expected=payment.dispatch_token,
             next_attempt_at=timezone.now(),
             needs_reconciliation=False,
             reconciliation_reason="",
             parked_reason="",
         )
-        if not resumed:
+        if token is None:
             return "moved"
         if payment.needs_reconciliation:
             why = f"{why} (was parked: {payment.parked_reason or 'charge_unconfirmed'})"

@@ -41,6 +41,7 @@ from paywave.alerts import AlertKind, operator_alert
 from paywave.backoff import backoff_delay
 from paywave.domain_events import publish
 from paywave.errors import ApplicationError, Conflict, NotFound
+from paywave.jobs import token_swap
 from paywave.log_context import log_context
 from paywave.queries import one_or_none
 
@@ -158,18 +159,25 @@ def refund_process(refund_id: Any, token: str | None = None) -> NextStep | None:
 
 
 def _claim_try(refund: Refund) -> bool:
-    """Count the try and swap the token, if no other job did since `refund` was read."""
-    token, now = uuid.uuid4(), timezone.now()
-    claimed = Refund.objects.filter(
-        pk=refund.pk,
-        status=RefundStatus.PENDING,
-        parked_at__isnull=True,
-        job_token=refund.job_token,
-        tries=refund.tries,
-    ).update(job_token=token, tries=F("tries") + 1, next_attempt_at=now + TRY_LEASE, updated_at=now)
-    if claimed:
+    """Count the try and swap the token, if no other job did since `refund` was read.
+
+    The rule: a pending refund, not parked, with the token and the try count it was read
+    with; the claim counts the try and leases the row for TRY_LEASE.
+    """
+    now = timezone.now()
+    token = token_swap(
+        Refund.objects.filter(
+            pk=refund.pk, status=RefundStatus.PENDING, parked_at__isnull=True, tries=refund.tries
+        ),
+        field="job_token",
+        expected=refund.job_token,
+        tries=F("tries") + 1,
+        next_attempt_at=now + TRY_LEASE,
+        updated_at=now,
+    )
+    if token is not None:
         refund.job_token, refund.tries = token, refund.tries + 1
-    return bool(claimed)
+    return token is not None
 
 
 def refund_ask_gateway(refund: Refund, gateway: Gateway) -> RefundResult:

@@ -4,26 +4,29 @@ Each alert is a log line at ERROR with a stable `alert` field (what Kibana and
 log-based alerting key on), and the context that makes it actionable.
 
 It is also mailed to PAYWAVE_ALERT_EMAILS and POSTed to PAYWAVE_ALERT_WEBHOOK_URL by
-the task `notifications.send_alert`, published after the caller's transaction commits
-(at once outside one), at most once per (kind, dedupe_key) in
-PAYWAVE_ALERT_DEDUPE_SECONDS: a storm of one kind sends one message, the rest are in
-the logs. Nothing here raises into the caller.
+the sender an app registers (notifications, from its AppConfig.ready, publishes its
+`notifications.send_alert` job), called after the caller's transaction commits (at
+once outside one), at most once per (kind, dedupe_key) in PAYWAVE_ALERT_DEDUPE_SECONDS:
+a storm of one kind sends one message, the rest are in the logs. With no sender
+registered an alert is logged only. Nothing here raises into the caller.
 """
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from celery.app import default_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
 logger = logging.getLogger("paywave.alerts")
 
-SEND_ALERT_TASK = "notifications.send_alert"
+# What sends an alert's messages: the app that sends them registers it, as the kernel
+# imports no app. `send(kind, message, context)` raises if it cannot.
+_senders: list[Callable[[str, str, dict[str, Any]], None]] = []
 # Dedupe when the cache cannot answer: per process, rather than one message per alert.
 _sent_here: dict[str, float] = {}
 _sent_here_lock = threading.Lock()
@@ -43,6 +46,11 @@ class AlertKind:
     CHARGE_REVERSED = "charge_reversed"  # a charge read back was refunded or disputed
     EXTRA_PAYMENT_REFUNDED = "extra_payment_refunded"  # a second payment for one payment
     ORPHAN_UNRESOLVED = "orphan_unresolved"  # a charge left behind that nobody could withdraw
+
+
+def alert_sender_register(send: Callable[[str, str, dict[str, Any]], None]) -> None:
+    """`send(kind, message, context)` hands the alert to its channels; it raises if it cannot."""
+    _senders[:] = [send]
 
 
 def operator_alert(kind: str, message: str, *, dedupe_key: str = "", **context: Any) -> None:
@@ -76,8 +84,11 @@ def _first_in_window(kind: str, dedupe_key: str) -> bool:
 
 def _publish_alert(kind: str, message: str, dedupe_key: str, context: dict[str, Any]) -> None:
     try:
+        if not _senders:
+            logger.warning("operator alert %s not sent: no alert sender (logged only)", kind)
+            return
         if not _first_in_window(kind, dedupe_key):
             return
-        default_app.send_task(SEND_ALERT_TASK, args=[kind, message, context], queue="notifications")
+        _senders[0](kind, message, context)
     except Exception:
         logger.warning("operator alert %s not sent (logged only)", kind, exc_info=True)

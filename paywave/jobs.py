@@ -4,7 +4,7 @@ An app declares its jobs in a module of their own (`payments/jobs.py`), which im
 none of the app's code; its tasks module gives each job its body (`@JOB.task`), and the
 services that publish import the job, never the tasks module (which imports them):
 
-    PROCESS_PAYMENT = Job("payments.process_payment", queue="payments", acks_late=True)
+    PROCESS_PAYMENT = Job("payments.process_payment", queue=PAYMENTS_QUEUE, acks_late=True)
 
     @PROCESS_PAYMENT.task                       # payments/tasks.py
     def process_payment(payment_id: str, token: str | None = None) -> None: ...
@@ -14,17 +14,36 @@ services that publish import the job, never the tasks module (which imports them
 The task is bound to Celery's default app (config/celery_app.py's, in every thread).
 An app's AppConfig.ready imports its tasks module, so every process that publishes has
 the bodies; publishing a job whose body was never declared is an error.
+
+A job's row carries a token: the job published with it owns the row's next step, and a
+job carrying an older one finds nothing to do. `token_swap` claims the row by
+compare-and-set; each app's own rule (the row's status, a try count) narrows the rows.
+
+The queues are named here, once: the jobs, the settings' queues and routes
+(config/settings/celery.py) and the queue-depth metrics (paywave/metrics.py) use these.
 """
 
+import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Task
 from celery.app import default_app
 
+if TYPE_CHECKING:  # the settings import the queues' names: no Django models at import
+    from django.db.models import QuerySet
+
+PAYMENTS_QUEUE = "payments"
+CALLBACKS_QUEUE = "callbacks"
+NOTIFICATIONS_QUEUE = "notifications"
+DEFAULT_QUEUE = "default"
+QUEUES = (PAYMENTS_QUEUE, CALLBACKS_QUEUE, NOTIFICATIONS_QUEUE, DEFAULT_QUEUE)
+
 
 class Job:
     def __init__(self, name: str, *, queue: str, **options: Any) -> None:
+        if queue not in QUEUES:
+            raise ValueError(f"job {name}: {queue!r} is not one of {QUEUES}")
         self.name = name
         self.queue = queue
         self.options = options
@@ -46,3 +65,17 @@ class Job:
 
     def __repr__(self) -> str:
         return f"<Job {self.name} queue={self.queue}>"
+
+
+def token_swap(
+    rows: "QuerySet[Any]", *, field: str, expected: Any, **changes: Any
+) -> uuid.UUID | None:
+    """Give the row a fresh token in `field` (and `changes`) if it still holds `expected`.
+
+    One UPDATE of `rows` (the row and the app's rule for it, e.g. its status) narrowed to
+    `field = expected` (IS NULL for None): the new token, or None if another job, a
+    sweep or staff moved the row first.
+    """
+    token = uuid.uuid4()
+    claimed = rows.filter(**{field: expected}).update(**{field: token}, **changes)
+    return token if claimed else None

@@ -48,6 +48,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .jobs import QUEUES
+
 logger = logging.getLogger(__name__)
 
 PAYMENT_TRANSITIONS = Counter(
@@ -132,8 +134,6 @@ def record_webhook_delivery(outcome: str) -> None:
 
 
 # --- Read at scrape time -------------------------------------------------------
-
-QUEUES = ("payments", "callbacks", "notifications", "default")
 
 
 class _QueueChannel(Protocol):

@@ -131,7 +131,7 @@ USE_TZ = True
 # Each topic's settings (each module imports what it reads from another).
 from .api import *  # noqa: E402, F403
 from .celery import *  # noqa: E402, F403
-from .celery import CELERY_TASK_ROUTES  # noqa: E402
+from .celery import CELERY_TASK_ROUTES, jobs  # noqa: E402
 from .notifications import *  # noqa: E402, F403
 from .observability import *  # noqa: E402, F403
 from .payments import *  # noqa: E402, F403
@@ -141,4 +141,7 @@ from .security import *  # noqa: E402, F403
 PAYWAVE_BENCH_BASELINES = env.bool("PAYWAVE_BENCH_BASELINES", default=False)
 if PAYWAVE_BENCH_BASELINES:
     INSTALLED_APPS.append("bench.baselines")
-    CELERY_TASK_ROUTES["bench.*"] = {"queue": "payments", "routing_key": "payments"}
+    CELERY_TASK_ROUTES["bench.*"] = {
+        "queue": jobs.PAYMENTS_QUEUE,
+        "routing_key": jobs.PAYMENTS_QUEUE,
+    }

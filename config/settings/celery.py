@@ -5,6 +5,8 @@ from datetime import timedelta
 
 from kombu import Exchange, Queue
 
+from paywave import jobs  # the queues' names (a module: `import *` passes no setting on)
+
 from .environment import VAR_DIR, env
 from .notifications import PAYWAVE_WEBHOOK_SWEEP_SECONDS
 from .payments import (
@@ -51,15 +53,14 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # treats tasks as Django treats requests: connections past CONN_MAX_AGE, or broken
 # ones, are closed at a task's start and end; the others are health-checked and kept.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)
-CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_QUEUE = jobs.DEFAULT_QUEUE
 CELERY_TASK_QUEUES = [
-    Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("default", "payments", "callbacks", "notifications")
+    Queue(name, Exchange(name, type="direct"), routing_key=name) for name in jobs.QUEUES
 ]
 CELERY_TASK_ROUTES = {
-    "payments.*": {"queue": "payments", "routing_key": "payments"},
-    "callbacks.*": {"queue": "callbacks", "routing_key": "callbacks"},
-    "notifications.*": {"queue": "notifications", "routing_key": "notifications"},
+    "payments.*": {"queue": jobs.PAYMENTS_QUEUE, "routing_key": jobs.PAYMENTS_QUEUE},
+    "callbacks.*": {"queue": jobs.CALLBACKS_QUEUE, "routing_key": jobs.CALLBACKS_QUEUE},
+    "notifications.*": {"queue": jobs.NOTIFICATIONS_QUEUE, "routing_key": jobs.NOTIFICATIONS_QUEUE},
 }
 
 CELERY_BEAT_SCHEDULE = {

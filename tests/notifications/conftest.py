@@ -227,7 +227,14 @@ class Jobs:
         self.queue: deque[Job] = deque()
         self.ran: list[Ran] = []
 
-    def send_task(self, name: str, args: Any = (), queue: str | None = None, **options: Any):
+    def send_task(
+        self,
+        name: str,
+        args: Any = (),
+        kwargs: Any = None,
+        queue: str | None = None,
+        **options: Any,
+    ):
         assert queue == "notifications", f"{name} published to {queue}"
         self.queue.append(Job(name, tuple(args or ()), options.get("countdown")))
 

@@ -147,3 +147,25 @@ def test_the_dedupe_window_lives_in_redis(alert_settings: Any, jobs: Jobs) -> No
     time.sleep(1.2)  # the key expires in Redis
     operator_alert(AlertKind.PAYMENT_PARKED, "three")
     assert len(jobs.queue) == 2
+
+
+def test_with_no_sender_registered_an_alert_is_logged_only(
+    alert_settings: Any,
+    jobs: Jobs,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(alerts, "_senders", [])
+    with caplog.at_level(logging.WARNING, logger="paywave.alerts"):
+        operator_alert(AlertKind.PAYMENT_PARKED, "payment p1 parked")
+
+    assert [record.levelno for record in caplog.records] == [logging.ERROR, logging.WARNING]
+    assert not jobs.queue
+
+
+def test_notifications_registers_the_sender_of_its_alert_job(jobs: Jobs) -> None:
+    from notifications.dispatch import alert_publish
+
+    assert alerts._senders == [alert_publish]
+    alert_publish(AlertKind.PAYMENT_PARKED, "payment p1 parked", {"payment_id": "p1"})
+    assert jobs.names() == ["notifications.send_alert"]

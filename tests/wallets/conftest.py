@@ -12,7 +12,9 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     """Jobs published after commit (event fan-out), recorded instead of sent to the broker."""
     sent: list[tuple[str, Any]] = []
     monkeypatch.setattr(
-        celery_app, "send_task", lambda name, args=None, **kwargs: sent.append((name, args))
+        celery_app,
+        "send_task",
+        lambda name, args=None, kwargs=None, **options: sent.append((name, args)),
     )
     return sent
 
