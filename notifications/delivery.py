@@ -264,8 +264,11 @@ def deliveries_sweep() -> int:
             )
             moved = token is not None
         else:  # its job is lost: the same token again, not re-published before another grace
-            moved = Delivery.objects.filter(pk=delivery_id, status=PENDING, job_token=token).update(
-                next_attempt_at=now
+            moved = (
+                Delivery.objects.filter(pk=delivery_id, status=PENDING, job_token=token).update(
+                    next_attempt_at=now
+                )
+                > 0
             )
         if not moved:
             continue  # it moved on meanwhile
