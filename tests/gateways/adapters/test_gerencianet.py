@@ -604,6 +604,20 @@ def test_an_untrusted_server_certificate_is_misconfigured(
     assert sim_requests(mtls_sim) == []
 
 
+def test_a_tls_failure_other_than_a_certificate_is_retryable(mtls_sim: SimulatorServer) -> None:
+    """TLS spoken to a plain HTTP port fails the handshake on the protocol, not on a
+    certificate: nothing was sent, and it is no certificate for an operator to replace."""
+    adapter = gerencianet_at(mtls_sim.base_url.replace("http://", "https://"))
+
+    with pytest.raises(Retryable) as raised:
+        adapter.charge(charge_request())
+
+    assert "SSL" in raised.value.gateway_message
+    assert sim_requests(mtls_sim) == []
+    health = adapter.health()
+    assert (health.healthy, health.detail.split(":")[0]) == (False, "retryable")
+
+
 def test_the_plain_http_sandbox_needs_no_certificate(mtls_sim: SimulatorServer) -> None:
     charged = gerencianet_at(mtls_sim.base_url).charge(charge_request())
 

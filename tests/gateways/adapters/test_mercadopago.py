@@ -533,6 +533,20 @@ def test_a_re_signed_notification_within_the_tolerance_is_accepted(
     assert event.reference == data_id
 
 
+def test_a_notification_without_a_request_id_is_accepted(
+    adapter: MercadoPagoAdapter, delivered: Delivery
+) -> None:
+    """Without an x-request-id header, Mercado Pago signs a manifest without the pair."""
+    data_id, now = delivered.query["data.id"], int(time.time())
+    manifest = f"id:{data_id};ts:{now};"
+    digest = hmac.new(WEBHOOK_SECRET.encode(), manifest.encode(), hashlib.sha256).hexdigest()
+    headers = {"x-signature": f"ts={now},v1={digest}"}
+
+    event = adapter.parse_callback(headers=headers, query=delivered.query, body=delivered.body)
+
+    assert (event.reference, event.event_id) == (data_id, str(json.loads(delivered.body)["id"]))
+
+
 @pytest.mark.parametrize(
     ("headers", "query", "body"),
     [
