@@ -6,6 +6,7 @@ without doing anything; `down_mode="reset"` reads the request and resets the
 connection without doing anything (to PayWave, as ambiguous as a timeout).
 """
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,13 @@ from notifications.models import Event
 from payments.models import Payment, Refund
 from payments.models import PaymentStatus as S
 from payments.reconciliation import refunds_reconcile
-from payments.refunds import REFUND_LOOKUP_WINDOW, refund_create, refund_process, refund_retry_delay
+from payments.refunds import (
+    KEY_FORGOTTEN,
+    REFUND_LOOKUP_WINDOW,
+    refund_create,
+    refund_process,
+    refund_retry_delay,
+)
 from payments.sweeps import refunds_sweep
 from tests.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs
 from tests.factories import WalletFactory
@@ -91,7 +98,9 @@ def test_a_refund_made_before_a_timeout_is_parked_not_failed_by_later_errors(
     assert refund.status == "pending"
     assert refund.needs_reconciliation
     assert refund.tries == settings.PAYWAVE_REFUND_TRIES
-    assert refund.last_error.startswith("parked after")
+    assert refund.last_error.startswith(
+        f"parked after {refund.tries} tries, the gateway may hold the refund; last: Ambiguous: "
+    )  # ends with the last try's error: a 500
     assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED  # debit not put back
     payment.refresh_from_db()
     assert (payment.status, payment.amount_refunded) == (S.SUCCEEDED, 0)
@@ -187,6 +196,41 @@ def test_a_refund_outlasts_a_short_outage_in_short_countdowns(
     assert whole_window >= 4 * 60
 
 
+def test_a_refused_try_is_tried_again_after_its_countdown(credited: Any, sim: Any) -> None:
+    payment, _ = credited("stripe")
+    refund = new_refund(payment)
+    sim.faults("stripe", error_rate=1, error_status=429)  # refused before anything ran
+    before = timezone.now()
+
+    step = refund_process(refund.pk)
+
+    assert step is not None
+    refund.refresh_from_db()
+    assert refund.last_error.startswith("Retryable: stripe: ")
+    due = before + timedelta(seconds=step.countdown)  # when the sweep may publish it again
+    assert due <= refund.next_attempt_at <= due + timedelta(seconds=5)
+
+
+def test_a_job_for_a_refund_that_does_not_exist_does_nothing() -> None:
+    assert refund_process(uuid.uuid4()) is None
+
+
+def test_a_refund_whose_gateway_is_no_longer_configured_fails_untried(credited: Any) -> None:
+    payment, wallet = credited("stripe")
+    refund = new_refund(payment)
+    Refund.objects.filter(pk=refund.pk).update(gateway="retired")
+
+    assert refund_process(refund.pk) is None
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.failure_message, refund.last_error) == (
+        "failed",
+        "The gateway could not be reached; nothing was refunded.",
+        "gateway retired is no longer configured",
+    )
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT  # the debit given back
+
+
 def test_a_refund_parked_longer_than_gateways_keep_keys_is_left_to_an_operator(
     credited: Any, sim: Any
 ) -> None:
@@ -258,6 +302,7 @@ def test_a_refund_that_may_exist_is_never_sent_again_past_the_keys_life(
     refund.refresh_from_db()
     assert refund.status == "pending"
     assert refund.parked_at is not None
+    assert refund.last_error.endswith(f"; last: {KEY_FORGOTTEN}")  # what the operator reads
     assert gateway_refunds(sim, payment) == []  # not replayed: that could be a new refund
     assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED
     parked = [r for r in caplog.records if getattr(r, "alert", "") == "refund_parked"]

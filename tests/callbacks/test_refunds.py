@@ -133,6 +133,8 @@ def test_a_gateway_failure_fails_the_refund_and_leaves_the_payment(
     assert refund.status == "failed"
     assert refund.tries == settings.PAYWAVE_REFUND_TRIES
     assert not refund.needs_reconciliation  # every try was a 429: nothing was refunded
+    assert refund.failure_message == "The gateway could not be reached; nothing was refunded."
+    assert refund.last_error.startswith("Retryable: stripe: ")  # the last try's, for operators
     paid_card.refresh_from_db()
     assert (paid_card.status, paid_card.amount_refunded) == (S.SUCCEEDED, 0)
     assert Event.objects.filter(subject_id=paid_card.id, type="refund.failed").count() == 1
