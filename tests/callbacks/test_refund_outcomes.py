@@ -6,6 +6,7 @@ without doing anything; `down_mode="reset"` reads the request and resets the
 connection without doing anything (to PayWave, as ambiguous as a timeout).
 """
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from payments.refunds import (
     refund_retry_delay,
 )
 from payments.sweeps import refunds_sweep
+from paywave.log_context import ContextFilter
 from tests.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
@@ -209,6 +211,22 @@ def test_a_refused_try_is_tried_again_after_its_countdown(credited: Any, sim: An
     assert refund.last_error.startswith("Retryable: stripe: ")
     due = before + timedelta(seconds=step.countdown)  # when the sweep may publish it again
     assert due <= refund.next_attempt_at <= due + timedelta(seconds=5)
+
+
+def test_the_log_lines_of_a_refund_s_try_name_the_refund_and_its_payment(
+    credited: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment, _ = credited("stripe")
+    refund = new_refund(payment)
+    caplog.handler.addFilter(ContextFilter())  # as every configured handler has it
+    caplog.clear()  # the payment's lines
+
+    with caplog.at_level(logging.INFO, logger="stripe"):
+        refund_process(refund.pk)
+
+    lines = [r for r in caplog.records if r.name == "stripe"]  # the SDK's request lines
+    assert lines
+    assert {(r.refund_id, r.payment_id) for r in lines} == {(str(refund.pk), str(payment.pk))}
 
 
 def test_a_job_for_a_refund_that_does_not_exist_does_nothing() -> None:
