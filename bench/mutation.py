@@ -556,7 +556,7 @@ def _survivor(name: str, status: str, diff: str, source: str) -> dict[str, Any]:
         "mutant": name,
         "status": status,
         "function": function,
-        "line": _line_number(source, function, removed[0] if removed else ""),
+        "line": _line_number(source, function, removed[0] if removed else "", _hunk_offset(diff)),
         "original": "\n".join(line.strip() for line in removed),
         "mutated": "\n".join(line.strip() for line in added),
         "diff": diff,
@@ -571,8 +571,26 @@ def _function_name(mutant: str) -> str:
     return mangled.strip("xǁ").replace("ǁ", ".")
 
 
-def _line_number(source: str, function: str, original: str) -> int | None:
-    """The line of `original` inside `function` in the module's source."""
+def _hunk_offset(diff: str) -> int | None:
+    """Where the first changed line of mutmut's diff is, counted from its function's first
+    line (0: that line): its diffs number lines from the function's start."""
+    lines = diff.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("@@ -"):
+            start = int(line[4:].split(",")[0].split(" ")[0])
+            for ahead, changed in enumerate(lines[index + 1 :]):
+                if changed.startswith("-"):
+                    return start - 1 + ahead
+            return None
+    return None
+
+
+def _line_number(
+    source: str, function: str, original: str, offset: int | None = None
+) -> int | None:
+    """The line of `original` inside `function` in the module's source: the one `offset`
+    (from the diff) points at when it holds `original`, else the first that does (a line
+    written twice in one function would otherwise always read as its first copy)."""
     tree = ast.parse(source)
     nodes: list[ast.AST] = list(tree.body)
     owner, _, name = function.rpartition(".")
@@ -581,6 +599,10 @@ def _line_number(source: str, function: str, original: str) -> int | None:
             nodes.extend(node.body)
         if isinstance(node, ast.FunctionDef) and node.name == name:
             lines = source.splitlines()
+            if offset is not None:
+                pointed = node.lineno + offset
+                if 0 < pointed <= len(lines) and lines[pointed - 1].strip() == original.strip():
+                    return pointed
             for number in range(node.lineno, (node.end_lineno or node.lineno) + 1):
                 if lines[number - 1].strip() == original.strip():
                     return number
