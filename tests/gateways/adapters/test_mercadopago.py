@@ -3,11 +3,14 @@
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -439,6 +442,59 @@ def test_over_https_an_error_status_is_an_answer_and_never_retried(
         path = f"/mercadopago/v1/payments/{charged.reference}"
         assert [r["method"] for r in requests_to(control, path)] == ["GET", "PUT"]
     assert on_get.value.http_status == on_put.value.http_status == status
+
+
+# An answer that is not JSON (a proxy's or a load balancer's HTML page): read by its status.
+
+
+@contextmanager
+def answering_html(status: int) -> Iterator[str]:
+    """A server answering every request `status` with an HTML page; its base URL."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # a charge is a POST
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            page = b"<html><body>upstream trouble</body></html>"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "message"),
+    [
+        (200, Ambiguous, "mercadopago: unreadable answer"),
+        (300, Declined, "mercadopago: the payment was refused"),
+        (502, Ambiguous, "mercadopago: HTTP 502, the outcome is unknown"),
+        (503, Retryable, "mercadopago: HTTP 503, not processed"),
+    ],
+)
+def test_an_answer_that_is_not_json_is_read_by_its_status(
+    status: int, expected: type[GatewayError], message: str
+) -> None:
+    """A 2xx page may come after the payment was made: ambiguous, never a success."""
+    with answering_html(status) as base_url, pytest.raises(GatewayError) as raised:
+        mercadopago_at(base_url).charge(charge_request())
+
+    assert (type(raised.value), raised.value.message) == (expected, message)
+    assert "Invalid JSON in response body" in raised.value.gateway_message
+    if status >= 300:
+        assert (raised.value.http_status, raised.value.code) == (status, str(status))
 
 
 # Callbacks.
