@@ -280,6 +280,29 @@ def test_find_charge_by_payment_id(adapter: MercadoPagoAdapter) -> None:
     assert adapter.find_charge(charge_request(payment_id="pw-never")) is None
 
 
+def test_find_charge_gives_the_newest_of_a_payment_s_charges(adapter: MercadoPagoAdapter) -> None:
+    """One payment charged twice (a retry under a new key after the first went unanswered):
+    the newest charge is the one the payment goes on with."""
+    adapter.charge(charge_request(payment_id="pw-twice", key="key-1"))
+    newest = adapter.charge(charge_request(payment_id="pw-twice", key="key-2"))
+
+    found = adapter.find_charge(charge_request(payment_id="pw-twice"))
+
+    assert found is not None
+    assert found.reference == newest.reference
+
+
+def test_find_charge_and_health_are_bounded_by_the_adapter_s_timeout(
+    sim: SimulatorServer, control: httpx.Client
+) -> None:
+    adapter = mercadopago_at(sim.base_url, timeout=SHORT_TIMEOUT)
+    faults(control, "mercadopago", latency_ms=int(SHORT_TIMEOUT * 1000) + 1500)
+
+    with pytest.raises((Retryable, Ambiguous)):
+        adapter.find_charge(charge_request(payment_id="pw-slow"))
+    assert adapter.health().healthy is False
+
+
 # Health.
 
 
@@ -603,18 +626,24 @@ def test_a_notification_without_a_request_id_is_accepted(
     assert (event.reference, event.event_id) == (data_id, str(json.loads(delivered.body)["id"]))
 
 
+MALFORMED = "mercadopago: malformed notification"
+
+
 @pytest.mark.parametrize(
-    ("headers", "query", "body"),
+    ("headers", "query", "body", "reason"),
     [
-        ({"x-request-id": "r"}, None, None),
-        ({"x-signature": "garbage", "x-request-id": "r"}, None, None),
-        ({"x-signature": "ts=abc,v1=00", "x-request-id": "r"}, None, None),
-        (None, None, b"not json"),
-        (None, None, b"[]"),
-        (None, None, b'{"data": {}}'),
-        (None, None, b'{"data": "x"}'),
-        (None, None, b"\xff"),
-        (None, {"data.id": "other"}, None),
+        ({"x-request-id": "r"}, None, None, "mercadopago: MissingSignatureHeader"),
+        ({"x-signature": "garbage", "x-request-id": "r"}, None, None,
+         "mercadopago: MalformedSignatureHeader"),
+        ({"x-signature": "ts=abc,v1=00", "x-request-id": "r"}, None, None,
+         "mercadopago: MalformedSignatureHeader"),
+        (None, None, b"not json", MALFORMED),
+        (None, None, b"[]", MALFORMED),
+        (None, None, b'{"data": {}}', MALFORMED),
+        (None, None, b'{"data": "x"}', MALFORMED),
+        (None, None, b"\xff", MALFORMED),
+        (None, {"data.id": "other"}, None,
+         "mercadopago: the body names another payment than the query"),
     ],
     ids=[
         "no signature",
@@ -627,17 +656,21 @@ def test_a_notification_without_a_request_id_is_accepted(
         "not utf-8",
         "body and query disagree",
     ],
-)
+)  # fmt: skip
 def test_malformed_callbacks_are_invalid(
     adapter: MercadoPagoAdapter,
     delivered: Delivery,
     headers: dict[str, str] | None,
     query: dict[str, str] | None,
     body: bytes | None,
+    reason: str,
 ) -> None:
-    with pytest.raises(InvalidCallback):
+    """Refused with the reason a rejected callback keeps (its detail) for an operator."""
+    with pytest.raises(InvalidCallback) as refused:
         adapter.parse_callback(
             headers=delivered.headers if headers is None else headers,
             query=delivered.query if query is None else query,
             body=delivered.body if body is None else body,
         )
+
+    assert str(refused.value) == reason
