@@ -479,8 +479,10 @@ def test_a_redelivery_is_the_same_event(
 def test_a_wrong_or_missing_secret_is_refused(
     adapter: GerencianetAdapter, delivered: Delivery, query: dict[str, str]
 ) -> None:
-    with pytest.raises(InvalidCallback):
+    with pytest.raises(InvalidCallback) as refused:
         adapter.parse_callback(headers=delivered.headers, query=query, body=delivered.body)
+
+    assert str(refused.value) == "gerencianet: wrong or missing callback secret"
 
 
 @pytest.mark.parametrize(
