@@ -347,3 +347,76 @@ def test_reconciliation_parks_with_an_alert_a_flagged_refund_past_the_keys_life(
     assert (refund.status, refund.parked_at is not None) == ("pending", True)
     parked = [r for r in caplog.records if getattr(r, "alert", "") == "refund_parked"]
     assert [r.refund_id for r in parked] == [str(refund.pk)]
+
+
+def test_a_refund_the_gateway_refuses_fails_with_its_word_and_the_debit_back(
+    credited: Any,
+) -> None:
+    payment, wallet = credited("stripe")
+    refund = new_refund(payment)
+    # Meanwhile the whole charge was refunded at the gateway under another key.
+    adapter = adapter_for(Gateway.objects.get(code="stripe"))
+    key = f"other-{uuid.uuid4()}"
+    adapter.refund(reference=payment.gateway_reference, amount=AMOUNT, idempotency_key=key)
+
+    assert refund_process(refund.pk) is None
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.failure_message, refund.tries) == (
+        "failed",
+        "The gateway refused the refund (charge_already_refunded).",
+        1,
+    )
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT  # the debit given back
+    assert Event.objects.filter(subject_id=payment.id, type="refund.failed").count() == 1
+
+
+def test_the_log_lines_of_a_try_name_its_gateway_and_attempt(
+    credited: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment, _ = credited("stripe")
+    refund = new_refund(payment)
+    caplog.handler.addFilter(ContextFilter())  # as every configured handler has it
+    caplog.clear()  # the payment's lines
+
+    with caplog.at_level(logging.INFO, logger="stripe"):
+        refund_process(refund.pk)
+
+    lines = [r for r in caplog.records if r.name == "stripe"]  # the SDK's request lines
+    assert lines
+    assert {(r.gateway, r.attempt) for r in lines} == {("stripe", 1)}
+
+
+def refund_url(payment_id: Any) -> str:
+    return f"/api/v1/payments/{payment_id}/refunds"
+
+
+def post_refund(api: Any, payment_id: Any, body: dict[str, Any]) -> Any:
+    return api.post(
+        refund_url(payment_id), body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())
+    )
+
+
+def test_a_refund_of_no_such_payment_is_404(api: Any) -> None:
+    response = post_refund(api, uuid.uuid4(), {"amount": REFUNDED})
+
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == ("payment_not_found", "No such payment.")
+
+
+def test_the_last_unit_left_can_be_refunded(api: Any, wallet_app: Any, card_payment: Any) -> None:
+    payment: Payment = drive(card_payment(client=wallet_app, amount=1000)).payment
+    assert payment.status == S.SUCCEEDED
+
+    assert post_refund(api, payment.id, {"amount": 999}).status_code == 202
+    last = post_refund(api, payment.id, {"amount": 1})
+    nothing_left = post_refund(api, payment.id, {"amount": 1})
+
+    assert last.status_code == 202
+    assert nothing_left.status_code == 409
+    assert nothing_left.json()["error"]["code"] == "payment_fully_refunded"
+    assert sorted(Refund.objects.filter(payment=payment).values_list("amount", flat=True)) == [
+        1,
+        999,
+    ]
