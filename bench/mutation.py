@@ -23,6 +23,7 @@ mutants killed, survived, timed out, untested, the kill rate (killed and timed o
 all) and every survivor with its diff. A survivor listed in
 bench/mutation_survivors.toml carries its reason (equivalent: no behaviour changes;
 harmless: only what no contract promises changes); one that is not is *unexplained*.
+A run of some modules (--module) rewrites their part of the report and keeps the others'.
 """
 
 import argparse
@@ -169,16 +170,46 @@ def main(argv: list[str] | None = None) -> int:
         "modules": reports,
         "total": _totals(reports),
     }
+    for report in reports:
+        report["started_at"] = result["started_at"]
+    name = "mutation" + (f"_{args.label}" if args.label else "")
+    previous = args.out_dir / f"{name}.json"
+    if args.module and previous.exists():  # some modules: the others as the report had them
+        order = [module["path"] for module in config["module"]]
+        result = merged(result, json.loads(previous.read_text()), order, explained)
     baseline = _baseline(args.baseline, args.label)
     if baseline:
         result["baseline"] = baseline
-    name = "mutation" + (f"_{args.label}" if args.label else "")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out_dir / f"{name}.md").write_text(markdown(result))
     print(f"bench mutation: {_summary_line(result['total'])} in {result['duration_s']:.0f} s")
     print(f"bench mutation: wrote {args.out_dir / name}.json and .md")
     return 0 if all(r["finished"] for r in reports) else 1
+
+
+def merged(
+    result: dict[str, Any],
+    previous: dict[str, Any],
+    order: list[str],
+    explained: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """`result` with the modules it did not run as `previous`, the report it replaces, had
+    them (their survivors explained anew), in the toml's order; the total over them all."""
+    ran = {report["module"] for report in result["modules"]}
+    kept = [
+        {
+            **report,
+            "started_at": report.get("started_at", previous["started_at"]),
+            "survivors": [_explain(s, explained, report["module"]) for s in report["survivors"]],
+        }
+        for report in previous["modules"]
+        if report["module"] not in ran and report["module"] in order
+    ]
+    if not kept:
+        return result
+    modules = sorted([*result["modules"], *kept], key=lambda report: order.index(report["module"]))
+    return {**result, "modules": modules, "total": _totals(modules), "kept": len(kept)}
 
 
 def _last_run(unit: dict[str, Any]) -> dict[str, Any]:
@@ -525,7 +556,7 @@ def _survivor(name: str, status: str, diff: str, source: str) -> dict[str, Any]:
         "mutant": name,
         "status": status,
         "function": function,
-        "line": _line_number(source, function, removed[0] if removed else ""),
+        "line": _line_number(source, function, removed[0] if removed else "", _hunk_offset(diff)),
         "original": "\n".join(line.strip() for line in removed),
         "mutated": "\n".join(line.strip() for line in added),
         "diff": diff,
@@ -540,8 +571,26 @@ def _function_name(mutant: str) -> str:
     return mangled.strip("xǁ").replace("ǁ", ".")
 
 
-def _line_number(source: str, function: str, original: str) -> int | None:
-    """The line of `original` inside `function` in the module's source."""
+def _hunk_offset(diff: str) -> int | None:
+    """Where the first changed line of mutmut's diff is, counted from its function's first
+    line (0: that line): its diffs number lines from the function's start."""
+    lines = diff.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("@@ -"):
+            start = int(line[4:].split(",")[0].split(" ")[0])
+            for ahead, changed in enumerate(lines[index + 1 :]):
+                if changed.startswith("-"):
+                    return start - 1 + ahead
+            return None
+    return None
+
+
+def _line_number(
+    source: str, function: str, original: str, offset: int | None = None
+) -> int | None:
+    """The line of `original` inside `function` in the module's source: the one `offset`
+    (from the diff) points at when it holds `original`, else the first that does (a line
+    written twice in one function would otherwise always read as its first copy)."""
     tree = ast.parse(source)
     nodes: list[ast.AST] = list(tree.body)
     owner, _, name = function.rpartition(".")
@@ -550,6 +599,10 @@ def _line_number(source: str, function: str, original: str) -> int | None:
             nodes.extend(node.body)
         if isinstance(node, ast.FunctionDef) and node.name == name:
             lines = source.splitlines()
+            if offset is not None:
+                pointed = node.lineno + offset
+                if 0 < pointed <= len(lines) and lines[pointed - 1].strip() == original.strip():
+                    return pointed
             for number in range(node.lineno, (node.end_lineno or node.lineno) + 1):
                 if lines[number - 1].strip() == original.strip():
                     return number
@@ -622,6 +675,9 @@ def markdown(result: dict[str, Any]) -> str:
         rule += "---:|"
     head += " time |"
     rule += "---:|"
+    if result.get("kept"):
+        head += " run |"
+        rule += "---|"
     rows = []
     for report in [*result["modules"], {"module": "**total**", **result["total"]}]:
         row = (
@@ -638,7 +694,10 @@ def markdown(result: dict[str, Any]) -> str:
             )
             row += f" {_percent(before)} |"
         minutes = report["duration_s"] / 60
-        rows.append(row + (f" {minutes:.1f} min |" if minutes else " - |"))
+        row += f" {minutes:.1f} min |" if minutes else " - |"
+        if result.get("kept"):
+            row += f" {report.get('started_at', '')[:16].replace('T', ' ')} |"
+        rows.append(row)
     lines = [
         "# Mutation testing",
         "",
@@ -646,7 +705,13 @@ def markdown(result: dict[str, Any]) -> str:
         + (f"{result['duration_s'] / 60:.1f} min in all " if result["duration_s"] else "")
         + f"({result['host']['cpus']} CPUs). Modules and their tests: {result['config']}; "
         "how to run it: bench/README.md. Kill rate: killed and timed out over the mutants "
-        "tested (*not run*: left when a run was cut short).",
+        "tested (*not run*: left when a run was cut short)."
+        + (
+            " The modules this run left out are as earlier runs reported them (*run*: "
+            "when each module's run started)."
+            if result.get("kept")
+            else ""
+        ),
         "",
         head,
         rule,

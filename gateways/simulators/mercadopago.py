@@ -218,6 +218,9 @@ class MercadoPagoSimulator(GatewaySimulator):
                 if (not reference or stored["data"]["external_reference"] == reference)
                 and (not status or stored["data"]["status"] == status)
             ]
+        if request.query_value("sort") == "date_created":  # else in the order they were made
+            newest_first = request.query_value("criteria") == "desc"
+            results.sort(key=lambda data: (data["date_created"], data["id"]), reverse=newest_first)
         paging = {"total": len(results), "limit": 30, "offset": 0}
         return Response.json(200, {"paging": paging, "results": results[:30]})
 

@@ -1,15 +1,19 @@
 import threading
-from datetime import timedelta
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
 from payments import services
 from payments.models import Payment, PaymentStatus, Refund
 from paywave.idempotency import (
+    IdempotencyKeyInUse,
     StoredResponse,
     idempotency_keys_purge_expired,
     idempotent_call,
@@ -18,6 +22,8 @@ from paywave.idempotency import (
 from paywave.models import IdempotencyKey
 from tests.factories import ApiClientFactory, PaymentFactory
 from tests.helpers import authenticated, card_body, pix_body, post_payment
+
+PIX_FINGERPRINT = request_fingerprint(method="POST", path="/api/v1/payments", data=pix_body())
 
 
 @pytest.mark.django_db
@@ -102,6 +108,35 @@ def test_abandoned_claim_is_taken_over(api: Any, wallet_app: Any) -> None:
 
     assert post_payment(api, pix_body(), key="k").status_code == 202
     assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_taking_over_one_abandoned_claim_leaves_the_others_abandoned(
+    api: Any, wallet_app: Any
+) -> None:
+    long_ago = timezone.now() - timedelta(minutes=10)
+    for key in ("k1", "k2"):  # both abandoned at the same instant
+        _claimed(wallet_app, key, at=long_ago)
+
+    first = post_payment(api, pix_body(), key="k1")
+    second = post_payment(api, pix_body(), key="k2")
+
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert Payment.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_taken_over_claim_whose_operation_fails_is_released(api: Any, wallet_app: Any) -> None:
+    """The retry after a failure must not wait out the lock timeout on a 409."""
+    _claimed(wallet_app, "k", at=timezone.now() - timedelta(minutes=10))
+
+    with pytest.raises(RuntimeError):
+        idempotent_call(
+            client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_crash
+        )
+
+    assert not IdempotencyKey.objects.exists()
+    assert post_payment(api, pix_body(), key="k").status_code == 202
 
 
 @pytest.mark.django_db
@@ -339,3 +374,168 @@ def test_concurrent_requests_with_one_key_create_one_payment() -> None:
     ids = {r.json()["id"] for r in responses if r.status_code == 202}
     assert ids == {originals[0].json()["id"]}
     assert Payment.objects.count() == 1
+
+
+# Races between two requests with one key: another transaction changes the key between
+# two statements of a claim. Table locks hold the claim between them: the test waits for
+# its statement to wait, as PostgreSQL shows it in pg_stat_activity.
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_completed_while_it_is_taken_over_is_replayed_not_run_again() -> None:
+    """The request that made the claim finishes just as a retry takes its claim over."""
+    wallet_app = ApiClientFactory()
+    claim = _claimed(wallet_app, "k", at=timezone.now() - timedelta(minutes=10))
+    runs: list[str] = []
+
+    def complete() -> None:
+        IdempotencyKey.objects.filter(pk=claim.pk).update(
+            state=IdempotencyKey.State.COMPLETED,
+            response_status=202,
+            response_body={"id": "first"},
+            response_headers={},
+        )
+
+    with _meanwhile(complete, before="update"):
+        answer = idempotent_call(
+            client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+        )
+
+    assert runs == []
+    assert (answer.status, answer.body, answer.replayed) == (202, {"id": "first"}, True)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_another_retry_took_over_meanwhile_is_409() -> None:
+    wallet_app = ApiClientFactory()
+    claim = _claimed(wallet_app, "k", at=timezone.now() - timedelta(minutes=10))
+    runs: list[str] = []
+
+    def take_over() -> None:
+        IdempotencyKey.objects.filter(pk=claim.pk).update(locked_at=timezone.now())
+
+    with _meanwhile(take_over, before="update"), pytest.raises(IdempotencyKeyInUse):
+        idempotent_call(
+            client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+        )
+
+    assert runs == []
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_key_released_between_the_insert_and_the_read_is_claimed_again() -> None:
+    """The request holding the key failed and released it: the next one is no conflict."""
+    wallet_app = ApiClientFactory()
+    claim = _claimed(wallet_app, "k", at=timezone.now())
+    runs: list[str] = []
+
+    def release() -> None:
+        IdempotencyKey.objects.filter(pk=claim.pk).delete()
+
+    with _meanwhile(release, before="read"):
+        answer = idempotent_call(
+            client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+        )
+
+    assert runs == ["run"]
+    assert (answer.status, answer.replayed) == (201, False)
+    assert IdempotencyKey.objects.get().state == IdempotencyKey.State.COMPLETED
+
+
+@contextmanager
+def _meanwhile(change: Callable[[], None], *, before: str) -> Iterator[None]:
+    """Run `change` in another transaction after the claim in the block failed to insert
+    its key, and before it reads the key (`before="read"`) or updates it ("update").
+
+    A first transaction locks the key table whole, so the claim's insert waits; a second
+    asks for a lock that waits behind the insert and is granted once the insert failed:
+    ACCESS EXCLUSIVE stops the claim's read, SHARE lets it read and stops its update.
+    """
+    mode = {"read": "ACCESS EXCLUSIVE", "update": "SHARE"}[before]
+    table = connection.ops.quote_name(IdempotencyKey._meta.db_table)
+    table_locked = threading.Event()
+    failures: list[BaseException] = []
+
+    def in_thread(work: Callable[[], None]) -> threading.Thread:
+        def run() -> None:
+            try:
+                with transaction.atomic():  # its locks are held until `work` returns
+                    work()
+            except BaseException as exc:  # re-raised in the test
+                failures.append(exc)
+                table_locked.set()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def lock_the_table() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            table_locked.set()
+            _until(lambda: _waiting_for_locks() == 2)  # the claim's insert, then `other`
+
+    def other() -> None:
+        table_locked.wait(10)
+        _until(lambda: _waiting_for_locks() == 1)  # the claim's insert
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table} IN {mode} MODE")
+        _until(lambda: _waiting_for_locks() == 1)  # the claim's read or update
+        change()
+
+    threads = [in_thread(lock_the_table)]
+    table_locked.wait(10)
+    threads.append(in_thread(other))
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.join(30)
+    if failures:
+        raise failures[0]
+
+
+def _waiting_for_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # taken once per transaction
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the claim never waited for the lock")
+        time.sleep(0.005)
+
+
+def _run(runs: list[str]) -> Callable[[], StoredResponse]:
+    def operation() -> StoredResponse:
+        runs.append("run")
+        return StoredResponse(status=201, body={"id": "again"}, headers={})
+
+    return operation
+
+
+def _claimed(wallet_app: Any, key: str, *, at: datetime) -> IdempotencyKey:
+    """A claim of `key` made at `at` for a PIX payment, never completed."""
+    return IdempotencyKey.objects.create(
+        client=wallet_app,
+        key=key,
+        fingerprint=PIX_FINGERPRINT,
+        locked_at=at,
+        expires_at=at + timedelta(hours=24),
+    )
+
+
+def _crash() -> StoredResponse:
+    raise RuntimeError("the operation failed")

@@ -11,7 +11,7 @@ from tests.factories import WalletFactory
 from tests.wallets.helpers import balance
 from wallets.admin import RecentEntriesFormSet
 from wallets.models import Entry, Journal, Wallet, WalletStatus
-from wallets.services import transfer_create
+from wallets.services import transfer_create, wallet_set_status
 
 
 def _act(admin_client: Client, action: str, *wallets: Any) -> Any:
@@ -75,6 +75,16 @@ def test_freeze_and_unfreeze_write_an_audit_line(
     )
     assert all(r.actor == "staff:admin" for r in audit)
     assert LogEntry.objects.filter(object_id=str(first.pk)).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_status_that_is_none_of_a_wallet_s_is_refused() -> None:
+    wallet = WalletFactory()
+
+    with pytest.raises(ValueError, match=r"^not a wallet status: closed$"):
+        wallet_set_status(wallet_id=wallet.pk, status="closed", actor="staff:admin")
+
+    assert Wallet.objects.get(pk=wallet.pk).status == WalletStatus.ACTIVE
 
 
 @pytest.mark.parametrize("model", ["wallet", "account", "journal", "entry", "transfer"])

@@ -163,7 +163,11 @@ def test_a_wallet_that_cannot_take_the_credit_is_an_alert_not_a_stuck_payment(
     assert not Journal.objects.exists()
     alerts = [r for r in caplog.records if getattr(r, "alert", None) == "ledger_inconsistent"]
     assert len(alerts) == 1
-    assert alerts[0].payment_id == str(payment.pk)
+    assert (alerts[0].getMessage(), alerts[0].payment_id, alerts[0].wallet_id) == (
+        "A succeeded payment's wallet cannot be credited.",
+        str(payment.pk),
+        str(theirs.pk),
+    )
 
 
 @pytest.mark.django_db

@@ -1,13 +1,21 @@
 """journal_post: the one way money moves in the ledger, checked before anything is written."""
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 
 from tests.factories import PaymentFactory, WalletFactory
-from wallets.ledger import InsufficientFunds, accounts_lock, journal_post, system_account
-from wallets.models import AccountKind, Entry, Journal, JournalKind
+from wallets.ledger import (
+    InsufficientFunds,
+    LedgerBusy,
+    accounts_lock,
+    journal_post,
+    retry_on_deadlock,
+    system_account,
+)
+from wallets.models import Account, AccountKind, Entry, Journal, JournalKind
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +94,86 @@ def test_a_wallet_never_goes_below_zero_a_clearing_account_does(accounts: Any) -
     post([(clearing, -50), (empty, 50)])
     clearing.refresh_from_db()
     assert clearing.balance == -1050  # the first credit's 1000, and these 50
+
+
+def test_a_movement_is_one_instant_its_journal_its_entries_its_accounts(accounts: Any) -> None:
+    """A statement dates an entry by its journal, and the ledger orders entries by it."""
+    rich, empty, _ = accounts
+
+    entries = post([(rich, -300), (empty, 300)])
+
+    journal = Journal.objects.get(pk=entries[0].journal_id)
+    stored = Entry.objects.filter(journal=journal)
+    changed = Account.objects.filter(pk__in=[rich.pk, empty.pk])
+    assert {entry.created_at for entry in stored} == {journal.created_at}
+    assert {account.updated_at for account in changed} == {journal.created_at}
+
+
+def test_only_the_accounts_asked_for_are_locked(accounts: Any) -> None:
+    rich, _, clearing = accounts
+
+    with transaction.atomic():
+        locked = accounts_lock([rich.pk, rich.pk, clearing.pk], kind=AccountKind.WALLET)
+
+    assert list(locked) == [rich.pk]
+
+
+# Deadlocks: PostgreSQL's own errors, raised by the database in the operation.
+
+
+def test_a_deadlock_is_retried_until_the_movement_goes_through() -> None:
+    attempts: list[int] = []
+
+    def operation() -> str:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) < 3:
+            _database_error("40P01")  # deadlock_detected
+        return "moved"
+
+    assert retry_on_deadlock(operation) == "moved"
+    assert attempts == [1, 2, 3]
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"], ids=["deadlock", "serialization"])
+def test_a_deadlock_that_persists_is_ledger_busy_after_three_attempts(sqlstate: str) -> None:
+    attempts: list[int] = []
+
+    def operation() -> None:
+        attempts.append(len(attempts) + 1)
+        _database_error(sqlstate)
+
+    with pytest.raises(LedgerBusy) as raised:
+        retry_on_deadlock(operation)
+
+    assert attempts == [1, 2, 3]
+    assert (raised.value.status_code, raised.value.code) == (409, "ledger_busy")
+    assert raised.value.message == (
+        "The wallets are busy with other movements; retry the request shortly."
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [lambda: _database_error("57014"), lambda: _raise(OperationalError("connection lost"))],
+    ids=["query canceled", "no database error behind it"],
+)
+def test_another_operational_error_is_raised_at_once(error: Callable[[], None]) -> None:
+    attempts: list[int] = []
+
+    def operation() -> None:
+        attempts.append(len(attempts) + 1)
+        error()
+
+    with pytest.raises(OperationalError):
+        retry_on_deadlock(operation)
+
+    assert attempts == [1]
+
+
+def _database_error(sqlstate: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '{sqlstate}'; END $$")
+
+
+def _raise(error: Exception) -> None:
+    raise error

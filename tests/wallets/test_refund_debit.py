@@ -80,6 +80,8 @@ def test_a_wallet_without_the_money_refuses_the_refund_and_nothing_moves() -> No
 
     assert refused.value.code == "insufficient_funds"
     assert refused.value.status_code == 409
+    assert refused.value.message == "The wallet no longer holds the amount to refund."
+    assert refused.value.fields == {"amount": "The wallet's balance is 300."}
     assert balance(wallet) == 300
     assert Journal.objects.count() == journals
     assert _refunds_account().balance == 0
@@ -139,7 +141,10 @@ def test_a_refund_id_cannot_debit_two_payments() -> None:
     with pytest.raises(Conflict) as refused:
         services.wallet_debit_for_refund(payment=second, refund_id=refund_id, amount=100)
 
-    assert refused.value.code == "refund_id_reused"
+    assert (refused.value.code, refused.value.message) == (
+        "refund_id_reused",
+        "This refund id debited another payment.",
+    )
     assert balance(wallet) == 900
 
 
@@ -149,5 +154,48 @@ def test_a_debit_is_a_positive_amount(amount: int) -> None:
     wallet = WalletFactory()
     payment = _credited(wallet, 500)
 
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match=r"^a refund debit is a positive amount$"):
         services.wallet_debit_for_refund(payment=payment, refund_id=uuid.uuid4(), amount=amount)
+
+
+@pytest.mark.django_db
+def test_the_smallest_refund_is_debited() -> None:
+    wallet = WalletFactory()
+    payment = _credited(wallet, 500)
+
+    services.wallet_debit_for_refund(payment=payment, refund_id=uuid.uuid4(), amount=1)
+
+    assert (balance(wallet), _refunds_account().balance) == (499, 1)
+
+
+@pytest.mark.django_db
+def test_each_failed_refund_gives_its_own_debit_back() -> None:
+    wallet = WalletFactory()
+    payment = _credited(wallet, 1000)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    services.wallet_debit_for_refund(payment=payment, refund_id=first, amount=400)
+    services.wallet_debit_for_refund(payment=payment, refund_id=second, amount=100)
+
+    reversals = [services.wallet_reverse_refund_debit(refund_id=r) for r in (first, second)]
+
+    assert [(r.kind, r.refund_id) for r in reversals] == [
+        (JournalKind.REFUND_DEBIT_REVERSAL, first),
+        (JournalKind.REFUND_DEBIT_REVERSAL, second),
+    ]
+    assert entries_of(wallet)[-2:] == [(400, 900), (100, 1000)]
+    assert _refunds_account().balance == 0
+    assert ledger_problems() == []
+
+
+@pytest.mark.django_db
+def test_a_refund_whose_debit_was_given_back_is_not_debited_again() -> None:
+    wallet = WalletFactory()
+    payment = _credited(wallet, 1000)
+    refund_id = uuid.uuid4()
+    debit = services.wallet_debit_for_refund(payment=payment, refund_id=refund_id, amount=400)
+    services.wallet_reverse_refund_debit(refund_id=refund_id)
+
+    again = services.wallet_debit_for_refund(payment=payment, refund_id=refund_id, amount=400)
+
+    assert again == debit
+    assert balance(wallet) == 1000

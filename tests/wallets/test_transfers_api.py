@@ -10,6 +10,7 @@ from django.db import OperationalError
 from rest_framework.test import APIClient
 
 from notifications.models import Event
+from paywave.errors import ApplicationError
 from paywave.models import IdempotencyKey
 from tests.factories import WalletFactory
 from tests.wallets.helpers import balance, entries_of, post_transfer, transfer_body
@@ -67,6 +68,49 @@ def test_the_whole_balance_can_move(api: APIClient, wallet_of: Wallets) -> None:
 
 
 @pytest.mark.django_db
+def test_the_smallest_amount_moves(api: APIClient, wallet_of: Wallets) -> None:
+    source, target = wallet_of(funds=1), wallet_of()
+
+    assert post_transfer(api, transfer_body(source, target, 1)).status_code == 201
+
+    assert (balance(source), balance(target)) == (0, 1)
+
+
+@pytest.mark.parametrize("amount", [0, -100])
+@pytest.mark.django_db
+def test_the_service_refuses_an_amount_below_one_by_itself(wallet_of: Wallets, amount: int) -> None:
+    """Whatever calls it: the API's serializer refuses such amounts before it does."""
+    source, target = wallet_of(funds=1000), wallet_of()
+
+    with pytest.raises(ApplicationError) as refused:
+        _transfer(source, target, amount)
+
+    assert (refused.value.code, refused.value.message, refused.value.fields) == (
+        "invalid_request",
+        "The amount must be positive.",
+        {"amount": "Must be > 0."},
+    )
+    _nothing_moved(source, target, balances=[1000, 0])
+
+
+@pytest.mark.django_db
+def test_a_transfer_made_without_a_description_has_an_empty_one(wallet_of: Wallets) -> None:
+    source, target = wallet_of(funds=1000), wallet_of()
+
+    assert _transfer(source, target, 100).description == ""
+
+
+def _transfer(source: Any, target: Any, amount: int) -> Transfer:
+    return services.transfer_create(
+        client_id=str(source.client_id),
+        from_wallet_id=source.pk,
+        to_wallet_id=target.pk,
+        amount=amount,
+        currency=source.currency,
+    )
+
+
+@pytest.mark.django_db
 def test_same_key_same_body_is_the_same_transfer(api: APIClient, wallet_of: Wallets) -> None:
     source, target = wallet_of(funds=1000), wallet_of()
     body = transfer_body(source, target, 300)
@@ -104,8 +148,12 @@ def test_insufficient_funds_is_409_and_leaves_nothing_behind(
     response = post_transfer(api, transfer_body(source, target, 300), key="t-1")
 
     assert response.status_code == 409
-    error = response.json()["error"]
-    assert (error["type"], error["code"]) == ("conflict_error", "insufficient_funds")
+    assert response.json()["error"] == {
+        "type": "conflict_error",
+        "code": "insufficient_funds",
+        "message": "The source wallet's balance is lower than the amount.",
+        "fields": {"amount": "The balance of from_wallet is 299."},
+    }
     _nothing_moved(source, target, balances=[299, 10])
     assert not IdempotencyKey.objects.exists()  # released: the client may try again
 
@@ -123,8 +171,12 @@ def test_a_frozen_wallet_on_either_side_is_409_and_leaves_nothing_behind(
 
     assert response.status_code == 409
     error = response.json()["error"]
-    assert error["code"] == "wallet_frozen"
-    assert list(error["fields"]) == ["from_wallet" if frozen_side == "source" else "to_wallet"]
+    assert (error["code"], error["message"]) == (
+        "wallet_frozen",
+        "A frozen wallet cannot move money.",
+    )
+    side = "from_wallet" if frozen_side == "source" else "to_wallet"
+    assert error["fields"] == {side: "This wallet is frozen."}
     _nothing_moved(source, target, balances=[1000, 0])
 
 
@@ -139,10 +191,18 @@ def test_a_currency_other_than_the_wallets_is_400(api: APIClient, wallet_of: Wal
 
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["code"] == "currency_mismatch"
-    assert set(error["fields"]) == {"currency", "to_wallet"}
+    assert (error["code"], error["message"]) == ("currency_mismatch", "Both wallets must hold BRL.")
+    assert error["fields"] == {
+        "currency": "Must be the wallets' currency.",
+        "to_wallet": "This wallet holds USD.",
+    }
     assert wrong_body.status_code == 400
     assert wrong_body.json()["error"]["code"] == "currency_mismatch"
+    assert wrong_body.json()["error"]["fields"] == {
+        "currency": "Must be the wallets' currency.",
+        "from_wallet": "This wallet holds BRL.",
+        "to_wallet": "This wallet holds BRL.",
+    }
     _nothing_moved(source, target, balances=[1000, 0])
 
 
@@ -153,8 +213,12 @@ def test_a_transfer_to_the_same_wallet_is_400(api: APIClient, wallet_of: Wallets
     response = post_transfer(api, transfer_body(wallet, wallet, 300))
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "same_wallet"
-    assert "to_wallet" in response.json()["error"]["fields"]
+    assert response.json()["error"] == {
+        "type": "invalid_request_error",
+        "code": "same_wallet",
+        "message": "A transfer needs two different wallets.",
+        "fields": {"to_wallet": "Must be another wallet than from_wallet."},
+    }
     _nothing_moved(wallet, balances=[1000])
 
 

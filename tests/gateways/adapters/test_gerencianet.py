@@ -479,8 +479,10 @@ def test_a_redelivery_is_the_same_event(
 def test_a_wrong_or_missing_secret_is_refused(
     adapter: GerencianetAdapter, delivered: Delivery, query: dict[str, str]
 ) -> None:
-    with pytest.raises(InvalidCallback):
+    with pytest.raises(InvalidCallback) as refused:
         adapter.parse_callback(headers=delivered.headers, query=query, body=delivered.body)
+
+    assert str(refused.value) == "gerencianet: wrong or missing callback secret"
 
 
 @pytest.mark.parametrize(
@@ -602,6 +604,20 @@ def test_an_untrusted_server_certificate_is_misconfigured(
 
     assert "not trusted" in raised.value.message
     assert sim_requests(mtls_sim) == []
+
+
+def test_a_tls_failure_other_than_a_certificate_is_retryable(mtls_sim: SimulatorServer) -> None:
+    """TLS spoken to a plain HTTP port fails the handshake on the protocol, not on a
+    certificate: nothing was sent, and it is no certificate for an operator to replace."""
+    adapter = gerencianet_at(mtls_sim.base_url.replace("http://", "https://"))
+
+    with pytest.raises(Retryable) as raised:
+        adapter.charge(charge_request())
+
+    assert "SSL" in raised.value.gateway_message
+    assert sim_requests(mtls_sim) == []
+    health = adapter.health()
+    assert (health.healthy, health.detail.split(":")[0]) == (False, "retryable")
 
 
 def test_the_plain_http_sandbox_needs_no_certificate(mtls_sim: SimulatorServer) -> None:

@@ -3,11 +3,14 @@
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +280,29 @@ def test_find_charge_by_payment_id(adapter: MercadoPagoAdapter) -> None:
     assert adapter.find_charge(charge_request(payment_id="pw-never")) is None
 
 
+def test_find_charge_gives_the_newest_of_a_payment_s_charges(adapter: MercadoPagoAdapter) -> None:
+    """One payment charged twice (a retry under a new key after the first went unanswered):
+    the newest charge is the one the payment goes on with."""
+    adapter.charge(charge_request(payment_id="pw-twice", key="key-1"))
+    newest = adapter.charge(charge_request(payment_id="pw-twice", key="key-2"))
+
+    found = adapter.find_charge(charge_request(payment_id="pw-twice"))
+
+    assert found is not None
+    assert found.reference == newest.reference
+
+
+def test_find_charge_and_health_are_bounded_by_the_adapter_s_timeout(
+    sim: SimulatorServer, control: httpx.Client
+) -> None:
+    adapter = mercadopago_at(sim.base_url, timeout=SHORT_TIMEOUT)
+    faults(control, "mercadopago", latency_ms=int(SHORT_TIMEOUT * 1000) + 1500)
+
+    with pytest.raises((Retryable, Ambiguous)):
+        adapter.find_charge(charge_request(payment_id="pw-slow"))
+    assert adapter.health().healthy is False
+
+
 # Health.
 
 
@@ -441,6 +467,59 @@ def test_over_https_an_error_status_is_an_answer_and_never_retried(
     assert on_get.value.http_status == on_put.value.http_status == status
 
 
+# An answer that is not JSON (a proxy's or a load balancer's HTML page): read by its status.
+
+
+@contextmanager
+def answering_html(status: int) -> Iterator[str]:
+    """A server answering every request `status` with an HTML page; its base URL."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # a charge is a POST
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            page = b"<html><body>upstream trouble</body></html>"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "message"),
+    [
+        (200, Ambiguous, "mercadopago: unreadable answer"),
+        (300, Declined, "mercadopago: the payment was refused"),
+        (502, Ambiguous, "mercadopago: HTTP 502, the outcome is unknown"),
+        (503, Retryable, "mercadopago: HTTP 503, not processed"),
+    ],
+)
+def test_an_answer_that_is_not_json_is_read_by_its_status(
+    status: int, expected: type[GatewayError], message: str
+) -> None:
+    """A 2xx page may come after the payment was made: ambiguous, never a success."""
+    with answering_html(status) as base_url, pytest.raises(GatewayError) as raised:
+        mercadopago_at(base_url).charge(charge_request())
+
+    assert (type(raised.value), raised.value.message) == (expected, message)
+    assert "Invalid JSON in response body" in raised.value.gateway_message
+    if status >= 300:
+        assert (raised.value.http_status, raised.value.code) == (status, str(status))
+
+
 # Callbacks.
 
 
@@ -533,18 +612,38 @@ def test_a_re_signed_notification_within_the_tolerance_is_accepted(
     assert event.reference == data_id
 
 
+def test_a_notification_without_a_request_id_is_accepted(
+    adapter: MercadoPagoAdapter, delivered: Delivery
+) -> None:
+    """Without an x-request-id header, Mercado Pago signs a manifest without the pair."""
+    data_id, now = delivered.query["data.id"], int(time.time())
+    manifest = f"id:{data_id};ts:{now};"
+    digest = hmac.new(WEBHOOK_SECRET.encode(), manifest.encode(), hashlib.sha256).hexdigest()
+    headers = {"x-signature": f"ts={now},v1={digest}"}
+
+    event = adapter.parse_callback(headers=headers, query=delivered.query, body=delivered.body)
+
+    assert (event.reference, event.event_id) == (data_id, str(json.loads(delivered.body)["id"]))
+
+
+MALFORMED = "mercadopago: malformed notification"
+
+
 @pytest.mark.parametrize(
-    ("headers", "query", "body"),
+    ("headers", "query", "body", "reason"),
     [
-        ({"x-request-id": "r"}, None, None),
-        ({"x-signature": "garbage", "x-request-id": "r"}, None, None),
-        ({"x-signature": "ts=abc,v1=00", "x-request-id": "r"}, None, None),
-        (None, None, b"not json"),
-        (None, None, b"[]"),
-        (None, None, b'{"data": {}}'),
-        (None, None, b'{"data": "x"}'),
-        (None, None, b"\xff"),
-        (None, {"data.id": "other"}, None),
+        ({"x-request-id": "r"}, None, None, "mercadopago: MissingSignatureHeader"),
+        ({"x-signature": "garbage", "x-request-id": "r"}, None, None,
+         "mercadopago: MalformedSignatureHeader"),
+        ({"x-signature": "ts=abc,v1=00", "x-request-id": "r"}, None, None,
+         "mercadopago: MalformedSignatureHeader"),
+        (None, None, b"not json", MALFORMED),
+        (None, None, b"[]", MALFORMED),
+        (None, None, b'{"data": {}}', MALFORMED),
+        (None, None, b'{"data": "x"}', MALFORMED),
+        (None, None, b"\xff", MALFORMED),
+        (None, {"data.id": "other"}, None,
+         "mercadopago: the body names another payment than the query"),
     ],
     ids=[
         "no signature",
@@ -557,17 +656,21 @@ def test_a_re_signed_notification_within_the_tolerance_is_accepted(
         "not utf-8",
         "body and query disagree",
     ],
-)
+)  # fmt: skip
 def test_malformed_callbacks_are_invalid(
     adapter: MercadoPagoAdapter,
     delivered: Delivery,
     headers: dict[str, str] | None,
     query: dict[str, str] | None,
     body: bytes | None,
+    reason: str,
 ) -> None:
-    with pytest.raises(InvalidCallback):
+    """Refused with the reason a rejected callback keeps (its detail) for an operator."""
+    with pytest.raises(InvalidCallback) as refused:
         adapter.parse_callback(
             headers=delivered.headers if headers is None else headers,
             query=delivered.query if query is None else query,
             body=delivered.body if body is None else body,
         )
+
+    assert str(refused.value) == reason

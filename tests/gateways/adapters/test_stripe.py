@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateways.adapters._common import elapsed_ms
 from gateways.adapters.stripe import StripeAdapter
 from gateways.base import (
     Ambiguous,
@@ -235,13 +236,19 @@ def test_health_is_unhealthy_when_the_simulator_is_down() -> None:
 
 
 def test_health_is_unhealthy_with_a_wrong_key(
-    sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+    sim: SimulatorServer, control: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_credential(monkeypatch, "stripe", "API_KEY", "sk_test_not_this_one")
+    faults(control, "stripe", latency_ms=60)
 
     health = stripe_at(sim.base_url).health()
 
     assert (health.healthy, health.detail.split(":")[0]) == (False, "misconfigured")
+    assert 60 <= health.latency_ms < 2000  # the health panel shows it for a failed probe too
+
+
+def test_latency_is_in_whole_milliseconds() -> None:
+    assert 10_000 <= elapsed_ms(time.monotonic() - 10) < 10_005
 
 
 # The error mapping table.

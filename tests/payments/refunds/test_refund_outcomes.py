@@ -6,6 +6,8 @@ without doing anything; `down_mode="reset"` reads the request and resets the
 connection without doing anything (to PayWave, as ambiguous as a timeout).
 """
 
+import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -19,8 +21,15 @@ from notifications.models import Event
 from payments.models import Payment, Refund
 from payments.models import PaymentStatus as S
 from payments.reconciliation import refunds_reconcile
-from payments.refunds import REFUND_LOOKUP_WINDOW, refund_create, refund_process, refund_retry_delay
+from payments.refunds import (
+    KEY_FORGOTTEN,
+    REFUND_LOOKUP_WINDOW,
+    refund_create,
+    refund_process,
+    refund_retry_delay,
+)
 from payments.sweeps import refunds_sweep
+from paywave.log_context import ContextFilter
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
 from tests.payments.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs
@@ -91,7 +100,9 @@ def test_a_refund_made_before_a_timeout_is_parked_not_failed_by_later_errors(
     assert refund.status == "pending"
     assert refund.needs_reconciliation
     assert refund.tries == settings.PAYWAVE_REFUND_TRIES
-    assert refund.last_error.startswith("parked after")
+    assert refund.last_error.startswith(
+        f"parked after {refund.tries} tries, the gateway may hold the refund; last: Ambiguous: "
+    )  # ends with the last try's error: a 500
     assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED  # debit not put back
     payment.refresh_from_db()
     assert (payment.status, payment.amount_refunded) == (S.SUCCEEDED, 0)
@@ -187,6 +198,57 @@ def test_a_refund_outlasts_a_short_outage_in_short_countdowns(
     assert whole_window >= 4 * 60
 
 
+def test_a_refused_try_is_tried_again_after_its_countdown(credited: Any, sim: Any) -> None:
+    payment, _ = credited("stripe")
+    refund = new_refund(payment)
+    sim.faults("stripe", error_rate=1, error_status=429)  # refused before anything ran
+    before = timezone.now()
+
+    step = refund_process(refund.pk)
+
+    assert step is not None
+    refund.refresh_from_db()
+    assert refund.last_error.startswith("Retryable: stripe: ")
+    due = before + timedelta(seconds=step.countdown)  # when the sweep may publish it again
+    assert due <= refund.next_attempt_at <= due + timedelta(seconds=5)
+
+
+def test_the_log_lines_of_a_refund_s_try_name_the_refund_and_its_payment(
+    credited: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment, _ = credited("stripe")
+    refund = new_refund(payment)
+    caplog.handler.addFilter(ContextFilter())  # as every configured handler has it
+    caplog.clear()  # the payment's lines
+
+    with caplog.at_level(logging.INFO, logger="stripe"):
+        refund_process(refund.pk)
+
+    lines = [r for r in caplog.records if r.name == "stripe"]  # the SDK's request lines
+    assert lines
+    assert {(r.refund_id, r.payment_id) for r in lines} == {(str(refund.pk), str(payment.pk))}
+
+
+def test_a_job_for_a_refund_that_does_not_exist_does_nothing() -> None:
+    assert refund_process(uuid.uuid4()) is None
+
+
+def test_a_refund_whose_gateway_is_no_longer_configured_fails_untried(credited: Any) -> None:
+    payment, wallet = credited("stripe")
+    refund = new_refund(payment)
+    Refund.objects.filter(pk=refund.pk).update(gateway="retired")
+
+    assert refund_process(refund.pk) is None
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.failure_message, refund.last_error) == (
+        "failed",
+        "The gateway could not be reached; nothing was refunded.",
+        "gateway retired is no longer configured",
+    )
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT  # the debit given back
+
+
 def test_a_refund_parked_longer_than_gateways_keep_keys_is_left_to_an_operator(
     credited: Any, sim: Any
 ) -> None:
@@ -258,6 +320,7 @@ def test_a_refund_that_may_exist_is_never_sent_again_past_the_keys_life(
     refund.refresh_from_db()
     assert refund.status == "pending"
     assert refund.parked_at is not None
+    assert refund.last_error.endswith(f"; last: {KEY_FORGOTTEN}")  # what the operator reads
     assert gateway_refunds(sim, payment) == []  # not replayed: that could be a new refund
     assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED
     parked = [r for r in caplog.records if getattr(r, "alert", "") == "refund_parked"]
@@ -284,3 +347,76 @@ def test_reconciliation_parks_with_an_alert_a_flagged_refund_past_the_keys_life(
     assert (refund.status, refund.parked_at is not None) == ("pending", True)
     parked = [r for r in caplog.records if getattr(r, "alert", "") == "refund_parked"]
     assert [r.refund_id for r in parked] == [str(refund.pk)]
+
+
+def test_a_refund_the_gateway_refuses_fails_with_its_word_and_the_debit_back(
+    credited: Any,
+) -> None:
+    payment, wallet = credited("stripe")
+    refund = new_refund(payment)
+    # Meanwhile the whole charge was refunded at the gateway under another key.
+    adapter = adapter_for(Gateway.objects.get(code="stripe"))
+    key = f"other-{uuid.uuid4()}"
+    adapter.refund(reference=payment.gateway_reference, amount=AMOUNT, idempotency_key=key)
+
+    assert refund_process(refund.pk) is None
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.failure_message, refund.tries) == (
+        "failed",
+        "The gateway refused the refund (charge_already_refunded).",
+        1,
+    )
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT  # the debit given back
+    assert Event.objects.filter(subject_id=payment.id, type="refund.failed").count() == 1
+
+
+def test_the_log_lines_of_a_try_name_its_gateway_and_attempt(
+    credited: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment, _ = credited("stripe")
+    refund = new_refund(payment)
+    caplog.handler.addFilter(ContextFilter())  # as every configured handler has it
+    caplog.clear()  # the payment's lines
+
+    with caplog.at_level(logging.INFO, logger="stripe"):
+        refund_process(refund.pk)
+
+    lines = [r for r in caplog.records if r.name == "stripe"]  # the SDK's request lines
+    assert lines
+    assert {(r.gateway, r.attempt) for r in lines} == {("stripe", 1)}
+
+
+def refund_url(payment_id: Any) -> str:
+    return f"/api/v1/payments/{payment_id}/refunds"
+
+
+def post_refund(api: Any, payment_id: Any, body: dict[str, Any]) -> Any:
+    return api.post(
+        refund_url(payment_id), body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())
+    )
+
+
+def test_a_refund_of_no_such_payment_is_404(api: Any) -> None:
+    response = post_refund(api, uuid.uuid4(), {"amount": REFUNDED})
+
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == ("payment_not_found", "No such payment.")
+
+
+def test_the_last_unit_left_can_be_refunded(api: Any, wallet_app: Any, card_payment: Any) -> None:
+    payment: Payment = drive(card_payment(client=wallet_app, amount=1000)).payment
+    assert payment.status == S.SUCCEEDED
+
+    assert post_refund(api, payment.id, {"amount": 999}).status_code == 202
+    last = post_refund(api, payment.id, {"amount": 1})
+    nothing_left = post_refund(api, payment.id, {"amount": 1})
+
+    assert last.status_code == 202
+    assert nothing_left.status_code == 409
+    assert nothing_left.json()["error"]["code"] == "payment_fully_refunded"
+    assert sorted(Refund.objects.filter(payment=payment).values_list("amount", flat=True)) == [
+        1,
+        999,
+    ]

@@ -62,6 +62,16 @@ def test_parking_a_refund_leaves_it_to_reconciliation_once_with_one_alert(
     assert "no answer after the request was sent" in alert.getMessage()
 
 
+def test_a_long_reason_is_cut_to_what_the_refund_keeps(refunds: list[Refund]) -> None:
+    refund, _ = refunds
+
+    refund_park(refund, "stripe: " + "x" * 600)
+
+    stored = Refund.objects.get(pk=refund.pk)
+    assert len(stored.last_error) == Refund._meta.get_field("last_error").max_length == 500
+    assert stored.last_error.startswith("parked after 3 tries, the gateway may hold the refund")
+
+
 def test_a_settled_refund_is_never_parked(refunds: list[Refund]) -> None:
     refund = refunds[0]
     Refund.objects.filter(pk=refund.pk).update(status="succeeded")

@@ -1,15 +1,20 @@
 """Refunds through the API and the gateways: partial, full, over-refund, races, failures."""
 
 import threading
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.conf import LazySettings
 from django.db import connection
 from django.test import Client
+from kombu import Exchange, Queue
 
+from config.celery_app import app as celery_app
 from notifications.models import Event
+from payments.dispatch import refund_dispatch
 from payments.models import Payment, Refund
 from payments.models import PaymentStatus as S
 from tests.factories import WalletFactory
@@ -133,6 +138,8 @@ def test_a_gateway_failure_fails_the_refund_and_leaves_the_payment(
     assert refund.status == "failed"
     assert refund.tries == settings.PAYWAVE_REFUND_TRIES
     assert not refund.needs_reconciliation  # every try was a 429: nothing was refunded
+    assert refund.failure_message == "The gateway could not be reached; nothing was refunded."
+    assert refund.last_error.startswith("Retryable: stripe: ")  # the last try's, for operators
     paid_card.refresh_from_db()
     assert (paid_card.status, paid_card.amount_refunded) == (S.SUCCEEDED, 0)
     assert Event.objects.filter(subject_id=paid_card.id, type="refund.failed").count() == 1
@@ -237,3 +244,39 @@ def test_a_failed_refund_gives_the_wallet_its_money_back(
 
     assert settle(created["id"]).status == "failed"
     assert Wallet.objects.get(pk=wallet.pk).balance == 1000
+
+
+PAYMENTS_QUEUE = Queue("payments", Exchange("payments", type="direct"), routing_key="payments")
+
+
+def test_a_refund_job_carries_its_refund_and_token_and_its_countdown() -> None:
+    """What a worker gets: the refund and the token of its chain, now or after the countdown."""
+    now_id, later_id, token = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with celery_app.connection_for_write() as connection:
+        bound = PAYMENTS_QUEUE(connection.default_channel)
+        bound.declare()
+        published_at = datetime.now(UTC)
+
+        assert refund_dispatch(now_id, token) is True
+        assert refund_dispatch(later_id, token, countdown=30) is True
+
+        now, later = _job_for(bound, str(now_id)), _job_for(bound, str(later_id))
+    assert now.headers["task"] == later.headers["task"] == "payments.process_refund"
+    assert now.decode()[0] == [str(now_id), str(token)]
+    assert later.decode()[0] == [str(later_id), str(token)]
+    assert now.headers["eta"] is None
+    eta = datetime.fromisoformat(later.headers["eta"])
+    assert published_at + timedelta(seconds=29) <= eta <= published_at + timedelta(seconds=35)
+
+
+def _job_for(bound_queue: Any, refund_id: str, timeout_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        message = bound_queue.get(no_ack=False)
+        if message is None:
+            time.sleep(0.05)
+            continue
+        message.ack()  # the job is taken off the queue either way: no worker runs it
+        if message.decode()[0][0] == refund_id:
+            return message
+    raise AssertionError(f"no job for refund {refund_id} in the payments queue")
