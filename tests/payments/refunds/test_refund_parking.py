@@ -12,7 +12,7 @@ import pytest
 from gateways.base import RefundResult, RefundStatus
 from notifications.models import Event
 from payments.models import PaymentStatus, Refund
-from payments.refunds import refund_apply_result, refund_fail, refund_park
+from payments.refunds import _claim_try, _retry_later, refund_apply_result, refund_fail, refund_park
 from tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +174,27 @@ def test_a_refund_pending_at_the_gateway_keeps_its_reference_and_is_flagged(
     assert refund.needs_reconciliation is True
     other = Refund.objects.get(pk=bystander.pk)
     assert (other.gateway_reference, other.needs_reconciliation) == ("", False)
+
+
+def test_a_refund_settled_meanwhile_is_left_as_settled_by_a_job_holding_an_old_copy(
+    refunds: list[Refund],
+) -> None:
+    """Reconciliation settled the refund (its token kept) while a job held the row as read
+    before: the job neither claims a try, nor schedules one, nor flags the refund."""
+    stale, _ = refunds
+    Refund.objects.filter(pk=stale.pk).update(status="succeeded", gateway_reference="re_done")
+    before = Refund.objects.get(pk=stale.pk)
+
+    assert not _claim_try(stale)
+    assert _retry_later(stale, None) is None
+    pending = RefundResult(status=RefundStatus.PENDING, reference="re_other", amount=300,
+                           raw_status="pending")  # fmt: skip
+    refund_apply_result(stale, pending)
+
+    after = Refund.objects.get(pk=stale.pk)
+    assert (after.status, after.tries, after.job_token, after.gateway_reference) == (
+        "succeeded", before.tries, before.job_token, "re_done",
+    )  # fmt: skip
+    assert (after.needs_reconciliation, after.next_attempt_at, after.last_error) == (
+        False, before.next_attempt_at, before.last_error,
+    )  # fmt: skip
