@@ -5,12 +5,9 @@ for stays in the database (a `next_attempt_at` that passes, a callback still
 `received`) and beat's outbox sweep publishes it again.
 """
 
-import logging
 from typing import Any
 
 from .jobs import CANCEL_AT_GATEWAY, PROCESS_CALLBACK, PROCESS_PAYMENT, PROCESS_REFUND
-
-logger = logging.getLogger(__name__)
 
 
 def payment_dispatch(payment_id: Any, token: Any, countdown: float = 0) -> bool:
@@ -19,30 +16,18 @@ def payment_dispatch(payment_id: Any, token: Any, countdown: float = 0) -> bool:
     A payment whose job could not be published keeps its `next_attempt_at` in the
     database, where the outbox sweep finds it overdue and publishes it again.
     """
-    try:
-        PROCESS_PAYMENT.publish(str(payment_id), str(token), countdown=countdown)
-    except Exception:
-        logger.error(
-            "could not publish payment job; the outbox sweep publishes it again",
-            extra={"payment_id": str(payment_id)},
-            exc_info=True,
-        )
-        return False
-    return True
+    return PROCESS_PAYMENT.publish_or_log(
+        str(payment_id), str(token), countdown=countdown,
+        then="the outbox sweep publishes it again", payment_id=str(payment_id),
+    )  # fmt: skip
 
 
 def refund_dispatch(refund_id: Any, token: Any, countdown: float = 0) -> bool:
     """Publish the refund's job (with its token); False if the broker refused it."""
-    try:
-        PROCESS_REFUND.publish(str(refund_id), str(token), countdown=countdown)
-    except Exception:
-        logger.error(
-            "could not publish refund job; the outbox sweep publishes it again",
-            extra={"refund_id": str(refund_id)},
-            exc_info=True,
-        )
-        return False
-    return True
+    return PROCESS_REFUND.publish_or_log(
+        str(refund_id), str(token), countdown=countdown,
+        then="the outbox sweep publishes it again", refund_id=str(refund_id),
+    )  # fmt: skip
 
 
 def callback_dispatch(callback_id: int, countdown: float = 0) -> None:
@@ -56,11 +41,7 @@ def callback_dispatch(callback_id: int, countdown: float = 0) -> None:
 
 def gateway_cancel_dispatch(payment_id: Any, tries: int = 0, countdown: float = 0) -> None:
     """Publish the job that withdraws a cancelled payment's charge at its gateway."""
-    try:
-        CANCEL_AT_GATEWAY.publish(str(payment_id), tries, countdown=countdown)
-    except Exception:
-        logger.error(
-            "could not publish the gateway cancel job; the charge expires on its own",
-            extra={"payment_id": str(payment_id)},
-            exc_info=True,
-        )
+    CANCEL_AT_GATEWAY.publish_or_log(
+        str(payment_id), tries, countdown=countdown,
+        then="the charge expires on its own", payment_id=str(payment_id),
+    )  # fmt: skip

@@ -23,6 +23,7 @@ The queues are named here, once: the jobs, the settings' queues and routes
 (config/settings/celery.py) and the queue-depth metrics (paywave/metrics.py) use these.
 """
 
+import logging
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,8 @@ CALLBACKS_QUEUE = "callbacks"
 NOTIFICATIONS_QUEUE = "notifications"
 DEFAULT_QUEUE = "default"
 QUEUES = (PAYMENTS_QUEUE, CALLBACKS_QUEUE, NOTIFICATIONS_QUEUE, DEFAULT_QUEUE)
+
+logger = logging.getLogger(__name__)
 
 
 class Job:
@@ -62,6 +65,22 @@ class Job:
         if countdown:
             options["countdown"] = countdown
         self._task.apply_async(args=args, **options)
+
+    def publish_or_log(
+        self, *args: Any, countdown: float = 0, then: str, **log_fields: Any
+    ) -> bool:
+        """Publish; if the broker refuses, log why it does not matter (`then`) and say False.
+
+        For a job whose reason stays in the database, where a sweep publishes it again.
+        """
+        try:
+            self.publish(*args, countdown=countdown)
+        except Exception:
+            logger.error(
+                "could not publish %s; %s", self.name, then, extra=log_fields, exc_info=True
+            )
+            return False
+        return True
 
     def __repr__(self) -> str:
         return f"<Job {self.name} queue={self.queue}>"
