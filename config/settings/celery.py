@@ -2,6 +2,7 @@
 schedule, whose periods the payments and notifications settings give."""
 
 from datetime import timedelta
+from typing import Any
 
 from kombu import Exchange, Queue
 
@@ -63,61 +64,34 @@ CELERY_TASK_ROUTES = {
     "notifications.*": {"queue": jobs.NOTIFICATIONS_QUEUE, "routing_key": jobs.NOTIFICATIONS_QUEUE},
 }
 
+
+def _every(task: str, period: timedelta, *, expires: bool = False) -> dict[str, Any]:
+    """A beat entry; `expires`: a run not started within one period is dropped (the next
+    one does the same work), so a stopped worker does not find a backlog of sweeps."""
+    entry: dict[str, Any] = {"task": task, "schedule": period}
+    if expires:
+        entry["options"] = {"expires": period.total_seconds()}
+    return entry
+
+
+def _sweep(task: str, seconds: float) -> dict[str, Any]:
+    return _every(task, timedelta(seconds=seconds), expires=True)
+
+
+HOURLY = timedelta(hours=1)
 CELERY_BEAT_SCHEDULE = {
-    "purge-expired-idempotency-keys": {
-        "task": "paywave.purge_expired_idempotency_keys",
-        "schedule": timedelta(hours=1),
-    },
-    "purge-expired-refresh-tokens": {
-        "task": "paywave.purge_expired_refresh_tokens",
-        "schedule": timedelta(hours=1),
-    },
-    "probe-gateway-health": {
-        "task": "gateways.probe_health",
-        "schedule": timedelta(seconds=PAYWAVE_HEALTH_PROBE_SECONDS),
-        "options": {"expires": PAYWAVE_HEALTH_PROBE_SECONDS},
-    },
-    "sweep-payment-outbox": {
-        "task": "payments.sweep_outbox",
-        "schedule": timedelta(seconds=PAYWAVE_OUTBOX_SWEEP_SECONDS),
-        "options": {"expires": PAYWAVE_OUTBOX_SWEEP_SECONDS},
-    },
-    "reconcile-payments": {
-        "task": "payments.reconcile",
-        "schedule": timedelta(seconds=PAYWAVE_RECONCILE_SWEEP_SECONDS),
-        "options": {"expires": PAYWAVE_RECONCILE_SWEEP_SECONDS},
-    },
-    "reconcile-refunds": {
-        "task": "payments.reconcile_refunds",
-        "schedule": timedelta(seconds=PAYWAVE_RECONCILE_SWEEP_SECONDS),
-        "options": {"expires": PAYWAVE_RECONCILE_SWEEP_SECONDS},
-    },
-    "withdraw-orphan-charges": {
-        "task": "payments.withdraw_orphans",
-        "schedule": timedelta(seconds=PAYWAVE_ORPHAN_SWEEP_SECONDS),
-        "options": {"expires": PAYWAVE_ORPHAN_SWEEP_SECONDS},
-    },
-    "check-ledger": {"task": "wallets.check_ledger", "schedule": timedelta(days=1)},
-    "purge-rejected-gateway-callbacks": {
-        "task": "gateways.purge_rejected_callbacks",
-        "schedule": timedelta(hours=1),
-    },
+    "purge-expired-idempotency-keys": _every("paywave.purge_expired_idempotency_keys", HOURLY),
+    "purge-expired-refresh-tokens": _every("paywave.purge_expired_refresh_tokens", HOURLY),
+    "probe-gateway-health": _sweep("gateways.probe_health", PAYWAVE_HEALTH_PROBE_SECONDS),
+    "sweep-payment-outbox": _sweep("payments.sweep_outbox", PAYWAVE_OUTBOX_SWEEP_SECONDS),
+    "reconcile-payments": _sweep("payments.reconcile", PAYWAVE_RECONCILE_SWEEP_SECONDS),
+    "reconcile-refunds": _sweep("payments.reconcile_refunds", PAYWAVE_RECONCILE_SWEEP_SECONDS),
+    "withdraw-orphan-charges": _sweep("payments.withdraw_orphans", PAYWAVE_ORPHAN_SWEEP_SECONDS),
+    "check-ledger": _every("wallets.check_ledger", timedelta(days=1)),
+    "purge-rejected-gateway-callbacks": _every("gateways.purge_rejected_callbacks", HOURLY),
+    "sweep-webhook-events": _sweep("notifications.sweep_events", PAYWAVE_WEBHOOK_SWEEP_SECONDS),
+    "sweep-webhook-deliveries": _sweep(
+        "notifications.sweep_deliveries", PAYWAVE_WEBHOOK_SWEEP_SECONDS
+    ),
+    "purge-expired-events": _every("notifications.purge_expired_events", HOURLY),
 }
-CELERY_BEAT_SCHEDULE.update(
-    {
-        "sweep-webhook-events": {
-            "task": "notifications.sweep_events",
-            "schedule": timedelta(seconds=PAYWAVE_WEBHOOK_SWEEP_SECONDS),
-            "options": {"expires": PAYWAVE_WEBHOOK_SWEEP_SECONDS},
-        },
-        "sweep-webhook-deliveries": {
-            "task": "notifications.sweep_deliveries",
-            "schedule": timedelta(seconds=PAYWAVE_WEBHOOK_SWEEP_SECONDS),
-            "options": {"expires": PAYWAVE_WEBHOOK_SWEEP_SECONDS},
-        },
-        "purge-expired-events": {
-            "task": "notifications.purge_expired_events",
-            "schedule": timedelta(hours=1),
-        },
-    }
-)
