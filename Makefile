@@ -70,7 +70,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench .env
 	$(PY) -m bench $(or $(BENCH),load) $(ARGS)
 
 # On demand, never part of `make test` (bench/README.md, "mutation"): needs the three service URLs.
