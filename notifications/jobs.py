@@ -6,9 +6,6 @@ the services publish without importing the tasks module, which imports them.
 
 from paywave.jobs import NOTIFICATIONS_QUEUE, Job
 
-FAN_OUT_EVENT = Job(
-    "notifications.fan_out_event", queue=NOTIFICATIONS_QUEUE, acks_late=True, ignore_result=True
-)
 DELIVER = Job(
     "notifications.deliver", queue=NOTIFICATIONS_QUEUE, acks_late=True, ignore_result=True
 )

@@ -10,16 +10,11 @@ from celery import shared_task
 from .alerting import alert_send
 from .delivery import deliveries_sweep, delivery_attempt
 from .dispatch import alert_retry_publish
-from .fan_out import event_fan_out, events_sweep_fan_out
-from .jobs import DELIVER, FAN_OUT_EVENT, SEND_ALERT
+from .fan_out import events_sweep_fan_out
+from .jobs import DELIVER, SEND_ALERT
 from .retention import events_purge_expired
 
 ALERT_RETRY_COUNTDOWNS = (10, 60, 300)
-
-
-@FAN_OUT_EVENT.task
-def fan_out_event(event_id: int) -> None:
-    event_fan_out(event_id)
 
 
 @DELIVER.task

@@ -29,7 +29,6 @@ from django.utils import timezone
 from config.celery_app import app as celery_app
 from notifications import sending
 from notifications.delivery import delivery_attempt
-from notifications.fan_out import event_fan_out
 from notifications.models import Delivery, Event
 from notifications.services import event_record
 from notifications.tasks import send_alert
@@ -243,9 +242,8 @@ class Jobs:
 
     def run_next(self) -> Ran:
         job = self.queue.popleft()
-        if job.name == "notifications.fan_out_event":
-            outcome: Any = event_fan_out(*job.args)
-        elif job.name == "notifications.deliver":
+        outcome: Any
+        if job.name == "notifications.deliver":
             if job.countdown:  # the wait is recorded, not waited for
                 Delivery.objects.filter(pk=job.args[0]).update(next_attempt_at=timezone.now())
             outcome = delivery_attempt(*job.args)

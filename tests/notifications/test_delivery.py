@@ -386,20 +386,20 @@ def test_an_event_stored_without_its_fan_out_is_fanned_out_by_the_sweep(
 ) -> None:
     endpoint = old_endpoint(url=receiver.url())
     stored = Event.objects.create(  # as rows written before fan-out moved into the event's
-        type="payment.succeeded",  # transaction are, with their fan-out job still queued
+        type="payment.succeeded",  # transaction are
         client=endpoint.client,
         subject_id=uuid.uuid4(),
         data={"status": "succeeded"},
     )
 
-    assert events_sweep_fan_out() == 0  # within the grace period its job may still come
+    assert events_sweep_fan_out() == 0  # within the grace period
     Event.objects.filter(pk=stored.pk).update(created_at=timezone.now() - timedelta(minutes=1))
     assert events_sweep_fan_out() == 1
     jobs.drive()
 
     assert receiver.event_ids() == [stored.public_id]
     assert Event.objects.get(pk=stored.pk).fanned_out_at is not None
-    assert event_fan_out(stored.id) == []  # the queued job, arriving late, does nothing
+    assert event_fan_out(stored.id) == []  # a second fan-out does nothing
     assert events_sweep_fan_out() == 0
 
 
