@@ -38,7 +38,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from paywave.alerts import AlertKind, operator_alert
-from paywave.jobs import token_swap
+from paywave.jobs import overdue_republish
 from paywave.metrics import record_webhook_delivery
 
 from .dispatch import delivery_publish
@@ -57,7 +57,6 @@ CLAIM_LEASE = timedelta(minutes=2)
 EARLY_TOLERANCE = timedelta(seconds=2)
 # A queued job this late is presumed lost (broker restart, purge) and published again.
 LOST_JOB_GRACE = timedelta(seconds=60)
-BATCH = 500
 
 
 class Outcome:
@@ -241,41 +240,20 @@ def _disable_if_failing_throughout(delivery: Delivery) -> bool:
 
 
 def deliveries_sweep() -> int:
-    """Publish the jobs of deliveries whose try is due and has no job, or lost it; how many."""
+    """Publish the jobs of deliveries whose try is due and has no job, or lost it; how many.
+
+    A due delivery without a token gets one (a try past COUNTDOWN_MAX_SECONDS waits in the
+    database, not in a countdown); one whose job is LOST_JOB_GRACE late keeps its token.
+    """
     now = timezone.now()
-    due = list(
-        Delivery.objects.filter(
-            status=PENDING,
-            endpoint__enabled=True,
-            endpoint__deleted_at__isnull=True,
-            next_attempt_at__lte=now,
-        )
-        .filter(Q(job_token__isnull=True) | Q(next_attempt_at__lte=now - LOST_JOB_GRACE))
-        .order_by("next_attempt_at")
-        .values_list("id", "job_token")[:BATCH]
+    overdue = Delivery.objects.filter(
+        Q(job_token__isnull=True) | Q(next_attempt_at__lte=now - LOST_JOB_GRACE),
+        status=PENDING,
+        endpoint__enabled=True,
+        endpoint__deleted_at__isnull=True,
+        next_attempt_at__lte=now,
     )
-    published = 0
-    for delivery_id, token in due:
-        if token is None:  # the rule: a pending delivery that has no job
-            token = token_swap(
-                Delivery.objects.filter(pk=delivery_id, status=PENDING),
-                field="job_token",
-                expected=None,
-            )
-            moved = token is not None
-        else:  # its job is lost: the same token again, not re-published before another grace
-            moved = (
-                Delivery.objects.filter(pk=delivery_id, status=PENDING, job_token=token).update(
-                    next_attempt_at=now
-                )
-                > 0
-            )
-        if not moved:
-            continue  # it moved on meanwhile
-        if not delivery_publish(delivery_id, token):
-            Delivery.objects.filter(pk=delivery_id, job_token=token).update(job_token=None)
-            break  # the broker is down: the next sweep tries again
-        published += 1
+    published = overdue_republish(overdue, claim_by="job_token", publish=delivery_publish)
     if published:
         logger.info("delivery sweep published %d due deliveries", published)
     return published

@@ -9,12 +9,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from paywave.jobs import overdue_republish
+
 from .dispatch import delivery_publish
 from .models import Delivery, Event, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
-
-BATCH = 500
 
 
 def subscribed_endpoints(event: Event) -> list[WebhookEndpoint]:
@@ -74,18 +74,22 @@ def event_fan_out(event_id: int) -> list[int]:
 
 
 def events_sweep_fan_out() -> int:
-    """Fan out events whose job never ran (broker down at commit, job lost); how many.
+    """Fan out events whose fan-out never ran (stored without it, or it failed); how many.
 
-    Oldest first, so the events of one subject get their deliveries in order.
+    Oldest first, so the events of one subject get their deliveries in order. The
+    fan-out is done here, not queued: it is one short transaction, which publishes the
+    deliveries' jobs.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.PAYWAVE_WEBHOOK_FAN_OUT_GRACE_SECONDS)
-    overdue = list(
-        Event.objects.filter(fanned_out_at__isnull=True, created_at__lte=cutoff)
-        .order_by("id")
-        .values_list("id", flat=True)[:BATCH]
+    overdue = Event.objects.filter(fanned_out_at__isnull=True, created_at__lte=cutoff)
+    fanned_out = overdue_republish(
+        overdue, due_field="created_at", order_by="id", publish=_fan_out_now
     )
-    for event_id in overdue:
-        event_fan_out(event_id)
-    if overdue:
-        logger.warning("fan-out sweep fanned out %d overdue events", len(overdue))
-    return len(overdue)
+    if fanned_out:
+        logger.warning("fan-out sweep fanned out %d overdue events", fanned_out)
+    return fanned_out
+
+
+def _fan_out_now(event_id: int) -> bool:
+    event_fan_out(event_id)
+    return True

@@ -19,6 +19,10 @@ A job's row carries a token: the job published with it owns the row's next step,
 job carrying an older one finds nothing to do. `token_swap` claims the row by
 compare-and-set; each app's own rule (the row's status, a try count) narrows the rows.
 
+Work whose job never reached the broker, or was lost with it, stays in the database,
+due; beat's sweeps give it to `overdue_republish`, the one overdue sweep: each app
+says which rows are overdue (its rule), the sweep claims and publishes them.
+
 The queues are named here, once: the jobs, the settings' queues and routes
 (config/settings/celery.py) and the queue-depth metrics (paywave/metrics.py) use these.
 """
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Task
 from celery.app import default_app
+from django.utils import timezone
 
 if TYPE_CHECKING:  # the settings import the queues' names: no Django models at import
     from django.db.models import QuerySet
@@ -98,3 +103,58 @@ def token_swap(
     token = uuid.uuid4()
     claimed = rows.filter(**{field: expected}).update(**{field: token}, **changes)
     return token if claimed else None
+
+
+SWEEP_BATCH = 500
+
+
+def overdue_republish(
+    overdue: "QuerySet[Any]",
+    *,
+    publish: Callable[..., bool],
+    claim_by: str | None = None,
+    due_field: str = "next_attempt_at",
+    order_by: str | None = None,
+    batch: int = SWEEP_BATCH,
+) -> int:
+    """The overdue sweep: publish the job of each row in `overdue`, oldest first; how many.
+
+    `overdue` is the app's rule for work whose job never ran (its status, how late it
+    is). With `claim_by`, the row's token column, each row is claimed by compare-and-set
+    before its job is published with the token: a row without a token gets a fresh one
+    (`token_swap`), a row with one keeps it (if the first job was only late, whichever
+    job runs second finds nothing to do), and its `due_field` moves to now, so no
+    sweep publishes it again until it is overdue again. Without `claim_by` the row's
+    own state is the guard: its job finds nothing to do once the row has moved on.
+    `publish(pk[, token])` says whether the broker took the job; when it did not, the
+    row is put back as it was and the sweep stops (the broker is down: the next sweep
+    tries again).
+    """
+    if claim_by is None:
+        ids = overdue.order_by(order_by or due_field).values_list("pk", flat=True)[:batch]
+        published = 0
+        for pk in list(ids):
+            if not publish(pk):
+                break
+            published += 1
+        return published
+    rows = list(
+        overdue.order_by(order_by or due_field).values_list("pk", claim_by, due_field)[:batch]
+    )
+    now = timezone.now()
+    published = 0
+    for pk, token, due in rows:
+        mine = overdue.filter(pk=pk)
+        put_back: dict[str, Any] = {due_field: due}
+        if token is None:
+            token = token_swap(mine, field=claim_by, expected=None, **{due_field: now})
+            put_back[claim_by] = None
+        elif not mine.filter(**{claim_by: token}).update(**{due_field: now}):
+            token = None
+        if token is None:
+            continue  # it moved on meanwhile
+        if not publish(pk, token):
+            overdue.model._default_manager.filter(pk=pk, **{claim_by: token}).update(**put_back)
+            break
+        published += 1
+    return published

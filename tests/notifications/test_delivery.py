@@ -369,10 +369,11 @@ def test_a_delivery_whose_job_could_not_be_published_is_swept_later(
     endpoint = old_endpoint(url=receiver.url())
     broker.down()
     record_event(endpoint.client)  # the delivery is stored; publishing its job failed
-    Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=2))
+    overdue_at = timezone.now() - timedelta(minutes=2)
+    Delivery.objects.update(next_attempt_at=overdue_at)
 
     assert deliveries_sweep() == 0  # still down
-    assert Delivery.objects.get().job_token is None  # no job: the next sweep publishes one
+    assert Delivery.objects.get().next_attempt_at == overdue_at  # put back: still overdue
 
     broker.up()
     assert deliveries_sweep() == 1

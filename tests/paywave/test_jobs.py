@@ -1,6 +1,7 @@
 """Durable jobs: declared once, on one of the queues named in paywave.jobs."""
 
 import uuid
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -57,3 +58,88 @@ def test_a_token_swap_claims_the_row_once() -> None:
     assert token_swap(pending, field="dispatch_token", expected=first) is None
     processing = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PROCESSING)
     assert token_swap(processing, field="dispatch_token", expected=token) is None
+
+
+@pytest.mark.django_db
+def test_the_overdue_sweep_claims_publishes_and_puts_back_what_the_broker_refused() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.models import Delivery
+    from paywave.jobs import overdue_republish
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    with_job = _delivery(job_token=uuid.uuid4(), next_attempt_at=long_ago)
+    without_job = _delivery(job_token=None, next_attempt_at=long_ago + timedelta(seconds=1))
+    overdue = Delivery.objects.filter(next_attempt_at__lte=long_ago + timedelta(minutes=1))
+    refused: list[tuple[int, uuid.UUID]] = []
+
+    def broker_down(pk: int, token: uuid.UUID) -> bool:
+        refused.append((pk, token))
+        return False
+
+    assert overdue_republish(overdue, claim_by="job_token", publish=broker_down) == 0
+    assert refused == [(with_job.pk, with_job.job_token)]  # oldest first, then it stopped
+    with_job.refresh_from_db()
+    assert with_job.next_attempt_at == long_ago  # put back as it was: still overdue
+
+    published: list[tuple[int, uuid.UUID]] = []
+
+    def broker_up(pk: int, token: uuid.UUID) -> bool:
+        published.append((pk, token))
+        return True
+
+    assert overdue_republish(overdue, claim_by="job_token", publish=broker_up) == 2
+    without_job.refresh_from_db()
+    assert published == [(with_job.pk, with_job.job_token), (without_job.pk, without_job.job_token)]
+    assert without_job.job_token is not None  # a row without a token is given one
+    assert overdue.count() == 0  # each claimed row is due now: not swept again until late
+    assert overdue_republish(overdue, claim_by="job_token", publish=broker_up) == 0
+
+
+@pytest.mark.django_db
+def test_the_overdue_sweep_skips_a_row_that_moved_on_after_it_was_read() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.models import Delivery
+    from paywave.jobs import overdue_republish
+
+    first, second = (
+        _delivery(job_token=None, next_attempt_at=timezone.now() - timedelta(hours=1))
+        for _ in range(2)
+    )
+    published: list[int] = []
+
+    def publish(pk: int, token: uuid.UUID) -> bool:
+        if pk == first.pk:  # meanwhile a job takes the second one
+            Delivery.objects.filter(pk=second.pk).update(job_token=uuid.uuid4())
+        published.append(pk)
+        return True
+
+    overdue = Delivery.objects.filter(job_token__isnull=True)
+    assert overdue_republish(overdue, claim_by="job_token", publish=publish, order_by="pk") == 1
+    assert published == [first.pk]
+
+
+def _delivery(**fields: Any) -> Any:
+    """A pending delivery of a fresh event to a fresh endpoint."""
+    from django.utils import timezone
+
+    from notifications.models import Delivery, Event
+    from tests.factories import WebhookEndpointFactory
+
+    endpoint = WebhookEndpointFactory()
+    subject_id = uuid.uuid4()
+    event = Event.objects.create(
+        type="payment.succeeded", client=endpoint.client, subject_id=subject_id, data={}
+    )
+    return Delivery.objects.create(
+        event=event,
+        endpoint=endpoint,
+        subject_id=subject_id,
+        window_started_at=timezone.now(),
+        **fields,
+    )
