@@ -149,6 +149,7 @@ def test_queue_depth_is_asked_of_the_broker_and_cached(private_queue: Queue) -> 
                 exchange=private_queue.exchange,
                 routing_key=private_queue.routing_key,
                 declare=[private_queue],
+                retry=True,  # a pooled connection the broker closed meanwhile is made again
             )
     collector = QueueDepthCollector(ttl=60, queues=[private_queue.name, "no-such-queue-here"])
     registry = CollectorRegistry()
@@ -157,7 +158,7 @@ def test_queue_depth_is_asked_of_the_broker_and_cached(private_queue: Queue) -> 
     text = generate_latest(registry).decode()
     with celery_app.producer_or_acquire() as producer:
         producer.publish({"n": 3}, exchange=private_queue.exchange,
-                         routing_key=private_queue.routing_key)  # fmt: skip
+                         routing_key=private_queue.routing_key, retry=True)  # fmt: skip
     cached = generate_latest(registry).decode()
 
     assert value(text, "paywave_broker_up") == 1
