@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class NotificationsConfig(AppConfig):
@@ -13,10 +16,22 @@ class NotificationsConfig(AppConfig):
 
         from . import tasks  # noqa: F401  (the jobs' bodies, for every process that publishes)
         from .dispatch import alert_publish
+        from .models import WebhookEndpoint
         from .subscribers import payment_event_record, refund_event_record
 
         alert_sender_register(alert_publish)
 
+        # Saved or deleted as a model (a factory, a fixture, a shell): the subscriptions
+        # cache hears of it as it does of the services' changes.
+        post_save.connect(_endpoints_changed, sender=WebhookEndpoint)
+        post_delete.connect(_endpoints_changed, sender=WebhookEndpoint)
+
         # In the change's transaction: the event row and its deliveries commit with it.
         subscribe(PaymentChanged, payment_event_record, phase=Phase.IN_TRANSACTION)
         subscribe(RefundChanged, refund_event_record, phase=Phase.IN_TRANSACTION)
+
+
+def _endpoints_changed(**_: Any) -> None:
+    from .subscriptions import endpoints_changed
+
+    endpoints_changed()

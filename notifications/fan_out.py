@@ -12,38 +12,37 @@ from django.utils import timezone
 from paywave.jobs import overdue_republish
 
 from .dispatch import delivery_publish
-from .models import Delivery, Event, WebhookEndpoint
+from .models import Delivery, Event
+from .subscriptions import client_subscriptions
 
 logger = logging.getLogger(__name__)
 
 
-def subscribed_endpoints(event: Event) -> list[WebhookEndpoint]:
+def subscribed_endpoints(event: Event) -> list[uuid.UUID]:
     """The wallet app's enabled endpoints that subscribe to the event's type and existed
     when it happened (so a late fan-out picks the same ones an immediate one would)."""
-    candidates = WebhookEndpoint.objects.filter(
-        client_id=event.client_id,
-        enabled=True,
-        deleted_at__isnull=True,
-        created_at__lte=event.created_at,
-    ).only("id", "events")
-    return [endpoint for endpoint in candidates if endpoint.subscribes_to(event.type)]
+    return [
+        subscription.endpoint_id
+        for subscription in client_subscriptions(event.client_id)
+        if subscription.covers(event.type, event.created_at)
+    ]
 
 
-def deliveries_create(event: Event, endpoints: list[WebhookEndpoint]) -> list[Delivery]:
+def deliveries_create(event: Event, endpoint_ids: list[uuid.UUID]) -> list[Delivery]:
     """One delivery per endpoint, each job published once the caller's transaction commits."""
-    if not endpoints:
+    if not endpoint_ids:
         return []
     now = timezone.now()
     deliveries = Delivery.objects.bulk_create(
         Delivery(
             event_id=event.id,
-            endpoint_id=endpoint.id,
+            endpoint_id=endpoint_id,
             subject_id=event.subject_id,
             window_started_at=event.created_at,
             next_attempt_at=now,
             job_token=uuid.uuid4(),
         )
-        for endpoint in endpoints
+        for endpoint_id in endpoint_ids
     )
     for delivery in deliveries:
         transaction.on_commit(

@@ -15,6 +15,7 @@ from .addresses import webhook_url_problem
 from .fan_out import deliveries_create, subscribed_endpoints
 from .models import ALL_EVENTS, EVENT_TYPES, Delivery, DeliveryStatus, Event, WebhookEndpoint
 from .signing import webhook_secret_generate
+from .subscriptions import endpoints_changed
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def event_record(*, type: str, client_id: Any, subject_id: UUID, data: dict[str,
     The event is fanned out in the same transaction: one Delivery per enabled endpoint
     of the wallet app that subscribes to its type, each delivery's job published after
     the commit (a publish the broker refuses is found by the deliveries sweep). An
-    event nobody subscribes to costs one query and no job.
+    event nobody subscribes to costs one insert and no job (who subscribes is cached:
+    notifications/subscriptions.py).
     """
     event = Event.objects.create(
         type=type,
@@ -82,6 +84,7 @@ def webhook_endpoint_create(*, client_id: Any, url: str, events: list[str]) -> W
         endpoint = WebhookEndpoint.objects.create(
             client_id=client_id, url=url, events=subscribed, secret=webhook_secret_generate()
         )
+        endpoints_changed()
     logger.info(
         "webhook endpoint created",
         extra={"endpoint_id": str(endpoint.id), "client_id": str(client_id)},
@@ -98,6 +101,7 @@ def webhook_endpoint_delete(*, client_id: Any, endpoint_id: UUID) -> None:
         ).update(deleted_at=now, enabled=False, updated_at=now)
         if not deleted:
             raise NotFound("No such webhook endpoint.", code="webhook_endpoint_not_found")
+        endpoints_changed()
         Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING).update(
             status=DeliveryStatus.FAILED,
             job_token=None,
@@ -117,6 +121,7 @@ def webhook_endpoint_disable(*, endpoint_id: UUID, reason: str, actor: str) -> b
         pk=endpoint_id, enabled=True, deleted_at__isnull=True
     ).update(enabled=False, disabled_at=now, disabled_reason=reason[:255], updated_at=now)
     if disabled:
+        endpoints_changed()
         logger.warning(
             "webhook endpoint disabled by %s: %s",
             actor,
@@ -134,6 +139,7 @@ def webhook_endpoint_enable(*, endpoint_id: UUID, actor: str) -> bool:
             pk=endpoint_id, enabled=False, deleted_at__isnull=True
         ).update(enabled=True, disabled_at=None, disabled_reason="", updated_at=now)
         if enabled:
+            endpoints_changed()
             # No job is queued for them now; beat's delivery sweep publishes them, in order.
             Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING).update(
                 window_started_at=now, next_attempt_at=now, job_token=None
