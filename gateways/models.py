@@ -2,8 +2,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from paywave.countries import COUNTRY_CODES
 from paywave.fields import EncryptedTextField, key_id_index
+from paywave.values.countries import COUNTRY_CODES
 
 
 class AdapterKind(models.TextChoices):

@@ -24,8 +24,8 @@ from django.urls import URLPattern, path, reverse
 from paywave import crypto
 from paywave.admin_helpers import ViewOnlyPagesMixin, money_field
 from paywave.errors import ApplicationError
-from paywave.money_text import money_display, money_parse
-from paywave.tax_ids import normalize_tax_id, tax_id_kind
+from paywave.values.money_text import money_display, money_parse
+from paywave.values.tax_ids import normalize_tax_id, tax_id_kind
 
 from .models import FailureCode, OrphanCharge, Payment, PaymentAttempt, PaymentEvent, Refund
 from .refunds import REFUNDABLE, refundable_amount

@@ -7,7 +7,7 @@ from django.utils import timezone
 from gateways.base import RefundStatus
 from paywave.fields import EncryptedTextField, key_id_index
 from paywave.models import ApiClient
-from paywave.money_text import money_display
+from paywave.values.money_text import money_display
 
 
 class PaymentMethod(models.TextChoices):

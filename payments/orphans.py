@@ -46,7 +46,7 @@ from gateways.models import Gateway
 from gateways.registry import adapter_for
 from paywave.alerts import AlertKind, operator_alert
 from paywave.backoff import backoff_delay
-from paywave.money import Money
+from paywave.values.money import Money
 
 from .charges import (
     charge_request_from_params,

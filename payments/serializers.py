@@ -11,9 +11,6 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from paywave.cards import looks_like_card_number
-from paywave.countries import COUNTRY_CODES
-from paywave.money import supported_currencies
 from paywave.pagination import PageQuerySerializer, QueryDateTimeField
 from paywave.serializer_fields import (
     AmountField,
@@ -25,7 +22,10 @@ from paywave.serializer_fields import (
     StrictUUIDField,
     StringMapField,
 )
-from paywave.tax_ids import normalize_tax_id, tax_id_kind
+from paywave.values.cards import looks_like_card_number
+from paywave.values.countries import COUNTRY_CODES
+from paywave.values.money import supported_currencies
+from paywave.values.tax_ids import normalize_tax_id, tax_id_kind
 
 from .models import (
     AttemptOutcome,

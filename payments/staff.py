@@ -8,7 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from paywave.errors import Conflict
-from paywave.money_text import money_display
+from paywave.values.money_text import money_display
 
 from .dispatch import payment_dispatch
 from .models import Payment, PaymentAttempt, PaymentEvent, PaymentStatus, Refund

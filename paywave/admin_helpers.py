@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .money_text import money_display
+from paywave.values.money_text import money_display
 
 
 class ViewOnlyPagesMixin(admin.ModelAdmin):

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from paywave.cards import luhn_valid
-from paywave.tax_ids import is_valid_cnpj, is_valid_cpf
+from paywave.values.cards import luhn_valid
+from paywave.values.tax_ids import is_valid_cnpj, is_valid_cpf
 
 REDACTED = "[REDACTED]"
 _MASKED = "paywave_masked"  # set on a record once masked: every handler runs the filter
@@ -61,7 +61,7 @@ _API_KEYS = re.compile(
     r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9+/=]{6,}"
     r"|\b(?:APP_USR|TEST)-\d{6,}-\d{6}-[0-9a-f]{16,}-\d+",
 )
-# 13-19 digits, single spaces or dashes allowed between them (as paywave.cards sees them).
+# 13-19 digits, single spaces or dashes allowed between them (as paywave.values.cards sees them).
 _PAN = re.compile(r"(?<![\dA-Za-z])(?:\d[ -]?){12,18}\d(?![\dA-Za-z])")
 _CPF_FORMATTED = re.compile(r"(?<!\d)\d{3}\.\d{3}\.\d{3}-\d{2}(?!\d)")
 _CNPJ_FORMATTED = re.compile(

@@ -18,12 +18,12 @@ from drf_spectacular.extensions import (
     OpenApiSerializerFieldExtension,
 )
 
-from paywave.countries import COUNTRY_CODES
 from paywave.idempotency import REPLAY_HEADER
 from paywave.middleware import REQUEST_ID_HEADER
-from paywave.money import supported_currencies
 from paywave.openapi import ERROR_DESCRIPTIONS
 from paywave.serializer_fields import StrictSerializer
+from paywave.values.countries import COUNTRY_CODES
+from paywave.values.money import supported_currencies
 from paywave.versioning import VERSION_HEADER
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -57,8 +57,8 @@ from payments.models import (
 )
 from payments.refunds import refundable_amount
 from payments.serializers import validate_return_url
-from paywave.cards import looks_like_card_number
-from paywave.countries import COUNTRY_CODES
+from paywave.values.cards import looks_like_card_number
+from paywave.values.countries import COUNTRY_CODES
 from tests.factories import ApiClientFactory, PaymentFactory
 from tests.helpers import token_for
 

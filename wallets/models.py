@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from paywave.models import ApiClient
-from paywave.money_text import money_display
+from paywave.values.money_text import money_display
 
 
 class AccountKind(models.TextChoices):

@@ -6,8 +6,6 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from paywave.cards import looks_like_card_number
-from paywave.money import supported_currencies
 from paywave.pagination import PageQuerySerializer
 from paywave.serializer_fields import (
     AmountField,
@@ -16,6 +14,8 @@ from paywave.serializer_fields import (
     StrictSerializer,
     StrictUUIDField,
 )
+from paywave.values.cards import looks_like_card_number
+from paywave.values.money import supported_currencies
 
 from .models import Account, Entry, JournalKind, Transfer, TransferStatus, WalletStatus
 

@@ -54,7 +54,7 @@ from gateways.base import (
 from gateways.credentials import Credentials
 from gateways.pix.brcode import BRCodeError, parse
 from gateways.transport import CallTrace, pooled_session, traced_call, transport_error
-from paywave.money import Money
+from paywave.values.money import Money
 
 PRODUCTION_BASE = "https://pix.api.efipay.com.br"
 DEFAULT_TIMEOUT_SECONDS = 30.0

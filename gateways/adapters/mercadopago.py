@@ -37,7 +37,7 @@ from gateways.base import (
 from gateways.credentials import Credentials
 from gateways.pix.brcode import BRCodeError, parse
 from gateways.transport import pooled_session, traced_call, transport_error
-from paywave.money import Money
+from paywave.values.money import Money
 
 PRODUCTION_BASE = "https://api.mercadopago.com"
 CALLBACK_TOLERANCE_SECONDS = 300

@@ -2,7 +2,7 @@
 
 from django import template
 
-from paywave.money_text import money_display
+from paywave.values.money_text import money_display
 
 register = template.Library()
 

@@ -1,6 +1,6 @@
 import pytest
 
-from paywave.cards import looks_like_card_number, luhn_valid
+from paywave.values.cards import looks_like_card_number, luhn_valid
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paywave.money import Money, minor_unit_exponent
+from paywave.values.money import Money, minor_unit_exponent
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paywave.money_text import money_display, money_parse
+from paywave.values.money_text import money_display, money_parse
 
 CURRENCIES = ["BRL", "USD", "JPY", "CLP", "KWD", "BHD", "CLF"]
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paywave.tax_ids import (
+from paywave.values.tax_ids import (
     _check_digit,
     is_valid_cnpj,
     is_valid_cpf,

@@ -1,0 +1,1 @@
+"""Plain values the whole project shares: money, countries, tax ids, card numbers."""
