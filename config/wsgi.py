@@ -7,6 +7,6 @@ application = get_wsgi_application()
 
 # As runserver does: a failed system check (e.g. a stored value whose encryption key was
 # removed) stops the process before it serves anything.
-from paywave.checks import refuse_to_start_on_errors  # noqa: E402
+from paywave.encryption.checks import refuse_to_start_on_errors  # noqa: E402
 
 refuse_to_start_on_errors()

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from paywave.fields import EncryptedTextField, key_id_index
+from paywave.encryption.fields import EncryptedTextField, key_id_index
 from paywave.values.countries import COUNTRY_CODES
 
 

@@ -4,7 +4,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from paywave.fields import EncryptedJSONField, EncryptedTextField, key_id_index
+from paywave.encryption.fields import EncryptedJSONField, EncryptedTextField, key_id_index
 from paywave.models import ApiClient
 
 # What a wallet app may subscribe to (API.md, "Webhooks to wallet apps"); "*" is all of them.

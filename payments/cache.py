@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from paywave import crypto
+from paywave.encryption import crypto
 from paywave.versioned_cache import versioned_cache
 
 from .models import Payment

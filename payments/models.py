@@ -5,7 +5,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from gateways.base import RefundStatus
-from paywave.fields import EncryptedTextField, key_id_index
+from paywave.encryption.fields import EncryptedTextField, key_id_index
 from paywave.models import ApiClient
 from paywave.values.money_text import money_display
 

@@ -9,8 +9,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from gateways.base import Payer
-from paywave import crypto
 from paywave.domain_events import publish
+from paywave.encryption import crypto
 from paywave.errors import NotFound
 
 from .cache import payment_cache_refresh

@@ -12,10 +12,8 @@ class PaywaveConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_save
 
-        from paywave import (
-            checks,  # noqa: F401  (registers the encryption checks)
-            schema,  # noqa: F401  (registers the OpenAPI auth extension)
-        )
+        from paywave import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from paywave.encryption import checks  # noqa: F401  (registers the encryption checks)
 
         # Staff edit users in Django's own admin (is_active, is_staff): the only way to
         # hear of it. Tokens then lose what the user lost at the next request.

@@ -170,10 +170,10 @@ def _log_worker_setup(sender: str | None = None, instance: Any = None, **_: Any)
 
 @signals.worker_init.connect
 def refuse_to_start_on_failed_checks(**_: Any) -> None:
-    """A stored value no configured key can read (paywave.checks) stops the worker here."""
+    """A stored value no configured key can read stops the worker (paywave.encryption.checks)."""
     from django.core.management.base import SystemCheckError
 
-    from paywave.checks import refuse_to_start_on_errors
+    from paywave.encryption.checks import refuse_to_start_on_errors
 
     try:
         refuse_to_start_on_errors()

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from paywave.fields import EncryptedJSONField, key_id_index
+from paywave.encryption.fields import EncryptedJSONField, key_id_index
 
 
 class ApiClient(models.Model):

@@ -2,7 +2,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from payments.models import Payment, PaymentMethod, PaymentStatus
-from paywave import crypto
+from paywave.encryption import crypto
 from paywave.models import ApiClient
 from wallets.models import AccountKind, Wallet
 from wallets.services import wallet_credit_for_payment

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from payments.models import Payment
-from paywave import crypto
+from paywave.encryption import crypto
 from tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,14 +19,14 @@ from django.test.utils import CaptureQueriesContext
 from gateways.models import CallbackStatus, GatewayCallback
 from notifications.models import Event, WebhookEndpoint
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttempt
-from paywave import crypto
-from paywave.checks import (
+from paywave.encryption import crypto
+from paywave.encryption.checks import (
     check_encryption_keys_in_use,
     check_key_id_indexes,
     refuse_to_start_on_errors,
 )
-from paywave.encrypted_columns import DISTINCT_PREFIXES, encrypted_columns
-from paywave.fields import key_id_index
+from paywave.encryption.columns import DISTINCT_PREFIXES, encrypted_columns
+from paywave.encryption.fields import key_id_index
 from paywave.models import IdempotencyKey
 from tests.factories import ApiClientFactory, PaymentFactory, WebhookEndpointFactory
 

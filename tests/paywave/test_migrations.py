@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from notifications.models import Event
-from paywave import crypto
+from paywave.encryption import crypto
 from paywave.models import IdempotencyKey
 from tests.factories import ApiClientFactory
 

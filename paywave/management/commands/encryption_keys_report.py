@@ -3,8 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from paywave import crypto
-from paywave.encrypted_columns import LEGACY, PLAINTEXT, encrypted_columns, key_usage
+from paywave.encryption import crypto
+from paywave.encryption.columns import LEGACY, PLAINTEXT, encrypted_columns, key_usage
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from paywave.encrypted_columns import column_rotate, encrypted_columns
+from paywave.encryption.columns import column_rotate, encrypted_columns
 
 
 class Command(BaseCommand):

@@ -21,8 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import SystemCheckError
 from django.db import DatabaseError, transaction
 
-from paywave import crypto
-from paywave.encrypted_columns import (
+from paywave.encryption import crypto
+from paywave.encryption.columns import (
     LEGACY,
     PLAINTEXT,
     EncryptedColumn,
@@ -47,7 +47,8 @@ def check_key_id_indexes(app_configs: Iterable[AppConfig] | None = None, **_: An
         checks.Error(
             f"{column.label} is encrypted but its model has no key_id_index for it.",
             hint=f'Add key_id_index("{column.field.name}", name=...) to the model\'s '
-            "Meta.indexes (paywave.fields): the startup key check reads the column through it.",
+            "Meta.indexes (paywave.encryption.fields): the startup key check reads the column "
+            "through it.",
             obj=column.model,
             id="paywave.E001",
         )

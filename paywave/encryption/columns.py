@@ -1,9 +1,9 @@
 """Every encrypted column of every model, and what its stored values say about the keys.
 
-The columns are found in the app registry by field class (paywave.fields.EncryptedField),
+The columns are found in the app registry by field class (paywave.encryption.fields.EncryptedField),
 so a new encrypted field is rotated, reported and checked without being listed anywhere.
 Everything here reads the stored text with SQL, never through the field (which would
-decrypt): a stored value starts with `<key id>:` (paywave/crypto.py), which is what the
+decrypt): a stored value starts with `<key id>:` (paywave/encryption/crypto.py), which is what the
 key-id index of each column holds.
 """
 
@@ -18,8 +18,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from django.db.models.sql import Query
 
-from paywave import crypto
-from paywave.fields import EncryptedField, key_id_expression, key_id_index
+from paywave.encryption import crypto
+from paywave.encryption.fields import EncryptedField, key_id_expression, key_id_index
 
 # How the report and the check name values that carry no key id.
 LEGACY = "no key id"  # a bare Fernet token, written before values carried key ids

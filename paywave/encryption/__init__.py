@@ -1,0 +1,1 @@
+"""Personal data at rest: encryption, encrypted model fields, their columns and checks."""
