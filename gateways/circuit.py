@@ -21,7 +21,7 @@ from enum import StrEnum
 from django.conf import settings
 
 from paywave.alerts import AlertKind, operator_alert
-from paywave.json_state import json_state
+from paywave.cache.json_state import json_state
 from paywave.metrics import record_circuit_change
 
 logger = logging.getLogger(__name__)

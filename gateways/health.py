@@ -4,7 +4,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from paywave.json_state import json_state
+from paywave.cache.json_state import json_state
 
 from .base import GatewayError
 from .circuit import circuit_half_open

@@ -13,8 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from paywave.cache.versioned import versioned_cache
 from paywave.encryption import crypto
-from paywave.versioned_cache import versioned_cache
 
 from .models import Payment
 from .serializers import payment_document

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from paywave.auth import request_claims
-from paywave.redis_client import redis_client
+from paywave.cache.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -102,7 +102,7 @@ if REDIS_URL:
                 "socket_connect_timeout": 1,
                 "socket_timeout": 1,
                 # JSON, never pickle: a value written to Redis cannot run code here.
-                "serializer": "paywave.cache_serializer.JSONSerializer",
+                "serializer": "paywave.cache.serializer.JSONSerializer",
             },
         }
     }

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from payments import cache as payment_cache
 from payments.models import Payment, PaymentStatus
 from payments.transitions import payment_transition
-from paywave.versioned_cache import RedisVersionedCache, versioned_cache
+from paywave.cache.versioned import RedisVersionedCache, versioned_cache
 from tests.helpers import pix_body, post_payment
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import redis
 from django.core.cache import cache as django_cache
 
-from paywave.redis_client import redis_client
+from paywave.cache.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 

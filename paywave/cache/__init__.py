@@ -1,0 +1,1 @@
+"""Redis and the cache: the shared client, JSON state, a versioned cache, the serializer."""
