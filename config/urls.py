@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from gateways.apis import GatewayListApi
 from gateways.views import gateway_callback
-from paywave.apis import TokenObtainApi, TokenRefreshApi
+from paywave.api.token_apis import TokenObtainApi, TokenRefreshApi
 from paywave.health import healthz, readyz
 from paywave.metrics import metrics_view
 
@@ -27,7 +27,7 @@ urlpatterns = [
     path(settings.PAYWAVE_ADMIN_URL, admin.site.urls),
 ]
 
-if settings.PAYWAVE_API_DOCS != "off":  # who may read them: paywave.auth.ApiDocsAccess
+if settings.PAYWAVE_API_DOCS != "off":  # who may read them: paywave.api.auth.ApiDocsAccess
     urlpatterns += [
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
@@ -36,7 +36,7 @@ if settings.PAYWAVE_API_DOCS != "off":  # who may read them: paywave.auth.ApiDoc
 if settings.PAYWAVE_BENCH_BASELINES:  # the bare stack the bench compares with (bench/README.md)
     urlpatterns.append(path("bench/", include("bench.baselines.urls")))
 
-handler400 = "paywave.error_views.bad_request"
-handler403 = "paywave.error_views.permission_denied"
-handler404 = "paywave.error_views.not_found"
-handler500 = "paywave.error_views.server_error"
+handler400 = "paywave.api.error_views.bad_request"
+handler403 = "paywave.api.error_views.permission_denied"
+handler404 = "paywave.api.error_views.not_found"
+handler500 = "paywave.api.error_views.server_error"

@@ -8,9 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from paywave.auth import IsStaff
-from paywave.openapi import AUTHENTICATED_ERRORS, error_responses
-from paywave.pagination import QuerySerializer
+from paywave.api.auth import IsStaff
+from paywave.api.openapi import AUTHENTICATED_ERRORS, error_responses
+from paywave.api.pagination import QuerySerializer
 
 from .circuit import circuit_status
 from .health import gateway_health_get

@@ -9,8 +9,8 @@ import math
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from paywave.errors import ErrorType, error_body
-from paywave.throttling import CallbackRateThrottle, client_address
+from paywave.api.errors import ErrorType, error_body
+from paywave.api.throttling import CallbackRateThrottle, client_address
 
 from .base import InvalidCallback
 from .callbacks import callback_receive

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from paywave.errors import NotFound
+from paywave.api.errors import NotFound
 
 from .models import Event, WebhookEndpoint
 

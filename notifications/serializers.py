@@ -6,8 +6,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from paywave.pagination import PageQuerySerializer, QueryDateTimeField
-from paywave.serializer_fields import StrictSerializer
+from paywave.api.pagination import PageQuerySerializer, QueryDateTimeField
+from paywave.api.serializer_fields import StrictSerializer
 
 from .models import ALL_EVENTS, EVENT_TYPES, WebhookEndpoint
 from .services import MAX_URL_LENGTH

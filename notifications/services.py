@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from paywave.errors import ApplicationError, Conflict, NotFound
+from paywave.api.errors import ApplicationError, Conflict, NotFound
 from paywave.models import ApiClient
 
 from .addresses import webhook_url_problem

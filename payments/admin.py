@@ -22,8 +22,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from paywave.admin_helpers import ViewOnlyPagesMixin, money_field
+from paywave.api.errors import ApplicationError
 from paywave.encryption import crypto
-from paywave.errors import ApplicationError
 from paywave.values.money_text import money_display, money_parse
 from paywave.values.tax_ids import normalize_tax_id, tax_id_kind
 

@@ -22,22 +22,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateways.base import Payer
-from paywave.auth import client_id_of
-from paywave.errors import NotFound
-from paywave.idempotency import (
+from paywave.api.auth import client_id_of
+from paywave.api.errors import NotFound
+from paywave.api.idempotency import (
     REPLAY_HEADER,
     StoredResponse,
     idempotent_call,
     request_fingerprint,
     validate_idempotency_key,
 )
-from paywave.openapi import (
+from paywave.api.openapi import (
     AUTHENTICATED_ERRORS,
     BODY_ERRORS,
     IDEMPOTENCY_KEY_HEADER,
     error_responses,
 )
-from paywave.pagination import NewestFirstCursorPagination
+from paywave.api.pagination import NewestFirstCursorPagination
 
 from . import selectors, services
 from .models import PaymentMethod

@@ -38,9 +38,9 @@ from gateways.base import Ambiguous, Declined, GatewayError, RefundResult, Refun
 from gateways.models import Gateway
 from gateways.registry import adapter_for
 from paywave.alerts import AlertKind, operator_alert
+from paywave.api.errors import ApplicationError, Conflict, NotFound
 from paywave.backoff import backoff_delay
 from paywave.domain_events import publish
-from paywave.errors import ApplicationError, Conflict, NotFound
 from paywave.jobs import token_swap
 from paywave.log_context import log_context
 from paywave.queries import one_or_none

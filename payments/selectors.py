@@ -6,7 +6,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from paywave.errors import NotFound
+from paywave.api.errors import NotFound
 from paywave.queries import one_or_none
 
 from .cache import payment_cache_get, payment_cache_put

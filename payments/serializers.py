@@ -11,8 +11,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from paywave.pagination import PageQuerySerializer, QueryDateTimeField
-from paywave.serializer_fields import (
+from paywave.api.pagination import PageQuerySerializer, QueryDateTimeField
+from paywave.api.serializer_fields import (
     AmountField,
     CountryField,
     CurrencyField,

@@ -9,9 +9,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from gateways.base import Payer
+from paywave.api.errors import NotFound
 from paywave.domain_events import publish
 from paywave.encryption import crypto
-from paywave.errors import NotFound
 
 from .cache import payment_cache_refresh
 from .dispatch import gateway_cancel_dispatch, payment_dispatch

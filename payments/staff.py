@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from paywave.errors import Conflict
+from paywave.api.errors import Conflict
 from paywave.values.money_text import money_display
 
 from .dispatch import payment_dispatch

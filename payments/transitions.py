@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from paywave.api.errors import Conflict
 from paywave.domain_events import publish
-from paywave.errors import Conflict
 from paywave.queries import one_or_none
 
 from .events import PaymentChanged

@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from paywave.admin_helpers import ViewOnlyPagesMixin
-from paywave.api_keys import api_key_create, api_key_revoke, api_key_roll
+from paywave.api.keys import api_key_create, api_key_revoke, api_key_roll
 from paywave.models import ApiClient, ApiKey
 from paywave.services import api_client_set_active
 

@@ -12,7 +12,7 @@ class PaywaveConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_save
 
-        from paywave import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from paywave.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from paywave.encryption import checks  # noqa: F401  (registers the encryption checks)
 
         # Staff edit users in Django's own admin (is_active, is_staff): the only way to
@@ -25,6 +25,6 @@ class PaywaveConfig(AppConfig):
 def _forget_account_state(sender: Any, instance: Any, **kwargs: Any) -> None:
     from django.db import transaction
 
-    from paywave.accounts import account_state_forget
+    from paywave.api.accounts import account_state_forget
 
     transaction.on_commit(partial(account_state_forget, instance.pk))

@@ -15,7 +15,7 @@ class ApiClient(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_client"
     )
     name = models.CharField(max_length=100, unique=True)
-    # Deactivated: no new tokens, and its tokens stop working (paywave.accounts).
+    # Deactivated: no new tokens, and its tokens stop working (paywave.api.accounts).
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -5,8 +5,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from paywave.accounts import account_state_forget
-from paywave.errors import ApplicationError
+from paywave.api.accounts import account_state_forget
+from paywave.api.errors import ApplicationError
 from paywave.models import ApiClient
 
 

@@ -1,7 +1,7 @@
 from celery import shared_task
 
-from paywave.auth import refresh_tokens_purge_expired
-from paywave.idempotency import idempotency_keys_purge_expired
+from paywave.api.auth import refresh_tokens_purge_expired
+from paywave.api.idempotency import idempotency_keys_purge_expired
 
 
 @shared_task(name="paywave.purge_expired_idempotency_keys")

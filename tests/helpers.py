@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from paywave.auth import ClientTokenObtainSerializer
+from paywave.api.auth import ClientTokenObtainSerializer
 
 
 def token_for(user: Any) -> str:

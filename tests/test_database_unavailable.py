@@ -16,7 +16,7 @@ from django.db import DatabaseError, connection, connections
 from django.test import Client
 
 from payments.models import Payment
-from paywave.errors import database_unavailable
+from paywave.api.errors import database_unavailable
 from tests.factories import ApiClientFactory
 from tests.helpers import authenticated, pix_body, post_payment
 

@@ -19,8 +19,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from payments.models import Payment, PaymentEvent, PaymentStatus
-from paywave.auth import ClientTokenObtainSerializer
-from paywave.idempotency import request_fingerprint
+from paywave.api.auth import ClientTokenObtainSerializer
+from paywave.api.idempotency import request_fingerprint
 from paywave.models import ApiClient, IdempotencyKey
 from tests.factories import ApiClientFactory, PaymentFactory, UserFactory
 from tests.helpers import authenticated, card_body, pix_body, post_payment

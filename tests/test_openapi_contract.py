@@ -78,7 +78,7 @@ def test_accepting_what_the_schema_forbids_fails_the_call(
     from rest_framework import serializers
 
     monkeypatch.setattr(
-        "paywave.serializer_fields.StrictSerializer.to_internal_value",
+        "paywave.api.serializer_fields.StrictSerializer.to_internal_value",
         serializers.Serializer.to_internal_value,
     )
 

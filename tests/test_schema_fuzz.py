@@ -212,7 +212,7 @@ def _formatted_cpf(cpf: str) -> str:
     return f"{cpf[:3]}.{cpf[3:6]}.{cpf[6:9]}-{cpf[9:]}"
 
 
-# Text without NUL, which the API refuses in every string (see paywave.parsers).
+# Text without NUL, which the API refuses in every string (see paywave.api.parsers).
 text = partial(st.text, st.characters(codec="utf-8", exclude_characters="\x00"))
 tax_ids = st.one_of(
     st.lists(st.integers(0, 9), min_size=9, max_size=9)

@@ -15,7 +15,7 @@ from uuid import UUID
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from paywave.errors import Conflict
+from paywave.api.errors import Conflict
 
 from .models import Account, AccountKind, Entry, Journal, Transfer
 

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from paywave.errors import ApplicationError, NotFound
+from paywave.api.errors import ApplicationError, NotFound
 
 from .models import Entry, Transfer, Wallet, WalletStatus
 

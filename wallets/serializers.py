@@ -6,8 +6,8 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from paywave.pagination import PageQuerySerializer
-from paywave.serializer_fields import (
+from paywave.api.pagination import PageQuerySerializer
+from paywave.api.serializer_fields import (
     AmountField,
     CurrencyField,
     StrictCharField,

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from paywave.auth import client_id_of
+from paywave.api.auth import client_id_of
 
 from .models import BareRow
 

@@ -9,22 +9,22 @@ from .environment import env
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "paywave.auth.ApiKeyAuthentication",
-        "paywave.auth.ClientJWTAuthentication",
+        "paywave.api.auth.ApiKeyAuthentication",
+        "paywave.api.auth.ClientJWTAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["paywave.auth.IsWalletApp"],
-    "DEFAULT_PARSER_CLASSES": ["paywave.parsers.StrictJSONParser"],
+    "DEFAULT_PERMISSION_CLASSES": ["paywave.api.auth.IsWalletApp"],
+    "DEFAULT_PARSER_CLASSES": ["paywave.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_THROTTLE_CLASSES": ["paywave.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["paywave.api.throttling.ClientRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "paywave.errors.api_exception_handler",
-    "DEFAULT_VERSIONING_CLASS": "paywave.versioning.HeaderVersioning",
+    "EXCEPTION_HANDLER": "paywave.api.errors.api_exception_handler",
+    "DEFAULT_VERSIONING_CLASS": "paywave.api.versioning.HeaderVersioning",
     "UNAUTHENTICATED_USER": None,
     # Client addresses (token throttling) come from X-Forwarded-For only past this many
     # trusted proxies; 0 means REMOTE_ADDR, which a client cannot forge.
     "NUM_PROXIES": env.int("PAYWAVE_NUM_PROXIES", default=0),
 }
-# The API's versions, oldest first; the last is the newest (paywave/versioning.py).
+# The API's versions, oldest first; the last is the newest (paywave/api/versioning.py).
 PAYWAVE_API_VERSIONS = ["2026-12-01"]
 
 # The OpenAPI schema (/api/schema/) and Swagger UI (/api/docs/): "public", "staff" (a
@@ -45,10 +45,10 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     '`{"error": {"type", "code", "message", "fields"}}`. The contract in prose: docs/API.md.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["paywave.auth.ApiDocsAccess"],
+    "SERVE_PERMISSIONS": ["paywave.api.auth.ApiDocsAccess"],
     "SERVE_AUTHENTICATION": [
         "rest_framework.authentication.SessionAuthentication",
-        "paywave.auth.ClientJWTAuthentication",
+        "paywave.api.auth.ClientJWTAuthentication",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -62,7 +62,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SERVERS": [{"url": env.str("PAYWAVE_API_SERVER_URL", default="/")}],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "paywave.schema.declare_common_answers",
+        "paywave.api.schema.declare_common_answers",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentStatusEnum": "payments.models.PaymentStatus",

@@ -44,8 +44,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "paywave.middleware.RequestIdMiddleware",
-    "paywave.versioning.ApiVersionMiddleware",
-    "paywave.middleware.RequestBodyLimitMiddleware",
+    "paywave.api.versioning.ApiVersionMiddleware",
+    "paywave.api.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -45,7 +45,7 @@ AXES_RESET_ON_SUCCESS = True
 # lockout there would let anyone lock a wallet app out of its payments.
 AXES_ONLY_ADMIN_SITE = True
 # The same address the throttles see: REMOTE_ADDR, or X-Forwarded-For past trusted proxies.
-AXES_CLIENT_IP_CALLABLE = "paywave.throttling.client_address"
+AXES_CLIENT_IP_CALLABLE = "paywave.api.throttling.client_address"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_ENABLED = env.bool("PAYWAVE_ADMIN_LOCKOUT", default=True)
 AXES_VERBOSE = False  # no banner at every process start; lockouts are still logged
@@ -61,12 +61,12 @@ SIMPLE_JWT = {
     # A refresh answers a new pair and blacklists the refresh token it was given.
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
-    "USER_AUTHENTICATION_RULE": "paywave.accounts.account_may_sign_in",
+    "USER_AUTHENTICATION_RULE": "paywave.api.accounts.account_may_sign_in",
 }
 # Each request checks its token's claims against the account's state cached this long:
 # a deactivated wallet app or a demoted staff user loses access within this many seconds.
 PAYWAVE_ACCOUNT_CACHE_SECONDS = env.int("PAYWAVE_ACCOUNT_CACHE_SECONDS", default=60)
-# A rolled API key keeps working this long beside its successor (paywave/api_keys.py).
+# A rolled API key keeps working this long beside its successor (paywave/api/keys.py).
 PAYWAVE_API_KEY_ROLL_GRACE_HOURS = env.float("PAYWAVE_API_KEY_ROLL_GRACE_HOURS", default=24.0)
 
 # Fernet keys for personal data at rest, newest first (comma-separated): the first

@@ -12,7 +12,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from payments import services
 from payments.models import Payment, PaymentStatus, Refund
-from paywave.idempotency import (
+from paywave.api.idempotency import (
     IdempotencyKeyInUse,
     StoredResponse,
     idempotency_keys_purge_expired,

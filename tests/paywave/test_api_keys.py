@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from paywave.api_keys import api_key_create, api_key_roll
+from paywave.api.keys import api_key_create, api_key_roll
 from paywave.models import ApiClient, ApiKey
 from paywave.services import api_client_set_active
 from tests.factories import UserFactory

@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken
 
-from paywave import accounts
-from paywave.auth import ClientJWTAuthentication
+from paywave.api import accounts
+from paywave.api.auth import ClientJWTAuthentication
 from paywave.log_context import log_context
 from paywave.services import api_client_set_active
 from paywave.tasks import purge_expired_refresh_tokens

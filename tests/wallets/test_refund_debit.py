@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from payments.models import Payment, PaymentStatus
-from paywave.errors import Conflict
+from paywave.api.errors import Conflict
 from tests.factories import PaymentFactory, WalletFactory
 from tests.wallets.helpers import balance, entries_of
 from wallets import services

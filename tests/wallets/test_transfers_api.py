@@ -10,7 +10,7 @@ from django.db import OperationalError
 from rest_framework.test import APIClient
 
 from notifications.models import Event
-from paywave.errors import ApplicationError
+from paywave.api.errors import ApplicationError
 from paywave.models import IdempotencyKey
 from tests.factories import WalletFactory
 from tests.wallets.helpers import balance, entries_of, post_transfer, transfer_body

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from paywave.api_keys import api_key_create
+from paywave.api.keys import api_key_create
 from paywave.models import ApiClient
 
 

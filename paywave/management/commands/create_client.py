@@ -3,8 +3,8 @@ import re
 
 from django.core.management.base import BaseCommand, CommandError
 
-from paywave.api_keys import api_key_create
-from paywave.errors import ApplicationError
+from paywave.api.errors import ApplicationError
+from paywave.api.keys import api_key_create
 from paywave.services import api_client_create
 
 _NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,100}")

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from paywave.api_keys import TEST_PREFIX, api_key_ensure
+from paywave.api.keys import TEST_PREFIX, api_key_ensure
 from paywave.services import api_client_ensure, staff_user_ensure
 
 # The sandbox demo wallet app's API key: well known, like its password, and refused

@@ -4,7 +4,7 @@ import segno
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from paywave.errors import ApplicationError
+from paywave.api.errors import ApplicationError
 from paywave.services import staff_totp_enrol
 
 

@@ -1,7 +1,7 @@
 """One application error type and one renderer for every error the API returns.
 
 Shape: {"error": {"type", "code", "message", "fields"}}. The DRF exception handler
-below renders DRF's own exceptions in it too, and `paywave.error_views` does the
+below renders DRF's own exceptions in it too, and `paywave.api.error_views` does the
 same for Django-level errors (unknown URL, 500).
 
 A request that cannot reach PostgreSQL (down, or refusing connections: "too many

@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 
-from paywave.errors import ApplicationError
+from paywave.api.errors import ApplicationError
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

@@ -12,7 +12,7 @@ class StrictSerializer(serializers.Serializer):
 
     unknown_field_message = "Unknown field."
     # Rules across fields that `validate` checks, as JSON Schema (2020-12) for the OpenAPI
-    # schema's `allOf` (paywave.schema): what a client can know before sending.
+    # schema's `allOf` (paywave.api.schema): what a client can know before sending.
     schema_rules: ClassVar[list[dict[str, Any]]] = []
 
     def to_internal_value(self, data: Any) -> Any:
@@ -101,7 +101,7 @@ class StringMapField(serializers.DictField):
 
 class CurrencyField(StrictCharField):
     """An ISO 4217 code; which ones PayWave takes (PAYWAVE_CURRENCIES) the serializer checks,
-    and the OpenAPI schema lists (paywave.schema)."""
+    and the OpenAPI schema lists (paywave.api.schema)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_length=3, max_length=3, trim_whitespace=False, **kwargs)
@@ -116,7 +116,7 @@ class CountryField(StrictCharField):
 
 class AmountField(StrictIntegerField):
     """Minor units, from 1 to PAYWAVE_MAX_AMOUNT (read when it validates, as the OpenAPI
-    schema reads it when generated: paywave.schema)."""
+    schema reads it when generated: paywave.api.schema)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_value=1, **kwargs)

@@ -1,12 +1,12 @@
 """Authentication for wallet apps: secret API keys, or JWTs.
 
 `Authorization: Bearer pw_test_...` (or `pw_live_...`) is an API key
-(paywave.api_keys): long-lived, rollable, revocable. Any other bearer token is a JWT.
+(paywave.api.keys): long-lived, rollable, revocable. Any other bearer token is a JWT.
 
 Tokens carry the wallet app's id (`client_id`) and the staff flag, so an
 authenticated request needs no database query: the hot path of a cached
 `GET /payments/{id}` touches only Redis (the payment, and the account's current
-state: `paywave.accounts`).
+state: `paywave.api.accounts`).
 
 Refresh tokens are used once: a refresh blacklists the token it was given and
 answers a new pair, its claims read from the database again.
@@ -28,8 +28,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from paywave.accounts import account_may_sign_in, account_state, token_claims
-from paywave.api_keys import api_key_state, api_key_touch, looks_like_api_key
+from paywave.api.accounts import account_may_sign_in, account_state, token_claims
+from paywave.api.keys import api_key_state, api_key_touch, looks_like_api_key
 from paywave.log_context import bind
 
 NO_ACTIVE_ACCOUNT = "No active account found for the given token."

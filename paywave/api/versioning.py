@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework.request import Request
 from rest_framework.versioning import BaseVersioning
 
-from paywave.errors import ApplicationError
+from paywave.api.errors import ApplicationError
 
 VERSION_HEADER = "PayWave-Version"
 # Where the chosen version waits on Django's request for the answer's header.

@@ -18,23 +18,23 @@ from drf_spectacular.extensions import (
     OpenApiSerializerFieldExtension,
 )
 
-from paywave.idempotency import REPLAY_HEADER
+from paywave.api.idempotency import REPLAY_HEADER
+from paywave.api.openapi import ERROR_DESCRIPTIONS
+from paywave.api.serializer_fields import StrictSerializer
+from paywave.api.versioning import VERSION_HEADER
 from paywave.middleware import REQUEST_ID_HEADER
-from paywave.openapi import ERROR_DESCRIPTIONS
-from paywave.serializer_fields import StrictSerializer
 from paywave.values.countries import COUNTRY_CODES
 from paywave.values.money import supported_currencies
-from paywave.versioning import VERSION_HEADER
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 class ClientJWTScheme(SimpleJWTScheme):
-    target_class = "paywave.auth.ClientJWTAuthentication"
+    target_class = "paywave.api.auth.ClientJWTAuthentication"
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "paywave.auth.ApiKeyAuthentication"
+    target_class = "paywave.api.auth.ApiKeyAuthentication"
     name = "apiKeyAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
@@ -49,7 +49,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 class StrictSerializerScheme(OpenApiSerializerExtension):
     """A StrictSerializer refuses undeclared fields: its schema says so."""
 
-    target_class = "paywave.serializer_fields.StrictSerializer"
+    target_class = "paywave.api.serializer_fields.StrictSerializer"
     match_subclasses = True
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
@@ -65,7 +65,7 @@ class StrictSerializerScheme(OpenApiSerializerExtension):
 class StringMapFieldScheme(OpenApiSerializerFieldExtension):
     """Metadata: a flat map of bounded strings, as StringMapField checks it."""
 
-    target_class = "paywave.serializer_fields.StringMapField"
+    target_class = "paywave.api.serializer_fields.StringMapField"
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         field = self.target
@@ -78,21 +78,21 @@ class StringMapFieldScheme(OpenApiSerializerFieldExtension):
 
 
 class CurrencyFieldScheme(OpenApiSerializerFieldExtension):
-    target_class = "paywave.serializer_fields.CurrencyField"
+    target_class = "paywave.api.serializer_fields.CurrencyField"
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         return {"type": "string", "enum": sorted(supported_currencies())}
 
 
 class AmountFieldScheme(OpenApiSerializerFieldExtension):
-    target_class = "paywave.serializer_fields.AmountField"
+    target_class = "paywave.api.serializer_fields.AmountField"
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         return {"type": "integer", "minimum": 1, "maximum": settings.PAYWAVE_MAX_AMOUNT}
 
 
 class CountryFieldScheme(OpenApiSerializerFieldExtension):
-    target_class = "paywave.serializer_fields.CountryField"
+    target_class = "paywave.api.serializer_fields.CountryField"
 
     def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         return {"type": "string", "enum": sorted(COUNTRY_CODES)}

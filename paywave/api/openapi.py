@@ -3,7 +3,7 @@
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from paywave.idempotency import MAX_KEY_LENGTH
+from paywave.api.idempotency import MAX_KEY_LENGTH
 
 
 class ErrorDetailSerializer(serializers.Serializer):

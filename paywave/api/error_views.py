@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from paywave.errors import (
+from paywave.api.errors import (
     DATABASE_UNAVAILABLE_MESSAGE,
     ErrorType,
     ServiceUnavailable,

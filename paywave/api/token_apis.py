@@ -7,10 +7,10 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializ
 from rest_framework import serializers
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from paywave.auth import ClientTokenObtainSerializer, ClientTokenRefreshSerializer
-from paywave.openapi import BODY_ERRORS, error_responses
-from paywave.serializer_fields import StrictSerializer
-from paywave.throttling import TokenRateThrottle
+from paywave.api.auth import ClientTokenObtainSerializer, ClientTokenRefreshSerializer
+from paywave.api.openapi import BODY_ERRORS, error_responses
+from paywave.api.serializer_fields import StrictSerializer
+from paywave.api.throttling import TokenRateThrottle
 
 TAG = ["auth"]
 

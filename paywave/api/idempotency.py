@@ -20,9 +20,9 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
 
-from paywave.errors import ApplicationError, ErrorType
+from paywave.api.errors import ApplicationError, ErrorType
+from paywave.api.parsers import canonical_json
 from paywave.models import ApiClient, IdempotencyKey
-from paywave.parsers import canonical_json
 
 MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from paywave.auth import request_claims
+from paywave.api.auth import request_claims
 from paywave.cache.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
