@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-import paywave.celery_signals  # noqa: F401  (log context around tasks, request ids, worker metrics)
+import paywave.observability.celery_signals  # noqa: F401  (log context around tasks, request ids, worker metrics)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 

@@ -5,7 +5,7 @@ The command line gives the rest (bind, workers, threads). Here: gunicorn's own l
 JSON lines on stdout, through the same masking filter as every other line, instead of
 gunicorn's plain text. Its loggers propagate to the root logger: in the master that is
 the handler below; in each worker, once Django has loaded, it is settings.LOGGING's
-(stdout, and Logstash when LOGSTASH_HOST is set). No access log: paywave.middleware
+(stdout, and Logstash when LOGSTASH_HOST is set). No access log: paywave.observability.middleware
 writes one line per request.
 """
 
@@ -17,9 +17,9 @@ _plain = os.environ.get("LOG_FORMAT", "json") == "plain"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask": {"()": "paywave.log_masking.MaskingFilter"}},
+    "filters": {"mask": {"()": "paywave.observability.log_masking.MaskingFilter"}},
     "formatters": {
-        "json": {"()": "paywave.log_format.JsonFormatter"},
+        "json": {"()": "paywave.observability.log_format.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {

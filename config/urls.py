@@ -6,8 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from gateways.apis import GatewayListApi
 from gateways.views import gateway_callback
 from paywave.api.token_apis import TokenObtainApi, TokenRefreshApi
-from paywave.health import healthz, readyz
-from paywave.metrics import metrics_view
+from paywave.observability.health import healthz, readyz
+from paywave.observability.metrics import metrics_view
 
 api_v1 = [
     path("auth/token", TokenObtainApi.as_view(), name="auth-token"),

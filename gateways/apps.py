@@ -7,7 +7,7 @@ class GatewaysConfig(AppConfig):
     name = "gateways"
 
     def ready(self) -> None:
-        from paywave.metrics import scrape_time_register
+        from paywave.observability.metrics import scrape_time_register
 
         from .metrics import circuit_collector
 

@@ -20,9 +20,9 @@ from enum import StrEnum
 
 from django.conf import settings
 
-from paywave.alerts import AlertKind, operator_alert
 from paywave.cache.json_state import json_state
-from paywave.metrics import record_circuit_change
+from paywave.observability.alerts import AlertKind, operator_alert
+from paywave.observability.metrics import record_circuit_change
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What Prometheus reads of the gateways at scrape time: each circuit, and the last probe.
 
-Registered with the scrape-time registry of paywave.metrics by GatewaysConfig.ready.
+Registered with the scrape-time registry of paywave.observability.metrics by GatewaysConfig.ready.
 Read from the shared cache, never failing a scrape.
 """
 

@@ -1,4 +1,7 @@
-"""Operator alerts out of the building: an email and a JSON POST (paywave.alerts publishes them)."""
+"""Operator alerts out of the building: an email and a JSON POST.
+
+Published by paywave.observability.alerts.
+"""
 
 import json
 import logging

@@ -11,8 +11,8 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from payments.events import PaymentChanged, RefundChanged
-        from paywave.alerts import alert_sender_register
         from paywave.domain_events import Phase, subscribe
+        from paywave.observability.alerts import alert_sender_register
 
         from . import tasks  # noqa: F401  (the jobs' bodies, for every process that publishes)
         from .dispatch import alert_publish

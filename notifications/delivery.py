@@ -37,9 +37,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from paywave.alerts import AlertKind, operator_alert
 from paywave.jobs import overdue_republish
-from paywave.metrics import record_webhook_delivery
+from paywave.observability.alerts import AlertKind, operator_alert
+from paywave.observability.metrics import record_webhook_delivery
 
 from .dispatch import delivery_publish
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint

@@ -20,7 +20,7 @@ def delivery_publish(delivery_id: int, token: Any, countdown: float = 0) -> bool
 def alert_publish(kind: str, message: str, context: dict[str, Any]) -> None:
     """Publish an operator alert's job; raises what the broker raises.
 
-    Registered with paywave.alerts (NotificationsConfig.ready), which logs a refusal:
+    Registered with paywave.observability.alerts (NotificationsConfig.ready), which logs a refusal:
     the alert is in the logs.
     """
     SEND_ALERT.publish(kind, message, context)

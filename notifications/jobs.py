@@ -9,7 +9,7 @@ from paywave.jobs import NOTIFICATIONS_QUEUE, Job
 DELIVER = Job(
     "notifications.deliver", queue=NOTIFICATIONS_QUEUE, acks_late=True, ignore_result=True
 )
-# Published by paywave.alerts through the sender NotificationsConfig.ready registers.
+# Published by paywave.observability.alerts through the sender NotificationsConfig.ready registers.
 SEND_ALERT = Job(
     "notifications.send_alert", queue=NOTIFICATIONS_QUEUE, acks_late=True, ignore_result=True
 )

@@ -22,7 +22,7 @@ from gateways.base import (
 )
 from gateways.models import CallbackStatus, Gateway, GatewayCallback
 from gateways.registry import adapter_for
-from paywave.alerts import AlertKind, operator_alert
+from paywave.observability.alerts import AlertKind, operator_alert
 
 from .models import FailureCode, Payment, PaymentAttempt
 from .models import PaymentStatus as S

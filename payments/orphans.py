@@ -44,8 +44,8 @@ from gateways.base import (
 from gateways.health import gateway_health_get
 from gateways.models import Gateway
 from gateways.registry import adapter_for
-from paywave.alerts import AlertKind, operator_alert
 from paywave.backoff import backoff_delay
+from paywave.observability.alerts import AlertKind, operator_alert
 from paywave.values.money import Money
 
 from .charges import (

@@ -52,11 +52,11 @@ from gateways.models import Gateway
 from gateways.pix.brcode import BRCodeError, parse
 from gateways.registry import adapter_for
 from gateways.selectors import gateway_candidates
-from paywave.alerts import AlertKind, operator_alert
 from paywave.backoff import backoff_delay
 from paywave.jobs import token_swap
-from paywave.log_context import log_context
-from paywave.metrics import record_attempt
+from paywave.observability.alerts import AlertKind, operator_alert
+from paywave.observability.log_context import log_context
+from paywave.observability.metrics import record_attempt
 from paywave.queries import one_or_none
 
 from .cache import payment_cache_put

@@ -39,8 +39,8 @@ from gateways.base import (
 )
 from gateways.models import Gateway
 from gateways.registry import adapter_for
-from paywave.alerts import AlertKind, operator_alert
 from paywave.jobs import token_swap
+from paywave.observability.alerts import AlertKind, operator_alert
 
 from .dispatch import payment_dispatch
 from .models import (

@@ -37,12 +37,12 @@ from django.utils import timezone
 from gateways.base import Ambiguous, Declined, GatewayError, RefundResult, RefundStatus
 from gateways.models import Gateway
 from gateways.registry import adapter_for
-from paywave.alerts import AlertKind, operator_alert
 from paywave.api.errors import ApplicationError, Conflict, NotFound
 from paywave.backoff import backoff_delay
 from paywave.domain_events import publish
 from paywave.jobs import token_swap
-from paywave.log_context import log_context
+from paywave.observability.alerts import AlertKind, operator_alert
+from paywave.observability.log_context import log_context
 from paywave.queries import one_or_none
 
 from .dispatch import refund_dispatch

@@ -1,6 +1,6 @@
 """What payments itself does about a payment change, once it commits (see apps.py)."""
 
-from paywave.metrics import record_transition
+from paywave.observability.metrics import record_transition
 
 from .cache import payment_cache_put
 from .events import PaymentChanged

@@ -24,7 +24,8 @@ due; beat's sweeps give it to `overdue_republish`, the one overdue sweep: each a
 says which rows are overdue (its rule), the sweep claims and publishes them.
 
 The queues are named here, once: the jobs, the settings' queues and routes
-(config/settings/celery.py) and the queue-depth metrics (paywave/metrics.py) use these.
+(config/settings/celery.py) and the queue-depth metrics (paywave/observability/metrics.py)
+use these.
 """
 
 import logging

@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from paywave import health
+from paywave.observability import health
 
 
 def test_healthz_answers_without_services() -> None:

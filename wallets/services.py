@@ -7,8 +7,8 @@ from django.db import IntegrityError, transaction
 
 from notifications.services import event_record
 from payments.models import Payment
-from paywave.alerts import AlertKind, operator_alert
 from paywave.api.errors import ApplicationError, Conflict
+from paywave.observability.alerts import AlertKind, operator_alert
 
 from .ledger import InsufficientFunds, accounts_lock, journal_post, retry_on_deadlock
 from .ledger import system_account as _system_account

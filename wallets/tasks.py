@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from paywave.alerts import AlertKind, operator_alert
+from paywave.observability.alerts import AlertKind, operator_alert
 
 from .integrity import ledger_problems
 

@@ -43,7 +43,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "paywave.middleware.RequestIdMiddleware",
+    "paywave.observability.middleware.RequestIdMiddleware",
     "paywave.api.versioning.ApiVersionMiddleware",
     "paywave.api.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -50,7 +50,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes every database connection before and after each task
 # unless this is set: a new PostgreSQL session (a backend process) per task. With it
-# the fixup closes them only every 2 x this many tasks, and paywave.celery_signals
+# the fixup closes them only every 2 x this many tasks, and paywave.observability.celery_signals
 # treats tasks as Django treats requests: connections past CONN_MAX_AGE, or broken
 # ones, are closed at a task's start and end; the others are health-checked and kept.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)

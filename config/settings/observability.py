@@ -1,4 +1,4 @@
-"""Observability: logs (paywave/log_*.py) and metrics (paywave/metrics.py)."""
+"""Observability: logs and metrics (paywave/observability/)."""
 
 import ipaddress
 from pathlib import Path
@@ -23,13 +23,14 @@ LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "context": {"()": "paywave.log_context.ContextFilter"},
-        "mask": {"()": "paywave.log_masking.MaskingFilter"},
-        # Django's lines about a request in the request line's names (paywave/log_fields.py).
-        "http_fields": {"()": "paywave.log_fields.HttpFieldsFilter"},
+        "context": {"()": "paywave.observability.log_context.ContextFilter"},
+        "mask": {"()": "paywave.observability.log_masking.MaskingFilter"},
+        # Django's lines about a request in the request line's names
+        # (paywave/observability/log_fields.py).
+        "http_fields": {"()": "paywave.observability.log_fields.HttpFieldsFilter"},
     },
     "formatters": {
-        "json": {"()": "paywave.log_format.JsonFormatter"},
+        "json": {"()": "paywave.observability.log_format.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {
@@ -49,13 +50,13 @@ LOGGING: dict[str, Any] = {
         "django.request": {"handlers": [], "propagate": True, "filters": ["http_fields"]},
         "django.server": {"handlers": [], "propagate": True, "filters": ["http_fields"]},
         # Celery's "Task ... received" line knows neither the request nor the payment:
-        # paywave.celery_signals writes it instead, with both.
+        # paywave.observability.celery_signals writes it instead, with both.
         "celery.worker.strategy": {"level": "WARNING"},
     },
 }
 if LOGSTASH_HOST:
     LOGGING["handlers"]["logstash"] = {
-        "()": "paywave.log_format.logstash_handler",
+        "()": "paywave.observability.log_format.logstash_handler",
         "host": LOGSTASH_HOST,
         "port": LOGSTASH_PORT,
         "transport": LOGSTASH_TRANSPORT,

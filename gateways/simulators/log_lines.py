@@ -1,6 +1,6 @@
 """The simulators' log lines: one JSON object per line on stdout, like PayWave's (stdlib only).
 
-The same shape as paywave.log_format's lines (`@timestamp`, `level`, `logger_name`,
+The same shape as paywave.observability.log_format's lines (`@timestamp`, `level`, `logger_name`,
 `message`, `host`, then any extra fields), so a log shipper reads both alike;
 `LOG_FORMAT=plain` (or `--log-format plain`) gives one readable line per record.
 """

@@ -30,7 +30,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from paywave.api.accounts import account_may_sign_in, account_state, token_claims
 from paywave.api.keys import api_key_state, api_key_touch, looks_like_api_key
-from paywave.log_context import bind
+from paywave.observability.log_context import bind
 
 NO_ACTIVE_ACCOUNT = "No active account found for the given token."
 

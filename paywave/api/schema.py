@@ -22,7 +22,7 @@ from paywave.api.idempotency import REPLAY_HEADER
 from paywave.api.openapi import ERROR_DESCRIPTIONS
 from paywave.api.serializer_fields import StrictSerializer
 from paywave.api.versioning import VERSION_HEADER
-from paywave.middleware import REQUEST_ID_HEADER
+from paywave.observability.middleware import REQUEST_ID_HEADER
 from paywave.values.countries import COUNTRY_CODES
 from paywave.values.money import supported_currencies
 

@@ -1,7 +1,7 @@
 """System checks on encrypted columns; PayWave's processes refuse to start on an error.
 
 `manage.py check`, runserver and migrate run every registered check; gunicorn (through
-config/wsgi.py) and Celery workers (paywave/celery_signals.py) call
+config/wsgi.py) and Celery workers (paywave/observability/celery_signals.py) call
 `refuse_to_start_on_errors`, because neither fails on a check by itself.
 
 Cost of the key check, per encrypted column: one loose scan of its key-id index

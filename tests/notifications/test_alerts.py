@@ -9,8 +9,8 @@ from django.core import mail
 from django.core.cache import cache
 from django.db import transaction
 
-from paywave import alerts
-from paywave.alerts import AlertKind, operator_alert
+from paywave.observability import alerts
+from paywave.observability.alerts import AlertKind, operator_alert
 from tests.notifications.conftest import Broker, Jobs, Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -21,7 +21,7 @@ from notifications.delivery import Outcome, deliveries_sweep, delivery_attempt, 
 from notifications.fan_out import event_fan_out, events_sweep_fan_out
 from notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
 from notifications.services import webhook_endpoint_delete, webhook_endpoint_enable
-from paywave.alerts import AlertKind
+from paywave.observability.alerts import AlertKind
 from tests.factories import ApiClientFactory, WebhookEndpointFactory
 from tests.notifications.conftest import Broker, Jobs, Receiver, record_event
 

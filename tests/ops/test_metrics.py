@@ -19,9 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config.celery_app import app as celery_app
 from gateways.circuit import circuit_record_failure
-from paywave import metrics
-from paywave.celery_signals import serve_worker_metrics
-from paywave.metrics import QueueDepthCollector, record_attempt, record_transition
+from paywave.observability import metrics
+from paywave.observability.celery_signals import serve_worker_metrics
+from paywave.observability.metrics import QueueDepthCollector, record_attempt, record_transition
 from tests.embedded_worker import embedded_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -284,7 +284,7 @@ def test_a_workers_metrics_answer_the_allow_list_only(worker_metrics: str, setti
 MULTIPROCESS_WORKER = """
 import django
 django.setup()
-from paywave.metrics import record_attempt
+from paywave.observability.metrics import record_attempt
 record_attempt("stripe", "succeeded", 0.2)
 """
 MULTIPROCESS_SCRAPE = """
@@ -322,7 +322,7 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path: Path) -> None:
 MULTIPROCESS_WORKER_SERVER = """
 import sys, urllib.request, django
 django.setup()
-from paywave.metrics import record_attempt, worker_metrics_serve
+from paywave.observability.metrics import record_attempt, worker_metrics_serve
 record_attempt("stripe", "succeeded", 0.2)
 server = worker_metrics_serve("127.0.0.1", 0)
 url = f"http://127.0.0.1:{server.server_address[1]}/metrics"

@@ -15,8 +15,8 @@ from tests.gateway_fixtures import drive
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-WIRE_TRANSITION = "wire paywave.metrics.record_transition in payments/transitions.py"
-WIRE_ATTEMPT = "wire paywave.metrics.record_attempt in payments/processing.py"
+WIRE_TRANSITION = "wire paywave.observability.metrics.record_transition in payments/transitions.py"
+WIRE_ATTEMPT = "wire paywave.observability.metrics.record_attempt in payments/processing.py"
 
 
 def transitions(to_status: str, method: str, gateway: str) -> float:

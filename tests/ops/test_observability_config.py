@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from paywave.log_format import MESSAGE_TYPE
+from paywave.observability.log_format import MESSAGE_TYPE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = (REPO_ROOT / "config/logstash/pipeline/paywave.conf").read_text()

@@ -13,7 +13,7 @@ from payments.transitions import (
     TransitionConflict,
     payment_transition,
 )
-from paywave.metrics import PAYMENT_TRANSITIONS
+from paywave.observability.metrics import PAYMENT_TRANSITIONS
 from tests.factories import PaymentFactory
 
 S = PaymentStatus

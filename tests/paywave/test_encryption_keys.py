@@ -366,7 +366,7 @@ def test_an_encrypted_column_without_its_key_id_index_is_an_error(monkeypatch: A
 
 
 def test_a_worker_exits_when_a_check_fails(keys: Keys) -> None:
-    from paywave.celery_signals import refuse_to_start_on_failed_checks
+    from paywave.observability.celery_signals import refuse_to_start_on_failed_checks
 
     store_one_of_each()
     refuse_to_start_on_failed_checks()

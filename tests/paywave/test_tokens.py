@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from paywave.api import accounts
 from paywave.api.auth import ClientJWTAuthentication
-from paywave.log_context import log_context
+from paywave.observability.log_context import log_context
 from paywave.services import api_client_set_active
 from paywave.tasks import purge_expired_refresh_tokens
 from tests.factories import ApiClientFactory

@@ -29,7 +29,7 @@ from payments.refunds import (
     refund_retry_delay,
 )
 from payments.sweeps import refunds_sweep
-from paywave.log_context import ContextFilter
+from paywave.observability.log_context import ContextFilter
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
 from tests.payments.callbacks.helpers import pay_pix, receive_and_process, run_refund_jobs

@@ -13,7 +13,7 @@ from celery import signals
 from django.db import connections
 
 from config.celery_app import app as celery_app
-from paywave.log_format import JsonFormatter
+from paywave.observability.log_format import JsonFormatter
 from tests.embedded_worker import embedded_worker
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from paywave.log_context import bind, current_context, log_context
+from paywave.observability.log_context import bind, current_context, log_context
 from tests.helpers import pix_body, post_payment
 
 logger = logging.getLogger("payments.processing")  # an existing logger name keeps working

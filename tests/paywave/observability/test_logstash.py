@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = """
 import logging, django
 django.setup()
-from paywave.log_context import log_context
+from paywave.observability.log_context import log_context
 with log_context(payment_id="pay-1", request_id="req-1", client="cli-1", task_id="task-1"):
     logging.getLogger("payments.processing").warning(
         "gateway attempt failed for card %s", "4111 1111 1111 1111",
@@ -140,7 +140,7 @@ def test_an_unreachable_logstash_does_not_break_logging(tmp_path: Path) -> None:
 def test_a_slow_logstash_never_holds_up_the_thread_that_logs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from paywave import log_format
+    from paywave.observability import log_format
 
     release, sent = threading.Event(), []
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from paywave.log_masking import (
+from paywave.observability.log_masking import (
     REDACTED,
     MaskingFilter,
     keep_last4,

@@ -28,8 +28,8 @@ from config.celery_app import app as celery_app
 from gateways.tasks import probe_health
 from payments.models import Payment
 from payments.models import PaymentStatus as S
-from paywave.celery_signals import serve_worker_metrics
-from paywave.log_format import MESSAGE_TYPE, MaskedLogstashFormatter
+from paywave.observability.celery_signals import serve_worker_metrics
+from paywave.observability.log_format import MESSAGE_TYPE, MaskedLogstashFormatter
 from tests.helpers import pix_body, post_payment
 from tests.paywave.observability.conftest import configured_console
 

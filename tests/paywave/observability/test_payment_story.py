@@ -22,7 +22,7 @@ from gateways.base import Payer
 from payments.models import Payment
 from payments.models import PaymentStatus as S
 from payments.services import payment_create
-from paywave.log_context import log_context
+from paywave.observability.log_context import log_context
 from tests.helpers import pix_body, post_payment
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]

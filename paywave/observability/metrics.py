@@ -3,10 +3,10 @@
 Counters and histograms live in the process that does the work: the API's
 gunicorn workers and the Celery workers (which serve their own registry on
 PAYWAVE_WORKER_METRICS_ADDR:PAYWAVE_WORKER_METRICS_PORT, to the same
-PAYWAVE_METRICS_ALLOW as the API's /metrics, see paywave.celery_signals). Each gunicorn worker
-has its own registry unless PROMETHEUS_MULTIPROC_DIR names an empty directory
-writable by all of them (prometheus_client's multiprocess mode; set before the
-process starts): /metrics then adds up every worker's files. A Celery worker given
+PAYWAVE_METRICS_ALLOW as the API's /metrics, see paywave.observability.celery_signals).
+Each gunicorn worker has its own registry unless PROMETHEUS_MULTIPROC_DIR names an
+empty directory writable by all of them (prometheus_client's multiprocess mode; set
+before the process starts): /metrics then adds up every worker's files. A Celery worker given
 such a directory serves the sum of its files too (its pool's processes, if prefork).
 One directory per kind of process: the API's would otherwise add up the workers'
 counts as well, and Prometheus would see them twice.
@@ -48,7 +48,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .jobs import QUEUES
+from paywave.jobs import QUEUES
 
 logger = logging.getLogger(__name__)
 

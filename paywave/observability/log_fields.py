@@ -3,7 +3,7 @@
 Django's `django.request` line (an answer of 400 or more) and `django.server`'s carry
 the status as `status_code` and the request object: they get `http_status`,
 `http_method`, `http_path`, `http_query` (masked) and the request's `request_id`
-instead, the names of the request line (paywave.middleware), so one field holds the
+instead, the names of the request line (paywave.observability.middleware), so one field holds the
 HTTP status in every line. A logger filter: it sees only those loggers' own records,
 and never drops one.
 """
@@ -12,7 +12,7 @@ import logging
 
 from django.http import HttpRequest
 
-from paywave.log_masking import mask_query
+from paywave.observability.log_masking import mask_query
 
 LOGGED_QUERY_CHARS = 1024  # as much of a query string as a line keeps
 # Where RequestIdMiddleware leaves the request's id on Django's request.

@@ -1,3 +1,5 @@
+"""The request line: each request gets an id, carried by its log lines and its answer."""
+
 import contextlib
 import logging
 import re
@@ -9,9 +11,9 @@ from urllib.parse import urlsplit
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
-from paywave.log_context import log_context
-from paywave.log_fields import LOGGED_QUERY_CHARS, REQUEST_ID_ATTRIBUTE
-from paywave.log_masking import mask_query
+from paywave.observability.log_context import log_context
+from paywave.observability.log_fields import LOGGED_QUERY_CHARS, REQUEST_ID_ATTRIBUTE
+from paywave.observability.log_masking import mask_query
 
 request_logger = logging.getLogger("paywave.requests")
 
@@ -27,7 +29,7 @@ class RequestIdMiddleware:
     """Give each request an id (a sane incoming X-Request-ID, else a new one).
 
     The id is bound to the log context for the request, published with any task
-    the request starts (paywave.celery_signals), answered in X-Request-ID, and the
+    the request starts (paywave.observability.celery_signals), answered in X-Request-ID, and the
     request ends with one log line (method, path, query, status, duration, and the
     payment it is about). The query is logged with the values of secret-named
     parameters masked (Efí's `?hmac=`).

@@ -4,7 +4,7 @@
         ...  # every record logged here, by any logger, has these fields
 
 The request id middleware opens a scope per request, the Celery signals one per
-task (paywave.celery_signals); `bind` adds fields to the innermost open scope until
+task (paywave.observability.celery_signals); `bind` adds fields to the innermost open scope until
 it closes. `ContextFilter`, attached to the handlers, copies the fields onto each
 record; a field given in `extra=` wins over the context.
 """

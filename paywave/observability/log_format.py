@@ -22,7 +22,7 @@ from logstash.formatter import LogstashFormatterVersion1
 from logstash.handler_tcp import TCPLogstashHandler
 from logstash.handler_udp import UDPLogstashHandler
 
-from paywave.log_masking import STANDARD_ATTRIBUTES, mask_text
+from paywave.observability.log_masking import STANDARD_ATTRIBUTES, mask_text
 
 HOST = socket.gethostname()
 MESSAGE_TYPE = "paywave"

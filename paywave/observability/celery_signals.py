@@ -32,7 +32,7 @@ from typing import Any
 from celery import signals
 from django.db import close_old_connections
 
-from paywave import log_context
+from paywave.observability import log_context
 
 logger = logging.getLogger("paywave.celery")
 
@@ -191,7 +191,7 @@ def serve_worker_metrics(**_: Any) -> Any:
     port = settings.PAYWAVE_WORKER_METRICS_PORT
     if not port:
         return None
-    from paywave.metrics import worker_metrics_serve
+    from paywave.observability.metrics import worker_metrics_serve
 
     addr = settings.PAYWAVE_WORKER_METRICS_ADDR
     server = worker_metrics_serve(addr, port)

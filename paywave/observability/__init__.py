@@ -1,0 +1,1 @@
+"""What operators see of PayWave: log lines, metrics, health probes and alerts."""
