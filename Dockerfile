@@ -35,8 +35,8 @@ EXPOSE 8000 5555 8900 9808
 # The api's check; the other services set their own (docker-compose.yml).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
-# Requests are logged as JSON by paywave.observability.middleware, so gunicorn keeps no access log;
-# gunicorn's own lines are JSON too (config/gunicorn.py).
+# Requests are logged as JSON by paywave.observability.middleware, so gunicorn keeps no
+# access log; gunicorn's own lines are JSON too (config/gunicorn.py).
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", \
      "--threads", "4", "--worker-tmp-dir", "/dev/shm", "--no-control-socket", \
      "--config", "python:config.gunicorn"]
