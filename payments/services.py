@@ -43,7 +43,9 @@ def payment_create(
     Returns the payment and its representation (the API answer, also cached).
     """
     email = payer.email.strip().lower()
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction (idempotent_call's): a refusal rolls
+    # back the whole of it, the key's answer with the payment.
+    with transaction.atomic(savepoint=False):
         payment = Payment.objects.create(
             client_id=client_id,
             amount=amount,
