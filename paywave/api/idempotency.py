@@ -11,6 +11,7 @@ taken over (its transaction rolled back, so nothing was done).
 
 import hashlib
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +111,14 @@ def _claim(*, client_id: str, key: str, fingerprint: str) -> IdempotencyKey:
     now = timezone.now()
     for _ in range(3):
         try:
-            with transaction.atomic():
+            # Its own statement, committed at once: a second request with the key sees it.
+            # Inside a caller's transaction it needs a savepoint (a duplicate key must not
+            # break that transaction); outside one (a request) the INSERT alone will do.
+            with (
+                transaction.atomic()
+                if transaction.get_connection().in_atomic_block
+                else nullcontext()
+            ):
                 return IdempotencyKey.objects.create(
                     client_id=client_id,
                     key=key,

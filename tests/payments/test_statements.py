@@ -1,0 +1,52 @@
+"""Statements per accepted payment and per charging step: counts, not times, so a
+regression fails CI (bench/README.md has the times).
+
+Counted as PostgreSQL runs them: a transaction's BEGIN and COMMIT count too (Django
+shows them in a transactional test; inside pytest-django's `db` transaction, a
+transaction of the code is a savepoint pair, which stands for them).
+"""
+
+from typing import Any
+
+import pytest
+
+from payments.models import Payment
+from payments.processing import payment_process_step
+from tests.factories import WebhookEndpointFactory
+from tests.helpers import card_body, post_payment
+
+# The claim of the key (one INSERT, committed at once); then one transaction: the
+# payment, its first event, the key's answer.
+ACCEPT_STATEMENTS = 1 + (2 + 3)
+# Two transactions: the attempt in flight and `processing`; the call's result and
+# `succeeded`. Each transition writes the payment, its event, the wallet app's event
+# and its delivery.
+CHARGING_STEP_STATEMENTS = 23
+
+
+@pytest.mark.django_db(transaction=True)
+def test_accepting_a_payment(api: Any, django_assert_max_num_queries: Any) -> None:
+    post_payment(api, card_body(), key="warm-up")  # the wallet app's token, read once
+
+    with django_assert_max_num_queries(ACCEPT_STATEMENTS):
+        response = post_payment(api, card_body(), key="counted")
+
+    assert response.status_code == 202
+    assert Payment.objects.count() == 2
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_a_card_charged_in_one_step(
+    api: Any, wallet_app: Any, gateways: Any, sim: Any, django_assert_max_num_queries: Any
+) -> None:
+    WebhookEndpointFactory(client=wallet_app, url="http://127.0.0.1:9/hooks")
+    warm = Payment.objects.get(pk=post_payment(api, card_body(), key="warm-up").json()["id"])
+    assert payment_process_step(warm.pk, str(warm.dispatch_token)) is None
+    payment = Payment.objects.get(pk=post_payment(api, card_body(), key="counted").json()["id"])
+
+    with django_assert_max_num_queries(CHARGING_STEP_STATEMENTS):
+        assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
+
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
