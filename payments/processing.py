@@ -344,20 +344,19 @@ def _claim_attempt(
         )
         if locked is None:
             return None
-        try:
-            with transaction.atomic():
-                attempt = PaymentAttempt.objects.create(
-                    payment=payment,
-                    gateway=gateway.code,
-                    number=number,
-                    idempotency_key=request.idempotency_key,
-                    outcome=AttemptOutcome.IN_FLIGHT,
-                    request_summary=_request_summary(payment),
-                    charge_params=charge_params_text(request),
-                    deadline_at=timezone.now() + timedelta(seconds=longest_call),
-                )
-        except IntegrityError:
+        in_flight = PaymentAttempt(
+            payment=payment,
+            gateway=gateway.code,
+            number=number,
+            idempotency_key=request.idempotency_key,
+            outcome=AttemptOutcome.IN_FLIGHT,
+            request_summary=_request_summary(payment),
+            charge_params=charge_params_text(request),
+            deadline_at=timezone.now() + timedelta(seconds=longest_call),
+        )
+        if not _attempt_insert(in_flight, unchanged=locked.version == payment.version):
             return None  # another job made this attempt
+        attempt = in_flight
         if locked.status == S.PENDING:  # the first attempt: one write shows both
             payment_transition(
                 payment_id=payment.pk,
@@ -370,6 +369,25 @@ def _claim_attempt(
         else:
             _touch_locked(locked)
     return attempt
+
+
+def _attempt_insert(attempt: PaymentAttempt, *, unchanged: bool) -> bool:
+    """Insert the attempt; False if another job made the attempt of that number first.
+
+    Every attempt is inserted with a new version of its payment (a transition or a
+    touch, in the same transaction), so while the locked payment is the version the
+    attempts were counted from, no attempt of that number can exist: the insert needs
+    no savepoint to survive a duplicate.
+    """
+    if unchanged:
+        attempt.save(force_insert=True)
+        return True
+    try:
+        with transaction.atomic():
+            attempt.save(force_insert=True)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _touch(payment_id: Any) -> None:

@@ -328,3 +328,22 @@ def test_attempts_show_in_the_payment_document_at_once(
     assert [(a["gateway"], a["outcome"]) for a in document["attempts"]] == [
         ("mercadopago", "retryable")
     ]
+
+
+def test_a_job_that_counted_attempts_before_another_claimed_one_makes_no_second(
+    card_payment: Any, gateways: Any, sim: Any
+) -> None:
+    """Two jobs with the same token (a redelivered message): the second read the payment
+    before the first claimed attempt 1, and claims attempt 1 after it."""
+    from payments import processing
+
+    payment = card_payment()
+    stale = Payment.objects.get(pk=payment.pk)  # the second job's read: no attempt yet
+    stripe = gateways["stripe"]
+    request = processing.charge_request_for(payment, stripe.code, [])
+    assert processing._claim_attempt(payment, stripe, 1, request) is not None  # the first job
+
+    assert processing._attempt(stale, stripe, 1, []) is None  # the second job
+
+    assert outcomes(payment) == [("stripe", 1, AttemptOutcome.IN_FLIGHT)]
+    assert sim.charges(payment.id) == []  # the second job never called the gateway
