@@ -304,7 +304,7 @@ def _attempt_in_context(
     payment: Payment, gateway: Gateway, number: int, attempts: list[PaymentAttempt]
 ) -> NextStep | None:
     request = charge_request_for(payment, gateway.code, attempts)
-    attempt = _claim_attempt(payment, gateway, number, request)
+    attempt = _claim_attempt(payment, gateway, number, request, attempts)
     if attempt is None:
         return None
     started = time.monotonic()
@@ -328,9 +328,16 @@ def _attempt_in_context(
 
 
 def _claim_attempt(
-    payment: Payment, gateway: Gateway, number: int, request: ChargeRequest
+    payment: Payment,
+    gateway: Gateway,
+    number: int,
+    request: ChargeRequest,
+    attempts: list[PaymentAttempt],
 ) -> PaymentAttempt | None:
-    """Write the attempt as in flight, if this job still owns the payment's next step."""
+    """Write the attempt as in flight, if this job still owns the payment's next step.
+
+    `attempts`: the payment's attempts as the job counted them.
+    """
     # Past this the call has certainly returned or timed out.
     longest_call = gateway.timeout_ms / 1000 * adapter_for(gateway).requests_per_charge + 2
     with transaction.atomic():
@@ -354,7 +361,12 @@ def _claim_attempt(
             charge_params=charge_params_text(request),
             deadline_at=timezone.now() + timedelta(seconds=longest_call),
         )
-        if not _attempt_insert(in_flight, unchanged=locked.version == payment.version):
+        # Every attempt is written with a new version of its payment (inserted with a
+        # transition or a touch, finished with one; a dead worker's attempt is marked
+        # lost by the step itself, before it counts them again). So while the locked
+        # payment is the version they were counted from, the attempts are as counted.
+        unchanged = locked.version == payment.version
+        if not _attempt_insert(in_flight, unchanged=unchanged):
             return None  # another job made this attempt
         attempt = in_flight
         if locked.status == S.PENDING:  # the first attempt: one write shows both
@@ -365,10 +377,16 @@ def _claim_attempt(
                 reason="picked up for charging",
                 actor=ACTOR,
                 locked=locked,
+                # Unchanged since they were counted: they are all there is (see below).
+                attempts=_in_document_order([*attempts, attempt]) if unchanged else None,
             )
         else:
             _touch_locked(locked)
     return attempt
+
+
+def _in_document_order(attempts: list[PaymentAttempt]) -> list[PaymentAttempt]:
+    return sorted(attempts, key=lambda attempt: (attempt.created_at, attempt.id))
 
 
 def _attempt_insert(attempt: PaymentAttempt, *, unchanged: bool) -> bool:

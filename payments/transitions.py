@@ -8,7 +8,7 @@ wrote. What follows from a change (the webhook outbox, a wallet credit, the cach
 the metrics) is done by the apps that subscribe to it, not here.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -20,7 +20,7 @@ from paywave.domain_events import publish
 from paywave.queries import one_or_none
 
 from .events import PaymentChanged
-from .models import Payment, PaymentEvent, PaymentStatus
+from .models import Payment, PaymentAttempt, PaymentEvent, PaymentStatus
 from .serializers import payment_document
 
 S = PaymentStatus
@@ -64,12 +64,15 @@ def payment_transition(
     reason: str,
     actor: str,
     locked: Payment | None = None,
+    attempts: Sequence[PaymentAttempt] | None = None,
     **changes: Any,
 ) -> Payment:
     """Move a payment from one of `from_statuses` to `to_status`, or raise TransitionConflict.
 
     `locked`: the payment as the caller read it with SELECT ... FOR UPDATE in the
-    transaction it is still in (no need to lock it again).
+    transaction it is still in (no need to lock it again). `attempts`: with `locked`,
+    every attempt of the payment as it commits, if the caller knows them (else the
+    document wallet apps get reads them).
     """
     sources = frozenset(from_statuses)
     for source in sources:
@@ -85,7 +88,9 @@ def payment_transition(
             if payment is not None and payment.status not in sources:
                 payment = None
         if payment is not None:
-            _apply(payment, to_status=to_status, reason=reason, actor=actor, changes=changes)
+            known = attempts if payment is locked else None
+            _apply(payment, to_status=to_status, reason=reason, actor=actor, changes=changes,
+                   attempts=known)  # fmt: skip
     if payment is None:
         statuses = Payment.objects.filter(pk=payment_id).values_list("status", flat=True)
         current = one_or_none(statuses)
@@ -97,7 +102,13 @@ def payment_transition(
 
 
 def _apply(
-    payment: Payment, *, to_status: str, reason: str, actor: str, changes: dict[str, Any]
+    payment: Payment,
+    *,
+    to_status: str,
+    reason: str,
+    actor: str,
+    changes: dict[str, Any],
+    attempts: Sequence[PaymentAttempt] | None,
 ) -> None:
     """Write the change to the locked row and its event, and publish it."""
     from_status = payment.status
@@ -125,6 +136,6 @@ def _apply(
             to_status=to_status,
             reason=reason,
             actor=actor,
-            document=payment_document(payment),
+            document=payment_document(payment, attempts),
         )
     )

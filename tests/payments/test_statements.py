@@ -21,7 +21,7 @@ ACCEPT_STATEMENTS = 1 + (2 + 3)
 # Two transactions: the attempt in flight and `processing`; the call's result and
 # `succeeded`. Each transition writes the payment, its event, the wallet app's event
 # and its delivery.
-CHARGING_STEP_STATEMENTS = 21
+CHARGING_STEP_STATEMENTS = 20
 
 
 @pytest.mark.django_db(transaction=True)

@@ -341,9 +341,26 @@ def test_a_job_that_counted_attempts_before_another_claimed_one_makes_no_second(
     stale = Payment.objects.get(pk=payment.pk)  # the second job's read: no attempt yet
     stripe = gateways["stripe"]
     request = processing.charge_request_for(payment, stripe.code, [])
-    assert processing._claim_attempt(payment, stripe, 1, request) is not None  # the first job
+    assert processing._claim_attempt(payment, stripe, 1, request, []) is not None  # the first job
 
     assert processing._attempt(stale, stripe, 1, []) is None  # the second job
 
     assert outcomes(payment) == [("stripe", 1, AttemptOutcome.IN_FLIGHT)]
     assert sim.charges(payment.id) == []  # the second job never called the gateway
+
+
+def test_the_processing_event_shows_the_attempt_as_it_was_stored(
+    card_payment: Any, gateways: Any
+) -> None:
+    from payments import processing
+    from payments.serializers import payment_document
+
+    payment = card_payment()
+    stripe = gateways["stripe"]
+    request = processing.charge_request_for(payment, stripe.code, [])
+    processing._claim_attempt(payment, stripe, 1, request, [])
+
+    stored = Payment.objects.get(pk=payment.pk)
+    event = Event.objects.get(subject_id=payment.id, type="payment.processing")
+    assert event.data["attempts"] == payment_document(stored)["attempts"]
+    assert [a["outcome"] for a in event.data["attempts"]] == [AttemptOutcome.IN_FLIGHT]
