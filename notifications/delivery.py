@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Field, OuterRef, Q
 from django.utils import timezone
 
 from paywave.jobs import overdue_republish
@@ -221,11 +221,25 @@ def _start_next(delivery: Delivery, now: datetime) -> None:
     """Start the next pending delivery about the same subject, if it was waiting on this one
     (never tried: one in its own backoff keeps its own time)."""
     token = uuid.uuid4()
+    values = {
+        "job_token": token,
+        "next_attempt_at": now,
+        "endpoint": delivery.endpoint_id,
+        "subject_id": delivery.subject_id,
+    }
+    params = [_column_value(name, value) for name, value in values.items()]
     with connection.cursor() as cursor:  # one statement: the ORM's UPDATE returns no ids
-        cursor.execute(_START_HEAD, [token, now, delivery.endpoint_id, delivery.subject_id])
+        cursor.execute(_START_HEAD, params)
         started = cursor.fetchone()
     if started is not None:
         transaction.on_commit(partial(delivery_publish, started[0], token), robust=True)
+
+
+def _column_value(field_name: str, value: Any) -> Any:
+    """`value` as the database stores it in the field's column (a UUID is text in SQLite)."""
+    field = Delivery._meta.get_field(field_name)
+    assert isinstance(field, Field)
+    return field.get_db_prep_value(value, connection)
 
 
 _START_HEAD = f"""
