@@ -15,6 +15,7 @@ of `make` it sees while the run is up, and checks that none of them outlives Ctr
 """
 
 import contextlib
+import http.server
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -322,8 +324,6 @@ def check_metrics(run: MakeRun, payment: dict[str, str]) -> None:
     for name in set(re.findall(r"\b((?:paywave|django)_[a-z_]+)", dashboard)):
         if name == "paywave_queue_consumers":  # the filesystem broker cannot count them
             continue
-        if name == "paywave_webhook_deliveries_total":  # no webhook endpoint in this run
-            continue
         assert name in served, run.explain(f"no process of make run serves {name}")
 
 
@@ -363,7 +363,37 @@ def fetch_status(run: MakeRun, location: str, auth: dict[str, str]) -> str:
     return response.json()["status"]
 
 
-def exercise(run: MakeRun) -> None:
+class WebhookReceiver:
+    """A wallet app's webhook endpoint: answers 200, keeps each event's type in order."""
+
+    def __init__(self) -> None:
+        received: list[str] = []
+        self._received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                received.append(json.loads(self.rfile.read(length))["type"])
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def types(self) -> list[str]:
+        return list(self._received)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def exercise(run: MakeRun, receiver: WebhookReceiver) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while (health := run.wait_until_up(f"{run.api}/healthz", deadline)).status_code != 200:
         if time.monotonic() > deadline:
@@ -396,6 +426,17 @@ def exercise(run: MakeRun) -> None:
     access = token.json().get("access")
     assert access, run.explain(f"auth/token gave no access token: {token.text}")
     auth = {"Authorization": f"Bearer {access}"}
+
+    # The wallet app listens for its webhooks (allowed on loopback: the sandbox's default).
+    endpoint = httpx.post(
+        f"{run.api}/api/v1/webhook-endpoints",
+        json={"url": receiver.url, "events": ["*"]},
+        headers={**auth, "Idempotency-Key": f"make-run-{uuid.uuid4()}"},
+        timeout=10.0,
+    )
+    assert endpoint.status_code == 201, run.explain(
+        f"POST /api/v1/webhook-endpoints: {endpoint.status_code} {endpoint.text}"
+    )
 
     body = pix_body()
     created = httpx.post(
@@ -445,6 +486,12 @@ def exercise(run: MakeRun) -> None:
         time.sleep(0.5)
     assert status == "succeeded", run.explain(f"payment {payment['id']} is {status}")
 
+    # Its events reach the wallet app, one after another, on the embedded defaults too.
+    expected = ["payment.processing", "payment.awaiting_payment", "payment.succeeded"]
+    while len(receiver.types()) < len(expected) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert receiver.types() == expected, run.explain(f"webhooks received: {receiver.types()}")
+
     check_metrics(run, payment)
 
     strays = not_json(run)
@@ -474,10 +521,12 @@ def test_make_run_starts_serves_and_stops_everything(tmp_path: Path) -> None:
         )
 
     run = MakeRun(tmp_path, *free_ports(3), free_port_pair())
+    receiver = WebhookReceiver()
     try:
-        exercise(run)
+        exercise(run, receiver)
     finally:
         left = run.stop()
+        receiver.close()
     assert not left, run.explain(
         "still running after Ctrl-C (SIGINT to make's process group), killed since:\n"
         + "\n".join(left)
