@@ -147,6 +147,7 @@ class Platform:
                 "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
                 "PAYWAVE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
                 "PAYWAVE_BLIND_INDEX_KEY": secrets.token_urlsafe(32),
+                "PAYWAVE_JWT_SIGNING_KEY": secrets.token_urlsafe(50),
                 "DATABASE_URL": s.database_url,
                 "CELERY_BROKER_URL": s.broker_url,
                 "REDIS_URL": s.cache_url,
