@@ -74,6 +74,16 @@ def cores_between(
     return ordered
 
 
+def seconds_between(
+    before: tuple[float, dict[str, float]], after: tuple[float, dict[str, float]]
+) -> dict[str, float]:
+    """CPU seconds each one used between two snapshots, and the seconds between them."""
+    used = {
+        name: round(seconds - before[1].get(name, 0.0), 3) for name, seconds in after[1].items()
+    }
+    return {**used, "elapsed": round(after[0] - before[0], 3)}
+
+
 def pg_sessions(database_url: str) -> int:
     """Sessions (connections) opened on the database so far (PostgreSQL 14+)."""
     with psycopg.connect(database_url) as db:

@@ -6,8 +6,10 @@ python -m bench load --base-url http://127.0.0.1:8000 --simulator-url http://127
     --username demo --password demo                 # against `make run`
 
 Phases (scenarios.toml): the bare DRF insert at max rate, payments at max rate
-(completions followed through webhooks), payments at half of that rate, and the
-bare Celery no-op drained by the payments worker. The result JSON and PNG go to
+(completions followed through webhooks), payments at max rate with charging paused
+then the backlog charged, payments at half of that rate, the bare Celery no-op drained
+by the payments worker, and the floor (bench/floor.py: the parts charging cannot
+avoid, measured in process). The result JSON and PNG go to
 bench/results/load_<scenario>[_<label>].{json,png}.
 """
 
@@ -29,6 +31,7 @@ import httpx
 from bench import cpu, profiling, scenarios
 from bench.completion import Tracker
 from bench.figures import accept_figures, accept_series, completion_figures, completion_series
+from bench.floor import charging_cpu_per_payment, cpu_per_payment_ratio, floor_run
 from bench.loadgen import Generator, LoadShape, RequestFactory, http_client
 from bench.noop import noop_drain, pause_consumers, resume_consumers
 from bench.payloads import Mix, payment_factory
@@ -68,7 +71,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--rate", type=float, help="fixed rate of the half phase (default: half max)"
     )
     parser.add_argument("--latency-ms", type=int, help="simulator latency (overrides)")
-    parser.add_argument("--phases", help="comma-separated subset of baseline,max,half,noop")
+    parser.add_argument(
+        "--phases", help="comma-separated subset of baseline,max,intake,half,noop,floor"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the API and payments worker")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     add_resource_arguments(parser)
@@ -264,6 +269,30 @@ async def _phases(load: LoadRun) -> None:
             result["cpu_cores"]["noop"] = _cpu_delta(platform, before)
         else:
             result["notes"].append("noop phase skipped: CELERY_BROKER_URL not set")
+    if "floor" in phases:
+        await _floor_phase(load)
+
+
+async def _floor_phase(load: LoadRun) -> None:
+    """Last: its scratch rows, cache entries and queue come after every other measurement,
+    on a platform at rest, with the database as big as the run made it."""
+    platform = load.platform
+    if platform is None:
+        load.result["notes"].append("floor phase skipped: it runs with the platform's settings")
+        return
+    print("bench: floor: measuring the parts of a charge in process", flush=True)
+    # The gateways answer at once: what is measured is CPU, not the scenario's latency.
+    await set_faults(
+        platform.simulator_url, {**load.config, "simulator_latency_ms": 0, "faults": {}}
+    )
+    try:
+        floor = await asyncio.to_thread(floor_run, platform, load.config, load.run_dir)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        load.result["notes"].append(f"floor phase failed: {exc}")
+        return
+    finally:
+        await set_faults(platform.simulator_url, load.config)
+    load.result["phases"]["floor"] = floor
 
 
 async def _baseline(load: LoadRun, shape: LoadShape) -> None:
@@ -362,14 +391,18 @@ async def _intake_phase(load: LoadRun, shape: LoadShape) -> None:
         await asyncio.to_thread(resume_consumers, broker, workers)
     resumed, before = time.time(), _cpu(platform)
     await _await_completions(load, tracker)
+    after = cpu.snapshot(_groups(platform))
     figures = accept_figures(samples, ended - started)
     backlog = completion_figures(tracker)
     last = max((c.completed_at for c in tracker.done.values()), default=resumed)
     backlog["completed_per_s_from_resume"] = rate(len(tracker.done), last - resumed)
+    # From the resume until every payment of the backlog was completed (and notified).
+    backlog["cpu_s"] = cpu.seconds_between(before[0], after)
+    backlog["cpu_ms_per_payment"] = charging_cpu_per_payment(backlog["cpu_s"], len(tracker.done))
     figures["completion"] = backlog
     load.result["phases"]["intake"] = figures
     load.result["cpu_cores"]["intake"] = cpu_intake
-    load.result["cpu_cores"]["backlog"] = _cpu_delta(platform, before)
+    load.result["cpu_cores"]["backlog"] = _cpu_delta(platform, before, after)
     load.series["phases"].append(
         {"name": "intake only", "start": started - load.origin, "end": ended - load.origin}
     )
@@ -415,12 +448,13 @@ def _cpu(platform: Platform | None) -> Any:
     return cpu.snapshot(_groups(platform)), sessions
 
 
-def _cpu_delta(platform: Platform | None, before: Any) -> dict[str, float]:
-    """Cores per process during the phase, and how many PostgreSQL sessions were opened
-    (a backend process each: their CPU is gone with them when they end within the phase,
-    so the machine's total is the figure to trust)."""
+def _cpu_delta(platform: Platform | None, before: Any, after: Any = None) -> dict[str, float]:
+    """Cores per process during the phase (until `after`, a snapshot, or now), and how many
+    PostgreSQL sessions were opened (a backend process each: their CPU is gone with them
+    when they end within the phase, so the machine's total is the figure to trust)."""
     snapshot, sessions = before
-    cores: dict[str, Any] = cpu.cores_between(snapshot, cpu.snapshot(_groups(platform)))
+    after = after or cpu.snapshot(_groups(platform))
+    cores: dict[str, Any] = cpu.cores_between(snapshot, after)
     if platform is not None and sessions is not None:
         opened = cpu.pg_sessions(platform.settings.database_url) - sessions
         cores["postgresql sessions opened"] = opened
@@ -466,6 +500,8 @@ def _ratios(result: dict[str, Any], config: dict[str, Any]) -> None:
     half = phases.get("half", {})
     intake = phases.get("intake", {})
     backlog = intake.get("completion", {}).get("completed_per_s_from_resume")
+    charging = intake.get("completion", {}).get("cpu_ms_per_payment")
+    lean_floor_ms = phases.get("floor", {}).get("lean_floor_ms")
     result.update(
         {
             "intake_only_accepted_per_s": intake.get("accepted_per_s"),
@@ -485,6 +521,10 @@ def _ratios(result: dict[str, Any], config: dict[str, Any]) -> None:
             "worker_concurrency": concurrency,
             "latency_bound_per_s": bound,
             "latency_bound_ratio": ratio(completed, bound),
+            "lean_floor_ms": lean_floor_ms,
+            # Payments workers and webhook worker, CPU ms per payment of the backlog:
+            "backlog_charging_cpu_ms": charging["total"] if charging else None,
+            "cpu_per_payment_ratio": cpu_per_payment_ratio(charging, lean_floor_ms),
         }
     )
 
@@ -505,6 +545,9 @@ HEADLINE = [
     "backlog_completed_per_s",
     "backlog_completion_ratio",
     "backlog_latency_bound_ratio",
+    "lean_floor_ms",
+    "backlog_charging_cpu_ms",
+    "cpu_per_payment_ratio",
 ]
 
 
