@@ -2,7 +2,8 @@
 
 Each app registers `http://127.0.0.1:<port>/hooks/<app>`; every delivery is checked
 against that endpoint's secret (PayWave-Signature, as examples/verify_webhook.py does)
-and its arrival time kept. It answers 200 at once and closes the connection.
+and its arrival time kept. It answers 200 at once and keeps the connection open for the
+next delivery (HTTP/1.1's default), as a wallet app's server does.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_BODY = 1_000_000
+IDLE_SECONDS = 30  # a kept-alive connection left idle this long is closed
 
 
 @dataclass
@@ -49,8 +51,23 @@ class Receiver:
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Requests one after another on the connection, as a wallet app's server keeps it
+        alive, until the sender closes it or leaves it idle."""
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            while await self._one_request(reader, writer):
+                pass
+        finally:
+            writer.close()
+
+    async def _one_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        keep_alive = False
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_SECONDS)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            return False  # closed by the sender, or idle
+        try:
             lines = head.decode("latin-1").split("\r\n")
             _, path, _ = lines[0].split(" ", 2)
             headers = {
@@ -60,15 +77,16 @@ class Receiver:
             length = min(int(headers.get("content-length", "0")), MAX_BODY)
             body = await asyncio.wait_for(reader.readexactly(length), 10)
             status = self._handle(path, headers.get("paywave-signature", ""), body)
+            keep_alive = headers.get("connection", "").lower() != "close"
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
             status = 400
         reason = "OK" if status == 200 else "Bad Request"
-        writer.write(
-            f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
-        )
+        connection = "keep-alive" if keep_alive else "close"
+        answer = f"HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: {connection}"
+        writer.write(f"{answer}\r\n\r\n".encode())
         with contextlib.suppress(ConnectionError):
             await writer.drain()
-        writer.close()
+        return keep_alive
 
     def _handle(self, path: str, signature: str, body: bytes) -> int:
         try:
