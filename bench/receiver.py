@@ -36,6 +36,7 @@ class Receiver:
     on_delivery: Callable[[Delivery], None] | None = None
     _seen: set[str] = field(default_factory=set)
     _server: asyncio.AbstractServer | None = None
+    _open: set[asyncio.StreamWriter] = field(default_factory=set)
     port: int = 0
 
     async def start(self) -> None:
@@ -48,15 +49,21 @@ class Receiver:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            for writer in list(self._open):  # kept-alive connections end their loops
+                writer.close()
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Requests one after another on the connection, as a wallet app's server keeps it
         alive, until the sender closes it or leaves it idle."""
+        self._open.add(writer)
         try:
             while await self._one_request(reader, writer):
                 pass
+        except ConnectionError:
+            pass  # the sender went away
         finally:
+            self._open.discard(writer)
             writer.close()
 
     async def _one_request(
