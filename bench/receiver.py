@@ -60,8 +60,8 @@ class Receiver:
         try:
             while await self._one_request(reader, writer):
                 pass
-        except ConnectionError:
-            pass  # the sender went away
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the sender went away, or the run ends with the connection kept alive
         finally:
             self._open.discard(writer)
             writer.close()
