@@ -151,7 +151,8 @@ def txid_for(idempotency_key: str) -> str:
 
 
 class GerencianetAdapter(GatewayAdapter):
-    requests_per_charge = 3  # OAuth token (when not cached), the cob, its QR code
+    # At most: the cob refused with a cached token (401), a new OAuth token, the cob again.
+    requests_per_charge = 3
 
     def __init__(
         self,
