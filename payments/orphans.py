@@ -331,7 +331,8 @@ def _refund(orphan: OrphanCharge, gateway: Gateway) -> str:
 def _money(result: ChargeResult, payment: Payment) -> str:
     if result.amount is None:
         return "an unstated amount"
-    return str(Money(result.amount, result.currency or payment.currency))
+    money = Money(result.amount, result.currency or payment.currency)
+    return f"{money.to_decimal_string()} {money.currency}"  # 25.00 BRL
 
 
 def _later(orphan: OrphanCharge, why: str) -> str:

@@ -161,10 +161,11 @@ def test_an_orphan_paid_anyway_is_refunded_and_the_wallet_credited_once(
     orphan = OrphanCharge.objects.get(payment=payment)
     assert (orphan.status, orphan.amount_paid) == ("refunded", 2500)
     assert Wallet.objects.get(pk=wallet.pk).balance == 2500  # credited once
-    second = PaymentEvent.objects.filter(payment=payment, reason__contains="second payment")
-    assert second.count() == 1
+    [second] = PaymentEvent.objects.filter(payment=payment, reason__contains="second payment")
+    assert second.reason == "a second payment of 25.00 BRL at mercadopago is refunded automatically"
     alerts = [r for r in caplog.records if getattr(r, "alert", "") == "extra_payment_refunded"]
     assert [r.payment_id for r in alerts] == [str(payment.id)]
+    assert "was also paid 25.00 BRL at mercadopago" in alerts[0].getMessage()
 
 
 def test_an_orphan_paid_first_settles_the_payment_and_its_own_charge_is_withdrawn(
