@@ -77,6 +77,29 @@ def test_an_orphan_that_cannot_be_looked_up_is_looked_at_again_later(
     assert stored.updated_at >= before
 
 
+def test_an_orphan_s_next_look_keeps_within_its_jitter_and_its_cap(
+    gateways: Any, settings: LazySettings
+) -> None:
+    settings.PAYWAVE_ORPHAN_RETRY_BASE_SECONDS = 100
+    settings.PAYWAVE_ORPHAN_RETRY_MAX_SECONDS = 1000
+    first_looks = [orphan("mercadopago") for _ in range(8)]
+    long_tried = orphan("mercadopago", checks=6)  # uncapped: 100 s x 2^6 = 6400 s
+    before = timezone.now()
+
+    for unknown in [*first_looks, long_tried]:
+        assert orphan_resolve(unknown) == "later"
+
+    after = timezone.now()
+    for first in OrphanCharge.objects.filter(pk__in=[o.pk for o in first_looks]):
+        # 100 s +/- 20 %, every time.
+        assert before + timedelta(seconds=80) <= first.next_check_at
+        assert first.next_check_at <= after + timedelta(seconds=120)
+    stored = OrphanCharge.objects.get(pk=long_tried.pk)
+    assert stored.checks == 7
+    assert before + timedelta(seconds=800) <= stored.next_check_at  # the cap, +/- 20 %
+    assert stored.next_check_at <= after + timedelta(seconds=1200)
+
+
 def test_an_orphan_unresolved_too_long_is_given_up_with_an_alert(
     gateways: Any, settings: LazySettings, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -15,6 +15,8 @@ import pytest
 from django.conf import LazySettings
 from django.utils import timezone
 
+from gateways.adapters.mercadopago import idempotency_key_header
+from gateways.registry import adapter_for
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.orphans import orphan_resolve, orphans_withdraw
@@ -157,15 +159,60 @@ def test_an_orphan_paid_anyway_is_refunded_and_the_wallet_credited_once(
     refunds = capture.http.get(
         "/refunds", params={"gateway": "mercadopago", "charge_id": orphan_charge["id"]}
     ).json()
-    assert [r["amount"] for r in refunds] == [2500]
     orphan = OrphanCharge.objects.get(payment=payment)
+    assert [(r["amount"], r["idempotency_key"]) for r in refunds] == [
+        (2500, idempotency_key_header(orphan.refund_idempotency_key)),  # as Mercado Pago takes it
+    ]  # fmt: skip
     assert (orphan.status, orphan.amount_paid) == ("refunded", 2500)
+    assert (orphan.refund_reference, orphan.last_error) == (refunds[0]["id"], "refunded")
     assert Wallet.objects.get(pk=wallet.pk).balance == 2500  # credited once
     [second] = PaymentEvent.objects.filter(payment=payment, reason__contains="second payment")
     assert second.reason == "a second payment of 25.00 BRL at mercadopago is refunded automatically"
     alerts = [r for r in caplog.records if getattr(r, "alert", "") == "extra_payment_refunded"]
     assert [r.payment_id for r in alerts] == [str(payment.id)]
     assert "was also paid 25.00 BRL at mercadopago" in alerts[0].getMessage()
+
+
+def test_an_orphan_s_refund_is_tried_again_then_a_refusal_goes_to_a_person(
+    pix_payment: Any,
+    gateways: Any,
+    capture: Any,
+    orphan_settings: LazySettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    capture.faults("mercadopago", timeout_rate=1)
+    payment = drive(pix_payment(amount=2500)).payment
+    capture.reset_faults()
+    receive_and_process("gerencianet", pay_pix(capture, payment))
+    [orphan_charge] = capture.charges(payment.id, gateway="mercadopago")
+    capture.http.post(f"/pix/{orphan_charge['id']}/pay", params={"gateway": "mercadopago"})
+    # As a sweep stopped between the lookup and the refund left it.
+    OrphanCharge.objects.filter(payment=payment).update(
+        status="refunding", reference=orphan_charge["id"], amount_paid=2500
+    )
+
+    capture.faults("mercadopago", down=True, down_mode="503")
+    assert orphans_withdraw() == {"later": 1}
+    orphan = OrphanCharge.objects.get(payment=payment)
+    assert (orphan.status, orphan.checks, orphan.claimed_until) == ("refunding", 1, None)
+    assert orphan.last_error == "refund: Retryable: mercadopago: HTTP 503, not processed"
+
+    capture.reset_faults()
+    by_hand = adapter_for(gateways["mercadopago"]).refund(
+        reference=orphan_charge["id"], amount=2500, idempotency_key="refunded-by-a-person"
+    )  # meanwhile, at the gateway's dashboard
+    assert orphans_withdraw() == {"given_up": 1}
+
+    orphan.refresh_from_db()
+    assert (orphan.status, orphan.refund_reference) == ("given_up", "")
+    assert orphan.last_error == "the refund was refused: mercadopago: the payment was refused"
+    [alert] = [r for r in caplog.records if getattr(r, "alert", "") == "orphan_unresolved"]
+    assert (alert.payment_id, alert.gateway) == (str(payment.id), "mercadopago")
+    assert f"(reference {orphan_charge['id']})" in alert.getMessage()
+    refunds = capture.http.get(
+        "/refunds", params={"gateway": "mercadopago", "charge_id": orphan_charge["id"]}
+    ).json()
+    assert [r["id"] for r in refunds] == [by_hand.reference]  # one refund: the person's
 
 
 def test_an_orphan_paid_first_settles_the_payment_and_its_own_charge_is_withdrawn(
@@ -189,6 +236,74 @@ def test_an_orphan_paid_first_settles_the_payment_and_its_own_charge_is_withdraw
     [efi] = capture.charges(payment.id, gateway="gerencianet")
     assert (efi["id"], efi["status"]) == (efi_txid, "REMOVIDA_PELO_USUARIO_RECEBEDOR")
     assert Wallet.objects.get(pk=wallet.pk).balance == 1800
+
+
+def test_a_payment_settled_from_its_orphan_no_longer_waits_on_anything(
+    pix_payment: Any, capture: Any, orphan_settings: LazySettings
+) -> None:
+    """What a person was asked to look at goes with the wait: the orphan's charge paid the
+    payment, and the charge it waited on is the orphan now."""
+    capture.faults("mercadopago", timeout_rate=1)
+    payment = drive(pix_payment(amount=1800)).payment
+    capture.reset_faults()
+    efi_txid = payment.gateway_reference
+    Payment.objects.filter(pk=payment.pk).update(
+        needs_reconciliation=True,
+        reconciliation_reason="gerencianet: the charge could not be read",
+        parked_reason="charge_unconfirmed",
+    )  # flagged meanwhile
+    [orphan_charge] = capture.charges(payment.id, gateway="mercadopago")
+    capture.http.post(f"/pix/{orphan_charge['id']}/pay", params={"gateway": "mercadopago"})
+
+    assert orphans_withdraw() == {"settled": 1}
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway_reference) == (S.SUCCEEDED, orphan_charge["id"])
+    assert (payment.needs_reconciliation, payment.reconciliation_reason) == (False, "")
+    assert payment.parked_reason == ""
+    settled = PaymentEvent.objects.get(payment=payment, to_status=S.SUCCEEDED)
+    assert (settled.reason, settled.actor) == (
+        "paid at mercadopago, on a charge left there by a fallback", "orphan-withdrawal",
+    )  # fmt: skip
+    orphan = OrphanCharge.objects.get(payment=payment, gateway="mercadopago")
+    assert (orphan.status, orphan.amount_paid) == ("settled", 1800)
+    assert (orphan.last_error, orphan.claimed_until) == ("it paid the payment", None)
+    efi = OrphanCharge.objects.get(payment=payment, gateway="gerencianet")
+    [efi_attempt] = payment.attempts.filter(gateway="gerencianet")
+    assert (efi.status, efi.reference, efi.reason) == (
+        "open", efi_txid, "the payment was paid at mercadopago instead",
+    )  # fmt: skip
+    assert (efi.idempotency_key, efi.charge_params) == (
+        efi_attempt.idempotency_key, efi_attempt.charge_params,
+    )  # fmt: skip
+
+
+def test_an_orphan_paid_before_the_next_gateway_is_tried_settles_the_payment(
+    pix_payment: Any, sim: Any, orphan_settings: LazySettings
+) -> None:
+    """The sweep finds the orphan paid between the fallback and a retry at the next gateway:
+    the payment, charged nowhere else yet, is settled from it; that retry has nothing to do."""
+    sim.faults("mercadopago", down=True, down_mode="hang")
+    sim.faults("gerencianet", down=True, down_mode="503")  # refused: retried after a backoff
+    payment = pix_payment(amount=1500)
+    sweeps: list[dict[str, int]] = []
+
+    def pay_the_orphan_once_left(number: int) -> None:
+        if sweeps or not OrphanCharge.objects.filter(payment=payment).exists():
+            return
+        sim.reset_faults()
+        [made] = sim.charges(payment.id, gateway="mercadopago")
+        sim.http.post(f"/pix/{made['id']}/pay", params={"gateway": "mercadopago"})
+        assert Payment.objects.get(pk=payment.pk).gateway == ""  # charged nowhere yet
+        sweeps.append(orphans_withdraw())
+
+    settled = drive(payment, before_step=pay_the_orphan_once_left).payment
+
+    assert sweeps == [{"settled": 1}]
+    assert (settled.status, settled.gateway) == (S.SUCCEEDED, "mercadopago")
+    orphans = OrphanCharge.objects.filter(payment=payment).values_list("gateway", "status")
+    assert list(orphans) == [("mercadopago", "settled")]  # nothing displaced to withdraw
+    assert sim.charges(payment.id, gateway="gerencianet") == []
 
 
 def test_a_card_answer_lost_then_edited_succeeds_with_one_charge(
@@ -401,8 +516,13 @@ def test_an_orphan_that_paid_the_payment_is_never_refunded_by_a_later_look(
     stale = OrphanCharge.objects.get(payment=payment)  # a second sweep's copy, read now
 
     assert orphans_withdraw() == {"settled": 1}
-    OrphanCharge.objects.filter(pk=stale.pk).update(status="open")  # as if not yet seen
+    # As if not yet seen: the payment settled from it by its callback, say.
+    OrphanCharge.objects.filter(pk=stale.pk).update(status="open", amount_paid=None)
     assert orphan_resolve(stale) == "settled"
+    stored = OrphanCharge.objects.get(pk=stale.pk)
+    assert (stored.status, stored.amount_paid, stored.last_error) == (
+        "settled", 1200, "it paid the payment",
+    )  # fmt: skip
 
     refunds = capture.http.get(
         "/refunds", params={"gateway": "mercadopago", "charge_id": orphan_charge["id"]}
