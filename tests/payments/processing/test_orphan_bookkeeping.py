@@ -14,9 +14,10 @@ import pytest
 from django.conf import LazySettings
 from django.utils import timezone
 
+from gateways.models import Gateway
 from payments.models import OrphanCharge
 from payments.models import PaymentStatus as S
-from payments.orphans import orphan_resolve, orphans_due_now
+from payments.orphans import orphan_record, orphan_resolve, orphans_due_now, orphans_withdraw
 from tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,39 @@ def test_a_callback_brings_that_gateway_s_open_orphans_forward(gateways: Any) ->
     assert orphans_due_now("mercadopago") == 2  # without a payment: all of its open ones
     assert OrphanCharge.objects.get(pk=other_payment.pk).next_check_at <= timezone.now()
     assert OrphanCharge.objects.get(pk=closed.pk).next_check_at == LATER
+
+
+def record_again(existing: OrphanCharge, reference: str) -> OrphanCharge:
+    return orphan_record(
+        existing.payment,
+        existing.gateway,
+        idempotency_key="another-key",
+        charge_params="",
+        reference=reference,
+        reason="a charge answered after the payment had moved on",
+    )
+
+
+def test_an_orphan_recorded_again_learns_its_reference_once(gateways: Any) -> None:
+    unknown = orphan("mercadopago")
+    known = orphan("mercadopago", reference="mp-1")
+    found_absent = orphan("mercadopago", status="absent")
+    still_absent = orphan("mercadopago", status="absent")
+
+    for existing, reference in [
+        (unknown, "mp-2"), (known, "mp-3"), (found_absent, "mp-4"), (still_absent, ""),
+    ]:  # fmt: skip
+        assert record_again(existing, reference).pk == existing.pk
+
+    def stored(o: OrphanCharge) -> tuple[str, str, str, bool]:
+        row = OrphanCharge.objects.get(pk=o.pk)
+        assert (row.idempotency_key, row.reason) == (o.idempotency_key, o.reason)  # the first's
+        return (row.status, row.reference, row.charge_params, row.next_check_at == LATER)
+
+    assert stored(unknown) == ("open", "mp-2", "", True)
+    assert stored(known) == ("open", "mp-1", "", True)
+    assert stored(found_absent) == ("open", "mp-4", "", False)  # it turned up: looked at now
+    assert stored(still_absent) == ("absent", "", "", True)
 
 
 def test_an_orphan_that_cannot_be_looked_up_is_looked_at_again_later(
@@ -100,6 +134,33 @@ def test_an_orphan_s_next_look_keeps_within_its_jitter_and_its_cap(
     assert stored.next_check_at <= after + timedelta(seconds=1200)
 
 
+def test_an_orphan_whose_look_breaks_is_counted_and_the_sweep_goes_on(gateways: Any) -> None:
+    Gateway.objects.filter(code="gerencianet").update(timeout_ms=120_000)
+    broken = orphan("gerencianet", charge_params="{}", next_check_at=timezone.now())  # no payer
+    unknown = [orphan("mercadopago", next_check_at=timezone.now()) for _ in range(2)]
+    before = timezone.now()
+
+    assert orphans_withdraw() == {"error": 1, "later": 2}
+
+    after = timezone.now()
+    stored = OrphanCharge.objects.get(pk=broken.pk)
+    assert stored.status == "open"  # looked at again once its claim lapses:
+    # as long as its calls can last: 3 requests of a charge and 2 more, 120 s each, + 5 s.
+    lease = timedelta(seconds=120 * (3 + 2) + 5)
+    assert before + lease <= stored.claimed_until <= after + lease
+    assert [o.checks for o in OrphanCharge.objects.filter(pk__in=[o.pk for o in unknown])] == [1, 1]
+
+
+def test_a_sweep_s_copy_of_an_orphan_resolved_meanwhile_leaves_it_alone(gateways: Any) -> None:
+    stale = orphan("mercadopago", next_check_at=timezone.now())  # read by a sweep: open
+    OrphanCharge.objects.filter(pk=stale.pk).update(status="withdrawn")  # another sweep's doing
+
+    assert orphan_resolve(stale) == "claimed"
+
+    stored = OrphanCharge.objects.get(pk=stale.pk)
+    assert (stored.status, stored.checks, stored.claimed_until) == ("withdrawn", 0, None)
+
+
 def test_an_orphan_unresolved_too_long_is_given_up_with_an_alert(
     gateways: Any, settings: LazySettings, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -123,6 +184,7 @@ def test_an_orphan_at_a_gateway_no_longer_configured_is_given_up(
     gateways: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     gone = orphan("old-gateway", reference="og-1")
+    before = timezone.now()
 
     assert orphan_resolve(gone) == "given_up"
 
@@ -130,6 +192,7 @@ def test_an_orphan_at_a_gateway_no_longer_configured_is_given_up(
     assert (stored.status, stored.last_error) == (
         "given_up", "gateway old-gateway is no longer configured",
     )  # fmt: skip
+    assert stored.updated_at >= before
     [alert] = alerts(caplog, "orphan_unresolved")
     assert (alert.payment_id, alert.gateway) == (str(gone.payment_id), "old-gateway")
     assert "(reference og-1)" in alert.getMessage()

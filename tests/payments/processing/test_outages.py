@@ -16,6 +16,7 @@ from django.conf import LazySettings
 from django.utils import timezone
 
 from gateways.adapters.mercadopago import idempotency_key_header
+from gateways.health import gateways_probe_all
 from gateways.registry import adapter_for
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentEvent
 from payments.models import PaymentStatus as S
@@ -101,9 +102,13 @@ def test_a_hung_primary_s_orphan_is_withdrawn_once_it_answers(
     pix_payment: Any, sim: Any, orphan_settings: LazySettings
 ) -> None:
     sim.faults("mercadopago", down=True, down_mode="hang")
-    payment = drive(pix_payment()).payment
+    before = timezone.now()
+    payment = drive(pix_payment(pix_expires_in=600)).payment
     [made] = sim.charges(payment.id, gateway="mercadopago")  # the hang made the charge
     assert made["status"] == "pending"
+    recorded = OrphanCharge.objects.get(payment=payment)  # expires as the payment's code does
+    assert before + timedelta(seconds=600) <= recorded.expires_at
+    assert recorded.expires_at <= timezone.now() + timedelta(seconds=600)
 
     assert orphans_withdraw() == {"later": 1}  # still hanging: looked at again later
     sim.reset_faults()
@@ -118,14 +123,97 @@ def test_a_hung_primary_s_orphan_is_withdrawn_once_it_answers(
     assert payment.status == S.AWAITING_PAYMENT  # its own charge, at Efí, is untouched
 
 
+def test_a_recovered_gateway_s_orphans_are_looked_at_in_the_next_sweep(
+    pix_payment: Any, sim: Any, orphan_settings: LazySettings
+) -> None:
+    """An orphan whose look failed waits out its backoff, unless the health probe finds its
+    gateway up again: then the next sweep takes it at once."""
+    sim.faults("mercadopago", down=True, down_mode="hang")
+    payment = drive(pix_payment()).payment
+    orphan_settings.PAYWAVE_ORPHAN_RETRY_BASE_SECONDS = 3600
+    assert orphans_withdraw() == {"later": 1}  # still hanging: the next look in about an hour
+    fresh = drive(pix_payment()).payment  # its orphan's first look is an hour away
+    sim.reset_faults()
+    assert orphans_withdraw() == {}
+
+    assert gateways_probe_all()["mercadopago"]["status"] == "up"
+    assert orphans_withdraw() == {"withdrawn": 1}
+    assert OrphanCharge.objects.get(payment=payment).status == "withdrawn"
+    assert OrphanCharge.objects.get(payment=fresh).checks == 0  # it waits: nothing failed yet
+
+
+def test_an_orphan_found_but_not_cancelled_in_time_goes_to_a_person(
+    pix_payment: Any, sim: Any, orphan_settings: LazySettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.faults("mercadopago", down=True, down_mode="hang")
+    payment = drive(pix_payment()).payment
+    orphan_settings.PAYWAVE_ORPHAN_GIVE_UP_SECONDS = 0
+    # Seeded: the first request (the lookup) passes, the second (the cancel) gets a 503.
+    sim.faults("mercadopago", error_rate=0.5, error_status=503, seed=2)
+
+    assert orphans_withdraw() == {"given_up": 1}
+
+    [made] = sim.charges(payment.id, gateway="mercadopago")
+    assert made["status"] == "pending"  # still there: a person withdraws it
+    orphan = OrphanCharge.objects.get(payment=payment)
+    assert (orphan.status, orphan.reference) == ("given_up", made["id"])  # found by the lookup
+    assert (
+        orphan.last_error
+        == "still unresolved: cancel: Retryable: mercadopago: HTTP 503, not processed"
+    )
+    [alert] = [r for r in caplog.records if getattr(r, "alert", "") == "orphan_unresolved"]
+    assert f"(reference {made['id']})" in alert.getMessage()
+
+
+def test_an_orphan_closed_at_the_gateway_by_someone_else_is_only_recorded(
+    pix_payment: Any,
+    gateways: Any,
+    sim: Any,
+    orphan_settings: LazySettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Paid and refunded there, or cancelled there: nothing left to withdraw or refund; a
+    person hears of the money that came and went, not of the cancelled charge."""
+    sim.faults("mercadopago", down=True, down_mode="hang")
+    refunded = drive(pix_payment(amount=1000)).payment
+    cancelled = drive(pix_payment(amount=2000)).payment
+    sim.reset_faults()
+    mercadopago = adapter_for(gateways["mercadopago"])
+    [paid] = sim.charges(refunded.id, gateway="mercadopago")
+    sim.http.post(f"/pix/{paid['id']}/pay", params={"gateway": "mercadopago"})
+    mercadopago.refund(reference=paid["id"], amount=1000, idempotency_key="by-a-person")
+    [unpaid] = sim.charges(cancelled.id, gateway="mercadopago")
+    mercadopago.cancel(unpaid["id"])
+
+    assert orphans_withdraw() == {"withdrawn": 2}
+
+    stored = OrphanCharge.objects.get(payment=refunded)
+    assert (stored.amount_paid, stored.last_error) == (None, "mercadopago says refunded/refunded")
+    stored = OrphanCharge.objects.get(payment=cancelled)
+    assert stored.last_error == "mercadopago says cancelled/by_collector"
+    [alert] = [r for r in caplog.records if getattr(r, "alert", "") == "charge_reversed"]
+    assert (alert.payment_id, alert.gateway) == (str(refunded.id), "mercadopago")
+    assert alert.getMessage() == (
+        f"a charge payment {refunded.id} left at mercadopago reads refunded/refunded"
+    )
+
+
 def test_a_reset_primary_that_made_nothing_leaves_an_absent_orphan(
     pix_payment: Any, sim: Any, orphan_settings: LazySettings
 ) -> None:
     sim.faults("mercadopago", down=True, down_mode="reset")  # read, never handled
     payment = drive(pix_payment()).payment
     sim.reset_faults()
+    orphan_settings.PAYWAVE_ORPHAN_ABSENT_AFTER_SECONDS = 3600
 
+    assert orphans_withdraw() == {"later": 1}  # within the hour a late request may still land
+    orphan = OrphanCharge.objects.get(payment=payment)
+    assert (orphan.status, orphan.last_error) == ("open", "not at the gateway yet")
+
+    orphan_settings.PAYWAVE_ORPHAN_ABSENT_AFTER_SECONDS = 0
     assert orphans_withdraw() == {"absent": 1}
+    orphan.refresh_from_db()
+    assert (orphan.status, orphan.last_error) == ("absent", "the gateway holds no such charge")
     assert sim.charges(payment.id, gateway="mercadopago") == []
 
 
@@ -168,8 +256,10 @@ def test_an_orphan_paid_anyway_is_refunded_and_the_wallet_credited_once(
     assert Wallet.objects.get(pk=wallet.pk).balance == 2500  # credited once
     [second] = PaymentEvent.objects.filter(payment=payment, reason__contains="second payment")
     assert second.reason == "a second payment of 25.00 BRL at mercadopago is refunded automatically"
+    assert (second.from_status, second.to_status) == (S.SUCCEEDED, S.SUCCEEDED)  # an event only
+    assert second.actor == "orphan-withdrawal"
     alerts = [r for r in caplog.records if getattr(r, "alert", "") == "extra_payment_refunded"]
-    assert [r.payment_id for r in alerts] == [str(payment.id)]
+    assert [(r.payment_id, r.gateway) for r in alerts] == [(str(payment.id), "mercadopago")]
     assert "was also paid 25.00 BRL at mercadopago" in alerts[0].getMessage()
 
 
