@@ -72,6 +72,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-ms", type=int, help="simulator latency (overrides)")
     parser.add_argument(
+        "--payments-workers", type=int, help="payments worker processes (overrides)"
+    )
+    parser.add_argument(
         "--phases", help="comma-separated subset of baseline,max,intake,half,noop,floor"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the API and payments worker")
@@ -87,6 +90,7 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
         "count": args.count,
         "clients": args.clients,
         "simulator_latency_ms": args.latency_ms,
+        "payments_workers": args.payments_workers,
     }.items():
         if value is not None:
             config[key] = value
