@@ -213,7 +213,7 @@ def test_a_refused_try_is_tried_again_after_its_countdown(credited: Any, sim: An
     assert due <= refund.next_attempt_at <= due + timedelta(seconds=5)
 
 
-def test_the_log_lines_of_a_refund_s_try_name_the_refund_and_its_payment(
+def test_the_log_lines_of_a_refund_s_try_name_the_refund_its_payment_gateway_and_try(
     credited: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     payment, _ = credited("stripe")
@@ -226,7 +226,9 @@ def test_the_log_lines_of_a_refund_s_try_name_the_refund_and_its_payment(
 
     lines = [r for r in caplog.records if r.name == "stripe"]  # the SDK's request lines
     assert lines
-    assert {(r.refund_id, r.payment_id) for r in lines} == {(str(refund.pk), str(payment.pk))}
+    assert {(r.refund_id, r.payment_id, r.gateway, r.attempt) for r in lines} == {
+        (str(refund.pk), str(payment.pk), "stripe", 1)
+    }
 
 
 def test_a_job_for_a_refund_that_does_not_exist_does_nothing() -> None:
@@ -369,22 +371,6 @@ def test_a_refund_the_gateway_refuses_fails_with_its_word_and_the_debit_back(
     )
     assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT  # the debit given back
     assert Event.objects.filter(subject_id=payment.id, type="refund.failed").count() == 1
-
-
-def test_the_log_lines_of_a_try_name_its_gateway_and_attempt(
-    credited: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    payment, _ = credited("stripe")
-    refund = new_refund(payment)
-    caplog.handler.addFilter(ContextFilter())  # as every configured handler has it
-    caplog.clear()  # the payment's lines
-
-    with caplog.at_level(logging.INFO, logger="stripe"):
-        refund_process(refund.pk)
-
-    lines = [r for r in caplog.records if r.name == "stripe"]  # the SDK's request lines
-    assert lines
-    assert {(r.gateway, r.attempt) for r in lines} == {("stripe", 1)}
 
 
 def refund_url(payment_id: Any) -> str:
