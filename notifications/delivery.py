@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, Field, OuterRef, Q
+from django.db.models import Exists, F, Field, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from paywave.jobs import overdue_republish
@@ -110,40 +110,35 @@ def delivery_attempt(delivery_id: int, token: Any) -> str:
     return outcome
 
 
+def _earlier_pending(endpoint_id: Any, subject_id: Any, event_id: Any) -> QuerySet[Delivery]:
+    """Deliveries to the endpoint about the subject, of earlier events, still pending."""
+    return Delivery.objects.filter(
+        endpoint_id=endpoint_id, subject_id=subject_id, event_id__lt=event_id, status=PENDING
+    )
+
+
+def _earlier_not_fanned_out(subject_id: Any, event_id: Any) -> QuerySet[Event]:
+    """Earlier events about the subject whose deliveries do not exist yet."""
+    return Event.objects.filter(subject_id=subject_id, id__lt=event_id, fanned_out_at__isnull=True)
+
+
 # Read with the delivery, so the usual case (nothing about its subject goes first) costs
-# no statement of its own: an earlier delivery to its endpoint about its subject still
-# pending, or an earlier event about its subject not fanned out yet.
+# no statement of its own.
 _AFTER_ANOTHER = Exists(
-    Delivery.objects.filter(
-        endpoint_id=OuterRef("endpoint_id"),
-        subject_id=OuterRef("subject_id"),
-        event_id__lt=OuterRef("event_id"),
-        status=PENDING,
-    )
-) | Exists(
-    Event.objects.filter(
-        subject_id=OuterRef("subject_id"), id__lt=OuterRef("event_id"), fanned_out_at__isnull=True
-    )
-)
+    _earlier_pending(OuterRef("endpoint_id"), OuterRef("subject_id"), OuterRef("event_id"))
+) | Exists(_earlier_not_fanned_out(OuterRef("subject_id"), OuterRef("event_id")))
 
 
 def _earlier_undelivered(delivery: Delivery, now: datetime) -> datetime | None:
     """When to look again if something about the same subject must go first, else None."""
     earlier = (
-        Delivery.objects.filter(
-            endpoint_id=delivery.endpoint_id,
-            subject_id=delivery.subject_id,
-            event_id__lt=delivery.event_id,
-            status=PENDING,
-        )
+        _earlier_pending(delivery.endpoint_id, delivery.subject_id, delivery.event_id)
         .order_by("event_id")
         .values_list("id", "next_attempt_at")
         .first()
     )
     if earlier is None and not (
-        Event.objects.filter(
-            subject_id=delivery.subject_id, id__lt=delivery.event_id, fanned_out_at__isnull=True
-        ).exists()
+        _earlier_not_fanned_out(delivery.subject_id, delivery.event_id).exists()
     ):
         return None
     # The one before it starts this one when it is done; looking again at its next try
