@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -361,14 +361,9 @@ def _claim_attempt(
             charge_params=charge_params_text(request),
             deadline_at=timezone.now() + timedelta(seconds=longest_call),
         )
-        # Every attempt is written with a new version of its payment (inserted with a
-        # transition or a touch, finished with one; a dead worker's attempt is marked
-        # lost by the step itself, before it counts them again). So while the locked
-        # payment is the version they were counted from, the attempts are as counted.
-        unchanged = locked.version == payment.version
-        if not _attempt_insert(in_flight, unchanged=unchanged):
-            return None  # another job made this attempt
-        attempt = in_flight
+        if _attempted_since(locked, read=payment, counted=attempts):
+            return None  # another job with this token made the step's attempt: it owns it
+        in_flight.save(force_insert=True)
         if locked.status == S.PENDING:  # the first attempt: one write shows both
             payment_transition(
                 payment_id=payment.pk,
@@ -377,35 +372,26 @@ def _claim_attempt(
                 reason="picked up for charging",
                 actor=ACTOR,
                 locked=locked,
-                # Unchanged since they were counted: they are all there is (see below).
-                attempts=_in_document_order([*attempts, attempt]) if unchanged else None,
+                attempts=[in_flight],  # a pending payment has no attempt before its first
             )
         else:
             _touch_locked(locked)
-    return attempt
+    return in_flight
 
 
-def _in_document_order(attempts: list[PaymentAttempt]) -> list[PaymentAttempt]:
-    return sorted(attempts, key=lambda attempt: (attempt.created_at, attempt.id))
+def _attempted_since(locked: Payment, *, read: Payment, counted: list[PaymentAttempt]) -> bool:
+    """Has an attempt been made since the job read the payment and counted its attempts?
 
-
-def _attempt_insert(attempt: PaymentAttempt, *, unchanged: bool) -> bool:
-    """Insert the attempt; False if another job made the attempt of that number first.
-
-    Every attempt is inserted with a new version of its payment (a transition or a
-    touch, in the same transaction), so while the locked payment is the version the
-    attempts were counted from, no attempt of that number can exist: the insert needs
-    no savepoint to survive a duplicate.
+    Every attempt is inserted here, under this lock, with a new version of its payment
+    (a transition or a touch). So while the locked payment is the version the job read,
+    none was; after another change (an edit, a finished attempt), they are counted again.
+    A duplicate job (a redelivered message, a sweep's republish) carries the same token
+    and may have chosen another gateway: whatever it chose, it must not call once another
+    job's attempt is out.
     """
-    if unchanged:
-        attempt.save(force_insert=True)
-        return True
-    try:
-        with transaction.atomic():
-            attempt.save(force_insert=True)
-    except IntegrityError:
+    if locked.version == read.version:
         return False
-    return True
+    return PaymentAttempt.objects.filter(payment_id=locked.pk).count() != len(counted)
 
 
 def _touch(payment_id: Any) -> None:

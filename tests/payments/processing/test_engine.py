@@ -364,3 +364,22 @@ def test_the_processing_event_shows_the_attempt_as_it_was_stored(
     event = Event.objects.get(subject_id=payment.id, type="payment.processing")
     assert event.data["attempts"] == payment_document(stored)["attempts"]
     assert [a["outcome"] for a in event.data["attempts"]] == [AttemptOutcome.IN_FLIGHT]
+
+
+def test_a_job_that_counted_attempts_before_another_claimed_one_tries_no_other_gateway(
+    card_payment: Any, gateways: Any, second_stripe: Any, sim: Any
+) -> None:
+    """As above, but the second job chose another gateway (a circuit changed between the
+    two reads): it must not charge the card there while the first job's call is out."""
+    from payments import processing
+
+    payment = card_payment()
+    stale = Payment.objects.get(pk=payment.pk)  # the second job's read: no attempt yet
+    stripe = gateways["stripe"]
+    request = processing.charge_request_for(payment, stripe.code, [])
+    assert processing._claim_attempt(payment, stripe, 1, request, []) is not None
+
+    assert processing._attempt(stale, second_stripe, 1, []) is None
+
+    assert outcomes(payment) == [("stripe", 1, AttemptOutcome.IN_FLIGHT)]
+    assert sim.charges(payment.id) == []  # no card charged anywhere by the second job
