@@ -170,7 +170,7 @@ def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:
             # Another job is making this call, or its worker just died: look again later.
             wait = (in_flight.deadline_at - now).total_seconds() + 0.5
             return NextStep(str(payment.dispatch_token), wait)
-        _mark_lost(in_flight)
+        attempt_mark_lost(in_flight)
         attempts = list(payment.attempts.order_by("id"))
 
     gateway, number = _choose(payment, attempts)
@@ -179,7 +179,7 @@ def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:
     return _attempt(payment, gateway, number, attempts)
 
 
-def _mark_lost(attempt: PaymentAttempt) -> None:
+def attempt_mark_lost(attempt: PaymentAttempt) -> None:
     """An attempt whose worker died mid-call: the request may have been sent."""
     PaymentAttempt.objects.filter(pk=attempt.pk, outcome=AttemptOutcome.IN_FLIGHT).update(
         outcome=AttemptOutcome.AMBIGUOUS,

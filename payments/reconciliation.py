@@ -48,13 +48,13 @@ from .models import (
     FailureCode,
     ParkedReason,
     Payment,
-    PaymentAttempt,
     PaymentEvent,
     Refund,
 )
 from .models import PaymentStatus as S
 from .processing import (
     LookupInconclusive,
+    attempt_mark_lost,
     charge_lookup,
     charge_result_apply,
     payment_park,
@@ -125,11 +125,7 @@ def payment_reconcile_processing(payment: Payment) -> str:
     if last and last.outcome == AttemptOutcome.IN_FLIGHT:
         if last.deadline_at and last.deadline_at > timezone.now():
             return "in_flight"
-        PaymentAttempt.objects.filter(pk=last.pk, outcome=AttemptOutcome.IN_FLIGHT).update(
-            outcome=AttemptOutcome.AMBIGUOUS,
-            error_class="WorkerLost",
-            error_message="the worker stopped during the call; the charge may exist",
-        )
+        attempt_mark_lost(last)
         last.outcome = AttemptOutcome.AMBIGUOUS
     if not _take_over(payment):
         return "moved"
