@@ -78,20 +78,20 @@ def _sweep(task: str, seconds: float) -> dict[str, Any]:
     return _every(task, timedelta(seconds=seconds), expires=True)
 
 
-HOURLY = timedelta(hours=1)
+_HOURLY = timedelta(hours=1)
 CELERY_BEAT_SCHEDULE = {
-    "purge-expired-idempotency-keys": _every("paywave.purge_expired_idempotency_keys", HOURLY),
-    "purge-expired-refresh-tokens": _every("paywave.purge_expired_refresh_tokens", HOURLY),
+    "purge-expired-idempotency-keys": _every("paywave.purge_expired_idempotency_keys", _HOURLY),
+    "purge-expired-refresh-tokens": _every("paywave.purge_expired_refresh_tokens", _HOURLY),
     "probe-gateway-health": _sweep("gateways.probe_health", PAYWAVE_HEALTH_PROBE_SECONDS),
     "sweep-payment-outbox": _sweep("payments.sweep_outbox", PAYWAVE_OUTBOX_SWEEP_SECONDS),
     "reconcile-payments": _sweep("payments.reconcile", PAYWAVE_RECONCILE_SWEEP_SECONDS),
     "reconcile-refunds": _sweep("payments.reconcile_refunds", PAYWAVE_RECONCILE_SWEEP_SECONDS),
     "withdraw-orphan-charges": _sweep("payments.withdraw_orphans", PAYWAVE_ORPHAN_SWEEP_SECONDS),
     "check-ledger": _every("wallets.check_ledger", timedelta(days=1)),
-    "purge-rejected-gateway-callbacks": _every("gateways.purge_rejected_callbacks", HOURLY),
+    "purge-rejected-gateway-callbacks": _every("gateways.purge_rejected_callbacks", _HOURLY),
     "sweep-webhook-events": _sweep("notifications.sweep_events", PAYWAVE_WEBHOOK_SWEEP_SECONDS),
     "sweep-webhook-deliveries": _sweep(
         "notifications.sweep_deliveries", PAYWAVE_WEBHOOK_SWEEP_SECONDS
     ),
-    "purge-expired-events": _every("notifications.purge_expired_events", HOURLY),
+    "purge-expired-events": _every("notifications.purge_expired_events", _HOURLY),
 }
