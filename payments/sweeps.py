@@ -54,7 +54,7 @@ def callbacks_sweep(*, dispatch: Callable[[int], bool]) -> int:
     overdue = GatewayCallback.objects.filter(
         status=CallbackStatus.RECEIVED, received_at__lt=_grace_ago()
     )
-    return overdue_republish(overdue, due_field="received_at", order_by="id", publish=dispatch)
+    return overdue_republish(overdue, order_by="id", publish=dispatch)
 
 
 def _grace_ago() -> datetime:
