@@ -111,9 +111,10 @@ def _claim(*, client_id: str, key: str, fingerprint: str) -> IdempotencyKey:
     now = timezone.now()
     for _ in range(3):
         try:
-            # Its own statement, committed at once: a second request with the key sees it.
-            # Inside a caller's transaction it needs a savepoint (a duplicate key must not
-            # break that transaction); outside one (a request) the INSERT alone will do.
+            # Outside a transaction (a request: the views' case) the INSERT alone, committed
+            # at once, so a second request with the key sees it. Inside a caller's
+            # transaction a savepoint, so a duplicate key does not break that transaction;
+            # the claim is then seen when the caller commits.
             with (
                 transaction.atomic()
                 if transaction.get_connection().in_atomic_block
