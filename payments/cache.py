@@ -36,8 +36,12 @@ def payment_cache_get(payment_id: Any) -> dict[str, Any] | None:
         return json.loads(crypto.decrypt(sealed))
     except ImproperlyConfigured:
         logger.warning("cached payment %s cannot be decrypted: dropped", payment_id)
-        versioned_cache().delete(_key(payment_id))
+        payment_cache_delete(payment_id)
         return None
+
+
+def payment_cache_delete(payment_id: Any) -> None:
+    versioned_cache().delete(_key(payment_id))
 
 
 def payment_cache_put(payment: Payment, document: dict[str, Any] | None = None) -> dict[str, Any]:
