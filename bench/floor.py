@@ -275,13 +275,12 @@ class Scratch:
 
     def delete(self) -> None:
         from notifications.models import Event
-        from payments.cache import _key  # the cache's own key of a payment
+        from payments.cache import payment_cache_delete
         from payments.models import Payment
-        from paywave.cache.versioned import versioned_cache
 
         Event.objects.filter(client=self.client).delete()
         for payment in self.payments:
-            versioned_cache().delete(_key(payment.id))
+            payment_cache_delete(payment.id)
         Payment.objects.filter(client=self.client).delete()  # events and attempts with them
         self.client.delete()
         self.user.delete()
@@ -378,17 +377,16 @@ def document_part(scratch: Scratch, n: int, warmup: int) -> Samples:
 
 
 def webhook_part(scratch: Scratch, url: str, n: int, warmup: int) -> Samples:
-    from notifications.models import new_event_id
-    from notifications.sending import webhook_post
+    from django.utils import timezone
 
-    def prepare(i: int) -> bytes:
-        event = {
-            "id": new_event_id(),
-            "type": "payment.awaiting_payment",
-            "created_at": scratch.document["updated_at"],
-            "data": scratch.document,
-        }
-        return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    from notifications.models import Event
+    from notifications.sending import event_body, webhook_post
+
+    def prepare(i: int) -> bytes:  # the body a delivery sends, of an event never stored
+        event = Event(
+            type="payment.awaiting_payment", data=scratch.document, created_at=timezone.now()
+        )
+        return event_body(event)
 
     def run(body: bytes) -> None:
         sent = webhook_post(url=url, secret=RECEIVER_SECRET, body=body)
