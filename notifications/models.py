@@ -26,6 +26,11 @@ EVENT_TYPES: tuple[str, ...] = (
 ALL_EVENTS = "*"
 
 
+def subscribed_to(events: list[str] | tuple[str, ...], event_type: str) -> bool:
+    """Does an endpoint's list of event types take `event_type`?"""
+    return ALL_EVENTS in events or event_type in events
+
+
 def new_event_id() -> str:
     """`evt_` and 24 random characters: says nothing of how many events there are."""
     return "evt_" + secrets.token_urlsafe(18)
@@ -98,9 +103,6 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
-
-    def subscribes_to(self, event_type: str) -> bool:
-        return ALL_EVENTS in self.events or event_type in self.events
 
 
 class DeliveryStatus(models.TextChoices):

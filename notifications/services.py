@@ -81,10 +81,9 @@ def webhook_endpoint_create(*, client_id: Any, url: str, events: list[str]) -> W
                 "delete one first.",
                 code="webhook_endpoint_limit",
             )
-        endpoint = WebhookEndpoint.objects.create(
+        endpoint = WebhookEndpoint.objects.create(  # post_save: endpoints_changed
             client_id=client_id, url=url, events=subscribed, secret=webhook_secret_generate()
         )
-        endpoints_changed()
     logger.info(
         "webhook endpoint created",
         extra={"endpoint_id": str(endpoint.id), "client_id": str(client_id)},

@@ -16,6 +16,7 @@ from notifications.services import (
     webhook_endpoint_disable,
     webhook_endpoint_enable,
 )
+from paywave.cache.json_state import json_state
 from tests.factories import ApiClientFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +92,36 @@ def test_an_event_whose_subscriptions_are_cached_costs_its_own_rows_only(
         )
     assert Delivery.objects.get(event=event).endpoint_id == endpoint.pk
     assert Event.objects.count() == 2
+
+
+def test_an_entry_stored_before_the_change_committed_is_not_taken_as_current(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Another process read the rows before the change committed and cached them: the
+    commit makes its entry out of date."""
+    from notifications.subscriptions import client_subscriptions
+
+    app = ApiClientFactory()
+    assert recorded_to(app) == set()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            client=app, url="https://hooks.example.com/a", events=["*"], secret="whsec_test"
+        )
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            created_at=timezone.now() - timedelta(seconds=1)
+        )
+        stale = client_subscriptions(app.pk)  # as the other process's read: rows cached
+        json_state().set(
+            f"paywave:webhook-endpoints:{app.pk}",
+            {"generation": current_generation(), "rows": []},  # ... without the endpoint
+            300,
+        )
+        assert stale  # (this transaction sees its own endpoint)
+
+    assert recorded_to(app) == {endpoint.pk}
+
+
+def current_generation() -> Any:
+    from notifications.subscriptions import GENERATION_KEY
+
+    return json_state().get_many([GENERATION_KEY])[GENERATION_KEY]
