@@ -44,7 +44,7 @@ from paywave.observability.metrics import record_webhook_delivery
 from .dispatch import delivery_publish
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
 from .sending import SendResult, event_body, webhook_post
-from .services import webhook_endpoint_disable
+from .services import ENDPOINT_DELETED, webhook_endpoint_disable
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,15 @@ def delivery_attempt(delivery_id: int, token: Any) -> str:
         return Outcome.STALE
     mine = Delivery.objects.filter(pk=delivery_id, status=PENDING, job_token=token)
     endpoint = delivery.endpoint
-    if not endpoint.enabled or endpoint.deleted_at is not None:
+    if endpoint.deleted_at is not None:  # made after the delete (a cached subscription)
+        mine.update(
+            status=DeliveryStatus.FAILED,
+            job_token=None,
+            next_attempt_at=None,
+            last_error=ENDPOINT_DELETED,
+        )
+        return Outcome.FAILED
+    if not endpoint.enabled:
         mine.update(job_token=None)  # enabling it again hands it to the sweep
         return Outcome.PARKED
     wait_until = _earlier_undelivered(delivery, now) if delivery.after_another else None

@@ -55,7 +55,7 @@ def event_fan_out(event_id: int) -> list[int]:
     """Create a recorded-but-not-fanned-out event's deliveries once (the ids created).
 
     `event_record` fans out in the event's own transaction; this is for events that
-    were stored without that (older rows, and the fan-out jobs still queued for them).
+    were stored without that (rows of older releases), found by the events sweep.
     """
     now = timezone.now()
     with transaction.atomic():

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 MAX_ENDPOINTS_PER_CLIENT = 16
 MAX_URL_LENGTH = 2048
+ENDPOINT_DELETED = "The endpoint was deleted."  # a delivery's last error
 
 
 def event_record(*, type: str, client_id: Any, subject_id: UUID, data: dict[str, Any]) -> Event:
@@ -105,7 +106,7 @@ def webhook_endpoint_delete(*, client_id: Any, endpoint_id: UUID) -> None:
             status=DeliveryStatus.FAILED,
             job_token=None,
             next_attempt_at=None,
-            last_error="The endpoint was deleted.",
+            last_error=ENDPOINT_DELETED,
         )
     logger.info(
         "webhook endpoint deleted",

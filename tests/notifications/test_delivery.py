@@ -432,6 +432,31 @@ def test_a_deleted_endpoints_pending_deliveries_fail(receiver: Receiver, jobs: J
     assert receiver.requests == []
 
 
+def test_a_delivery_made_after_its_endpoint_was_deleted_fails_at_its_try(
+    receiver: Receiver, jobs: Jobs
+) -> None:
+    """A subscription read from a cache entry not yet out of date can still name it."""
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        deleted_at=timezone.now(), enabled=False
+    )  # deleted behind the fan-out's back
+    event = record_event(endpoint.client)
+    Delivery.objects.create(
+        event=event,
+        endpoint=endpoint,
+        subject_id=event.subject_id,
+        window_started_at=event.created_at,
+        next_attempt_at=timezone.now(),
+        job_token=(token := uuid.uuid4()),
+    )
+
+    delivery = Delivery.objects.get()
+    assert delivery_attempt(delivery.pk, token) == Outcome.FAILED
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_error) == (D.FAILED, "The endpoint was deleted.")
+    assert receiver.requests == []
+
+
 def test_outside_the_sandbox_a_url_resolving_to_a_private_address_is_not_called(
     receiver: Receiver, jobs: Jobs, settings: Any
 ) -> None:
