@@ -83,6 +83,11 @@ def test_the_overdue_sweep_claims_publishes_and_puts_back_what_the_broker_refuse
     assert refused == [(with_job.pk, with_job.job_token)]  # oldest first, then it stopped
     with_job.refresh_from_db()
     assert with_job.next_attempt_at == long_ago  # put back as it was: still overdue
+    only_without = overdue.filter(pk=without_job.pk)
+    assert overdue_republish(only_without, claim_by="job_token", publish=broker_down) == 0
+    without_job.refresh_from_db()
+    assert without_job.job_token is None  # the token it was given is taken back
+    assert without_job.next_attempt_at == long_ago + timedelta(seconds=1)
 
     published: list[tuple[int, uuid.UUID]] = []
 
