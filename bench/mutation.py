@@ -333,11 +333,14 @@ def work_units(module: dict[str, Any]) -> list[dict[str, Any]]:
     path = module["path"]
     name = path.removesuffix(".py").replace("/", ".")
     shards = int(module.get("shards", 1))
+    functions = in_scope(module)
     if shards <= 1:
-        return [{"module": module, "workdir": WORK / name, "patterns": []}]
+        scoped = bool(module.get("functions"))
+        patterns = [f"{name}.{function}__mutmut_*" for function in functions] if scoped else []
+        return [{"module": module, "workdir": WORK / name, "patterns": patterns}]
     bins: list[list[str]] = [[] for _ in range(shards)]
     weights = [0] * shards
-    for function, lines in sorted(_functions(path).items(), key=lambda item: -item[1]):
+    for function, lines in sorted(functions.items(), key=lambda item: -item[1]):
         lightest = weights.index(min(weights))
         bins[lightest].append(f"{name}.{function}__mutmut_*")
         weights[lightest] += lines
@@ -346,6 +349,27 @@ def work_units(module: dict[str, Any]) -> list[dict[str, Any]]:
         for index, patterns in enumerate(bins)
         if patterns
     ]
+
+
+def in_scope(module: dict[str, Any]) -> dict[str, int]:
+    """The functions of the module that are mutated (mutmut's names, and their lengths):
+    the toml's `functions` (`name`, or `Class.method`), or all of them."""
+    found = _functions(module["path"])
+    wanted = module.get("functions")
+    if not wanted:
+        return found
+    chosen = {mangled: lines for mangled, lines in found.items() if _readable(mangled) in wanted}
+    missing = set(wanted) - {_readable(mangled) for mangled in chosen}
+    if missing:
+        raise SystemExit(f"bench mutation: {module['path']} has no {', '.join(sorted(missing))}")
+    return chosen
+
+
+def _readable(mangled: str) -> str:
+    """`x_f` -> `f`; `xǁCǁm` -> `C.m`."""
+    if mangled.startswith("x_"):
+        return mangled[2:]
+    return mangled.removeprefix("xǁ").replace("ǁ", ".")  # not strip(): `_pix` ends in an x
 
 
 def _functions(path: str) -> dict[str, int]:
@@ -398,9 +422,12 @@ def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[st
     """The module's results, merged from the work directories of its runs."""
     path = module["path"]
     units = work_units(module)
+    scope = set(map(_readable, in_scope(module))) if module.get("functions") else None
     statuses: dict[str, str] = {}
     for unit in units:
         for name, status in _statuses(unit["workdir"], path).items():
+            if scope is not None and _function_name(name) not in scope:
+                continue  # a function the toml leaves out: never run
             if status != "not checked" or name not in statuses:
                 statuses[name] = status
     counts = Counter(statuses.values())
@@ -415,6 +442,7 @@ def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[st
     caught = sum(counts[status] for status in CAUGHT)
     return {
         "module": path,
+        "functions": sorted(scope) if scope is not None else "all",
         "tests": module["tests"],
         "finished": all(r["finished"] for r in runs) and counts["not checked"] == 0 and total > 0,
         "logs": [str((u["workdir"] / "mutmut.log").relative_to(ROOT)) for u in units],
@@ -565,10 +593,7 @@ def _survivor(name: str, status: str, diff: str, source: str) -> dict[str, Any]:
 
 def _function_name(mutant: str) -> str:
     """`payments.x_f__mutmut_3` -> `f`; `payments.xǁCǁm__mutmut_1` -> `C.m`."""
-    mangled = mutant.rpartition("__mutmut_")[0].rpartition(".")[2]
-    if mangled.startswith("x_"):
-        return mangled[2:]
-    return mangled.strip("xǁ").replace("ǁ", ".")
+    return _readable(mutant.rpartition("__mutmut_")[0].rpartition(".")[2])
 
 
 def _hunk_offset(diff: str) -> int | None:
@@ -724,6 +749,11 @@ def markdown(result: dict[str, Any]) -> str:
             "before the tests written for its survivors.",
             "",
         ]
+    scoped = [r for r in result["modules"] if r.get("functions", "all") != "all"]
+    if scoped:
+        lines += ["Modules mutated in part (bench/mutation.toml `functions`), and the part:", ""]
+        lines += [f"- {r['module']}: {', '.join(r['functions'])}" for r in scoped]
+        lines.append("")
     lines += ["## Survivors", ""]
     for report in result["modules"]:
         survivors = report["survivors"]
