@@ -148,9 +148,29 @@ def test_decline_is_final_and_no_other_gateway_is_called(
     payment = drive(card_payment("pm_card_chargeDeclined")).payment
 
     assert payment.status == S.FAILED
-    assert payment.failure_code == "card_declined"
+    assert (payment.gateway, payment.failure_code) == ("stripe", "card_declined")
+    assert payment.failure_message == "stripe: the card was declined"
     assert outcomes(payment) == [("stripe", 1, AttemptOutcome.DECLINED)]
+    assert story(payment) == [
+        (S.PENDING, S.PROCESSING, "picked up for charging"),
+        (S.PROCESSING, S.FAILED, "declined at stripe"),
+    ]
     assert len(sim.charges(payment.id)) == 1  # the declined intent, at the primary only
+
+
+def test_a_refused_pix_charge_fails_as_the_payers_not_the_cards(pix_payment: Any, sim: Any) -> None:
+    sim.faults("mercadopago", error_rate=1, error_status=400)
+
+    payment = drive(pix_payment()).payment
+
+    assert (payment.status, payment.gateway) == (S.FAILED, "mercadopago")
+    assert payment.failure_code == "invalid_payer"
+    assert payment.failure_message == "mercadopago: the payment was refused"
+    assert outcomes(payment) == [("mercadopago", 1, AttemptOutcome.DECLINED)]
+
+
+def story(payment: Payment) -> list[tuple[str, str, str]]:
+    return list(payment.events.order_by("id").values_list("from_status", "to_status", "reason"))
 
 
 def test_everything_down_fails_with_gateways_exhausted_and_an_alert(
@@ -167,9 +187,16 @@ def test_everything_down_fails_with_gateways_exhausted_and_an_alert(
         ("stripe", 1), ("stripe", 2), ("stripe", 3),
         ("stripe-backup", 1), ("stripe-backup", 2), ("stripe-backup", 3),
     ]  # fmt: skip
+    message = "Every gateway failed (6 attempts at stripe, stripe-backup)."
+    assert payment.failure_message == message
+    assert story(payment) == [
+        (S.PENDING, S.PROCESSING, "picked up for charging"),
+        (S.PROCESSING, S.FAILED, "gateways exhausted"),
+    ]
     alerts = [r for r in caplog.records if getattr(r, "alert", "") == "gateways_exhausted"]
     assert len(alerts) == 1
-    assert alerts[0].payment_id == str(payment.id)
+    assert (alerts[0].payment_id, alerts[0].attempts) == (str(payment.id), 6)
+    assert alerts[0].getMessage() == f"payment {payment.id} failed: {message}"
     assert sim.charges(payment.id) == []
 
 
@@ -259,8 +286,14 @@ def test_no_gateway_for_the_payment_fails_clearly(card_payment: Any, gateways: A
 
     assert payment.status == S.FAILED
     assert payment.failure_code == "gateways_exhausted"
-    assert "No enabled gateway" in payment.failure_message
+    assert payment.failure_message == (
+        "No enabled gateway takes this method, currency and payer country."
+    )
     assert payment.attempts.count() == 0
+    assert story(payment) == [  # through processing all the same
+        (S.PENDING, S.PROCESSING, "picked up for charging"),
+        (S.PROCESSING, S.FAILED, "gateways exhausted"),
+    ]
 
 
 def test_a_duplicate_or_stale_job_does_nothing(card_payment: Any, sim: Any) -> None:
