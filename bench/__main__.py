@@ -6,6 +6,7 @@ import sys
 COMMANDS = {
     "load": ("bench.load", "throughput and latency beside the bare stack (JSON + PNG)"),
     "chaos": ("bench.chaos", "thousands of payments through kills and faults; invariants"),
+    "footprint": ("bench.footprint", "one payment's statements, WAL, Redis and AMQP, per stage"),
     "history": ("bench.history", "intake and reads on an empty table, then with 1M stored"),
     "serve": ("bench.serve", "the bench's platform, up until Ctrl-C (for poking and profiling)"),
     "accept-latency": ("bench.accept_latency", "sequential POST latency against a platform"),
