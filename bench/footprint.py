@@ -22,7 +22,7 @@ signed. Each stage is measured alone:
   after a checkpoint: they vary with where the checkpoint fell); `commits`, the
   transactions of this database that committed (each waits for a WAL flush: an fsync);
 - `redis_commands` and `redis_round_trips` (a pipeline is one trip), by command, as
-  redis-py packs them;
+  redis-py sends them;
 - `amqp_published`: messages kombu published, by routing key.
 
 A warm-up pair goes first, unmeasured (the wallet app's token read, the endpoint
@@ -123,7 +123,7 @@ class Tally:
 
 
 class _Hooks:
-    """Client-side counters on redis-py's packing and kombu's publish, installed for a run.
+    """Client-side counters on redis-py's sends and kombu's publish, installed for a run.
 
     The classes are patched (every client of the process goes through them); a
     `Tally` collects only while a stage runs.
