@@ -11,12 +11,18 @@ from typing import Any
 
 import pytest
 
-from gateways.base import ChargeResult, ChargeStatus
+from gateways.base import ChargeResult, ChargeStatus, Declined
 from gateways.models import Gateway
 from payments.charges import idempotency_key_for
-from payments.models import OrphanCharge, Payment, PaymentEvent
+from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttempt, PaymentEvent
 from payments.models import PaymentStatus as S
-from payments.processing import charge_result_apply, payment_park, payment_settle_paid
+from payments.processing import (
+    _fail_declined,
+    attempt_mark_lost,
+    charge_result_apply,
+    payment_park,
+    payment_settle_paid,
+)
 from tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +89,33 @@ def test_a_reason_longer_than_the_column_is_cut_to_fit() -> None:
 
     payment.refresh_from_db()
     assert payment.reconciliation_reason == "x" * 255
+
+
+def test_a_gateway_s_decline_message_longer_than_the_column_is_cut_to_fit(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix")
+
+    _fail_declined(payment, efi, Declined("y" * 300))
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_message) == (S.FAILED, "y" * 255)
+
+
+def test_an_attempt_is_marked_lost_only_while_it_is_in_flight() -> None:
+    payment = PaymentFactory(status=S.PROCESSING)
+    in_flight, answered = (
+        PaymentAttempt.objects.create(
+            payment=payment, gateway="stripe", number=number, idempotency_key="k", outcome=outcome
+        )
+        for number, outcome in ((1, AttemptOutcome.IN_FLIGHT), (2, AttemptOutcome.SUCCEEDED))
+    )
+
+    attempt_mark_lost(in_flight)
+    attempt_mark_lost(answered)  # its answer came in meanwhile: it stays answered
+
+    in_flight.refresh_from_db()
+    answered.refresh_from_db()
+    assert (in_flight.outcome, in_flight.error_class) == (AttemptOutcome.AMBIGUOUS, "WorkerLost")
+    assert (answered.outcome, answered.error_class) == (AttemptOutcome.SUCCEEDED, "")
 
 
 @pytest.mark.parametrize(
@@ -174,6 +207,14 @@ def test_a_live_charge_answered_after_the_payment_moved_on_is_left_as_an_orphan(
         status=S.SUCCEEDED, gateway="mercadopago", gateway_reference="mp-1", pix_expires_in=600
     )
     late = paid(payment, status=ChargeStatus.SUCCEEDED, reference="efi-txid-1")
+    PaymentAttempt.objects.create(
+        payment=payment,
+        gateway="gerencianet",
+        number=1,
+        idempotency_key=idempotency_key_for(payment, "gerencianet"),
+        outcome=AttemptOutcome.AMBIGUOUS,
+        charge_params='{"sent": "first"}',
+    )
 
     assert charge_result_apply(payment, efi, late, reason="a late answer") == "moved"
 
@@ -185,6 +226,7 @@ def test_a_live_charge_answered_after_the_payment_moved_on_is_left_as_an_orphan(
     )
     assert orphan.idempotency_key == idempotency_key_for(payment, "gerencianet")
     assert orphan.reason == "a charge answered after the payment had moved on"
+    assert orphan.charge_params == '{"sent": "first"}'  # withdrawn with what was sent
     payment.refresh_from_db()
     assert (payment.status, payment.gateway) == (S.SUCCEEDED, "mercadopago")  # untouched
 
