@@ -75,12 +75,15 @@ def test_a_pix_code_for_another_amount_is_never_shown_the_payment_is_parked(
     assert (payment.needs_reconciliation, payment.parked_reason) == (
         True, "invalid_gateway_answer",
     )  # fmt: skip
-    assert "BR Code amount 1051 is not 1050" in payment.reconciliation_reason
+    problem = "BR Code amount 1051 is not 1050"
+    assert payment.reconciliation_reason == f"unusable PIX charge from {gateway}: {problem}"
     assert (payment.pix_qr_code, payment.pix_txid) == ("", "")
     assert [c["gateway"] for c in sim.charges(payment.id)] == [gateway]  # no second charge
     assert not Event.objects.filter(subject_id=payment.id, type="payment.awaiting_payment")
     alerts = [r for r in caplog.records if getattr(r, "alert", "") == "invalid_gateway_answer"]
-    assert [r.payment_id for r in alerts] == [str(payment.id)]
+    assert [(r.payment_id, r.gateway, r.getMessage()) for r in alerts] == [
+        (str(payment.id), gateway, f"gateway {gateway} returned an unusable PIX charge: {problem}")
+    ]
 
 
 def test_a_malformed_pix_code_is_never_shown_the_next_gateway_issues_one(
