@@ -18,6 +18,7 @@ from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttemp
 from payments.models import PaymentStatus as S
 from payments.processing import (
     _fail_declined,
+    _fail_exhausted,
     attempt_mark_lost,
     charge_result_apply,
     payment_park,
@@ -98,6 +99,22 @@ def test_a_gateway_s_decline_message_longer_than_the_column_is_cut_to_fit(efi: G
 
     payment.refresh_from_db()
     assert (payment.status, payment.failure_message) == (S.FAILED, "y" * 255)
+
+
+def test_an_exhausted_payment_s_message_longer_than_the_column_is_cut_to_fit() -> None:
+    payment = PaymentFactory(status=S.PROCESSING)
+    attempts = [PaymentAttempt(payment=payment, gateway=f"{n}" * 40, number=1) for n in range(8)]
+
+    _fail_exhausted(payment, attempts)
+
+    payment.refresh_from_db()
+    assert payment.status == S.FAILED
+    assert (
+        payment.failure_message
+        == (f"Every gateway failed (8 attempts at {', '.join(f'{n}' * 40 for n in range(8))}).")[
+            :255
+        ]
+    )
 
 
 def test_an_attempt_is_marked_lost_only_while_it_is_in_flight() -> None:
