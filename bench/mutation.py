@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from fnmatch import fnmatch
 from pathlib import Path
 from queue import Queue
 from typing import Any
@@ -95,6 +96,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "(the second on: a private redis-server, which must be on PATH)",
     )
     parser.add_argument(
+        "--rerun-explained",
+        action="store_true",
+        help="test again the survivors bench/mutation_survivors.toml explains (by default they "
+        "are reported as they were: equivalent or harmless, no test can kill them)",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="run nothing: report what the work directories in var/mutation hold",
@@ -131,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
                     if _STOPPING.is_set():
                         return
                     print(f"bench mutation: {unit['workdir'].name} started", flush=True)
-                    runs[unit["workdir"]] = run_unit(unit, run, env=env, keep=args.keep)
+                    skip = [] if args.rerun_explained else explained
+                    runs[unit["workdir"]] = run_unit(
+                        unit, run, env=env, keep=args.keep, explained=skip
+                    )
                 finally:
                     slots.put(env)
                 print(f"bench mutation: {unit['workdir'].name} done", flush=True)
@@ -386,9 +396,18 @@ def _functions(path: str) -> dict[str, int]:
 
 
 def run_unit(
-    unit: dict[str, Any], run: dict[str, Any], *, env: dict[str, str], keep: bool
+    unit: dict[str, Any],
+    run: dict[str, Any],
+    *,
+    env: dict[str, str],
+    keep: bool,
+    explained: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """One mutmut run in its work directory; how long it took and whether it finished."""
+    """One mutmut run in its work directory; how long it took and whether it finished.
+
+    Survivors `explained` (mutation_survivors.toml) are not tested again: each runs every
+    test of its function, the bulk of a run's time, to survive as it did.
+    """
     workdir = unit["workdir"]
     if workdir.exists() and not keep:
         shutil.rmtree(workdir)
@@ -401,9 +420,13 @@ def run_unit(
     started = time.monotonic()
     log_path = workdir / "mutmut.log"
     path = unit["module"]["path"]
-    for _ in range(2):  # a flaky first run of the tests stops mutmut before any mutant: again
+    module_explained = [entry for entry in explained if entry["module"] == path]
+    names = _untested_less_explained(unit, module_explained, env=env, keep=keep)
+    patterns = unit["patterns"] if names is None else names
+    finished = names == []  # nothing left to test
+    for _ in range(0 if finished else 2):  # a flaky first run of the tests: once more
         finished = _run_mutmut(
-            workdir, log_path, unit["patterns"], env=env, timeout_s=run["module_timeout_s"]
+            workdir, log_path, patterns, env=env, timeout_s=run["module_timeout_s"]
         )
         tested = {s for s in _statuses(workdir, path).values()} - {"not checked"}
         if finished or tested or _STOPPING.is_set():
@@ -416,6 +439,68 @@ def run_unit(
     }
     (workdir / "run.json").write_text(json.dumps(run))  # what --report-only reports later
     return run
+
+
+def _untested_less_explained(
+    unit: dict[str, Any], explained: list[dict[str, Any]], *, env: dict[str, str], keep: bool
+) -> list[str] | None:
+    """The names of the unit's mutants to test: all of them (or, resuming, those not tested
+    yet) but the survivors `explained` names, which are recorded as survived untested.
+    None: test them all (nothing is explained, or the mutants could not be made).
+
+    mutmut makes its mutants (and records which tests reach each function) in a first
+    run that tests none of them: its filter matches no mutant.
+    """
+    if not explained:
+        return None
+    workdir, path = unit["workdir"], unit["module"]["path"]
+    dotted = path.removesuffix(".py").replace("/", ".")
+    with (workdir / "mutmut-generate.log").open("w") as log, _RUNNING_LOCK:
+        process = subprocess.Popen(  # noqa: S603 (our venv's mutmut)
+            [str(Path(sys.executable).with_name("mutmut")), "run", f"{dotted}.no_such_mutant"],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _RUNNING.add(process)
+    try:
+        process.wait()  # it ends when its filter matched nothing
+    finally:
+        _kill_group(process)
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process)
+    statuses = _statuses(workdir, path)
+    if not statuses:
+        return None
+    wanted = [
+        name
+        for name in statuses
+        if not unit["patterns"] or any(fnmatch(name, pattern) for pattern in unit["patterns"])
+    ]
+    diffs = _diffs(workdir, path, wanted)
+    source = (ROOT / path).read_text()
+    skipped = [
+        name
+        for name in wanted
+        if _explain(_survivor(name, "survived", diffs.get(name, ""), source), explained, path)[
+            "kind"
+        ]
+        != "unexplained"
+    ]
+    meta_path = workdir / "mutants" / f"{path}.meta"
+    meta = json.loads(meta_path.read_text())
+    for name in skipped:
+        meta["exit_code_by_key"][name] = 0  # survived, as mutation_survivors.toml says
+    meta_path.write_text(json.dumps(meta))
+    (workdir / "not_rerun.json").write_text(json.dumps(skipped))
+    return [
+        name
+        for name in wanted
+        if name not in skipped and (not keep or statuses[name] == "not checked")
+    ]
 
 
 def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -435,6 +520,13 @@ def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[st
         (name for name, status in statuses.items() if status not in (*CAUGHT, "not checked")),
         key=_mutant_order,
     )
+    not_rerun = {
+        name
+        for unit in units
+        if (unit["workdir"] / "not_rerun.json").exists()
+        for name in json.loads((unit["workdir"] / "not_rerun.json").read_text())
+        if name in statuses
+    }
     diffs = _diffs(units[0]["workdir"], path, not_caught)
     source = (ROOT / path).read_text()
     total = len(statuses)
@@ -451,8 +543,15 @@ def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[st
         "mutants": total,
         **{status.replace(" ", "_"): counts[status] for status in _STATUSES},
         "kill_rate": round(caught / tested, 4) if tested else None,
+        "not_rerun": len(not_rerun),
         "survivors": [
-            _survivor(name, statuses[name], diffs.get(name, ""), source) for name in not_caught
+            _survivor(
+                name,
+                "survived earlier, not re-run" if name in not_rerun else statuses[name],
+                diffs.get(name, ""),
+                source,
+            )
+            for name in not_caught
         ],
     }
 
@@ -747,6 +846,13 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             f"*before*: {baseline['report']} ({baseline['duration_s'] / 60:.1f} min), "
             "before the tests written for its survivors.",
+            "",
+        ]
+    not_rerun = sum(report.get("not_rerun", 0) for report in result["modules"])
+    if not_rerun:
+        lines += [
+            f"{not_rerun} survivors that bench/mutation_survivors.toml explains were not tested "
+            "again (`--rerun-explained` tests them): they count as survived.",
             "",
         ]
     scoped = [r for r in result["modules"] if r.get("functions", "all") != "all"]
