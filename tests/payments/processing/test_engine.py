@@ -11,7 +11,8 @@ from gateways.pix.brcode import parse
 from notifications.models import Event
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttempt, PaymentEvent
 from payments.models import PaymentStatus as S
-from payments.processing import payment_process_step
+from payments.processing import LookupInconclusive, charge_lookup, payment_process_step
+from tests.factories import PaymentFactory
 from tests.gateway_fixtures import drive
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
@@ -274,11 +275,41 @@ def test_a_card_ambiguous_and_unresolvable_is_parked_not_charged_elsewhere(
     assert payment.status == S.PROCESSING
     assert payment.needs_reconciliation
     assert payment.parked_reason == "charge_unconfirmed"
-    assert "stripe" in payment.reconciliation_reason
+    assert payment.reconciliation_reason == (
+        "charge at stripe unknown: Ambiguous: stripe: HTTP 503, the outcome is unknown"
+    )
     assert sim.charges(payment.id, gateway="stripe-backup") == []
     assert any(getattr(r, "alert", "") == "payment_parked" for r in caplog.records)
     # A parked payment's jobs do nothing: reconciliation owns it.
     assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
+
+
+def test_a_card_whose_gateway_was_deleted_after_a_lost_answer_is_parked(
+    card_payment: Any, second_stripe: Any, sim: Any
+) -> None:
+    sim.faults("stripe", timeout_rate=1)
+
+    def gateway_deleted(number: int) -> None:
+        if number == 3:  # three answers lost: the next step would look the charge up there
+            Gateway.objects.filter(code="stripe").delete()
+
+    payment = drive(card_payment(), before_step=gateway_deleted).payment
+
+    assert (payment.status, payment.parked_reason) == (S.PROCESSING, "charge_unconfirmed")
+    assert payment.reconciliation_reason == (
+        "charge at stripe unknown: gateway stripe no longer exists"
+    )
+    assert sim.charges(payment.id, gateway="stripe-backup") == []
+
+
+def test_a_lookup_that_fails_unexpectedly_is_inconclusive_never_absent() -> None:
+    payment = PaymentFactory(status=S.PROCESSING)
+    unbuildable = Gateway(code="odd", adapter="no-such-adapter", updated_at=timezone.now())
+
+    with pytest.raises(LookupInconclusive) as raised:
+        charge_lookup(unbuildable, payment)
+
+    assert str(raised.value) == "unexpected KeyError"
 
 
 def test_no_gateway_for_the_payment_fails_clearly(card_payment: Any, gateways: Any) -> None:
