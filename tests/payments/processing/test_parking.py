@@ -7,18 +7,22 @@ as an orphan to withdraw, unless it is the payment's own. These are the engine's
 functions called with a gateway's answer, as a lookup or a callback hands it over.
 """
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from gateways.base import ChargeResult, ChargeStatus, Declined
+from gateways.base import ChargeResult, ChargeStatus, Declined, PixCharge
 from gateways.models import Gateway
+from gateways.pix.brcode import BRCode
 from payments.charges import idempotency_key_for
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttempt, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.processing import (
     _fail_declined,
     _fail_exhausted,
+    _schedule,
     attempt_mark_lost,
     charge_result_apply,
     payment_park,
@@ -266,3 +270,79 @@ def test_a_dead_charge_answered_after_the_payment_moved_on_is_no_orphan(efi: Gat
     charge_result_apply(payment, efi, declined, reason="a late decline")
 
     assert not OrphanCharge.objects.exists()
+
+
+def pix_answer(payment: Payment, *, amount: int, expires_at: datetime | None) -> ChargeResult:
+    code = BRCode(
+        url="pix.example.com/qr/v2/tx1",
+        merchant_name="PAYWAVE",
+        merchant_city="SAO PAULO",
+        amount=amount,
+        txid="tx1",
+    ).encode()
+    return paid(
+        payment,
+        status=ChargeStatus.AWAITING_PAYMENT,
+        reference="tx1",
+        pix=PixCharge(txid="tx1", br_code=code, expires_at=expires_at),
+    )
+
+
+@pytest.mark.parametrize(("expires_in", "seconds"), [(600, 600), (None, 3600)])
+def test_a_pix_charge_with_no_expiry_expires_after_the_payment_s_own(
+    efi: Gateway, expires_in: int | None, seconds: int
+) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix", pix_expires_in=expires_in)
+    before = timezone.now()
+
+    result = pix_answer(payment, amount=payment.amount, expires_at=None)
+    assert charge_result_apply(payment, efi, result, reason="charged") == "settled"
+
+    payment.refresh_from_db()
+    assert payment.status == S.AWAITING_PAYMENT
+    expected = before + timedelta(seconds=seconds)
+    assert expected <= payment.pix_expires_at <= timezone.now() + timedelta(seconds=seconds)
+
+
+def test_a_pix_charge_s_own_expiry_is_kept(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix", pix_expires_in=600)
+    expires_at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    result = pix_answer(payment, amount=payment.amount, expires_at=expires_at)
+    charge_result_apply(payment, efi, result, reason="charged")
+
+    payment.refresh_from_db()
+    assert payment.pix_expires_at == expires_at
+
+
+def test_an_unusable_pix_charge_is_reported_parked(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix")
+    wrong = pix_answer(payment, amount=payment.amount + 1, expires_at=None)
+
+    assert charge_result_apply(payment, efi, wrong, reason="charged") == "parked"
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.parked_reason) == (S.PROCESSING, "invalid_gateway_answer")
+
+
+def test_the_next_step_carries_the_payment_s_fresh_token() -> None:
+    payment = PaymentFactory(status=S.PROCESSING)
+    old_token = payment.dispatch_token
+
+    step = _schedule(payment, 2.5)
+
+    payment.refresh_from_db()
+    assert step is not None
+    assert (step.token, step.countdown) == (str(payment.dispatch_token), 2.5)
+    assert payment.dispatch_token != old_token
+
+
+def test_a_payment_that_moved_on_gets_no_next_step() -> None:
+    payment = PaymentFactory(status=S.PROCESSING)
+    Payment.objects.filter(pk=payment.pk).update(status=S.SUCCEEDED)  # a callback, meanwhile
+    token = payment.dispatch_token
+
+    assert _schedule(payment, 0.0) is None
+
+    payment.refresh_from_db()
+    assert payment.dispatch_token == token
