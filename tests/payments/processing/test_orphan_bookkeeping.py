@@ -4,7 +4,7 @@ Each check that settles nothing pushes that orphan's next look back (and counts 
 one left unresolved past PAYWAVE_ORPHAN_GIVE_UP_SECONDS, or at a gateway no longer
 configured, is given up with an alert naming the payment, the gateway and the charge.
 A callback from a gateway brings its open orphans (or one payment's) forward at once.
-The withdrawal itself, against the simulators, is in test_outages.py.
+The withdrawal itself, against the simulators, is in test_orphan_withdrawal.py.
 """
 
 from datetime import timedelta
