@@ -343,6 +343,17 @@ def test_a_duplicate_or_stale_job_does_nothing(card_payment: Any, sim: Any) -> N
     assert PaymentEvent.objects.filter(payment=payment, to_status=S.PROCESSING).count() == 1
 
 
+def test_a_job_with_another_token_does_nothing_to_a_waiting_payment(
+    card_payment: Any, sim: Any
+) -> None:
+    payment = card_payment()
+
+    assert payment_process_step(payment.pk, "00000000-0000-4000-8000-000000000000") is None
+
+    assert not PaymentAttempt.objects.filter(payment=payment).exists()
+    assert sim.charges(payment.id) == []
+
+
 def test_an_attempt_in_flight_waits_for_its_deadline_then_counts_as_ambiguous(
     pix_payment: Any, sim: Any, gateways: Any
 ) -> None:
@@ -395,6 +406,16 @@ def test_attempts_show_in_the_payment_document_at_once(
     assert [(a["gateway"], a["outcome"]) for a in document["attempts"]] == [
         ("mercadopago", "retryable")
     ]
+    stored = Payment.objects.get(pk=payment.pk)
+    assert stored.updated_at > payment.updated_at  # the attempt moved it, the document too
+    assert document["updated_at"] == stored.updated_at.isoformat().replace("+00:00", "Z")
+
+    sim.reset_faults()  # the next try succeeds: the cache follows the next version too
+    with django_capture_on_commit_callbacks(execute=True):
+        drive(stored)
+    document = api.get(f"/api/v1/payments/{payment.id}").json()
+    assert document["status"] == "awaiting_payment"
+    assert [a["outcome"] for a in document["attempts"]] == ["retryable", "succeeded"]
 
 
 def test_a_job_that_counted_attempts_before_another_claimed_one_makes_no_second(

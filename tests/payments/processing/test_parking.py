@@ -7,6 +7,7 @@ as an orphan to withdraw, unless it is the payment's own. These are the engine's
 functions called with a gateway's answer, as a lookup or a callback hands it over.
 """
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -315,14 +316,18 @@ def test_a_pix_charge_s_own_expiry_is_kept(efi: Gateway) -> None:
     assert payment.pix_expires_at == expires_at
 
 
-def test_an_unusable_pix_charge_is_reported_parked(efi: Gateway) -> None:
-    payment = PaymentFactory(status=S.PROCESSING, method="pix")
-    wrong = pix_answer(payment, amount=payment.amount + 1, expires_at=None)
+@pytest.mark.parametrize("problem", ["BR Code amount 1001 is not 1000", "no PIX data"])
+def test_an_unusable_pix_charge_is_reported_parked(efi: Gateway, problem: str) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix", amount=1000)
+    wrong = pix_answer(payment, amount=1001, expires_at=None)
+    if problem == "no PIX data":
+        wrong = dataclasses.replace(wrong, pix=None)
 
     assert charge_result_apply(payment, efi, wrong, reason="charged") == "parked"
 
     payment.refresh_from_db()
     assert (payment.status, payment.parked_reason) == (S.PROCESSING, "invalid_gateway_answer")
+    assert payment.reconciliation_reason == f"unusable PIX charge from gerencianet: {problem}"
 
 
 def test_the_next_step_carries_the_payment_s_fresh_token() -> None:
