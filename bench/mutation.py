@@ -1,6 +1,6 @@
 """`python -m bench mutation`: do the tests fail when the money code breaks?
 
-make mutation                                          # every module of bench/mutation.toml
+make mutation                                          # every module, four runs at once
 python -m bench mutation --module payments/charges.py  # one (or more: repeat --module)
 python -m bench mutation --label before                # bench/results/mutation_before.json
 
@@ -91,9 +91,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=1,
-        help="modules tested at once, each with a test database and a Redis of its own "
-        "(the second on: a private redis-server, which must be on PATH)",
+        default=4,
+        help="runs at once (modules, or shards of one), each with a test database and a Redis "
+        "of its own (the second on: a private redis-server, which must be on PATH). A test "
+        "session waits on sockets a good part of its time: on 2 cores, two runs at once "
+        "left a third of the CPU idle",
     )
     parser.add_argument(
         "--rerun-explained",
