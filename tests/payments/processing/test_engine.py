@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from gateways.models import Gateway
@@ -280,8 +281,11 @@ def test_a_card_ambiguous_and_unresolvable_is_parked_not_charged_elsewhere(
     )
     assert sim.charges(payment.id, gateway="stripe-backup") == []
     assert any(getattr(r, "alert", "") == "payment_parked" for r in caplog.records)
-    # A parked payment's jobs do nothing: reconciliation owns it.
+    # A parked payment's jobs do nothing, not even a lookup: reconciliation owns it.
+    sim.reset_faults()  # a lookup now would find the charge and settle the payment
     assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
+    payment.refresh_from_db()
+    assert (payment.status, payment.needs_reconciliation) == (S.PROCESSING, True)
 
 
 def test_a_card_whose_gateway_was_deleted_after_a_lost_answer_is_parked(
@@ -368,7 +372,7 @@ def test_an_attempt_in_flight_waits_for_its_deadline_then_counts_as_ambiguous(
 
     assert step is not None
     assert step.token == str(payment.dispatch_token)
-    assert 29 < step.countdown < 31
+    assert 30 < step.countdown <= 30.5  # just past the deadline, never before it
     assert payment.attempts.count() == 1
 
     other = pix_payment(status=S.PROCESSING)  # its call, in another worker, is still live
@@ -435,6 +439,42 @@ def test_a_job_that_counted_attempts_before_another_claimed_one_makes_no_second(
 
     assert outcomes(payment) == [("stripe", 1, AttemptOutcome.IN_FLIGHT)]
     assert sim.charges(payment.id) == []  # the second job never called the gateway
+
+
+def test_a_job_whose_payment_was_edited_after_its_read_still_charges_once(
+    card_payment: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The payment's version moved (a wallet app edited its description) between the job's
+    read and its claim: the attempts are counted again, none was made, the job goes on."""
+    from payments import processing
+
+    choose = processing._choose
+
+    def chosen_then_edited(payment: Payment, attempts: list[PaymentAttempt]) -> Any:
+        chosen = choose(payment, attempts)
+        Payment.objects.filter(pk=payment.pk).update(version=F("version") + 1)
+        return chosen
+
+    monkeypatch.setattr(processing, "_choose", chosen_then_edited)
+    payment = card_payment()
+
+    assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
+
+    assert outcomes(payment) == [("stripe", 1, AttemptOutcome.SUCCEEDED)]
+    assert len(sim.charges(payment.id)) == 1
+
+
+def test_every_log_line_of_an_attempt_names_the_payment_the_gateway_and_the_try(
+    card_payment: Any, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    payment = drive(card_payment()).payment
+
+    sdk_lines = [r for r in caplog.records if r.name == "stripe"]
+    assert sdk_lines
+    assert {(r.payment_id, r.gateway, r.attempt) for r in sdk_lines} == {
+        (str(payment.id), "stripe", 1)
+    }
 
 
 def test_the_processing_event_shows_the_attempt_as_it_was_stored(

@@ -317,7 +317,9 @@ def test_a_pix_charge_s_own_expiry_is_kept(efi: Gateway) -> None:
 
 
 @pytest.mark.parametrize("problem", ["BR Code amount 1001 is not 1000", "no PIX data"])
-def test_an_unusable_pix_charge_is_reported_parked(efi: Gateway, problem: str) -> None:
+def test_an_unusable_pix_charge_is_reported_parked(
+    efi: Gateway, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
     payment = PaymentFactory(status=S.PROCESSING, method="pix", amount=1000)
     wrong = pix_answer(payment, amount=1001, expires_at=None)
     if problem == "no PIX data":
@@ -328,6 +330,9 @@ def test_an_unusable_pix_charge_is_reported_parked(efi: Gateway, problem: str) -
     payment.refresh_from_db()
     assert (payment.status, payment.parked_reason) == (S.PROCESSING, "invalid_gateway_answer")
     assert payment.reconciliation_reason == f"unusable PIX charge from gerencianet: {problem}"
+    # Read back outside any attempt (a lookup, reconciliation): the alert names both itself.
+    [alert] = alerts(caplog, "invalid_gateway_answer")
+    assert (alert.payment_id, alert.gateway) == (str(payment.id), "gerencianet")
 
 
 def test_the_next_step_carries_the_payment_s_fresh_token() -> None:
