@@ -7,12 +7,14 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
+from gateways.circuit import circuit_allows, circuit_record_failure
 from gateways.models import Gateway
 from gateways.pix.brcode import parse
 from notifications.models import Event
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttempt, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.processing import LookupInconclusive, charge_lookup, payment_process_step
+from paywave.observability import alerts
 from tests.factories import PaymentFactory
 from tests.gateway_fixtures import drive
 
@@ -33,6 +35,10 @@ def test_card_succeeds_at_the_primary_in_one_attempt(card_payment: Any, sim: Any
     assert payment.gateway == "stripe"
     assert (payment.card_brand, payment.card_last4) == ("visa", "4242")
     assert outcomes(payment) == [("stripe", 1, AttemptOutcome.SUCCEEDED)]
+    assert payment.attempts.get().response_summary == {
+        "status": "succeeded",
+        "raw_status": "succeeded",
+    }
     assert result.steps == []
     charges = sim.charges(payment.id)
     assert [(c["gateway"], c["status"], c["amount"]) for c in charges] == [
@@ -105,6 +111,13 @@ def test_a_malformed_pix_code_is_never_shown_the_next_gateway_issues_one(
     ]
     [orphan] = OrphanCharge.objects.filter(payment=payment)
     assert (orphan.gateway, orphan.status) == ("mercadopago", "open")  # withdrawn later
+    first = payment.attempts.order_by("id").first()
+    assert (orphan.idempotency_key, orphan.charge_params) == (
+        first.idempotency_key,
+        first.charge_params,
+    )  # withdrawn with what was sent
+    assert orphan.reference == ""  # no answer named it: found by its key
+    assert orphan.reason == "the tries ended with no usable answer and the lookup could not tell"
 
 
 def test_3ds_card_requires_action(card_payment: Any, sim: Any) -> None:
@@ -161,6 +174,58 @@ def test_decline_is_final_and_no_other_gateway_is_called(
         (S.PROCESSING, S.FAILED, "declined at stripe"),
     ]
     assert len(sim.charges(payment.id)) == 1  # the declined intent, at the primary only
+
+
+def test_a_charge_answered_not_found_counts_as_ambiguous(pix_payment: Any, sim: Any) -> None:
+    """A 404 to a create (a proxy in front of the gateway, a wrong route) says nothing of
+    whether the charge was made: tried again, then looked up, never taken as a decline."""
+    sim.faults("mercadopago", error_rate=1, error_status=404)
+
+    payment = drive(pix_payment()).payment
+
+    here = list(payment.attempts.filter(gateway="mercadopago").order_by("id"))
+    assert [(a.outcome, a.error_class) for a in here] == [
+        (AttemptOutcome.AMBIGUOUS, "ChargeNotFound")
+    ] * 3
+    assert here[0].error_message == "mercadopago: no such payment"
+    assert (payment.status, payment.gateway) == (S.AWAITING_PAYMENT, "gerencianet")
+
+
+def test_credentials_refused_alert_operators_with_the_payment_gateway_and_try(
+    card_payment: Any,
+    sim: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.PAYWAVE_ALERT_WEBHOOK_URL = "http://alerts.invalid/hook"
+    sent: list[tuple[str, str, dict[str, Any]]] = []
+    monkeypatch.setattr(alerts, "_senders", [lambda *alert: sent.append(alert)])
+    sim.faults("stripe", error_rate=1, error_status=401)
+    payment = card_payment()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_process_step(payment.pk, str(payment.dispatch_token))
+
+    assert [alert for alert in sent if alert[0] == "gateway_misconfigured"] == [
+        (
+            "gateway_misconfigured",
+            "gateway stripe refused our credentials: stripe: credentials refused",
+            {"payment_id": str(payment.id), "gateway": "stripe", "attempt": 1},
+        )
+    ]
+
+
+def test_a_decline_counts_as_the_gateway_working_for_its_circuit(
+    card_payment: Any, sim: Any, settings: Any
+) -> None:
+    settings.PAYWAVE_CIRCUIT_THRESHOLD = 2
+    circuit_record_failure("stripe")
+
+    drive(card_payment("pm_card_chargeDeclined"))  # the gateway answered: it works
+    circuit_record_failure("stripe")
+
+    assert circuit_allows("stripe")  # one failure since the decline, not two in a row
 
 
 def test_a_refused_pix_charge_fails_as_the_payers_not_the_cards(pix_payment: Any, sim: Any) -> None:

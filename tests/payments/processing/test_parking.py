@@ -21,10 +21,15 @@ from payments.charges import idempotency_key_for
 from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttempt, PaymentEvent
 from payments.models import PaymentStatus as S
 from payments.processing import (
+    _claim_attempt,
     _fail_declined,
     _fail_exhausted,
+    _flag,
+    _on_error,
+    _on_result,
     _schedule,
     attempt_mark_lost,
+    charge_request_for,
     charge_result_apply,
     payment_park,
     payment_settle_paid,
@@ -356,3 +361,92 @@ def test_a_payment_that_moved_on_gets_no_next_step() -> None:
 
     payment.refresh_from_db()
     assert payment.dispatch_token == token
+
+
+def in_flight(payment: Payment, gateway: str = "gerencianet") -> PaymentAttempt:
+    return PaymentAttempt.objects.create(
+        payment=payment, gateway=gateway, number=1, idempotency_key="k",
+        outcome=AttemptOutcome.IN_FLIGHT,
+    )  # fmt: skip
+
+
+def test_a_charge_answered_failed_without_a_message_says_what_the_gateway_answered(
+    efi: Gateway,
+) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix")
+    attempt = in_flight(payment)
+    failed = paid(payment, status=ChargeStatus.FAILED, raw_status="NAO_REALIZADO")
+
+    assert _on_result(payment, efi, attempt, failed, 5) is None
+
+    payment.refresh_from_db()
+    attempt.refresh_from_db()
+    message = "the gateway answered NAO_REALIZADO"
+    assert (payment.status, payment.failure_message) == (S.FAILED, message)
+    assert (attempt.outcome, attempt.error_class, attempt.error_message) == (
+        AttemptOutcome.DECLINED, "Declined", message,
+    )  # fmt: skip
+
+
+def test_a_failed_charge_for_another_amount_still_fails_never_parks(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix", amount=1000)
+    failed = paid(payment, status=ChargeStatus.FAILED, raw_status="NAO_REALIZADO", amount=1)
+
+    charge_result_apply(payment, efi, failed, reason="charged")
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.needs_reconciliation) == (S.FAILED, False)
+
+
+def test_a_gateway_s_error_message_longer_than_the_column_is_cut_to_fit(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix")
+    attempt = in_flight(payment)
+
+    _on_error(payment, efi, attempt, Declined("z" * 600), 5)
+
+    attempt.refresh_from_db()
+    assert attempt.error_message == "z" * 500
+
+
+def test_a_payment_gone_from_pending_is_not_failed_as_exhausted() -> None:
+    payment = PaymentFactory(status=S.PENDING)
+    Payment.objects.filter(pk=payment.pk).update(status=S.CANCELED)  # by its wallet app
+
+    _fail_exhausted(payment, [])  # its job still held the pending copy
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code) == (S.CANCELED, "")
+
+
+def test_flagging_leaves_a_payment_that_no_longer_waits_alone(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.CANCELED, method="pix")
+
+    _flag(payment, efi, "charge_reversed", "charge_reversed", "paid, then refunded")
+
+    payment.refresh_from_db()
+    assert (payment.needs_reconciliation, payment.parked_reason) == (False, "")
+
+
+def test_a_flag_s_reason_longer_than_the_column_is_cut_to_fit(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.AWAITING_PAYMENT, method="pix")
+
+    _flag(payment, efi, "amount_mismatch", "amount_mismatch", "p" * 300)
+
+    payment.refresh_from_db()
+    assert payment.reconciliation_reason == ("gerencianet: " + "p" * 300)[:255]
+
+
+def test_an_attempt_s_deadline_is_past_the_longest_its_call_can_take(efi: Gateway) -> None:
+    """Efí's charge is three requests (token, cob, its QR), each up to the gateway's
+    timeout; two seconds more and the call has certainly returned or timed out."""
+    payment = PaymentFactory(status=S.PENDING, method="pix")
+    request = charge_request_for(payment, efi.code, [])
+    longest_s = efi.timeout_ms / 1000 * 3 + 2
+
+    before = timezone.now()
+    attempt = _claim_attempt(payment, efi, 1, request, [])
+    after = timezone.now()
+
+    assert attempt is not None
+    assert before + timedelta(seconds=longest_s) <= attempt.deadline_at
+    assert attempt.deadline_at <= after + timedelta(seconds=longest_s)
