@@ -23,7 +23,8 @@ Gateway routes (all under their prefix):
                  GET /v1/payment_intents/search, POST /v1/refunds, GET /v1/refunds/{id},
                  GET /v1/balance
     mercadopago  POST /v1/payments, GET /v1/payments/{id}, PUT /v1/payments/{id} (cancel),
-                 GET /v1/payments/search, POST|GET /v1/payments/{id}/refunds, GET /users/me
+                 GET /v1/payments/search, POST|GET /v1/payments/{id}/refunds,
+                 GET /v1/payments/{id}/refunds/{refund_id}, GET /users/me
     gerencianet  POST /oauth/token, PUT|GET|PATCH /v2/cob/{txid}, GET /v2/cob?inicio=&fim=,
                  GET /v2/loc/{id}/qrcode, GET /v2/pix/{e2eId},
                  PUT|GET /v2/pix/{e2eId}/devolucao/{id}, PUT|GET|DELETE /v2/webhook/{chave}
@@ -36,9 +37,12 @@ Control routes:
     GET  /_sim/faults                      every gateway's settings and verdict counts
     PUT  /_sim/faults/{gateway}            {"latency_ms", "error_rate", "error_status",
                                             "timeout_rate", "down", "down_mode", "seed",
-                                            "hang_ms"}; down_mode: "refuse",
-                                            "reset_before_read", "reset" (default),
-                                            "reset_after_read", "hang", "502", "503", "504"
+                                            "hang_ms", "br_code", "refund_status"};
+                                            down_mode: "refuse", "reset_before_read",
+                                            "reset" (default), "reset_after_read", "hang",
+                                            "502", "503", "504"; br_code: "valid" (default),
+                                            "wrong_amount", "bad_crc"; refund_status:
+                                            "succeeded" (default), "pending", "failed"
                                            (replaces that gateway's settings; omitted = default)
     GET|DELETE /_sim/faults/{gateway}, DELETE /_sim/faults (all)
     GET  /_sim/charges?gateway=&reference=&idempotency_key=
@@ -51,6 +55,13 @@ Control routes:
     GET  /_sim/pix/{txid}                  the recorded PIX charge (txid, or MP payment id)
     POST /_sim/pix/{txid}/pay[?gateway=]   the payer pays; the gateway's callback is sent
     GET|POST /_sim/card/{id}/authenticate  complete ({"result": "succeed"}) or fail 3-D Secure
+
+A refund made while `refund_status` is "pending" answers the gateway's word for it
+(Stripe "pending", Mercado Pago "in_process", Efí "EM_PROCESSAMENTO"); read back later
+(Stripe GET /v1/refunds/{id}; Mercado Pago the payment or its refunds; Efí the PIX, the
+devolução, or a repeated PUT of it) it ends as `refund_status` then says, unless that is
+still "pending". "failed" refuses it: Stripe "failed" with a failure_reason, Mercado Pago
+"rejected", Efí "NAO_REALIZADO" with a motivo; a refused refund takes none of the amount.
 
 Each recorded charge's `reference` is PayWave's payment id: Stripe's
 metadata[payment_id], Mercado Pago's external_reference, and for Gerencianet the

@@ -11,7 +11,7 @@ from typing import Any
 
 from gateways.simulators.callbacks import CallbackSender
 from gateways.simulators.config import SimulatorConfig
-from gateways.simulators.faults import BrCodeFault, FaultBook
+from gateways.simulators.faults import BrCodeFault, FaultBook, RefundFault
 from gateways.simulators.routing import Request, Response, Route
 from gateways.simulators.store import Store
 
@@ -55,6 +55,11 @@ class GatewaySimulator(ABC):
         """What the BR Code of a charge made now must carry (the `br_code` fault)."""
         faults = self.context.faults
         return faults.settings(self.name).br_code if faults else BrCodeFault.VALID
+
+    def refund_fault(self) -> RefundFault:
+        """How a refund made (or a pending one read back) now ends (the `refund_status` fault)."""
+        faults = self.context.faults
+        return faults.settings(self.name).refund_status if faults else RefundFault.SUCCEEDED
 
     def not_found(self, request: Request) -> Response:
         return self.error_response(

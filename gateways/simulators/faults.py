@@ -1,4 +1,8 @@
-"""Fault knobs per gateway: latency, errors, timeouts, outages; reproducible under a seed."""
+"""Fault knobs per gateway: latency, errors, timeouts, outages; reproducible under a seed.
+
+Two knobs are a gateway's answers rather than its failures: what new PIX codes carry
+(`br_code`) and how new refunds end (`refund_status`).
+"""
 
 import enum
 import random
@@ -54,6 +58,18 @@ class BrCodeFault(enum.StrEnum):
         return code[:-1] + ("1" if code[-1] == "0" else "0")
 
 
+class RefundFault(enum.StrEnum):
+    """How the refunds a gateway makes while it is set end (its own word, not an outage)."""
+
+    SUCCEEDED = "succeeded"  # settled at once, as in calm times
+    PENDING = "pending"  # still processing; read back later, it ends as the knob then says
+    FAILED = "failed"  # the payer's bank refused it: nothing was returned
+
+    def settles(self) -> bool:
+        """Whether a pending refund read back now ends (as this says)."""
+        return self is not RefundFault.PENDING
+
+
 _HANDLING_MODES = frozenset(
     {DownMode.RESET_AFTER_READ, DownMode.HANG, DownMode.BAD_GATEWAY, DownMode.GATEWAY_TIMEOUT}
 )
@@ -70,6 +86,7 @@ class FaultSettings:
     seed: int | None = None  # None: a fresh, unpredictable sequence
     hang_ms: int = DEFAULT_HANG_MS
     br_code: BrCodeFault = BrCodeFault.VALID  # PIX gateways: what new charges' codes carry
+    refund_status: RefundFault = RefundFault.SUCCEEDED  # how new (and pending) refunds end
 
     @classmethod
     def from_json(cls, data: Any, *, default_hang_ms: int = DEFAULT_HANG_MS) -> "FaultSettings":
@@ -96,6 +113,11 @@ class FaultSettings:
         except ValueError as exc:
             kinds = ", ".join(kind.value for kind in BrCodeFault)
             raise FaultError(f"br_code must be one of {kinds}") from exc
+        try:
+            values["refund_status"] = RefundFault(str(values["refund_status"]))
+        except ValueError as exc:
+            kinds = ", ".join(kind.value for kind in RefundFault)
+            raise FaultError(f"refund_status must be one of {kinds}") from exc
         seed = values["seed"]
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise FaultError("seed must be an integer or null")
@@ -105,6 +127,7 @@ class FaultSettings:
         data = asdict(self)
         data["down_mode"] = self.down_mode.value
         data["br_code"] = self.br_code.value
+        data["refund_status"] = self.refund_status.value
         return data
 
 

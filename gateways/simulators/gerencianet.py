@@ -39,6 +39,7 @@ from gateways.simulators.context import (
     rfc3339,
     utc_now,
 )
+from gateways.simulators.faults import RefundFault
 from gateways.simulators.gerencianet_wire import (
     AMOUNT_PATTERN,
     DEVOLUTION_ID_PATTERN,
@@ -66,6 +67,13 @@ SCOPES = (
 MERCHANT_NAME = "PAYWAVE SANDBOX"
 MERCHANT_CITY = "SAO PAULO"
 LOCATION_HOST = "pix-sim.invalid/gerencianet/v2"  # BR Code location; nobody fetches it here
+_DEVOLUTION_STATUSES = {
+    RefundFault.SUCCEEDED: "DEVOLVIDO",
+    RefundFault.PENDING: "EM_PROCESSAMENTO",
+    RefundFault.FAILED: "NAO_REALIZADO",
+}
+# Why a devolução was not made, in its `motivo` (BCB API Pix: the PSP's own words).
+DEVOLUTION_REFUSED = "Devolução recusada pelo PSP do pagador: conta de destino encerrada."
 REFERENCE_FIELD = "payment_id"  # the infoAdicionais entry that carries PayWave's payment id
 _ERROR_NAMES = {
     400: ("RequisicaoInvalida", "Requisição inválida"),
@@ -318,32 +326,53 @@ class GerencianetSimulator(GatewaySimulator):
                 if existing["valor"] != valor:
                     return invalid_devolution("id já utilizado com outro valor", "id")
                 return Response.json(201, copy.deepcopy(existing))
-        returned = sum(minor_from_major(d["valor"]) for d in pix.get("devolucoes", []))
+        returned = sum(
+            minor_from_major(d["valor"])
+            for d in pix.get("devolucoes", [])
+            if d["status"] != "NAO_REALIZADO"
+        )
         if amount <= 0 or returned + amount > minor_from_major(pix["valor"]):
             return invalid_devolution("valor maior que o disponível para devolução", "valor")
         now = rfc3339(utc_now())
+        fault = self.refund_fault()
         devolution: dict[str, Any] = {
             "id": devolution_id,
             "rtrId": "D" + EFI_ISPB + utc_now().strftime("%Y%m%d%H%M") + random_id("", 11),
             "valor": valor,
             "natureza": "ORIGINAL",
-            "horario": {"solicitacao": now, "liquidacao": now},
-            "status": "DEVOLVIDO",
+            "horario": {"solicitacao": now},
+            "status": _DEVOLUTION_STATUSES[fault],
         }
         pix.setdefault("devolucoes", []).append(devolution)
-        txid = pix["txid"]
-        self.store.update_charge(self.name, txid, amount_refunded=returned + amount)
         self.store.add_refund(
             RefundRecord(
                 gateway=self.name,
                 id=devolution["rtrId"],
-                charge_id=txid,
+                charge_id=pix["txid"],
                 idempotency_key=devolution_id,
                 amount=amount,
-                status="DEVOLVIDO",
+                status=devolution["status"],
             )
         )
+        self._end(pix, devolution, fault)
         return Response.json(201, copy.deepcopy(devolution))
+
+    def _end(self, pix: dict[str, Any], devolution: dict[str, Any], fault: RefundFault) -> None:
+        """A devolução that ends as `fault` says: settled (liquidacao) or not made (motivo)."""
+        if not fault.settles():
+            return
+        devolution["status"] = _DEVOLUTION_STATUSES[fault]
+        if fault is RefundFault.FAILED:
+            devolution["motivo"] = DEVOLUTION_REFUSED
+        else:
+            devolution["horario"]["liquidacao"] = rfc3339(utc_now())
+            returned = sum(
+                minor_from_major(d["valor"])
+                for d in pix["devolucoes"]
+                if d["status"] == "DEVOLVIDO"
+            )
+            self.store.update_charge(self.name, pix["txid"], amount_refunded=returned)
+        self.store.update_refund(self.name, devolution["rtrId"], status=devolution["status"])
 
     def _devolution(self, request: Request) -> Response:
         pix = self._received(request.params["e2eid"])
@@ -447,11 +476,16 @@ class GerencianetSimulator(GatewaySimulator):
         return copy.deepcopy(self.store.bucket("gerencianet.cobs")[txid]["data"])
 
     def _received(self, e2eid: str) -> dict[str, Any] | None:
+        """The PIX received; its devoluções in processing end if the `refund_status` fault
+        says how (a read: GET, or a repeated PUT of the devolução)."""
         txid = self.store.bucket("gerencianet.pix").get(e2eid)
         if txid is None:
             return None
         for pix in self.store.bucket("gerencianet.cobs")[txid]["data"].get("pix", []):
             if pix["endToEndId"] == e2eid:
+                for devolution in pix.get("devolucoes", []):
+                    if devolution["status"] == "EM_PROCESSAMENTO":
+                        self._end(pix, devolution, self.refund_fault())
                 return pix
         return None
 

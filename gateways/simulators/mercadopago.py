@@ -31,6 +31,7 @@ from gateways.simulators.context import (
     rfc3339,
     utc_now,
 )
+from gateways.simulators.faults import RefundFault
 from gateways.simulators.routing import Request, Response, Route, route
 from gateways.simulators.store import ChargeRecord, RefundRecord
 
@@ -42,6 +43,11 @@ MERCHANT_NAME = "PAYWAVE SANDBOX"
 MERCHANT_CITY = "SAO PAULO"
 LOCATION_HOST = "pix-sim.invalid/mercadopago/v2"  # BR Code location; nobody fetches it here
 DEFAULT_EXPIRATION = timedelta(hours=24)
+_REFUND_STATUSES = {
+    RefundFault.SUCCEEDED: "approved",
+    RefundFault.PENDING: "in_process",
+    RefundFault.FAILED: "rejected",
+}
 _ERROR_NAMES = {
     400: "bad_request",
     401: "unauthorized",
@@ -65,6 +71,11 @@ class MercadoPagoSimulator(GatewaySimulator):
             route("PUT", f"{p}/v1/payments/{{id}}", self._guard(self._update)),
             route("POST", f"{p}/v1/payments/{{id}}/refunds", self._guard(self._refund)),
             route("GET", f"{p}/v1/payments/{{id}}/refunds", self._guard(self._list_refunds)),
+            route(
+                "GET",
+                f"{p}/v1/payments/{{id}}/refunds/{{refund_id}}",
+                self._guard(self._get_refund),
+            ),
             route("GET", f"{p}/users/me", self._guard(self._me)),
         ]
 
@@ -265,6 +276,7 @@ class MercadoPagoSimulator(GatewaySimulator):
                 return _bad_request(4038, f"amount must be from 0.01 to {major_string(remaining)}")
         refund_id = REFUND_ID_BASE + self.store.next_number()
         now = mercadopago_time(utc_now())
+        status = _REFUND_STATUSES[self.refund_fault()]
         refund = {
             "id": refund_id,
             "payment_id": payment["id"],
@@ -275,26 +287,15 @@ class MercadoPagoSimulator(GatewaySimulator):
             "unique_sequence_number": None,
             "refund_mode": "standard",
             "adjustment_amount": 0,
-            "status": "approved",
+            "status": status,
             "reason": None,
             "labels": [],
-            "amount_refunded_to_payer": major_number(amount),
+            "amount_refunded_to_payer": major_number(amount if status == "approved" else 0),
             "partition_details": [],
         }
-        stored["refunded"] += amount
+        if status != "rejected":  # an approved or in-process refund takes its amount
+            stored["refunded"] += amount
         payment["refunds"].append(refund)
-        payment["transaction_amount_refunded"] = major_number(stored["refunded"])
-        payment["date_last_updated"] = now
-        if stored["refunded"] == stored["amount"]:
-            payment.update(status="refunded", status_detail="refunded")
-        else:
-            payment["status_detail"] = "partially_refunded"
-        self.store.update_charge(
-            self.name,
-            str(payment["id"]),
-            status=payment["status"],
-            amount_refunded=stored["refunded"],
-        )
         self.store.add_refund(
             RefundRecord(
                 gateway=self.name,
@@ -302,16 +303,63 @@ class MercadoPagoSimulator(GatewaySimulator):
                 charge_id=str(payment["id"]),
                 idempotency_key=request.header("x-idempotency-key"),
                 amount=amount,
-                status="approved",
+                status=status,
             )
         )
+        if status == "approved":
+            self._refunded(stored, now)
         return Response.json(201, refund)
+
+    def _refunded(self, stored: dict[str, Any], now: str) -> None:
+        """The payment after one of its refunds was approved: its totals and status."""
+        payment = stored["data"]
+        approved = sum(
+            _minor(refund["amount"])
+            for refund in payment["refunds"]
+            if refund["status"] == "approved"
+        )
+        payment["transaction_amount_refunded"] = major_number(approved)
+        payment["date_last_updated"] = now
+        if approved == stored["amount"]:
+            payment.update(status="refunded", status_detail="refunded")
+        else:
+            payment["status_detail"] = "partially_refunded"
+        self.store.update_charge(
+            self.name, str(payment["id"]), status=payment["status"], amount_refunded=approved
+        )
+
+    def _settle_refunds(self, stored: dict[str, Any]) -> None:
+        """In-process refunds read back while the `refund_status` fault settles them."""
+        waiting = [r for r in stored["data"]["refunds"] if r["status"] == "in_process"]
+        fault = self.refund_fault() if waiting else RefundFault.PENDING
+        if not fault.settles():
+            return
+        now = mercadopago_time(utc_now())
+        for refund in waiting:
+            refund["status"] = _REFUND_STATUSES[fault]
+            if fault is RefundFault.FAILED:
+                stored["refunded"] -= _minor(refund["amount"])  # available again
+            else:
+                refund["amount_refunded_to_payer"] = refund["amount"]
+            self.store.update_refund(self.name, str(refund["id"]), status=refund["status"])
+        if fault is RefundFault.SUCCEEDED:
+            self._refunded(stored, now)
 
     def _list_refunds(self, request: Request) -> Response:
         stored = self._payment(request.params["id"])
         if stored is None:
             return _not_found()
         return Response.json(200, copy.deepcopy(stored["data"]["refunds"]))
+
+    def _get_refund(self, request: Request) -> Response:
+        stored = self._payment(request.params["id"])
+        if stored is None:
+            return _not_found()
+        for refund in stored["data"]["refunds"]:
+            if str(refund["id"]) == request.params["refund_id"]:
+                return Response.json(200, copy.deepcopy(refund))
+        cause = [{"code": 2000, "description": "Refund not found", "data": None}]
+        return _error(404, "not_found", "Refund not found", cause, replayable=False)
 
     def _me(self, request: Request) -> Response:
         return Response.json(
@@ -400,7 +448,8 @@ class MercadoPagoSimulator(GatewaySimulator):
     # Helpers.
 
     def _payment(self, payment_id: str) -> dict[str, Any] | None:
-        """The stored payment; a pending one past its expiry becomes cancelled/expired."""
+        """The stored payment; a pending one past its expiry becomes cancelled/expired, and its
+        in-process refunds end if the `refund_status` fault says how."""
         with self.store.lock:
             stored = self.store.bucket("mercadopago.payments").get(payment_id)
             if stored is None:
@@ -409,7 +458,13 @@ class MercadoPagoSimulator(GatewaySimulator):
             if payment["status"] == "pending" and utc_now() > stored["expires_at"]:
                 payment.update(status="cancelled", status_detail="expired")
                 self.store.update_charge(self.name, payment_id, status="cancelled")
+            self._settle_refunds(stored)
             return stored
+
+
+def _minor(number: float) -> int:
+    """Centavos from a wire amount major_number wrote (its repr is the exact value)."""
+    return minor_from_major(repr(number))
 
 
 def _json_object(request: Request) -> dict[str, Any] | Response:

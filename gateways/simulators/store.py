@@ -412,6 +412,13 @@ class Store:
             self._refunds[(record.gateway, record.id)] = record
             return record
 
+    def update_refund(self, gateway: str, refund_id: str, **changes: Any) -> None:
+        with self.lock:
+            record = self._refunds.get((gateway, refund_id))  # noted: saved if changed
+            if record is not None:
+                for name, value in changes.items():
+                    setattr(record, name, value)
+
     def refunds(self, *, gateway: str = "", charge_id: str = "") -> list[RefundRecord]:
         with self.lock:
             return [

@@ -25,6 +25,7 @@ from gateways.simulators.context import (
     canonical,
     random_id,
 )
+from gateways.simulators.faults import RefundFault
 from gateways.simulators.routing import Request, Response, Route, route
 from gateways.simulators.store import ChargeRecord, RefundRecord
 from gateways.simulators.stripe_wire import (
@@ -47,6 +48,13 @@ from gateways.simulators.stripe_wire import (
 )
 
 DEFAULT_API_VERSION = "2026-10-28.endive"  # used when a request sends no Stripe-Version
+_REFUND_STATUSES = {
+    RefundFault.SUCCEEDED: "succeeded",
+    RefundFault.PENDING: "pending",
+    RefundFault.FAILED: "failed",
+}
+# Why the card's bank refused a refund, as Stripe's failure_reason says it.
+REFUND_FAILURE_REASON = "expired_or_canceled_card"
 
 
 @dataclass
@@ -441,6 +449,7 @@ class StripeSimulator(GatewaySimulator):
                     param="amount",
                 )
         refund_id = random_id("re_")
+        fault = self.refund_fault()
         refund = {
             "id": refund_id,
             "object": "refund",
@@ -453,12 +462,14 @@ class StripeSimulator(GatewaySimulator):
             "payment_intent": intent_id,
             "reason": params.get("reason"),
             "receipt_number": None,
-            "status": "succeeded",
+            "status": _REFUND_STATUSES[fault],
         }
+        if fault is RefundFault.FAILED:
+            _refused(refund)
         self.store.bucket("stripe.refunds")[refund_id] = refund
-        charge["amount_refunded"] += amount
-        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
-        self.store.update_charge(self.name, intent_id, amount_refunded=charge["amount_refunded"])
+        if fault is not RefundFault.FAILED:  # a pending refund counts, as on Stripe's charge
+            charge["amount_refunded"] += amount
+            charge["refunded"] = charge["amount_refunded"] == charge["amount"]
         self.store.add_refund(
             RefundRecord(
                 gateway=self.name,
@@ -466,16 +477,37 @@ class StripeSimulator(GatewaySimulator):
                 charge_id=intent_id,
                 idempotency_key=request.header("idempotency-key"),
                 amount=amount,
-                status="succeeded",
+                status=refund["status"],
             )
         )
+        if fault is RefundFault.SUCCEEDED:
+            self._record_refunded(intent_id, amount)
         return Response.json(200, refund)
 
     def _retrieve_refund(self, request: Request, params: dict[str, Any]) -> Response:
         refund = self.store.bucket("stripe.refunds").get(request.params["id"])
         if refund is None:
             return no_such("refund", request.params["id"], param="id")
+        fault = self.refund_fault()
+        if refund["status"] == "pending" and fault.settles():
+            refund["status"] = _REFUND_STATUSES[fault]
+            if fault is RefundFault.FAILED:
+                _refused(refund)
+                charge = self.store.bucket("stripe.charges")[refund["charge"]]
+                charge["amount_refunded"] -= refund["amount"]  # the money is back
+                charge["refunded"] = False
+            else:
+                self._record_refunded(refund["payment_intent"], refund["amount"])
+            self.store.update_refund(self.name, refund["id"], status=refund["status"])
         return Response.json(200, refund)
+
+    def _record_refunded(self, intent_id: str, amount: int) -> None:
+        """The recorded charge counts the refunds that succeeded (Stripe's, pending ones too)."""
+        record = self.store.charge(self.name, intent_id)
+        if record is not None:
+            self.store.update_charge(
+                self.name, intent_id, amount_refunded=record.amount_refunded + amount
+            )
 
     def _balance(self, request: Request, params: dict[str, Any]) -> Response:
         available: dict[str, int] = {}
@@ -584,3 +616,10 @@ class StripeSimulator(GatewaySimulator):
             charge = self.store.bucket("stripe.charges")[shown["latest_charge"]]
             shown["latest_charge"] = copy.deepcopy(charge)
         return shown
+
+
+def _refused(refund: dict[str, Any]) -> None:
+    """A failed refund's reason, and the balance transaction that gave its money back."""
+    refund.update(
+        failure_reason=REFUND_FAILURE_REASON, failure_balance_transaction=random_id("txn_")
+    )
