@@ -8,6 +8,7 @@ connection without doing anything (to PayWave, as ambiguous as a timeout).
 
 import logging
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,20 +16,28 @@ import pytest
 from django.conf import LazySettings
 from django.utils import timezone
 
+from gateways.adapters.gerencianet import txid_for
+from gateways.base import RefundResult, Retryable
 from gateways.models import Gateway
 from gateways.registry import adapter_for
 from notifications.models import Event
+from payments.events import RefundChanged
 from payments.models import Payment, Refund
 from payments.models import PaymentStatus as S
 from payments.reconciliation import refunds_reconcile
 from payments.refunds import (
     KEY_FORGOTTEN,
     REFUND_LOOKUP_WINDOW,
+    TRY_LEASE,
+    _claim_try,
+    _retry_later,
     refund_create,
+    refund_park,
     refund_process,
     refund_retry_delay,
 )
 from payments.sweeps import refunds_sweep
+from paywave.domain_events import Phase, subscribe, unsubscribe
 from paywave.observability.log_context import ContextFilter
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
@@ -51,6 +60,7 @@ def credited(wallet_app: Any, card_payment: Any, pix_payment: Any, capture: Any)
         if gateway == "stripe":
             payment = drive(card_payment(**fields)).payment
         else:
+            Gateway.objects.filter(code=gateway).update(priority=1)  # PIX's first choice
             payment = drive(pix_payment(**fields)).payment
             assert payment.gateway == gateway
             receive_and_process(gateway, pay_pix(capture, payment))
@@ -406,3 +416,339 @@ def test_the_last_unit_left_can_be_refunded(api: Any, wallet_app: Any, card_paym
         1,
         999,
     ]
+
+
+# Refunds the gateway answers still processing, or failed (the simulators' `refund_status`).
+
+FAILED_WORDS = {"stripe": "failed", "mercadopago": "rejected", "gerencianet": "NAO_REALIZADO"}
+
+
+@pytest.fixture
+def changes() -> Iterator[list[tuple[str, str]]]:
+    """Each refund change as published: (from_status, to_status)."""
+    seen: list[tuple[str, str]] = []
+
+    def record(change: RefundChanged) -> None:
+        seen.append((change.from_status, change.to_status))
+
+    subscribe(RefundChanged, record, phase=Phase.IN_TRANSACTION)
+    yield seen
+    unsubscribe(RefundChanged, record)
+
+
+def test_a_refund_answered_pending_is_asked_again_with_its_key_until_it_settles(
+    credited: Any, sim: Any, changes: list[tuple[str, str]]
+) -> None:
+    payment, wallet = credited("gerencianet")
+    refund = new_refund(payment)
+    sim.faults("gerencianet", refund_status="pending")
+    before = timezone.now()
+
+    step = refund_process(refund.pk)
+
+    assert step is not None  # asked again later, with the same key
+    refund.refresh_from_db()
+    assert step.token == str(refund.job_token)
+    [made] = gateway_refunds(sim, payment)
+    assert (made["amount"], made["status"]) == (REFUNDED, "EM_PROCESSAMENTO")
+    assert made["idempotency_key"] == txid_for(refund.idempotency_key)
+    assert (refund.status, refund.tries, refund.last_error) == ("pending", 1, "pending")
+    assert refund.needs_reconciliation  # the gateway holds it: never failed blind
+    assert refund.gateway_reference == made["id"]
+    due = before + timedelta(seconds=step.countdown)
+    assert due <= refund.next_attempt_at <= due + timedelta(seconds=5)
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED  # debit kept
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (S.SUCCEEDED, 0)
+
+    sim.reset_faults()  # the payer's bank returned it meanwhile
+    assert refund_process(refund.pk, step.token) is None
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.tries, refund.needs_reconciliation) == ("succeeded", 2, False)
+    [settled] = gateway_refunds(sim, payment)  # the same devolução, asked for again
+    assert (settled["id"], settled["status"]) == (made["id"], "DEVOLVIDO")
+    assert refund.gateway_reference == made["id"]
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (S.PARTIALLY_REFUNDED, REFUNDED)
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED
+    assert Event.objects.filter(subject_id=payment.id, type="refund.succeeded").count() == 1
+    assert changes == [("", "pending"), ("pending", "succeeded")]
+
+
+def test_a_refund_still_pending_after_every_try_is_parked_then_reconciled(
+    credited: Any, sim: Any, settings: LazySettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    payment, wallet = credited("gerencianet")
+    refund = new_refund(payment)
+    sim.faults("gerencianet", refund_status="pending")
+
+    run_refund_jobs(refund.pk)
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.tries) == ("pending", settings.PAYWAVE_REFUND_TRIES)
+    assert refund.parked_at is not None
+    assert refund.last_error == (
+        f"parked after {refund.tries} tries, the gateway may hold the refund; last: pending"
+    )
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT - REFUNDED  # debit kept
+    parked = [r for r in caplog.records if getattr(r, "alert", "") == "refund_parked"]
+    assert [r.refund_id for r in parked] == [str(refund.pk)]
+    assert len(gateway_refunds(sim, payment)) == 1  # every try asked for the same one
+
+    assert refunds_reconcile() == {"pending": 1}  # still processing: stays parked
+    sim.reset_faults()
+    assert refunds_reconcile() == {"succeeded": 1}
+
+    refund.refresh_from_db()
+    assert refund.status == "succeeded"
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (S.PARTIALLY_REFUNDED, REFUNDED)
+
+
+@pytest.mark.parametrize("gateway", list(FAILED_WORDS))
+def test_a_refund_the_gateway_answers_failed_fails_with_its_word_and_the_debit_back(
+    credited: Any, sim: Any, changes: list[tuple[str, str]], gateway: str
+) -> None:
+    payment, wallet = credited(gateway)
+    refund = new_refund(payment)
+    sim.faults(gateway, refund_status="failed")
+
+    assert refund_process(refund.pk) is None  # nothing more to do
+
+    refund.refresh_from_db()
+    message = f"The gateway refused the refund ({FAILED_WORDS[gateway]})."
+    assert (refund.status, refund.failure_message, refund.last_error) == (
+        "failed",
+        message,
+        message,
+    )
+    assert (refund.tries, refund.needs_reconciliation, refund.parked_at) == (1, False, None)
+    assert [r["status"] for r in gateway_refunds(sim, payment)] == [FAILED_WORDS[gateway]]
+    assert Wallet.objects.get(pk=wallet.pk).balance == AMOUNT  # the debit given back
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (S.SUCCEEDED, 0)
+    [failed] = Event.objects.filter(subject_id=payment.id, type="refund.failed")
+    assert (failed.data["status"], failed.data["failure_message"]) == ("failed", message)
+    assert not Event.objects.filter(subject_id=payment.id, type="refund.succeeded").exists()
+    assert changes == [("", "pending"), ("pending", "failed")]
+    assert refund_process(refund.pk) is None  # failed: no job tries it again
+    assert len(gateway_refunds(sim, payment)) == 1
+
+
+def test_a_failed_refund_leaves_its_amount_to_refund_again(credited: Any, sim: Any) -> None:
+    payment, wallet = credited("gerencianet")
+    refund = new_refund(payment)
+    sim.faults("gerencianet", refund_status="failed")
+    refund_process(refund.pk)
+    sim.reset_faults()
+
+    again = refund_create(
+        client_id=payment.client_id, payment_id=payment.pk, amount=AMOUNT, actor="test"
+    )
+    assert refund_process(again.pk) is None
+
+    again.refresh_from_db()
+    assert again.status == "succeeded"
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (S.REFUNDED, AMOUNT)
+    assert Wallet.objects.get(pk=wallet.pk).balance == 0
+
+
+# A try and the other workers around it: the lease, and answers that come too late.
+
+
+class GatewayCall:
+    """The first refund call to a gateway, with what happens while it is out (`during`,
+    before the request) or after its answer arrived (`answered`); later calls go through."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.during: Any = None
+        self.answered: Any = None
+        self.calls = 0
+        real = adapter_for
+
+        def wrapped(gateway: Gateway) -> Any:
+            adapter = real(gateway)
+            call = self
+
+            class Watched:
+                def refund(self, **kwargs: Any) -> RefundResult:
+                    call.calls += 1
+                    first = call.calls == 1
+                    if first and call.during:
+                        call.during()
+                    result = adapter.refund(**kwargs)
+                    if first and call.answered:
+                        call.answered()
+                    return result
+
+            return Watched()
+
+        monkeypatch.setattr("payments.refunds.adapter_for", wrapped)
+
+
+def test_a_try_at_the_gateway_holds_the_refund_from_the_sweep_and_reconciliation(
+    credited: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment, _ = credited("gerencianet")
+    refund = new_refund(payment)
+    sim.faults("gerencianet", refund_status="pending")
+    step = refund_process(refund.pk)
+    assert step is not None
+    sim.reset_faults()
+    long_ago = timezone.now() - timedelta(minutes=10)  # its next job ran very late
+    Refund.objects.filter(pk=refund.pk).update(updated_at=long_ago, next_attempt_at=long_ago)
+    published: list[Any] = []
+
+    def publish(*job: Any) -> bool:
+        published.append(job)
+        return True
+
+    monkeypatch.setattr("payments.sweeps.refund_dispatch", publish)
+    seen: dict[str, Any] = {}
+
+    def during() -> None:
+        seen["lease"] = Refund.objects.get(pk=refund.pk).next_attempt_at
+        seen["swept"] = refunds_sweep()
+        seen["reconciled"] = refunds_reconcile()
+
+    call = GatewayCall(monkeypatch)
+    call.during = during
+    before = timezone.now()
+    assert refund_process(refund.pk, step.token) is None
+
+    assert before + TRY_LEASE <= seen["lease"] <= timezone.now() + TRY_LEASE
+    assert (seen["swept"], published) == (0, [])  # no second job while this try is out
+    assert seen["reconciled"] == {}  # nor a lookup
+    assert call.calls == 1
+    refund.refresh_from_db()
+    assert (refund.status, refund.tries) == ("succeeded", 2)
+
+
+def test_an_answer_after_reconciliation_settled_the_refund_changes_nothing(
+    credited: Any, sim: Any, settings: LazySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment, _ = credited("gerencianet")
+    refund = new_refund(payment)
+    sim.faults("gerencianet", refund_status="pending")
+    step = refund_process(refund.pk)
+    assert step is not None
+    seen: dict[str, Any] = {}
+
+    def answered() -> None:  # "pending" is on its way back; meanwhile the bank returned it
+        seen["lease"] = Refund.objects.get(pk=refund.pk).next_attempt_at
+        sim.reset_faults()
+        settings.PAYWAVE_RECONCILE_AFTER_SECONDS = 0
+        seen["reconciled"] = refunds_reconcile()
+
+    call = GatewayCall(monkeypatch)
+    call.answered = answered
+    assert refund_process(refund.pk, step.token) is None  # settled: nothing to ask again
+
+    assert seen["reconciled"] == {"succeeded": 1}
+    refund.refresh_from_db()
+    assert (refund.status, refund.needs_reconciliation) == ("succeeded", False)
+    assert refund.next_attempt_at == seen["lease"]  # the late answer scheduled nothing
+    assert Event.objects.filter(subject_id=payment.id, type="refund.succeeded").count() == 1
+
+
+def test_a_try_that_outlasted_its_lease_leaves_the_refund_to_the_job_that_took_over(
+    credited: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment, _ = credited("stripe")
+    refund = new_refund(payment)
+    sim.faults("stripe", down=True, down_mode="503")  # every try refused, nothing made
+    published: list[tuple[Any, str]] = []
+
+    def publish(pk: Any, token: Any) -> bool:
+        published.append((pk, str(token)))
+        return True
+
+    monkeypatch.setattr("payments.sweeps.refund_dispatch", publish)
+    seen: dict[str, Any] = {}
+
+    def during() -> None:  # the call hangs past its lease: the sweep hands its job on
+        Refund.objects.filter(pk=refund.pk).update(
+            next_attempt_at=timezone.now() - timedelta(minutes=5)
+        )
+        assert refunds_sweep() == 1
+        [(_, token)] = published
+        seen["step"] = refund_process(refund.pk, token)
+        seen["row"] = Refund.objects.values("job_token", "next_attempt_at", "tries").get(
+            pk=refund.pk
+        )
+
+    call = GatewayCall(monkeypatch)
+    call.during = during
+    assert refund_process(refund.pk) is None  # its late 503 schedules nothing
+
+    takeover = seen["step"]
+    assert takeover is not None
+    row = Refund.objects.values("job_token", "next_attempt_at", "tries").get(pk=refund.pk)
+    assert row == seen["row"]  # as the job that took over left it
+    assert (str(row["job_token"]), row["tries"]) == (takeover.token, 2)
+
+
+def test_a_stale_claim_takes_no_refund_that_moved_on(credited: Any, sim: Any) -> None:
+    payment, _ = credited("stripe")
+    settled, parked = new_refund(payment), new_refund(payment)
+    # Refunds made before jobs carried tokens have none, and neither has a parked one.
+    Refund.objects.filter(pk__in=[settled.pk, parked.pk]).update(job_token=None)
+    stale = {r.pk: r for r in Refund.objects.filter(pk__in=[settled.pk, parked.pk])}
+    Refund.objects.filter(pk=settled.pk).update(status="succeeded")  # by reconciliation
+    refund_park(Refund.objects.get(pk=parked.pk), "by another job")
+
+    assert not _claim_try(stale[settled.pk])
+    assert not _claim_try(stale[parked.pk])
+
+    for refund in (settled, parked):
+        refund.refresh_from_db()
+        assert (refund.job_token, refund.tries) == (None, 0)
+
+
+def test_a_job_without_a_token_claims_its_own_refund_only(credited: Any, sim: Any) -> None:
+    payment, _ = credited("stripe")
+    mine, other = new_refund(payment), new_refund(payment)
+    # Made before jobs carried tokens: neither has one, and their jobs carry none.
+    Refund.objects.filter(pk__in=[mine.pk, other.pk]).update(job_token=None)
+
+    assert refund_process(mine.pk) is None
+
+    mine.refresh_from_db()
+    other.refresh_from_db()
+    assert (mine.status, mine.tries) == ("succeeded", 1)
+    assert (other.status, other.tries, other.job_token) == ("pending", 0, None)
+
+
+def test_a_try_s_long_error_is_cut_to_fit(credited: Any) -> None:
+    payment, _ = credited("stripe")
+    refund = new_refund(payment)
+    assert _claim_try(refund)
+
+    step = _retry_later(refund, Retryable("x" * 600))
+
+    assert step is not None
+    refund.refresh_from_db()
+    assert refund.last_error == ("Retryable: " + "x" * 600)[:500]
+
+
+@pytest.mark.parametrize("unexpected", [KeyError("id"), ValueError("not JSON")])
+def test_an_unexpected_failure_of_the_call_is_ambiguous_and_named(
+    credited: Any, monkeypatch: pytest.MonkeyPatch, unexpected: Exception
+) -> None:
+    payment, _ = credited("stripe")
+    refund = new_refund(payment)
+
+    class Broken:
+        def refund(self, **kwargs: Any) -> RefundResult:
+            raise unexpected
+
+    monkeypatch.setattr("payments.refunds.adapter_for", lambda gateway: Broken())
+
+    assert refund_process(refund.pk) is not None  # it may have been made: the same key again
+
+    refund.refresh_from_db()
+    name = type(unexpected).__name__
+    assert (refund.status, refund.last_error) == ("pending", f"Ambiguous: unexpected {name}")
+    assert refund.needs_reconciliation
