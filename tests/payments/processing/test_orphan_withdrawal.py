@@ -242,6 +242,73 @@ def test_an_orphan_s_refund_is_tried_again_then_a_refusal_goes_to_a_person(
     assert [r["id"] for r in refunds] == [by_hand.reference]  # one refund: the person's
 
 
+def paid_orphan(pix_payment: Any, capture: Any) -> tuple[Payment, dict[str, Any]]:
+    """A payment settled at Efí whose orphan charge at Mercado Pago was paid too, its
+    refund next (as a sweep stopped between the lookup and the refund left it)."""
+    capture.faults("mercadopago", timeout_rate=1)
+    payment = drive(pix_payment(amount=2500)).payment
+    capture.reset_faults()
+    receive_and_process("gerencianet", pay_pix(capture, payment))
+    [orphan_charge] = capture.charges(payment.id, gateway="mercadopago")
+    capture.http.post(f"/pix/{orphan_charge['id']}/pay", params={"gateway": "mercadopago"})
+    OrphanCharge.objects.filter(payment=payment).update(
+        status="refunding", reference=orphan_charge["id"], amount_paid=2500
+    )
+    return payment, orphan_charge
+
+
+def test_an_orphan_s_refund_answered_failed_goes_to_a_person(
+    pix_payment: Any,
+    gateways: Any,
+    capture: Any,
+    orphan_settings: LazySettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payment, orphan_charge = paid_orphan(pix_payment, capture)
+    capture.faults("mercadopago", refund_status="failed")  # the payer's bank refused it
+
+    assert orphans_withdraw() == {"given_up": 1}
+    assert orphans_withdraw() == {}
+
+    orphan = OrphanCharge.objects.get(payment=payment)
+    why = "the refund failed at mercadopago (rejected)"
+    assert (orphan.status, orphan.last_error, orphan.refund_reference) == ("given_up", why, "")
+    [alert] = [r for r in caplog.records if getattr(r, "alert", "") == "orphan_unresolved"]
+    assert (alert.payment_id, alert.gateway) == (str(payment.id), "mercadopago")
+    assert alert.getMessage() == (
+        f"a charge payment {payment.id} left at mercadopago "
+        f"(reference {orphan_charge['id']}) needs a person: {why}"
+    )
+    refunds = capture.http.get(
+        "/refunds", params={"gateway": "mercadopago", "charge_id": orphan_charge["id"]}
+    ).json()
+    assert [(r["amount"], r["status"]) for r in refunds] == [(2500, "rejected")]
+
+
+def test_an_orphan_s_refund_answered_pending_is_looked_at_later(
+    pix_payment: Any,
+    gateways: Any,
+    capture: Any,
+    orphan_settings: LazySettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payment, orphan_charge = paid_orphan(pix_payment, capture)
+    capture.faults("mercadopago", refund_status="pending")
+    before = timezone.now()
+
+    assert orphans_withdraw() == {"later": 1}
+
+    orphan = OrphanCharge.objects.get(payment=payment)
+    assert (orphan.status, orphan.checks, orphan.claimed_until) == ("refunding", 1, None)
+    assert orphan.last_error == "refund in_process at mercadopago"
+    assert orphan.next_check_at >= before
+    assert not [r for r in caplog.records if getattr(r, "alert", "") == "orphan_unresolved"]
+    refunds = capture.http.get(
+        "/refunds", params={"gateway": "mercadopago", "charge_id": orphan_charge["id"]}
+    ).json()
+    assert [(r["amount"], r["status"]) for r in refunds] == [(2500, "in_process")]
+
+
 def test_an_orphan_paid_first_settles_the_payment_and_its_own_charge_is_withdrawn(
     pix_payment: Any, wallet_app: Any, capture: Any, orphan_settings: LazySettings
 ) -> None:
