@@ -411,7 +411,10 @@ def test_the_last_unit_left_can_be_refunded(api: Any, wallet_app: Any, card_paym
 
     assert last.status_code == 202
     assert nothing_left.status_code == 409
-    assert nothing_left.json()["error"]["code"] == "payment_fully_refunded"
+    assert (nothing_left.json()["error"]["code"], nothing_left.json()["error"]["message"]) == (
+        "payment_fully_refunded",
+        "The payment is refunded in full (or will be, once pending refunds finish).",
+    )
     assert sorted(Refund.objects.filter(payment=payment).values_list("amount", flat=True)) == [
         1,
         999,
@@ -752,3 +755,48 @@ def test_an_unexpected_failure_of_the_call_is_ambiguous_and_named(
     name = type(unexpected).__name__
     assert (refund.status, refund.last_error) == ("pending", f"Ambiguous: unexpected {name}")
     assert refund.needs_reconciliation
+
+
+def test_a_refund_of_more_than_is_left_is_refused_saying_how_much_is_left(
+    api: Any, wallet_app: Any, card_payment: Any
+) -> None:
+    payment: Payment = drive(card_payment(client=wallet_app, amount=1000)).payment
+    assert post_refund(api, payment.id, {"amount": 600}).status_code == 202
+
+    too_much = post_refund(api, payment.id, {"amount": 401})
+
+    assert too_much.status_code == 400
+    error = too_much.json()["error"]
+    assert (error["code"], error["message"]) == (
+        "refund_exceeds_payment",
+        "At most 400 is left to refund.",
+    )
+    assert error["fields"] == {"amount": "At most 400."}
+    assert Refund.objects.filter(payment=payment).count() == 1
+
+
+def test_a_new_refund_s_job_is_published_with_its_token_once_it_commits(
+    credited: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    payment, _ = credited("stripe")
+    published: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(
+        "payments.refunds.refund_dispatch", lambda *job: published.append(job) or True
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        refund = refund_create(
+            client_id=payment.client_id, payment_id=payment.pk, amount=REFUNDED, actor="ops-7"
+        )
+
+    refund.refresh_from_db()
+    assert refund.job_token is not None
+    assert published == [(refund.id, refund.job_token)]
+    assert refund.actor == "ops-7"
+    assert refund_process(refund.pk, str(refund.job_token)) is None  # the published job runs
+    refund.refresh_from_db()
+    assert refund.status == "succeeded"
+    [refunded] = payment.events.filter(reason__startswith=f"refund {refund.id}")
+    assert refunded.actor == "refund:ops-7"
