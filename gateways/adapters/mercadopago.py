@@ -188,6 +188,12 @@ class MercadoPagoAdapter(GatewayAdapter):
             lambda: self._sdk.refund().create(reference, body, self._options(idempotency_key))
         )
         refund = response["response"]
+        if refund.get("status") not in ("approved", "rejected") and refund.get("id"):
+            # A create asked again with its key replays its first answer, pending for
+            # ever: the refund's state now is read back by its id.
+            refund_id = refund["id"]
+            read = self._call(lambda: self._sdk.refund().get(reference, refund_id, self._options()))
+            refund = read["response"]
         status = refund.get("status", "")
         return RefundResult(
             status={"approved": RefundStatus.SUCCEEDED, "rejected": RefundStatus.FAILED}.get(

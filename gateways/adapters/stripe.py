@@ -45,6 +45,7 @@ _REFUND_STATUSES = {
     "failed": RefundStatus.FAILED,
     "canceled": RefundStatus.FAILED,
 }
+_FINAL_REFUND_STATUSES = frozenset({"succeeded", "failed", "canceled"})
 
 _CALLBACK_KINDS = {
     "payment_intent.succeeded": CallbackKind.PAYMENT_SUCCEEDED,
@@ -136,6 +137,10 @@ class StripeAdapter(GatewayAdapter):
             params={"payment_intent": reference, "amount": amount},
             options={"idempotency_key": idempotency_key},
         )
+        if refund.status not in _FINAL_REFUND_STATUSES:
+            # A create asked again with its key replays its first answer, pending for
+            # ever: the refund's state now is read back by its id.
+            refund = self._call(self._client.v1.refunds.retrieve, refund.id)
         return RefundResult(
             status=_REFUND_STATUSES.get(refund.status or "", RefundStatus.PENDING),
             reference=refund.id,

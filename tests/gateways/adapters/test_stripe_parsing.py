@@ -81,11 +81,14 @@ def _script_server() -> Iterator[Script]:
     script = Script()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+        def do_GET(self) -> None:
+            self.do_POST(method="GET")
+
+        def do_POST(self, method: str = "POST") -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             script.asked.append(
                 Asked(
-                    method="POST",
+                    method=method,
                     path=self.path,
                     headers={name.lower(): value for name, value in self.headers.items()},
                     form=dict(parse_qsl(body.decode(), keep_blank_values=True)),
@@ -327,14 +330,23 @@ REFUNDS: dict[str, tuple[str | None, RefundStatus]] = {
 def test_a_refund_reads_as(
     adapter: StripeAdapter, scripted: Script, raw: str | None, status: RefundStatus
 ) -> None:
-    scripted.answer(200, {"id": "re_1", "object": "refund", "amount": 400, "status": raw})
+    answer = {"id": "re_1", "object": "refund", "amount": 400, "status": raw}
+    scripted.answer(200, answer)
+    # Not final yet: read back by its id (a create asked again replays its first answer).
+    reads_back = raw not in ("succeeded", "failed", "canceled")
+    if reads_back:
+        scripted.answer(200, answer)  # still so when read back
 
     refund = adapter.refund(reference="pi_1", amount=400, idempotency_key="rf-1")
 
     assert refund == RefundResult(status=status, reference="re_1", amount=400, raw_status=raw or "")
-    asked = scripted.only()
-    assert (asked.path, asked.headers["idempotency-key"]) == ("/v1/refunds", "rf-1")
+    asked, *reads = scripted.asked
+    assert (asked.method, asked.path) == ("POST", "/v1/refunds")
+    assert asked.headers["idempotency-key"] == "rf-1"
     assert asked.form == {"payment_intent": "pi_1", "amount": "400"}
+    assert [(read.method, read.path) for read in reads] == (
+        [("GET", "/v1/refunds/re_1")] if reads_back else []
+    )
 
 
 # What a callback reads as.
