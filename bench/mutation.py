@@ -426,7 +426,7 @@ def run_unit(
     names = _untested_less_explained(unit, module_explained, env=env, keep=keep)
     patterns = unit["patterns"] if names is None else names
     finished = names == []  # nothing left to test
-    for _ in range(0 if finished else 2):  # a flaky first run of the tests: once more
+    for _ in range(0 if finished or _STOPPING.is_set() else 2):  # flaky first run: again
         finished = _run_mutmut(
             workdir, log_path, patterns, env=env, timeout_s=run["module_timeout_s"]
         )
@@ -600,6 +600,8 @@ def _run_mutmut(
 ) -> bool:
     """mutmut in a process group of its own, killed whole when it ends or fails."""
     mutmut = Path(sys.executable).with_name("mutmut")
+    if _STOPPING.is_set():  # the run is being stopped: start nothing more
+        return False
     with log_path.open("w") as log, _RUNNING_LOCK:
         process = subprocess.Popen(  # noqa: S603 (our venv's mutmut)
             [str(mutmut), "run", "--max-children", "1", *patterns],
