@@ -3,6 +3,7 @@ run on copies of the real tables, in the test's transaction (nothing of the live
 changes). Rows route to their month's partition, a query bounded in time reads only its
 months, and retention is dropping whole partitions, the current month untouched."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,24 @@ def _partition(month: datetime) -> str:
     return f"{COPY}_y{month:%Y}m{month:%m}"
 
 
+def _forget_columns() -> None:
+    """Each field keeps its column with the table it first saw (Field.cached_col)."""
+    for field in PaymentEvent._meta.concrete_fields:
+        field.__dict__.pop("cached_col", None)
+
+
+def on_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PaymentEvent's queries go to the copy until the test ends."""
+    monkeypatch.setattr(PaymentEvent._meta, "db_table", COPY)
+    _forget_columns()
+
+
+@pytest.fixture(autouse=True)
+def _columns_forgotten_after() -> Iterator[None]:
+    yield
+    _forget_columns()  # before monkeypatch puts the table back: nothing reads them between
+
+
 @pytest.fixture
 def plan() -> None:
     assert connection.vendor == "postgresql"  # with the services: never skipped on CI
@@ -64,7 +83,7 @@ def test_payment_events_by_month_route_prune_and_retire(
     payment, other = PaymentFactory(), PaymentFactory()
     # The model, unchanged, on the partitioned copy: `id` stays its primary key in Django
     # (the identity makes it unique; the database's key is (id, created_at)).
-    monkeypatch.setattr(PaymentEvent._meta, "db_table", COPY)
+    on_copy(monkeypatch)
     for name in ("two_ago", "last", "this"):
         for owner in (payment, other):
             event = PaymentEvent.objects.create(

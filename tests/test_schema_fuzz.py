@@ -460,8 +460,10 @@ def follow_the_unstated_rules(context: Any, case: Any, kwargs: dict[str, Any]) -
         case.query = {k: v for k, v in case.query.items() if k != "created_before"}
     key = (case.headers or {}).get("Idempotency-Key")
     if key is not None:
-        # One key per request: the same key with another body is a 422, rightly.
-        digest = hashlib.sha256(repr((key, case.body)).encode()).hexdigest()[:16]
+        # One key per request: the same key with another body, or for another payment's
+        # refunds, is a 422, rightly.
+        request = (key, case.method, case.operation.path, case.path_parameters, case.body)
+        digest = hashlib.sha256(repr(request).encode()).hexdigest()[:16]
         case.headers = {**case.headers, "Idempotency-Key": f"{key[:200]}-{digest}"}
 
 
