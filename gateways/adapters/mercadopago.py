@@ -57,6 +57,10 @@ _STATUSES = {
 }
 
 
+# A refund's final words; any other is still processing (in_process, pending, ...).
+_FINAL_REFUND_STATUSES = {"approved": RefundStatus.SUCCEEDED, "rejected": RefundStatus.FAILED}
+
+
 class _PayWaveHttpClient(HttpClient):
     """The SDK's HTTP client, never retrying, optionally sent to another base URL.
 
@@ -188,7 +192,7 @@ class MercadoPagoAdapter(GatewayAdapter):
             lambda: self._sdk.refund().create(reference, body, self._options(idempotency_key))
         )
         refund = response["response"]
-        if refund.get("status") not in ("approved", "rejected") and refund.get("id"):
+        if refund.get("status") not in _FINAL_REFUND_STATUSES and refund.get("id"):
             # A create asked again with its key replays its first answer, pending for
             # ever: the refund's state now is read back by its id.
             refund_id = refund["id"]
@@ -196,9 +200,7 @@ class MercadoPagoAdapter(GatewayAdapter):
             refund = read["response"]
         status = refund.get("status", "")
         return RefundResult(
-            status={"approved": RefundStatus.SUCCEEDED, "rejected": RefundStatus.FAILED}.get(
-                status, RefundStatus.PENDING
-            ),
+            status=_FINAL_REFUND_STATUSES.get(status, RefundStatus.PENDING),
             reference=str(refund.get("id", "")),
             amount=int(Money.from_decimal(str(refund.get("amount", 0)), "BRL").amount),
             raw_status=status,

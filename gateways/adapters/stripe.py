@@ -45,7 +45,9 @@ _REFUND_STATUSES = {
     "failed": RefundStatus.FAILED,
     "canceled": RefundStatus.FAILED,
 }
-_FINAL_REFUND_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+_FINAL_REFUND_STATUSES = frozenset(
+    raw for raw, status in _REFUND_STATUSES.items() if status != RefundStatus.PENDING
+)
 
 _CALLBACK_KINDS = {
     "payment_intent.succeeded": CallbackKind.PAYMENT_SUCCEEDED,
