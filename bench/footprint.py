@@ -33,6 +33,7 @@ Counts, not times: CPU per payment comes from `bench load` (bench/cpu.py).
 import argparse
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.payloads import Mix, payment_body
 from bench.receiver import verify
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -77,31 +79,11 @@ COUNTS = (
 )
 
 
-def _card_body() -> dict[str, Any]:
-    return {
-        "amount": 2500,
-        "currency": "USD",
-        "method": "card",
-        "payer": {"name": "John Doe", "email": "john@example.com", "country": "US"},
-        "card": {"token": "pm_card_visa"},
-        "description": "footprint",
-    }
-
-
-def _pix_body() -> dict[str, Any]:
-    return {
-        "amount": 1050,
-        "currency": "BRL",
-        "method": "pix",
-        "payer": {
-            "name": "Ana Souza",
-            "email": "ana@example.com",
-            "tax_id": "123.456.789-09",
-            "country": "BR",
-        },
-        "description": "footprint",
-        "metadata": {"order": "A-1"},
-    }
+def _body(method: str) -> dict[str, Any]:
+    """A payment as the load generator's wallet apps send it."""
+    mix = Mix(pix_share=1.0 if method == "pix" else 0.0, exact=True)
+    body, _ = payment_body(0, mix, random.Random(0))  # noqa: S311 (not a secret)
+    return body
 
 
 # --- the counters ------------------------------------------------------------------
@@ -534,7 +516,7 @@ def payment_run(meter: Meter, platform: Platform, jobs: Jobs, method: str) -> st
     """One payment end to end, each step a stage; its final status."""
     from payments.models import Payment
 
-    body = _card_body() if method == "card" else _pix_body()
+    body = _body(method)
     payment_id = _accept(meter, platform, method, body)
     _drain(meter, jobs, method)
     if method == "pix":
