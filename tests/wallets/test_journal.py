@@ -118,9 +118,11 @@ def test_only_the_accounts_asked_for_are_locked(accounts: Any) -> None:
     assert list(locked) == [rich.pk]
 
 
-# Deadlocks: PostgreSQL's own errors, raised by the database in the operation.
+# Deadlocks: PostgreSQL's own errors, raised by the database in the operation (`services`:
+# only PostgreSQL raises them; SQLite would fail the statement for another reason).
 
 
+@pytest.mark.services
 def test_a_deadlock_is_retried_until_the_movement_goes_through() -> None:
     attempts: list[int] = []
 
@@ -134,6 +136,7 @@ def test_a_deadlock_is_retried_until_the_movement_goes_through() -> None:
     assert attempts == [1, 2, 3]
 
 
+@pytest.mark.services
 @pytest.mark.parametrize("sqlstate", ["40P01", "40001"], ids=["deadlock", "serialization"])
 def test_a_deadlock_that_persists_is_ledger_busy_after_three_attempts(sqlstate: str) -> None:
     attempts: list[int] = []
@@ -154,8 +157,14 @@ def test_a_deadlock_that_persists_is_ledger_busy_after_three_attempts(sqlstate: 
 
 @pytest.mark.parametrize(
     "error",
-    [lambda: _database_error("57014"), lambda: _raise(OperationalError("connection lost"))],
-    ids=["query canceled", "no database error behind it"],
+    [
+        pytest.param(
+            lambda: _database_error("57014"), id="query canceled", marks=pytest.mark.services
+        ),
+        pytest.param(
+            lambda: _raise(OperationalError("connection lost")), id="no database error behind it"
+        ),
+    ],
 )
 def test_another_operational_error_is_raised_at_once(error: Callable[[], None]) -> None:
     attempts: list[int] = []
