@@ -32,6 +32,9 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db]
 def orphan_settings(settings: LazySettings) -> LazySettings:
     settings.PAYWAVE_ORPHAN_ABSENT_AFTER_SECONDS = 0  # the simulators never land requests late
     settings.PAYWAVE_ORPHAN_RETRY_BASE_SECONDS = 0
+    # One try per gateway: an orphan is what the last try left, and each hung try costs
+    # the gateway's whole timeout (tests/payments/processing/test_outages.py: all three).
+    settings.PAYWAVE_TRIES_PER_GATEWAY = 1
     return settings
 
 
