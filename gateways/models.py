@@ -1,7 +1,10 @@
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from gateways.table_generation import gateway_table_changed
 from paywave.encryption.fields import EncryptedTextField, key_id_index
 from paywave.values.countries import COUNTRY_CODES
 
@@ -18,6 +21,20 @@ ADAPTER_METHODS: dict[str, set[str]] = {
     AdapterKind.MERCADOPAGO: {"pix"},
     AdapterKind.GERENCIANET: {"pix"},
 }
+
+
+class GatewayQuerySet(models.QuerySet["Gateway"]):
+    """Writes in bulk forget the cached gateway table too (gateways.table), as saves do."""
+
+    def update(self, **kwargs: Any) -> int:
+        updated = super().update(**kwargs)
+        gateway_table_changed()
+        return updated
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        deleted = super().delete()
+        gateway_table_changed()
+        return deleted
 
 
 class Gateway(models.Model):
@@ -47,6 +64,8 @@ class Gateway(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GatewayQuerySet.as_manager()
 
     class Meta:
         ordering = ("priority", "code")

@@ -32,6 +32,8 @@ PAYWAVE_RETRY_JITTER = env.float("PAYWAVE_RETRY_JITTER", default=0.2)
 PAYWAVE_CIRCUIT_THRESHOLD = env.int("PAYWAVE_CIRCUIT_THRESHOLD", default=5)
 PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = env.float("PAYWAVE_CIRCUIT_COOLDOWN_SECONDS", default=30.0)
 PAYWAVE_HEALTH_PROBE_SECONDS = env.float("PAYWAVE_HEALTH_PROBE_SECONDS", default=15.0)
+# The gateway table routing reads at every step is cached, forgotten on every write.
+PAYWAVE_GATEWAY_TABLE_CACHE_SECONDS = env.int("PAYWAVE_GATEWAY_TABLE_CACHE_SECONDS", default=300)
 # A pending or processing payment whose next step is this late has lost its job.
 PAYWAVE_OUTBOX_GRACE_SECONDS = env.float("PAYWAVE_OUTBOX_GRACE_SECONDS", default=60.0)
 PAYWAVE_OUTBOX_SWEEP_SECONDS = env.float("PAYWAVE_OUTBOX_SWEEP_SECONDS", default=30.0)
