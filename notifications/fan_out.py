@@ -6,10 +6,11 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from paywave.jobs import overdue_republish
+from paywave.queries import insert_parts
 
 from .dispatch import delivery_publish
 from .models import Delivery, Event
@@ -92,3 +93,58 @@ def events_sweep_fan_out() -> int:
 def _fan_out_now(event_id: int) -> bool:
     event_fan_out(event_id)
     return True
+
+
+def event_insert_fanned_out(event: Event, endpoint_ids: list[uuid.UUID]) -> list[Delivery]:
+    """Insert the (unsaved) event and its deliveries, each job published once the caller's
+    transaction commits.
+
+    On PostgreSQL, with deliveries, one statement writes both (the event's INSERT in a
+    WITH, the deliveries' INSERT reading its id): an event is recorded at every payment
+    change, so this is on the charging path. Elsewhere, an INSERT each.
+    """
+    if not endpoint_ids or connection.vendor != "postgresql":
+        event.save(force_insert=True)
+        return deliveries_create(event, endpoint_ids)
+    now = timezone.now()
+    event.created_at = event.created_at or now  # the subscriptions were matched at this time
+    deliveries = [
+        Delivery(
+            endpoint_id=endpoint_id,
+            subject_id=event.subject_id,
+            window_started_at=event.created_at,
+            next_attempt_at=now,
+            job_token=uuid.uuid4(),
+            created_at=now,
+        )
+        for endpoint_id in endpoint_ids
+    ]
+    event_columns, event_placeholders, params = insert_parts(event, exclude={"id"})
+    delivery_columns: list[str] = []
+    rows: list[str] = []
+    for delivery in deliveries:
+        delivery_columns, placeholders, values = insert_parts(delivery, exclude={"id", "event_id"})
+        rows.append(f"({', '.join(placeholders)})")
+        params.extend(values)
+    quote = connection.ops.quote_name
+    # Only the models' table and column names are in the text; every value is a parameter.
+    sql = (
+        f"WITH event AS (INSERT INTO {quote(Event._meta.db_table)} "  # noqa: S608
+        f"({', '.join(event_columns)}) VALUES ({', '.join(event_placeholders)}) RETURNING id) "
+        f"INSERT INTO {quote(Delivery._meta.db_table)} (event_id, {', '.join(delivery_columns)}) "
+        f"SELECT event.id, rows.* FROM event, (VALUES {', '.join(rows)}) "
+        f"AS rows ({', '.join(delivery_columns)}) RETURNING id, event_id, job_token"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        written = cursor.fetchall()
+    event.id = written[0][1]
+    event._state.adding = False
+    ids = {job_token: delivery_id for delivery_id, _, job_token in written}
+    for delivery in deliveries:
+        delivery.id, delivery.event_id = ids[delivery.job_token], event.id
+        delivery._state.adding = False
+        transaction.on_commit(
+            partial(delivery_publish, delivery.id, delivery.job_token), robust=True
+        )
+    return deliveries

@@ -12,7 +12,7 @@ from paywave.api.errors import ApplicationError, Conflict, NotFound
 from paywave.models import ApiClient
 
 from .addresses import webhook_url_problem
-from .fan_out import deliveries_create, subscribed_endpoints
+from .fan_out import event_insert_fanned_out, subscribed_endpoints
 from .models import ALL_EVENTS, EVENT_TYPES, Delivery, DeliveryStatus, Event, WebhookEndpoint
 from .signing import webhook_secret_generate
 from .subscriptions import endpoints_changed
@@ -33,14 +33,16 @@ def event_record(*, type: str, client_id: Any, subject_id: UUID, data: dict[str,
     event nobody subscribes to costs one insert and no job (who subscribes is cached:
     notifications/subscriptions.py).
     """
-    event = Event.objects.create(
+    now = timezone.now()
+    event = Event(
         type=type,
         client_id=client_id,
         subject_id=subject_id,
         data=data,
-        fanned_out_at=timezone.now(),
+        created_at=now,
+        fanned_out_at=now,
     )
-    deliveries_create(event, subscribed_endpoints(event))
+    event_insert_fanned_out(event, subscribed_endpoints(event))
     return event
 
 

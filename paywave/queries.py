@@ -12,3 +12,20 @@ def one_or_none(queryset: Any) -> Any:
     """
     found = list(queryset.order_by()[:1])
     return found[0] if found else None
+
+
+def insert_parts(instance: Any, *, exclude: set[str]) -> tuple[list[str], list[str], list[Any]]:
+    """What an INSERT of an unsaved instance writes, for SQL the ORM cannot build (one
+    statement writing two tables): its quoted columns, one placeholder each, cast to the
+    column's type (a VALUES list or a SELECT has no column to infer it from), and the
+    values as the database takes them (encrypted fields encrypted). Fields in `exclude`
+    (attnames) are left out; every other value must already be on the instance."""
+    from django.db import connection
+
+    fields = [f for f in instance._meta.concrete_fields if f.attname not in exclude]
+    return (
+        [connection.ops.quote_name(field.column) for field in fields],
+        [f"CAST(%s AS {field.db_type(connection)})" for field in fields],
+        [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in fields],
+    )
+
