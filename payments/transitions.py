@@ -8,16 +8,17 @@ wrote. What follows from a change (the webhook outbox, a wallet credit, the cach
 the metrics) is done by the apps that subscribe to it, not here.
 """
 
+import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from paywave.api.errors import Conflict
 from paywave.domain_events import publish
-from paywave.queries import one_or_none
+from paywave.queries import insert_parts, one_or_none, update_sql
 
 from .events import PaymentChanged
 from .models import Payment, PaymentAttempt, PaymentEvent, PaymentStatus
@@ -64,15 +65,18 @@ def payment_transition(
     reason: str,
     actor: str,
     locked: Payment | None = None,
+    current: Payment | None = None,
     attempts: Sequence[PaymentAttempt] | None = None,
     **changes: Any,
 ) -> Payment:
     """Move a payment from one of `from_statuses` to `to_status`, or raise TransitionConflict.
 
     `locked`: the payment as the caller read it with SELECT ... FOR UPDATE in the
-    transaction it is still in (no need to lock it again). `attempts`: with `locked`,
-    every attempt of the payment as it commits, if the caller knows them (else the
-    document wallet apps get reads them).
+    transaction it is still in (no need to lock it again). `current`: the caller's
+    unlocked copy, written over without a lock or a read if the row is still that
+    version (payment_transition_if_unchanged), else locked and read again.
+    `attempts`: with `locked` or `current`, every attempt of the payment as it
+    commits, if the caller knows them (else the document wallet apps get reads them).
     """
     sources = frozenset(from_statuses)
     for source in sources:
@@ -81,6 +85,16 @@ def payment_transition(
     # Part of the caller's transaction when there is one (no savepoint: a refused
     # transition is raised after the block, so the caller's transaction stays usable).
     with transaction.atomic(savepoint=False):
+        if (
+            current is not None
+            and current.pk == payment_id
+            and current.status in sources
+            and payment_transition_if_unchanged(
+                current, to_status=to_status, reason=reason, actor=actor, attempts=attempts,
+                **changes,
+            )
+        ):  # fmt: skip
+            return current
         if locked is not None and locked.pk == payment_id and locked.status in sources:
             payment: Payment | None = locked
         else:
@@ -93,10 +107,10 @@ def payment_transition(
                    attempts=known)  # fmt: skip
     if payment is None:
         statuses = Payment.objects.filter(pk=payment_id).values_list("status", flat=True)
-        current = one_or_none(statuses)
+        status = one_or_none(statuses)
         raise TransitionConflict(
-            f"The payment is {current or 'missing'}; it cannot become {to_status}.",
-            current_status=current,
+            f"The payment is {status or 'missing'}; it cannot become {to_status}.",
+            current_status=status,
         )
     return payment
 
@@ -111,27 +125,113 @@ def _apply(
     attempts: Sequence[PaymentAttempt] | None,
 ) -> None:
     """Write the change to the locked row and its event, and publish it."""
-    from_status = payment.status
     now = timezone.now()
-    updated = Payment.objects.filter(pk=payment.pk, status=from_status).update(
+    updated = Payment.objects.filter(pk=payment.pk, status=payment.status).update(
         status=to_status, version=F("version") + 1, updated_at=now, **changes
     )
     if updated != 1:  # unreachable while the row is locked; kept as the CAS guarantee
         raise TransitionConflict("The payment changed meanwhile.", current_status=None)
-    # The row is locked: what was written is the locked copy plus these changes.
-    for name, value in {"status": to_status, "updated_at": now, **changes}.items():
-        setattr(payment, name, value)
-    payment.version += 1
-    PaymentEvent.objects.create(
+    _record(payment, now, to_status=to_status, reason=reason, actor=actor, changes=changes,
+            attempts=attempts, event=None)  # fmt: skip
+
+
+def payment_transition_if_unchanged(
+    payment: Payment,
+    *,
+    to_status: str,
+    reason: str,
+    actor: str,
+    attempts: Sequence[PaymentAttempt] | None = None,
+    guards: dict[str, Any] | None = None,
+    **changes: Any,
+) -> bool:
+    """Move the caller's unlocked copy of a payment to `to_status` if the row is still
+    that version (and matches `guards`): one guarded UPDATE, no lock taken first and no
+    read. False, with nothing written, if the row moved on: the caller locks and reads it.
+
+    Every write to a payment row bumps its version, so a row at the copy's version is the
+    copy; the UPDATE locks it, and a concurrent writer waiting on that lock finds the
+    version moved when it gets it.
+    """
+    if to_status not in ALLOWED_TRANSITIONS[payment.status]:
+        raise IllegalTransition(f"{payment.status} -> {to_status} is not in the payment lifecycle")
+    now = timezone.now()
+    unchanged = Payment.objects.filter(
+        pk=payment.pk, status=payment.status, version=payment.version, **(guards or {})
+    )
+    values = {"status": to_status, "version": F("version") + 1, "updated_at": now, **changes}
+    event = PaymentEvent(
         payment_id=payment.pk,
-        from_status=from_status,
+        from_status=payment.status,
         to_status=to_status,
         reason=reason,
         actor=actor,
+        created_at=now,
     )
+    if connection.vendor == "postgresql":
+        if not _update_with_event(unchanged, values, event):
+            return False
+    else:
+        if unchanged.update(**values) != 1:
+            return False
+        event.save(force_insert=True)
+    _record(payment, now, to_status=to_status, reason=reason, actor=actor, changes=changes,
+            attempts=attempts, event=event)  # fmt: skip
+    return True
+
+
+def _update_with_event(unchanged: Any, values: dict[str, Any], event: PaymentEvent) -> bool:
+    """One statement: the guarded UPDATE in a WITH, the event's INSERT only if it moved."""
+    update, update_params = update_sql(unchanged, values)
+    columns, placeholders, event_params = insert_parts(event, exclude={"id", "payment_id"})
+    quote = connection.ops.quote_name
+    # The UPDATE is Django's; besides it only names from the models: values are parameters.
+    sql = (
+        f"WITH moved AS ({update} RETURNING id) "  # noqa: S608
+        f"INSERT INTO {quote(PaymentEvent._meta.db_table)} "
+        f"(payment_id, {', '.join(columns)}) "
+        f"SELECT moved.id, {', '.join(placeholders)} FROM moved RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (*update_params, *event_params))
+        written = cursor.fetchone()
+    if written is None:
+        return False
+    event.id = written[0]
+    event._state.adding = False
+    return True
+
+
+def _record(
+    payment: Payment,
+    now: Any,
+    *,
+    to_status: str,
+    reason: str,
+    actor: str,
+    changes: dict[str, Any],
+    attempts: Sequence[PaymentAttempt] | None,
+    event: PaymentEvent | None,
+) -> None:
+    """The change is written: bring the caller's copy up to it, log its event (unless
+    `event` was written with it), publish it."""
+    from_status = payment.status
+    # The row is locked: what was written is the copy plus these changes.
+    for name, value in {"status": to_status, "updated_at": now, **changes}.items():
+        setattr(payment, name, value)
+    payment.version += 1
+    if event is None:
+        PaymentEvent.objects.create(
+            payment_id=payment.pk,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            actor=actor,
+        )
     publish(
         PaymentChanged(
-            payment=payment,
+            # As it is now: the caller's copy may change again before this commits.
+            payment=copy.copy(payment),
             from_status=from_status,
             to_status=to_status,
             reason=reason,

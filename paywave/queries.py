@@ -29,3 +29,12 @@ def insert_parts(instance: Any, *, exclude: set[str]) -> tuple[list[str], list[s
         [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in fields],
     )
 
+
+def update_sql(queryset: Any, values: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE `queryset.update(**values)` would run, as SQL and parameters."""
+    from django.db.models.sql import UpdateQuery
+
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(queryset.db).as_sql()
+    return sql, tuple(params)
