@@ -21,6 +21,7 @@ up. When the gateway cannot tell:
 """
 
 import contextlib
+import copy
 import enum
 import logging
 import time
@@ -30,7 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -51,7 +52,7 @@ from gateways.circuit import circuit_allows, circuit_record_failure, circuit_rec
 from gateways.models import Gateway
 from gateways.pix.brcode import BRCodeError, parse
 from gateways.registry import adapter_for
-from gateways.selectors import gateway_candidates
+from gateways.selectors import gateway_candidates, gateway_routed
 from paywave.backoff import backoff_delay
 from paywave.jobs import token_swap
 from paywave.observability.alerts import AlertKind, operator_alert
@@ -79,7 +80,11 @@ from .models import (
 from .models import PaymentStatus as S
 from .orphans import orphan_record
 from .serializers import payment_document
-from .transitions import TransitionConflict, payment_transition
+from .transitions import (
+    TransitionConflict,
+    payment_transition,
+    payment_transition_if_unchanged,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +167,8 @@ def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:
     if payment.status not in (S.PENDING, S.PROCESSING) or payment.needs_reconciliation:
         return None
 
-    attempts = list(payment.attempts.order_by("id"))
+    # A pending payment has no attempt: its first is written as it becomes processing.
+    attempts = [] if payment.status == S.PENDING else list(payment.attempts.order_by("id"))
     if attempts and attempts[-1].outcome == AttemptOutcome.IN_FLIGHT:
         in_flight = attempts[-1]
         now = timezone.now()
@@ -195,7 +201,7 @@ def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway |
         tries[attempt.gateway] = tries.get(attempt.gateway, 0) + 1
     if attempts:
         last = attempts[-1]
-        current = one_or_none(Gateway.objects.filter(code=last.gateway, enabled=True))
+        current = gateway_routed(last.gateway, enabled_only=True)
         if (
             current is not None
             and last.outcome in _RETRY_SAME_GATEWAY
@@ -256,7 +262,7 @@ def _settle_from_lookup(
     A card payment is parked when the gateway cannot tell; a PIX payment is not (the
     caller falls back and leaves an orphan behind).
     """
-    gateway = one_or_none(Gateway.objects.filter(code=gateway_code))
+    gateway = gateway_routed(gateway_code)
     try:
         if gateway is None:
             raise LookupInconclusive(f"gateway {gateway_code} no longer exists")
@@ -322,9 +328,13 @@ def _attempt_in_context(
         error = Ambiguous(f"unexpected {type(exc).__name__} during the call")
     latency_ms = int((time.monotonic() - started) * 1000)
     if result is not None:
-        return _on_result(payment, gateway, attempt, result, latency_ms)
+        return _on_result(payment, gateway, attempt, result, latency_ms, attempts)
     assert error is not None
     return _on_error(payment, gateway, attempt, error, latency_ms)
+
+
+class _Moved(Exception):
+    """The payment's row is no longer the version the job read."""
 
 
 def _claim_attempt(
@@ -336,10 +346,75 @@ def _claim_attempt(
 ) -> PaymentAttempt | None:
     """Write the attempt as in flight, if this job still owns the payment's next step.
 
-    `attempts`: the payment's attempts as the job counted them.
+    `attempts`: the payment's attempts as the job counted them. While the payment's row
+    is the version the job read, no attempt was made since (each is written with a new
+    version): one guarded UPDATE claims it. Otherwise the row is locked and looked at.
     """
+    try:
+        with transaction.atomic():
+            in_flight = _in_flight(payment, gateway, number, request)
+            # A duplicate job's attempt of the same number makes this INSERT fail.
+            in_flight.save(force_insert=True)
+            if not _claim_unchanged(payment, in_flight, attempts):
+                raise _Moved
+        return in_flight
+    except (_Moved, IntegrityError):
+        pass
+    return _claim_attempt_locked(payment, gateway, number, request, attempts)
+
+
+def _in_flight(
+    payment: Payment, gateway: Gateway, number: int, request: ChargeRequest
+) -> PaymentAttempt:
     # Past this the call has certainly returned or timed out.
     longest_call = gateway.timeout_ms / 1000 * adapter_for(gateway).requests_per_charge + 2
+    return PaymentAttempt(
+        payment=payment,
+        gateway=gateway.code,
+        number=number,
+        idempotency_key=request.idempotency_key,
+        outcome=AttemptOutcome.IN_FLIGHT,
+        request_summary=_request_summary(payment),
+        charge_params=charge_params_text(request),
+        deadline_at=timezone.now() + timedelta(seconds=longest_call),
+    )
+
+
+def _claim_unchanged(
+    payment: Payment, in_flight: PaymentAttempt, attempts: list[PaymentAttempt]
+) -> bool:
+    """Show the attempt with a new version of the payment if the row is still the one read."""
+    guards = {"dispatch_token": payment.dispatch_token, "needs_reconciliation": False}
+    if payment.status == S.PENDING:  # the first attempt: one write shows both
+        return payment_transition_if_unchanged(
+            payment,
+            to_status=S.PROCESSING,
+            reason="picked up for charging",
+            actor=ACTOR,
+            attempts=[in_flight],  # a pending payment has no attempt before its first
+            guards=guards,
+        )
+    now = timezone.now()
+    touched = Payment.objects.filter(
+        pk=payment.pk, status=payment.status, version=payment.version, **guards
+    ).update(version=F("version") + 1, updated_at=now)
+    if touched != 1:
+        return False
+    payment.version += 1
+    payment.updated_at = now
+    written = copy.copy(payment)  # the job's copy changes again before this commits
+    document = payment_document(written, [*attempts, in_flight])
+    transaction.on_commit(lambda: payment_cache_put(written, document), robust=True)
+    return True
+
+
+def _claim_attempt_locked(
+    payment: Payment,
+    gateway: Gateway,
+    number: int,
+    request: ChargeRequest,
+    attempts: list[PaymentAttempt],
+) -> PaymentAttempt | None:
     with transaction.atomic():
         locked = one_or_none(
             Payment.objects.select_for_update().filter(
@@ -351,16 +426,7 @@ def _claim_attempt(
         )
         if locked is None:
             return None
-        in_flight = PaymentAttempt(
-            payment=payment,
-            gateway=gateway.code,
-            number=number,
-            idempotency_key=request.idempotency_key,
-            outcome=AttemptOutcome.IN_FLIGHT,
-            request_summary=_request_summary(payment),
-            charge_params=charge_params_text(request),
-            deadline_at=timezone.now() + timedelta(seconds=longest_call),
-        )
+        in_flight = _in_flight(payment, gateway, number, request)
         if _attempted_since(locked, read=payment, counted=attempts):
             return None  # another job with this token made the step's attempt: it owns it
         in_flight.save(force_insert=True)
@@ -416,6 +482,8 @@ def _request_summary(payment: Payment) -> dict[str, Any]:
 def _finish_attempt(attempt: PaymentAttempt, latency_ms: int, **fields: Any) -> None:
     """Record the call's outcome; the caller's transaction also shows it (touch or transition)."""
     PaymentAttempt.objects.filter(pk=attempt.pk).update(latency_ms=latency_ms, **fields)
+    for name, value in {"latency_ms": latency_ms, **fields}.items():
+        setattr(attempt, name, value)  # the document shows the attempt as written
     transaction.on_commit(
         lambda: record_attempt(
             attempt.gateway,
@@ -435,7 +503,10 @@ def _on_result(
     attempt: PaymentAttempt,
     result: ChargeResult,
     latency_ms: int,
+    earlier: list[PaymentAttempt] | None = None,
 ) -> NextStep | None:
+    """`earlier`: the payment's attempts before this one, as the job that made this one
+    counted them (the payment as it holds it is then written without a lock)."""
     circuit_record_success(gateway.code)
     summary = {"status": result.status.value, "raw_status": result.raw_status}
     if result.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED):
@@ -468,7 +539,13 @@ def _on_result(
             gateway_reference=result.reference,
             response_summary=summary,
         )
-        charge_result_apply(payment, gateway, result, reason=f"charged at {gateway.code}")
+        charge_result_apply(
+            payment,
+            gateway,
+            result,
+            reason=f"charged at {gateway.code}",
+            known_attempts=None if earlier is None else [*earlier, attempt],
+        )
     return None
 
 
@@ -536,10 +613,21 @@ def _schedule(payment: Payment, countdown: float) -> NextStep | None:
 
 
 def charge_result_apply(
-    payment: Payment, gateway: Gateway, result: ChargeResult, *, reason: str, actor: str = ACTOR
+    payment: Payment,
+    gateway: Gateway,
+    result: ChargeResult,
+    *,
+    reason: str,
+    actor: str = ACTOR,
+    known_attempts: list[PaymentAttempt] | None = None,
 ) -> str:
     """Move a processing payment to what the gateway says of its charge; a word saying how:
-    "settled", "pending" (taken, undecided), "parked" or "moved" (someone else moved it)."""
+    "settled", "pending" (taken, undecided), "parked" or "moved" (someone else moved it).
+
+    `known_attempts`: given by the job that made the payment's latest write and holds it
+    as written, with every attempt: its copy is written over while the row is still that
+    version, without a lock or a read (payment_transition's `current`).
+    """
     if result.status in REVERSED_CHARGE_STATUSES:
         _park_with_alert(
             payment,
@@ -562,6 +650,9 @@ def charge_result_apply(
         "reconciliation_reason": "",
         "parked_reason": "",
     }
+    held: dict[str, Any] = (
+        {} if known_attempts is None else {"current": payment, "attempts": known_attempts}
+    )
     try:
         if result.status == ChargeStatus.SUCCEEDED:
             payment_transition(
@@ -574,6 +665,7 @@ def charge_result_apply(
                 card_last4=result.card_last4,
                 next_action=None,
                 **common,
+                **held,
             )
         elif result.status == ChargeStatus.REQUIRES_ACTION:
             payment_transition(
@@ -586,9 +678,12 @@ def charge_result_apply(
                 card_last4=result.card_last4,
                 next_action=result.next_action,
                 **common,
+                **held,
             )
         elif result.status == ChargeStatus.AWAITING_PAYMENT:
-            if not _apply_pix(payment, gateway, result, reason=reason, common=common, actor=actor):
+            if not _apply_pix(
+                payment, gateway, result, reason=reason, common={**common, **held}, actor=actor
+            ):
                 return "parked"
         elif result.status == ChargeStatus.PENDING:
             # Taken but undecided: the gateway's callback or reconciliation settles it.

@@ -13,15 +13,16 @@ import pytest
 from payments.models import Payment
 from payments.processing import payment_process_step
 from tests.factories import WebhookEndpointFactory
-from tests.helpers import card_body, post_payment
+from tests.helpers import card_body, pix_body, post_payment
 
 # The claim of the key (one INSERT, committed at once); then one transaction: the
 # payment, its first event, the key's answer.
 ACCEPT_STATEMENTS = 1 + (2 + 3)
-# Two transactions: the attempt in flight and `processing`; the call's result and
-# `succeeded`. Each transition writes the payment, its event, the wallet app's event
-# and its delivery.
-CHARGING_STEP_STATEMENTS = 20
+# The payment read (a pending one has no attempts; the gateway table is cached), then two
+# transactions: the attempt in flight and `processing`; the call's result and `succeeded`.
+# Each transition is one guarded UPDATE of the job's copy with the payment's event, and
+# the wallet app's event with its deliveries: one statement each on PostgreSQL.
+CHARGING_STEP_STATEMENTS = 1 + (2 + 3) + (2 + 3)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -50,3 +51,20 @@ def test_a_card_charged_in_one_step(
 
     payment.refresh_from_db()
     assert payment.status == "succeeded"
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_a_pix_charge_shown_to_its_payer_in_one_step(
+    api: Any, wallet_app: Any, gateways: Any, sim: Any, django_assert_max_num_queries: Any
+) -> None:
+    WebhookEndpointFactory(client=wallet_app, url="http://127.0.0.1:9/hooks")
+    warm = Payment.objects.get(pk=post_payment(api, pix_body(), key="warm-up").json()["id"])
+    assert payment_process_step(warm.pk, str(warm.dispatch_token)) is None
+    payment = Payment.objects.get(pk=post_payment(api, pix_body(), key="counted").json()["id"])
+
+    with django_assert_max_num_queries(CHARGING_STEP_STATEMENTS):
+        assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
+
+    payment.refresh_from_db()
+    assert payment.status == "awaiting_payment"
