@@ -208,3 +208,60 @@ def test_the_django_cache_never_unpickles_what_redis_holds(
     raw.set(key, pickle.dumps(Payload()))
     assert cache.get("paywave:test:doc") is None
     assert not marker.exists()
+
+
+def attempts_of(payment: Any) -> list[tuple[str, int, str]]:
+    return [(a.gateway, a.number, a.outcome) for a in payment.attempts.order_by("id")]
+
+
+def test_a_circuit_that_opens_mid_payment_sends_its_next_try_to_the_fallback(
+    card_payment: Any, second_stripe: Any, sim: Any, processing_settings: LazySettings
+) -> None:
+    processing_settings.PAYWAVE_CIRCUIT_THRESHOLD = 1
+    processing_settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = 600
+    sim.faults("stripe", error_rate=1, error_status=429)  # refused before anything ran
+
+    def recover(number: int) -> None:
+        if number == 1:
+            sim.reset_faults()  # the primary's circuit stays open all the same
+
+    payment = drive(card_payment(), before_step=recover).payment
+
+    assert (payment.status, payment.gateway) == (S.SUCCEEDED, "stripe-backup")
+    assert attempts_of(payment) == [
+        ("stripe", 1, "retryable"),  # its failure opened the circuit: no second try there
+        ("stripe-backup", 1, "succeeded"),
+    ]
+
+
+def test_a_circuit_that_opens_mid_payment_with_no_fallback_keeps_the_tries_there(
+    card_payment: Any, sim: Any, processing_settings: LazySettings
+) -> None:
+    processing_settings.PAYWAVE_CIRCUIT_THRESHOLD = 1
+    processing_settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = 600
+    sim.faults("stripe", error_rate=1, error_status=429)  # refused before anything ran
+    payment = card_payment()
+
+    def recover(number: int) -> None:
+        if number == 1:
+            sim.reset_faults()  # the circuit is still open: nothing else could take the card
+
+    payment = drive(payment, before_step=recover).payment
+
+    assert (payment.status, payment.gateway) == (S.SUCCEEDED, "stripe")
+    assert attempts_of(payment) == [("stripe", 1, "retryable"), ("stripe", 2, "succeeded")]
+
+
+def test_with_every_circuit_open_the_first_gateway_still_gets_a_first_try(
+    pix_payment: Any, sim: Any, processing_settings: LazySettings
+) -> None:
+    processing_settings.PAYWAVE_CIRCUIT_THRESHOLD = 1
+    processing_settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = 600
+    for code in ("mercadopago", "gerencianet"):
+        circuit_record_failure(code)
+        assert not circuit_allows(code)
+
+    payment = drive(pix_payment()).payment
+
+    assert (payment.status, payment.gateway) == (S.AWAITING_PAYMENT, "mercadopago")
+    assert attempts_of(payment) == [("mercadopago", 1, "succeeded")]

@@ -124,6 +124,7 @@ def test_3ds_card_requires_action(card_payment: Any, sim: Any) -> None:
     payment = drive(card_payment("pm_card_authenticationRequired")).payment
 
     assert payment.status == S.REQUIRES_ACTION
+    assert (payment.card_brand, payment.card_last4) == ("visa", "3184")  # shown while it waits
     assert payment.next_action["type"] == "redirect_to_url"
     assert "/_sim/card/" in payment.next_action["redirect_to_url"]["url"]
 
@@ -576,3 +577,69 @@ def test_a_job_that_counted_attempts_before_another_claimed_one_tries_no_other_g
 
     assert outcomes(payment) == [("stripe", 1, AttemptOutcome.IN_FLIGHT)]
     assert sim.charges(payment.id) == []  # no card charged anywhere by the second job
+
+
+def test_an_attempt_records_its_key_what_it_asked_for_and_the_charge_it_made(
+    card_payment: Any, sim: Any
+) -> None:
+    payment = drive(card_payment(amount=2590, currency="USD")).payment
+
+    attempt = payment.attempts.get()
+    # The key every retry, lookup and withdrawal at this gateway is made with.
+    assert attempt.idempotency_key == f"paywave-{payment.id}-stripe"
+    assert attempt.request_summary == {"amount": 2590, "currency": "USD", "method": "card"}
+    [charge] = sim.charges(payment.id)
+    assert attempt.gateway_reference == charge["id"]  # a callback for it finds the payment
+
+
+def test_a_payment_canceled_after_its_job_read_it_is_never_charged(
+    card_payment: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wallet app cancels the pending payment while its job decides where to charge it:
+    the job's claim sees the payment no longer pending and makes no call."""
+    from payments import processing
+    from payments.services import payment_cancel
+
+    choose = processing._choose
+
+    def chosen_then_canceled(payment: Payment, attempts: list[PaymentAttempt]) -> Any:
+        chosen = choose(payment, attempts)
+        payment_cancel(client_id=payment.client_id, payment_id=payment.pk, actor="wallet")
+        return chosen
+
+    monkeypatch.setattr(processing, "_choose", chosen_then_canceled)
+    payment = card_payment()
+
+    assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
+
+    payment.refresh_from_db()
+    assert payment.status == S.CANCELED
+    assert outcomes(payment) == []
+    assert sim.charges(payment.id) == []
+
+
+def test_a_job_whose_payment_reconciliation_took_over_after_its_read_makes_no_call(
+    card_payment: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reconciliation gives a stuck payment a new token (its version unchanged) while a late
+    job decides where to charge it: the job's claim sees the token gone and makes no call."""
+    from payments import processing, reconciliation
+
+    sim.faults("stripe", error_rate=1, error_status=429)  # refused before anything ran
+    payment = card_payment()
+    step = payment_process_step(payment.pk, str(payment.dispatch_token))  # try 1: refused
+    assert step is not None
+    sim.reset_faults()
+    choose = processing._choose
+
+    def chosen_then_taken_over(payment: Payment, attempts: list[PaymentAttempt]) -> Any:
+        chosen = choose(payment, attempts)
+        reconciliation._take_over(Payment.objects.get(pk=payment.pk))
+        return chosen
+
+    monkeypatch.setattr(processing, "_choose", chosen_then_taken_over)
+
+    assert payment_process_step(payment.pk, step.token) is None
+
+    assert outcomes(payment) == [("stripe", 1, AttemptOutcome.RETRYABLE)]
+    assert sim.charges(payment.id) == []
