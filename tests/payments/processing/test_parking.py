@@ -450,3 +450,102 @@ def test_an_attempt_s_deadline_is_past_the_longest_its_call_can_take(efi: Gatewa
     assert attempt is not None
     assert before + timedelta(seconds=longest_s) <= attempt.deadline_at
     assert attempt.deadline_at <= after + timedelta(seconds=longest_s)
+
+
+def test_a_charge_answered_failed_records_its_reference_and_what_the_gateway_said(
+    efi: Gateway,
+) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix")
+    attempt = in_flight(payment)
+    failed = paid(
+        payment, status=ChargeStatus.FAILED, raw_status="NAO_REALIZADO",
+        reference="efi-tx-9", failure_message="w" * 600,
+    )  # fmt: skip
+
+    _on_result(payment, efi, attempt, failed, 5)
+
+    attempt.refresh_from_db()
+    assert attempt.gateway_reference == "efi-tx-9"  # a late callback for it finds the payment
+    assert attempt.response_summary == {"status": "failed", "raw_status": "NAO_REALIZADO"}
+    assert attempt.error_message == "w" * 500  # cut to fit its column
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_message) == (S.FAILED, "w" * 255)
+
+
+def test_a_pending_answer_records_the_charge_and_keeps_the_payment_processing(
+    efi: Gateway,
+) -> None:
+    """Taken but undecided: the payment keeps waiting for the gateway's callback or
+    reconciliation, which look the charge up by the reference recorded here."""
+    payment = PaymentFactory(status=S.PROCESSING, method="pix")
+    bystander = PaymentFactory(status=S.PROCESSING, method="pix")
+    attempt = in_flight(payment)
+    version = payment.version
+    pending = paid(payment, status="pending", reference="p-1")
+
+    assert _on_result(payment, efi, attempt, pending, 5) is None
+
+    attempt.refresh_from_db()
+    assert (attempt.outcome, attempt.gateway_reference) == (AttemptOutcome.PENDING, "p-1")
+    assert attempt.response_summary == {"status": "pending", "raw_status": "pending"}
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway, payment.gateway_reference) == (
+        S.PROCESSING, "gerencianet", "p-1",
+    )  # fmt: skip
+    assert payment.version == version + 1  # the document shows the attempt
+    untouched = Payment.objects.get(pk=bystander.pk)
+    assert (untouched.gateway, untouched.gateway_reference) == ("", "")
+
+
+def test_a_pending_answer_is_reported_pending(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix")
+
+    assert charge_result_apply(payment, efi, paid(payment, status="pending"), reason="lookup") == (
+        "pending"
+    )
+
+
+def test_a_pending_answer_never_rewrites_a_payment_that_moved_on(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.SUCCEEDED, gateway="mercadopago", gateway_reference="mp-1")
+
+    charge_result_apply(payment, efi, paid(payment, status="pending", reference="p-2"), reason="x")
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway, payment.gateway_reference) == (
+        S.SUCCEEDED, "mercadopago", "mp-1",
+    )  # fmt: skip
+
+
+def test_a_charge_for_another_amount_read_back_parks_the_processing_payment(
+    efi: Gateway,
+) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix", amount=1000)
+
+    assert charge_result_apply(payment, efi, paid(payment, amount=999), reason="lookup") == (
+        "parked"
+    )
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.parked_reason) == (S.PROCESSING, "amount_mismatch")
+
+
+def test_a_parked_payment_settled_by_a_later_answer_is_no_longer_flagged(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix")
+    payment_park(payment, "gerencianet: the charge is unknown")
+
+    charge_result_apply(payment, efi, paid(payment, reference="tx-5"), reason="reconciled")
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway_reference) == (S.SUCCEEDED, "tx-5")
+    assert (payment.needs_reconciliation, payment.parked_reason) == (False, "")
+    assert payment.reconciliation_reason == ""
+
+
+def test_a_pix_code_shown_from_a_callback_names_the_callback_in_the_story(efi: Gateway) -> None:
+    payment = PaymentFactory(status=S.PROCESSING, method="pix")
+    result = pix_answer(payment, amount=payment.amount, expires_at=None)
+
+    charge_result_apply(payment, efi, result, reason="callback", actor="gateway-callback")
+
+    event = PaymentEvent.objects.get(payment=payment, to_status=S.AWAITING_PAYMENT)
+    assert event.actor == "gateway-callback"
