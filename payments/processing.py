@@ -688,8 +688,11 @@ def charge_result_apply(
         elif result.status == ChargeStatus.PENDING:
             # Taken but undecided: the gateway's callback or reconciliation settles it.
             with transaction.atomic():
-                Payment.objects.filter(pk=payment.pk, status=S.PROCESSING).update(**common)
-                _touch(payment.pk)
+                taken = Payment.objects.filter(pk=payment.pk, status=S.PROCESSING).update(**common)
+                if taken:
+                    _touch(payment.pk)
+            if not taken:  # moved meanwhile: a live charge to withdraw, as any other
+                raise TransitionConflict("The payment moved meanwhile.", current_status=None)
             return "pending"
         else:
             _fail_declined(payment, gateway, Declined(f"the gateway answered {result.raw_status}"))

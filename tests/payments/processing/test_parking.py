@@ -549,3 +549,22 @@ def test_a_pix_code_shown_from_a_callback_names_the_callback_in_the_story(efi: G
 
     event = PaymentEvent.objects.get(payment=payment, to_status=S.AWAITING_PAYMENT)
     assert event.actor == "gateway-callback"
+
+
+def test_a_pending_charge_answered_after_the_payment_moved_on_is_left_as_an_orphan(
+    efi: Gateway,
+) -> None:
+    """The gateway took the charge but has no outcome yet: live all the same, it may still
+    take the payer's money, so it is withdrawn like any other late live charge."""
+    payment = PaymentFactory(status=S.SUCCEEDED, gateway="mercadopago", gateway_reference="mp-1")
+    version = payment.version
+    late = paid(payment, status="pending", reference="efi-p-1")
+
+    assert charge_result_apply(payment, efi, late, reason="a late answer") == "moved"
+
+    [orphan] = OrphanCharge.objects.filter(payment=payment)
+    assert (orphan.gateway, orphan.reference, orphan.status) == ("gerencianet", "efi-p-1", "open")
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway, payment.version) == (
+        S.SUCCEEDED, "mercadopago", version,
+    )  # fmt: skip
