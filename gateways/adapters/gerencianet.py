@@ -245,7 +245,9 @@ class GerencianetAdapter(GatewayAdapter):
         try:
             payload = json.loads(body)
             item = payload["pix"][0]
-            txid, end_to_end = str(item["txid"]), str(item["endToEndId"])
+            txid, end_to_end = item["txid"], item["endToEndId"]
+            if not (isinstance(txid, str) and txid and isinstance(end_to_end, str) and end_to_end):
+                raise ValueError("txid and endToEndId must be non-empty strings")
             amount = Money.from_decimal(str(item["valor"]), "BRL").amount
         # ArithmeticError: decimal.InvalidOperation, for a valor that is not a number.
         except (ValueError, KeyError, IndexError, TypeError, ArithmeticError) as exc:
@@ -338,8 +340,11 @@ def _expiry(cob: Mapping[str, Any]) -> datetime | None:
     created, seconds = calendar.get("criacao"), calendar.get("expiracao")
     if not created or seconds is None:
         return None
-    created_at = datetime.fromisoformat(re.sub(r"Z$", "+00:00", created))
-    return created_at + timedelta(seconds=int(seconds))
+    try:  # RFC 3339 allows a lowercase "z", which fromisoformat does not read
+        created_at = datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", str(created)))
+        return created_at + timedelta(seconds=int(seconds))
+    except (ValueError, TypeError, OverflowError):
+        return None  # unreadable: the payment's own expiry is assumed (processing._apply_pix)
 
 
 def _transport_failure(

@@ -250,10 +250,15 @@ def test_an_invalid_br_code_is_ambiguous_with_the_reason(
         ({}, None),
         (None, None),
         (ABSENT, None),
+        ({"criacao": "2026-12-04T10:00:00z", "expiracao": 60},
+         datetime(2026, 12, 4, 10, 1, tzinfo=UTC)),
+        ({"criacao": "yesterday", "expiracao": 3600}, None),
+        ({"criacao": "2026-12-04T10:00:00Z", "expiracao": "an hour"}, None),
     ],
     ids=["Z", "milliseconds and Z", "+00:00", "-03:00", "seconds as a string", "no time",
          "no expiracao", "null expiracao", "no criacao", "empty criacao", "null criacao",
-         "empty calendar", "null calendar", "no calendar"],
+         "empty calendar", "null calendar", "no calendar", "lowercase z", "unreadable criacao",
+         "unreadable expiracao"],
 )  # fmt: skip
 def test_the_expiry_is_the_creation_plus_the_seconds(calendar: Any, expected: Any) -> None:
     answer = {} if calendar is ABSENT else {"calendario": calendar}
@@ -484,9 +489,17 @@ def test_a_notification_is_read_whole(
          "malformed Gerencianet notification"),
         ({"hmac": WEBHOOK_SECRET}, _notice({**PAID_PIX, "valor": None}),
          "malformed Gerencianet notification"),
+        # A PIX sent to the key without a charge: no txid, nothing of PayWave's.
+        ({"hmac": WEBHOOK_SECRET}, _notice({**PAID_PIX, "txid": None}),
+         "malformed Gerencianet notification"),
+        ({"hmac": WEBHOOK_SECRET}, _notice({**PAID_PIX, "txid": ""}),
+         "malformed Gerencianet notification"),
+        ({"hmac": WEBHOOK_SECRET}, _notice({**PAID_PIX, "endToEndId": None}),
+         "malformed Gerencianet notification"),
     ],
     ids=["no secret", "another secret", "not json", "not utf-8", "no pix", "empty pix", "no txid",
-         "no valor", "sub-centavo", "not a number", "null valor"],
+         "no valor", "sub-centavo", "not a number", "null valor", "null txid", "empty txid",
+         "null endToEndId"],
 )  # fmt: skip
 def test_a_wrong_or_malformed_notification_is_invalid(
     adapter: GerencianetAdapter, query: dict[str, str], body: Any, message: str
