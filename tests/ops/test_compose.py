@@ -27,8 +27,7 @@ ENV_EXAMPLE = set(
 EXPECTED_COMMANDS = {
     "migrate": (["python", "manage.py", "migrate", "--noinput"], None),
     "api": (["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000"], 8000),
-    "payments-worker": (["celery", "-A", "config.celery_app", "worker", "--queues",
-                         "payments"], None),
+    "payments-worker": (["python", "-m", "config.payments_workers"], None),
     "worker": (["celery", "-A", "config.celery_app", "worker", "--queues",
                 "default,notifications,callbacks"], None),
     "beat": (["celery", "-A", "config.celery_app", "beat"], None),
@@ -132,7 +131,11 @@ def test_named_volumes_are_declared_and_bind_mounts_exist() -> None:
 
 
 def test_env_names_are_settings_paywave_reads() -> None:
-    process_env = {"DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR"}
+    process_env = {
+        "DJANGO_SETTINGS_MODULE",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "PAYWAVE_PAYMENTS_PROCESSES",
+    }
     for name in APP_SERVICES:
         names = set(SERVICES[name]["environment"])
         names = {n for n in names if not (name == "simulators" and n.startswith("SIM_"))}
@@ -159,6 +162,23 @@ def test_logs_and_metrics_are_wired_to_their_services() -> None:
     for worker in ("payments-worker", "worker"):
         assert SERVICES[worker]["environment"]["PAYWAVE_WORKER_METRICS_PORT"] == "9808"
     assert "flower:5555" in targets
+    # The payments worker's processes add up their counts for the first one to serve.
+    payments = SERVICES["payments-worker"]
+    assert payments["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus"
+    assert any(t.startswith("/tmp/prometheus") for t in payments["tmpfs"])
+
+
+def test_worker_health_checks_ping_the_node_names_the_workers_take() -> None:
+    from config.payments_workers import worker_argv
+
+    first_payments = worker_argv(1, [])[-1].replace("%h", "$$HOSTNAME")
+    payments = SERVICES["payments-worker"]["healthcheck"]["test"][1]
+    default = SERVICES["worker"]["healthcheck"]["test"][1]
+
+    assert payments.endswith(f"inspect ping -d {first_payments}")
+    assert first_payments == "payments1@$$HOSTNAME"
+    assert default.endswith("inspect ping -d default@$$HOSTNAME")
+    assert "--hostname" not in SERVICES["payments-worker"]["command"]  # the launcher names them
 
 
 def test_the_dockerfile_builds_one_slim_non_root_image() -> None:
