@@ -6,7 +6,10 @@ docs/operating.md "Database connections":
 
     a gunicorn pod holds workers x threads (each thread keeps its own connection),
     a Celery worker its pool's concurrency (one per pool thread; measured: the main
-    thread runs no query), beat and Flower at most one each, the migration job one;
+    thread runs no query), times its processes for the payments worker
+    (PAYWAVE_PAYMENTS_PROCESSES, else one per CPU: the pod's CPU limit on Kubernetes,
+    this machine's CPUs for make run and compose), beat and Flower at most one each,
+    the migration job one;
     a Deployment counts at its largest (the HPA's max, else its replicas) plus the
     pods a rolling update adds (maxSurge).
 
@@ -22,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+from config.payments_workers import available_cpus, process_count
 from tests.ops.conftest import ops_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,11 +48,16 @@ def _flag(argv: list[str], name: str, default: int | None = None) -> int:
     return default
 
 
-def connections_per_process(argv: list[str]) -> int:
-    """What one running instance of `argv` holds at most."""
+def connections_per_process(
+    argv: list[str], environ: dict[str, str] | None = None, cpus: int | None = None
+) -> int:
+    """What one running instance of `argv` holds at most (with `environ`, on `cpus` CPUs)."""
+    environ = dict(environ or {})
     if argv[:2] == ["sh", "-c"]:
         argv = shlex.split(argv[2])
     while re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", argv[0]):  # VAR=value before a command
+        name, value = argv[0].split("=", 1)
+        environ[name] = value
         argv = argv[1:]
     if argv[0] == "exec":
         argv = argv[1:]
@@ -62,6 +71,13 @@ def connections_per_process(argv: list[str]) -> int:
             return _flag(argv, "--concurrency")
         if "beat" in argv or "flower" in argv:
             return 1
+    if program == "python" and argv[1:3] == ["-m", "config.payments_workers"]:
+        # Its worker processes, each its pool: PAYWAVE_PAYMENTS_PROCESSES, else one per CPU.
+        if environ.get("PAYWAVE_PAYMENTS_PROCESSES"):
+            processes = process_count(environ)
+        else:
+            processes = available_cpus() if cpus is None else cpus
+        return processes * _flag(argv, "--concurrency")
     if program == "python" and argv[1:3] == ["manage.py", "migrate"]:
         return 1
     if program == "python" and argv[1:3] == ["-m", "gateways.simulators"]:
@@ -95,6 +111,14 @@ def _surge(deployment: dict[str, Any], pods: int) -> int:
     return int(surge)
 
 
+def _cpu_limit(container: dict[str, Any]) -> int | None:
+    """The container's CPU limit, rounded up (what the cgroup quota lets it use)."""
+    cpu = str(container.get("resources", {}).get("limits", {}).get("cpu", ""))
+    if not cpu:
+        return None
+    return max(1, math.ceil(int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)))
+
+
 def chart_connections(documents: list[dict[str, Any]]) -> dict[str, int]:
     """Connections per workload of a rendered release, at its worst."""
     largest = {
@@ -108,7 +132,8 @@ def chart_connections(documents: list[dict[str, Any]]) -> dict[str, int]:
             continue
         name = doc["metadata"]["name"]
         (container,) = doc["spec"]["template"]["spec"]["containers"]
-        per_pod = connections_per_process(container["command"])
+        env = {item["name"]: item.get("value", "") for item in container.get("env", [])}
+        per_pod = connections_per_process(container["command"], env, _cpu_limit(container))
         if doc["kind"] == "Job":
             counted[name] = per_pod
             continue
@@ -165,6 +190,7 @@ def procfile_connections() -> dict[str, int]:
         if not line.strip() or line.startswith("#"):
             continue
         name, command = line.split(":", 1)
+        # The payments worker's processes: one per CPU of this machine.
         counted[name] = connections_per_process(shlex.split(_defaults_expanded(command)))
     return counted
 
@@ -176,6 +202,10 @@ def test_make_run_fits_postgresqls_default_connections() -> None:
     assert sum(counted.values()) <= BUDGET, counted
 
 
+def _defaults(environment: dict[str, str]) -> dict[str, str]:
+    return {name: _defaults_expanded(str(value)) for name, value in environment.items()}
+
+
 def test_docker_compose_fits_postgresqls_default_connections() -> None:
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     app_services = {
@@ -185,10 +215,35 @@ def test_docker_compose_fits_postgresqls_default_connections() -> None:
     }
 
     counted = {
-        name: connections_per_process(service["command"])
+        name: connections_per_process(service["command"], _defaults(service.get("environment", {})))
         * service.get("deploy", {}).get("replicas", 1)
         for name, service in app_services.items()
     }
 
     assert {"api", "payments-worker", "worker", "beat", "flower", "migrate"} <= set(counted)
     assert sum(counted.values()) <= BUDGET, counted
+
+
+@pytest.mark.parametrize(
+    ("payments", "processes"),
+    [
+        ({"processes": 3}, 3),
+        ({"resources": {"limits": {"cpu": "2500m"}}}, 3),  # one per CPU of the limit, rounded up
+        ({"resources": {"limits": {"cpu": "500m"}}}, 1),
+    ],
+)
+def test_the_payments_worker_counts_its_processes(payments: dict[str, Any], processes: int) -> None:
+    helm = ops_module("helm_python")
+    room = {"postgresql": {"maxConnections": 500}}
+    counted = chart_connections(
+        render({"workers": {"payments": payments}, "externalServices": room})
+    )
+    per_process = (3 + 1) * 8  # the default HPA max plus the surge pod, 8 threads each
+    total = sum(counted.values())
+
+    assert counted["paywave-worker-payments"] == processes * per_process
+    render({"workers": {"payments": payments}, "externalServices": {"postgresql": {
+        "maxConnections": total}}})  # fmt: skip
+    with pytest.raises(helm.HelmRenderError, match=f"may hold {total} database connections"):
+        render({"workers": {"payments": payments}, "externalServices": {"postgresql": {
+            "maxConnections": total - 1}}})  # fmt: skip

@@ -24,7 +24,13 @@ ENV_EXAMPLE = set(
     re.findall(r"^([A-Z0-9_]+)=", (REPO_ROOT / "config/env.example").read_text(), re.M)
 )
 # Read by processes rather than settings: the pod's own address, the simulators' callbacks.
-PROCESS_ENV = {"POD_IP", "DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR", "FLOWER_BASIC_AUTH"}
+PROCESS_ENV = {
+    "POD_IP",
+    "DJANGO_SETTINGS_MODULE",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "FLOWER_BASIC_AUTH",
+    "PAYWAVE_PAYMENTS_PROCESSES",  # config.payments_workers
+}
 
 helm = ops_module("helm_python")
 kubernetes_validate = ops_module("kubernetes_validate")
@@ -244,3 +250,43 @@ def test_a_missing_service_url_fails_the_render() -> None:
 
     with pytest.raises(helm.HelmError, match=r"externalServices\.postgresql\.url"):
         render(values)
+
+
+def test_the_payments_worker_runs_a_process_per_cpu_of_its_limit(
+    default: list[dict[str, Any]],
+) -> None:
+    from config.payments_workers import worker_argv
+
+    pod = by_kind(default, "Deployment")["paywave-worker-payments"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    first = worker_argv(1, [])[-1].replace("%h", "$HOSTNAME")
+
+    assert container["command"][:3] == ["python", "-m", "config.payments_workers"]
+    assert not any(arg.startswith("--hostname") for arg in container["command"])
+    assert "PAYWAVE_PAYMENTS_PROCESSES" not in env  # one per CPU of the limit
+    assert container["resources"]["limits"]["cpu"] == "1"
+    # The processes add up their metrics in a directory on the pod's /tmp emptyDir.
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus"
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert f"--destination={first} " in container["livenessProbe"]["exec"]["command"][-1]
+    other = by_kind(default, "Deployment")["paywave-worker-default"]["spec"]["template"]["spec"]
+    assert other["containers"][0]["command"][:3] == ["celery", "--app=config.celery_app", "worker"]
+
+
+def test_the_payments_worker_processes_can_be_set() -> None:
+    room = {"postgresql": {"maxConnections": 500}}  # three processes hold three times more
+    documents = render({"workers": {"payments": {"processes": 3}}, "externalServices": room})
+
+    (container,) = containers(by_kind(documents, "Deployment")["paywave-worker-payments"])
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["PAYWAVE_PAYMENTS_PROCESSES"] == "3"
+
+
+def test_payments_worker_processes_without_a_cpu_limit_fail_the_render() -> None:
+    unbounded = {"resources": {"limits": {"cpu": None}}}
+    room = {"postgresql": {"maxConnections": 500}}
+
+    with pytest.raises(helm.HelmError, match=r"workers\.payments: set processes"):
+        render({"workers": {"payments": unbounded}, "externalServices": room})
+    render({"workers": {"payments": {**unbounded, "processes": 2}}, "externalServices": room})

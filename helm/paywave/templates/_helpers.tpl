@@ -133,15 +133,18 @@ checksum/config: {{ include "paywave.config" . | sha256sum }}
 
 {{/* The most database connections the release may hold at once: each Deployment at
 its largest (the HPA's max, else its replicas) plus its surge pod while it rolls out,
-times what one pod holds (gunicorn workers x threads; a Celery worker's pool; beat and
-Flower at most one); the migration job one. docs/operating.md "Database connections". */}}
+times what one pod holds (gunicorn workers x threads; a Celery worker's pool, times its
+processes for the payments worker; beat and Flower at most one); the migration job one.
+docs/operating.md "Database connections". */}}
 {{- define "paywave.databaseConnections" -}}
 {{- $api := .Values.api -}}
 {{- $pods := add1 (ternary $api.autoscaling.maxReplicas $api.replicas $api.autoscaling.enabled) -}}
 {{- $total := mul $pods $api.gunicorn.workers $api.gunicorn.threads -}}
 {{- range $name, $worker := .Values.workers -}}
 {{- $pods = add1 (ternary $worker.autoscaling.maxReplicas $worker.replicas $worker.autoscaling.enabled) -}}
-{{- $total = add $total (mul $pods $worker.concurrency) -}}
+{{- $processes := 1 -}}
+{{- if eq $name "payments" -}}{{- $processes = int (include "paywave.paymentsProcesses" $worker) -}}{{- end -}}
+{{- $total = add $total (mul $pods $processes $worker.concurrency) -}}
 {{- end -}}
 {{- $total = add1 $total -}}{{/* beat: one replica, replaced (Recreate) */}}
 {{- if .Values.flower.enabled -}}{{- $total = add $total 2 -}}{{- end -}}
@@ -149,11 +152,26 @@ Flower at most one); the migration job one. docs/operating.md "Database connecti
 {{- $total -}}
 {{- end -}}
 
+{{/* The payments worker processes of one pod at most: `processes`, else one per CPU of
+its limit (rounded up, as config/payments_workers.py reads the cgroup quota). */}}
+{{- define "paywave.paymentsProcesses" -}}
+{{- $cpu := toString (dig "limits" "cpu" "" .resources) -}}
+{{- if .processes -}}
+{{- int .processes -}}
+{{- else if hasSuffix "m" $cpu -}}
+{{- div (add (atoi (trimSuffix "m" $cpu)) 999) 1000 | max 1 -}}
+{{- else if $cpu -}}
+{{- ceil (float64 $cpu) | int | max 1 -}}
+{{- else -}}
+{{- fail "workers.payments: set processes, or resources.limits.cpu (one worker process per CPU): without either the pod runs one per CPU of its node, and its database connections cannot be counted" -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "paywave.checkDatabaseConnections" -}}
 {{- $most := int (include "paywave.databaseConnections" .) -}}
 {{- $allowed := int .Values.externalServices.postgresql.maxConnections -}}
 {{- if gt $most $allowed -}}
-{{- fail (printf "this sizing may hold %d database connections, more than externalServices.postgresql.maxConnections (%d): lower replicas, HPA maxima, gunicorn workers/threads or worker concurrency, or raise PostgreSQL's max_connections and the value (docs/operating.md, \"Database connections\")" $most $allowed) -}}
+{{- fail (printf "this sizing may hold %d database connections, more than externalServices.postgresql.maxConnections (%d): lower replicas, HPA maxima, gunicorn workers/threads, worker concurrency or payments worker processes, or raise PostgreSQL's max_connections and the value (docs/operating.md, \"Database connections\")" $most $allowed) -}}
 {{- end -}}
 {{- end -}}
 
