@@ -5,6 +5,8 @@ from collections.abc import Mapping
 
 import django
 
+from config.payments_workers import process_count
+
 WORKER_METRICS_PORT = 9808  # the Procfile's default for PAYWAVE_WORKER_METRICS_PORT
 
 
@@ -45,7 +47,8 @@ def main() -> None:
             else []
         ),
         f"  Metrics      {api}/metrics   (api: requests, payments created, queues, circuits)",
-        f"               http://127.0.0.1:{workers['payments']}/metrics   (payments worker)",
+        f"               http://127.0.0.1:{workers['payments']}/metrics   (payments worker:"
+        f" {process_count(os.environ)} processes added up)",
         f"               http://127.0.0.1:{workers['worker']}/metrics   (worker)",
         "               Prometheus: config/prometheus/make-run.yml",
         f"  Sandbox      {'on: demo wallet app demo / demo' if sandbox else 'off'}",

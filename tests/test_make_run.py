@@ -409,7 +409,7 @@ def exercise(run: MakeRun, receiver: WebhookReceiver) -> None:
         "no Broker tab on filesystem://",  # Flower's: it needs RabbitMQ or Redis
         f"FileBasedCache {run.var_dir / 'cache'}",
         f"{run.api}/metrics",
-        f"{run.payments_metrics}   (payments worker)",
+        f"{run.payments_metrics}   (payments worker: ",
         f"{run.worker_metrics}   (worker)",
     ):
         assert expected in log, run.explain(f"the banner does not say {expected!r}")
