@@ -7,7 +7,8 @@ N workers on the `payments` queue, each
     celery -A config.celery_app worker --queues payments --pool threads [options]
         --hostname payments<i>@%h
 
-with the options given here (`--concurrency`, `--loglevel`, ...; `--quiet` is Celery's
+with the options given here (`--concurrency`, `--loglevel`, ...; given after the ones
+above, they win, as `--queues` and `--pool` do from the chart; `--quiet` is Celery's
 global option and goes before `worker`). N is PAYWAVE_PAYMENTS_PROCESSES if set, else the
 CPUs this process may use: its affinity, rounded down to the cgroup v2 `cpu.max` quota
 (rounded up) of its cgroup or any parent, at least 1.
@@ -123,7 +124,9 @@ def run(options: Sequence[str], environ: Mapping[str, str]) -> int:
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
         own_dir = tempfile.mkdtemp(prefix="paywave-payments-metrics-")
         env["PROMETHEUS_MULTIPROC_DIR"] = own_dir
-    workers: dict[int, int] = {}  # pid: index
+    workers: dict[int, int] = {}  # pid: index, until reaped
+    # Kept referenced: a collected Popen would be reaped by subprocess, not by os.wait here.
+    started: list[subprocess.Popen[bytes]] = []
     status = 0
     stopping = False
 
@@ -145,6 +148,7 @@ def run(options: Sequence[str], environ: Mapping[str, str]) -> int:
                 process_group=0,
                 preexec_fn=_die_with_parent,  # the launcher runs no threads
             )
+            started.append(child)
             workers[child.pid] = index
             if stopping:  # a signal came while starting: this one has not seen it
                 _send(child.pid, signal.SIGTERM)
