@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,10 @@ class Launcher:
         )
         return self.workers
 
+    def stderr(self) -> str:
+        assert self.process.stderr is not None
+        return self.process.stderr.read()
+
     def cleanup(self) -> None:
         for pid in [*self.workers, *children_of(self.process.pid), self.process.pid]:
             with contextlib.suppress(ProcessLookupError):
@@ -222,13 +227,16 @@ def test_the_workers_answer_under_their_names_and_all_stop_on_sigterm(
     names = [f"payments1@{gethostname()}", f"payments2@{gethostname()}"]
 
     assert wait_for(lambda: ping(names) == set(names), 90, "both workers to answer a ping")
+    port = environ_of(launcher.process.pid)["PAYWAVE_WORKER_METRICS_PORT"]
     envs = {environ_of(pid)["PAYWAVE_WORKER_METRICS_PORT"] for pid in (first, second)}
-    assert envs == {"", environ_of(launcher.process.pid)["PAYWAVE_WORKER_METRICS_PORT"]}
+    assert envs == {"", port}  # the first serves the directory's sum, the other nothing
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    assert direct.open(f"http://127.0.0.1:{port}/metrics", timeout=5).status == 200
     assert os.getpgid(first) != os.getpgid(launcher.process.pid)  # signals reach them once
 
     launcher.process.send_signal(signal.SIGTERM)
 
-    assert launcher.process.wait(timeout=60) == 0, launcher.process.stderr.read()  # type: ignore[union-attr]
+    assert launcher.process.wait(timeout=60) == 0, launcher.stderr()
     assert not running(first)
     assert not running(second)
 
@@ -247,7 +255,7 @@ def test_a_worker_that_dies_stops_the_others_and_the_launcher_fails(
 
     assert launcher.process.wait(timeout=60) != 0
     assert not running(first)
-    assert "stopping the others" in launcher.process.stderr.read()  # type: ignore[union-attr]
+    assert "stopping the others" in launcher.stderr()
 
 
 @pytest.mark.services
