@@ -3,10 +3,11 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from notifications.models import EVENT_TYPES, Event
 from payments import subscribers
-from payments.models import Payment, PaymentEvent, PaymentStatus
+from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent, PaymentStatus
 from payments.transitions import (
     ALLOWED_TRANSITIONS,
     IllegalTransition,
@@ -280,3 +281,68 @@ def test_every_status_change_publishes_its_domain_event(source: str, target: str
     assert event.type == f"payment.{target}"
     assert event.type in EVENT_TYPES  # one a wallet app can subscribe to
     assert event.data["status"] == target
+
+
+def _attempt(payment: Payment, outcome: str) -> PaymentAttempt:
+    return PaymentAttempt.objects.create(
+        payment=payment, gateway="stripe", number=1, idempotency_key="k", outcome=outcome
+    )
+
+
+@pytest.mark.django_db
+def test_the_attempts_handed_with_the_locked_copy_are_documented_without_reading_them() -> None:
+    payment = PaymentFactory(status=S.PROCESSING)
+    _attempt(payment, AttemptOutcome.SUCCEEDED)
+
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        attempts = list(locked.attempts.all())
+        with CaptureQueriesContext(connection) as queries:
+            payment_transition(
+                payment_id=payment.id,
+                from_statuses=[S.PROCESSING],
+                to_status=S.SUCCEEDED,
+                reason="charged",
+                actor="worker",
+                locked=locked,
+                attempts=attempts,
+            )
+
+    attempt_table = PaymentAttempt._meta.db_table
+    assert not [q["sql"] for q in queries.captured_queries if attempt_table in q["sql"]]
+    (event,) = Event.objects.filter(subject_id=payment.id)
+    assert [(a["gateway"], a["outcome"]) for a in event.data["attempts"]] == [
+        ("stripe", "succeeded")
+    ]
+
+
+@pytest.mark.django_db
+def test_a_payment_read_again_is_documented_with_its_stored_attempts_not_the_callers() -> None:
+    """A stale locked copy's attempts are as stale as it is: the payment read again under
+    the lock is documented with the attempts it has."""
+    payment = PaymentFactory()
+
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        payment_transition(
+            payment_id=payment.id,
+            from_statuses=[S.PENDING],
+            to_status=S.PROCESSING,
+            reason="picked up",
+            actor="worker",
+        )
+        _attempt(payment, AttemptOutcome.DECLINED)
+        payment_transition(
+            payment_id=payment.id,
+            from_statuses=[S.PROCESSING],
+            to_status=S.FAILED,
+            reason="declined",
+            actor="worker",
+            locked=locked,  # still says pending
+            attempts=[],  # as it knew them
+        )
+
+    failed = Event.objects.get(subject_id=payment.id, type="payment.failed")
+    assert [(a["gateway"], a["outcome"]) for a in failed.data["attempts"]] == [
+        ("stripe", "declined")
+    ]
