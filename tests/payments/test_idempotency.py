@@ -341,6 +341,16 @@ def test_purge_removes_only_expired_keys(api: Any) -> None:
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
 
 
+def test_a_request_s_fingerprint_matches_the_keys_already_stored() -> None:
+    """Stored keys live a day, across deployments: the retry of a request sent before
+    one must fingerprint as it did then, or it would be refused as another request."""
+    fingerprint = request_fingerprint(
+        method="POST", path="/api/v1/payments", data={"currency": "BRL", "amount": 1000}
+    )
+
+    assert fingerprint == "9286f464091217dfca0576ea499741e07c9f9023f5655ffd84dad04508bde413"
+
+
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_create_one_payment() -> None:
