@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -349,6 +349,28 @@ def test_a_request_s_fingerprint_matches_the_keys_already_stored() -> None:
     )
 
     assert fingerprint == "9286f464091217dfca0576ea499741e07c9f9023f5655ffd84dad04508bde413"
+
+
+@pytest.mark.django_db
+def test_a_claim_that_finds_the_key_gone_each_time_is_409_and_says_so(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each insert collides with a key whose request releases it before the read, three
+    times over: the wallet app is told to retry, as for a key in flight."""
+
+    def collides(**kwargs: Any) -> IdempotencyKey:
+        raise IntegrityError("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr(IdempotencyKey.objects, "create", collides)
+
+    response = post_payment(api, pix_body(), key="k")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_use"
+    assert response.json()["error"]["message"] == (
+        "A request with this Idempotency-Key is still being processed; retry shortly."
+    )
+    assert Payment.objects.count() == 0
 
 
 @pytest.mark.services
