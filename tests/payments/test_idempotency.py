@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
@@ -371,6 +372,70 @@ def test_a_claim_that_finds_the_key_gone_each_time_is_409_and_says_so(
         "A request with this Idempotency-Key is still being processed; retry shortly."
     )
     assert Payment.objects.count() == 0
+
+
+@pytest.fixture
+def stopped_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    instant = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: instant)
+    return instant
+
+
+@pytest.mark.django_db
+def test_a_key_is_expired_from_the_instant_its_ttl_ends(
+    wallet_app: Any, stopped_clock: datetime
+) -> None:
+    claim = _claimed(wallet_app, "k", at=stopped_clock - settings.PAYWAVE_IDEMPOTENCY_TTL)
+    IdempotencyKey.objects.filter(pk=claim.pk).update(
+        expires_at=stopped_clock,
+        state=IdempotencyKey.State.COMPLETED,
+        response_status=201,
+        response_body={"id": "first"},
+        response_headers={},
+    )
+    runs: list[str] = []
+
+    answer = idempotent_call(
+        client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+    )
+
+    assert runs == ["run"]
+    assert (answer.body, answer.replayed) == ({"id": "again"}, False)
+
+
+@pytest.mark.django_db
+def test_a_claim_is_abandoned_from_the_instant_its_lock_timeout_ends(
+    wallet_app: Any, stopped_clock: datetime
+) -> None:
+    _claimed(wallet_app, "k", at=stopped_clock - settings.PAYWAVE_IDEMPOTENCY_LOCK_TIMEOUT)
+    runs: list[str] = []
+
+    answer = idempotent_call(
+        client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+    )
+
+    assert runs == ["run"]
+    assert answer.status == 201
+    assert IdempotencyKey.objects.get().state == IdempotencyKey.State.COMPLETED
+
+
+@pytest.mark.django_db
+def test_a_failed_request_releases_its_own_key_only(
+    wallet_app: Any, stopped_clock: datetime
+) -> None:
+    """Another request's key claimed at the same instant stays claimed."""
+    _claimed(wallet_app, "held", at=stopped_clock)
+
+    with pytest.raises(RuntimeError):
+        idempotent_call(
+            client_id=wallet_app.pk, key="failing", fingerprint=PIX_FINGERPRINT, operation=_crash
+        )
+
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["held"]
+    with pytest.raises(IdempotencyKeyInUse):
+        idempotent_call(
+            client_id=wallet_app.pk, key="held", fingerprint=PIX_FINGERPRINT, operation=_crash
+        )
 
 
 @pytest.mark.services
