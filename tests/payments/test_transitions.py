@@ -1,4 +1,5 @@
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -7,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from notifications.models import EVENT_TYPES, Event
 from payments import subscribers
+from payments.events import PaymentChanged
 from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent, PaymentStatus
 from payments.transitions import (
     ALLOWED_TRANSITIONS,
@@ -14,6 +16,7 @@ from payments.transitions import (
     TransitionConflict,
     payment_transition,
 )
+from paywave.domain_events import Phase, subscribe, unsubscribe
 from paywave.observability.metrics import PAYMENT_TRANSITIONS
 from tests.factories import PaymentFactory
 
@@ -346,3 +349,31 @@ def test_a_payment_read_again_is_documented_with_its_stored_attempts_not_the_cal
     assert [(a["gateway"], a["outcome"]) for a in failed.data["attempts"]] == [
         ("stripe", "declined")
     ]
+
+
+@pytest.fixture
+def published() -> Iterator[list[PaymentChanged]]:
+    """The PaymentChanged events published, as a subscribing app receives them."""
+    received: list[PaymentChanged] = []
+    subscribe(PaymentChanged, received.append, phase=Phase.IN_TRANSACTION)
+    yield received
+    unsubscribe(PaymentChanged, received.append)
+
+
+@pytest.mark.django_db
+def test_the_published_change_says_why_and_by_whom(published: list[PaymentChanged]) -> None:
+    payment = PaymentFactory()
+
+    payment_transition(
+        payment_id=payment.id,
+        from_statuses=[S.PENDING],
+        to_status=S.CANCELED,
+        reason="canceled by the wallet app",
+        actor="api",
+    )
+
+    [change] = published
+    assert (change.payment.pk, change.from_status, change.to_status) == (
+        payment.pk, S.PENDING, S.CANCELED,
+    )  # fmt: skip
+    assert (change.reason, change.actor) == ("canceled by the wallet app", "api")
