@@ -361,7 +361,10 @@ def published() -> Iterator[list[PaymentChanged]]:
 
 
 @pytest.mark.django_db
-def test_the_published_change_says_why_and_by_whom(published: list[PaymentChanged]) -> None:
+@pytest.mark.parametrize("copy", [False, True], ids=["read-under-lock", "caller-s-copy"])
+def test_the_published_change_says_why_and_by_whom(
+    published: list[PaymentChanged], copy: bool
+) -> None:
     payment = PaymentFactory()
 
     payment_transition(
@@ -370,6 +373,7 @@ def test_the_published_change_says_why_and_by_whom(published: list[PaymentChange
         to_status=S.CANCELED,
         reason="canceled by the wallet app",
         actor="api",
+        current=Payment.objects.get(pk=payment.pk) if copy else None,
     )
 
     [change] = published
@@ -377,3 +381,23 @@ def test_the_published_change_says_why_and_by_whom(published: list[PaymentChange
         payment.pk, S.PENDING, S.CANCELED,
     )  # fmt: skip
     assert (change.reason, change.actor) == ("canceled by the wallet app", "api")
+
+
+@pytest.mark.django_db
+def test_a_caller_s_unchanged_copy_moves_with_the_changes_given() -> None:
+    payment = PaymentFactory()
+    copy = Payment.objects.get(pk=payment.pk)
+
+    moved = payment_transition(
+        payment_id=payment.id,
+        from_statuses=[S.PENDING],
+        to_status=S.PROCESSING,
+        reason="picked up",
+        actor="worker",
+        current=copy,
+        gateway="mercadopago",
+    )
+
+    assert moved is copy  # written over by its version, not read again
+    row = Payment.objects.get(pk=payment.pk)
+    assert (row.status, row.gateway, row.version) == (S.PROCESSING, "mercadopago", copy.version)
