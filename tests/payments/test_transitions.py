@@ -401,3 +401,22 @@ def test_a_caller_s_unchanged_copy_moves_with_the_changes_given() -> None:
     assert moved is copy  # written over by its version, not read again
     row = Payment.objects.get(pk=payment.pk)
     assert (row.status, row.gateway, row.version) == (S.PROCESSING, "mercadopago", copy.version)
+
+
+@pytest.mark.django_db
+def test_a_caller_s_copy_moves_its_own_row_only() -> None:
+    """Another payment at the same status and version is no copy of this one."""
+    payment, bystander = PaymentFactory(), PaymentFactory()
+
+    payment_transition(
+        payment_id=payment.id,
+        from_statuses=[S.PENDING],
+        to_status=S.CANCELED,
+        reason="canceled by the wallet app",
+        actor="api",
+        current=Payment.objects.get(pk=payment.pk),
+    )
+
+    untouched = Payment.objects.get(pk=bystander.pk)
+    assert (untouched.status, untouched.version) == (S.PENDING, bystander.version)
+    assert not PaymentEvent.objects.filter(payment=bystander).exists()
