@@ -168,20 +168,23 @@ def payment_transition_if_unchanged(
         actor=actor,
         created_at=now,
     )
-    if connection.vendor == "postgresql":
-        if not _update_with_event(unchanged, values, event):
-            return False
-    else:
-        if unchanged.update(**values) != 1:
-            return False
-        event.save(force_insert=True)
+    if not _update_with_event(unchanged, values, event):
+        return False
     _record(payment, now, to_status=to_status, reason=reason, actor=actor, changes=changes,
             attempts=attempts, event=event)  # fmt: skip
     return True
 
 
 def _update_with_event(unchanged: Any, values: dict[str, Any], event: PaymentEvent) -> bool:
-    """One statement: the guarded UPDATE in a WITH, the event's INSERT only if it moved."""
+    """The guarded UPDATE and, if it moved the row, the event's INSERT; whether it did.
+
+    On PostgreSQL one statement (the UPDATE in a WITH), elsewhere two.
+    """
+    if connection.vendor != "postgresql":
+        if not unchanged.update(**values):
+            return False
+        event.save()
+        return True
     update, update_params = update_sql(unchanged, values)
     columns, placeholders, event_params = insert_parts(event, exclude={"id", "payment_id"})
     quote = connection.ops.quote_name
@@ -195,11 +198,7 @@ def _update_with_event(unchanged: Any, values: dict[str, Any], event: PaymentEve
     with connection.cursor() as cursor:
         cursor.execute(sql, (*update_params, *event_params))
         written = cursor.fetchone()
-    if written is None:
-        return False
-    event.id = written[0]
-    event._state.adding = False
-    return True
+    return written is not None
 
 
 def _record(

@@ -100,7 +100,7 @@ def test_two_jobs_holding_one_copy_move_it_once() -> None:
 
 def test_a_change_outside_the_lifecycle_is_refused_before_anything_is_written() -> None:
     payment = PaymentFactory()
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransition, match=r"^pending -> succeeded is not in the payment"):
         payment_transition_if_unchanged(payment, to_status=S.SUCCEEDED, reason="x", actor="y")
     assert Payment.objects.get(pk=payment.pk).status == S.PENDING
 
