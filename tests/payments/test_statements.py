@@ -68,3 +68,28 @@ def test_a_pix_charge_shown_to_its_payer_in_one_step(
 
     payment.refresh_from_db()
     assert payment.status == "awaiting_payment"
+
+
+# A retry: the attempts read (the payment is processing), then the same two transactions;
+# the first one moves no status, so it writes the payment's new version and no event.
+RETRY_STEP_STATEMENTS = 2 + (2 + 2) + (2 + 3)
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+def test_a_retry_at_the_same_gateway_in_one_step(
+    api: Any, wallet_app: Any, gateways: Any, sim: Any, django_assert_max_num_queries: Any
+) -> None:
+    WebhookEndpointFactory(client=wallet_app, url="http://127.0.0.1:9/hooks")
+    payment = Payment.objects.get(pk=post_payment(api, pix_body(), key="counted").json()["id"])
+    sim.faults("mercadopago", down=True, down_mode="503")
+    retry = payment_process_step(payment.pk, str(payment.dispatch_token))
+    assert retry is not None  # the next try's job, with its token
+    sim.reset_faults()
+
+    with django_assert_max_num_queries(RETRY_STEP_STATEMENTS):
+        assert payment_process_step(payment.pk, retry.token) is None
+
+    payment.refresh_from_db()
+    assert payment.status == "awaiting_payment"
+    assert list(payment.attempts.values_list("outcome", flat=True)) == ["retryable", "succeeded"]
