@@ -394,18 +394,11 @@ def _claim_unchanged(
             attempts=[in_flight],  # a pending payment has no attempt before its first
             guards=guards,
         )
-    now = timezone.now()
-    touched = Payment.objects.filter(
-        pk=payment.pk, status=payment.status, version=payment.version, **guards
-    ).update(version=F("version") + 1, updated_at=now)
-    if touched != 1:
-        return False
-    payment.version += 1
-    payment.updated_at = now
-    written = copy.copy(payment)  # the job's copy changes again before this commits
-    document = payment_document(written, [*attempts, in_flight])
-    transaction.on_commit(lambda: payment_cache_put(written, document), robust=True)
-    return True
+    return _touch_row(
+        payment,
+        unless_moved={"status": payment.status, "version": payment.version, **guards},
+        attempts=[*attempts, in_flight],
+    )
 
 
 def _claim_attempt_locked(
@@ -441,7 +434,7 @@ def _claim_attempt_locked(
                 attempts=[in_flight],  # a pending payment has no attempt before its first
             )
         else:
-            _touch_locked(locked)
+            _touch_row(locked)
     return in_flight
 
 
@@ -463,16 +456,31 @@ def _attempted_since(locked: Payment, *, read: Payment, counted: list[PaymentAtt
 def _touch(payment_id: Any) -> None:
     """A change the payment's document shows (attempts): new version, cache rewritten."""
     with transaction.atomic():
-        _touch_locked(Payment.objects.select_for_update().get(pk=payment_id))
+        _touch_row(Payment.objects.select_for_update().get(pk=payment_id))
 
 
-def _touch_locked(payment: Payment) -> None:
+def _touch_row(
+    payment: Payment,
+    *,
+    unless_moved: dict[str, Any] | None = None,
+    attempts: list[PaymentAttempt] | None = None,
+) -> bool:
+    """A new version of the payment (its document changed: attempts), the cache rewritten
+    once it commits. `payment`: locked by the caller, or, with `unless_moved`, its unlocked
+    copy, written only while the row still has those values (False, nothing written, if
+    not). `attempts`: the payment's, if the caller knows them."""
     now = timezone.now()
-    Payment.objects.filter(pk=payment.pk).update(version=F("version") + 1, updated_at=now)
+    touched = Payment.objects.filter(pk=payment.pk, **(unless_moved or {})).update(
+        version=F("version") + 1, updated_at=now
+    )
+    if touched != 1:
+        return False
     payment.version += 1
     payment.updated_at = now
-    document = payment_document(payment)
-    transaction.on_commit(lambda: payment_cache_put(payment, document), robust=True)
+    written = copy.copy(payment)  # the caller's copy may change again before this commits
+    document = payment_document(written, attempts)
+    transaction.on_commit(lambda: payment_cache_put(written, document), robust=True)
+    return True
 
 
 def _request_summary(payment: Payment) -> dict[str, Any]:
