@@ -690,7 +690,7 @@ def charge_result_apply(
             )
         elif result.status == ChargeStatus.AWAITING_PAYMENT:
             if not _apply_pix(
-                payment, gateway, result, reason=reason, common={**common, **held}, actor=actor
+                payment, gateway, result, reason=reason, common=common, held=held, actor=actor
             ):
                 return "parked"
         elif result.status == ChargeStatus.PENDING:
@@ -806,9 +806,12 @@ def _apply_pix(
     *,
     reason: str,
     common: dict[str, Any],
+    held: dict[str, Any],
     actor: str = ACTOR,
 ) -> bool:
-    """Show the payer the charge's code; False (parked) if it cannot be shown."""
+    """Show the payer the charge's code; False (parked) if it cannot be shown.
+
+    `held`: the job's copy and attempts, if it holds them (charge_result_apply)."""
     pix = result.pix
     problem = _pix_problem(payment, result)
     if problem or pix is None:
@@ -836,6 +839,7 @@ def _apply_pix(
         pix_expires_at=pix.expires_at
         or timezone.now() + timedelta(seconds=payment.pix_expires_in or 3600),
         **common,
+        **held,
     )
     return True
 
