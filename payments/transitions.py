@@ -131,8 +131,9 @@ def _apply(
     )
     if updated != 1:  # unreachable while the row is locked; kept as the CAS guarantee
         raise TransitionConflict("The payment changed meanwhile.", current_status=None)
-    _record(payment, now, to_status=to_status, reason=reason, actor=actor, changes=changes,
-            attempts=attempts, event=None)  # fmt: skip
+    event = _event(payment, now, to_status=to_status, reason=reason, actor=actor)
+    event.save()
+    _record(payment, event, now, changes=changes, attempts=attempts)
 
 
 def payment_transition_if_unchanged(
@@ -160,18 +161,10 @@ def payment_transition_if_unchanged(
         pk=payment.pk, status=payment.status, version=payment.version, **(guards or {})
     )
     values = {"status": to_status, "version": F("version") + 1, "updated_at": now, **changes}
-    event = PaymentEvent(
-        payment_id=payment.pk,
-        from_status=payment.status,
-        to_status=to_status,
-        reason=reason,
-        actor=actor,
-        created_at=now,
-    )
+    event = _event(payment, now, to_status=to_status, reason=reason, actor=actor)
     if not _update_with_event(unchanged, values, event):
         return False
-    _record(payment, now, to_status=to_status, reason=reason, actor=actor, changes=changes,
-            attempts=attempts, event=event)  # fmt: skip
+    _record(payment, event, now, changes=changes, attempts=attempts)
     return True
 
 
@@ -201,40 +194,39 @@ def _update_with_event(unchanged: Any, values: dict[str, Any], event: PaymentEve
     return written is not None
 
 
+def _event(payment: Payment, now: Any, *, to_status: str, reason: str, actor: str) -> PaymentEvent:
+    """The (unsaved) event of moving the payment, as read, to `to_status` at `now`."""
+    return PaymentEvent(
+        payment_id=payment.pk,
+        from_status=payment.status,
+        to_status=to_status,
+        reason=reason,
+        actor=actor,
+        created_at=now,
+    )
+
+
 def _record(
     payment: Payment,
+    event: PaymentEvent,
     now: Any,
     *,
-    to_status: str,
-    reason: str,
-    actor: str,
     changes: dict[str, Any],
     attempts: Sequence[PaymentAttempt] | None,
-    event: PaymentEvent | None,
 ) -> None:
-    """The change is written: bring the caller's copy up to it, log its event (unless
-    `event` was written with it), publish it."""
-    from_status = payment.status
-    # The row is locked: what was written is the copy plus these changes.
-    for name, value in {"status": to_status, "updated_at": now, **changes}.items():
+    """The change and its event are written: bring the caller's copy up to them, publish."""
+    # What was written is the copy plus these changes (the row locked, or at its version).
+    for name, value in {"status": event.to_status, "updated_at": now, **changes}.items():
         setattr(payment, name, value)
     payment.version += 1
-    if event is None:
-        PaymentEvent.objects.create(
-            payment_id=payment.pk,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-            actor=actor,
-        )
     publish(
         PaymentChanged(
             # As it is now: the caller's copy may change again before this commits.
             payment=copy.copy(payment),
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-            actor=actor,
+            from_status=event.from_status,
+            to_status=event.to_status,
+            reason=event.reason,
+            actor=event.actor,
             document=payment_document(payment, attempts),
         )
     )
