@@ -33,8 +33,15 @@ def deliveries_create(event: Event, endpoint_ids: list[uuid.UUID]) -> list[Deliv
     """One delivery per endpoint, each job published once the caller's transaction commits."""
     if not endpoint_ids:
         return []
+    deliveries = Delivery.objects.bulk_create(_new_deliveries(event, endpoint_ids))
+    _publish_on_commit(deliveries)
+    return deliveries
+
+
+def _new_deliveries(event: Event, endpoint_ids: list[uuid.UUID]) -> list[Delivery]:
+    """The event's deliveries, unsaved, due now."""
     now = timezone.now()
-    deliveries = Delivery.objects.bulk_create(
+    return [
         Delivery(
             event_id=event.id,
             endpoint_id=endpoint_id,
@@ -42,14 +49,17 @@ def deliveries_create(event: Event, endpoint_ids: list[uuid.UUID]) -> list[Deliv
             window_started_at=event.created_at,
             next_attempt_at=now,
             job_token=uuid.uuid4(),
+            created_at=now,
         )
         for endpoint_id in endpoint_ids
-    )
+    ]
+
+
+def _publish_on_commit(deliveries: list[Delivery]) -> None:
     for delivery in deliveries:
         transaction.on_commit(
             partial(delivery_publish, delivery.id, delivery.job_token), robust=True
         )
-    return deliveries
 
 
 def event_fan_out(event_id: int) -> list[int]:
@@ -106,19 +116,8 @@ def event_insert_fanned_out(event: Event, endpoint_ids: list[uuid.UUID]) -> list
     if not endpoint_ids or connection.vendor != "postgresql":
         event.save(force_insert=True)
         return deliveries_create(event, endpoint_ids)
-    now = timezone.now()
-    event.created_at = event.created_at or now  # the subscriptions were matched at this time
-    deliveries = [
-        Delivery(
-            endpoint_id=endpoint_id,
-            subject_id=event.subject_id,
-            window_started_at=event.created_at,
-            next_attempt_at=now,
-            job_token=uuid.uuid4(),
-            created_at=now,
-        )
-        for endpoint_id in endpoint_ids
-    ]
+    event.created_at = event.created_at or timezone.now()  # subscriptions matched at this time
+    deliveries = _new_deliveries(event, endpoint_ids)
     event_columns, event_placeholders, params = insert_parts(event, exclude={"id"})
     delivery_columns: list[str] = []
     rows: list[str] = []
@@ -144,7 +143,5 @@ def event_insert_fanned_out(event: Event, endpoint_ids: list[uuid.UUID]) -> list
     for delivery in deliveries:
         delivery.id, delivery.event_id = ids[delivery.job_token], event.id
         delivery._state.adding = False
-        transaction.on_commit(
-            partial(delivery_publish, delivery.id, delivery.job_token), robust=True
-        )
+    _publish_on_commit(deliveries)
     return deliveries
