@@ -9,14 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
-from django.db import connection
 from kombu import Exchange, Queue
 from rest_framework.test import APIClient
 
@@ -26,19 +24,13 @@ from payments.models import PaymentStatus as S
 from payments.transitions import payment_transition
 from tests.factories import PaymentFactory
 from tests.notifications.conftest import REPO_ROOT, Receiver
+from tests.processes import database_url, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 NOTIFICATIONS_QUEUE = Queue(
     "notifications", Exchange("notifications", type="direct"), routing_key="notifications"
 )
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or "5432"
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -70,16 +62,6 @@ def worker() -> Iterator[subprocess.Popen[bytes]]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
 def test_a_payments_events_reach_the_wallet_app_signed_in_order_through_the_broker(

@@ -9,18 +9,14 @@ and no process left after SIGTERM, after one of them dies, or after the launcher
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from celery.utils.nodenames import gethostname
-from django.db import connection
 
 from config.celery_app import app as celery_app
 from config.payments_workers import (
@@ -31,6 +27,7 @@ from config.payments_workers import (
     worker_argv,
     worker_env,
 )
+from tests.processes import database_url, free_port, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,20 +109,6 @@ def test_each_worker_has_its_name_and_only_the_first_serves_metrics() -> None:
 # --- The launcher, for real ----------------------------------------------------------
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    host = db["HOST"] or "127.0.0.1"
-    port = db["PORT"] or "5432"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def children_of(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -149,16 +132,6 @@ def running(pid: int) -> bool:
 def environ_of(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Launcher:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from kombu import Exchange, Queue
 
@@ -28,19 +27,12 @@ from payments.models import AttemptOutcome, Payment, PaymentAttempt
 from payments.models import PaymentStatus as S
 from payments.sweeps import payments_sweep_outbox
 from tests.helpers import card_body, pix_body, post_payment
+from tests.processes import database_url
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PAYMENTS_QUEUE = Queue("payments", Exchange("payments", type="direct"), routing_key="payments")
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    host = db["HOST"] or "127.0.0.1"
-    port = db["PORT"] or "5432"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
 class Worker:
