@@ -6,6 +6,7 @@ shows them in a transactional test; inside pytest-django's `db` transaction, a
 transaction of the code is a savepoint pair, which stands for them).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,36 +39,30 @@ def test_accepting_a_payment(api: Any, django_assert_max_num_queries: Any) -> No
 
 @pytest.mark.services
 @pytest.mark.django_db
-def test_a_card_charged_in_one_step(
-    api: Any, wallet_app: Any, gateways: Any, sim: Any, django_assert_max_num_queries: Any
+@pytest.mark.parametrize(
+    ("body", "charged"),
+    [(card_body, "succeeded"), (pix_body, "awaiting_payment")],
+    ids=["card", "pix"],
+)
+def test_a_payment_charged_in_one_step(
+    api: Any,
+    wallet_app: Any,
+    gateways: Any,
+    sim: Any,
+    django_assert_max_num_queries: Any,
+    body: Callable[[], dict[str, Any]],
+    charged: str,
 ) -> None:
     WebhookEndpointFactory(client=wallet_app, url="http://127.0.0.1:9/hooks")
-    warm = Payment.objects.get(pk=post_payment(api, card_body(), key="warm-up").json()["id"])
+    warm = Payment.objects.get(pk=post_payment(api, body(), key="warm-up").json()["id"])
     assert payment_process_step(warm.pk, str(warm.dispatch_token)) is None
-    payment = Payment.objects.get(pk=post_payment(api, card_body(), key="counted").json()["id"])
+    payment = Payment.objects.get(pk=post_payment(api, body(), key="counted").json()["id"])
 
     with django_assert_max_num_queries(CHARGING_STEP_STATEMENTS):
         assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
 
     payment.refresh_from_db()
-    assert payment.status == "succeeded"
-
-
-@pytest.mark.services
-@pytest.mark.django_db
-def test_a_pix_charge_shown_to_its_payer_in_one_step(
-    api: Any, wallet_app: Any, gateways: Any, sim: Any, django_assert_max_num_queries: Any
-) -> None:
-    WebhookEndpointFactory(client=wallet_app, url="http://127.0.0.1:9/hooks")
-    warm = Payment.objects.get(pk=post_payment(api, pix_body(), key="warm-up").json()["id"])
-    assert payment_process_step(warm.pk, str(warm.dispatch_token)) is None
-    payment = Payment.objects.get(pk=post_payment(api, pix_body(), key="counted").json()["id"])
-
-    with django_assert_max_num_queries(CHARGING_STEP_STATEMENTS):
-        assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
-
-    payment.refresh_from_db()
-    assert payment.status == "awaiting_payment"
+    assert payment.status == charged
 
 
 # A retry: the attempts read (the payment is processing), then the same two transactions;
