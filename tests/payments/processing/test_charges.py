@@ -1,6 +1,7 @@
 """What PayWave asks a gateway to charge, and whether what comes back may settle a payment."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,30 @@ def test_a_charge_for_another_amount_or_currency_never_settles(
     payment = Payment(amount=1050, currency="BRL")
 
     assert settlement_problem(payment, result(amount=amount, currency=currency)) == problem
+
+
+@pytest.mark.django_db
+def test_the_first_request_to_a_gateway_carries_the_payment_as_the_wallet_app_sent_it(
+    settings: Any,
+) -> None:
+    from payments.processing import charge_request_for
+
+    payment = PaymentFactory(
+        amount=2590, pix_expires_in=900, description="Top-up", return_url="https://app.example/r",
+        payer_country="PT",
+    )  # fmt: skip
+
+    assert charge_request_for(payment, "mercadopago", []) == ChargeRequest(
+        payment_id=str(payment.id),
+        amount=2590,
+        currency="BRL",
+        method="pix",
+        payer=Payer(name="Ana Souza", country="PT", email="ana@example.com", tax_id="12345678909"),
+        idempotency_key=f"paywave-{payment.id}-mercadopago",
+        pix_expires_in=900,
+        description="Top-up",
+        return_url="https://app.example/r",
+    )
+    payment.pix_expires_in = None  # not given: the platform's default
+    settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN = 1800
+    assert charge_request_for(payment, "mercadopago", []).pix_expires_in == 1800

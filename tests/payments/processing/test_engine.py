@@ -308,6 +308,40 @@ def test_a_timeout_after_the_charge_is_retried_with_the_same_key_one_charge(
     assert payment.gateway_reference == charges[0]["id"]
 
 
+def test_a_failure_of_ours_after_the_call_counts_as_ambiguous_one_charge(
+    card_payment: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Something unforeseen breaks after the request went out (a parsing bug, say): the
+    charge may exist, so the try is ambiguous, never a failure that would let another
+    gateway charge the card; the retry replays the same key."""
+    from gateways.adapters.stripe import StripeAdapter
+
+    charge = StripeAdapter.charge
+    broken = {"calls": 0}
+
+    def charged_then_broke(self: StripeAdapter, request: Any) -> Any:
+        result = charge(self, request)
+        broken["calls"] += 1
+        if broken["calls"] == 1:
+            raise KeyError("status")
+        return result
+
+    monkeypatch.setattr(StripeAdapter, "charge", charged_then_broke)
+
+    payment = drive(card_payment()).payment
+
+    assert payment.status == S.SUCCEEDED
+    assert outcomes(payment) == [
+        ("stripe", 1, AttemptOutcome.AMBIGUOUS),
+        ("stripe", 2, AttemptOutcome.SUCCEEDED),
+    ]
+    first = payment.attempts.order_by("id").first()
+    assert (first.error_class, first.error_message) == (
+        "Ambiguous", "unexpected KeyError during the call"
+    )  # fmt: skip
+    assert len(sim.charges(payment.id)) == 1
+
+
 def test_ambiguous_until_the_end_is_looked_up_before_any_fallback(
     pix_payment: Any, sim: Any
 ) -> None:
@@ -488,6 +522,55 @@ def test_attempts_show_in_the_payment_document_at_once(
     assert [a["outcome"] for a in document["attempts"]] == ["retryable", "succeeded"]
 
 
+@pytest.mark.parametrize("moved", [False, True], ids=["unchanged", "moved since read"])
+def test_an_attempt_in_flight_shows_in_the_document_while_its_call_is_out(
+    api: Any,
+    wallet_app: Any,
+    pix_payment: Any,
+    gateways: Any,
+    sim: Any,
+    django_capture_on_commit_callbacks: Any,
+    moved: bool,
+) -> None:
+    """A claimed attempt is written with a new version of the payment, and the cached
+    document follows at commit: a wallet app polling while the gateway call is out sees the
+    try in flight. The same whether the claim's guarded write found the row as the job read
+    it, or the row had moved (an edit) and the claim took the lock."""
+    from payments import processing
+
+    payment = pix_payment(client=wallet_app)
+    mercadopago = gateways["mercadopago"]
+
+    def claim(number: int, attempts: list[PaymentAttempt]) -> dict[str, Any]:
+        read = Payment.objects.get(pk=payment.pk)
+        if moved:
+            Payment.objects.filter(pk=payment.pk).update(version=F("version") + 1)
+        request = processing.charge_request_for(read, mercadopago.code, attempts)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert processing._claim_attempt(read, mercadopago, number, request, attempts)
+        stored = Payment.objects.get(pk=payment.pk)
+        document = api.get(f"/api/v1/payments/{payment.id}").json()
+        assert document["updated_at"] == stored.updated_at.isoformat().replace("+00:00", "Z")
+        return document
+
+    assert api.get(f"/api/v1/payments/{payment.id}").json()["status"] == "pending"  # cached
+    first = claim(1, [])
+    assert first["status"] == "processing"
+    assert [(a["number"], a["outcome"]) for a in first["attempts"]] == [(1, "in_flight")]
+    [event] = PaymentEvent.objects.filter(payment_id=payment.pk)
+    assert (event.from_status, event.to_status, event.reason) == (
+        S.PENDING, S.PROCESSING, "picked up for charging"
+    )  # fmt: skip
+
+    PaymentAttempt.objects.filter(payment_id=payment.pk).update(outcome=AttemptOutcome.RETRYABLE)
+    second = claim(2, list(PaymentAttempt.objects.filter(payment_id=payment.pk)))
+    assert second["status"] == "processing"
+    assert [(a["number"], a["outcome"]) for a in second["attempts"]] == [
+        (1, "retryable"), (2, "in_flight")
+    ]  # fmt: skip
+    assert PaymentEvent.objects.filter(payment_id=payment.pk).count() == 1  # no new status
+
+
 def test_a_job_that_counted_attempts_before_another_claimed_one_makes_no_second(
     card_payment: Any, gateways: Any, sim: Any
 ) -> None:
@@ -541,6 +624,61 @@ def test_every_log_line_of_an_attempt_names_the_payment_the_gateway_and_the_try(
     assert {(r.payment_id, r.gateway, r.attempt) for r in sdk_lines} == {
         (str(payment.id), "stripe", 1)
     }
+
+
+def test_every_attempt_is_measured_and_logged_as_it_was_stored(
+    pix_payment: Any,
+    sim: Any,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Operators read each try in the latency histogram and in a `gateway_attempt` log line
+    (Kibana): its gateway, outcome, error class, payment, try number and latency, the same
+    as the attempt row staff see in the admin."""
+    sim.faults("mercadopago", down=True, down_mode="503")
+    sim.faults("gerencianet", latency_ms=150)
+    before = {key: attempt_histogram(*key) for key in HISTOGRAM_KEYS}
+    caplog.set_level("INFO", logger="paywave.events")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = drive(pix_payment()).payment
+
+    attempts = list(payment.attempts.order_by("id"))
+    assert [(a.gateway, a.outcome) for a in attempts] == [
+        *[("mercadopago", AttemptOutcome.RETRYABLE)] * 3,
+        ("gerencianet", AttemptOutcome.SUCCEEDED),
+    ]
+    assert all(a.error_class for a in attempts[:3])
+    assert not attempts[3].error_class
+    assert 150 <= attempts[3].latency_ms < 5000  # the simulator's 150 ms, in milliseconds
+    logged = [
+        (r.gateway, r.outcome, getattr(r, "error_class", ""), r.payment_id, r.attempt,
+         r.latency_ms)
+        for r in caplog.records
+        if getattr(r, "event", "") == "gateway_attempt"
+    ]  # fmt: skip
+    assert logged == [
+        (a.gateway, a.outcome, a.error_class, str(payment.id), a.number, float(a.latency_ms))
+        for a in attempts
+    ]
+    after = {key: attempt_histogram(*key) for key in HISTOGRAM_KEYS}
+    counted = {key: after[key][0] - before[key][0] for key in HISTOGRAM_KEYS}
+    assert counted == {("mercadopago", "retryable"): 3, ("gerencianet", "succeeded"): 1}
+    seconds = after[("gerencianet", "succeeded")][1] - before[("gerencianet", "succeeded")][1]
+    assert seconds == pytest.approx(attempts[3].latency_ms / 1000)
+
+
+HISTOGRAM_KEYS = [("mercadopago", "retryable"), ("gerencianet", "succeeded")]
+
+
+def attempt_histogram(gateway: str, outcome: str) -> tuple[float, float]:
+    """The gateway-attempt latency histogram's (count, sum) for these labels."""
+    from prometheus_client import REGISTRY
+
+    labels = {"gateway": gateway, "outcome": outcome}
+    count = REGISTRY.get_sample_value("paywave_gateway_attempt_seconds_count", labels)
+    total = REGISTRY.get_sample_value("paywave_gateway_attempt_seconds_sum", labels)
+    return count or 0.0, total or 0.0
 
 
 def test_the_processing_event_shows_the_attempt_as_it_was_stored(
