@@ -129,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         **config["run"],
         "module_timeout_s": args.module_timeout_s or config["run"]["module_timeout_s"],
     }
-    units = [unit for module in modules for unit in work_units(module)]
+    # Longest first (by the last report), so that no long run starts last, alone.
+    units = sorted(
+        (unit for module in modules for unit in work_units(module)), key=lambda u: -u["cost"]
+    )
     runs: dict[Path, dict[str, Any]] = {}
     if not args.report_only:
         with _slots(max(1, min(args.jobs, len(units)))) as slots:
@@ -349,18 +352,47 @@ def work_units(module: dict[str, Any]) -> list[dict[str, Any]]:
     if shards <= 1:
         scoped = bool(module.get("functions"))
         patterns = [f"{name}.{function}__mutmut_*" for function in functions] if scoped else []
-        return [{"module": module, "workdir": WORK / name, "patterns": patterns}]
+        cost = sum(_function_costs(path, functions).values())
+        return [{"module": module, "workdir": WORK / name, "patterns": patterns, "cost": cost}]
+    costs = _function_costs(path, functions)
     bins: list[list[str]] = [[] for _ in range(shards)]
-    weights = [0] * shards
-    for function, lines in sorted(functions.items(), key=lambda item: -item[1]):
+    weights = [0.0] * shards
+    for function, cost in sorted(costs.items(), key=lambda item: -item[1]):
         lightest = weights.index(min(weights))
         bins[lightest].append(f"{name}.{function}__mutmut_*")
-        weights[lightest] += lines
+        weights[lightest] += cost
     return [
-        {"module": module, "workdir": WORK / f"{name}.shard{index}", "patterns": patterns}
+        {
+            "module": module,
+            "workdir": WORK / f"{name}.shard{index}",
+            "patterns": patterns,
+            "cost": weights[index],
+        }
         for index, patterns in enumerate(bins)
         if patterns
     ]
+
+
+def _function_costs(path: str, functions: dict[str, int]) -> dict[str, float]:
+    """What testing each function's mutants costs, to balance a module's shards: the
+    seconds the last report (bench/results/mutation.json) measured, where it has them;
+    otherwise (a new function, no report) its length in lines, scaled to seconds by the
+    functions that have both."""
+    measured: dict[str, float] = {}
+    per_line = 1.0
+    try:
+        report = json.loads((RESULTS / "mutation.json").read_text())
+        [module] = [m for m in report["modules"] if m["module"] == path]
+        measured = module.get("seconds_by_function", {})
+        # Without per-function seconds, the module's seconds spread over its lines.
+        per_line = module["duration_s"] / max(1, sum(functions.values()))
+    except (OSError, ValueError, KeyError):
+        pass
+    known = {f: measured[_readable(f)] for f in functions if _readable(f) in measured}
+    known_lines = sum(functions[f] for f in known)
+    if known_lines:
+        per_line = sum(known.values()) / known_lines
+    return {f: known.get(f, lines * per_line) for f, lines in functions.items()}
 
 
 def in_scope(module: dict[str, Any]) -> dict[str, int]:
@@ -517,6 +549,10 @@ def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[st
                 continue  # a function the toml leaves out: never run
             if status != "not checked" or name not in statuses:
                 statuses[name] = status
+    seconds: Counter[str] = Counter()
+    for unit in units:
+        for name, duration in _durations(unit["workdir"]).items():
+            seconds[_function_name(name)] += duration
     counts = Counter(statuses.values())
     not_caught = sorted(
         (name for name, status in statuses.items() if status not in (*CAUGHT, "not checked")),
@@ -546,6 +582,10 @@ def module_report(module: dict[str, Any], runs: list[dict[str, Any]]) -> dict[st
         **{status.replace(" ", "_"): counts[status] for status in _STATUSES},
         "kill_rate": round(caught / tested, 4) if tested else None,
         "not_rerun": len(not_rerun),
+        # What balances the shards of the next run (work_units).
+        "seconds_by_function": {
+            function: round(total, 1) for function, total in sorted(seconds.items())
+        },
         "survivors": [
             _survivor(
                 name,
@@ -656,6 +696,17 @@ def _statuses(workdir: Path, path: str) -> dict[str, str]:
         return {}
     exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
     return {name: status_by_exit_code[code] for name, code in exit_codes.items()}
+
+
+def _durations(workdir: Path) -> dict[str, float]:
+    """Seconds each mutant's test session took (bench.mutation_pytest writes them)."""
+    from bench.mutation_pytest import DURATIONS_FILE
+
+    recorded = workdir / "mutants" / DURATIONS_FILE
+    if not recorded.exists():
+        return {}
+    lines = recorded.read_text().splitlines()
+    return {entry["mutant"]: entry["seconds"] for entry in map(json.loads, lines) if entry}
 
 
 def _diffs(workdir: Path, path: str, names: list[str]) -> dict[str, str]:

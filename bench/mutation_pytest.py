@@ -8,12 +8,17 @@ session only points Django at it.
 """
 
 import gc
+import json
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 SUFFIX = "_mutation"
+# In the directory mutmut runs the tests in (its `mutants`): one JSON line per mutant.
+DURATIONS_FILE = "mutant-seconds.jsonl"
 
 
 def mutation_database_name(settings_dict: dict[str, Any]) -> str:
@@ -27,6 +32,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.import_plugin("bench.mutation_fixtures")
     # What the fork inherited is never garbage: keep the collector off it.
     gc.freeze()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The mutant's tests fastest first, as mutmut's first run timed them: the session
+    stops at the first failure (-x), and a mutant that any test kills is most often
+    killed by a quick one (a statement count, a unit test) as well as by a slow one."""
+    durations = _recorded_durations()
+    if durations:
+        items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+
+
+_STARTED: list[float] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _STARTED.append(time.monotonic())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """What this mutant's session took, kept beside mutmut's results (mutmut keeps none
+    for forked runs): the next run balances its shards by it (bench/mutation.py)."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if not _STARTED or "__mutmut_" not in mutant:
+        return
+    line = json.dumps({"mutant": mutant, "seconds": round(time.monotonic() - _STARTED[0], 2)})
+    with Path(DURATIONS_FILE).open("a") as durations:
+        durations.write(line + "\n")
+
+
+def _recorded_durations() -> dict[str, float]:
+    # mutmut runs a mutant's tests in its `mutants` directory, and keeps its stats there.
+    for path in (Path("mutmut-stats.json"), Path("mutants") / "mutmut-stats.json"):
+        if path.exists():
+            return dict(json.loads(path.read_text()).get("duration_by_test", {}))
+    return {}
 
 
 def prepare_database() -> None:
