@@ -213,6 +213,33 @@ def test_money_that_came_back_is_never_read_as_a_success(
     assert (result.status, result.amount, result.currency) == (expected, 1050, "BRL")
 
 
+def test_a_pending_refund_is_read_back_within_the_gateway_s_timeout(
+    sim: SimulatorServer, control: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-back of a pending refund goes with the engine's options, as every call
+    does: a gateway that hangs there answers within the adapter's timeout, not the SDK's
+    default of a minute."""
+    from mercadopago.resources.refund import Refund
+
+    adapter = mercadopago_at(sim.base_url, timeout=SHORT_TIMEOUT)
+    charged = adapter.charge(charge_request())
+    pay(control, charged.reference)
+    faults(control, "mercadopago", refund_status="pending")
+    read_back = Refund.get
+
+    def read_back_while_hanging(self: Refund, *args: Any, **kwargs: Any) -> Any:
+        faults(control, "mercadopago", down=True, down_mode="hang", hang_ms=3000)
+        return read_back(self, *args, **kwargs)
+
+    monkeypatch.setattr(Refund, "get", read_back_while_hanging)
+    started = time.monotonic()
+
+    with pytest.raises(GatewayError):
+        adapter.refund(reference=charged.reference, amount=300, idempotency_key="rf-hang")
+
+    assert time.monotonic() - started < 2.5  # the hang lasts 3 s
+
+
 def test_refunding_more_than_was_paid_is_declined_not_trimmed(
     adapter: MercadoPagoAdapter, control: httpx.Client
 ) -> None:
