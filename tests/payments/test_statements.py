@@ -41,8 +41,12 @@ def test_accepting_a_payment(api: Any, django_assert_max_num_queries: Any) -> No
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("body", "charged"),
-    [(card_body, "succeeded"), (pix_body, "awaiting_payment")],
-    ids=["card", "pix"],
+    [
+        (card_body, "succeeded"),
+        (lambda: card_body(card={"token": "pm_card_authenticationRequired"}), "requires_action"),
+        (pix_body, "awaiting_payment"),
+    ],
+    ids=["card", "card-3ds", "pix"],
 )
 def test_a_payment_charged_in_one_step(
     api: Any,

@@ -1,5 +1,6 @@
 """Retries, fallback, declines and ambiguous outcomes, step by step against the simulators."""
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -7,6 +8,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
+from gateways.base import ChargeResult, ChargeStatus
 from gateways.circuit import circuit_allows, circuit_record_failure
 from gateways.models import Gateway
 from gateways.pix.brcode import parse
@@ -520,6 +522,8 @@ def test_attempts_show_in_the_payment_document_at_once(
     document = api.get(f"/api/v1/payments/{payment.id}").json()
     assert document["status"] == "awaiting_payment"
     assert [a["outcome"] for a in document["attempts"]] == ["retryable", "succeeded"]
+    stored_latencies = list(stored.attempts.order_by("id").values_list("latency_ms", flat=True))
+    assert [a["latency_ms"] for a in document["attempts"]] == stored_latencies
 
 
 @pytest.mark.parametrize("moved", [False, True], ids=["unchanged", "moved since read"])
@@ -553,6 +557,7 @@ def test_an_attempt_in_flight_shows_in_the_document_while_its_call_is_out(
         assert document["updated_at"] == stored.updated_at.isoformat().replace("+00:00", "Z")
         return document
 
+    bystander = pix_payment(client=wallet_app)  # another wallet app's payment: untouched
     assert api.get(f"/api/v1/payments/{payment.id}").json()["status"] == "pending"  # cached
     first = claim(1, [])
     assert first["status"] == "processing"
@@ -569,6 +574,60 @@ def test_an_attempt_in_flight_shows_in_the_document_while_its_call_is_out(
         (1, "retryable"), (2, "in_flight")
     ]  # fmt: skip
     assert PaymentEvent.objects.filter(payment_id=payment.pk).count() == 1  # no new status
+    assert Payment.objects.get(pk=bystander.pk).version == bystander.version
+
+
+@pytest.mark.parametrize(
+    "taken_away",
+    [{"dispatch_token": uuid.uuid4()}, {"needs_reconciliation": True}],
+    ids=["another job's token", "parked"],
+)
+def test_a_claim_checks_the_token_and_the_parking_not_only_the_version(
+    card_payment: Any, gateways: Any, sim: Any, taken_away: dict[str, Any]
+) -> None:
+    """The claim's guarded write compares the job's token and the parking flag itself,
+    whatever else moved the row's version: a job whose payment another job was handed,
+    or reconciliation took over, makes no attempt and no call."""
+    from payments import processing
+
+    payment = card_payment()
+    read = Payment.objects.get(pk=payment.pk)
+    Payment.objects.filter(pk=payment.pk).update(**taken_away)  # and not the version
+    stripe = gateways["stripe"]
+    request = processing.charge_request_for(read, stripe.code, [])
+
+    assert processing._claim_attempt(read, stripe, 1, request, []) is None
+
+    assert outcomes(payment) == []
+    assert Payment.objects.get(pk=payment.pk).status == S.PENDING
+
+
+@pytest.mark.parametrize(
+    ("status", "settled_as"),
+    [(ChargeStatus.SUCCEEDED, S.SUCCEEDED), (ChargeStatus.REQUIRES_ACTION, S.REQUIRES_ACTION)],
+)
+def test_a_result_for_a_copy_read_before_the_row_moved_still_settles_it(
+    card_payment: Any, gateways: Any, sim: Any, status: ChargeStatus, settled_as: str
+) -> None:
+    """A callback or a lookup hands over a copy it read itself, with no attempts: the
+    result is applied to the row as it is now (locked), not compared with that copy's
+    version, which the job's own writes may have moved since."""
+    from payments import processing
+
+    payment = card_payment()
+    stripe = gateways["stripe"]
+    request = processing.charge_request_for(payment, stripe.code, [])
+    assert processing._claim_attempt(payment, stripe, 1, request, [])
+    read = Payment.objects.get(pk=payment.pk)
+    Payment.objects.filter(pk=payment.pk).update(version=F("version") + 1)  # the job's touch
+    result = ChargeResult(
+        status=status, reference="pi_1", raw_status=str(status), amount=payment.amount,
+        currency=payment.currency,
+    )  # fmt: skip
+
+    assert processing.charge_result_apply(read, stripe, result, reason="callback") == "settled"
+
+    assert Payment.objects.get(pk=payment.pk).status == settled_as
 
 
 def test_a_job_that_counted_attempts_before_another_claimed_one_makes_no_second(
