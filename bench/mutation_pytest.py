@@ -47,7 +47,8 @@ _STARTED: list[float] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    _STARTED.append(time.monotonic())
+    # This session's start only: a fork inherits what its fork server's own session set.
+    _STARTED[:] = [time.monotonic()]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
