@@ -11,7 +11,7 @@ from typing import Any
 
 from gateways.simulators.callbacks import CallbackSender
 from gateways.simulators.config import SimulatorConfig
-from gateways.simulators.faults import BrCodeFault, FaultBook, RefundFault
+from gateways.simulators.faults import BrCodeFault, CaptureFault, FaultBook, RefundFault
 from gateways.simulators.routing import Request, Response, Route
 from gateways.simulators.store import Store
 
@@ -60,6 +60,11 @@ class GatewaySimulator(ABC):
         """How a refund made (or a pending one read back) now ends (the `refund_status` fault)."""
         faults = self.context.faults
         return faults.settings(self.name).refund_status if faults else RefundFault.SUCCEEDED
+
+    def capture_fault(self) -> CaptureFault:
+        """How a capture made now ends (the `capture_status` fault)."""
+        faults = self.context.faults
+        return faults.settings(self.name).capture_status if faults else CaptureFault.COMPLETED
 
     def not_found(self, request: Request) -> Response:
         return self.error_response(

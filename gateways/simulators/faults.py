@@ -1,7 +1,8 @@
 """Fault knobs per gateway: latency, errors, timeouts, outages; reproducible under a seed.
 
-Two knobs are a gateway's answers rather than its failures: what new PIX codes carry
-(`br_code`) and how new refunds end (`refund_status`).
+Three knobs are a gateway's answers rather than its failures: what new PIX codes carry
+(`br_code`), how new refunds end (`refund_status`) and whether PayPal captures are
+declined (`capture_status`).
 """
 
 import enum
@@ -9,11 +10,12 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from gateways.simulators.routing import GATEWAYS
 
 DEFAULT_HANG_MS = 30_000
+_Kind = TypeVar("_Kind", bound=enum.StrEnum)
 
 
 class FaultError(ValueError):
@@ -70,6 +72,13 @@ class RefundFault(enum.StrEnum):
         return self is not RefundFault.PENDING
 
 
+class CaptureFault(enum.StrEnum):
+    """How the captures a gateway makes while it is set end (PayPal: the payer's funding)."""
+
+    COMPLETED = "completed"  # captured, as in calm times
+    DECLINED = "declined"  # the payer's funding source refused: 422 INSTRUMENT_DECLINED
+
+
 _HANDLING_MODES = frozenset(
     {DownMode.RESET_AFTER_READ, DownMode.HANG, DownMode.BAD_GATEWAY, DownMode.GATEWAY_TIMEOUT}
 )
@@ -87,6 +96,7 @@ class FaultSettings:
     hang_ms: int = DEFAULT_HANG_MS
     br_code: BrCodeFault = BrCodeFault.VALID  # PIX gateways: what new charges' codes carry
     refund_status: RefundFault = RefundFault.SUCCEEDED  # how new (and pending) refunds end
+    capture_status: CaptureFault = CaptureFault.COMPLETED  # PayPal: whether captures decline
 
     @classmethod
     def from_json(cls, data: Any, *, default_hang_ms: int = DEFAULT_HANG_MS) -> "FaultSettings":
@@ -103,21 +113,10 @@ class FaultSettings:
         values["error_status"] = _error_status(values["error_status"])
         if not isinstance(values["down"], bool):
             raise FaultError("down must be true or false")
-        try:
-            values["down_mode"] = DownMode(str(values["down_mode"]))
-        except ValueError as exc:
-            modes = ", ".join(mode.value for mode in DownMode)
-            raise FaultError(f"down_mode must be one of {modes}") from exc
-        try:
-            values["br_code"] = BrCodeFault(str(values["br_code"]))
-        except ValueError as exc:
-            kinds = ", ".join(kind.value for kind in BrCodeFault)
-            raise FaultError(f"br_code must be one of {kinds}") from exc
-        try:
-            values["refund_status"] = RefundFault(str(values["refund_status"]))
-        except ValueError as exc:
-            kinds = ", ".join(kind.value for kind in RefundFault)
-            raise FaultError(f"refund_status must be one of {kinds}") from exc
+        values["down_mode"] = _choice("down_mode", DownMode, values["down_mode"])
+        values["br_code"] = _choice("br_code", BrCodeFault, values["br_code"])
+        values["refund_status"] = _choice("refund_status", RefundFault, values["refund_status"])
+        values["capture_status"] = _choice("capture_status", CaptureFault, values["capture_status"])
         seed = values["seed"]
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise FaultError("seed must be an integer or null")
@@ -128,7 +127,16 @@ class FaultSettings:
         data["down_mode"] = self.down_mode.value
         data["br_code"] = self.br_code.value
         data["refund_status"] = self.refund_status.value
+        data["capture_status"] = self.capture_status.value
         return data
+
+
+def _choice(name: str, kind: type[_Kind], value: Any) -> _Kind:
+    try:
+        return kind(str(value))
+    except ValueError as exc:
+        kinds = ", ".join(member.value for member in kind)
+        raise FaultError(f"{name} must be one of {kinds}") from exc
 
 
 def _non_negative_int(name: str, value: Any) -> int:
