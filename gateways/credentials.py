@@ -16,6 +16,7 @@ DEFAULT_PREFIXES = {
     "stripe": "STRIPE_",
     "mercadopago": "MERCADOPAGO_",
     "gerencianet": "GERENCIANET_",
+    "paypal": "PAYPAL_",
 }
 
 # What the simulators (gateways/simulators) accept; never valid at a real gateway.
@@ -31,6 +32,11 @@ SANDBOX_VALUES = {
         "PIX_KEY": "pix@paywave.example",
         "WEBHOOK_SECRET": "gn-paywave-sandbox-secret",
         "CERT_PEM": "",
+    },
+    "paypal": {
+        "CLIENT_ID": "paywave-sandbox-paypal-client-id",
+        "CLIENT_SECRET": "paywave-sandbox-paypal-client-secret",
+        "WEBHOOK_ID": "WH-PAYWAVE-SANDBOX",
     },
 }
 

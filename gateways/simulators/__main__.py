@@ -1,6 +1,6 @@
 """`python -m gateways.simulators --host 127.0.0.1 --port 8900
 [--mtls-port 8901 --cert server.pem --key key.pem --client-ca ca.pem] [--state-file PATH]
-[--gateway-ports [stripe=8911,mercadopago=8912,gerencianet=8913]]
+[--gateway-ports [stripe=8911,mercadopago=8912,gerencianet=8913,paypal=8914]]
 [--log-level INFO] [--log-format json|plain]`
 
 Callback URLs, secrets and credentials come from the environment (see
@@ -28,7 +28,8 @@ logger = logging.getLogger("gateways.simulators")
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m gateways.simulators",
-        description="Stripe, Mercado Pago and Gerencianet simulators for PayWave's sandbox.",
+        description="Stripe, Mercado Pago, Gerencianet and PayPal simulators for PayWave's "
+        "sandbox.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8900)

@@ -18,6 +18,7 @@ from gateways.simulators.control import ControlApi
 from gateways.simulators.faults import Decision, DownMode, FaultBook, Verdict
 from gateways.simulators.gerencianet import GerencianetSimulator
 from gateways.simulators.mercadopago import MercadoPagoSimulator
+from gateways.simulators.paypal import PayPalSimulator
 from gateways.simulators.routing import Request, Response, Router
 from gateways.simulators.store import RequestRecord, Store
 from gateways.simulators.stripe import StripeSimulator
@@ -57,9 +58,10 @@ class Simulator:
         self.stripe = StripeSimulator(self.context)
         self.mercadopago = MercadoPagoSimulator(self.context)
         self.gerencianet = GerencianetSimulator(self.context)
+        self.paypal = PayPalSimulator(self.context)
         self.gateways: dict[str, GatewaySimulator] = {
             simulator.name: simulator
-            for simulator in (self.stripe, self.mercadopago, self.gerencianet)
+            for simulator in (self.stripe, self.mercadopago, self.gerencianet, self.paypal)
         }
         self.control = ControlApi(
             store=self.store,
@@ -68,6 +70,7 @@ class Simulator:
             stripe=self.stripe,
             mercadopago=self.mercadopago,
             gerencianet=self.gerencianet,
+            paypal=self.paypal,
             ports=lambda: dict(self.ports),
         )
         self.router = Router(self.control.routes())

@@ -6,6 +6,7 @@ delivery can be sent again (re-signed with a fresh timestamp, as the gateways' o
 retries are) to test duplicate handling.
 """
 
+import base64
 import hashlib
 import hmac
 import itertools
@@ -14,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +69,21 @@ def mercadopago_signature_header(secret: str, data_id: str, request_id: str, ts:
     manifest = f"id:{data_id};request-id:{request_id};ts:{ts};"
     digest = hmac.new(secret.encode(), manifest.encode(), hashlib.sha256).hexdigest()
     return f"ts={ts},v1={digest}"
+
+
+def paypal_signed_string(
+    transmission_id: str, transmission_time: str, webhook_id: str, body: bytes
+) -> str:
+    """What PayPal signs for a webhook: `<transmission id>|<time>|<webhook id>|<CRC32 of body>`
+    (the CRC as an unsigned decimal integer)."""
+    return f"{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(body)}"
+
+
+def paypal_transmission_signature(key: bytes, signed_string: str) -> str:
+    """Base64 of an HMAC-SHA256 over PayPal's signed string. PayPal's own is RSA with the
+    certificate at PAYPAL-CERT-URL; this one only the simulator's verify endpoint checks."""
+    digest = hmac.new(key, signed_string.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
 
 
 def with_query(url: str, params: Mapping[str, str]) -> str:

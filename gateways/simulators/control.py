@@ -13,6 +13,7 @@ from gateways.simulators.context import SimulationError
 from gateways.simulators.faults import FaultBook, FaultError
 from gateways.simulators.gerencianet import GerencianetSimulator
 from gateways.simulators.mercadopago import MercadoPagoSimulator
+from gateways.simulators.paypal import PayPalSimulator
 from gateways.simulators.routing import GATEWAYS, Request, Response, Route, route
 from gateways.simulators.store import Store
 from gateways.simulators.stripe import StripeSimulator
@@ -32,6 +33,7 @@ class ControlApi:
         stripe: StripeSimulator,
         mercadopago: MercadoPagoSimulator,
         gerencianet: GerencianetSimulator,
+        paypal: PayPalSimulator,
         ports: Callable[[], dict[str, int]],
     ) -> None:
         self.store = store
@@ -40,6 +42,7 @@ class ControlApi:
         self.stripe = stripe
         self.mercadopago = mercadopago
         self.gerencianet = gerencianet
+        self.paypal = paypal
         self.ports = ports
 
     def routes(self) -> list[Route]:
@@ -63,6 +66,8 @@ class ControlApi:
             route("POST", "/_sim/pix/{txid}/pay", self._pay),
             route("GET", "/_sim/card/{id}/authenticate", self._authentication_page),
             route("POST", "/_sim/card/{id}/authenticate", self._authenticate),
+            route("GET", "/_sim/paypal/approve/{id}", self._paypal_page),
+            route("POST", "/_sim/paypal/approve/{id}", self._paypal_approve),
         ]
 
     @staticmethod
@@ -162,7 +167,7 @@ class ControlApi:
             return _error(404, "no such delivery")
         return Response.json(200, delivery.to_json())
 
-    # The payer's side: PIX payment, 3-D Secure.
+    # The payer's side: PIX payment, 3-D Secure, PayPal approval.
 
     def _pix_owner(self, request: Request, txid: str) -> str | None:
         wanted = request.query_value("gateway")
@@ -230,6 +235,63 @@ class ControlApi:
             separator = "&" if "?" in return_url else "?"
             return Response(303, b"", {"Location": f"{return_url}{separator}{query}"})
         return Response.json(200, _action_result("stripe", intent, delivery))
+
+    def _paypal_page(self, request: Request) -> Response:
+        order_id = request.params["id"]
+        if not self.paypal.has_order(order_id):
+            return _error(404, f"no PayPal order {order_id}")
+        with self.store.lock:
+            order = self.paypal.render_order(order_id)
+        amount = order["purchase_units"][0]["amount"]
+        shown = html.escape(f"{amount['value']} {amount['currency_code']}")
+        return Response.html(
+            200,
+            f"""<!doctype html><title>PayPal (simulated)</title>
+<h1>Pay {shown} with PayPal</h1>
+<p>Order {html.escape(order_id)}: {html.escape(order["status"])}</p>
+<form method="post"><button name="action" value="approve">Approve</button>
+<button name="action" value="cancel">Cancel</button></form>""",
+        )
+
+    def _paypal_approve(self, request: Request) -> Response:
+        """Body {"action": "approve"|"cancel"} (JSON or form; default approve). A form (a
+        browser) is redirected to the order's return_url or cancel_url, as PayPal does."""
+        action = _form_or_json_field(request, "action", "approve")
+        if action not in ("approve", "cancel"):
+            return _error(400, 'expected {"action": "approve" | "cancel"}')
+        order_id = request.params["id"]
+        delivery: Delivery | None = None
+        try:
+            if action == "approve":
+                order, delivery, back = self.paypal.approve(order_id)
+            else:
+                order, back = self.paypal.cancel(order_id)
+        except SimulationError as exc:
+            return _error(exc.status, exc.message)
+        if _from_form(request) and back:
+            return Response(303, b"", {"Location": back})
+        result = {
+            "gateway": "paypal",
+            "charge": order,
+            "callback": delivery.to_json() if delivery else None,
+            "redirect": back,
+        }
+        return Response.json(200, result)
+
+
+def _from_form(request: Request) -> bool:
+    return request.header("content-type").startswith("application/x-www-form-urlencoded")
+
+
+def _form_or_json_field(request: Request, name: str, default: str) -> str | None:
+    """A field of a form or JSON body (`default` when absent); None when unreadable."""
+    try:
+        if _from_form(request):
+            return parse_qs(request.body.decode()).get(name, [default])[0]
+        value = (request.json() or {}).get(name, default)
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _action_result(gateway: str, charge: dict[str, Any], delivery: Delivery) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-GATEWAYS = ("stripe", "mercadopago", "gerencianet")
+GATEWAYS = ("stripe", "mercadopago", "gerencianet", "paypal")
 
 
 @dataclass

@@ -16,11 +16,26 @@ from gerencianet import Gerencianet
 from gerencianet.constants import Constants
 from mercadopago.config import RequestOptions
 from mercadopago.http import HttpClient
+from paypalserversdk.configuration import Configuration, Server
+from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials
+from paypalserversdk.models.amount_with_breakdown import AmountWithBreakdown
+from paypalserversdk.models.checkout_payment_intent import CheckoutPaymentIntent
+from paypalserversdk.models.order_application_context import OrderApplicationContext
+from paypalserversdk.models.order_request import OrderRequest
+from paypalserversdk.models.payment_source import PaymentSource
+from paypalserversdk.models.paypal_wallet import PaypalWallet
+from paypalserversdk.models.paypal_wallet_experience_context import (
+    PaypalWalletExperienceContext,
+)
+from paypalserversdk.models.purchase_unit_request import PurchaseUnitRequest
+from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
 
 from gateways.simulators import SimulatorConfig, SimulatorServer
 from gateways.simulators.config import (
     SANDBOX_GERENCIANET_CLIENT_ID,
     SANDBOX_GERENCIANET_CLIENT_SECRET,
+    SANDBOX_PAYPAL_CLIENT_ID,
+    SANDBOX_PAYPAL_CLIENT_SECRET,
 )
 
 HANG_MS = 1500  # a timeout fault's hang: longer than the clients' timeouts below, kept short
@@ -134,6 +149,57 @@ def cob_body(reference: str = "pw_gn", amount: str = "12.34") -> dict[str, Any]:
         "solicitacaoPagador": "PayWave test",
         "infoAdicionais": [{"nome": "payment_id", "valor": reference}],
     }
+
+
+class SimulatorConfiguration(Configuration):
+    """PayPal's SDK configuration with its one server (Server.DEFAULT) at the simulator."""
+
+    def __init__(self, base_url: str, **options: Any) -> None:
+        self.base_url = base_url
+        super().__init__(**options)
+
+    def get_base_uri(self, server: Server = Server.DEFAULT) -> str:
+        return self.base_url
+
+
+def paypal_client(
+    base_url: str, *, timeout: float = 10, client_secret: str = SANDBOX_PAYPAL_CLIENT_SECRET
+) -> PaypalServersdkClient:
+    """The SDK at `<base_url>/paypal`, its own retries off (max_retries=0)."""
+    credentials = ClientCredentialsAuthCredentials(SANDBOX_PAYPAL_CLIENT_ID, client_secret)
+    config = SimulatorConfiguration(
+        base_url + "/paypal",
+        client_credentials_auth_credentials=credentials,
+        timeout=timeout,
+        max_retries=0,
+    )
+    return PaypalServersdkClient(config=config)
+
+
+@pytest.fixture
+def paypal_sdk(sim: SimulatorServer) -> PaypalServersdkClient:
+    return paypal_client(sim.base_url)
+
+
+RETURN_URL = "https://shop.example/paypal/return"
+CANCEL_URL = "https://shop.example/paypal/cancel"
+
+
+def paypal_order(
+    reference: str = "pw_pp_1", value: str = "10.50", *, payment_source: bool = False
+) -> OrderRequest:
+    """An order for `value` BRL carrying PayWave's payment id as custom_id."""
+    unit = PurchaseUnitRequest(
+        amount=AmountWithBreakdown(currency_code="BRL", value=value),
+        custom_id=reference,
+        invoice_id=f"inv-{reference}",
+    )
+    if payment_source:
+        context = PaypalWalletExperienceContext(return_url=RETURN_URL, cancel_url=CANCEL_URL)
+        source = PaymentSource(paypal=PaypalWallet(experience_context=context))
+        return OrderRequest(CheckoutPaymentIntent.CAPTURE, [unit], payment_source=source)
+    context = OrderApplicationContext(return_url=RETURN_URL, cancel_url=CANCEL_URL)
+    return OrderRequest(CheckoutPaymentIntent.CAPTURE, [unit], application_context=context)
 
 
 @dataclass

@@ -12,10 +12,17 @@ from gateways.simulators import CallbackTarget, SimulatorConfig
 from gateways.simulators._brcode import crc16, dynamic_brcode, qr_png_base64
 from gateways.simulators._money import AmountError, major_number, major_string, minor_from_major
 from gateways.simulators.app import Simulator
-from gateways.simulators.callbacks import efi_notification_url, with_query
+from gateways.simulators.callbacks import (
+    efi_notification_url,
+    paypal_signed_string,
+    paypal_transmission_signature,
+    with_query,
+)
 from gateways.simulators.config import (
     SANDBOX_GERENCIANET_CLIENT_ID,
     SANDBOX_GERENCIANET_CLIENT_SECRET,
+    SANDBOX_PAYPAL_CLIENT_ID,
+    SANDBOX_PAYPAL_CLIENT_SECRET,
     SANDBOX_WEBHOOK_SECRETS,
 )
 from gateways.simulators.stripe_wire import FormError, parse_form
@@ -96,11 +103,23 @@ def test_efi_appends_pix_to_the_text_of_the_url() -> None:
     assert with_query("https://h/cb?x=1", {"data.id": "5"}) == "https://h/cb?x=1&data.id=5"
 
 
+def test_paypal_signs_the_transmission_the_webhook_id_and_the_bodys_crc32() -> None:
+    signed = paypal_signed_string("tid", "2024-05-01T12:00:00Z", "WH-1", b"{}")
+
+    assert signed == "tid|2024-05-01T12:00:00Z|WH-1|2745614147"  # zlib.crc32(b"{}"), unsigned
+    signature = paypal_transmission_signature(b"k", signed)
+    assert len(base64.b64decode(signature)) == 32
+    assert paypal_transmission_signature(b"other", signed) != signature
+
+
 def test_sandbox_defaults_match_paywaves_credentials() -> None:
     assert SANDBOX_VALUES["gerencianet"]["CLIENT_ID"] == SANDBOX_GERENCIANET_CLIENT_ID
     assert SANDBOX_VALUES["gerencianet"]["CLIENT_SECRET"] == SANDBOX_GERENCIANET_CLIENT_SECRET
+    assert SANDBOX_VALUES["paypal"]["CLIENT_ID"] == SANDBOX_PAYPAL_CLIENT_ID
+    assert SANDBOX_VALUES["paypal"]["CLIENT_SECRET"] == SANDBOX_PAYPAL_CLIENT_SECRET
     for gateway, secret in SANDBOX_WEBHOOK_SECRETS.items():
-        assert secret == SANDBOX_VALUES[gateway]["WEBHOOK_SECRET"]
+        name = "WEBHOOK_ID" if gateway == "paypal" else "WEBHOOK_SECRET"  # PayPal signs with RSA
+        assert secret == SANDBOX_VALUES[gateway][name]
     assert SANDBOX_VALUES["stripe"]["API_KEY"].startswith("sk_test_")
 
 

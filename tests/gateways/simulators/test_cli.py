@@ -86,7 +86,7 @@ def test_gateway_ports_serve_each_gateway_on_its_own_port() -> None:
 
     assert ports["shared"] == port
     assert ports["stripe"] == stripe_port
-    assert set(ports) == {"shared", "stripe", "mercadopago", "gerencianet"}
+    assert set(ports) == {"shared", "stripe", "mercadopago", "gerencianet", "paypal"}
     assert balance.status_code == 200
     assert f"stripe on its own port: http://127.0.0.1:{stripe_port}".encode() in stdout
     assert process.returncode == 0
@@ -97,7 +97,7 @@ def test_gateway_ports_option_takes_free_or_given_ports() -> None:
     assert parse_arguments(["--gateway-ports"]).gateway_ports == {}
     given = parse_arguments(["--gateway-ports", "stripe=8911,gerencianet=8913", "--port", "1"])
     assert given.gateway_ports == {"stripe": 8911, "gerencianet": 8913}
-    for wrong in ("paypal=8911", "stripe=", "stripe=70000", "stripe"):
+    for wrong in ("adyen=8911", "stripe=", "stripe=70000", "stripe"):
         with pytest.raises(SystemExit):
             parse_arguments(["--gateway-ports", wrong])
 

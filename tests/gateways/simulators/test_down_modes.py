@@ -17,11 +17,14 @@ import pytest
 import requests
 import stripe
 from gerencianet.exceptions import UnauthorizedError
+from paypalserversdk.exceptions.error_exception import ErrorException
 
 from gateways.simulators import SimulatorConfig, SimulatorServer
 from gateways.simulators.config import (
     SANDBOX_GERENCIANET_CLIENT_ID,
     SANDBOX_GERENCIANET_CLIENT_SECRET,
+    SANDBOX_PAYPAL_CLIENT_ID,
+    SANDBOX_PAYPAL_CLIENT_SECRET,
 )
 from tests.gateways.simulators.conftest import (
     MP_TOKEN,
@@ -30,6 +33,8 @@ from tests.gateways.simulators.conftest import (
     cob_body,
     gerencianet_sdk,
     mp_options,
+    paypal_client,
+    paypal_order,
     pix_payment,
     point_gerencianet_at,
     stripe_client,
@@ -44,7 +49,7 @@ def client_timeout(mode_name: str) -> float:
     return 0.3 if mode_name == "hang" else CLIENT_TIMEOUT_S
 
 
-GATEWAYS = ("stripe", "mercadopago", "gerencianet")
+GATEWAYS = ("stripe", "mercadopago", "gerencianet", "paypal")
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,31 @@ def gerencianet_token(base_url: str) -> str:
     return answer.json()["access_token"]
 
 
+def paypal_token(base_url: str) -> str:
+    answer = httpx.post(
+        base_url + "/paypal/v1/oauth2/token",
+        auth=(SANDBOX_PAYPAL_CLIENT_ID, SANDBOX_PAYPAL_CLIENT_SECRET),
+        data={"grant_type": "client_credentials"},
+    )
+    answer.raise_for_status()
+    return answer.json()["access_token"]
+
+
+def paypal_create(reference: str, base_url: str) -> Call:
+    headers = {
+        "Authorization": f"Bearer {paypal_token(base_url)}",  # taken while calm
+        "PayPal-Request-Id": f"key-{reference}",
+        "Content-Type": "application/json",
+    }
+    unit = {"amount": {"currency_code": "BRL", "value": "10.50"}, "custom_id": reference}
+    body = json.dumps({"intent": "CAPTURE", "purchase_units": [unit]}).encode()
+    return Call("POST", "/paypal/v2/checkout/orders", headers, body)
+
+
 def charge_create(gateway: str, reference: str, base_url: str) -> Call:
     """The request that creates a charge, with an idempotency key (Efí's: the txid)."""
+    if gateway == "paypal":
+        return paypal_create(reference, base_url)
     if gateway == "stripe":
         form = {
             "amount": "1050",
@@ -305,14 +333,15 @@ def test_502_and_504_answer_in_each_gateways_error_shape(
         stripe_answer = httpx.get(sim.base_url + "/stripe/v1/balance")
         mp_answer = httpx.get(sim.base_url + "/mercadopago/users/me")
         gn_answer = httpx.post(sim.base_url + "/gerencianet/oauth/token")  # OAuth included
+        pp_answer = httpx.post(sim.base_url + "/paypal/v1/oauth2/token")
 
-        assert [stripe_answer.status_code, mp_answer.status_code, gn_answer.status_code] == [
-            status
-        ] * 3
+        answers = [stripe_answer, mp_answer, gn_answer, pp_answer]
+        assert [answer.status_code for answer in answers] == [status] * 4
         assert stripe_answer.json()["error"]["type"] == "api_error"
         assert mp_answer.json()["status"] == status
         assert gn_answer.headers["content-type"] == "application/problem+json"
         assert gn_answer.json()["status"] == status
+        assert pp_answer.json()["name"] == {502: "BAD_GATEWAY", 504: "GATEWAY_TIMEOUT"}[status]
 
 
 def test_the_control_api_is_never_faulted(sim: SimulatorServer, control: httpx.Client) -> None:
@@ -347,7 +376,7 @@ def test_ports_lists_the_shared_and_each_gateways_port(
 
     assert ports == {"shared": sim.port, **sim.gateway_ports}
     assert set(sim.gateway_ports) == set(GATEWAYS)
-    assert len(set(ports.values())) == 4
+    assert len(set(ports.values())) == 1 + len(GATEWAYS)
     assert sim.gateway_base_url("gerencianet") == f"http://127.0.0.1:{ports['gerencianet']}"
 
 
@@ -365,8 +394,8 @@ def test_gateway_ports_can_be_chosen() -> None:
     with SimulatorServer("127.0.0.1", 0, gateway_ports={"stripe": free}) as server:
         assert server.gateway_port("stripe") == free
         assert set(server.gateway_ports) == set(GATEWAYS)
-    with pytest.raises(ValueError, match="paypal"):
-        SimulatorServer("127.0.0.1", 0, gateway_ports={"paypal": free})
+    with pytest.raises(ValueError, match="adyen"):
+        SimulatorServer("127.0.0.1", 0, gateway_ports={"adyen": free})
 
 
 @pytest.mark.parametrize("mode_name", HANDLING_MODES)
@@ -474,3 +503,30 @@ def test_the_gerencianet_sdk_fails_at_oauth_in_each_mode(
         assert logged == [(None, "down:reset_before_read")]
     else:
         assert logged == [("/gerencianet/oauth/token", f"down:{mode_name}")]
+
+
+@pytest.mark.parametrize("mode_name", MODES)
+def test_the_paypal_sdk_in_each_mode(
+    sim: SimulatorServer, control: httpx.Client, mode_name: str
+) -> None:
+    sdk = paypal_client(sim.gateway_base_url("paypal"), timeout=client_timeout(mode_name))
+    assert sdk.oauth_2.is_valid()  # the token, taken while calm
+    down(control, "paypal", mode_name)
+
+    def create() -> Any:
+        return sdk.orders.create_order({"body": paypal_order(), "paypal_request_id": "k"})
+
+    if mode_name in ANSWERED:
+        with pytest.raises(ErrorException) as raised:
+            create()
+        assert raised.value.response_code == int(mode_name)
+    elif mode_name == "hang":
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            create()
+    else:
+        with pytest.raises(requests.exceptions.ConnectionError) as raised:
+            create()
+        if mode_name == "refuse":
+            assert "Connection refused" in str(raised.value)
+    charged = control.get("/charges", params={"gateway": "paypal"}).json()
+    assert len(charged) == (1 if MODES[mode_name].handled else 0)

@@ -146,7 +146,7 @@ def test_fault_settings_are_validated_and_reset(control: httpx.Client) -> None:
     assert control.put("/faults/stripe", json={"latency": 5}).status_code == 400
     assert control.put("/faults/stripe", json={"down_mode": "off"}).status_code == 400
     assert control.put("/faults/gerencianet", json={"br_code": "ugly"}).status_code == 400
-    assert control.put("/faults/paypal", json={}).status_code == 404
+    assert control.put("/faults/adyen", json={}).status_code == 404
     assert control.put("/faults/stripe", content=b"nope").status_code == 400
 
     set_answer = control.put("/faults/stripe", json={"latency_ms": 5, "seed": 1}).json()
