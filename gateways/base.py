@@ -64,13 +64,14 @@ class ChargeRequest:
     payment_id: str
     amount: int  # minor units
     currency: str
-    method: str  # "pix" | "card"
+    method: str  # "pix" | "card" | "paypal"
     payer: Payer
     idempotency_key: str
     card_token: str = ""
     pix_expires_in: int = 3600
     description: str = ""
-    return_url: str = ""  # where a gateway's page (3-D Secure) sends the payer back
+    return_url: str = ""  # where a gateway's page (3-D Secure, PayPal) sends the payer back
+    cancel_url: str = ""  # where PayPal's page sends a payer who cancels; empty: none given
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class ChargeResult:
     next_action: dict[str, Any] | None = None
     failure_code: str = ""
     failure_message: str = ""
+    # The gateway's id for the money taken when it is not the charge's: a PayPal capture.
+    capture_reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,11 @@ class GatewayAdapter(ABC):
 
     @abstractmethod
     def cancel(self, reference: str) -> ChargeResult: ...
+
+    def capture(self, reference: str, idempotency_key: str) -> ChargeResult:
+        """Take the money of a charge the payer approved (PayPal). Gateways that charge
+        at once have nothing to capture."""
+        raise NotImplementedError(f"{self.code}: charges are not captured separately")
 
     @abstractmethod
     def refund(self, *, reference: str, amount: int, idempotency_key: str) -> RefundResult: ...
