@@ -13,6 +13,7 @@ class AdapterKind(models.TextChoices):
     STRIPE = "stripe", "Stripe (cards)"
     MERCADOPAGO = "mercadopago", "Mercado Pago (PIX)"
     GERENCIANET = "gerencianet", "Gerencianet / Efí (PIX)"
+    PAYPAL = "paypal", "PayPal (Orders v2)"
 
 
 # Keyed by the value stored in Gateway.adapter (a str; AdapterKind members are str too).
@@ -20,6 +21,7 @@ ADAPTER_METHODS: dict[str, set[str]] = {
     AdapterKind.STRIPE: {"card"},
     AdapterKind.MERCADOPAGO: {"pix"},
     AdapterKind.GERENCIANET: {"pix"},
+    AdapterKind.PAYPAL: {"paypal"},
 }
 
 

@@ -7,6 +7,7 @@ from django.conf import settings
 
 from gateways.adapters.gerencianet import GerencianetAdapter
 from gateways.adapters.mercadopago import MercadoPagoAdapter
+from gateways.adapters.paypal import PayPalAdapter
 from gateways.adapters.stripe import StripeAdapter
 from gateways.base import GatewayAdapter
 from gateways.credentials import Credentials, credentials_for
@@ -25,6 +26,7 @@ _ADAPTERS: dict[str, _AdapterClass] = {
     AdapterKind.STRIPE: StripeAdapter,
     AdapterKind.MERCADOPAGO: MercadoPagoAdapter,
     AdapterKind.GERENCIANET: GerencianetAdapter,
+    AdapterKind.PAYPAL: PayPalAdapter,
 }
 
 # Where each adapter's API lives in the simulators (gateways/simulators).
@@ -32,6 +34,7 @@ SIMULATOR_PREFIXES: dict[str, str] = {
     AdapterKind.STRIPE: "/stripe",
     AdapterKind.MERCADOPAGO: "/mercadopago",
     AdapterKind.GERENCIANET: "/gerencianet",
+    AdapterKind.PAYPAL: "/paypal",
 }
 
 _built: dict[tuple[str, str, str, bool], GatewayAdapter] = {}

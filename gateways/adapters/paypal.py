@@ -1,0 +1,552 @@
+"""PayPal, Orders v2 with intent CAPTURE, through the official SDK (paypal-server-sdk).
+
+A charge is two steps: `charge` creates the order and answers the approval link the
+payer must be sent to (REQUIRES_ACTION); once the payer approved it (the return URL,
+or the CHECKOUT.ORDER.APPROVED callback), `capture` takes the money. The order id is
+the charge's reference throughout; the capture's id is `ChargeResult.capture_reference`.
+
+The SDK fetches its OAuth token on the first call and keeps it until it expires. When
+fetching it fails with an HTTP answer the SDK swallows the status (it raises
+AuthValidationException); a token provider of ours fetches it instead, so the failure
+keeps its status and is told apart from the call's own failure.
+"""
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from paypalserversdk.configuration import Configuration, Environment, Server
+from paypalserversdk.exceptions.api_exception import ApiException
+from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials, OAuth2
+from paypalserversdk.models.o_auth_token import OAuthToken
+from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
+
+from gateways.adapters._common import certificate_failure, header, probe_health
+from gateways.base import (
+    Ambiguous,
+    CallbackEvent,
+    CallbackKind,
+    ChargeNotFound,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    Declined,
+    ErrorDetails,
+    GatewayAdapter,
+    GatewayError,
+    HealthResult,
+    InvalidCallback,
+    Misconfigured,
+    RefundResult,
+    RefundStatus,
+    Retryable,
+)
+from gateways.credentials import Credentials
+from gateways.transport import (
+    CallTrace,
+    ThreadPooledSession,
+    pooled_session,
+    traced_call,
+    transport_error,
+)
+from paywave.values.money import Money
+
+PRODUCTION_BASE = "https://api-m.paypal.com"
+CALLBACK_TOLERANCE_SECONDS = 300
+REPRESENTATION = "return=representation"  # the whole order, not only id, status and links
+APPROVAL_RELS = ("payer-action", "approve")  # payment_source orders, application_context ones
+
+_ORDER_STATUSES = {
+    "CREATED": ChargeStatus.REQUIRES_ACTION,
+    "PAYER_ACTION_REQUIRED": ChargeStatus.REQUIRES_ACTION,
+    # Approved, not captured: the payer's part is done and no money has moved yet.
+    # PENDING ("the gateway is working on it, look again") is the closest status that
+    # is live and needs nothing from the payer; the engine captures on seeing it.
+    "APPROVED": ChargeStatus.PENDING,
+    "SAVED": ChargeStatus.PENDING,
+    "VOIDED": ChargeStatus.CANCELED,
+}
+
+# A COMPLETED order is what its capture is.
+_CAPTURE_STATUSES = {
+    "COMPLETED": ChargeStatus.SUCCEEDED,
+    "PARTIALLY_REFUNDED": ChargeStatus.SUCCEEDED,  # as a Stripe charge partly refunded
+    "PENDING": ChargeStatus.PENDING,
+    "DECLINED": ChargeStatus.FAILED,
+    "FAILED": ChargeStatus.FAILED,
+    "REFUNDED": ChargeStatus.REFUNDED,
+}
+
+_REFUND_STATUSES = {
+    "COMPLETED": RefundStatus.SUCCEEDED,
+    "PENDING": RefundStatus.PENDING,
+    "FAILED": RefundStatus.FAILED,
+    "CANCELLED": RefundStatus.FAILED,
+}
+
+_CALLBACK_KINDS = {
+    # Approved: the engine captures it (PENDING, as retrieve reads an APPROVED order).
+    "CHECKOUT.ORDER.APPROVED": CallbackKind.PAYMENT_PENDING,
+    "PAYMENT.CAPTURE.COMPLETED": CallbackKind.PAYMENT_SUCCEEDED,
+    # Denied: the order is back waiting for its payer, not failed; read it back.
+    "PAYMENT.CAPTURE.DENIED": CallbackKind.PAYMENT_UPDATED,
+    "PAYMENT.CAPTURE.REFUNDED": CallbackKind.REFUND_SUCCEEDED,
+}
+
+_TRANSMISSION_HEADERS = {
+    "transmission_id": "PAYPAL-TRANSMISSION-ID",
+    "transmission_time": "PAYPAL-TRANSMISSION-TIME",
+    "transmission_sig": "PAYPAL-TRANSMISSION-SIG",
+    "cert_url": "PAYPAL-CERT-URL",
+    "auth_algo": "PAYPAL-AUTH-ALGO",
+}
+
+
+class _Configuration(Configuration):
+    """The SDK's configuration at any base URL (it only knows PayPal's two hosts)."""
+
+    def __init__(self, base_url: str, **options: Any) -> None:
+        self.base_url = base_url.rstrip("/")
+        super().__init__(**options)
+
+    def get_base_uri(self, server: Server = Server.DEFAULT) -> str:
+        return self.base_url
+
+
+class _InstrumentDeclined(Declined):
+    """A capture the payer's instrument declined: the payer approves again at `redirect_url`."""
+
+    redirect_url = ""
+
+
+class _TokenUnavailable(Exception):
+    """The OAuth token request failed; its cause says how."""
+
+
+class PayPalAdapter(GatewayAdapter):
+    def __init__(
+        self,
+        *,
+        code: str,
+        timeout_seconds: float,
+        credentials: Credentials,
+        api_base: str | None = None,
+    ) -> None:
+        super().__init__(code=code, timeout_seconds=timeout_seconds)
+        self._credentials = credentials
+        self._base_url = (api_base or PRODUCTION_BASE).rstrip("/")
+        auth = ClientCredentialsAuthCredentials(
+            credentials.require("CLIENT_ID"),
+            credentials.require("CLIENT_SECRET"),
+            o_auth_token_provider=_fetch_token,
+        )
+        self._sdk = PaypalServersdkClient(
+            config=_Configuration(
+                self._base_url,
+                environment=Environment.PRODUCTION,
+                client_credentials_auth_credentials=auth,
+                timeout=timeout_seconds,
+                max_retries=0,  # the processing engine owns retries
+                # Each thread's kept-alive, traced session (gateways.transport).
+                http_client_instance=ThreadPooledSession(),
+            )
+        )
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        if request.method != "paypal":
+            raise Declined(f"{self.code}: only PayPal is configured", code="method_not_supported")
+        if not request.return_url:  # PayPal has nowhere to send the payer back
+            raise Declined(f"{self.code}: a return_url is required", code="missing_return_url")
+        answer = self._call(
+            lambda: self._sdk.orders.create_order(
+                {
+                    "body": _order_body(request),
+                    "paypal_request_id": request.idempotency_key,
+                    "prefer": REPRESENTATION,
+                }
+            )
+        )
+        return self._result(answer, return_url=request.return_url)
+
+    def retrieve(self, reference: str) -> ChargeResult:
+        return self._result(self._call(lambda: self._sdk.orders.get_order({"id": reference})))
+
+    def find_charge(self, request: ChargeRequest) -> ChargeResult | None:
+        """Replays the create with the same PayPal-Request-Id.
+
+        PayPal keeps a request id for 6 hours (the SDK's documentation): a replay answers
+        the order the first request made, as it is now, and creates one only if the first
+        never arrived, which is the one order we meant to make. An order takes no money
+        until it is captured, so a replay never charges.
+        """
+        try:
+            return self.charge(request)
+        except Declined as exc:
+            return ChargeResult(
+                status=ChargeStatus.FAILED,
+                reference="",
+                raw_status="declined",
+                failure_code=exc.code,
+                failure_message=exc.message,
+            )
+
+    def capture(self, reference: str, idempotency_key: str) -> ChargeResult:
+        """Captures an approved order, once: safe to call again with the same or another key.
+
+        Not approved yet, or the payer's instrument declined (the payer must approve
+        again): REQUIRES_ACTION with the approval link. Captured already: that capture.
+        """
+        try:
+            answer = self._call(
+                lambda: self._sdk.orders.capture_order(
+                    {"id": reference, "paypal_request_id": idempotency_key,
+                     "prefer": REPRESENTATION}
+                )
+            )  # fmt: skip
+        except Declined as exc:
+            if isinstance(exc, _InstrumentDeclined):
+                return self._declined_capture(reference, exc)
+            if exc.code in ("ORDER_NOT_APPROVED", "ORDER_ALREADY_CAPTURED"):
+                return self.retrieve(reference)
+            raise
+        return self._result(answer)
+
+    def cancel(self, reference: str) -> ChargeResult:
+        """What the order is: Orders v2 has no call to void an order of intent CAPTURE.
+
+        An order never approved takes no money and expires at PayPal by itself; one
+        approved but not captured is left uncaptured. A captured one must be refunded.
+        """
+        return self.retrieve(reference)
+
+    def refund(self, *, reference: str, amount: int, idempotency_key: str) -> RefundResult:
+        capture = _capture_of(self._order(reference))
+        if not capture.get("id"):
+            raise Declined(f"{self.code}: the order has no capture to refund", code="not_captured")
+        currency = str((capture.get("amount") or {}).get("currency_code") or "")
+        # Always the amount asked for: no amount refunds whatever is left.
+        value = str(Money(amount, currency).to_decimal())
+        body = {"amount": {"currency_code": currency, "value": value}}
+        refund = _body(
+            self._call(
+                lambda: self._sdk.payments.refund_captured_payment(
+                    {"capture_id": capture["id"], "body": body,
+                     "paypal_request_id": idempotency_key, "prefer": REPRESENTATION}
+                )
+            )
+        )  # fmt: skip
+        if refund.get("status") == "PENDING" and refund.get("id"):
+            # A create asked again with its key answers the refund as it was: read it now.
+            refund_id = refund["id"]
+            read = self._call(lambda: self._sdk.payments.get_refund({"refund_id": refund_id}))
+            refund = _body(read)
+        status = str(refund.get("status") or "")
+        return RefundResult(
+            status=_REFUND_STATUSES.get(status, RefundStatus.PENDING),
+            reference=str(refund.get("id") or ""),
+            amount=_amount(refund.get("amount")) or 0,
+            raw_status=status,
+        )
+
+    def health(self) -> HealthResult:
+        """A new OAuth token: authenticated by the credentials, and changes nothing."""
+        return probe_health(lambda: self._call(self._sdk.oauth_2.fetch_token))
+
+    def parse_callback(
+        self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> CallbackEvent:
+        """Verified by PayPal's verify-webhook-signature call: only SUCCESS is genuine.
+
+        The verify call failing (PayPal unreachable, credentials refused) raises its
+        GatewayError, not InvalidCallback: the callback may be genuine, and PayPal
+        sends it again when it is not acknowledged.
+        """
+        transmission = {key: header(headers, name) for key, name in _TRANSMISSION_HEADERS.items()}
+        missing = [name for key, name in _TRANSMISSION_HEADERS.items() if not transmission[key]]
+        if missing:
+            raise InvalidCallback(f"{self.code}: missing {', '.join(missing)}")
+        _check_fresh(transmission["transmission_time"], gateway=self.code)
+        event = _event_of(body, gateway=self.code)
+        verdict = self._verify(
+            {**transmission, "webhook_id": self._credentials.require("WEBHOOK_ID"),
+             "webhook_event": event}
+        )  # fmt: skip
+        if verdict != "SUCCESS":
+            raise InvalidCallback(f"{self.code}: signature verification {verdict or 'failed'}")
+        return self._callback_event(event)
+
+    def _callback_event(self, event: Mapping[str, Any]) -> CallbackEvent:
+        resource = event.get("resource")
+        if not isinstance(resource, Mapping) or not event.get("id"):
+            raise InvalidCallback(f"{self.code}: the signed body is not an event")
+        event_type = str(event.get("event_type") or "")
+        related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+        if event_type.startswith("CHECKOUT.ORDER."):
+            reference = str(resource.get("id") or "")
+            payment_id = str(_first_unit(resource).get("custom_id") or "")
+        else:  # a capture or a refund: the order is in its related ids
+            reference = str(related.get("order_id") or "")
+            payment_id = str(resource.get("custom_id") or "")
+        return CallbackEvent(
+            gateway=self.code,
+            event_id=str(event["id"]),
+            kind=_CALLBACK_KINDS.get(event_type, CallbackKind.OTHER),
+            reference=reference,
+            payment_id=payment_id,
+            amount=_amount(resource.get("amount")),
+            raw=event,
+        )
+
+    def _verify(self, verification: Mapping[str, Any]) -> str:
+        """PayPal's verdict on a transmission: a plain authenticated POST (not in the SDK)."""
+
+        def post() -> requests.Response:
+            self._sdk.oauth_2.is_valid()  # a token in hand: the SDK's, or a new one
+            token = self._sdk.oauth_2._o_auth_token.access_token
+            return pooled_session().post(
+                f"{self._base_url}/v1/notifications/verify-webhook-signature",
+                json=verification,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self.timeout_seconds,
+            )
+
+        answer = self._send(post)
+        try:
+            verdict = answer.json()
+        except ValueError:
+            verdict = None
+        if not 200 <= answer.status_code < 300:
+            raise _error_for(answer.status_code, verdict or {}, gateway=self.code)
+        if not isinstance(verdict, Mapping):
+            raise Ambiguous(f"{self.code}: unreadable verification answer")
+        return str(verdict.get("verification_status") or "")
+
+    def _order(self, reference: str) -> Mapping[str, Any]:
+        return _body(self._call(lambda: self._sdk.orders.get_order({"id": reference})))
+
+    def _declined_capture(self, reference: str, declined: _InstrumentDeclined) -> ChargeResult:
+        """The payer's instrument declined: they must approve again, at the link PayPal gave."""
+        read = self.retrieve(reference)
+        redirect = declined.redirect_url or _next_url(read)
+        return ChargeResult(
+            status=ChargeStatus.REQUIRES_ACTION,
+            reference=read.reference,
+            raw_status=read.raw_status,
+            amount=read.amount,
+            currency=read.currency,
+            next_action=_redirect(redirect, "") if redirect else read.next_action,
+            failure_code=declined.code,
+            failure_message=declined.gateway_message,
+        )
+
+    def _call(self, send: Callable[[], Any]) -> Any:
+        """One SDK call, its failures mapped; an unreadable success is Ambiguous."""
+        try:
+            return self._send(send)
+        except (ValueError, TypeError, AttributeError) as exc:  # the SDK reading the answer
+            raise Ambiguous(f"{self.code}: unreadable answer", gateway_message=str(exc)) from exc
+
+    def _send(self, send: Callable[[], Any]) -> Any:
+        with traced_call() as trace:
+            try:
+                return send()
+            except _TokenUnavailable as exc:
+                raise _token_failure(exc.__cause__ or exc, gateway=self.code) from exc
+            except requests.RequestException as exc:
+                raise _transport_failure(exc, gateway=self.code, trace=trace) from exc
+            except ApiException as exc:
+                raise _api_error(exc, gateway=self.code) from exc
+
+    def _result(self, answer: Any, *, return_url: str = "") -> ChargeResult:
+        order = _body(answer)
+        capture = _capture_of(order)
+        raw = str(order.get("status") or "")
+        status = _ORDER_STATUSES.get(raw, ChargeStatus.PENDING)
+        if raw == "COMPLETED":
+            status = _CAPTURE_STATUSES.get(str(capture.get("status") or ""), ChargeStatus.PENDING)
+            raw = f"{raw}/{capture.get('status', '')}"
+        url = _link(order, *APPROVAL_RELS) if status is ChargeStatus.REQUIRES_ACTION else ""
+        unit_amount = _first_unit(order).get("amount") or {}
+        details = capture.get("status_details") or {}
+        return ChargeResult(
+            status=status,
+            reference=str(order.get("id") or ""),
+            raw_status=raw,
+            amount=_amount(unit_amount),
+            currency=str(unit_amount.get("currency_code") or "").upper(),
+            next_action=_redirect(url, return_url) if url else None,
+            failure_code=str(details.get("reason") or "") if status is ChargeStatus.FAILED else "",
+            capture_reference=str(capture.get("id") or ""),
+        )
+
+
+def _fetch_token(last: OAuthToken | None, auth: OAuth2) -> OAuthToken:
+    """The SDK's token provider: fetches a token, failures kept apart from the call's."""
+    try:
+        return auth.fetch_token()
+    except (ApiException, requests.RequestException) as exc:
+        raise _TokenUnavailable(str(exc)) from exc
+
+
+def _order_body(request: ChargeRequest) -> dict[str, Any]:
+    context = {"return_url": request.return_url, "user_action": "PAY_NOW"}
+    if request.cancel_url:
+        context["cancel_url"] = request.cancel_url
+    unit: dict[str, Any] = {
+        "amount": {
+            "currency_code": request.currency.upper(),
+            # A decimal string built from the integer minor units, with the currency's
+            # own decimals (none for JPY).
+            "value": str(Money(request.amount, request.currency.upper()).to_decimal()),
+        },
+        "custom_id": request.payment_id,
+        "invoice_id": request.payment_id,
+    }
+    if request.description:
+        unit["description"] = request.description[:127]
+    return {
+        "intent": "CAPTURE",
+        "purchase_units": [unit],
+        "payment_source": {"paypal": {"experience_context": context}},
+    }
+
+
+def _body(answer: Any) -> Mapping[str, Any]:
+    """An ApiResponse's JSON object (the SDK's models drop fields they do not know)."""
+    data = json.loads(answer.text)
+    if not isinstance(data, Mapping):
+        raise ValueError("the answer is not a JSON object")
+    return data
+
+
+def _first_unit(order: Mapping[str, Any]) -> Mapping[str, Any]:
+    units = order.get("purchase_units") or [{}]
+    return units[0] if isinstance(units[0], Mapping) else {}
+
+
+def _capture_of(order: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The order's capture: the last one (a declined one may come before it)."""
+    captures = (_first_unit(order).get("payments") or {}).get("captures") or []
+    return captures[-1] if captures and isinstance(captures[-1], Mapping) else {}
+
+
+def _link(resource: Mapping[str, Any], *rels: str) -> str:
+    for rel in rels:
+        for link in resource.get("links") or []:
+            if isinstance(link, Mapping) and link.get("rel") == rel:
+                return str(link.get("href") or "")
+    return ""
+
+
+def _redirect(url: str, return_url: str) -> dict[str, Any]:
+    """Shaped as Stripe's 3-D Secure next_action: the engine sends the payer to `url`."""
+    return {"type": "redirect_to_url", "redirect_to_url": {"url": url, "return_url": return_url}}
+
+
+def _next_url(result: ChargeResult) -> str:
+    return str(((result.next_action or {}).get("redirect_to_url") or {}).get("url") or "")
+
+
+def _amount(money: Any) -> int | None:
+    """PayPal's `{currency_code, value}` in minor units, or None when it does not say."""
+    if not isinstance(money, Mapping) or not money.get("value"):
+        return None
+    try:
+        return Money.from_decimal(str(money["value"]), str(money.get("currency_code"))).amount
+    except (ArithmeticError, ValueError, KeyError):  # not a number, too fine, unknown currency
+        return None
+
+
+def _event_of(body: bytes, *, gateway: str) -> dict[str, Any]:
+    try:
+        event = json.loads(body)
+    except ValueError as exc:
+        raise InvalidCallback(f"{gateway}: malformed event") from exc
+    if not isinstance(event, dict):
+        raise InvalidCallback(f"{gateway}: malformed event")
+    return event
+
+
+def _check_fresh(transmission_time: str, *, gateway: str) -> None:
+    """A transmission older than the tolerance is refused: PayPal's own retries are new
+    transmissions, signed anew, so only a replay is that old."""
+    try:
+        sent = datetime.fromisoformat(transmission_time.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidCallback(f"{gateway}: unreadable PAYPAL-TRANSMISSION-TIME") from exc
+    if sent.tzinfo is None:
+        raise InvalidCallback(f"{gateway}: PAYPAL-TRANSMISSION-TIME without a time zone")
+    if abs((datetime.now(UTC) - sent).total_seconds()) > CALLBACK_TOLERANCE_SECONDS:
+        raise InvalidCallback(f"{gateway}: the transmission is too old")
+
+
+def _token_failure(exc: BaseException, *, gateway: str) -> GatewayError:
+    """A token request changes nothing at the gateway: Retryable, unless refused."""
+    if problem := certificate_failure(exc):
+        return Misconfigured(f"{gateway}: {problem}", code="tls_certificate")
+    status = getattr(exc, "response_code", None)
+    if status in (400, 401, 403):  # invalid_client, or a grant PayPal will not give
+        code = str(getattr(exc, "error", "") or status)
+        return Misconfigured(f"{gateway}: credentials refused", code=code, http_status=status)
+    return Retryable(
+        f"{gateway}: no OAuth token", gateway_message=str(exc)[:300], http_status=status
+    )
+
+
+def _transport_failure(
+    exc: requests.RequestException, *, gateway: str, trace: CallTrace
+) -> GatewayError:
+    if problem := certificate_failure(exc):
+        return Misconfigured(f"{gateway}: {problem}", code="tls_certificate")
+    return transport_error(exc, gateway=gateway, trace=trace)
+
+
+def _api_error(exc: ApiException, *, gateway: str) -> GatewayError:
+    body: Mapping[str, Any] = {}
+    try:
+        parsed = json.loads(exc.response.text)
+        body = parsed if isinstance(parsed, Mapping) else {}
+    except (ValueError, AttributeError):
+        pass
+    error = _error_for(int(exc.response_code or 0), body, gateway=gateway)
+    if isinstance(error, Declined) and error.code == "INSTRUMENT_DECLINED":
+        declined = _InstrumentDeclined(
+            error.message,
+            code=error.code,
+            gateway_message=error.gateway_message,
+            http_status=error.http_status,
+        )
+        declined.redirect_url = _link(body, "redirect")
+        return declined
+    return error
+
+
+def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
+    """An HTTP error by what the caller must do (docs/gateways.md, "What a failure means").
+
+    429 and 503 refuse the request before it is processed: Retryable. Any other 5xx
+    (500, and 502 or 504 from a proxy that lost the answer) may come after the order
+    or capture was made: Ambiguous. PayPal-Request-Id makes the retry safe either way.
+    """
+    issues = body.get("details") or []
+    first = issues[0] if issues and isinstance(issues[0], Mapping) else {}
+    details: ErrorDetails = {
+        "code": str(first.get("issue") or body.get("name") or body.get("error") or status),
+        "gateway_message": str(
+            first.get("description") or body.get("message") or body.get("error_description") or ""
+        ),
+        "http_status": status,
+    }
+    if status in (401, 403):
+        return Misconfigured(f"{gateway}: credentials refused", **details)
+    if status == 404:
+        return ChargeNotFound(f"{gateway}: no such order", **details)
+    if status in (429, 503):
+        return Retryable(f"{gateway}: HTTP {status}, not processed", **details)
+    if status >= 500:
+        return Ambiguous(f"{gateway}: HTTP {status}, the outcome is unknown", **details)
+    if 200 <= status < 300 or status == 0:
+        return Ambiguous(f"{gateway}: unreadable answer (HTTP {status})", **details)
+    return Declined(f"{gateway}: the request was refused", **details)
