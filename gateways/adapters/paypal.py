@@ -275,29 +275,45 @@ class PayPalAdapter(GatewayAdapter):
         )  # fmt: skip
         if verdict != "SUCCESS":
             raise InvalidCallback(f"{self.code}: signature verification {verdict or 'failed'}")
-        return self._callback_event(event)
+        try:
+            return self._callback_event(event)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # verified, not an event
+            raise InvalidCallback(f"{self.code}: the signed body is not an event") from exc
 
     def _callback_event(self, event: Mapping[str, Any]) -> CallbackEvent:
         resource = event.get("resource")
         if not isinstance(resource, Mapping) or not event.get("id"):
             raise InvalidCallback(f"{self.code}: the signed body is not an event")
         event_type = str(event.get("event_type") or "")
-        related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
         if event_type.startswith("CHECKOUT.ORDER."):
-            reference = str(resource.get("id") or "")
-            payment_id = str(_first_unit(resource).get("custom_id") or "")
-        else:  # a capture or a refund: the order is in its related ids
-            reference = str(related.get("order_id") or "")
-            payment_id = str(resource.get("custom_id") or "")
+            unit = _first_unit(resource)
+            reference, payment_id = str(resource.get("id") or ""), unit.get("custom_id")
+            amount = _amount(unit.get("amount"))
+        else:  # a capture, or a refund: the order is in the capture's related ids
+            capture = resource
+            if event_type.startswith("PAYMENT.CAPTURE.REFUNDED") and not _order_id_of(resource):
+                capture = self._capture_refunded(resource)
+            reference, payment_id = _order_id_of(capture), capture.get("custom_id")
+            amount = _amount(resource.get("amount"))
         return CallbackEvent(
             gateway=self.code,
             event_id=str(event["id"]),
             kind=_CALLBACK_KINDS.get(event_type, CallbackKind.OTHER),
             reference=reference,
-            payment_id=payment_id,
-            amount=_amount(resource.get("amount")),
+            payment_id=str(payment_id or ""),
+            amount=amount,
             raw=event,
         )
+
+    def _capture_refunded(self, refund: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The capture a refund came from (its `up` link), read for its order's id."""
+        capture_id = _link(refund, "up").rstrip("/").rpartition("/")[2]
+        if not capture_id:
+            return {}
+        answer = self._call(
+            lambda: self._sdk.payments.get_captured_payment({"capture_id": capture_id})
+        )
+        return _body(answer)
 
     def _verify(self, verification: Mapping[str, Any]) -> str:
         """PayPal's verdict on a transmission: a plain authenticated POST (not in the SDK)."""
@@ -430,6 +446,11 @@ def _capture_of(order: Mapping[str, Any]) -> Mapping[str, Any]:
     """The order's capture: the last one (a declined one may come before it)."""
     captures = (_first_unit(order).get("payments") or {}).get("captures") or []
     return captures[-1] if captures and isinstance(captures[-1], Mapping) else {}
+
+
+def _order_id_of(capture: Mapping[str, Any]) -> str:
+    related = (capture.get("supplementary_data") or {}).get("related_ids") or {}
+    return str(related.get("order_id") or "")
 
 
 def _link(resource: Mapping[str, Any], *rels: str) -> str:

@@ -1,22 +1,28 @@
 """PayPalAdapter through the real paypalserversdk against the PayPal simulator."""
 
+import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 import httpx
 import pytest
 
+from gateways.adapters._common import header
 from gateways.adapters.paypal import PayPalAdapter
 from gateways.base import (
     Ambiguous,
+    CallbackKind,
     ChargeNotFound,
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
     Declined,
     GatewayError,
+    InvalidCallback,
     Misconfigured,
     RefundStatus,
     Retryable,
@@ -25,6 +31,8 @@ from gateways.simulators import SimulatorServer
 from tests.gateways.adapters.conftest import (
     SHORT_TIMEOUT,
     TIMEOUT,
+    CallbackReceiver,
+    Delivery,
     charge_request,
     closed_port_url,
     credentials,
@@ -536,3 +544,159 @@ def test_a_capture_that_fails_is_mapped_and_safe_to_repeat(
 
     assert done.status is ChargeStatus.SUCCEEDED
     assert len(captures_made(adapter, order.reference)) == 1
+
+
+# Callbacks: verified by PayPal's verify-webhook-signature call.
+
+VERIFY_PATH = "/paypal/v1/notifications/verify-webhook-signature"
+
+
+@pytest.fixture
+def hooked(control: httpx.Client, receiver: CallbackReceiver) -> CallbackReceiver:
+    answer = control.put("/callbacks/paypal", json={"url": receiver.url + "/webhooks/paypal"})
+    assert answer.status_code == 200, answer.text
+    return receiver
+
+
+def event_of(delivery: Delivery) -> dict[str, Any]:
+    return dict(json.loads(delivery.body))
+
+
+def test_an_approval_callback_names_the_order_to_capture(
+    adapter: PayPalAdapter, control: httpx.Client, hooked: CallbackReceiver
+) -> None:
+    order = adapter.charge(paypal(payment_id="pw-hook"))
+    approve(control, order.reference)
+    delivery = hooked.only()
+
+    event = adapter.parse_callback(headers=delivery.headers, query={}, body=delivery.body)
+
+    assert event.kind is CallbackKind.PAYMENT_PENDING
+    assert (event.gateway, event.reference, event.payment_id) == (
+        "paypal",
+        order.reference,
+        "pw-hook",
+    )
+    assert (event.event_id, event.amount) == (event_of(delivery)["id"], 1050)
+    assert event.raw["event_type"] == "CHECKOUT.ORDER.APPROVED"
+    assert len(requests_to(control, VERIFY_PATH)) == 1
+
+
+def test_capture_callbacks_name_the_order_not_the_capture(
+    adapter: PayPalAdapter, control: httpx.Client, hooked: CallbackReceiver
+) -> None:
+    done = captured(adapter, control)
+    adapter.refund(reference=done.reference, amount=1050, idempotency_key="rf-all")
+    kinds = {}
+    for delivery in hooked.deliveries[1:]:
+        event = adapter.parse_callback(headers=delivery.headers, query={}, body=delivery.body)
+        kinds[event_of(delivery)["event_type"]] = event
+        assert event.reference == done.reference
+
+    completed = kinds["PAYMENT.CAPTURE.COMPLETED"]
+    assert (completed.kind, completed.payment_id, completed.amount) == (
+        CallbackKind.PAYMENT_SUCCEEDED,
+        "pw-1",
+        1050,
+    )
+    assert kinds["PAYMENT.CAPTURE.REFUNDED"].kind is CallbackKind.REFUND_SUCCEEDED
+
+
+def test_a_denied_capture_callback_says_look_it_up(
+    adapter: PayPalAdapter, control: httpx.Client, hooked: CallbackReceiver
+) -> None:
+    order = adapter.charge(paypal())
+    approve(control, order.reference)
+    faults(control, "paypal", capture_status="declined")
+    adapter.capture(order.reference, "cap-1")
+    delivery = hooked.deliveries[-1]
+
+    event = adapter.parse_callback(headers=delivery.headers, query={}, body=delivery.body)
+
+    assert event_of(delivery)["event_type"] == "PAYMENT.CAPTURE.DENIED"
+    assert (event.kind, event.reference) == (CallbackKind.PAYMENT_UPDATED, order.reference)
+
+
+def test_a_redelivery_is_the_same_event(
+    adapter: PayPalAdapter, control: httpx.Client, hooked: CallbackReceiver
+) -> None:
+    order = adapter.charge(paypal())
+    approve(control, order.reference)
+    [first] = control.get("/callbacks/deliveries").json()
+    control.post(f"/callbacks/deliveries/{first['id']}/redeliver")
+    one, again = hooked.deliveries
+
+    event = adapter.parse_callback(headers=again.headers, query={}, body=again.body)
+
+    assert event.event_id == event_of(one)["id"]
+    assert header(again.headers, "PAYPAL-TRANSMISSION-ID") != header(
+        one.headers, "PAYPAL-TRANSMISSION-ID"
+    )
+
+
+def _genuine(adapter: PayPalAdapter, control: httpx.Client, hooked: CallbackReceiver) -> Delivery:
+    order = adapter.charge(paypal())
+    approve(control, order.reference)
+    return hooked.only()
+
+
+def _without(headers: dict[str, str], name: str) -> dict[str, str]:
+    return {key: value for key, value in headers.items() if key.lower() != name.lower()}
+
+
+def _with(headers: dict[str, str], name: str, value: str) -> dict[str, str]:
+    return {**_without(headers, name), name: value}
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["tampered body", "wrong signature", "another transmission id", "stale transmission",
+     "missing signature", "missing transmission id", "missing cert url", "malformed body"],
+)  # fmt: skip
+def test_forged_tampered_and_incomplete_callbacks_are_refused(
+    adapter: PayPalAdapter, control: httpx.Client, hooked: CallbackReceiver, why: str
+) -> None:
+    delivery = _genuine(adapter, control, hooked)
+    headers, body = delivery.headers, delivery.body
+    tampered = body.replace(b'"1050"', b'"1.00"').replace(b'"10.50"', b'"1.00"')
+    assert tampered != body
+    stale = (datetime.now(UTC) - timedelta(seconds=301)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers, body = {
+        "tampered body": (headers, tampered),
+        "wrong signature": (_with(headers, "PAYPAL-TRANSMISSION-SIG", "AAAA" + "A" * 40), body),
+        "another transmission id": (_with(headers, "PAYPAL-TRANSMISSION-ID", str(uuid4())), body),
+        "stale transmission": (_with(headers, "PAYPAL-TRANSMISSION-TIME", stale), body),
+        "missing signature": (_without(headers, "PAYPAL-TRANSMISSION-SIG"), body),
+        "missing transmission id": (_without(headers, "PAYPAL-TRANSMISSION-ID"), body),
+        "missing cert url": (_without(headers, "PAYPAL-CERT-URL"), body),
+        "malformed body": (headers, b"{not json"),
+    }[why]
+
+    with pytest.raises(InvalidCallback):
+        adapter.parse_callback(headers=headers, query={}, body=body)
+
+
+def test_a_callback_for_another_webhook_id_is_refused(
+    adapter: PayPalAdapter,
+    control: httpx.Client,
+    hooked: CallbackReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    delivery = _genuine(adapter, control, hooked)
+    set_credential(monkeypatch, "paypal", "WEBHOOK_ID", "WH-SOMEONE-ELSE")
+
+    with pytest.raises(InvalidCallback) as raised:
+        adapter.parse_callback(headers=delivery.headers, query={}, body=delivery.body)
+
+    assert "FAILURE" in str(raised.value)
+
+
+def test_when_paypal_cannot_verify_the_callback_is_not_called_forged(
+    adapter: PayPalAdapter, control: httpx.Client, hooked: CallbackReceiver
+) -> None:
+    """PayPal sends an unacknowledged callback again: a genuine one is not lost."""
+    delivery = _genuine(adapter, control, hooked)
+    faults(control, "paypal", error_rate=1, error_status=503)
+
+    with pytest.raises(Retryable):
+        adapter.parse_callback(headers=delivery.headers, query={}, body=delivery.body)
