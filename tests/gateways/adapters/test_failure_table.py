@@ -27,6 +27,7 @@ from gateways.transport import transport_error
 from tests.gateways.adapters.conftest import charge_request
 from tests.gateways.adapters.test_gerencianet import gerencianet_at
 from tests.gateways.adapters.test_mercadopago import mercadopago_at
+from tests.gateways.adapters.test_paypal import paypal, paypal_at
 from tests.gateways.adapters.test_stripe import stripe_at
 
 TIMEOUT = 0.5
@@ -90,6 +91,7 @@ ADAPTERS: dict[str, Callable[[str], GatewayAdapter]] = {
     "stripe": lambda url: stripe_at(url, timeout=TIMEOUT),
     "mercadopago": lambda url: mercadopago_at(url, timeout=TIMEOUT),
     "gerencianet": lambda url: gerencianet_at(url, timeout=TIMEOUT),
+    "paypal": lambda url: paypal_at(url, timeout=TIMEOUT),
 }
 NOT_SENT = {"name resolution failed": unresolvable, "connect timeout": full_listener,
             "TLS handshake failed": handshake_resetter}  # fmt: skip
@@ -98,6 +100,8 @@ NOT_SENT = {"name resolution failed": unresolvable, "connect timeout": full_list
 def _request_for(gateway: str) -> object:
     if gateway == "stripe":
         return charge_request(method="card", card_token="pm_card_visa")
+    if gateway == "paypal":
+        return paypal()
     return charge_request()
 
 
@@ -109,10 +113,14 @@ def test_a_request_that_never_left_is_retryable(
     adapter = ADAPTERS[gateway](sim.base_url)
     if gateway == "gerencianet":
         adapter.health()  # an OAuth token in hand: the failure meets the charge itself
+    if gateway == "paypal":
+        assert adapter._sdk.oauth_2.is_valid()  # type: ignore[attr-defined]  # the same
     reached_before = len(control.get("/requests", params={"gateway": gateway}).json())
     with NOT_SENT[row]() as failing_url:
         if gateway == "gerencianet":
             adapter._sdk._paywave_base_url = failing_url + "/gerencianet"  # type: ignore[attr-defined]
+        elif gateway == "paypal":
+            adapter._sdk.config.base_url = failing_url + "/paypal"  # type: ignore[attr-defined]
         else:
             adapter = ADAPTERS[gateway](failing_url)
 
