@@ -229,19 +229,16 @@ class PayPalAdapter(GatewayAdapter):
         # Always the amount asked for: no amount refunds whatever is left.
         value = str(Money(amount, currency).to_decimal())
         body = {"amount": {"currency_code": currency, "value": value}}
-        refund = _body(
-            self._call(
-                lambda: self._sdk.payments.refund_captured_payment(
-                    {"capture_id": capture["id"], "body": body,
-                     "paypal_request_id": idempotency_key, "prefer": REPRESENTATION}
-                )
+        refund = self._call(
+            lambda: self._sdk.payments.refund_captured_payment(
+                {"capture_id": capture["id"], "body": body,
+                 "paypal_request_id": idempotency_key, "prefer": REPRESENTATION}
             )
         )  # fmt: skip
         if refund.get("status") == "PENDING" and refund.get("id"):
             # A create asked again with its key answers the refund as it was: read it now.
             refund_id = refund["id"]
-            read = self._call(lambda: self._sdk.payments.get_refund({"refund_id": refund_id}))
-            refund = _body(read)
+            refund = self._call(lambda: self._sdk.payments.get_refund({"refund_id": refund_id}))
         status = str(refund.get("status") or "")
         return RefundResult(
             status=_REFUND_STATUSES.get(status, RefundStatus.PENDING),
@@ -252,7 +249,7 @@ class PayPalAdapter(GatewayAdapter):
 
     def health(self) -> HealthResult:
         """A new OAuth token: authenticated by the credentials, and changes nothing."""
-        return probe_health(lambda: self._call(self._sdk.oauth_2.fetch_token))
+        return probe_health(lambda: self._send(self._sdk.oauth_2.fetch_token))
 
     def parse_callback(
         self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
@@ -310,10 +307,9 @@ class PayPalAdapter(GatewayAdapter):
         capture_id = _link(refund, "up").rstrip("/").rpartition("/")[2]
         if not capture_id:
             return {}
-        answer = self._call(
+        return self._call(
             lambda: self._sdk.payments.get_captured_payment({"capture_id": capture_id})
         )
-        return _body(answer)
 
     def _verify(self, verification: Mapping[str, Any]) -> str:
         """PayPal's verdict on a transmission: a plain authenticated POST (not in the SDK)."""
@@ -340,7 +336,7 @@ class PayPalAdapter(GatewayAdapter):
         return str(verdict.get("verification_status") or "")
 
     def _order(self, reference: str) -> Mapping[str, Any]:
-        return _body(self._call(lambda: self._sdk.orders.get_order({"id": reference})))
+        return self._call(lambda: self._sdk.orders.get_order({"id": reference}))
 
     def _declined_capture(self, reference: str, declined: _InstrumentDeclined) -> ChargeResult:
         """The payer's instrument declined: they must approve again, at the link PayPal gave."""
@@ -357,12 +353,18 @@ class PayPalAdapter(GatewayAdapter):
             failure_message=declined.gateway_message,
         )
 
-    def _call(self, send: Callable[[], Any]) -> Any:
-        """One SDK call, its failures mapped; an unreadable success is Ambiguous."""
+    def _call(self, send: Callable[[], Any]) -> Mapping[str, Any]:
+        """One SDK call's JSON answer, its failures mapped; an unreadable success is Ambiguous.
+
+        Read from the answer's text: the SDK's models drop the fields they do not know.
+        """
         try:
-            return self._send(send)
-        except (ValueError, TypeError, AttributeError) as exc:  # the SDK reading the answer
+            answer = json.loads(self._send(send).text)
+        except (ValueError, TypeError, AttributeError) as exc:  # the SDK or us reading it
             raise Ambiguous(f"{self.code}: unreadable answer", gateway_message=str(exc)) from exc
+        if not isinstance(answer, Mapping):
+            raise Ambiguous(f"{self.code}: the answer is not a JSON object")
+        return answer
 
     def _send(self, send: Callable[[], Any]) -> Any:
         with traced_call() as trace:
@@ -375,8 +377,7 @@ class PayPalAdapter(GatewayAdapter):
             except ApiException as exc:
                 raise _api_error(exc, gateway=self.code) from exc
 
-    def _result(self, answer: Any, *, return_url: str = "") -> ChargeResult:
-        order = _body(answer)
+    def _result(self, order: Mapping[str, Any], *, return_url: str = "") -> ChargeResult:
         capture = _capture_of(order)
         raw = str(order.get("status") or "")
         status = _ORDER_STATUSES.get(raw, ChargeStatus.PENDING)
@@ -427,14 +428,6 @@ def _order_body(request: ChargeRequest) -> dict[str, Any]:
         "purchase_units": [unit],
         "payment_source": {"paypal": {"experience_context": context}},
     }
-
-
-def _body(answer: Any) -> Mapping[str, Any]:
-    """An ApiResponse's JSON object (the SDK's models drop fields they do not know)."""
-    data = json.loads(answer.text)
-    if not isinstance(data, Mapping):
-        raise ValueError("the answer is not a JSON object")
-    return data
 
 
 def _first_unit(order: Mapping[str, Any]) -> Mapping[str, Any]:
