@@ -140,8 +140,9 @@ class PayPalAdapter(GatewayAdapter):
         auth = ClientCredentialsAuthCredentials(
             credentials.require("CLIENT_ID"),
             credentials.require("CLIENT_SECRET"),
-            o_auth_token_provider=_fetch_token,
+            o_auth_token_provider=self._fetch_token,
         )
+        self._token: OAuthToken | None = None  # the SDK's, as the provider last gave it
         self._sdk = PaypalServersdkClient(
             config=_Configuration(
                 self._base_url,
@@ -315,12 +316,12 @@ class PayPalAdapter(GatewayAdapter):
         """PayPal's verdict on a transmission: a plain authenticated POST (not in the SDK)."""
 
         def post() -> requests.Response:
-            self._sdk.oauth_2.is_valid()  # a token in hand: the SDK's, or a new one
-            token = self._sdk.oauth_2._o_auth_token.access_token
+            self._sdk.oauth_2.is_valid()  # the SDK's token, or a new one from the provider
+            assert self._token is not None  # is_valid() raised if none could be had
             return pooled_session().post(
                 f"{self._base_url}/v1/notifications/verify-webhook-signature",
                 json=verification,
-                headers={"Authorization": f"Bearer {token}"},
+                headers={"Authorization": f"Bearer {self._token.access_token}"},
                 timeout=self.timeout_seconds,
             )
 
@@ -353,7 +354,28 @@ class PayPalAdapter(GatewayAdapter):
             failure_message=declined.gateway_message,
         )
 
+    def _fetch_token(self, last: OAuthToken | None, auth: OAuth2) -> OAuthToken:
+        """The SDK's token provider: fetches a token, failures kept apart from the call's."""
+        try:
+            token = auth.fetch_token()
+        except (ApiException, requests.RequestException) as exc:
+            raise _TokenUnavailable(str(exc)) from exc
+        self._token = token
+        return token
+
     def _call(self, send: Callable[[], Any]) -> Mapping[str, Any]:
+        """One SDK call's JSON answer; once more with a new token if PayPal refused the kept
+        one (revoked before it expired): a 401 was not processed, so the repeat is safe."""
+        kept = self._token
+        try:
+            return self._read(send)
+        except Misconfigured as exc:
+            if exc.http_status == 401 and self._token is kept and kept is not None:
+                kept.expiry = 0  # the SDK's own token object: it asks the provider again
+                return self._read(send)
+            raise
+
+    def _read(self, send: Callable[[], Any]) -> Mapping[str, Any]:
         """One SDK call's JSON answer, its failures mapped; an unreadable success is Ambiguous.
 
         Read from the answer's text: the SDK's models drop the fields they do not know.
@@ -397,14 +419,6 @@ class PayPalAdapter(GatewayAdapter):
             failure_code=str(details.get("reason") or "") if status is ChargeStatus.FAILED else "",
             capture_reference=str(capture.get("id") or ""),
         )
-
-
-def _fetch_token(last: OAuthToken | None, auth: OAuth2) -> OAuthToken:
-    """The SDK's token provider: fetches a token, failures kept apart from the call's."""
-    try:
-        return auth.fetch_token()
-    except (ApiException, requests.RequestException) as exc:
-        raise _TokenUnavailable(str(exc)) from exc
 
 
 def _order_body(request: ChargeRequest) -> dict[str, Any]:

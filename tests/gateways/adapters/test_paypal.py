@@ -415,6 +415,20 @@ def test_one_token_serves_many_calls(adapter: PayPalAdapter, control: httpx.Clie
     assert len(requests_to(control, TOKEN_PATH)) == 1
 
 
+def test_a_token_paypal_forgot_is_replaced_once(
+    adapter: PayPalAdapter, control: httpx.Client
+) -> None:
+    """A kept token refused before it expires (revoked): one new token, the call again."""
+    adapter.charge(paypal(key="before"))
+    assert control.post("/reset").status_code == 200  # the simulator forgets its tokens
+
+    after = adapter.charge(paypal(key="after"))
+
+    assert after.status is ChargeStatus.REQUIRES_ACTION
+    assert len(requests_to(control, TOKEN_PATH)) == 1
+    assert [r["status"] for r in requests_to(control, CREATE_PATH)] == [401, 201]
+
+
 # The error mapping table (docs/gateways.md, "What a failure means").
 
 
