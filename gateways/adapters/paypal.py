@@ -422,6 +422,8 @@ class PayPalAdapter(GatewayAdapter):
 
 
 def _order_body(request: ChargeRequest) -> dict[str, Any]:
+    # PAY_NOW: PayPal's page ends in "Pay Now", as PayWave captures on the payer's return
+    # without a review page of its own.
     context = {"return_url": request.return_url, "user_action": "PAY_NOW"}
     if request.cancel_url:
         context["cancel_url"] = request.cancel_url
@@ -436,7 +438,7 @@ def _order_body(request: ChargeRequest) -> dict[str, Any]:
         "invoice_id": request.payment_id,
     }
     if request.description:
-        unit["description"] = request.description[:127]
+        unit["description"] = request.description[:127]  # PayPal's limit
     return {
         "intent": "CAPTURE",
         "purchase_units": [unit],
