@@ -1,11 +1,21 @@
-"""Small pieces every adapter uses: header lookup, health timing, TLS failure reading."""
+"""Small pieces every adapter uses: header lookup, health timing, TLS failure reading,
+an HTTP error status read as what the caller must do."""
 
 import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gateways.base import GatewayError, HealthResult
+from gateways.base import (
+    Ambiguous,
+    ChargeNotFound,
+    Declined,
+    ErrorDetails,
+    GatewayError,
+    HealthResult,
+    Misconfigured,
+    Retryable,
+)
 from gateways.transport import exception_chain
 
 # OpenSSL reasons that say a certificate or key is wrong: on this side (ours missing,
@@ -55,3 +65,30 @@ def certificate_failure(exc: BaseException) -> str:
             if any(part in reason for part in _CERTIFICATE_REASONS):
                 return f"TLS refused: {reason}"
     return ""
+
+
+def error_for_status(
+    status: int, details: ErrorDetails, *, gateway: str, subject: str
+) -> GatewayError:
+    """A gateway's HTTP error answer by what the caller must do (docs/gateways.md, "What a
+    failure means"). `subject`: what the request makes there (a payment, a charge, ...).
+
+    429 and 503 refuse the request before it is processed: Retryable. Any other 5xx (500,
+    and 502 or 504 from a load balancer that lost the backend's answer) may come after the
+    subject was made: Ambiguous. No status at all, or a success status on an answer that
+    could not be read, says nothing of the outcome: Ambiguous too. (Stripe's 5xx are all
+    Ambiguous: stripe.py.)
+    """
+    if status in (401, 403):
+        return Misconfigured(f"{gateway}: credentials refused", **details)
+    if status == 404:
+        return ChargeNotFound(f"{gateway}: no such {subject}", **details)
+    if status in (429, 503):
+        return Retryable(f"{gateway}: HTTP {status}, not processed", **details)
+    if status >= 500:
+        return Ambiguous(f"{gateway}: HTTP {status}, the outcome is unknown", **details)
+    if status == 0:
+        return Ambiguous(f"{gateway}: no status recorded for the answer", **details)
+    if 200 <= status < 300:
+        return Ambiguous(f"{gateway}: unreadable answer (HTTP {status})", **details)
+    return Declined(f"{gateway}: the {subject} was refused", **details)

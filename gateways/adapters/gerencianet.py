@@ -30,7 +30,7 @@ from gerencianet import Gerencianet
 from gerencianet import endpoints as sdk_endpoints
 from gerencianet.exceptions import GerencianetError, UnauthorizedError
 
-from gateways.adapters._common import certificate_failure, probe_health
+from gateways.adapters._common import certificate_failure, error_for_status, probe_health
 from gateways.base import (
     Ambiguous,
     CallbackEvent,
@@ -360,12 +360,7 @@ def _transport_failure(
 
 
 def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
-    """An HTTP error by what the caller must do (docs/gateways.md, "What a failure means").
-
-    429 and 503 refuse the request before it is processed: Retryable. Any other 5xx
-    (500, 502 and 504 from a load balancer that lost the backend's answer) may come
-    after the cob was created: Ambiguous.
-    """
+    """Efí's error answer (BCB API Pix problem details): classed by status."""
     violations = body.get("violacoes") or []
     first = violations[0] if violations and isinstance(violations[0], Mapping) else {}
     details: ErrorDetails = {
@@ -373,14 +368,4 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
         "gateway_message": str(first.get("razao") or body.get("detail") or body.get("title") or ""),
         "http_status": status,
     }
-    if status in (401, 403):
-        return Misconfigured(f"{gateway}: credentials refused", **details)
-    if status == 404:
-        return ChargeNotFound(f"{gateway}: no such charge", **details)
-    if status in (429, 503):
-        return Retryable(f"{gateway}: HTTP {status}, not processed", **details)
-    if status >= 500:
-        return Ambiguous(f"{gateway}: HTTP {status}, the outcome is unknown", **details)
-    if status == 0:
-        return Ambiguous(f"{gateway}: no status recorded for the answer", **details)
-    return Declined(f"{gateway}: the charge was refused", **details)
+    return error_for_status(status, details, gateway=gateway, subject="charge")

@@ -13,12 +13,11 @@ from mercadopago.errors.exceptions import MPServerError
 from mercadopago.http import HttpClient
 from mercadopago.webhook import InvalidWebhookSignatureError, WebhookSignatureValidator
 
-from gateways.adapters._common import certificate_failure, header, probe_health
+from gateways.adapters._common import certificate_failure, error_for_status, header, probe_health
 from gateways.base import (
     Ambiguous,
     CallbackEvent,
     CallbackKind,
-    ChargeNotFound,
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
@@ -32,7 +31,6 @@ from gateways.base import (
     PixCharge,
     RefundResult,
     RefundStatus,
-    Retryable,
 )
 from gateways.credentials import Credentials
 from gateways.pix.brcode import BRCodeError, parse
@@ -321,12 +319,7 @@ def _unreadable(status: int, detail: str, *, gateway: str) -> GatewayError:
 
 
 def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
-    """An HTTP error by what the caller must do (docs/gateways.md, "What a failure means").
-
-    429 and 503 refuse the request before it is processed: Retryable. Any other 5xx
-    (500, 502 and 504 from a load balancer that lost the backend's answer) may come
-    after the payment was created: Ambiguous.
-    """
+    """Mercado Pago's error answer: its first cause as the details, classed by status."""
     causes = body.get("cause") or []
     first = causes[0] if causes and isinstance(causes[0], Mapping) else {}
     details: ErrorDetails = {
@@ -334,12 +327,4 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
         "gateway_message": str(first.get("description") or body.get("message") or ""),
         "http_status": status,
     }
-    if status in (401, 403):
-        return Misconfigured(f"{gateway}: credentials refused", **details)
-    if status == 404:
-        return ChargeNotFound(f"{gateway}: no such payment", **details)
-    if status in (429, 503):
-        return Retryable(f"{gateway}: HTTP {status}, not processed", **details)
-    if status >= 500:
-        return Ambiguous(f"{gateway}: HTTP {status}, the outcome is unknown", **details)
-    return Declined(f"{gateway}: the payment was refused", **details)
+    return error_for_status(status, details, gateway=gateway, subject="payment")

@@ -23,12 +23,16 @@ from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials,
 from paypalserversdk.models.o_auth_token import OAuthToken
 from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
 
-from gateways.adapters._common import certificate_failure, header, probe_health
+from gateways.adapters._common import (
+    certificate_failure,
+    error_for_status,
+    header,
+    probe_health,
+)
 from gateways.base import (
     Ambiguous,
     CallbackEvent,
     CallbackKind,
-    ChargeNotFound,
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
@@ -554,11 +558,10 @@ def _api_error(exc: ApiException, *, gateway: str) -> GatewayError:
 
 
 def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
-    """An HTTP error by what the caller must do (docs/gateways.md, "What a failure means").
+    """PayPal's error answer: its first detail's issue as the code, classed by status.
 
-    429 and 503 refuse the request before it is processed: Retryable. Any other 5xx
-    (500, and 502 or 504 from a proxy that lost the answer) may come after the order
-    or capture was made: Ambiguous. PayPal-Request-Id makes the retry safe either way.
+    429 and 503 are Retryable, other 5xx Ambiguous: PayPal-Request-Id makes the retry
+    safe either way.
     """
     issues = body.get("details") or []
     first = issues[0] if issues and isinstance(issues[0], Mapping) else {}
@@ -569,14 +572,4 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
         ),
         "http_status": status,
     }
-    if status in (401, 403):
-        return Misconfigured(f"{gateway}: credentials refused", **details)
-    if status == 404:
-        return ChargeNotFound(f"{gateway}: no such order", **details)
-    if status in (429, 503):
-        return Retryable(f"{gateway}: HTTP {status}, not processed", **details)
-    if status >= 500:
-        return Ambiguous(f"{gateway}: HTTP {status}, the outcome is unknown", **details)
-    if 200 <= status < 300 or status == 0:
-        return Ambiguous(f"{gateway}: unreadable answer (HTTP {status})", **details)
-    return Declined(f"{gateway}: the request was refused", **details)
+    return error_for_status(status, details, gateway=gateway, subject="order")
