@@ -4,6 +4,7 @@ Plain Django views: the raw body and headers are what signatures cover, and
 gateways authenticate by signature, not by our JWT.
 """
 
+import logging
 import math
 
 from django.http import HttpRequest, JsonResponse
@@ -12,9 +13,14 @@ from django.views.decorators.csrf import csrf_exempt
 from paywave.api.errors import ErrorType, error_body
 from paywave.api.throttling import CallbackRateThrottle, client_address
 
-from .base import InvalidCallback
+from .base import GatewayError, InvalidCallback
 from .callbacks import callback_receive
 from .models import Gateway
+
+logger = logging.getLogger(__name__)
+
+# When a callback cannot be verified now, the gateway is asked to send it again after this.
+UNVERIFIED_RETRY_AFTER_SECONDS = 60
 
 
 @csrf_exempt
@@ -60,6 +66,22 @@ def gateway_callback(request: HttpRequest, code: str) -> JsonResponse:
             ),
             status=400,
         )
+    except GatewayError as exc:  # verified by asking the gateway, which cannot answer now
+        logger.warning(
+            "gateway callback not verified: %s unavailable",
+            gateway.code,
+            extra={"gateway": gateway.code, "outcome": exc.outcome, "error": exc.message},
+        )
+        response = JsonResponse(
+            error_body(
+                error_type=ErrorType.API,
+                code="gateway_unavailable",
+                message="The callback could not be verified with the gateway now; send it again.",
+            ),
+            status=503,
+        )
+        response["Retry-After"] = str(UNVERIFIED_RETRY_AFTER_SECONDS)
+        return response
     return JsonResponse({"received": True, "duplicate": received.duplicate})
 
 

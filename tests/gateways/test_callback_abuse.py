@@ -5,13 +5,14 @@ import hashlib
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from gateways import callbacks
-from gateways.models import CallbackStatus, GatewayCallback
+from gateways.models import CallbackStatus, Gateway, GatewayCallback
 from tests.payments.callbacks.test_gateway_callbacks import stripe_signed
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
@@ -164,3 +165,34 @@ def test_a_flood_of_forgeries_writes_one_warning_a_window_per_address_with_a_cou
     assert [(r.source, r.suppressed) for r in later] == [("192.0.2.10", 4)]
     assert "4 more from this address" in later[0].getMessage()
     assert GatewayCallback.objects.filter(status=CallbackStatus.REJECTED).count() == 7
+
+
+def test_a_callback_the_gateway_cannot_be_asked_about_now_is_answered_503_not_500(
+    gateways: Any, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PayPal's callbacks are verified by asking PayPal: while it cannot answer, the
+    callback is neither accepted nor refused as forged. A 503 with Retry-After makes
+    PayPal send it again later; nothing is stored."""
+    Gateway.objects.create(
+        code="paypal", adapter="paypal", display_name="PayPal", priority=40,
+        methods=["paypal"], currencies=["BRL", "USD"], countries=[], timeout_ms=1000,
+    )  # fmt: skip
+    sim.faults("paypal", down=True, down_mode="503")
+    sent = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    headers = {
+        "PAYPAL-TRANSMISSION-ID": "8f1c2f10-0000-4000-8000-000000000001",
+        "PAYPAL-TRANSMISSION-TIME": sent,
+        "PAYPAL-TRANSMISSION-SIG": "c2lnbmF0dXJl",
+        "PAYPAL-CERT-URL": "https://api.paypal.com/v1/notifications/certs/CERT-1",
+        "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+    }
+    body = json.dumps({"id": "WH-1", "event_type": "CHECKOUT.ORDER.APPROVED", "resource": {}})
+
+    response = Client(REMOTE_ADDR="203.0.113.9").generic(
+        "POST", "/webhooks/paypal", body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "gateway_unavailable"
+    assert int(response["Retry-After"]) > 0
+    assert not GatewayCallback.objects.filter(gateway="paypal").exists()
