@@ -6,9 +6,9 @@ Faults never apply here. Errors are `{"error": "<why>"}` with a 4xx status.
 import html
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
-from gateways.simulators.callbacks import CallbackSender, CallbackTarget, Delivery
+from gateways.simulators.callbacks import CallbackSender, CallbackTarget, Delivery, with_query
 from gateways.simulators.context import SimulationError
 from gateways.simulators.faults import FaultBook, FaultError
 from gateways.simulators.gerencianet import GerencianetSimulator
@@ -208,14 +208,8 @@ class ControlApi:
 
     def _authenticate(self, request: Request) -> Response:
         """Body {"result": "succeed"|"fail"} (JSON or form; default succeed)."""
-        from_form = request.header("content-type").startswith("application/x-www-form-urlencoded")
-        try:
-            if from_form:
-                fields = parse_qs(request.body.decode())
-                result = fields.get("result", ["succeed"])[0]
-            else:
-                result = (request.json() or {}).get("result", "succeed")
-        except (ValueError, AttributeError, UnicodeDecodeError):
+        result = _form_or_json_field(request, "result", "succeed")
+        if result is None:
             return _error(400, 'expected {"result": "succeed" | "fail"}')
         if result not in ("succeed", "fail"):
             return _error(400, 'result must be "succeed" or "fail"')
@@ -225,15 +219,10 @@ class ControlApi:
         except SimulationError as exc:
             return _error(exc.status, exc.message)
         return_url = self.stripe.return_url(intent_id)
-        if from_form and return_url:
-            query = urlencode(
-                {
-                    "payment_intent": intent_id,
-                    "redirect_status": "succeeded" if result == "succeed" else "failed",
-                }
-            )
-            separator = "&" if "?" in return_url else "?"
-            return Response(303, b"", {"Location": f"{return_url}{separator}{query}"})
+        if _from_form(request) and return_url:
+            status = "succeeded" if result == "succeed" else "failed"
+            back = with_query(return_url, {"payment_intent": intent_id, "redirect_status": status})
+            return Response(303, b"", {"Location": back})
         return Response.json(200, _action_result("stripe", intent, delivery))
 
     def _paypal_page(self, request: Request) -> Response:
