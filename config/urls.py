@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from gateways.apis import GatewayListApi
 from gateways.views import gateway_callback
+from payments.returns import paypal_cancel, paypal_return
 from paywave.api.token_apis import TokenObtainApi, TokenRefreshApi
 from paywave.observability.health import healthz, readyz
 from paywave.observability.metrics import metrics_view
@@ -21,6 +22,8 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("webhooks/<slug:code>", gateway_callback, name="gateway-callback"),
+    path("paypal/return/<uuid:payment_id>", paypal_return, name="paypal-return"),
+    path("paypal/cancel/<uuid:payment_id>", paypal_cancel, name="paypal-cancel"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

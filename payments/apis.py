@@ -167,6 +167,7 @@ class PaymentCollectionApi(APIView):
                 description=data.get("description", ""),
                 metadata=data.get("metadata", {}),
                 return_url=data.get("return_url", ""),
+                cancel_url=data.get("cancel_url", ""),
             )
             return StoredResponse(
                 status=status.HTTP_202_ACCEPTED,

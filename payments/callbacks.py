@@ -24,6 +24,7 @@ from gateways.models import CallbackStatus, Gateway, GatewayCallback
 from gateways.registry import adapter_for
 from paywave.observability.alerts import AlertKind, operator_alert
 
+from .approvals import ApprovalUnreadable, approval_settle, waits_for_approval
 from .models import FailureCode, Payment, PaymentAttempt
 from .models import PaymentStatus as S
 from .orphans import orphans_due_now
@@ -125,6 +126,17 @@ def _charged_at(payment: Payment, callback: GatewayCallback) -> bool:
 def _apply(payment: Payment, gateway: Gateway, result: ChargeResult) -> tuple[str, str]:
     """Move the payment forwards to what the gateway reports; (callback status, detail)."""
     said = f"{gateway.code} reports {result.raw_status}"
+    if waits_for_approval(payment):  # PayPal: an approved order is captured here
+        try:
+            verdict = approval_settle(
+                payment, gateway, actor=ACTOR, said=f"callback: {said}", order=result
+            )
+        except ApprovalUnreadable as exc:
+            raise CallbackLookupFailed(str(exc)) from exc
+        if verdict in ("parked", "moved"):
+            return CallbackStatus.CONFLICT, f"payment is {payment.status}; {said}: {verdict}"
+        payment.refresh_from_db()
+        return CallbackStatus.PROCESSED, f"payment now {payment.status}; {said}: {verdict}"
     try:
         if payment.status == S.PROCESSING:
             charge_result_apply(payment, gateway, result, reason=f"callback: {said}", actor=ACTOR)

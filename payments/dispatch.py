@@ -7,7 +7,13 @@ for stays in the database (a `next_attempt_at` that passes, a callback still
 
 from typing import Any
 
-from .jobs import CANCEL_AT_GATEWAY, PROCESS_CALLBACK, PROCESS_PAYMENT, PROCESS_REFUND
+from .jobs import (
+    CANCEL_AT_GATEWAY,
+    PAYER_RETURNED,
+    PROCESS_CALLBACK,
+    PROCESS_PAYMENT,
+    PROCESS_REFUND,
+)
 
 
 def payment_dispatch(payment_id: Any, token: Any, countdown: float = 0) -> bool:
@@ -44,4 +50,15 @@ def gateway_cancel_dispatch(payment_id: Any, tries: int = 0, countdown: float = 
     CANCEL_AT_GATEWAY.publish_or_log(
         str(payment_id), tries, countdown=countdown,
         then="the charge expires on its own", payment_id=str(payment_id),
+    )  # fmt: skip
+
+
+def payer_returned_dispatch(
+    payment_id: Any, outcome: str, tries: int = 0, countdown: float = 0
+) -> bool:
+    """Publish the job for a payer back from PayPal's page; False if the broker refused it
+    (reconciliation reads the order within PAYWAVE_APPROVAL_POLL_SECONDS all the same)."""
+    return PAYER_RETURNED.publish_or_log(
+        str(payment_id), outcome, tries, countdown=countdown,
+        then="reconciliation reads the order", payment_id=str(payment_id),
     )  # fmt: skip

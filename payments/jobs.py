@@ -30,3 +30,7 @@ PROCESS_CALLBACK = Job(
 CANCEL_AT_GATEWAY = Job(
     "payments.cancel_at_gateway", queue=PAYMENTS_QUEUE, acks_late=True, ignore_result=True
 )
+# The payer came back from PayPal's page (payments/approvals.py).
+PAYER_RETURNED = Job(
+    "payments.payer_returned", queue=CALLBACKS_QUEUE, acks_late=True, ignore_result=True
+)

@@ -13,6 +13,7 @@ from paywave.values.money_text import money_display
 class PaymentMethod(models.TextChoices):
     PIX = "pix"
     CARD = "card"
+    PAYPAL = "paypal"
 
 
 class PaymentStatus(models.TextChoices):
@@ -44,6 +45,7 @@ class FailureCode(models.TextChoices):
     EXPIRED = "expired"
     CANCELED = "canceled"
     AUTHENTICATION_ABANDONED = "authentication_abandoned"  # 3-D Secure never completed
+    PAYMENT_DECLINED = "payment_declined"  # PayPal refused to capture the approved order
 
 
 class Payment(models.Model):
@@ -98,8 +100,14 @@ class Payment(models.Model):
     wallet_id = models.UUIDField(null=True, blank=True)
     description = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
-    # Where the payer goes back to the wallet app after a gateway's page (3-D Secure).
+    # Where the payer goes back to the wallet app after a gateway's page (3-D Secure,
+    # PayPal), and where PayPal's page sends a payer who cancels (empty: the return_url).
     return_url = models.CharField(max_length=2048, blank=True, default="")
+    cancel_url = models.CharField(max_length=2048, blank=True, default="")
+    # PayPal: the capture that took the money (the order is `gateway_reference`), and
+    # when a payer who has not approved the order by then makes the payment `expired`.
+    capture_reference = models.CharField(max_length=120, blank=True, default="", db_index=True)
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -140,7 +148,7 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(
                 condition=(Q(method=PaymentMethod.CARD) & ~Q(card_token=""))
-                | (Q(method=PaymentMethod.PIX) & Q(card_token="")),
+                | (Q(method__in=[PaymentMethod.PIX, PaymentMethod.PAYPAL]) & Q(card_token="")),
                 name="payment_card_token_iff_card",
             ),
             models.CheckConstraint(

@@ -79,6 +79,7 @@ from .models import (
 )
 from .models import PaymentStatus as S
 from .orphans import orphan_record
+from .redirects import awaiting_approval_changes, payer_cancel_url, payer_return_url
 from .serializers import payment_document
 from .transitions import (
     TransitionConflict,
@@ -93,6 +94,10 @@ ACTOR = "processing"
 _RETRY_SAME_GATEWAY = frozenset({AttemptOutcome.RETRYABLE, AttemptOutcome.AMBIGUOUS})
 # Outcomes after which the gateway may hold a charge we do not know about.
 _MAY_HOLD_CHARGE = frozenset({AttemptOutcome.AMBIGUOUS, AttemptOutcome.IN_FLIGHT})
+_DECLINED_CODES: dict[str, str] = {
+    PaymentMethod.CARD: FailureCode.CARD_DECLINED,
+    PaymentMethod.PAYPAL: FailureCode.PAYMENT_DECLINED,
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ def charge_request_for(
     frozen = frozen_charge_params(payment, gateway_code, attempts)
     if frozen:
         return charge_request_from_params(frozen)
+    return_url, cancel_url = payment.return_url, ""
+    if payment.method == PaymentMethod.PAYPAL:  # the payer comes back through PayWave
+        return_url, cancel_url = payer_return_url(payment), payer_cancel_url(payment)
     return ChargeRequest(
         payment_id=str(payment.id),
         amount=payment.amount,
@@ -142,7 +150,8 @@ def charge_request_for(
         card_token=payment.card_token,
         pix_expires_in=payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN,
         description=payment.description,
-        return_url=payment.return_url,
+        return_url=return_url,
+        cancel_url=cancel_url,
     )
 
 
@@ -684,7 +693,7 @@ def charge_result_apply(
                 actor=actor,
                 card_brand=result.card_brand,
                 card_last4=result.card_last4,
-                next_action=result.next_action,
+                **awaiting_approval_changes(payment, result),
                 **common,
                 **held,
             )
@@ -756,6 +765,7 @@ def payment_settle_paid(
             reason=reason,
             actor=actor,
             next_action=None,
+            capture_reference=result.capture_reference or payment.capture_reference,
         )
     except TransitionConflict:
         return "moved"
@@ -858,11 +868,7 @@ def _pix_problem(payment: Payment, result: ChargeResult) -> str:
 
 
 def _fail_declined(payment: Payment, gateway: Gateway, error: Declined) -> None:
-    code = (
-        FailureCode.CARD_DECLINED
-        if payment.method == PaymentMethod.CARD
-        else (FailureCode.INVALID_PAYER)
-    )
+    code = _DECLINED_CODES.get(payment.method, FailureCode.INVALID_PAYER)
     with contextlib.suppress(TransitionConflict):  # already settled elsewhere
         payment_transition(
             payment_id=payment.pk,

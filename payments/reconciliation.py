@@ -42,6 +42,7 @@ from gateways.registry import adapter_for
 from paywave.jobs import token_swap
 from paywave.observability.alerts import AlertKind, operator_alert
 
+from .approvals import ApprovalUnreadable, approval_expire_if_due, approval_settle
 from .dispatch import payment_dispatch
 from .models import (
     AttemptOutcome,
@@ -49,6 +50,7 @@ from .models import (
     ParkedReason,
     Payment,
     PaymentEvent,
+    PaymentMethod,
     Refund,
 )
 from .models import PaymentStatus as S
@@ -109,12 +111,14 @@ def payments_reconcile() -> dict[str, int]:
         status=S.AWAITING_PAYMENT, pix_expires_at__lt=now, needs_reconciliation=False
     )
     abandoned_before = now - timedelta(seconds=settings.PAYWAVE_ACTION_TIMEOUT_SECONDS)
-    abandoned = Payment.objects.filter(
-        status=S.REQUIRES_ACTION, updated_at__lt=abandoned_before, needs_reconciliation=False
-    )
+    waiting = Payment.objects.filter(status=S.REQUIRES_ACTION, needs_reconciliation=False)
+    abandoned = waiting.exclude(method=PaymentMethod.PAYPAL).filter(updated_at__lt=abandoned_before)
+    # PayPal: every order waiting for its payer is read once per poll interval.
+    approvals = waiting.filter(method=PaymentMethod.PAYPAL, next_attempt_at__lte=now)
     work = [(payment_reconcile_processing, p) for p in stuck.order_by("updated_at")[:BATCH]]
     work += [(payment_reconcile_expired_pix, p) for p in expired.order_by("pix_expires_at")[:BATCH]]
     work += [(payment_reconcile_abandoned, p) for p in abandoned.order_by("updated_at")[:BATCH]]
+    work += [(payment_reconcile_approval, p) for p in approvals.order_by("next_attempt_at")[:BATCH]]
     return _tally(work, what="reconciliation", id_field="payment_id")
 
 
@@ -267,6 +271,29 @@ def payment_reconcile_abandoned(payment: Payment) -> str:
         failure_code=FailureCode.AUTHENTICATION_ABANDONED,
         failure_message="The card holder did not complete 3-D Secure in time.",
     )
+
+
+def payment_reconcile_approval(payment: Payment) -> str:
+    """A PayPal order waiting for its payer: captured if approved (the return and the
+    callback were lost), expired when its time is over, else read again next interval."""
+    gateway = Gateway.objects.filter(code=payment.gateway).first()
+    if gateway is None:
+        return approval_expire_if_due(payment, actor=ACTOR) or "unreachable"
+    try:
+        verdict = approval_settle(payment, gateway, actor=ACTOR, said="reconciled")
+    except ApprovalUnreadable as exc:
+        logger.warning(
+            "order waiting for approval not read: %s",
+            exc,
+            extra={"payment_id": str(payment.id), "gateway": gateway.code},
+        )
+        verdict = approval_expire_if_due(payment, actor=ACTOR) or "unreachable"
+    if verdict in ("waiting", "pending", "declined_approve_again", "unreachable"):
+        Payment.objects.filter(pk=payment.pk, status=S.REQUIRES_ACTION).update(
+            next_attempt_at=timezone.now()
+            + timedelta(seconds=settings.PAYWAVE_APPROVAL_POLL_SECONDS)
+        )
+    return verdict
 
 
 def _expire(payment: Payment, reason: str) -> str:

@@ -65,6 +65,16 @@ class CardOutputSerializer(serializers.Serializer):
     last4 = serializers.CharField(allow_null=True)
 
 
+class PayPalOutputSerializer(serializers.Serializer):
+    order_id = serializers.CharField(allow_null=True, help_text="PayPal's order id.")
+    capture_id = serializers.CharField(
+        allow_null=True, help_text="PayPal's capture id, once the money was taken."
+    )
+    approval_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="Not approved by then, the payment is `expired`."
+    )
+
+
 class AttemptOutputSerializer(serializers.Serializer):
     gateway = serializers.CharField()
     number = serializers.IntegerField()
@@ -98,8 +108,10 @@ class PaymentOutputSerializer(serializers.Serializer):
     amount_refunded = serializers.IntegerField()
     pix = PixOutputSerializer(allow_null=True)
     card = CardOutputSerializer(allow_null=True)
+    paypal = PayPalOutputSerializer(allow_null=True)
     next_action = serializers.DictField(allow_null=True)
     return_url = serializers.CharField(allow_null=True)
+    cancel_url = serializers.CharField(allow_null=True)
     attempts = AttemptOutputSerializer(many=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -152,6 +164,13 @@ def payment_document(
     card = None
     if payment.method == PaymentMethod.CARD:
         card = {"brand": payment.card_brand or None, "last4": payment.card_last4 or None}
+    paypal = None
+    if payment.method == PaymentMethod.PAYPAL:
+        paypal = {
+            "order_id": payment.gateway_reference or None,
+            "capture_id": payment.capture_reference or None,
+            "approval_expires_at": _iso(payment.approval_expires_at),
+        }
     return {
         "id": str(payment.id),
         "status": payment.status,
@@ -174,8 +193,10 @@ def payment_document(
         "amount_refunded": payment.amount_refunded,
         "pix": pix,
         "card": card,
+        "paypal": paypal,
         "next_action": payment.next_action,
         "return_url": payment.return_url or None,
+        "cancel_url": payment.cancel_url or None,
         "attempts": [_attempt_document(attempt) for attempt in attempts],
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),
@@ -207,7 +228,11 @@ def validate_return_url(value: str) -> str:
 
 def _texts_to_scan(attrs: dict[str, Any]) -> dict[str, str]:
     """The free-text values of a request by field path; metadata keys count as text too."""
-    texts = {"description": attrs.get("description", ""), "return_url": attrs.get("return_url", "")}
+    texts = {
+        "description": attrs.get("description", ""),
+        "return_url": attrs.get("return_url", ""),
+        "cancel_url": attrs.get("cancel_url", ""),
+    }
     for key, value in attrs.get("metadata", {}).items():
         # A card number may be the key itself: report it under `metadata`, never by name.
         texts["metadata"] = f"{texts.get('metadata', '')} {key}"
@@ -280,10 +305,20 @@ class PaymentCreateInputSerializer(StrictSerializer):
         max_length=2048,
         required=False,
         help_text="Where the payer comes back to the wallet app after a gateway's page "
-        "(3-D Secure): an absolute https URL (http too in the sandbox).",
+        "(3-D Secure, PayPal; required for PayPal): an absolute https URL (http too in the "
+        "sandbox).",
+    )
+    cancel_url = ReturnURLField(
+        max_length=2048,
+        required=False,
+        help_text="PayPal only: where a payer who cancels at PayPal comes back to "
+        "(default: return_url).",
     )
 
     def validate_return_url(self, value: str) -> str:
+        return validate_return_url(value)
+
+    def validate_cancel_url(self, value: str) -> str:
         return validate_return_url(value)
 
     schema_rules = [
@@ -294,10 +329,18 @@ class PaymentCreateInputSerializer(StrictSerializer):
                     "currency": {"const": "BRL"},
                     "payer": {"required": ["email", "tax_id"]},
                     "card": False,
+                    "cancel_url": False,
                 }
             },
-            "else": {"required": ["card"], "properties": {"pix": False}},
-        }
+        },
+        {
+            "if": {"properties": {"method": {"const": PaymentMethod.CARD}}},
+            "then": {"required": ["card"], "properties": {"pix": False, "cancel_url": False}},
+        },
+        {
+            "if": {"properties": {"method": {"const": PaymentMethod.PAYPAL}}},
+            "then": {"required": ["return_url"], "properties": {"pix": False, "card": False}},
+        },
     ]
 
     def validate_amount(self, value: int) -> int:
@@ -317,11 +360,20 @@ class PaymentCreateInputSerializer(StrictSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, str] = {}
         payer = attrs["payer"]
+        if attrs["method"] != PaymentMethod.PAYPAL and "cancel_url" in attrs:
+            errors["cancel_url"] = "Only for PayPal payments."
         if attrs["method"] == PaymentMethod.CARD:
             if "card" not in attrs:
                 errors["card"] = "Required for card payments."
             if "pix" in attrs:
                 errors["pix"] = "Only for PIX payments."
+        elif attrs["method"] == PaymentMethod.PAYPAL:
+            if "card" in attrs:
+                errors["card"] = "Not allowed for PayPal payments."
+            if "pix" in attrs:
+                errors["pix"] = "Only for PIX payments."
+            if not attrs.get("return_url"):
+                errors["return_url"] = "Required for PayPal payments: PayPal sends the payer back."
         else:
             if "card" in attrs:
                 errors["card"] = "Not allowed for PIX payments."

@@ -34,6 +34,7 @@ def payment_create(
     description: str = "",
     metadata: dict[str, str] | None = None,
     return_url: str = "",
+    cancel_url: str = "",
 ) -> tuple[Payment, dict[str, Any]]:
     """Store a pending payment and publish its job once the transaction commits.
 
@@ -68,6 +69,7 @@ def payment_create(
             description=description,
             metadata=metadata or {},
             return_url=return_url,
+            cancel_url=cancel_url if method == PaymentMethod.PAYPAL else "",
         )
         event = PaymentEvent.objects.create(
             payment=payment,

@@ -9,9 +9,21 @@ from celery import shared_task
 
 from gateways.callbacks import callback_dispatch
 
+from .approvals import ApprovalUnreadable, payer_return_process
 from .callbacks import CallbackLookupFailed, callback_give_up, callback_process
-from .dispatch import gateway_cancel_dispatch, payment_dispatch, refund_dispatch
-from .jobs import CANCEL_AT_GATEWAY, PROCESS_CALLBACK, PROCESS_PAYMENT, PROCESS_REFUND
+from .dispatch import (
+    gateway_cancel_dispatch,
+    payer_returned_dispatch,
+    payment_dispatch,
+    refund_dispatch,
+)
+from .jobs import (
+    CANCEL_AT_GATEWAY,
+    PAYER_RETURNED,
+    PROCESS_CALLBACK,
+    PROCESS_PAYMENT,
+    PROCESS_REFUND,
+)
 from .orphans import orphans_withdraw
 from .processing import payment_process_step
 from .reconciliation import payment_withdraw_charge, payments_reconcile, refunds_reconcile
@@ -50,6 +62,15 @@ def process_callback(callback_id: int, tries: int = 0) -> None:
 def cancel_at_gateway(payment_id: str, tries: int = 0) -> None:
     if not payment_withdraw_charge(payment_id) and tries + 1 < CALLBACK_TRIES:
         gateway_cancel_dispatch(payment_id, tries + 1, countdown=2 ** (tries + 1))
+
+
+@PAYER_RETURNED.task
+def payer_returned(payment_id: str, outcome: str, tries: int = 0) -> None:
+    try:
+        payer_return_process(payment_id, outcome)
+    except ApprovalUnreadable:
+        if tries + 1 < CALLBACK_TRIES:  # then reconciliation reads the order
+            payer_returned_dispatch(payment_id, outcome, tries + 1, countdown=2 ** (tries + 1))
 
 
 @shared_task(name="payments.sweep_outbox", ignore_result=True)

@@ -29,7 +29,8 @@ S = PaymentStatus
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.PROCESSING, S.CANCELED}),
     S.PROCESSING: frozenset({S.SUCCEEDED, S.REQUIRES_ACTION, S.AWAITING_PAYMENT, S.FAILED}),
-    S.REQUIRES_ACTION: frozenset({S.SUCCEEDED, S.FAILED}),
+    # CANCELED and EXPIRED: a PayPal payer who cancelled, or did not approve in time.
+    S.REQUIRES_ACTION: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED, S.EXPIRED}),
     S.AWAITING_PAYMENT: frozenset({S.SUCCEEDED, S.EXPIRED, S.CANCELED}),
     S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
     S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),

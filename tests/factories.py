@@ -32,7 +32,7 @@ class ApiClientFactory(factory.django.DjangoModelFactory):
 
 
 class PaymentFactory(factory.django.DjangoModelFactory):
-    """A pending PIX payment; `card=True` makes it a card payment."""
+    """A pending PIX payment; `card=True` makes it a card payment, `paypal=True` a PayPal one."""
 
     class Meta:
         model = Payment
@@ -45,6 +45,15 @@ class PaymentFactory(factory.django.DjangoModelFactory):
             payer_tax_id_hash="",
             payer_tax_id_last4="",
             pix_expires_in=None,
+        )
+        paypal = factory.Trait(
+            method=PaymentMethod.PAYPAL,
+            currency="USD",
+            payer_tax_id="",
+            payer_tax_id_hash="",
+            payer_tax_id_last4="",
+            pix_expires_in=None,
+            return_url="https://wallet.example/paypal/done?order=1001",
         )
 
     client = factory.SubFactory(ApiClientFactory)

@@ -23,7 +23,10 @@ from tests.factories import PaymentFactory
 # Gateway calls time out after this; a simulator "timeout" fault holds the answer longer.
 GATEWAY_TIMEOUT_MS = 600
 HANG_MS = 2000
-SEED_GATEWAYS = importlib.import_module("gateways.migrations.0002_seed_gateways").SEED
+SEED_GATEWAYS = [
+    *importlib.import_module("gateways.migrations.0002_seed_gateways").SEED,
+    *importlib.import_module("gateways.migrations.0007_seed_paypal").SEED,
+]
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +134,14 @@ def pix_payment(gateways: dict[str, Gateway]) -> Callable[..., Payment]:
 def card_payment(gateways: dict[str, Gateway]) -> Callable[..., Payment]:
     def make(card_token: str = "pm_card_visa", **fields: Any) -> Payment:  # noqa: S107
         return PaymentFactory(card=True, card_token=card_token, **fields)
+
+    return make
+
+
+@pytest.fixture
+def paypal_payment(gateways: dict[str, Gateway]) -> Callable[..., Payment]:
+    def make(**fields: Any) -> Payment:
+        return PaymentFactory(paypal=True, **fields)
 
     return make
 

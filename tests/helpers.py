@@ -49,6 +49,18 @@ def card_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def paypal_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "amount": 1999,
+        "currency": "USD",
+        "method": "paypal",
+        "payer": {"name": "John Doe", "email": "john@example.com", "country": "US"},
+        "return_url": "https://wallet.example/paypal/done",
+    }
+    body.update(overrides)
+    return body
+
+
 def post_payment(api: APIClient, body: dict[str, Any], key: str | None = "key-1", **extra: Any):
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
     return api.post("/api/v1/payments", body, format="json", **headers, **extra)

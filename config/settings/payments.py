@@ -12,7 +12,12 @@ PAYWAVE_REJECTED_CALLBACK_RETENTION_DAYS = env.int(
 )
 PAYWAVE_PIX_DEFAULT_EXPIRES_IN = env.int("PAYWAVE_PIX_DEFAULT_EXPIRES_IN", default=3600)
 
-_GATEWAY_KEYS = ("STRIPE_API_KEY", "MERCADOPAGO_ACCESS_TOKEN", "GERENCIANET_CLIENT_ID")
+_GATEWAY_KEYS = (
+    "STRIPE_API_KEY",
+    "MERCADOPAGO_ACCESS_TOKEN",
+    "GERENCIANET_CLIENT_ID",
+    "PAYPAL_CLIENT_ID",
+)
 # Sandbox: gateways are the local simulators, with their well-known credentials.
 PAYWAVE_SANDBOX = env.bool(
     "PAYWAVE_SANDBOX", default=not any(env.str(k, default="") for k in _GATEWAY_KEYS)
@@ -42,6 +47,18 @@ PAYWAVE_RECONCILE_AFTER_SECONDS = env.float("PAYWAVE_RECONCILE_AFTER_SECONDS", d
 PAYWAVE_RECONCILE_SWEEP_SECONDS = env.float("PAYWAVE_RECONCILE_SWEEP_SECONDS", default=60.0)
 # A card payment waiting this long for its payer's 3-D Secure is given up (cancelled).
 PAYWAVE_ACTION_TIMEOUT_SECONDS = env.float("PAYWAVE_ACTION_TIMEOUT_SECONDS", default=86400.0)
+# A PayPal payment whose payer has not approved the order this long after it was created
+# is `expired` (PayPal's own approval links last 3 hours). Until then reconciliation reads
+# the order every PAYWAVE_APPROVAL_POLL_SECONDS, in case the return and the callback
+# were both lost.
+PAYWAVE_PAYPAL_APPROVAL_EXPIRES_SECONDS = env.int(
+    "PAYWAVE_PAYPAL_APPROVAL_EXPIRES_SECONDS", default=3 * 3600
+)
+PAYWAVE_APPROVAL_POLL_SECONDS = env.float("PAYWAVE_APPROVAL_POLL_SECONDS", default=60.0)
+# Where payers' browsers reach PayWave (PayPal sends them back through it): scheme and host.
+PAYWAVE_PUBLIC_URL = env.str(
+    "PAYWAVE_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PAYWAVE_API_PORT', default=8000)}"
+).rstrip("/")
 # Refund tries wait base * PAYWAVE_RETRY_FACTOR**(n-1) seconds, at most the max, +/- jitter:
 # 10 tries span about 5 minutes. Then a refund the gateway may hold is parked for
 # reconciliation; one it certainly does not hold fails.

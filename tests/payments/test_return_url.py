@@ -10,7 +10,7 @@ from django.conf import LazySettings
 from payments.models import Payment
 from payments.models import PaymentStatus as S
 from tests.gateway_fixtures import drive
-from tests.helpers import card_body, pix_body, post_payment
+from tests.helpers import card_body, paypal_body, pix_body, post_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +57,42 @@ def test_a_card_number_in_a_return_url_is_refused(api: Any) -> None:
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["return_url"]
+
+
+def test_a_paypal_payment_keeps_its_return_and_cancel_urls(api: Any) -> None:
+    cancel = "https://wallet.example/cart"
+    created = post_payment(api, paypal_body(return_url=BACK, cancel_url=cancel))
+
+    assert created.status_code == 202, created.content
+    document = created.json()
+    assert (document["method"], document["return_url"], document["cancel_url"]) == (
+        "paypal", BACK, cancel,
+    )  # fmt: skip
+    assert document["paypal"] == {"order_id": None, "capture_id": None, "approval_expires_at": None}
+    assert (document["card"], document["pix"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (paypal_body(return_url=None), "return_url"),
+        ({k: v for k, v in paypal_body().items() if k != "return_url"}, "return_url"),
+        (paypal_body(card={"token": "pm_card_visa"}), "card"),
+        (paypal_body(pix={"expires_in": 600}), "pix"),
+        (paypal_body(cancel_url="ftp://wallet.example/cart"), "cancel_url"),
+        (card_body(cancel_url="https://wallet.example/cart"), "cancel_url"),
+        (pix_body(cancel_url="https://wallet.example/cart"), "cancel_url"),
+        (paypal_body(cancel_url="https://wallet.example/?pan=4242424242424242"), "cancel_url"),
+    ],
+)
+def test_a_paypal_request_without_what_paypal_needs_is_a_400_and_stores_nothing(
+    api: Any, body: dict[str, Any], field: str
+) -> None:
+    response = post_payment(api, body)
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+    assert not Payment.objects.exists()
 
 
 @pytest.mark.services
