@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 
 from paywave.admin_helpers import ViewOnlyPagesMixin, money_field
 from paywave.api.errors import ApplicationError
@@ -27,7 +28,16 @@ from paywave.encryption import crypto
 from paywave.values.money_text import money_display, money_parse
 from paywave.values.tax_ids import normalize_tax_id, tax_id_kind
 
-from .models import FailureCode, OrphanCharge, Payment, PaymentAttempt, PaymentEvent, Refund
+from .models import (
+    FailureCode,
+    OrphanCharge,
+    Payment,
+    PaymentAttempt,
+    PaymentEvent,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+)
 from .refunds import REFUNDABLE, refundable_amount
 from .staff import (
     CANCELABLE,
@@ -240,6 +250,24 @@ class RefundAmountForm(forms.Form):
             raise forms.ValidationError(str(exc)) from exc
 
 
+class ApprovalFilter(admin.SimpleListFilter):
+    """PayPal payments waiting for their payer: all of them, or those past their time."""
+
+    title = "PayPal approval"
+    parameter_name = "approval"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("waiting", "waiting for the payer"), ("overdue", "past its approval time")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Payment]) -> QuerySet[Payment]:
+        waiting = queryset.filter(method=PaymentMethod.PAYPAL, status=PaymentStatus.REQUIRES_ACTION)
+        if self.value() == "waiting":
+            return waiting
+        if self.value() == "overdue":
+            return waiting.filter(approval_expires_at__lt=timezone.now())
+        return queryset
+
+
 @admin.register(Payment)
 class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
     list_display = (
@@ -260,11 +288,15 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
         "gateway",
         "needs_reconciliation",
         "parked_reason",
+        ApprovalFilter,
         "created_at",
     )
     date_hierarchy = "created_at"
-    search_help_text = "Payment id, PIX txid, gateway reference, payer e-mail or tax id (exact)."
-    search_fields = ("=pix_txid", "=gateway_reference")
+    search_help_text = (
+        "Payment id, PIX txid, gateway reference (a PayPal order id), PayPal capture id, "
+        "payer e-mail or tax id (exact)."
+    )
+    search_fields = ("=pix_txid", "=gateway_reference", "=capture_reference")
     list_select_related = ("client",)
     inlines = (PaymentEventInline, PaymentAttemptInline, RefundInline, OrphanChargeInline)
     fields = (
@@ -275,6 +307,8 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
         ("needs_reconciliation", "parked_reason", "reconciliation_reason"),
         ("payer_name", "payer_email", "payer_tax_id_last4", "payer_country"),
         ("card_brand", "card_last4", "next_action"),
+        ("capture_reference", "approval_expires_at"),
+        ("return_url", "cancel_url"),
         ("pix_txid", "pix_expires_at"),
         "pix_qr_code",
         ("wallet_id", "description"),
