@@ -30,6 +30,7 @@ from gateways.base import (
 from gateways.models import Gateway
 from gateways.registry import adapter_for
 from paywave.observability.alerts import AlertKind, operator_alert
+from paywave.observability.metrics import record_approval
 
 from .models import FailureCode, Payment, PaymentEvent, PaymentMethod
 from .models import PaymentStatus as S
@@ -89,8 +90,11 @@ def approval_settle(
             FailureCode.PAYMENT_DECLINED, "PayPal has no such order.",
         )  # fmt: skip
     except GatewayError as exc:
+        record_approval(gateway.code, actor, "unreadable", payment_id=payment.id)
         raise ApprovalUnreadable(f"{type(exc).__name__}: {exc.message}") from exc
-    return _apply(payment, gateway, order, actor=actor, said=f"{said}; {order.raw_status}")
+    verdict = _apply(payment, gateway, order, actor=actor, said=f"{said}; {order.raw_status}")
+    record_approval(gateway.code, actor, verdict, payment_id=payment.id)
+    return verdict
 
 
 def approval_cancel(payment: Payment, gateway: Gateway, *, actor: str) -> str:
@@ -105,10 +109,12 @@ def approval_cancel(payment: Payment, gateway: Gateway, *, actor: str) -> str:
         return approval_settle(
             payment, gateway, actor=actor, said="payer cancelled after approving", order=order
         )
-    return _end(
+    verdict = _end(
         payment, S.CANCELED, "the payer cancelled at PayPal", actor,
         FailureCode.CANCELED, "The payer cancelled at PayPal.",
     )  # fmt: skip
+    record_approval(gateway.code, actor, verdict, payment_id=payment.id)
+    return verdict
 
 
 def approval_expire_if_due(payment: Payment, *, actor: str) -> str | None:

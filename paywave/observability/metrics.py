@@ -68,6 +68,12 @@ CIRCUIT_CHANGES = Counter(
     "Circuit breaker changes per gateway, by the state reached (open, half_open, closed).",
     ["gateway", "to_state"],
 )
+APPROVALS = Counter(
+    "paywave_approvals_total",
+    "Payments waiting for their payer's approval (PayPal) looked at, by gateway, by what "
+    "started it (payer-return, gateway-callback, reconciliation) and by what became of it.",
+    ["gateway", "signal", "outcome"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "paywave_webhook_deliveries_total",
     "Webhook delivery tries to wallet apps, by outcome.",
@@ -123,6 +129,14 @@ def record_attempt(
     if attempt is not None:
         fields["attempt"] = attempt
     events_logger.info("gateway attempt at %s: %s", gateway, outcome, extra=fields)
+
+
+def record_approval(gateway: str, signal: str, outcome: str, *, payment_id: Any) -> None:
+    """Count and log one look at a payment waiting for its payer (Kibana's "approvals")."""
+    APPROVALS.labels(gateway, signal, outcome).inc()
+    fields = {"event": "approval", "gateway": gateway, "signal": signal, "outcome": outcome,
+              "payment_id": str(payment_id)}  # fmt: skip
+    events_logger.info("approval at %s by %s: %s", gateway, signal, outcome, extra=fields)
 
 
 def record_circuit_change(gateway: str, to_state: str) -> None:
