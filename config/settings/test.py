@@ -1,10 +1,11 @@
 """Test settings: the real services when their URLs are set (always on CI), else embedded ones."""
 
 import base64
+import hashlib
 import tempfile
 
 from .base import *  # noqa: F403
-from .base import REDIS_URL, env
+from .base import BASE_DIR, REDIS_URL, env
 
 SECRET_KEY = "test-only-not-a-secret-but-long-enough-for-hs256"
 SIMPLE_JWT["SIGNING_KEY"] = SECRET_KEY  # noqa: F405
@@ -18,11 +19,14 @@ PAYWAVE_TOKEN_THROTTLE_RATE = "100000/min"
 PAYWAVE_CALLBACK_THROTTLE_RATE = "100000/min"
 
 if not env.str("DATABASE_URL", default=""):
+    # One file per checkout: two clones' test runs at once must not share a database.
+    _CHECKOUT = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:12]
+    _SQLITE_PATH = f"{tempfile.gettempdir()}/paywave-test-{_CHECKOUT}.sqlite3"
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": f"{tempfile.gettempdir()}/paywave-test.sqlite3",
-            "TEST": {"NAME": f"{tempfile.gettempdir()}/paywave-test.sqlite3"},
+            "NAME": _SQLITE_PATH,
+            "TEST": {"NAME": _SQLITE_PATH},
         }
     }
 if not REDIS_URL:
