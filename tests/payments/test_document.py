@@ -33,14 +33,14 @@ def _document_shape(document: dict[str, Any], like: dict[str, Any]) -> dict[str,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("card", [False, True])
-def test_document_has_exactly_the_documented_fields(card: bool) -> None:
-    payment = PaymentFactory(card=card)
+@pytest.mark.parametrize("method", ["pix", "card", "paypal"])
+def test_document_has_exactly_the_documented_fields(method: str) -> None:
+    payment = PaymentFactory(**({method: True} if method != "pix" else {}))
     PaymentAttempt.objects.create(
         payment=payment, gateway="stripe", number=1, idempotency_key="k", outcome="retryable"
     )
     documented = _shape(PaymentOutputSerializer())
-    nullable_block = "pix" if card else "card"
-    documented[nullable_block] = None
+    for block in {"pix", "card", "paypal"} - {method}:  # null unless of that method
+        documented[block] = None
 
     assert _document_shape(payment_document(payment), documented) == documented

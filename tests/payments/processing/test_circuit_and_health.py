@@ -145,7 +145,7 @@ def test_staff_see_gateways_with_health_and_circuit(
 
     assert response.status_code == 200
     by_code = {g["code"]: g for g in response.json()["results"]}
-    assert list(by_code) == ["mercadopago", "stripe", "gerencianet"]  # priority, then code
+    assert list(by_code) == ["mercadopago", "paypal", "stripe", "gerencianet"]  # priority, code
     assert by_code["mercadopago"]["methods"] == ["pix"]
     assert by_code["mercadopago"]["health"]["status"] == "up"
     assert by_code["gerencianet"]["circuit"]["state"] == "open"
