@@ -26,11 +26,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config.celery_app import app as celery_app
 from gateways.tasks import probe_health
+from payments.approvals import payer_return_process
 from payments.models import Payment
 from payments.models import PaymentStatus as S
 from paywave.observability.celery_signals import serve_worker_metrics
 from paywave.observability.log_format import MESSAGE_TYPE, MaskedLogstashFormatter
-from tests.helpers import pix_body, post_payment
+from tests.helpers import paypal_body, pix_body, post_payment
 from tests.paywave.observability.conftest import configured_console
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -175,6 +176,14 @@ def driven(
     payment_id = response.json()["id"]
     wait_for(lambda: Payment.objects.get(pk=payment_id).status == S.AWAITING_PAYMENT)
     wait_for(lambda: json_lines.about(alert="circuit_opened"))
+    # A PayPal payment approved by its payer, whose return captures it.
+    response = post_payment(api, paypal_body(), key=f"fields-{uuid.uuid4().hex[:8]}")
+    assert response.status_code == 202
+    paypal_id = response.json()["id"]
+    wait_for(lambda: Payment.objects.get(pk=paypal_id).status == S.REQUIRES_ACTION)
+    order = Payment.objects.get(pk=paypal_id).gateway_reference
+    sim.http.post(f"/paypal/approve/{order}").raise_for_status()
+    assert payer_return_process(paypal_id, "approved") == "succeeded"
     return json_lines.records(), logstash_events.events
 
 
