@@ -393,6 +393,42 @@ class WebhookReceiver:
         self._server.server_close()
 
 
+def paypal_round_trip(run: MakeRun, auth: dict[str, str], deadline: float) -> None:
+    """The README's PayPal steps: the payer approves at PayPal's page (the simulator's),
+    comes back through PayWave to the wallet app, and the payment is captured."""
+    created = httpx.post(
+        f"{run.api}/api/v1/payments",
+        json={
+            "amount": 1999, "currency": "USD", "method": "paypal",
+            "payer": {"name": "Ana Souza", "email": "ana@example.com", "country": "BR"},
+            "return_url": "https://wallet.example/done?order=1003",
+        },
+        headers={**auth, "Idempotency-Key": f"make-run-{uuid.uuid4()}"},
+        timeout=10.0,
+    )  # fmt: skip
+    assert created.status_code == 202, run.explain(f"PayPal payment: {created.text}")
+    location = created.headers["Location"]
+    while (status := fetch_status(run, location, auth)) in ("pending", "processing"):
+        if time.monotonic() > deadline:
+            pytest.fail(run.explain(f"PayPal payment still {status}"))
+        time.sleep(0.5)
+    assert status == "requires_action", run.explain(f"PayPal payment is {status}")
+    payment = httpx.get(httpx.URL(run.api).join(location), headers=auth, timeout=10.0).json()
+
+    approved = httpx.post(payment["next_action"]["url"], data={"action": "approve"}, timeout=10.0)
+    assert approved.status_code == 303, run.explain(f"PayPal approval: {approved.text}")
+    back = httpx.get(approved.headers["Location"], timeout=10.0)
+    assert back.status_code == 303, run.explain(f"PayWave's return page: {back.status_code}")
+    assert back.headers["Location"].startswith("https://wallet.example/done?order=1003&"), (
+        run.explain(f"the payer was sent to {back.headers['Location']}")
+    )
+    while (status := fetch_status(run, location, auth)) == "requires_action":
+        if time.monotonic() > deadline:
+            pytest.fail(run.explain("PayPal payment not captured after the payer's return"))
+        time.sleep(0.5)
+    assert status == "succeeded", run.explain(f"PayPal payment is {status}")
+
+
 def exercise(run: MakeRun, receiver: WebhookReceiver) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while (health := run.wait_until_up(f"{run.api}/healthz", deadline)).status_code != 200:
@@ -493,6 +529,7 @@ def exercise(run: MakeRun, receiver: WebhookReceiver) -> None:
     assert receiver.types() == expected, run.explain(f"webhooks received: {receiver.types()}")
 
     check_metrics(run, payment)
+    paypal_round_trip(run, auth, deadline)
 
     strays = not_json(run)
     assert not strays, run.explain("lines that are not JSON:\n" + "\n".join(strays[:20]))
