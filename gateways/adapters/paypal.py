@@ -130,6 +130,8 @@ class _TokenUnavailable(Exception):
 
 
 class PayPalAdapter(GatewayAdapter):
+    requests_per_charge = 2  # the OAuth token (when the kept one expired), the order
+
     def __init__(
         self,
         *,

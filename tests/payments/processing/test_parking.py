@@ -568,3 +568,22 @@ def test_a_pending_charge_answered_after_the_payment_moved_on_is_left_as_an_orph
     assert (payment.status, payment.gateway, payment.version) == (
         S.SUCCEEDED, "mercadopago", version,
     )  # fmt: skip
+
+
+def test_a_paypal_attempt_s_deadline_covers_its_token_and_its_order(gateways: Any) -> None:
+    """PayPal's charge is two requests when its kept OAuth token has expired."""
+    paypal = gateways["paypal"]
+    payment = PaymentFactory(status=S.PENDING, paypal=True)
+    request = charge_request_for(payment, paypal.code, [])
+    longest_s = paypal.timeout_ms / 1000 * 2 + 2
+
+    before = timezone.now()
+    attempt = _claim_attempt(payment, paypal, 1, request, [])
+    after = timezone.now()
+
+    assert attempt is not None
+    assert (
+        before + timedelta(seconds=longest_s)
+        <= attempt.deadline_at
+        <= after + timedelta(seconds=longest_s)
+    )
