@@ -1,5 +1,6 @@
 """Small query helpers shared by the apps."""
 
+import functools
 from typing import Any
 
 
@@ -22,11 +23,30 @@ def insert_parts(instance: Any, *, exclude: set[str]) -> tuple[list[str], list[s
     (attnames) are left out; every other value must already be on the instance."""
     from django.db import connection
 
-    fields = [f for f in instance._meta.concrete_fields if f.attname not in exclude]
+    model: Any = type(instance)
+    fields, columns, placeholders = _insert_shape(model, frozenset(exclude), connection.alias)
     return (
-        [connection.ops.quote_name(field.column) for field in fields],
-        [f"CAST(%s AS {field.db_type(connection)})" for field in fields],
+        list(columns),
+        list(placeholders),
         [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in fields],
+    )
+
+
+@functools.cache
+def _insert_shape(
+    model: Any, exclude: frozenset[str], alias: str
+) -> tuple[tuple[Any, ...], tuple[str, ...], tuple[str, ...]]:
+    """A model's fields, quoted columns and cast placeholders on a connection: fixed for
+    the life of the process (the models and the database do not change under it), and
+    built on every payment change otherwise."""
+    from django.db import connections
+
+    connection = connections[alias]
+    fields = tuple(f for f in model._meta.concrete_fields if f.attname not in exclude)
+    return (
+        fields,
+        tuple(connection.ops.quote_name(field.column) for field in fields),
+        tuple(f"CAST(%s AS {field.db_type(connection)})" for field in fields),
     )
 
 
