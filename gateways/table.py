@@ -7,9 +7,15 @@ before a write stores them under the generation it started with, which no reader
 for again. If the cache fails, the table is read from the database; a write while it is
 unreachable cannot replace the generation, so a table stored before may be served until
 it expires (PAYWAVE_GATEWAY_TABLE_CACHE_SECONDS).
+
+Each process also keeps the last table it read from the cache, under its generation:
+a step then reads only the generation (one GET) while nobody writes a gateway. The copy
+is dropped when the generation changes, and is used at most LOCAL_SECONDS after it was
+read, so an entry served past its expiry is served LOCAL_SECONDS longer at most.
 """
 
 import logging
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -24,19 +30,29 @@ logger = logging.getLogger(__name__)
 
 _FIELDS = [field.attname for field in Gateway._meta.concrete_fields]
 _DATETIMES = {"created_at", "updated_at"}
+LOCAL_SECONDS = 30.0
+
+# (generation, monotonic time it was read, each row's values): this process's copy.
+_local: tuple[str, float, list[list[Any]]] | None = None
 
 
 def gateway_table() -> list[Gateway]:
     """Every gateway, enabled or not, by priority then code."""
+    global _local
     try:
         generation = cache.get(GENERATION_KEY)
         if generation is None:
             generation = uuid.uuid4().hex
             cache.add(GENERATION_KEY, generation, timeout=None)
             generation = cache.get(GENERATION_KEY, generation)
+        held = _local
+        if held and held[0] == generation and time.monotonic() - held[1] < LOCAL_SECONDS:
+            return [_gateway(values) for values in held[2]]
         rows = cache.get(_table_key(generation))
         if rows is not None:
-            return [_gateway(row) for row in rows]
+            table = [_values(row) for row in rows]
+            _local = (generation, time.monotonic(), table)
+            return [_gateway(values) for values in table]
     except Exception:  # a cache outage must never stop charging
         logger.warning("gateway table cache unavailable; reading the database", exc_info=True)
         return _read()
@@ -67,9 +83,14 @@ def _row(gateway: Gateway) -> list[Any]:
     ]
 
 
-def _gateway(row: list[Any]) -> Gateway:
-    values = [
+def _values(row: list[Any]) -> list[Any]:
+    return [
         datetime.fromisoformat(value) if name in _DATETIMES and value is not None else value
         for name, value in zip(_FIELDS, row, strict=True)
     ]
-    return Gateway.from_db("default", _FIELDS, values)
+
+
+def _gateway(values: list[Any]) -> Gateway:
+    """A row of its own: the lists (methods, currencies, countries) copied, not shared."""
+    own = [list(value) if isinstance(value, list) else value for value in values]
+    return Gateway.from_db("default", _FIELDS, own)

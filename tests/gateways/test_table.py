@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.test import override_settings
 
+from gateways import table
 from gateways.models import Gateway
 from gateways.selectors import gateway_candidates, gateway_routed
 from gateways.table_generation import GENERATION_KEY
@@ -101,3 +102,66 @@ def test_without_its_cache_routing_reads_the_database(
             assert _pix_codes() == ["first", "second"]
         Gateway.objects.filter(code="first").update(enabled=False)  # a write still succeeds
         assert _pix_codes() == ["second"]
+
+
+class _CountingCache:
+    """The cache, counting the keys read."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.append(key)
+        return cache.get(key, default)
+
+    def add(self, *args: Any, **kwargs: Any) -> Any:
+        return cache.add(*args, **kwargs)
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        return cache.set(*args, **kwargs)
+
+
+def test_the_process_keeps_the_table_and_reads_only_its_generation(
+    pix_gateways: None, monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
+) -> None:
+    assert _pix_codes() == ["first", "second"]  # read, stored in the cache
+    assert _pix_codes() == ["first", "second"]  # from the cache, kept by the process
+    counting = _CountingCache()
+    monkeypatch.setattr(table, "cache", counting)
+    with django_assert_num_queries(0):
+        assert _pix_codes() == ["first", "second"]
+    assert counting.read == [GENERATION_KEY]
+
+
+def test_the_process_copy_is_dropped_on_every_write(pix_gateways: None) -> None:
+    assert _pix_codes() == ["first", "second"]
+    assert _pix_codes() == ["first", "second"]  # kept by the process
+    Gateway.objects.filter(code="first").update(enabled=False)
+    assert _pix_codes() == ["second"]
+    second = Gateway.objects.get(code="second")
+    second.enabled = False
+    second.save()
+    assert _pix_codes() == []
+
+
+def test_the_process_copy_expires(pix_gateways: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _pix_codes() == ["first", "second"]
+    assert _pix_codes() == ["first", "second"]  # kept by the process
+    generation = cache.get(GENERATION_KEY)
+    cache.set(f"gateways:table:{generation}", None)  # the shared entry expired...
+    Gateway.objects.filter(code="first").update(priority=9)  # ...and this write went unseen
+    cache.set(GENERATION_KEY, generation)
+    assert _pix_codes() == ["first", "second"]  # the process copy, still young
+    monkeypatch.setattr(table, "LOCAL_SECONDS", 0.0)
+    assert _pix_codes() == ["second", "first"]
+
+
+def test_each_reader_gets_gateways_of_its_own(pix_gateways: None) -> None:
+    assert _pix_codes() == ["first", "second"]
+    first = gateway_routed("first")  # kept by the process
+    assert first is not None
+    first.methods.append("card")
+    first.enabled = False
+    again = gateway_routed("first")
+    assert again is not None
+    assert (again.methods, again.enabled) == (["pix"], True)
