@@ -6,6 +6,7 @@ given as the order a callback's read-back hands over (`approval_settle(order=...
 """
 
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -308,3 +309,63 @@ def test_a_return_for_a_payment_not_waiting_or_without_its_gateway_does_nothing(
     assert payer_return_process(waiting.pk, "cancelled") == "moved"
     waiting.refresh_from_db()
     assert waiting.status == S.REQUIRES_ACTION
+
+
+def test_a_capture_of_another_amount_is_flagged_not_settled(
+    waiting: Payment, paypal: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = order(waiting, ChargeStatus.SUCCEEDED, amount=999, raw_status="COMPLETED/COMPLETED")
+
+    with caplog.at_level(logging.ERROR, logger="paywave.alerts"):
+        verdict = approval_settle(waiting, paypal, actor="gateway-callback", said="cb", order=other)
+
+    waiting.refresh_from_db()
+    assert verdict == "parked"
+    assert (waiting.status, waiting.needs_reconciliation) == (S.REQUIRES_ACTION, True)
+    assert waiting.reconciliation_reason == "paypal: the charge is for 999, not 1000"
+    assert [r.alert for r in caplog.records if getattr(r, "alert", "")] == [
+        "gateway_amount_mismatch"
+    ]
+
+
+def test_long_words_from_paypal_are_cut_to_their_columns(
+    waiting: Payment, paypal: Gateway, paypal_payment: Any, sim: Any
+) -> None:
+    refused = order(waiting, ChargeStatus.FAILED, raw_status="DECLINED", failure_message="m" * 300)
+
+    approval_settle(waiting, paypal, actor="gateway-callback", said="s" * 300, order=refused)
+
+    waiting.refresh_from_db()
+    assert waiting.failure_message == "m" * 255
+    assert last_event(waiting).reason == "s" * 255
+    again = drive(paypal_payment()).payment
+    declined = order(again, ChargeStatus.REQUIRES_ACTION, failure_code="INSTRUMENT_DECLINED")
+    assert approval_settle(
+        again, paypal, actor="gateway-callback", said="d" * 300, order=declined
+    ) == ("declined_approve_again")
+    assert last_event(again).reason == "d" * 255
+
+
+def test_approvals_are_logged_with_their_payment(
+    waiting: Payment, paypal: Gateway, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="paywave.events"):
+        assert approval_settle(waiting, paypal, actor="reconciliation", said="r") == "waiting"
+        sim.faults("paypal", down=True, down_mode="503")
+        with pytest.raises(ApprovalUnreadable):
+            approval_settle(waiting, paypal, actor="reconciliation", said="r")
+        with pytest.raises(ApprovalUnreadable, match=r"^Retryable: "):
+            approval_cancel(waiting, paypal, actor="payer-return")
+        sim.reset_faults()
+        assert approval_cancel(waiting, paypal, actor="payer-return") == "canceled"
+
+    lines = [r for r in caplog.records if getattr(r, "event", "") == "approval"]
+    assert [(r.signal, r.outcome, r.payment_id) for r in lines] == [
+        ("reconciliation", "waiting", str(waiting.pk)),
+        ("reconciliation", "unreadable", str(waiting.pk)),
+        ("payer-return", "canceled", str(waiting.pk)),
+    ]
+
+
+def test_a_return_for_no_payment_does_nothing(waiting: Payment) -> None:
+    assert payer_return_process(uuid.uuid4(), "approved") == "moved"
