@@ -7,23 +7,25 @@ has them through the SDK).
 """
 
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from paypalserversdk.exceptions.api_exception import ApiException
 
-from gateways.adapters.paypal import PayPalAdapter, _api_error, _error_for
+from gateways.adapters.paypal import PayPalAdapter, _amount, _api_error, _error_for, _order_body
 from gateways.base import (
     Ambiguous,
     ChargeNotFound,
     ChargeStatus,
     Declined,
     GatewayError,
+    InvalidCallback,
     Misconfigured,
     Retryable,
 )
-from tests.gateways.adapters.conftest import credentials
+from tests.gateways.adapters.conftest import charge_request, credentials
 
 APPROVE = "https://www.paypal.com/checkoutnow?token=5O190127TN364715T"
 
@@ -277,3 +279,131 @@ def test_an_answer_that_says_nothing_of_the_outcome_is_ambiguous(status: int, me
     assert (error.message, error.code, error.gateway_message, error.http_status) == (
         message, "X", "m", status,
     )  # fmt: skip
+
+
+def test_an_answer_with_no_status_at_all_is_ambiguous() -> None:
+    error = _api_error(api_exception(None, {"name": "X"}), gateway="paypal")  # type: ignore[arg-type]
+
+    assert type(error) is Ambiguous
+    assert (error.message, error.http_status) == ("paypal: no status recorded for the answer", 0)
+
+
+@pytest.mark.parametrize(
+    ("money", "minor"),
+    [
+        ({"currency_code": "BRL", "value": "10.50"}, 1050),
+        ({"currency_code": "JPY", "value": "105"}, 105),
+        ({"currency_code": "BRL", "value": ""}, None),
+        ({"currency_code": "BRL"}, None),
+        ({"currency_code": "BRL", "value": "10.505"}, None),  # finer than the currency
+        ({"currency_code": "XXX1", "value": "1"}, None),
+        (None, None),
+        ("10.50", None),
+        ([], None),
+    ],
+)
+def test_paypal_money_in_minor_units(money: Any, minor: int | None) -> None:
+    assert _amount(money) == minor
+
+
+def test_a_description_is_cut_to_paypal_s_limit() -> None:
+    request = charge_request(
+        method="paypal", key="k", description="d" * 200, return_url="https://w.example/r"
+    )
+
+    [unit] = _order_body(request)["purchase_units"]
+
+    assert unit["description"] == "d" * 127
+
+
+@pytest.mark.parametrize(
+    ("method", "return_url", "message", "code"),
+    [
+        (
+            "card",
+            "https://w.example/r",
+            "paypal: only PayPal is configured",
+            "method_not_supported",
+        ),
+        ("paypal", "", "paypal: a return_url is required", "missing_return_url"),
+    ],
+)
+def test_a_charge_paypal_cannot_take_is_declined_before_sending(
+    adapter: PayPalAdapter, method: str, return_url: str, message: str, code: str
+) -> None:
+    request = charge_request(method=method, key="k", return_url=return_url)
+
+    with pytest.raises(Declined) as raised:
+        adapter.charge(request)
+
+    assert (raised.value.message, raised.value.code) == (message, code)
+
+
+# Callbacks, read (their signature is checked by PayPal: test_paypal_parsing.py).
+
+
+def an_event(event_type: str, resource: Any, **extra: Any) -> dict[str, Any]:
+    return {"id": "WH-1", "event_type": event_type, "resource": resource, **extra}
+
+
+def test_an_approval_without_a_custom_id_names_no_payment(adapter: PayPalAdapter) -> None:
+    event = adapter._callback_event(
+        an_event("CHECKOUT.ORDER.APPROVED", {"id": "5O19", "purchase_units": [{}]})
+    )
+
+    assert (event.reference, event.payment_id, event.amount) == ("5O19", "", None)
+
+
+def test_an_event_without_a_type_or_an_order_id_is_other_and_names_nothing(
+    adapter: PayPalAdapter,
+) -> None:
+    event = adapter._callback_event(an_event("", {}))
+
+    assert (event.kind, event.reference, event.payment_id) == ("other", "", "")
+    approval = adapter._callback_event(
+        an_event("CHECKOUT.ORDER.APPROVED", {"purchase_units": [{}]})
+    )
+    assert approval.reference == ""
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        an_event("CHECKOUT.ORDER.APPROVED", "not an object"),
+        an_event("CHECKOUT.ORDER.APPROVED", {"id": "5O19"}, id=""),
+        {"event_type": "CHECKOUT.ORDER.APPROVED", "resource": {"id": "5O19"}},
+    ],
+)
+def test_a_body_that_is_not_an_event_is_refused(adapter: PayPalAdapter, event: Any) -> None:
+    with pytest.raises(InvalidCallback, match=r"^paypal: the signed body is not an event$"):
+        adapter._callback_event(event)
+
+
+TRANSMISSION = {
+    "PAYPAL-TRANSMISSION-ID": "8f1c2f10-0000-4000-8000-000000000001",
+    "PAYPAL-TRANSMISSION-TIME": "2026-01-01T00:00:00Z",
+    "PAYPAL-TRANSMISSION-SIG": "c2ln",
+    "PAYPAL-CERT-URL": "https://api.paypal.com/v1/notifications/certs/CERT-1",
+    "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+}
+
+
+def test_a_callback_missing_headers_names_them(adapter: PayPalAdapter) -> None:
+    headers = {
+        k: v for k, v in TRANSMISSION.items() if k not in ("PAYPAL-CERT-URL", "PAYPAL-AUTH-ALGO")
+    }
+
+    with pytest.raises(InvalidCallback) as raised:
+        adapter.parse_callback(headers=headers, query={}, body=b"{}")
+
+    assert str(raised.value) == "paypal: missing PAYPAL-CERT-URL, PAYPAL-AUTH-ALGO"
+
+
+def test_a_stale_or_malformed_callback_is_refused_in_the_gateway_s_name(
+    adapter: PayPalAdapter,
+) -> None:
+    with pytest.raises(InvalidCallback, match=r"^paypal: "):
+        adapter.parse_callback(headers=TRANSMISSION, query={}, body=b"{}")  # from 2026-01-01
+    fresh = {**TRANSMISSION, "PAYPAL-TRANSMISSION-TIME": datetime.now(UTC).isoformat()}
+    with pytest.raises(InvalidCallback, match=r"^paypal: malformed event$"):
+        adapter.parse_callback(headers=fresh, query={}, body=b"not json")

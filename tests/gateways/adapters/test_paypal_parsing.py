@@ -307,6 +307,22 @@ def test_a_declined_instrument_sends_the_payer_to_paypal_s_redirect_link(
     )  # fmt: skip
 
 
+def test_a_declined_instrument_without_a_link_sends_the_payer_to_the_order_s_page(
+    adapter: PayPalAdapter, scripted: Script
+) -> None:
+    scripted.then(422, {
+        "name": "UNPROCESSABLE_ENTITY",
+        "details": [{"issue": "INSTRUMENT_DECLINED", "description": "declined"}],
+    }).then(200, order("PAYER_ACTION_REQUIRED"))  # fmt: skip
+
+    declined = adapter.capture("5O190127TN364715T", "cap-key")
+
+    assert declined == result(
+        ChargeStatus.REQUIRES_ACTION, "PAYER_ACTION_REQUIRED", next_action=redirect(APPROVE),
+        failure_code="INSTRUMENT_DECLINED", failure_message="declined",
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("issue", ["ORDER_NOT_APPROVED", "ORDER_ALREADY_CAPTURED"])
 def test_a_capture_refused_for_the_order_s_state_answers_the_order(
     adapter: PayPalAdapter, scripted: Script, issue: str
@@ -354,7 +370,7 @@ def test_a_refund_states_its_amount_and_reads_a_pending_one_back(
 @pytest.mark.parametrize(
     ("raw", "status"),
     [("COMPLETED", RefundStatus.SUCCEEDED), ("FAILED", RefundStatus.FAILED),
-     ("CANCELLED", RefundStatus.FAILED)],
+     ("CANCELLED", RefundStatus.FAILED), ("SOMETHING_NEW", RefundStatus.PENDING)],
 )  # fmt: skip
 def test_refund_statuses(
     adapter: PayPalAdapter, scripted: Script, raw: str, status: RefundStatus
