@@ -323,6 +323,21 @@ def test_a_declined_instrument_without_a_link_sends_the_payer_to_the_order_s_pag
     )  # fmt: skip
 
 
+def test_a_declined_instrument_with_no_page_anywhere_names_none(
+    adapter: PayPalAdapter, scripted: Script
+) -> None:
+    """No link in the error nor in the order: no page to send the payer to, not an empty one."""
+    unlinked = {**order("PAYER_ACTION_REQUIRED"), "links": []}
+    scripted.then(422, {
+        "name": "UNPROCESSABLE_ENTITY", "details": [{"issue": "INSTRUMENT_DECLINED"}],
+    }).then(200, unlinked)  # fmt: skip
+
+    declined = adapter.capture("5O190127TN364715T", "cap-key")
+
+    assert (declined.status, declined.next_action) == (ChargeStatus.REQUIRES_ACTION, None)
+    assert declined.failure_code == "INSTRUMENT_DECLINED"
+
+
 @pytest.mark.parametrize("issue", ["ORDER_NOT_APPROVED", "ORDER_ALREADY_CAPTURED"])
 def test_a_capture_refused_for_the_order_s_state_answers_the_order(
     adapter: PayPalAdapter, scripted: Script, issue: str
