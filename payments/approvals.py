@@ -82,8 +82,8 @@ def approval_settle(
             order = adapter.capture(reference, capture_key(payment))
         elif order is None:
             order = adapter.retrieve(reference)
-        if order.status == ChargeStatus.PENDING:  # approved, not captured: take the money
-            order = adapter.capture(reference, capture_key(payment))
+        if order.status == ChargeStatus.PENDING and not order.capture_reference:
+            order = adapter.capture(reference, capture_key(payment))  # approved: take the money
     except ChargeNotFound:
         return _end(
             payment, S.FAILED, f"{said}: {gateway.code} has no such order", actor,

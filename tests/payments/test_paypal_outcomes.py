@@ -199,18 +199,23 @@ def test_a_capture_paypal_refuses_for_good_fails_the_payment(
     )  # fmt: skip
 
 
-def test_a_capture_still_pending_at_paypal_leaves_the_payment_waiting(
-    waiting: Payment, paypal: Gateway
+def test_a_capture_still_pending_at_paypal_is_not_captured_again(
+    waiting: Payment, paypal: Gateway, sim: Any
 ) -> None:
-    pending = order(waiting, ChargeStatus.PENDING, raw_status="COMPLETED/PENDING")
-    paypal_pending = approval_settle(
-        waiting, paypal, actor="gateway-callback", said="callback", order=pending
-    )
+    """An order read pending with a capture (COMPLETED/PENDING: e.g. an eCheck) is taken
+    already: PayWave waits for PayPal's PAYMENT.CAPTURE.COMPLETED, it never captures again."""
+    pending = order(
+        waiting, ChargeStatus.PENDING, raw_status="COMPLETED/PENDING",
+        capture_reference="3C679366HH908993F",
+    )  # fmt: skip
+    path = f"/paypal/v2/checkout/orders/{waiting.gateway_reference}/capture"
+
+    verdict = approval_settle(waiting, paypal, actor="gateway-callback", said="cb", order=pending)
 
     waiting.refresh_from_db()
-    # PayPal answers the order's state when it cannot capture (not approved): waiting.
-    assert paypal_pending in ("pending", "waiting")
+    assert verdict == "pending"
     assert waiting.status == S.REQUIRES_ACTION
+    assert requests_to(sim, path) == []
 
 
 def test_a_capture_after_the_payment_expired_alerts_an_operator(
