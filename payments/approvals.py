@@ -29,6 +29,7 @@ from gateways.base import (
 )
 from gateways.models import Gateway
 from gateways.registry import adapter_for
+from gateways.selectors import gateway_routed
 from paywave.observability.alerts import AlertKind, operator_alert
 from paywave.observability.metrics import record_approval
 
@@ -198,7 +199,7 @@ def approval_payment(payment_id: Any) -> tuple[Payment, Gateway] | None:
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None or not waits_for_approval(payment):
         return None
-    gateway = Gateway.objects.filter(code=payment.gateway).first()
+    gateway = gateway_routed(payment.gateway)
     return None if gateway is None else (payment, gateway)
 
 

@@ -39,6 +39,7 @@ from gateways.base import (
 )
 from gateways.models import Gateway
 from gateways.registry import adapter_for
+from gateways.selectors import gateway_routed
 from paywave.jobs import token_swap
 from paywave.observability.alerts import AlertKind, operator_alert
 
@@ -135,7 +136,7 @@ def payment_reconcile_processing(payment: Payment) -> str:
         return "moved"
     if last is None or last.outcome in (AttemptOutcome.RETRYABLE, AttemptOutcome.MISCONFIGURED):
         return _resume(payment, "its job was lost")
-    gateway = Gateway.objects.filter(code=last.gateway).first()
+    gateway = gateway_routed(last.gateway)
     if gateway is None:
         payment_park(payment, f"gateway {last.gateway} no longer exists", actor=ACTOR)
         return "parked"
@@ -201,7 +202,7 @@ def _resume(payment: Payment, why: str) -> str:
 
 
 def payment_reconcile_expired_pix(payment: Payment) -> str:
-    gateway = Gateway.objects.filter(code=payment.gateway).first()
+    gateway = gateway_routed(payment.gateway)
     if gateway is None or not payment.gateway_reference:
         return _expire(payment, "expired; no gateway charge to look up")
     adapter = adapter_for(gateway)
@@ -237,7 +238,7 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
 
 def payment_reconcile_abandoned(payment: Payment) -> str:
     """3-D Secure never completed: settle from the gateway, else cancel there and fail."""
-    gateway = Gateway.objects.filter(code=payment.gateway).first()
+    gateway = gateway_routed(payment.gateway)
     if gateway is None:
         return "unreachable"
     adapter = adapter_for(gateway)
@@ -276,7 +277,7 @@ def payment_reconcile_abandoned(payment: Payment) -> str:
 def payment_reconcile_approval(payment: Payment) -> str:
     """A PayPal order waiting for its payer: captured if approved (the return and the
     callback were lost), expired when its time is over, else read again next interval."""
-    gateway = Gateway.objects.filter(code=payment.gateway).first()
+    gateway = gateway_routed(payment.gateway)
     if gateway is None:
         return approval_expire_if_due(payment, actor=ACTOR) or "unreachable"
     try:
@@ -332,7 +333,7 @@ def payment_withdraw_charge(payment_id: Any) -> bool:
     payment = Payment.objects.filter(pk=payment_id, status=S.CANCELED).first()
     if payment is None or not payment.gateway_reference:
         return True
-    gateway = Gateway.objects.filter(code=payment.gateway).first()
+    gateway = gateway_routed(payment.gateway)
     if gateway is None:
         return True
     adapter = adapter_for(gateway)
