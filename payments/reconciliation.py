@@ -43,7 +43,7 @@ from gateways.selectors import gateway_routed
 from paywave.jobs import token_swap
 from paywave.observability.alerts import AlertKind, operator_alert
 
-from .approvals import ApprovalUnreadable, approval_expire_if_due, approval_settle
+from .approvals import ApprovalUnreadable, approval_settle
 from .dispatch import payment_dispatch
 from .models import (
     AttemptOutcome,
@@ -276,19 +276,20 @@ def payment_reconcile_abandoned(payment: Payment) -> str:
 
 def payment_reconcile_approval(payment: Payment) -> str:
     """A PayPal order waiting for its payer: captured if approved (the return and the
-    callback were lost), expired when its time is over, else read again next interval."""
+    callback were lost), expired when PayPal says it is still not approved past its time,
+    else read again next interval. While PayPal cannot be read it is never expired: a
+    capture may have been made whose answer was lost; it stays, visibly past its time."""
     gateway = gateway_routed(payment.gateway)
-    if gateway is None:
-        return approval_expire_if_due(payment, actor=ACTOR) or "unreachable"
-    try:
-        verdict = approval_settle(payment, gateway, actor=ACTOR, said="reconciled")
-    except ApprovalUnreadable as exc:
-        logger.warning(
-            "order waiting for approval not read: %s",
-            exc,
-            extra={"payment_id": str(payment.id), "gateway": gateway.code},
-        )
-        verdict = approval_expire_if_due(payment, actor=ACTOR) or "unreachable"
+    verdict = "unreachable"
+    if gateway is not None:
+        try:
+            verdict = approval_settle(payment, gateway, actor=ACTOR, said="reconciled")
+        except ApprovalUnreadable as exc:
+            logger.warning(
+                "order waiting for approval not read: %s",
+                exc,
+                extra={"payment_id": str(payment.id), "gateway": gateway.code},
+            )
     if verdict in ("waiting", "pending", "declined_approve_again", "unreachable"):
         Payment.objects.filter(pk=payment.pk, status=S.REQUIRES_ACTION).update(
             next_attempt_at=timezone.now()

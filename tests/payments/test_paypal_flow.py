@@ -494,3 +494,24 @@ def test_a_tampered_approval_callback_is_refused_and_changes_nothing(
     payment.refresh_from_db()
     assert payment.status == S.REQUIRES_ACTION
     assert captures_at_paypal(capture, payment) == 0
+
+
+def test_an_order_paypal_cannot_be_read_past_its_time_is_not_expired(
+    paypal_payment: Any, capture: Any, settings: Any
+) -> None:
+    """A capture may have been made whose answer was lost: expiring it unread could leave
+    money taken for an expired payment. It stays, past its time, and is read again."""
+    payment = waiting(paypal_payment)
+    Payment.objects.filter(pk=payment.pk).update(
+        approval_expires_at=timezone.now() - timedelta(hours=1), next_attempt_at=timezone.now()
+    )
+    capture.faults("paypal", down=True, down_mode="503")
+
+    assert payments_reconcile() == {"unreachable": 1}
+
+    payment.refresh_from_db()
+    assert payment.status == S.REQUIRES_ACTION
+    assert payment.next_attempt_at > timezone.now()
+    capture.reset_faults()
+    due_for_reconciliation(payment)
+    assert payments_reconcile() == {"expired": 1}  # read: still not approved
