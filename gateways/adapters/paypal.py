@@ -406,25 +406,34 @@ class PayPalAdapter(GatewayAdapter):
                 raise _api_error(exc, gateway=self.code) from exc
 
     def _result(self, order: Mapping[str, Any], *, return_url: str = "") -> ChargeResult:
-        capture = _capture_of(order)
-        raw = str(order.get("status") or "")
-        status = _ORDER_STATUSES.get(raw, ChargeStatus.PENDING)
-        if raw == "COMPLETED":
-            status = _CAPTURE_STATUSES.get(str(capture.get("status") or ""), ChargeStatus.PENDING)
-            raw = f"{raw}/{capture.get('status', '')}"
-        url = _link(order, *APPROVAL_RELS) if status is ChargeStatus.REQUIRES_ACTION else ""
-        unit_amount = _first_unit(order).get("amount") or {}
-        details = capture.get("status_details") or {}
-        return ChargeResult(
-            status=status,
-            reference=str(order.get("id") or ""),
-            raw_status=raw,
-            amount=_amount(unit_amount),
-            currency=str(unit_amount.get("currency_code") or "").upper(),
-            next_action=_redirect(url, return_url) if url else None,
-            failure_code=str(details.get("reason") or "") if status is ChargeStatus.FAILED else "",
-            capture_reference=str(capture.get("id") or ""),
-        )
+        """An answer not shaped as PayPal documents is Ambiguous (read it again later),
+        never an exception the engine and the callbacks do not expect."""
+        try:
+            return _order_result(order, return_url)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise Ambiguous(f"{self.code}: unreadable order") from exc
+
+
+def _order_result(order: Mapping[str, Any], return_url: str) -> ChargeResult:
+    capture = _capture_of(order)
+    raw = str(order.get("status") or "")
+    status = _ORDER_STATUSES.get(raw, ChargeStatus.PENDING)
+    if raw == "COMPLETED":
+        status = _CAPTURE_STATUSES.get(str(capture.get("status") or ""), ChargeStatus.PENDING)
+        raw = f"{raw}/{capture.get('status', '')}"
+    url = _link(order, *APPROVAL_RELS) if status is ChargeStatus.REQUIRES_ACTION else ""
+    unit_amount = _first_unit(order).get("amount") or {}
+    details = capture.get("status_details") or {}
+    return ChargeResult(
+        status=status,
+        reference=str(order.get("id") or ""),
+        raw_status=raw,
+        amount=_amount(unit_amount),
+        currency=str(unit_amount.get("currency_code") or "").upper(),
+        next_action=_redirect(url, return_url) if url else None,
+        failure_code=str(details.get("reason") or "") if status is ChargeStatus.FAILED else "",
+        capture_reference=str(capture.get("id") or ""),
+    )
 
 
 def _order_body(request: ChargeRequest) -> dict[str, Any]:
@@ -565,8 +574,9 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
     429 and 503 are Retryable, other 5xx Ambiguous: PayPal-Request-Id makes the retry
     safe either way.
     """
-    issues = body.get("details") or []
-    first = issues[0] if issues and isinstance(issues[0], Mapping) else {}
+    issues = body.get("details")
+    first = issues[0] if isinstance(issues, list) and issues else {}
+    first = first if isinstance(first, Mapping) else {}
     details: ErrorDetails = {
         "code": str(first.get("issue") or body.get("name") or body.get("error") or status),
         "gateway_message": str(

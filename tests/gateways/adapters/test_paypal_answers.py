@@ -407,3 +407,28 @@ def test_a_stale_or_malformed_callback_is_refused_in_the_gateway_s_name(
     fresh = {**TRANSMISSION, "PAYPAL-TRANSMISSION-TIME": datetime.now(UTC).isoformat()}
     with pytest.raises(InvalidCallback, match=r"^paypal: malformed event$"):
         adapter.parse_callback(headers=fresh, query={}, body=b"not json")
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        {"id": "5O19", "status": "COMPLETED", "purchase_units": {"not": "a list"}},
+        {"id": "5O19", "status": "COMPLETED", "purchase_units": [{"payments": "captured"}]},
+        {"id": "5O19", "status": "CREATED", "purchase_units": [{"amount": "10.50"}]},
+        {"id": "5O19", "status": "CREATED", "links": 3},
+    ],
+)
+def test_an_order_not_shaped_as_paypal_documents_is_ambiguous(
+    adapter: PayPalAdapter, order: dict[str, Any]
+) -> None:
+    """Read again later, as any answer that says nothing sure: never an unexpected error."""
+    with pytest.raises(Ambiguous, match=r"^paypal: unreadable order$"):
+        adapter._result(order)
+
+
+def test_error_details_not_shaped_as_a_list_are_read_from_the_body_s_name() -> None:
+    error = _error_for(
+        422, {"name": "UNPROCESSABLE_ENTITY", "details": {"issue": "X"}}, gateway="paypal"
+    )
+
+    assert (type(error), error.code) == (Declined, "UNPROCESSABLE_ENTITY")
