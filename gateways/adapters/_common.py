@@ -9,6 +9,9 @@ from typing import Any
 from gateways.base import (
     Ambiguous,
     ChargeNotFound,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
     Declined,
     ErrorDetails,
     GatewayError,
@@ -33,6 +36,24 @@ def header(headers: Mapping[str, str], name: str) -> str:
         if key.lower() == wanted:
             return value
     return ""
+
+
+def replay_charge(
+    charge: Callable[[ChargeRequest], ChargeResult], request: ChargeRequest
+) -> ChargeResult:
+    """find_charge for a gateway that keeps an idempotency key's answer: the create sent
+    again with the same key answers the charge it made (or makes the one meant), and a
+    refusal is a failed charge, not a missing one."""
+    try:
+        return charge(request)
+    except Declined as exc:
+        return ChargeResult(
+            status=ChargeStatus.FAILED,
+            reference="",
+            raw_status="declined",
+            failure_code=exc.code,
+            failure_message=exc.message,
+        )
 
 
 def elapsed_ms(started: float) -> int:

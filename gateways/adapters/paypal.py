@@ -28,6 +28,7 @@ from gateways.adapters._common import (
     error_for_status,
     header,
     probe_health,
+    replay_charge,
 )
 from gateways.base import (
     Ambiguous,
@@ -188,16 +189,7 @@ class PayPalAdapter(GatewayAdapter):
         never arrived, which is the one order we meant to make. An order takes no money
         until it is captured, so a replay never charges.
         """
-        try:
-            return self.charge(request)
-        except Declined as exc:
-            return ChargeResult(
-                status=ChargeStatus.FAILED,
-                reference="",
-                raw_status="declined",
-                failure_code=exc.code,
-                failure_message=exc.message,
-            )
+        return replay_charge(self.charge, request)
 
     def capture(self, reference: str, idempotency_key: str) -> ChargeResult:
         """Captures an approved order, once: safe to call again with the same or another key.

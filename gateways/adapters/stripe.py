@@ -5,7 +5,7 @@ from typing import Any
 
 import stripe
 
-from gateways.adapters._common import certificate_failure, header, probe_health
+from gateways.adapters._common import certificate_failure, header, probe_health, replay_charge
 from gateways.base import (
     Ambiguous,
     CallbackEvent,
@@ -119,16 +119,7 @@ class StripeAdapter(GatewayAdapter):
         never was, which is the one charge we meant to make. Stripe's search would
         also find it, but its index lags by up to a minute: a miss proves nothing.
         """
-        try:
-            return self.charge(request)
-        except Declined as exc:
-            return ChargeResult(
-                status=ChargeStatus.FAILED,
-                reference="",
-                raw_status="declined",
-                failure_code=exc.code,
-                failure_message=exc.message,
-            )
+        return replay_charge(self.charge, request)
 
     def cancel(self, reference: str) -> ChargeResult:
         return self._result(self._call(self._client.v1.payment_intents.cancel, reference))
