@@ -21,7 +21,16 @@ import requests
 from urllib3 import HTTPConnectionPool
 from urllib3.exceptions import EmptyPoolError
 
-from gateways.base import GatewayAdapter, GatewayError, Retryable
+from gateways.adapters._common import replay_charge
+from gateways.base import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    Declined,
+    GatewayAdapter,
+    GatewayError,
+    Retryable,
+)
 from gateways.simulators import SimulatorServer
 from gateways.transport import transport_error
 from tests.gateways.adapters.conftest import charge_request
@@ -171,3 +180,15 @@ def test_a_reset_after_the_handshake_is_not_taken_for_a_handshake_failure() -> N
 
     assert type(raised.value).__name__ == "Ambiguous", raised.value
     assert isinstance(raised.value.__cause__, requests.ConnectionError)
+
+
+def test_a_replayed_create_the_gateway_refuses_is_a_failed_charge_not_a_missing_one() -> None:
+    def refuse(request: ChargeRequest) -> ChargeResult:
+        raise Declined("x: the card was refused", code="card_declined")
+
+    found = replay_charge(refuse, charge_request(method="card", key="k"))
+
+    assert found == ChargeResult(
+        status=ChargeStatus.FAILED, reference="", raw_status="declined",
+        failure_code="card_declined", failure_message="x: the card was refused",
+    )  # fmt: skip
