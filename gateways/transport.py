@@ -15,11 +15,15 @@ sending.
 """
 
 import contextvars
+import functools
+import inspect
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -154,17 +158,52 @@ class _TracedAdapter(HTTPAdapter):
         }
 
 
+# Session.request's parameters after the method and the URL, in order.
+_REQUEST_PARAMETERS = tuple(inspect.signature(requests.Session.request).parameters)[3:]
+
+
+@functools.lru_cache(maxsize=64)
+def environment_settings(origin: str) -> tuple[dict[str, str], str | None]:
+    """The proxies the environment sets for a gateway's origin (`scheme://host[:port]`,
+    NO_PROXY applied) and its CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE): what
+    requests reads on every call, once per origin for the life of the process."""
+    return (
+        requests.utils.get_environ_proxies(origin),
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"),
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
 class TracedSession(requests.Session):
+    """requests' Session, with connections that report when they send, and the
+    environment read once per gateway origin (`environment_settings`): requests reads it
+    on every call, scanning the whole environment several times, a few percent of a
+    charge's CPU. A .netrc is never read: its credentials have no business at a gateway."""
+
     def __init__(self) -> None:
         super().__init__()
+        self.trust_env = False
         self.mount("http://", _TracedAdapter())
         self.mount("https://", _TracedAdapter())
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         trace = _trace.get()
         if trace is not None:
             trace.request_started = False  # each HTTP request of a call is judged on its own
-        return super().request(*args, **kwargs)
+        kwargs.update(zip(_REQUEST_PARAMETERS, args, strict=False))
+        text_url = url.decode() if isinstance(url, bytes) else url
+        proxies, ca_bundle = environment_settings(_origin(text_url))
+        if proxies:
+            kwargs["proxies"] = {**proxies, **(kwargs.get("proxies") or {})}
+        if ca_bundle and kwargs.get("verify") in (None, True):
+            kwargs["verify"] = ca_bundle
+        return super().request(method, url, **kwargs)
 
 
 _sessions = threading.local()
