@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from bench.footprint import Platform, Receiver, footprint, statement_kind, totals
-from tests.notifications.test_delivery_statements import DELIVERY_STATEMENTS
+from tests.notifications.test_delivery_statements import DELIVERED_STATEMENTS
 from tests.payments.test_statements import ACCEPT_STATEMENTS, CHARGING_STEP_STATEMENTS
 
 HEALTH_CHECK = "SELECT (health check)"
@@ -51,7 +51,7 @@ def test_a_card_and_a_pix_payment_measured_stage_by_stage(
         assert accept["redis_commands"] > 0
     delivered = [row for row in result["stages"] if row.get("outcome") == "delivered"]
     assert len(delivered) == 5
-    assert {_without_health_check(row) for row in delivered} == {DELIVERY_STATEMENTS}
+    assert {_without_health_check(row) for row in delivered} == {DELIVERED_STATEMENTS}
 
     per_payment = result["per_payment"]
     assert per_payment["card"]["deliveries"] == 2

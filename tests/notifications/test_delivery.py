@@ -496,3 +496,35 @@ def test_a_slow_answer_times_out(receiver: Receiver, jobs: Jobs, settings: Any) 
     assert attempt.status_code is None
     assert attempt.error == "timeout (ReadTimeout)"
     assert 300 <= attempt.latency_ms < 1000
+
+
+def test_a_try_redelivered_by_staff_while_in_flight_is_logged_and_left_to_the_new_job(
+    receiver: Receiver, jobs: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notifications import delivery as delivery_module
+    from notifications.delivery import delivery_redeliver
+
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    subject = uuid.uuid4()
+    first = record_event(endpoint.client, "payment.processing", subject_id=subject)
+    record_event(endpoint.client, "payment.succeeded", subject_id=subject)
+    first_job, second_job = jobs.queue
+    jobs.queue.clear()
+    real_post = delivery_module.webhook_post
+
+    def staff_redeliver_during_the_post(**kwargs: Any) -> Any:
+        result = real_post(**kwargs)
+        assert delivery_redeliver(delivery_id=first_job.args[0], actor="staff@paywave")
+        return result
+
+    monkeypatch.setattr(delivery_module, "webhook_post", staff_redeliver_during_the_post)
+
+    assert delivery_attempt(*first_job.args) == Outcome.DELIVERED
+
+    first_delivery = Delivery.objects.get(event=first)
+    assert first_delivery.status == D.PENDING  # the staff's new job sends it again
+    assert str(first_delivery.job_token) not in ("None", first_job.args[1])
+    assert list(first_delivery.attempts.values_list("number", "succeeded")) == [(1, True)]
+    second = Delivery.objects.get(pk=second_job.args[0])
+    assert str(second.job_token) == second_job.args[1]  # not started by this try: still its own
+    assert [job.args[0] for job in jobs.queue] == [first_delivery.pk]

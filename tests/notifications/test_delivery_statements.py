@@ -4,7 +4,8 @@ The tests run inside a transaction (pytest-django's `db`), so a transaction the 
 opens shows up as a savepoint pair, and counts as the BEGIN and COMMIT it costs.
 A delivery's try is 5 statements: read it (with whether anything about its subject
 goes first), claim the try, log it, move the delivery on, start the next one about
-the same subject. The endpoint's last success or failure is written at most once a
+the same subject. On PostgreSQL a delivered try logs, moves on and starts the next in
+one statement: 3. The endpoint's last success or failure is written at most once a
 minute (it is read with the delivery).
 """
 
@@ -13,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from notifications.delivery import Outcome, delivery_attempt
@@ -23,6 +25,7 @@ from tests.notifications.conftest import Jobs, Receiver, record_event
 pytestmark = pytest.mark.django_db
 
 DELIVERY_STATEMENTS = 5
+DELIVERED_STATEMENTS = 3 if connection.vendor == "postgresql" else DELIVERY_STATEMENTS
 
 
 def endpoint_noted_just_now(url: str) -> WebhookEndpoint:
@@ -49,12 +52,12 @@ def test_a_delivered_try_that_starts_the_next_about_its_subject(
     second = pending(record_event(endpoint.client, "payment.succeeded", subject_id=subject))
     Delivery.objects.filter(pk=second.pk).update(job_token=None)  # its job found it waiting
 
-    with django_assert_max_num_queries(DELIVERY_STATEMENTS):
+    with django_assert_max_num_queries(DELIVERED_STATEMENTS):
         assert delivery_attempt(first.pk, first.job_token) == Outcome.DELIVERED
 
     second.refresh_from_db()
     assert second.job_token is not None  # started
-    with django_assert_max_num_queries(DELIVERY_STATEMENTS):
+    with django_assert_max_num_queries(DELIVERED_STATEMENTS):
         assert delivery_attempt(second.pk, second.job_token) == Outcome.DELIVERED
     assert Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 2
 
