@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 from django.conf import settings
 from django.db import connection, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Exists, F, Field, OuterRef, Q, QuerySet
+from django.db.models import Exists, Field, OuterRef, Q, QuerySet
 from django.db.models.query import get_related_populators
 from django.utils import timezone
 
@@ -87,6 +87,8 @@ def retry_delay(failed_tries: int) -> float:
 
 def delivery_attempt(delivery_id: int, token: Any) -> str:
     """Send the delivery once, if `token` is its job's and its turn has come; the Outcome."""
+    if token is None:  # every job is published with its token: one without owns nothing
+        return Outcome.STALE
     now = timezone.now()
     delivery = _delivery_read(delivery_id, token)
     if delivery is None:
@@ -108,7 +110,7 @@ def delivery_attempt(delivery_id: int, token: Any) -> str:
     if wait_until is not None:
         mine.update(job_token=None, next_attempt_at=wait_until)
         return Outcome.WAITING
-    if not _claim(mine, delivery_id, token, now):
+    if not _claim(delivery_id, token, now):
         return Outcome.STALE
     number = delivery.attempt_count + 1  # the claim matched the token: nobody else counted
     result = webhook_post(url=endpoint.url, secret=endpoint.secret, body=event_body(delivery.event))
@@ -152,9 +154,8 @@ class _ReadAnnotations(TypedDict):
 def _delivery_read(
     delivery_id: int, token: Any
 ) -> "WithAnnotations[Delivery, _ReadAnnotations] | None":
-    """`_DELIVERY_READ.filter(pk=delivery_id, status=PENDING, job_token=token).first()`."""
-    if token is None:  # the ORM reads `job_token=None` as IS NULL, not as a parameter
-        return _DELIVERY_READ.filter(pk=delivery_id, status=PENDING, job_token=None).first()
+    """`_DELIVERY_READ.filter(pk=delivery_id, status=PENDING, job_token=token).first()`
+    for a token (never None)."""
     return _compiled_read().run(delivery_id, token)
 
 
@@ -273,16 +274,8 @@ def _earlier_undelivered(delivery: Delivery, now: datetime) -> datetime | None:
     return max(earlier[1] or soon, soon) if earlier else soon
 
 
-def _claim(mine: QuerySet[Delivery], delivery_id: int, token: Any, now: datetime) -> bool:
+def _claim(delivery_id: int, token: Any, now: datetime) -> bool:
     """Take the try if it is due: move `next_attempt_at` past the lease, count it."""
-    if token is None:  # `job_token = NULL` matches nothing in SQL; the ORM says IS NULL
-        return bool(
-            mine.filter(next_attempt_at__lte=now + EARLY_TOLERANCE).update(
-                next_attempt_at=now + CLAIM_LEASE,
-                attempt_count=F("attempt_count") + 1,
-                last_attempt_at=now,
-            )
-        )
     params = [
         _column_value("next_attempt_at", now + CLAIM_LEASE),
         _column_value("last_attempt_at", now),
@@ -307,7 +300,7 @@ def _record(delivery: Delivery, token: Any, number: int, result: SendResult) -> 
     the two leaves the try logged and the delivery pending, and it is sent again. (On
     PostgreSQL a delivered try is one statement: `_record_delivered`.)"""
     now = timezone.now()
-    if result.ok and token is not None and connection.vendor == "postgresql":
+    if result.ok and connection.vendor == "postgresql":
         return _record_delivered(delivery, token, number, result, now)
     mine = Delivery.objects.filter(pk=delivery.pk, status=PENDING, job_token=token)
     DeliveryAttempt.objects.create(

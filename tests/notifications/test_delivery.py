@@ -322,6 +322,19 @@ def test_a_duplicate_or_late_job_sends_nothing(receiver: Receiver, jobs: Jobs) -
     assert len(receiver.requests) == 1
 
 
+def test_a_job_without_a_token_is_stale_and_sends_nothing(receiver: Receiver, jobs: Jobs) -> None:
+    """Every job is published with its delivery's token; a delivery without one (waiting,
+    parked) is the sweep's to publish, never a token-less job's to send."""
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    record_event(endpoint.client)
+    Delivery.objects.update(job_token=None)
+    delivery = Delivery.objects.get()
+
+    assert delivery_attempt(delivery.pk, None) == Outcome.STALE
+    assert receiver.requests == []
+    assert Delivery.objects.get().attempt_count == 0
+
+
 def test_a_retry_job_that_comes_early_waits_for_its_time(receiver: Receiver, jobs: Jobs) -> None:
     receiver.script(500)
     endpoint = WebhookEndpointFactory(url=receiver.url())

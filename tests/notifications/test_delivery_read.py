@@ -117,15 +117,6 @@ def test_a_token_that_is_no_uuid_fails_as_the_orm_fails(
         _delivery_read(first.pk, "not a token")
 
 
-def test_without_a_token_the_delivery_without_one_is_read(
-    receiver: Receiver, jobs: Jobs, subject: uuid.UUID
-) -> None:
-    first, _ = pending(receiver, subject)
-    Delivery.objects.filter(pk=first.pk).update(job_token=None)
-
-    assert_same_read(_delivery_read(first.pk, None), orm_read(first.pk, None))
-
-
 def test_each_thread_compiles_the_read_for_its_own_connection() -> None:
     mine = _compiled_read()
     assert mine.database is connections["default"]
