@@ -26,6 +26,7 @@ the endpoint is disabled, with an operator alert. Its pending deliveries wait; s
 re-enable it in the admin, which restarts their retry windows.
 """
 
+import functools
 import logging
 import threading
 import uuid
@@ -375,7 +376,7 @@ def _record_delivered(
         _column_value("subject_id", delivery.subject_id),
         delivery.pk,
     ]
-    sql = _RECORD_DELIVERED.format(columns=", ".join(columns), values=", ".join(placeholders))
+    sql = _record_delivered_sql(tuple(columns), tuple(placeholders))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -385,11 +386,25 @@ def _record_delivered(
     return Outcome.DELIVERED
 
 
-# The started UPDATE reads the table as it was before the statement, where this delivery
-# is still pending: hence `id <> %s`, which `_START_HEAD` (run after it) does not need.
-_RECORD_DELIVERED = f"""
+# The next delivery about a subject to the same endpoint: `_START_HEAD` and the start in
+# `_record_delivered_sql`. Parameters: the endpoint, the subject, a delivery to pass over.
+_NEXT_ABOUT_SUBJECT = f"""
+    SELECT id FROM {Delivery._meta.db_table}
+    WHERE endpoint_id = %s AND subject_id = %s AND status = '{PENDING.value}' AND id <> %s
+    ORDER BY event_id LIMIT 1
+"""  # noqa: S608 (names from the model, values as parameters)
+
+
+@functools.cache
+def _record_delivered_sql(columns: tuple[str, ...], placeholders: tuple[str, ...]) -> str:
+    """`_record_delivered`'s statement for the attempt's columns (fixed for the process).
+
+    Its start reads the table as it was before the statement, where this delivery is
+    still pending: hence passing over it (`_START_HEAD`, run after it moved, need not)."""
+    return f"""
     WITH logged AS (
-        INSERT INTO {DeliveryAttempt._meta.db_table} ({{columns}}) VALUES ({{values}})
+        INSERT INTO {DeliveryAttempt._meta.db_table} ({", ".join(columns)})
+        VALUES ({", ".join(placeholders)})
         RETURNING id
     ), delivered AS (
         UPDATE {Delivery._meta.db_table}
@@ -399,17 +414,12 @@ _RECORD_DELIVERED = f"""
         RETURNING id
     ), started AS (
         UPDATE {Delivery._meta.db_table} SET job_token = %s, next_attempt_at = %s
-        WHERE id = (
-            SELECT id FROM {Delivery._meta.db_table}
-            WHERE endpoint_id = %s AND subject_id = %s AND status = '{PENDING.value}'
-                AND id <> %s
-            ORDER BY event_id LIMIT 1
-        ) AND status = '{PENDING.value}' AND attempt_count = 0
+        WHERE id = ({_NEXT_ABOUT_SUBJECT}) AND status = '{PENDING.value}' AND attempt_count = 0
             AND EXISTS (SELECT 1 FROM delivered)
         RETURNING id
     )
     SELECT (SELECT id FROM started) FROM logged
-"""  # noqa: S608 (names from the models, values as parameters)
+    """  # noqa: S608 (names from the models, values as parameters)
 
 
 # The endpoint's last success / failure are kept to this precision: the disable rule
@@ -439,6 +449,7 @@ def _start_next(delivery: Delivery, now: datetime) -> None:
         "subject_id": delivery.subject_id,
     }
     params = [_column_value(name, value) for name, value in values.items()]
+    params.append(delivery.pk)  # moved on already: passing over it changes nothing
     with connection.cursor() as cursor:  # one statement: the ORM's UPDATE returns no ids
         cursor.execute(_START_HEAD, params)
         started = cursor.fetchone()
@@ -455,11 +466,7 @@ def _column_value(field_name: str, value: Any) -> Any:
 
 _START_HEAD = f"""
     UPDATE {Delivery._meta.db_table} SET job_token = %s, next_attempt_at = %s
-    WHERE id = (
-        SELECT id FROM {Delivery._meta.db_table}
-        WHERE endpoint_id = %s AND subject_id = %s AND status = '{PENDING.value}'
-        ORDER BY event_id LIMIT 1
-    ) AND status = '{PENDING.value}' AND attempt_count = 0
+    WHERE id = ({_NEXT_ABOUT_SUBJECT}) AND status = '{PENDING.value}' AND attempt_count = 0
     RETURNING id
 """  # noqa: S608 (names from the model, values as parameters)
 
