@@ -106,6 +106,45 @@ class RefundResult:
     raw_status: str
 
 
+class DisputeKind(StrEnum):
+    """What took the money back, or is asking for it."""
+
+    CHARGEBACK = "chargeback"  # a card network's chargeback or inquiry (Stripe, Mercado Pago)
+    MEDIATION = "mediation"  # the gateway's own buyer-protection case (Mercado Pago, PayPal)
+    PIX_MED = "pix_med"  # PIX's special return mechanism (MED): a return request
+
+
+class DisputeStatus(StrEnum):
+    """A dispute as every gateway's words map onto it (docs/gateways.md, "Disputes")."""
+
+    NEEDS_RESPONSE = "needs_response"  # open: evidence or an answer is due
+    UNDER_REVIEW = "under_review"  # open: answered; the gateway or the network decides
+    WON = "won"  # closed: the money stays with the merchant (or comes back)
+    LOST = "lost"  # closed: the money went back to the payer
+
+
+OPEN_DISPUTE_STATUSES = frozenset({DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW})
+
+
+@dataclass(frozen=True)
+class DisputeResult:
+    """A dispute as its gateway reports it now."""
+
+    reference: str  # the gateway's id for the dispute
+    # The charge it contests, as PayWave stores it in `Payment.gateway_reference`:
+    # Stripe's PaymentIntent id, Mercado Pago's payment id, Efí's txid, PayPal's order id.
+    charge_reference: str
+    kind: DisputeKind
+    status: DisputeStatus
+    raw_status: str  # the gateway's own words, for the record
+    amount: int  # minor units: what the payer disputes
+    currency: str  # ISO 4217, upper case
+    reason: str = ""  # the gateway's reason code, e.g. "fraudulent"
+    evidence_due_at: datetime | None = None
+    # The gateway takes an answer through its API (`submit_dispute_evidence`).
+    evidence_submittable: bool = False
+
+
 @dataclass(frozen=True)
 class HealthResult:
     healthy: bool
@@ -120,6 +159,7 @@ class CallbackKind(StrEnum):
     PAYMENT_PENDING = "payment.pending"
     PAYMENT_UPDATED = "payment.updated"  # the gateway only says "look it up"
     REFUND_SUCCEEDED = "refund.succeeded"
+    DISPUTE_UPDATED = "dispute.updated"  # a dispute opened, changed or closed: read it back
     OTHER = "other"
 
 
@@ -195,6 +235,12 @@ class ChargeNotFound(GatewayError):
     outcome = "not_found"
 
 
+class Unsupported(GatewayError):
+    """The gateway's API does not offer this (e.g. answering a dispute)."""
+
+    outcome = "unsupported"
+
+
 class InvalidCallback(Exception):
     """A callback that is forged, stale or malformed."""
 
@@ -235,6 +281,24 @@ class GatewayAdapter(ABC):
 
     @abstractmethod
     def health(self) -> HealthResult: ...
+
+    # Disputes: money taken back after a charge succeeded (docs/gateways.md, "Disputes").
+
+    def disputes(self, reference: str) -> list[DisputeResult]:
+        """Every dispute on the charge `reference` (as in `ChargeResult.reference`), as now."""
+        raise Unsupported(f"{self.code}: disputes are not read here")
+
+    def dispute(self, reference: str) -> DisputeResult:
+        """One dispute, by the gateway's id for it, as it is now."""
+        raise Unsupported(f"{self.code}: disputes are not read here")
+
+    def disputes_since(self, since: datetime) -> list[DisputeResult]:
+        """Disputes opened (or changed, where the gateway can tell) at or after `since`."""
+        raise Unsupported(f"{self.code}: disputes are not listed here")
+
+    def submit_dispute_evidence(self, reference: str, text: str) -> DisputeResult:
+        """Answer a dispute with `text` and submit it; Unsupported where the API has no way."""
+        raise Unsupported(f"{self.code}: disputes cannot be answered through the API")
 
     @abstractmethod
     def parse_callback(

@@ -66,6 +66,29 @@ class GatewaySimulator(ABC):
         faults = self.context.faults
         return faults.settings(self.name).capture_status if faults else CaptureFault.COMPLETED
 
+    # Disputes, driven by the control API (POST /_sim/disputes, .../{id}/close). A gateway
+    # simulator that takes disputes overrides all four; each answer is the dispute as the
+    # gateway's API renders it, and the callback the change sent (None if none was due).
+
+    def disputed_charge(self, payment_id: str) -> str | None:
+        """The id of this gateway's paid charge for PayWave's payment `payment_id`, if any."""
+        return None
+
+    def open_dispute(
+        self, charge_id: str, *, amount: int | None, reason: str, kind: str
+    ) -> tuple[dict[str, Any], Any]:
+        """Open a dispute on a paid charge (`amount` None: what is left of it); SimulationError
+        (400, 409) when the charge cannot take it. Returns (dispute, Delivery | None)."""
+        raise SimulationError(501, f"{self.name} does not simulate disputes")
+
+    def has_dispute(self, dispute_id: str) -> bool:
+        return False
+
+    def close_dispute(self, dispute_id: str, *, outcome: str) -> tuple[dict[str, Any], Any]:
+        """Close an open dispute, `outcome` "won" or "lost" (the merchant's side); a closed
+        one answers 409. Returns (dispute, Delivery | None)."""
+        raise SimulationError(501, f"{self.name} does not simulate disputes")
+
     def not_found(self, request: Request) -> Response:
         return self.error_response(
             404, f"Unrecognized request URL ({request.method}: {request.path})"

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from gateways.simulators.callbacks import CallbackSender, CallbackTarget, Delivery, with_query
-from gateways.simulators.context import SimulationError
+from gateways.simulators.context import GatewaySimulator, SimulationError
 from gateways.simulators.faults import FaultBook, FaultError
 from gateways.simulators.gerencianet import GerencianetSimulator
 from gateways.simulators.mercadopago import MercadoPagoSimulator
@@ -66,6 +66,8 @@ class ControlApi:
             route("POST", "/_sim/pix/{txid}/pay", self._pay),
             route("GET", "/_sim/card/{id}/authenticate", self._authentication_page),
             route("POST", "/_sim/card/{id}/authenticate", self._authenticate),
+            route("POST", "/_sim/disputes", self._open_dispute),
+            route("POST", "/_sim/disputes/{id}/close", self._close_dispute),
             route("GET", "/_sim/paypal/approve/{id}", self._paypal_page),
             route("POST", "/_sim/paypal/approve/{id}", self._paypal_approve),
         ]
@@ -196,6 +198,64 @@ class ControlApi:
             return _error(exc.status, exc.message)
         return Response.json(200, _action_result(owner, charge, delivery))
 
+    # Disputes: a payer contests a paid charge, at whichever gateway holds it.
+
+    def _simulators(self) -> list[GatewaySimulator]:
+        return [self.stripe, self.mercadopago, self.gerencianet, self.paypal]
+
+    def _open_dispute(self, request: Request) -> Response:
+        """Body {"reference": "<PayWave payment id>", "amount": 5000, "reason": "fraudulent",
+        "gateway": "<optional>", "kind": "<optional: chargeback | mediation | pix_med>"}."""
+        try:
+            body = request.json()
+        except ValueError:
+            return _error(400, "body is not JSON")
+        if not isinstance(body, dict) or not isinstance(body.get("reference"), str):
+            return _error(
+                400, 'expected {"reference": "<payment id>", "amount": ..., "reason": ...}'
+            )
+        amount = body.get("amount")
+        if amount is not None and (
+            isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0
+        ):
+            return _error(400, "amount must be a positive integer (minor units)")
+        reason, kind, wanted = (
+            body.get("reason", "fraudulent"),
+            body.get("kind", ""),
+            body.get("gateway", ""),
+        )
+        if not all(isinstance(value, str) for value in (reason, kind, wanted)):
+            return _error(400, "reason, kind and gateway must be strings")
+        for simulator in self._simulators():
+            if wanted and simulator.name != wanted:
+                continue
+            charge_id = simulator.disputed_charge(body["reference"])
+            if charge_id is None:
+                continue
+            try:
+                dispute, delivery = simulator.open_dispute(
+                    charge_id, amount=amount, reason=reason, kind=kind
+                )
+            except SimulationError as exc:
+                return _error(exc.status, exc.message)
+            return Response.json(201, _dispute_result(simulator.name, charge_id, dispute, delivery))
+        return _error(404, f"no paid charge for payment {body['reference']}")
+
+    def _close_dispute(self, request: Request) -> Response:
+        """Body {"outcome": "won" | "lost"}: who the card network, PSP or gateway sided with."""
+        outcome = _form_or_json_field(request, "outcome", "")
+        if outcome not in ("won", "lost"):
+            return _error(400, 'expected {"outcome": "won" | "lost"}')
+        dispute_id = request.params["id"]
+        for simulator in self._simulators():
+            if simulator.has_dispute(dispute_id):
+                try:
+                    dispute, delivery = simulator.close_dispute(dispute_id, outcome=outcome)
+                except SimulationError as exc:
+                    return _error(exc.status, exc.message)
+                return Response.json(200, _dispute_result(simulator.name, "", dispute, delivery))
+        return _error(404, f"no dispute {dispute_id}")
+
     def _authentication_page(self, request: Request) -> Response:
         intent_id = html.escape(request.params["id"])
         return Response.html(
@@ -281,6 +341,22 @@ def _form_or_json_field(request: Request, name: str, default: str) -> str | None
     except (ValueError, AttributeError, UnicodeDecodeError):
         return None
     return value if isinstance(value, str) else None
+
+
+def _dispute_result(
+    gateway: str, charge_id: str, dispute: dict[str, Any], delivery: Delivery | None
+) -> dict[str, Any]:
+    result = {"id": dispute_id_of(gateway, dispute), "gateway": gateway, "dispute": dispute,
+              "callback": delivery.to_json() if delivery else None}  # fmt: skip
+    if charge_id:
+        result["charge"] = charge_id
+    return result
+
+
+def dispute_id_of(gateway: str, dispute: dict[str, Any]) -> str:
+    """The dispute's id in each gateway's own rendering of it."""
+    key = {"gerencianet": "idInfracao", "paypal": "dispute_id"}.get(gateway, "id")
+    return str(dispute.get(key, ""))
 
 
 def _action_result(gateway: str, charge: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
