@@ -1,10 +1,15 @@
-"""Stripe under /stripe: PaymentIntents with test cards, refunds, balance, signed events.
+"""Stripe under /stripe: PaymentIntents with test cards, refunds, disputes, balance, signed
+events.
 
 Form-encoded parameters with nested keys (metadata[payment_id]=..., expand[0]=...),
 `Authorization: Bearer sk_test_...`, and Stripe's idempotency: a POST's
 `Idempotency-Key` saves the first answer; the same key with other parameters is
 refused with `idempotency_error`. A PaymentIntent's `payment_method` and
 `latest_charge` are ids unless named in `expand`, as on the real API.
+
+Disputes are opened and decided through the control API (POST /_sim/disputes,
+.../{id}/close); the merchant's side is Stripe's: list, retrieve, update (evidence,
+submit) and close (accept). A charge with an open or lost dispute cannot be refunded.
 """
 
 import base64
@@ -13,12 +18,12 @@ import copy
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from gateways.simulators.callbacks import Outgoing, stripe_signature_header
+from gateways.simulators.callbacks import Delivery, Outgoing, stripe_signature_header
 from gateways.simulators.context import (
     GatewaySimulator,
     SimulationError,
@@ -30,21 +35,36 @@ from gateways.simulators.routing import Request, Response, Route, route
 from gateways.simulators.store import ChargeRecord, RefundRecord
 from gateways.simulators.stripe_wire import (
     CANCELABLE,
+    CLOSED,
+    DISPUTE_EVIDENCE_DAYS,
+    EVIDENCE_FIELDS,
+    NEEDS_RESPONSE,
+    SUBMITTED,
     TEST_CARDS,
+    UNDER_REVIEW,
     CardOutcome,
     FormError,
     TestCard,
     card_details,
+    charge_disputed,
+    created_bounds,
+    dispute_closed,
+    dispute_submitted,
     error,
+    evidence_changes,
     expand_list,
     idempotency_mismatch,
     invalid,
+    list_limit,
+    metadata_changes,
     missing_or_invalid,
     no_such,
     parse_form,
     payment_method_object,
     positive_int,
+    submit_flag,
     unexpected_state,
+    within,
 )
 
 DEFAULT_API_VERSION = "2026-10-28.endive"  # used when a request sends no Stripe-Version
@@ -63,6 +83,17 @@ class _StoredIntent:
     api_version: str  # of the request that created it, for its events
 
 
+@dataclass
+class _StoredDispute:
+    data: dict[str, Any]  # as the API shows it, with ids for charge and payment_intent
+    api_version: str  # its PaymentIntent's, for its events
+    number: int  # the order it was opened in: lists are newest first, ties included
+
+
+# An event to send once the store's lock is released: (type, data.object, api_version).
+_Outbox = list[tuple[str, dict[str, Any], str]]
+
+
 class StripeSimulator(GatewaySimulator):
     name = "stripe"
 
@@ -77,6 +108,10 @@ class StripeSimulator(GatewaySimulator):
             route("POST", f"{p}/refunds", self._guard(self._create_refund)),
             route("GET", f"{p}/refunds/{{id}}", self._guard(self._retrieve_refund)),
             route("GET", f"{p}/balance", self._guard(self._balance)),
+            route("GET", f"{p}/disputes", self._guard(self._list_disputes)),
+            route("GET", f"{p}/disputes/{{id}}", self._guard(self._retrieve_dispute)),
+            route("POST", f"{p}/disputes/{{id}}", self._sending(self._update_dispute)),
+            route("POST", f"{p}/disputes/{{id}}/close", self._sending(self._accept_dispute)),
         ]
 
     # Errors, in Stripe's shape.
@@ -123,6 +158,22 @@ class StripeSimulator(GatewaySimulator):
             ).with_headers(**({"Idempotency-Key": key} if key else {}))
 
         return guarded
+
+    def _sending(
+        self, handler: Callable[[Request, dict[str, Any], _Outbox], Response]
+    ) -> Callable[[Request], Response]:
+        """`_guard`, then the events the handler queued, sent outside the store's lock (an
+        idempotent replay runs no handler, so it sends none again)."""
+
+        def sending(request: Request) -> Response:
+            outbox: _Outbox = []
+            guarded = self._guard(lambda request, params: handler(request, params, outbox))
+            response = guarded(request)
+            for event_type, snapshot, api_version in outbox:
+                self._send_event(event_type, snapshot, api_version)
+            return response
+
+        return sending
 
     def _refuse_key(self, request: Request) -> Response | None:
         key = request.bearer_token
@@ -331,6 +382,7 @@ class StripeSimulator(GatewaySimulator):
             "payment_method": data["payment_method"],
             "payment_method_details": {"type": "card", "card": card_details(card)},
             "refunded": False,
+            "disputed": False,
             "status": "succeeded" if succeeded else "failed",
         }
         self.store.bucket("stripe.charges")[charge_id] = charge
@@ -426,6 +478,9 @@ class StripeSimulator(GatewaySimulator):
                 code="charge_not_refundable",
             )
         charge = charges[data["latest_charge"]]
+        dispute = self._dispute_on(charge["id"])
+        if dispute is not None and dispute.data["status"] not in ("won", "warning_closed"):
+            return charge_disputed(charge["id"])  # a refund must not race the dispute
         remaining = charge["amount"] - charge["amount_refunded"]
         if remaining <= 0:
             return error(
@@ -530,6 +585,180 @@ class StripeSimulator(GatewaySimulator):
             },
         )
 
+    # Disputes: the merchant's side.
+
+    def _list_disputes(self, request: Request, params: dict[str, Any]) -> Response:
+        limit = list_limit(params)
+        if isinstance(limit, Response):
+            return limit
+        bounds = created_bounds(params)
+        if isinstance(bounds, Response):
+            return bounds
+        disputes = self.store.bucket("stripe.disputes")
+        newest_first = sorted(disputes.values(), key=lambda stored: stored.number, reverse=True)
+        cursor = str(params.get("starting_after") or "")
+        if cursor:
+            after = disputes.get(cursor)
+            if after is None:
+                return no_such("dispute", cursor, param="starting_after")
+            newest_first = [stored for stored in newest_first if stored.number < after.number]
+        wanted = {
+            name: str(params[name]) for name in ("payment_intent", "charge") if params.get(name)
+        }
+        found = [
+            stored
+            for stored in newest_first
+            if within(stored.data["created"], bounds)
+            and all(stored.data[name] == value for name, value in wanted.items())
+        ]
+        expand = [item.removeprefix("data.") for item in expand_list(params)]
+        return Response.json(
+            200,
+            {
+                "object": "list",
+                "data": [self._render_dispute(stored, expand) for stored in found[:limit]],
+                "has_more": len(found) > limit,
+                "url": "/v1/disputes",
+            },
+        )
+
+    def _retrieve_dispute(self, request: Request, params: dict[str, Any]) -> Response:
+        stored = self._dispute(request.params["id"])
+        if stored is None:
+            return no_such("dispute", request.params["id"], param="dispute")
+        return Response.json(200, self._render_dispute(stored, expand_list(params)))
+
+    def _update_dispute(
+        self, request: Request, params: dict[str, Any], outbox: _Outbox
+    ) -> Response:
+        """Stage evidence and metadata; `submit=true` sends the evidence (once)."""
+        stored = self._dispute(request.params["id"])
+        if stored is None:
+            return no_such("dispute", request.params["id"], param="dispute")
+        evidence = evidence_changes(params)
+        if isinstance(evidence, Response):
+            return evidence
+        submit = submit_flag(params)
+        if isinstance(submit, Response):
+            return submit
+        metadata = metadata_changes(params)
+        if isinstance(metadata, Response):
+            return metadata
+        data = stored.data
+        if data["status"] in CLOSED:
+            return dispute_closed(data["id"])
+        if data["status"] in UNDER_REVIEW and (evidence or submit):
+            return dispute_submitted(data["id"])
+        data["evidence"].update(evidence)
+        _merge_metadata(data, metadata)
+        details = data["evidence_details"]
+        details["has_evidence"] = any(value is not None for value in data["evidence"].values())
+        if submit:
+            data["status"] = SUBMITTED[data["status"]]
+            details["submission_count"] += 1
+        outbox.append(("charge.dispute.updated", self._render_dispute(stored), stored.api_version))
+        return Response.json(200, self._render_dispute(stored, expand_list(params)))
+
+    def _accept_dispute(
+        self, request: Request, params: dict[str, Any], outbox: _Outbox
+    ) -> Response:
+        """POST /v1/disputes/{id}/close: the merchant gives up; the dispute is lost."""
+        stored = self._dispute(request.params["id"])
+        if stored is None:
+            return no_such("dispute", request.params["id"], param="dispute")
+        if stored.data["status"] in CLOSED:
+            return dispute_closed(stored.data["id"])
+        stored.data["status"] = "lost"
+        outbox.append(("charge.dispute.closed", self._render_dispute(stored), stored.api_version))
+        return Response.json(200, self._render_dispute(stored, expand_list(params)))
+
+    # The /_sim side of disputes: the payer's bank opens one, the card network decides it.
+
+    def disputed_charge(self, payment_id: str) -> str | None:
+        """The newest succeeded PaymentIntent for PayWave's payment `payment_id`."""
+        with self.store.lock:
+            paid = [
+                stored.data
+                for stored in self.store.bucket("stripe.payment_intents").values()
+                if stored.data["status"] == "succeeded"
+                and stored.data["metadata"].get("payment_id") == payment_id
+            ]
+        if not paid:
+            return None
+        return sorted(paid, key=lambda intent: intent["created"])[-1]["id"]
+
+    def open_dispute(
+        self, charge_id: str, *, amount: int | None, reason: str, kind: str
+    ) -> tuple[dict[str, Any], Any]:
+        """A dispute on the PaymentIntent `charge_id`'s charge: an inquiry
+        (warning_needs_response) when `kind` is "inquiry", else a chargeback."""
+        with self.store.lock:
+            stored_intent = self._intent(charge_id)
+            if stored_intent is None:
+                raise SimulationError(404, f"no Stripe PaymentIntent {charge_id}")
+            intent = stored_intent.data
+            if intent["status"] != "succeeded":
+                raise SimulationError(409, f"{charge_id} is {intent['status']}, not succeeded")
+            charge = self.store.bucket("stripe.charges")[intent["latest_charge"]]
+            if self._dispute_on(charge["id"]) is not None:
+                raise SimulationError(409, f"charge {charge['id']} already has a dispute")
+            left = charge["amount"] - charge["amount_refunded"]
+            if left <= 0:
+                raise SimulationError(400, f"charge {charge['id']} is refunded in full")
+            if amount is not None and amount > left:
+                raise SimulationError(
+                    400, f"amount {amount} is more than what is left of the charge ({left})"
+                )
+            data = _new_dispute(
+                intent, amount=left if amount is None else amount, reason=reason, kind=kind
+            )
+            stored = _StoredDispute(data, stored_intent.api_version, self.store.next_number())
+            self.store.bucket("stripe.disputes")[data["id"]] = stored
+            charge["disputed"] = True
+            snapshot = self._render_dispute(stored)
+        return snapshot, self._send_event("charge.dispute.created", snapshot, stored.api_version)
+
+    def has_dispute(self, dispute_id: str) -> bool:
+        with self.store.lock:
+            return dispute_id in self.store.bucket("stripe.disputes")
+
+    def close_dispute(self, dispute_id: str, *, outcome: str) -> tuple[dict[str, Any], Any]:
+        """Won: won (warning_closed for an inquiry); lost: lost."""
+        if outcome not in ("won", "lost"):
+            raise SimulationError(400, 'outcome must be "won" or "lost"')
+        with self.store.lock:
+            stored = self._dispute(dispute_id)
+            if stored is None:
+                raise SimulationError(404, f"no Stripe dispute {dispute_id}")
+            data = stored.data
+            if data["status"] in CLOSED:
+                raise SimulationError(409, f"{dispute_id} is already closed ({data['status']})")
+            inquiry = data["status"].startswith("warning_")
+            data["status"] = "lost" if outcome == "lost" else "warning_closed" if inquiry else "won"
+            snapshot = self._render_dispute(stored)
+        return snapshot, self._send_event("charge.dispute.closed", snapshot, stored.api_version)
+
+    def _dispute(self, dispute_id: str) -> _StoredDispute | None:
+        return self.store.bucket("stripe.disputes").get(dispute_id)
+
+    def _dispute_on(self, charge_id: str) -> _StoredDispute | None:
+        """The charge's dispute (Stripe allows one per charge), if it has one."""
+        for stored in self.store.bucket("stripe.disputes").values():
+            if stored.data["charge"] == charge_id:
+                return stored
+        return None
+
+    def _render_dispute(self, stored: _StoredDispute, expand: Sequence[str] = ()) -> dict[str, Any]:
+        shown = copy.deepcopy(stored.data)
+        details = shown["evidence_details"]
+        details["past_due"] = shown["status"] in NEEDS_RESPONSE and time.time() > details["due_by"]
+        if "charge" in expand:
+            shown["charge"] = copy.deepcopy(self.store.bucket("stripe.charges")[shown["charge"]])
+        if "payment_intent" in expand:
+            intent = self._intent(shown["payment_intent"])
+            shown["payment_intent"] = self._render(intent.data, []) if intent else None
+        return shown
+
     # The /_sim side: 3-D Secure completion and its event.
 
     def authenticate(self, intent_id: str, *, succeed: bool = True) -> tuple[dict[str, Any], Any]:
@@ -559,14 +788,15 @@ class StripeSimulator(GatewaySimulator):
                 event_type = "payment_intent.payment_failed"
             self.store.update_charge(self.name, intent_id, status=data["status"])
             snapshot = self._render(data, [])
-        delivery = self.context.callbacks.deliver(
-            self.name, event_type, self._event_builder(event_type, snapshot, stored.api_version)
-        )
-        return snapshot, delivery
+        return snapshot, self._send_event(event_type, snapshot, stored.api_version)
 
     def return_url(self, intent_id: str) -> str | None:
         stored = self._intent(intent_id)
         return stored.data.get("return_url") if stored else None
+
+    def _send_event(self, event_type: str, snapshot: dict[str, Any], api_version: str) -> Delivery:
+        builder = self._event_builder(event_type, snapshot, api_version)
+        return self.context.callbacks.deliver(self.name, event_type, builder)
 
     def _event_builder(
         self, event_type: str, snapshot: dict[str, Any], api_version: str
@@ -616,6 +846,44 @@ class StripeSimulator(GatewaySimulator):
             charge = self.store.bucket("stripe.charges")[shown["latest_charge"]]
             shown["latest_charge"] = copy.deepcopy(charge)
         return shown
+
+
+def _new_dispute(intent: dict[str, Any], *, amount: int, reason: str, kind: str) -> dict[str, Any]:
+    created = int(time.time())
+    return {
+        "id": random_id("dp_"),
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [],
+        "charge": intent["latest_charge"],
+        "created": created,
+        "currency": intent["currency"],
+        "evidence": dict.fromkeys(EVIDENCE_FIELDS),
+        "evidence_details": {
+            "due_by": created + DISPUTE_EVIDENCE_DAYS * 24 * 3600,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": intent["id"],
+        "reason": reason or "general",
+        "status": "warning_needs_response" if kind == "inquiry" else "needs_response",
+    }
+
+
+def _merge_metadata(data: dict[str, Any], changes: dict[str, str] | None) -> None:
+    """Stripe's metadata update: keys merge in, an empty value removes one, None clears all."""
+    if changes is None:
+        data["metadata"] = {}
+        return
+    for name, value in changes.items():
+        if value:
+            data["metadata"][name] = value
+        else:
+            data["metadata"].pop(name, None)
 
 
 def _refused(refund: dict[str, Any]) -> None:

@@ -232,3 +232,176 @@ def positive_int(params: dict[str, Any], name: str) -> int | Response:
             replayable=False,
         )
     return int(raw)
+
+
+# Disputes.
+
+# A dispute's statuses: an inquiry (warning_*) is asked before any chargeback.
+NEEDS_RESPONSE = ("needs_response", "warning_needs_response")
+UNDER_REVIEW = ("under_review", "warning_under_review")
+CLOSED = ("won", "lost", "warning_closed")
+SUBMITTED = {"needs_response": "under_review", "warning_needs_response": "warning_under_review"}
+DISPUTE_EVIDENCE_DAYS = 7  # evidence_details.due_by: this long after the dispute opens
+
+# The text evidence fields a dispute update takes (Stripe has them all, and more).
+EVIDENCE_FIELDS = (
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_communication",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_tracking_number",
+    "uncategorized_text",
+)
+
+LIST_LIMIT_DEFAULT = 10
+LIST_LIMIT_MAX = 100
+_RANGE_OPERATORS = ("gt", "gte", "lt", "lte")
+
+
+def dispute_closed(dispute_id: str) -> Response:
+    return error(
+        400,
+        "invalid_request_error",
+        f"This dispute ({dispute_id}) is already closed and cannot be updated.",
+    )
+
+
+def dispute_submitted(dispute_id: str) -> Response:
+    return error(
+        400,
+        "invalid_request_error",
+        f"The evidence of this dispute ({dispute_id}) has already been submitted; "
+        "it can no longer be changed.",
+    )
+
+
+def charge_disputed(charge_id: str) -> Response:
+    return error(
+        400,
+        "invalid_request_error",
+        f"Charge {charge_id} has been charged back; cannot issue a refund.",
+        code="charge_disputed",
+    )
+
+
+def unknown_parameter(name: str) -> Response:
+    return error(
+        400,
+        "invalid_request_error",
+        f"Received unknown parameter: {name}",
+        code="parameter_unknown",
+        param=name,
+        replayable=False,
+    )
+
+
+def _integer(raw: Any, param: str) -> int | Response:
+    text = raw if isinstance(raw, str) else ""
+    if not re.fullmatch(r"-?\d+", text):
+        return error(
+            400,
+            "invalid_request_error",
+            f"Invalid integer: {raw}",
+            code="parameter_invalid_integer",
+            param=param,
+            replayable=False,
+        )
+    return int(text)
+
+
+def list_limit(params: dict[str, Any]) -> int | Response:
+    """A list's `limit`: 1 to 100, 10 when not given."""
+    if params.get("limit") in (None, ""):
+        return LIST_LIMIT_DEFAULT
+    limit = _integer(params["limit"], "limit")
+    if isinstance(limit, Response):
+        return limit
+    if not 1 <= limit <= LIST_LIMIT_MAX:
+        return error(
+            400,
+            "invalid_request_error",
+            f"This value must be greater than or equal to 1 and less than or equal to "
+            f"{LIST_LIMIT_MAX}.",
+            code="parameter_invalid_integer",
+            param="limit",
+            replayable=False,
+        )
+    return limit
+
+
+def created_bounds(params: dict[str, Any]) -> list[tuple[str, int]] | Response:
+    """`created=<t>` or `created[gte]=<t>` (gt, gte, lt, lte) as (operator, unix seconds)."""
+    raw = params.get("created")
+    if raw is None or raw == "":
+        return []
+    given = raw if isinstance(raw, dict) else {"eq": raw}
+    bounds: list[tuple[str, int]] = []
+    for operator, value in given.items():
+        name = "created" if operator == "eq" else f"created[{operator}]"
+        if operator not in (*_RANGE_OPERATORS, "eq"):
+            return unknown_parameter(name)
+        moment = _integer(value, name)
+        if isinstance(moment, Response):
+            return moment
+        bounds.append((operator, moment))
+    return bounds
+
+
+def within(created: int, bounds: list[tuple[str, int]]) -> bool:
+    checks = {
+        "eq": lambda bound: created == bound,
+        "gt": lambda bound: created > bound,
+        "gte": lambda bound: created >= bound,
+        "lt": lambda bound: created < bound,
+        "lte": lambda bound: created <= bound,
+    }
+    return all(checks[operator](bound) for operator, bound in bounds)
+
+
+def evidence_changes(params: dict[str, Any]) -> dict[str, str | None] | Response:
+    """The evidence fields an update sets (an empty value clears one)."""
+    evidence = params.get("evidence")
+    if evidence is None or evidence == "":
+        return {}
+    if not isinstance(evidence, dict):
+        return invalid("evidence", "Invalid hash")
+    changes: dict[str, str | None] = {}
+    for name, value in evidence.items():
+        if name not in EVIDENCE_FIELDS or not isinstance(value, str):
+            return unknown_parameter(f"evidence[{name}]")
+        changes[name] = value or None
+    return changes
+
+
+def submit_flag(params: dict[str, Any]) -> bool | Response:
+    raw = params.get("submit")
+    if raw is None or raw == "":
+        return False
+    if raw not in ("true", "false"):
+        return invalid("submit", "Invalid boolean")
+    return raw == "true"
+
+
+def metadata_changes(params: dict[str, Any]) -> dict[str, str] | Response | None:
+    """Metadata to merge in (an empty value removes a key); None: `metadata=` clears it all."""
+    metadata = params.get("metadata")
+    if metadata == "":
+        return None
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        return invalid("metadata", "Invalid hash")
+    return metadata
