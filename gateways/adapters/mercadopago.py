@@ -2,8 +2,9 @@
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import mercadopago
@@ -18,10 +19,14 @@ from gateways.base import (
     Ambiguous,
     CallbackEvent,
     CallbackKind,
+    ChargeNotFound,
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
     Declined,
+    DisputeKind,
+    DisputeResult,
+    DisputeStatus,
     ErrorDetails,
     GatewayAdapter,
     GatewayError,
@@ -31,6 +36,7 @@ from gateways.base import (
     PixCharge,
     RefundResult,
     RefundStatus,
+    Unsupported,
 )
 from gateways.credentials import Credentials
 from gateways.pix.brcode import BRCodeError, parse
@@ -57,6 +63,18 @@ _STATUSES = {
 
 # A refund's final words; any other is still processing (in_process, pending, ...).
 _FINAL_REFUND_STATUSES = {"approved": RefundStatus.SUCCEEDED, "rejected": RefundStatus.FAILED}
+
+CHARGEBACK_TOPIC = "topic_chargebacks_wh"  # the chargebacks notification's `type`
+MEDIATION_PREFIX = "mediation-"  # + the payment id: a mediation has no object of its own
+SEARCH_PAGE = 100
+# A mediation as its payment shows it: open, given back to the merchant, or lost.
+_MEDIATION_STATUSES = {
+    "in_mediation": DisputeStatus.NEEDS_RESPONSE,
+    "approved": DisputeStatus.WON,
+    "refunded": DisputeStatus.LOST,
+    "charged_back": DisputeStatus.LOST,
+    "cancelled": DisputeStatus.LOST,
+}
 
 
 class _PayWaveHttpClient(HttpClient):
@@ -207,6 +225,135 @@ class MercadoPagoAdapter(GatewayAdapter):
     def health(self) -> HealthResult:
         return probe_health(lambda: self._call(lambda: self._sdk.user().get(self._options())))
 
+    # Disputes: chargebacks (objects of their own, by payment) and mediations (a payment
+    # status only, named "mediation-<payment id>" here).
+
+    def disputes(self, reference: str) -> list[DisputeResult]:
+        return self._disputes_of(self._payment(reference))
+
+    def dispute(self, reference: str) -> DisputeResult:
+        # Mercado Pago's ids are numeric: anything else names nothing there.
+        if not reference.removeprefix(MEDIATION_PREFIX).isdigit():
+            raise ChargeNotFound(f"{self.code}: no dispute {reference!r}", code="not_found")
+        if reference.startswith(MEDIATION_PREFIX):
+            return self._mediation(self._payment(reference.removeprefix(MEDIATION_PREFIX)))
+        chargeback = self._call(
+            lambda: self._sdk.chargeback().get(reference, self._options()), subject="chargeback"
+        )["response"]
+        payments = chargeback.get("payments") or []
+        if not payments:
+            raise Ambiguous(f"{self.code}: chargeback {reference} names no payment")
+        return self._chargeback(chargeback, self._payment(str(payments[0])))
+
+    def disputes_since(self, since: datetime) -> list[DisputeResult]:
+        """Payments charged back, in mediation or refunded by the buyer protection program
+        (a lost mediation) that changed since `since`, and their disputes. A mediation the
+        merchant won leaves an approved payment, which no search tells from any other."""
+        window = {
+            "range": "date_last_updated",
+            "begin_date": since.astimezone(UTC).isoformat(timespec="milliseconds"),
+            "end_date": "NOW",
+            "sort": "date_created",
+            "criteria": "asc",
+        }
+        payments = [
+            payment
+            for status in ("charged_back", "in_mediation", "refunded")
+            for payment in self._search_all(
+                self._sdk.payment().search, {**window, "status": status}
+            )
+            if payment.get("status") != "refunded" or _mediation_lost(payment)
+        ]
+        return [found for payment in payments for found in self._disputes_of(payment)]
+
+    def submit_dispute_evidence(self, reference: str, text: str) -> DisputeResult:
+        raise Unsupported(
+            f"{self.code}: chargeback documentation is uploaded as files in Mercado Pago's panel"
+        )
+
+    def _payment(self, reference: str) -> Mapping[str, Any]:
+        return self._call(lambda: self._sdk.payment().get(reference, self._options()))["response"]
+
+    def _disputes_of(self, payment: Mapping[str, Any]) -> list[DisputeResult]:
+        chargebacks = self._search_all(
+            self._sdk.chargeback().search, {"payment_id": str(payment["id"])}
+        )
+        found = [self._chargeback(chargeback, payment) for chargeback in chargebacks]
+        # A payment shows its mediation while open, and once lost; a won one is approved
+        # again, like any payment never mediated (`dispute("mediation-<id>")` reads it).
+        if payment.get("status") == "in_mediation" or _mediation_lost(payment):
+            found.append(self._mediation(payment))
+        return found
+
+    def _search_all(
+        self, search: Callable[..., Any], filters: Mapping[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        """Every result of a search, page by page."""
+        found: list[Mapping[str, Any]] = []
+        while True:
+            page = {**filters, "limit": SEARCH_PAGE, "offset": len(found)}
+            answer = self._call(partial(search, page, self._options()))["response"]
+            results = answer.get("results") or []
+            found.extend(results)
+            total = (answer.get("paging") or {}).get("total") or 0
+            if not results or len(found) >= total:
+                return found
+
+    def _chargeback(
+        self, chargeback: Mapping[str, Any], payment: Mapping[str, Any]
+    ) -> DisputeResult:
+        status, detail = payment.get("status", ""), payment.get("status_detail", "")
+        documentation = chargeback.get("documentation_status") or ""
+        currency = str(chargeback.get("currency") or payment.get("currency_id") or "").upper()
+        deadline = chargeback.get("date_documentation_deadline")
+        return DisputeResult(
+            reference=str(chargeback["id"]),
+            charge_reference=str(payment["id"]),
+            kind=DisputeKind.CHARGEBACK,
+            status=_chargeback_status(chargeback, detail),
+            raw_status=f"{status}/{detail}, documentation {documentation}",
+            amount=self._minor_units(chargeback.get("amount"), currency),
+            currency=currency,
+            reason=str(chargeback.get("reason") or ""),
+            evidence_due_at=datetime.fromisoformat(deadline) if deadline else None,
+            evidence_submittable=False,  # documentation goes up as files, in the panel
+        )
+
+    def _mediation(self, payment: Mapping[str, Any]) -> DisputeResult:
+        """The payment's mediation as its status tells; a payment that never had one
+        (pending, rejected, ...) has none."""
+        status, detail = payment.get("status", ""), payment.get("status_detail", "")
+        reference = f"{MEDIATION_PREFIX}{payment['id']}"
+        if status not in _MEDIATION_STATUSES:
+            raise ChargeNotFound(f"{self.code}: no mediation {reference}", code="not_found")
+        currency = str(payment.get("currency_id") or "")
+        return DisputeResult(
+            reference=reference,
+            charge_reference=str(payment["id"]),
+            kind=DisputeKind.MEDIATION,
+            status=_MEDIATION_STATUSES[status],
+            raw_status=f"{status}/{detail}" if detail else status,
+            amount=self._mediation_amount(payment, currency),
+            currency=currency,
+        )
+
+    def _mediation_amount(self, payment: Mapping[str, Any], currency: str) -> int:
+        """What the payer contests: the payment less the merchant's own refunds (a lost
+        mediation's refund is not among them, so the amount stays as it was)."""
+        paid = self._minor_units(payment.get("transaction_amount"), currency)
+        refunded = sum(
+            self._minor_units(refund.get("amount"), currency)
+            for refund in payment.get("refunds") or []
+            if refund.get("status") == "approved"
+        )
+        return paid - refunded
+
+    def _minor_units(self, amount: Any, currency: str) -> int:
+        minor = _decimal_amount(amount, currency)
+        if minor is None:
+            raise Ambiguous(f"{self.code}: unreadable amount {amount!r}", code="invalid_amount")
+        return minor
+
     def parse_callback(
         self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> CallbackEvent:
@@ -223,15 +370,25 @@ class MercadoPagoAdapter(GatewayAdapter):
             )
         except InvalidWebhookSignatureError as exc:
             raise InvalidCallback(f"mercadopago: {exc.reason.value}") from exc
+        event_id = str(payload.get("id") or f"{data_id}:{request_id}")
+        if (query.get("type") or payload.get("type")) == CHARGEBACK_TOPIC:
+            # data.id is the chargeback's; the payment it contests rides along in data.
+            return CallbackEvent(
+                gateway=self.code,
+                event_id=event_id,
+                kind=CallbackKind.DISPUTE_UPDATED,
+                reference=str(payload["data"].get("payment_id") or ""),
+                raw=payload,
+            )
         return CallbackEvent(
             gateway=self.code,
-            event_id=str(payload.get("id") or f"{data_id}:{request_id}"),
+            event_id=event_id,
             kind=CallbackKind.PAYMENT_UPDATED,  # the body says which payment, not its state
             reference=data_id,
             raw=payload,
         )
 
-    def _call(self, send: Any) -> Mapping[str, Any]:
+    def _call(self, send: Any, *, subject: str = "payment") -> Mapping[str, Any]:
         with traced_call() as trace:
             try:
                 response = send()
@@ -244,7 +401,8 @@ class MercadoPagoAdapter(GatewayAdapter):
         status = response["status"]
         body = response.get("response")
         if not 200 <= status < 300:
-            raise _error_for(status, body if isinstance(body, Mapping) else {}, gateway=self.code)
+            details = body if isinstance(body, Mapping) else {}
+            raise _error_for(status, details, gateway=self.code, subject=subject)
         if not isinstance(body, Mapping):
             raise _unreadable(status, f"HTTP {status} without a JSON object", gateway=self.code)
         return response
@@ -289,10 +447,14 @@ class MercadoPagoAdapter(GatewayAdapter):
 
 def _amount(payment: Mapping[str, Any]) -> int | None:
     """The payment's amount in minor units, or None when the answer does not say."""
-    amount = payment.get("transaction_amount")
+    return _decimal_amount(payment.get("transaction_amount"), payment.get("currency_id"))
+
+
+def _decimal_amount(amount: Any, currency: Any) -> int | None:
+    """A Mercado Pago amount (a JSON number in major units) in minor units, or None."""
     if amount is None or isinstance(amount, bool):
         return None
-    currency = str(payment.get("currency_id") or "BRL")
+    currency = str(currency or "BRL")
     try:
         return Money.from_decimal(str(amount), currency).amount
     except (ArithmeticError, ValueError, KeyError):  # not a number, too fine, unknown currency
@@ -318,7 +480,26 @@ def _unreadable(status: int, detail: str, *, gateway: str) -> GatewayError:
     return _error_for(status, {"message": detail}, gateway=gateway)
 
 
-def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
+def _mediation_lost(payment: Mapping[str, Any]) -> bool:
+    """Refunded by Mercado Pago's buyer protection program: a mediation the merchant lost."""
+    return payment.get("status_detail") == "bpp_refunded"
+
+
+def _chargeback_status(chargeback: Mapping[str, Any], payment_detail: str) -> DisputeStatus:
+    """Covered (or the payment reimbursed): won; settled uncovered: lost; else open, under
+    review once the documentation is."""
+    if chargeback.get("coverage_applied") or payment_detail == "reimbursed":
+        return DisputeStatus.WON
+    if payment_detail == "settled":
+        return DisputeStatus.LOST
+    if chargeback.get("documentation_status") == "review_pending":
+        return DisputeStatus.UNDER_REVIEW
+    return DisputeStatus.NEEDS_RESPONSE
+
+
+def _error_for(
+    status: int, body: Mapping[str, Any], *, gateway: str, subject: str = "payment"
+) -> GatewayError:
     """Mercado Pago's error answer: its first cause as the details, classed by status."""
     causes = body.get("cause") or []
     first = causes[0] if causes and isinstance(causes[0], Mapping) else {}
@@ -327,4 +508,4 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
         "gateway_message": str(first.get("description") or body.get("message") or ""),
         "http_status": status,
     }
-    return error_for_status(status, details, gateway=gateway, subject="payment")
+    return error_for_status(status, details, gateway=gateway, subject=subject)

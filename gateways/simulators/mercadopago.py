@@ -1,4 +1,5 @@
-"""Mercado Pago under /mercadopago: PIX payments, refunds, search, /users/me, signed webhooks.
+"""Mercado Pago under /mercadopago: PIX payments, refunds, search, chargebacks, /users/me,
+signed webhooks.
 
 JSON bodies, `Authorization: Bearer <token>`. `X-Idempotency-Key` on POST saves the
 first answer per key and endpoint; a repeat gets that answer whatever its body.
@@ -9,9 +10,11 @@ with more than two decimal places is refused.
 import copy
 import decimal
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +35,18 @@ from gateways.simulators.context import (
     utc_now,
 )
 from gateways.simulators.faults import RefundFault
+from gateways.simulators.mercadopago_disputes import (
+    CHARGEBACK,
+    CHARGEBACK_ID_BASE,
+    CHARGEBACK_TOPIC,
+    MEDIATION,
+    MEDIATION_PREFIX,
+    chargeback_notification,
+    close_chargeback,
+    close_mediation,
+    new_chargeback,
+    new_mediation,
+)
 from gateways.simulators.routing import Request, Response, Route, route
 from gateways.simulators.store import ChargeRecord, RefundRecord
 
@@ -43,6 +58,10 @@ MERCHANT_NAME = "PAYWAVE SANDBOX"
 MERCHANT_CITY = "SAO PAULO"
 LOCATION_HOST = "pix-sim.invalid/mercadopago/v2"  # BR Code location; nobody fetches it here
 DEFAULT_EXPIRATION = timedelta(hours=24)
+DISPUTES = "mercadopago.disputes"
+SEARCH_LIMIT, MAX_SEARCH_LIMIT = 30, 1000
+SEARCH_DATES = ("date_created", "date_approved", "date_last_updated", "money_release_date")
+_RELATIVE_DATE = re.compile(r"NOW(?:-(\d+)(DAYS|HOURS|MINUTES))?")
 _REFUND_STATUSES = {
     RefundFault.SUCCEEDED: "approved",
     RefundFault.PENDING: "in_process",
@@ -76,6 +95,8 @@ class MercadoPagoSimulator(GatewaySimulator):
                 f"{p}/v1/payments/{{id}}/refunds/{{refund_id}}",
                 self._guard(self._get_refund),
             ),
+            route("GET", f"{p}/v1/chargebacks/search", self._guard(self._search_chargebacks)),
+            route("GET", f"{p}/v1/chargebacks/{{id}}", self._guard(self._get_chargeback)),
             route("GET", f"{p}/users/me", self._guard(self._me)),
         ]
 
@@ -218,8 +239,15 @@ class MercadoPagoSimulator(GatewaySimulator):
         return Response.json(200, copy.deepcopy(stored["data"]))
 
     def _search(self, request: Request) -> Response:
+        """external_reference=, status=, range=<date field>&begin_date=&end_date=, sort=
+        date_created (criteria=asc|desc), limit= and offset=."""
         reference = request.query_value("external_reference")
         status = request.query_value("status")
+        window, page = _DateWindow.of(request), _Page.of(request)
+        if isinstance(window, Response):
+            return window
+        if isinstance(page, Response):
+            return page
         with self.store.lock:
             for payment_id in list(self.store.bucket("mercadopago.payments")):
                 self._payment(payment_id)  # lets expiry happen before filtering
@@ -228,12 +256,12 @@ class MercadoPagoSimulator(GatewaySimulator):
                 for stored in self.store.bucket("mercadopago.payments").values()
                 if (not reference or stored["data"]["external_reference"] == reference)
                 and (not status or stored["data"]["status"] == status)
+                and window.holds(stored["data"])
             ]
         if request.query_value("sort") == "date_created":  # else in the order they were made
             newest_first = request.query_value("criteria") == "desc"
             results.sort(key=lambda data: (data["date_created"], data["id"]), reverse=newest_first)
-        paging = {"total": len(results), "limit": 30, "offset": 0}
-        return Response.json(200, {"paging": paging, "results": results[:30]})
+        return page.answer(results)
 
     def _update(self, request: Request) -> Response:
         body = _json_object(request)
@@ -313,17 +341,18 @@ class MercadoPagoSimulator(GatewaySimulator):
     def _refunded(self, stored: dict[str, Any], now: str) -> None:
         """The payment after one of its refunds was approved: its totals and status."""
         payment = stored["data"]
-        approved = sum(
+        approved = stored.get("bpp_refunded", 0) + sum(
             _minor(refund["amount"])
             for refund in payment["refunds"]
             if refund["status"] == "approved"
         )
         payment["transaction_amount_refunded"] = major_number(approved)
         payment["date_last_updated"] = now
-        if approved == stored["amount"]:
-            payment.update(status="refunded", status_detail="refunded")
-        else:
-            payment["status_detail"] = "partially_refunded"
+        if payment["status"] == "approved":  # a disputed payment keeps its dispute's status
+            if approved == stored["amount"]:
+                payment.update(status="refunded", status_detail="refunded")
+            else:
+                payment["status_detail"] = "partially_refunded"
         self.store.update_charge(
             self.name, str(payment["id"]), status=payment["status"], amount_refunded=approved
         )
@@ -419,13 +448,35 @@ class MercadoPagoSimulator(GatewaySimulator):
                 "api_version": "v1",
                 "data": {"id": payment_id},
                 "date_created": rfc3339(utc_now()),
-                # Unique, as Mercado Pago's are: PayWave dedupes callbacks by this id.
-                "id": int(time.time() * 1000) * 1000 + self.store.next_number() % 1000,
+                "id": self._notification_id(),
                 "live_mode": False,
                 "type": "payment",
                 "user_id": str(USER_ID),
             }
         ).encode()
+        return self._signed_notification(payment_id, "payment", body)
+
+    def _chargeback_notification_builder(
+        self, stored: dict[str, Any], action: str
+    ) -> Callable[[], Outgoing | None]:
+        body = chargeback_notification(
+            stored["data"],
+            action=action,
+            notification_id=self._notification_id(),
+            user_id=USER_ID,
+            version=stored["version"],
+            now=utc_now(),
+        )
+        return self._signed_notification(stored["data"]["id"], CHARGEBACK_TOPIC, body)
+
+    def _notification_id(self) -> int:
+        # Unique, as Mercado Pago's are: PayWave dedupes callbacks by this id.
+        return int(time.time() * 1000) * 1000 + self.store.next_number() % 1000
+
+    def _signed_notification(
+        self, data_id: str, topic: str, body: bytes
+    ) -> Callable[[], Outgoing | None]:
+        """`body` to `<url>?data.id=<data_id>&type=<topic>`, signed over that data.id."""
 
         def build() -> Outgoing | None:
             target = self.context.callbacks.target(self.name)
@@ -436,14 +487,158 @@ class MercadoPagoSimulator(GatewaySimulator):
             headers = {
                 "Content-Type": "application/json",
                 "x-request-id": request_id,
-                "x-signature": mercadopago_signature_header(
-                    target.secret, payment_id, request_id, ts
-                ),
+                "x-signature": mercadopago_signature_header(target.secret, data_id, request_id, ts),
             }
-            url = with_query(target.url, {"data.id": payment_id, "type": "payment"})
+            url = with_query(target.url, {"data.id": data_id, "type": topic})
             return Outgoing(url, headers, body)
 
         return build
+
+    # Disputes: chargebacks (their own objects) and mediations (a payment status only).
+
+    def _get_chargeback(self, request: Request) -> Response:
+        stored = self.store.bucket(DISPUTES).get(request.params["id"])
+        if stored is None or stored["kind"] != CHARGEBACK:
+            cause = [{"code": 2000, "description": "Chargeback not found", "data": None}]
+            return _error(404, "not_found", "Chargeback not found", cause, replayable=False)
+        return Response.json(200, copy.deepcopy(stored["data"]))
+
+    def _search_chargebacks(self, request: Request) -> Response:
+        """payment_id=, limit= and offset=; oldest first."""
+        page = _Page.of(request)
+        if isinstance(page, Response):
+            return page
+        payment_id = request.query_value("payment_id")
+        results = [
+            copy.deepcopy(stored["data"])
+            for stored in self.store.bucket(DISPUTES).values()
+            if stored["kind"] == CHARGEBACK
+            and (not payment_id or stored["payment_id"] == payment_id)
+        ]
+        return page.answer(results)
+
+    def disputed_charge(self, payment_id: str) -> str | None:
+        """The paid Mercado Pago payment with external_reference `payment_id`: an approved
+        one first (the one a dispute can open on), else the newest once paid."""
+        with self.store.lock:
+            paid = [
+                (stored["data"]["status"] == "approved", stored["data"]["id"])
+                for stored in self.store.bucket("mercadopago.payments").values()
+                if stored["data"]["external_reference"] == payment_id
+                and stored["data"]["date_approved"] is not None
+            ]
+        return str(max(paid)[1]) if paid else None
+
+    def has_dispute(self, dispute_id: str) -> bool:
+        with self.store.lock:
+            return self.store.bucket(DISPUTES).get(dispute_id) is not None
+
+    def open_dispute(
+        self, charge_id: str, *, amount: int | None, reason: str, kind: str
+    ) -> tuple[dict[str, Any], Delivery]:
+        if kind not in ("", CHARGEBACK, MEDIATION):
+            raise SimulationError(400, "Mercado Pago disputes are a chargeback or a mediation")
+        with self.store.lock:
+            stored = self._payment(charge_id)
+            if stored is None:
+                raise SimulationError(404, f"no Mercado Pago payment {charge_id}")
+            payment = stored["data"]
+            if payment["status"] != "approved":
+                raise SimulationError(
+                    409, f"payment {charge_id} is {payment['status']}/{payment['status_detail']}"
+                )
+            remaining = stored["amount"] - stored["refunded"]
+            amount = remaining if amount is None else amount
+            if not 0 < amount <= remaining:
+                raise SimulationError(
+                    400, f"amount must be from 0.01 to {major_string(remaining)} (what is left)"
+                )
+            now = utc_now()
+            if kind == MEDIATION:
+                dispute = self._open_mediation(stored, amount, reason, now)
+                builder = self._notification_builder(charge_id)
+            else:
+                dispute = self._open_chargeback(stored, amount, reason, now)
+                builder = self._chargeback_notification_builder(dispute, "created")
+            payment["date_last_updated"] = mercadopago_time(now)
+            self.store.update_charge(self.name, charge_id, status=payment["status"])
+            snapshot = copy.deepcopy(dispute["data"])
+        event = "payment.updated" if kind == MEDIATION else CHARGEBACK_TOPIC
+        return snapshot, self.context.callbacks.deliver(self.name, event, builder)
+
+    def _open_chargeback(
+        self, stored: dict[str, Any], amount: int, reason: str, now: datetime
+    ) -> dict[str, Any]:
+        payment = stored["data"]
+        chargeback_id = str(CHARGEBACK_ID_BASE + self.store.next_number())
+        chargeback = new_chargeback(
+            chargeback_id, payment_id=payment["id"], amount=amount, reason=reason, now=now
+        )
+        dispute = {"kind": CHARGEBACK, "payment_id": str(payment["id"]), "amount": amount,
+                   "data": chargeback, "outcome": None, "version": 1}  # fmt: skip
+        self.store.bucket(DISPUTES)[chargeback_id] = dispute
+        payment.update(status="charged_back", status_detail="in_process")
+        return dispute
+
+    def _open_mediation(
+        self, stored: dict[str, Any], amount: int, reason: str, now: datetime
+    ) -> dict[str, Any]:
+        payment = stored["data"]
+        mediation_id = f"{MEDIATION_PREFIX}{payment['id']}"
+        if self.store.bucket(DISPUTES).get(mediation_id) is not None:
+            raise SimulationError(409, f"payment {payment['id']} had its mediation already")
+        mediation = new_mediation(payment["id"], amount=amount, reason=reason, now=now)
+        dispute = {"kind": MEDIATION, "payment_id": str(payment["id"]), "amount": amount,
+                   "data": mediation, "outcome": None, "version": 1}  # fmt: skip
+        self.store.bucket(DISPUTES)[mediation_id] = dispute
+        payment["status"] = "in_mediation"  # status_detail stays: the money was accredited
+        return dispute
+
+    def close_dispute(self, dispute_id: str, *, outcome: str) -> tuple[dict[str, Any], Delivery]:
+        with self.store.lock:
+            dispute = self.store.bucket(DISPUTES).get(dispute_id)
+            if dispute is None:
+                raise SimulationError(404, f"no Mercado Pago dispute {dispute_id}")
+            if dispute["outcome"] is not None:
+                raise SimulationError(409, f"dispute {dispute_id} was {dispute['outcome']} already")
+            stored = self._payment(dispute["payment_id"])
+            if stored is None:  # never: a dispute's payment stays
+                raise SimulationError(404, f"no Mercado Pago payment {dispute['payment_id']}")
+            won, now = outcome == "won", utc_now()
+            dispute.update(outcome=outcome, version=dispute["version"] + 1)
+            if dispute["kind"] == MEDIATION:
+                close_mediation(dispute["data"], won=won, now=now)
+                self._end_mediation(stored, dispute["amount"], won=won)
+                builder = self._notification_builder(dispute["payment_id"])
+            else:
+                close_chargeback(dispute["data"], won=won, now=now)
+                stored["data"]["status_detail"] = "reimbursed" if won else "settled"
+                builder = self._chargeback_notification_builder(dispute, "changed_case_status")
+            stored["data"]["date_last_updated"] = mercadopago_time(now)
+            self.store.update_charge(
+                self.name, dispute["payment_id"], status=stored["data"]["status"]
+            )
+            snapshot = copy.deepcopy(dispute["data"])
+        event = "payment.updated" if dispute["kind"] == MEDIATION else CHARGEBACK_TOPIC
+        return snapshot, self.context.callbacks.deliver(self.name, event, builder)
+
+    def _end_mediation(self, stored: dict[str, Any], amount: int, *, won: bool) -> None:
+        """Won: the payment is the merchant's again. Lost: the buyer protection program
+        refunds the disputed amount; it counts in transaction_amount_refunded (and the charge
+        record's amount_refunded) as the merchant's refunds do, but is not one of them."""
+        payment = stored["data"]
+        if won:
+            payment.update(status="approved", status_detail="accredited")
+            return
+        stored["refunded"] += amount
+        stored["bpp_refunded"] = stored.get("bpp_refunded", 0) + amount
+        refunded = _minor(payment["transaction_amount_refunded"]) + amount
+        payment.update(
+            status="refunded",
+            status_detail="bpp_refunded",
+            transaction_amount_refunded=major_number(refunded),
+        )
+        self.store.update_charge(self.name, str(payment["id"]), amount_refunded=refunded)
 
     # Helpers.
 
@@ -460,6 +655,77 @@ class MercadoPagoSimulator(GatewaySimulator):
                 self.store.update_charge(self.name, payment_id, status="cancelled")
             self._settle_refunds(stored)
             return stored
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A search's `limit` (SEARCH_LIMIT unless asked, at most MAX_SEARCH_LIMIT) and `offset`."""
+
+    limit: int
+    offset: int
+
+    @classmethod
+    def of(cls, request: Request) -> "_Page | Response":
+        limit = request.query_value("limit", str(SEARCH_LIMIT))
+        offset = request.query_value("offset", "0")
+        if not (limit.isdigit() and offset.isdigit()) or int(limit) == 0:
+            return _bad_request(400, "limit and offset must be whole numbers, limit above 0")
+        return cls(min(int(limit), MAX_SEARCH_LIMIT), int(offset))
+
+    def answer(self, results: list[dict[str, Any]]) -> Response:
+        paging = {"total": len(results), "limit": self.limit, "offset": self.offset}
+        chosen = results[self.offset : self.offset + self.limit]
+        return Response.json(200, {"paging": paging, "results": chosen})
+
+
+@dataclass(frozen=True)
+class _DateWindow:
+    """`range=<date field>&begin_date=&end_date=`, both ends included: ISO 8601 with an
+    offset, or NOW[-<n>DAYS|HOURS|MINUTES]; either may be left out. No `range`: any date."""
+
+    field: str = ""
+    begin: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def of(cls, request: Request) -> "_DateWindow | Response":
+        field = request.query_value("range")
+        if not field:
+            return cls()
+        if field not in SEARCH_DATES:
+            return _bad_request(400, f"range must be one of {', '.join(SEARCH_DATES)}")
+        try:
+            begin, end = (
+                _search_date(request.query_value(name)) for name in ("begin_date", "end_date")
+            )
+        except ValueError:
+            return _bad_request(
+                400, "begin_date and end_date must be ISO 8601 with an offset, or NOW"
+            )
+        return cls(field, begin, end)
+
+    def holds(self, payment: dict[str, Any]) -> bool:
+        if not self.field:
+            return True
+        if payment.get(self.field) is None:
+            return False
+        moment = datetime.fromisoformat(payment[self.field])
+        return (self.begin is None or self.begin <= moment) and (
+            self.end is None or moment <= self.end
+        )
+
+
+def _search_date(text: str) -> datetime | None:
+    if not text:
+        return None
+    if relative := _RELATIVE_DATE.fullmatch(text):
+        count, unit = relative.groups()
+        return utc_now() - (timedelta(**{unit.lower(): int(count)}) if count else timedelta())
+    # A "+" of an offset sent unencoded arrives as a space.
+    moment = datetime.fromisoformat(re.sub(r" (\d\d:?\d\d)$", r"+\1", text))
+    if moment.tzinfo is None:
+        raise ValueError("no UTC offset")
+    return moment
 
 
 def _minor(number: float) -> int:
