@@ -10,6 +10,12 @@ the call made once more with a new one.
 Over mTLS (production), a missing, unreadable or refused client certificate and an
 untrusted server certificate are Misconfigured: nothing reached the API (the TLS
 session never existed) and no retry can fix a certificate.
+
+Disputes are PIX MED infractions (the central bank's special return mechanism), on
+Efí's own endpoints `GET /v2/gn/infracoes` and `POST /v2/gn/infracoes/:idInfracao/defesa`.
+The pinned SDK does not know them: they are added to its PIX endpoint table at import
+under the names Efí's newer SDKs use (`med_list`, `med_defense`), so they go through
+`_call` like every other request (OAuth, mTLS, timeout, status).
 """
 
 import contextvars
@@ -24,10 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from gerencianet import Gerencianet
 from gerencianet import endpoints as sdk_endpoints
+from gerencianet.constants import Constants
 from gerencianet.exceptions import GerencianetError, UnauthorizedError
 
 from gateways.adapters._common import certificate_failure, error_for_status, probe_health
@@ -40,6 +48,9 @@ from gateways.base import (
     ChargeResult,
     ChargeStatus,
     Declined,
+    DisputeKind,
+    DisputeResult,
+    DisputeStatus,
     ErrorDetails,
     GatewayAdapter,
     GatewayError,
@@ -70,6 +81,22 @@ _REFUND_STATUSES = {
     "EM_PROCESSAMENTO": RefundStatus.PENDING,
     "NAO_REALIZADO": RefundStatus.FAILED,
 }
+_DISPUTE_STATUSES = {
+    "ABERTA": DisputeStatus.NEEDS_RESPONSE,
+    "EM_ANALISE": DisputeStatus.UNDER_REVIEW,
+    "REJEITADA": DisputeStatus.WON,
+    "CANCELADA": DisputeStatus.WON,
+    "ACEITA": DisputeStatus.LOST,
+}
+# Efí's MED endpoints, missing from gerencianet 3.0.0 (names as in Efí's newer SDKs).
+_MED_ENDPOINTS = {
+    "med_list": {"route": "/v2/gn/infracoes", "method": "get"},
+    "med_defense": {"route": "/v2/gn/infracoes/:idInfracao/defesa", "method": "post"},
+}
+DISPUTE_LOOKBACK = timedelta(days=90)  # how far back `dispute(id)` looks for an infraction
+MED_PAGE_SIZE = 1000  # the most BCB API Pix lists allow per page
+# `fim` of a list is our clock's "now" plus this: Efí's clock may run a little ahead.
+CLOCK_MARGIN = timedelta(minutes=1)
 
 
 @dataclass
@@ -109,6 +136,8 @@ class _TimedRequests(SimpleNamespace):
 
 
 sdk_endpoints.requests = _TimedRequests()
+for _name, _settings in _MED_ENDPOINTS.items():
+    Constants.APIS["PIX"]["ENDPOINTS"].setdefault(_name, _settings)
 
 
 class _TokenCachingGerencianet(Gerencianet):
@@ -234,6 +263,77 @@ class GerencianetAdapter(GatewayAdapter):
         }
         return probe_health(lambda: self._call("pix_list_charges", params=window))
 
+    # Disputes: PIX MED infractions.
+
+    def disputes(self, reference: str) -> list[DisputeResult]:
+        """The infractions on the pix that paid the cob `reference` (its txid). Efí lists
+        infractions by time only: from a day before the cob was made until now."""
+        cob = self._call("pix_detail_charge", params={"txid": reference})
+        end_to_end_ids = {pix.get("endToEndId") for pix in cob.get("pix") or []}
+        if not end_to_end_ids:
+            return []
+        created = _rfc3339((cob.get("calendario") or {}).get("criacao"))
+        since = (created or datetime.now(UTC) - DISPUTE_LOOKBACK) - timedelta(days=1)
+        return [
+            _dispute_result(infraction)
+            for infraction in self._infractions(since)
+            if infraction.get("endToEndId") in end_to_end_ids
+        ]
+
+    def dispute(self, reference: str) -> DisputeResult:
+        """Efí reads infractions only as a list: the last 90 days', searched for the id."""
+        for infraction in self._infractions(datetime.now(UTC) - DISPUTE_LOOKBACK):
+            if infraction.get("idInfracao") == reference:
+                return _dispute_result(infraction)
+        raise ChargeNotFound(f"{self.code}: no such infraction", code="infracao_nao_encontrada")
+
+    def disputes_since(self, since: datetime) -> list[DisputeResult]:
+        """Infractions opened or changed at or after `since` (Efí's window covers both)."""
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        # Efí writes times to the millisecond: a change in `since`'s own millisecond counts.
+        floor = since.replace(microsecond=since.microsecond // 1000 * 1000)
+        return [
+            _dispute_result(infraction)
+            for infraction in self._infractions(since)
+            if (_rfc3339(infraction.get("atualizacao")) or floor) >= floor
+        ]
+
+    def submit_dispute_evidence(self, reference: str, text: str) -> DisputeResult:
+        """Contest the infraction ("rejeitado") with `text` as the justification."""
+        answer = self._call(
+            "med_defense",
+            params={"idInfracao": quote(reference, safe="")},
+            body={"analise": "rejeitado", "justificativa": text},
+            subject="infraction",
+        )
+        if answer.get("idInfracao") != reference:  # no infraction in the answer: read it
+            return self.dispute(reference)
+        return _dispute_result(answer)
+
+    def _infractions(self, since: datetime) -> list[Mapping[str, Any]]:
+        """Every infraction Efí lists from `since` until now, all pages."""
+        window = {"inicio": _query_time(since),
+                  "fim": _query_time(datetime.now(UTC) + CLOCK_MARGIN)}  # fmt: skip
+        found: list[Mapping[str, Any]] = []
+        page = 0
+        while True:
+            answer = self._call(
+                "med_list",
+                params={
+                    **window,
+                    "paginacao.paginaAtual": page,
+                    "paginacao.itensPorPagina": MED_PAGE_SIZE,
+                },
+            )
+            infractions = answer.get("infracoes")
+            if not isinstance(infractions, list):
+                raise Ambiguous(f"{self.code}: unreadable infraction list", code="unreadable")
+            found.extend(item for item in infractions if isinstance(item, Mapping))
+            paging = (answer.get("parametros") or {}).get("paginacao") or {}
+            page += 1
+            if not infractions or page >= int(paging.get("quantidadeDePaginas") or 0):
+                return found
+
     def parse_callback(
         self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> CallbackEvent:
@@ -244,6 +344,11 @@ class GerencianetAdapter(GatewayAdapter):
             raise InvalidCallback("gerencianet: wrong or missing callback secret")
         try:
             payload = json.loads(body)
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise InvalidCallback("malformed Gerencianet notification") from exc
+        if isinstance(payload, dict) and "infracoes" in payload and "pix" not in payload:
+            return self._infraction_event(payload)
+        try:
             item = payload["pix"][0]
             txid, end_to_end = item["txid"], item["endToEndId"]
             if not (isinstance(txid, str) and txid and isinstance(end_to_end, str) and end_to_end):
@@ -262,7 +367,34 @@ class GerencianetAdapter(GatewayAdapter):
             raw=payload,
         )
 
-    def _call(self, endpoint: str, **kwargs: Any) -> Mapping[str, Any]:
+    def _infraction_event(self, payload: Mapping[str, Any]) -> CallbackEvent:
+        """`{"infracoes": [<infraction>]}` (the first one read): a MED infraction changed.
+        PayWave reads it back with `disputes(txid)`, so only its identity is taken here."""
+        try:
+            item = payload["infracoes"][0]
+            identity = [item["idInfracao"], item["situacao"], item["atualizacao"]]
+            if not all(isinstance(part, str) and part for part in identity):
+                raise ValueError("idInfracao, situacao and atualizacao must be non-empty strings")
+            txid = item.get("txid") or ""
+            if not isinstance(txid, str):
+                raise TypeError("txid must be a string")
+            valor = item.get("valor")
+            amount = Money.from_decimal(str(valor), "BRL").amount if valor is not None else None
+        except (ValueError, KeyError, IndexError, TypeError, ArithmeticError) as exc:
+            raise InvalidCallback("malformed Gerencianet infraction notification") from exc
+        return CallbackEvent(
+            gateway=self.code,
+            event_id="med:{}:{}:{}".format(*identity),
+            kind=CallbackKind.DISPUTE_UPDATED,
+            reference=txid,
+            txid=txid,
+            amount=amount,
+            raw=payload,
+        )
+
+    def _call(self, endpoint: str, *, subject: str = "charge", **kwargs: Any) -> Mapping[str, Any]:
+        """`endpoint` through the SDK; an error answer raised as what the caller must do
+        (`subject`: what a 404 did not find)."""
         state, answer = self._send(endpoint, kwargs)
         if state.status == 401 and not state.token_fetched:
             # A cached token refused (revoked, or the API restarted): a 401 was not
@@ -272,7 +404,7 @@ class GerencianetAdapter(GatewayAdapter):
         status = state.status or 0
         body = answer if isinstance(answer, Mapping) else {}
         if not 200 <= status < 300:
-            raise _error_for(status, body, gateway=self.code)
+            raise _error_for(status, body, gateway=self.code, subject=subject)
         if not isinstance(answer, Mapping):  # the SDK's stand-in for a body that is not JSON
             raise Ambiguous(f"{self.code}: unreadable answer (HTTP {status})", http_status=status)
         return answer
@@ -347,6 +479,45 @@ def _expiry(cob: Mapping[str, Any]) -> datetime | None:
         return None  # unreadable: the payment's own expiry is assumed (processing._apply_pix)
 
 
+def _rfc3339(value: Any) -> datetime | None:
+    """An RFC 3339 time with its offset, or None when missing or unreadable."""
+    if not value:
+        return None
+    try:  # RFC 3339 allows a lowercase "z", which fromisoformat does not read
+        moment = datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", str(value)))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def _query_time(moment: datetime) -> str:
+    """A list's `inicio`/`fim`: UTC with "Z", since the SDK does not URL-encode a "+"."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _dispute_result(infraction: Mapping[str, Any]) -> DisputeResult:
+    """An infraction (the simulator's rendering; Efí publishes no full schema) as PayWave's."""
+    situacao = str(infraction.get("situacao") or "")
+    try:
+        amount = Money.from_decimal(str(infraction["valor"]), "BRL").amount
+        reference, txid = str(infraction["idInfracao"]), str(infraction["txid"])
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        raise Ambiguous("gerencianet: unreadable infraction", code="unreadable") from exc
+    return DisputeResult(
+        reference=reference,
+        charge_reference=txid,
+        kind=DisputeKind.PIX_MED,
+        # A word not known here: still open, as far as PayWave can tell.
+        status=_DISPUTE_STATUSES.get(situacao, DisputeStatus.UNDER_REVIEW),
+        raw_status=situacao,
+        amount=amount,
+        currency="BRL",
+        reason=str(infraction.get("motivo") or ""),
+        evidence_due_at=_rfc3339(infraction.get("prazoDefesa")),
+        evidence_submittable=situacao == "ABERTA",
+    )
+
+
 def _transport_failure(
     exc: BaseException, *, gateway: str, oauth: bool, trace: CallTrace | None = None
 ) -> GatewayError:
@@ -359,13 +530,18 @@ def _transport_failure(
     return transport_error(exc, gateway=gateway, trace=trace)
 
 
-def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
-    """Efí's error answer (BCB API Pix problem details): classed by status."""
+def _error_for(
+    status: int, body: Mapping[str, Any], *, gateway: str, subject: str = "charge"
+) -> GatewayError:
+    """Efí's error answer, classed by status: BCB API Pix problem details, or Efí's own
+    `{"nome", "mensagem"}` (its /v2/gn endpoints)."""
     violations = body.get("violacoes") or []
     first = violations[0] if violations and isinstance(violations[0], Mapping) else {}
+    # `mensagem` last: the words of Efí's own endpoints, when there are no others.
+    message = first.get("razao") or body.get("detail") or body.get("title") or body.get("mensagem")
     details: ErrorDetails = {
         "code": str(body.get("nome") or body.get("type") or status),
-        "gateway_message": str(first.get("razao") or body.get("detail") or body.get("title") or ""),
+        "gateway_message": str(message or ""),
         "http_status": status,
     }
-    return error_for_status(status, details, gateway=gateway, subject="charge")
+    return error_for_status(status, details, gateway=gateway, subject=subject)

@@ -1,4 +1,5 @@
-"""Gerencianet / Efí PIX under /gerencianet: BCB API Pix `cob`, devolução, webhooks, OAuth.
+"""Gerencianet / Efí PIX under /gerencianet: BCB API Pix `cob`, devolução, webhooks, OAuth,
+and Efí's MED infractions (gerencianet_med.py).
 
 `POST /oauth/token` takes HTTP Basic auth with the configured client id and secret
 and issues a bearer token valid for an hour; every /v2 route wants one. Errors are
@@ -6,6 +7,10 @@ problem+json. A cob is keyed by its txid, so a repeated `PUT /v2/cob/{txid}` wit
 same body answers the existing cob; with another body it is refused. The charge's
 `reference` is the `infoAdicionais` entry named "payment_id" (what PayWave's adapter
 sends), or the txid when there is none.
+
+An infraction (a MED return request, opened by the control API) blocks its amount on
+the pix: a devolução that would dig into it is refused. Its changes are posted to the
+pix notifications' URL as `{"infracoes": [<infraction>]}` (the simulator's rendering).
 
 Over the mTLS listener (see server.py) the same routes need a client certificate
 signed by the configured CA; over plain HTTP they do not (sandbox).
@@ -18,12 +23,13 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateways.simulators._brcode import dynamic_brcode, qr_png_base64
 from gateways.simulators._money import major_string, minor_from_major
 from gateways.simulators.callbacks import (
+    Builder,
     CallbackTarget,
     Delivery,
     Outgoing,
@@ -40,12 +46,27 @@ from gateways.simulators.context import (
     utc_now,
 )
 from gateways.simulators.faults import RefundFault
+from gateways.simulators.gerencianet_med import (
+    ANALYSES,
+    INFRACTIONS,
+    OPEN_SITUATIONS,
+    OUTCOMES,
+    med_devolution,
+    move,
+    new_infraction,
+    one_page,
+    paging,
+    record_defense,
+    touches_window,
+)
 from gateways.simulators.gerencianet_wire import (
     AMOUNT_PATTERN,
     DEVOLUTION_ID_PATTERN,
     TXID_PATTERN,
     basic_credentials,
     cob_not_found,
+    efi_error,
+    efi_json_object,
     invalid_cob,
     invalid_devolution,
     json_object,
@@ -86,6 +107,9 @@ _ERROR_NAMES = {
 }
 
 
+Notice = tuple[str, Builder]  # a callback to send once the lock is released: (event, builder)
+
+
 class GerencianetSimulator(GatewaySimulator):
     name = "gerencianet"
 
@@ -104,6 +128,12 @@ class GerencianetSimulator(GatewaySimulator):
             route("PUT", f"{p}/v2/webhook/{{chave}}", self._guard(self._put_webhook)),
             route("GET", f"{p}/v2/webhook/{{chave}}", self._guard(self._get_webhook)),
             route("DELETE", f"{p}/v2/webhook/{{chave}}", self._guard(self._delete_webhook)),
+            route("GET", f"{p}/v2/gn/infracoes", self._guard(self._list_infractions)),
+            route(
+                "POST",
+                f"{p}/v2/gn/infracoes/{{id}}/defesa",
+                self._guard_notifying(self._defend),
+            ),
         ]
 
     def error_response(self, status: int, message: str) -> Response:
@@ -150,6 +180,14 @@ class GerencianetSimulator(GatewaySimulator):
         )
 
     def _guard(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        return self._guard_notifying(lambda request: (handler(request), []))
+
+    def _guard_notifying(
+        self, handler: Callable[[Request], tuple[Response, list[Notice]]]
+    ) -> Callable[[Request], Response]:
+        """A valid bearer token, the handler under the store's lock, then the notifications
+        it made (outside the lock: a receiver calling back must not wait for it)."""
+
         def guarded(request: Request) -> Response:
             with self.store.lock:
                 expires = self.store.bucket("gerencianet.tokens").get(request.bearer_token)
@@ -161,7 +199,10 @@ class GerencianetSimulator(GatewaySimulator):
                     "Token de acesso ausente, inválido ou expirado.",
                 )
             with self.store.lock:
-                return handler(request)
+                response, notifications = handler(request)
+            for event, build in notifications:
+                self.context.callbacks.deliver(self.name, event, build)
+            return response
 
         return guarded
 
@@ -326,12 +367,7 @@ class GerencianetSimulator(GatewaySimulator):
                 if existing["valor"] != valor:
                     return invalid_devolution("id já utilizado com outro valor", "id")
                 return Response.json(201, copy.deepcopy(existing))
-        returned = sum(
-            minor_from_major(d["valor"])
-            for d in pix.get("devolucoes", [])
-            if d["status"] != "NAO_REALIZADO"
-        )
-        if amount <= 0 or returned + amount > minor_from_major(pix["valor"]):
+        if amount <= 0 or amount > self._available(pix):
             return invalid_devolution("valor maior que o disponível para devolução", "valor")
         now = rfc3339(utc_now())
         fault = self.refund_fault()
@@ -366,13 +402,29 @@ class GerencianetSimulator(GatewaySimulator):
             devolution["motivo"] = DEVOLUTION_REFUSED
         else:
             devolution["horario"]["liquidacao"] = rfc3339(utc_now())
-            returned = sum(
-                minor_from_major(d["valor"])
-                for d in pix["devolucoes"]
-                if d["status"] == "DEVOLVIDO"
-            )
-            self.store.update_charge(self.name, pix["txid"], amount_refunded=returned)
+            self._record_returned(pix)
         self.store.update_refund(self.name, devolution["rtrId"], status=devolution["status"])
+
+    def _available(self, pix: dict[str, Any]) -> int:
+        """What a devolução may still take: paid, less what is returned or on its way back,
+        less what an open infraction blocks."""
+        returned = sum(
+            minor_from_major(d["valor"])
+            for d in pix.get("devolucoes", [])
+            if d["status"] != "NAO_REALIZADO"
+        )
+        blocked = sum(
+            minor_from_major(stored["data"]["valor"])
+            for stored in self._infractions_on(pix["endToEndId"])
+            if stored["data"]["situacao"] in OPEN_SITUATIONS
+        )
+        return minor_from_major(pix["valor"]) - returned - blocked
+
+    def _record_returned(self, pix: dict[str, Any]) -> None:
+        returned = sum(
+            minor_from_major(d["valor"]) for d in pix["devolucoes"] if d["status"] == "DEVOLVIDO"
+        )
+        self.store.update_charge(self.name, pix["txid"], amount_refunded=returned)
 
     def _devolution(self, request: Request) -> Response:
         pix = self._received(request.params["e2eid"])
@@ -453,22 +505,179 @@ class GerencianetSimulator(GatewaySimulator):
             webhook = self.store.bucket("gerencianet.webhooks").get(cob["chave"])
         registered = webhook["webhookUrl"] if webhook else None
         delivery = self.context.callbacks.deliver(
-            self.name, "pix", self._notification_builder(dict(pix), registered)
+            self.name, "pix", self._notification_builder({"pix": [dict(pix)]}, registered)
         )
         return snapshot, delivery
 
     def _notification_builder(
-        self, pix: dict[str, Any], registered_url: str | None
+        self, payload: dict[str, Any], registered_url: str | None
     ) -> Callable[[], Outgoing | None]:
+        """Efí's notification: `payload` posted to the webhook registered for the key, else
+        to the control target, with "/pix" appended (efi_notification_url)."""
+
         def build() -> Outgoing | None:
             webhook_url = registered_url or _webhook_url(self.context.callbacks.target(self.name))
             if not webhook_url:
                 return None
-            body = json.dumps({"pix": [pix]}).encode()
+            body = json.dumps(payload).encode()
             headers = {"Content-Type": "application/json"}
             return Outgoing(efi_notification_url(webhook_url), headers, body)
 
         return build
+
+    # MED infractions (gerencianet_med.py): Efí's routes.
+
+    def _list_infractions(self, request: Request) -> Response:
+        try:
+            start = parse_time(request.query_value("inicio"))
+            end = parse_time(request.query_value("fim"))
+            page, size = paging(request)
+        except ValueError:
+            return efi_error(
+                400,
+                "parametros_invalidos",
+                "inicio e fim são obrigatórios, em RFC 3339; paginacao.paginaAtual >= 0 e "
+                "paginacao.itensPorPagina de 1 a 1000.",
+            )
+        found = sorted(
+            (
+                stored
+                for stored in self.store.bucket(INFRACTIONS).values()
+                if touches_window(stored, start, end)
+            ),
+            key=lambda stored: (stored["created"], stored["data"]["idInfracao"]),
+        )
+        shown, paginacao = one_page([copy.deepcopy(s["data"]) for s in found], page, size)
+        parameters = {"inicio": rfc3339(start), "fim": rfc3339(end), "paginacao": paginacao}
+        return Response.json(200, {"parametros": parameters, "infracoes": shown})
+
+    def _defend(self, request: Request) -> tuple[Response, list[Notice]]:
+        stored = self.store.bucket(INFRACTIONS).get(request.params["id"])
+        if stored is None:
+            return _infraction_not_found(request.params["id"]), []
+        body = efi_json_object(request)
+        if isinstance(body, Response):
+            return body, []
+        analise, justificativa = body.get("analise"), body.get("justificativa", "")
+        if not isinstance(analise, str) or analise not in ANALYSES:
+            return efi_error(400, "json_invalido", 'analise deve ser "aceito" ou "rejeitado".'), []
+        if not isinstance(justificativa, str) or (analise == "rejeitado" and not justificativa):
+            return efi_error(
+                400, "json_invalido", "justificativa é obrigatória para contestar a infração."
+            ), []
+        infraction, now = stored["data"], utc_now()
+        if infraction["situacao"] != "ABERTA":
+            return efi_error(
+                400,
+                "infracao_nao_permite_defesa",
+                f"A infração está {infraction['situacao']}: só uma infração ABERTA aceita defesa.",
+            ), []
+        if now > parse_time(infraction["prazoDefesa"]):
+            return efi_error(
+                400, "prazo_defesa_expirado", "O prazo para a defesa desta infração terminou."
+            ), []
+        record_defense(stored, analise, justificativa, now)
+        if infraction["situacao"] == "ACEITA":
+            self._return_to_payer(infraction, now)
+        return Response.json(200, copy.deepcopy(infraction)), [self._infraction_notice(infraction)]
+
+    # MED infractions: the control API's side (POST /_sim/disputes, .../{id}/close).
+
+    def disputed_charge(self, payment_id: str) -> str | None:
+        """The newest paid (CONCLUIDA) cob whose `infoAdicionais` payment_id is `payment_id`."""
+        paid = [
+            record
+            for record in self.store.charges(gateway=self.name, reference=payment_id)
+            if record.status == "CONCLUIDA"
+        ]
+        return max(paid, key=lambda record: record.created_at).id if paid else None
+
+    def open_dispute(
+        self, charge_id: str, *, amount: int | None, reason: str, kind: str
+    ) -> tuple[dict[str, Any], Delivery]:
+        if kind not in ("", "pix_med"):
+            raise SimulationError(400, f"Efí's disputes are PIX MED infractions, not {kind!r}")
+        with self.store.lock:
+            pix = self._paid_pix(charge_id)
+            if any(
+                stored["data"]["situacao"] in OPEN_SITUATIONS
+                for stored in self._infractions_on(pix["endToEndId"])
+            ):
+                raise SimulationError(409, f"the pix of cob {charge_id} has an open infraction")
+            available = self._available(pix)
+            amount = available if amount is None else amount
+            if not 0 < amount <= available:
+                raise SimulationError(
+                    400, f"amount {amount} is not within what is left of the pix ({available})"
+                )
+            now = utc_now()
+            infraction = new_infraction(pix, amount=amount, reason=reason, now=now)
+            stored = {"data": infraction, "created": now, "updated": now}
+            self.store.bucket(INFRACTIONS)[infraction["idInfracao"]] = stored
+            notice = self._infraction_notice(infraction)
+        return copy.deepcopy(infraction), self.context.callbacks.deliver(self.name, *notice)
+
+    def has_dispute(self, dispute_id: str) -> bool:
+        with self.store.lock:
+            return dispute_id in self.store.bucket(INFRACTIONS)
+
+    def close_dispute(self, dispute_id: str, *, outcome: str) -> tuple[dict[str, Any], Delivery]:
+        with self.store.lock:
+            stored = self.store.bucket(INFRACTIONS).get(dispute_id)
+            if stored is None:
+                raise SimulationError(404, f"no Efí infraction {dispute_id}")
+            infraction, now = stored["data"], utc_now()
+            if infraction["situacao"] not in OPEN_SITUATIONS:
+                raise SimulationError(409, f"infraction {dispute_id} is {infraction['situacao']}")
+            move(stored, OUTCOMES[outcome], now)
+            if infraction["situacao"] == "ACEITA":
+                self._return_to_payer(infraction, now)
+            notice = self._infraction_notice(infraction)
+        return copy.deepcopy(infraction), self.context.callbacks.deliver(self.name, *notice)
+
+    def _paid_pix(self, txid: str) -> dict[str, Any]:
+        stored = self.store.bucket("gerencianet.cobs").get(txid)
+        if stored is None:
+            raise SimulationError(404, f"no Gerencianet cob {txid}")
+        received = stored["data"].get("pix") or []
+        if stored["data"]["status"] != "CONCLUIDA" or not received:
+            raise SimulationError(409, f"cob {txid} is {stored['data']['status']}, not paid")
+        pix = self._received(received[0]["endToEndId"])  # settles devoluções in processing
+        assert pix is not None  # a paid cob's pix is always indexed
+        return pix
+
+    def _infractions_on(self, e2eid: str) -> list[dict[str, Any]]:
+        """The stored infractions on one pix (looked up by key, so the state file keeps
+        whatever the caller changes in them)."""
+        infractions = self.store.bucket(INFRACTIONS)
+        ids = [i for i, stored in infractions.items() if stored["data"]["endToEndId"] == e2eid]
+        return [infractions[i] for i in ids]
+
+    def _return_to_payer(self, infraction: dict[str, Any], now: datetime) -> None:
+        """An accepted infraction's money goes back: a MED devolução on its pix."""
+        pix = self._received(infraction["endToEndId"])
+        assert pix is not None  # infractions are opened on received pix only
+        devolution = med_devolution(infraction, rtr_prefix="D" + EFI_ISPB, now=now)
+        pix.setdefault("devolucoes", []).append(devolution)
+        self.store.add_refund(
+            RefundRecord(
+                gateway=self.name,
+                id=devolution["rtrId"],
+                charge_id=pix["txid"],
+                idempotency_key=devolution["id"],
+                amount=minor_from_major(devolution["valor"]),
+                status=devolution["status"],
+            )
+        )
+        self._record_returned(pix)
+
+    def _infraction_notice(self, infraction: dict[str, Any]) -> Notice:
+        """The callback for the infraction as it is now (a redelivery sends this same state)."""
+        chave = self.store.bucket("gerencianet.cobs")[infraction["txid"]]["data"]["chave"]
+        webhook = self.store.bucket("gerencianet.webhooks").get(chave)
+        registered = webhook["webhookUrl"] if webhook else None
+        payload = {"infracoes": [copy.deepcopy(infraction)]}
+        return "infracao", self._notification_builder(payload, registered)
 
     # Helpers.
 
@@ -496,6 +705,12 @@ def _webhook_url(target: CallbackTarget) -> str:
     if not target.url or not target.secret or "hmac=" in target.url:
         return target.url
     return with_query(target.url, {"hmac": target.secret, "ignorar": ""})
+
+
+def _infraction_not_found(infraction_id: str) -> Response:
+    return efi_error(
+        404, "infracao_nao_encontrada", f"Nenhuma infração encontrada com o id {infraction_id}."
+    )
 
 
 def _reference(body: dict[str, Any]) -> str:

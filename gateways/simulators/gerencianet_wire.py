@@ -135,3 +135,18 @@ def webhook_not_found(chave: str) -> Response:
         "Webhook não encontrado.",
         f"Nenhum webhook associado à chave {chave}.",
     )
+
+
+def efi_error(status: int, name: str, message: str) -> Response:
+    """An error of Efí's own endpoints (`/v2/gn/...`): `{"nome", "mensagem"}`, not problem+json."""
+    return Response.json(status, {"nome": name, "mensagem": message})
+
+
+def efi_json_object(request: Request) -> dict[str, Any] | Response:
+    try:
+        body = request.json()
+    except ValueError:
+        return efi_error(400, "json_invalido", "O corpo da requisição não é um JSON válido.")
+    if not isinstance(body, dict):
+        return efi_error(400, "json_invalido", "O corpo da requisição deve ser um objeto.")
+    return body
