@@ -5,6 +5,10 @@ payer must be sent to (REQUIRES_ACTION); once the payer approved it (the return 
 or the CHECKOUT.ORDER.APPROVED callback), `capture` takes the money. The order id is
 the charge's reference throughout; the capture's id is `ChargeResult.capture_reference`.
 
+Disputes (the Disputes API v1, which the SDK does not wrap) are read over plain HTTP with
+the SDK's token: PayPal disputes a capture, so `disputes(order id)` lists those of the
+order's captures, and a dispute's charge is the order its capture belongs to.
+
 The SDK fetches its OAuth token on the first call and keeps it until it expires. When
 fetching it fails with an HTTP answer the SDK swallows the status (it raises
 AuthValidationException); a token provider of ours fetches it instead, so the failure
@@ -12,9 +16,10 @@ keeps its status and is told apart from the call's own failure.
 """
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 from paypalserversdk.configuration import Configuration, Environment, Server
@@ -34,10 +39,14 @@ from gateways.base import (
     Ambiguous,
     CallbackEvent,
     CallbackKind,
+    ChargeNotFound,
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
     Declined,
+    DisputeKind,
+    DisputeResult,
+    DisputeStatus,
     ErrorDetails,
     GatewayAdapter,
     GatewayError,
@@ -62,6 +71,8 @@ PRODUCTION_BASE = "https://api-m.paypal.com"
 CALLBACK_TOLERANCE_SECONDS = 300
 REPRESENTATION = "return=representation"  # the whole order, not only id, status and links
 APPROVAL_RELS = ("payer-action", "approve")  # payment_source orders, application_context ones
+DISPUTES_PATH = "/v1/customer/disputes"
+DISPUTES_PAGE_SIZE = 50  # PayPal's most
 
 _ORDER_STATUSES = {
     "CREATED": ChargeStatus.REQUIRES_ACTION,
@@ -99,6 +110,20 @@ _CALLBACK_KINDS = {
     "PAYMENT.CAPTURE.DENIED": CallbackKind.PAYMENT_UPDATED,
     "PAYMENT.CAPTURE.REFUNDED": CallbackKind.REFUND_SUCCEEDED,
 }
+
+# A dispute still open, by its status; a RESOLVED one is told by its outcome.
+_DISPUTE_STATUSES = {
+    "OPEN": DisputeStatus.NEEDS_RESPONSE,
+    "WAITING_FOR_SELLER_RESPONSE": DisputeStatus.NEEDS_RESPONSE,
+    "WAITING_FOR_BUYER_RESPONSE": DisputeStatus.UNDER_REVIEW,
+    "UNDER_REVIEW": DisputeStatus.UNDER_REVIEW,
+    "OTHER": DisputeStatus.UNDER_REVIEW,
+}
+_LOST_OUTCOMES = frozenset({"RESOLVED_BUYER_FAVOUR", "RESOLVED_WITH_PAYOUT", "ACCEPTED"})
+# Stages of a card network's process: an INQUIRY (PayPal's own case) is not one.
+_CHARGEBACK_STAGES = frozenset({"CHARGEBACK", "PRE_ARBITRATION", "ARBITRATION"})
+# Captures that took money: a declined one cannot be disputed.
+_UNDISPUTABLE_CAPTURES = frozenset({"DECLINED", "FAILED"})
 
 _TRANSMISSION_HEADERS = {
     "transmission_id": "PAYPAL-TRANSMISSION-ID",
@@ -250,6 +275,135 @@ class PayPalAdapter(GatewayAdapter):
         """A new OAuth token: authenticated by the credentials, and changes nothing."""
         return probe_health(lambda: self._send(self._sdk.oauth_2.fetch_token))
 
+    # Disputes.
+
+    def disputes(self, reference: str) -> list[DisputeResult]:
+        """The disputes on the order's captures (PayPal disputes a capture, not an order)."""
+        found: dict[str, DisputeResult] = {}
+        for capture_id in _capture_ids(self._order(reference)):
+            query = {"disputed_transaction_id": capture_id}
+            for summary in self._dispute_summaries(query):
+                dispute_id = str(summary.get("dispute_id") or "")
+                if dispute_id and dispute_id not in found:
+                    found[dispute_id] = self._dispute_result(
+                        self._dispute_details(dispute_id), charge_reference=reference
+                    )
+        return list(found.values())
+
+    def dispute(self, reference: str) -> DisputeResult:
+        dispute = self._dispute_details(reference)
+        return self._dispute_result(dispute, charge_reference=self._order_of_dispute(dispute))
+
+    def disputes_since(self, since: datetime) -> list[DisputeResult]:
+        """Disputes created at or after `since` (PayPal's `start_time`), each read in full."""
+        query = {"start_time": _rfc3339(since)}
+        orders: dict[str, str] = {}  # capture id -> order id, read once per capture
+        found: dict[str, DisputeResult] = {}
+        for summary in self._dispute_summaries(query):
+            dispute_id = str(summary.get("dispute_id") or "")
+            if not dispute_id or dispute_id in found:
+                continue
+            dispute = self._dispute_details(dispute_id)
+            capture_id = _disputed_capture(dispute)
+            if capture_id not in orders:
+                orders[capture_id] = self._order_of_dispute(dispute)
+            found[dispute_id] = self._dispute_result(dispute, charge_reference=orders[capture_id])
+        return list(found.values())
+
+    def submit_dispute_evidence(self, reference: str, text: str) -> DisputeResult:
+        """The text as evidence of type OTHER; PayPal then reviews the dispute (UNDER_REVIEW).
+
+        PayPal takes it only while it waits for the seller (a `provide_evidence` link):
+        otherwise Declined (ACTION_NOT_ALLOWED_IN_CURRENT_DISPUTE_STATE).
+        """
+        evidence = {"evidences": [{"evidence_type": "OTHER", "notes": text}]}
+        # multipart/form-data with one JSON part named "input" (no documents attached).
+        form = {"input": (None, json.dumps(evidence), "application/json")}
+        path = f"{_dispute_path(reference)}/provide-evidence"
+        self._rest("POST", path, subject="dispute", files=form)
+        return self.dispute(reference)
+
+    def _dispute_summaries(self, query: Mapping[str, str]) -> Iterator[Mapping[str, Any]]:
+        """Every summary the list answers for `query`, page after page."""
+        params = {**query, "page_size": str(DISPUTES_PAGE_SIZE)}
+        seen_tokens: set[str] = set()
+        while True:
+            page = self._rest("GET", DISPUTES_PATH, params=params)
+            for item in page.get("items") or []:
+                if isinstance(item, Mapping):
+                    yield item
+            token = _next_page_token(page)
+            if not token or token in seen_tokens:
+                return
+            seen_tokens.add(token)
+            params = {**params, "next_page_token": token}
+
+    def _dispute_details(self, dispute_id: str) -> Mapping[str, Any]:
+        return self._rest("GET", _dispute_path(dispute_id), subject="dispute")
+
+    def _order_of_dispute(self, dispute: Mapping[str, Any]) -> str:
+        """The order whose capture is disputed (its capture carries the order's id); the
+        capture's id when PayPal has no such capture (a payment not made through Orders)."""
+        capture_id = _disputed_capture(dispute)
+        if not capture_id:
+            return ""
+        try:
+            capture = self._call(
+                lambda: self._sdk.payments.get_captured_payment({"capture_id": capture_id})
+            )
+        except ChargeNotFound:
+            return capture_id
+        return _order_id_of(capture) or capture_id
+
+    def _dispute_result(
+        self, dispute: Mapping[str, Any], *, charge_reference: str
+    ) -> DisputeResult:
+        """An answer not shaped as PayPal documents is Ambiguous, as an unreadable order is."""
+        try:
+            return _dispute_result(dispute, charge_reference)
+        except (ArithmeticError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise Ambiguous(f"{self.code}: unreadable dispute") from exc
+
+    def _rest(
+        self, method: str, path: str, *, subject: str = "order", **options: Any
+    ) -> Mapping[str, Any]:
+        """A call the SDK does not wrap, as plain HTTP with its OAuth token, failures mapped
+        as the SDK's are; once more with a new token if PayPal refused the kept one."""
+        kept = self._token
+        try:
+            return self._rest_once(method, path, subject=subject, **options)
+        except Misconfigured as exc:
+            if exc.http_status == 401 and self._token is kept and kept is not None:
+                kept.expiry = 0  # the SDK's own token object: it asks the provider again
+                return self._rest_once(method, path, subject=subject, **options)
+            raise
+
+    def _rest_once(
+        self, method: str, path: str, *, subject: str, **options: Any
+    ) -> Mapping[str, Any]:
+        def send() -> requests.Response:
+            self._sdk.oauth_2.is_valid()  # the SDK's token, or a new one from the provider
+            assert self._token is not None  # is_valid() raised if none could be had
+            return pooled_session().request(
+                method,
+                f"{self._base_url}{path}",
+                headers={"Authorization": f"Bearer {self._token.access_token}"},
+                timeout=self.timeout_seconds,
+                **options,
+            )
+
+        answer = self._send(send)
+        try:
+            body = answer.json()
+        except ValueError:
+            body = None
+        if not 200 <= answer.status_code < 300:
+            body = body if isinstance(body, Mapping) else {}
+            raise _error_for(answer.status_code, body, gateway=self.code, subject=subject)
+        if not isinstance(body, Mapping):
+            raise Ambiguous(f"{self.code}: the answer is not a JSON object")
+        return body
+
     def parse_callback(
         self, *, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> CallbackEvent:
@@ -281,6 +435,8 @@ class PayPalAdapter(GatewayAdapter):
         if not isinstance(resource, Mapping) or not event.get("id"):
             raise InvalidCallback(f"{self.code}: the signed body is not an event")
         event_type = str(event.get("event_type") or "")
+        if event_type.startswith("CUSTOMER.DISPUTE."):
+            return self._dispute_event(event, resource)
         if event_type.startswith("CHECKOUT.ORDER."):
             unit = _first_unit(resource)
             reference, payment_id = str(resource.get("id") or ""), unit.get("custom_id")
@@ -301,6 +457,21 @@ class PayPalAdapter(GatewayAdapter):
             raw=event,
         )
 
+    def _dispute_event(self, event: Mapping[str, Any], dispute: Mapping[str, Any]) -> CallbackEvent:
+        """Opened, changed or resolved: PayWave reads the disputes back. The dispute names
+        the capture (PayWave's `capture_reference`) and echoes the payment's ids."""
+        transaction = _disputed_transaction(dispute)
+        payment_id = transaction.get("custom") or transaction.get("invoice_number")
+        return CallbackEvent(
+            gateway=self.code,
+            event_id=str(event["id"]),
+            kind=CallbackKind.DISPUTE_UPDATED,
+            reference=str(transaction.get("seller_transaction_id") or ""),
+            payment_id=str(payment_id or ""),
+            amount=_amount(dispute.get("dispute_amount")),
+            raw=event,
+        )
+
     def _capture_refunded(self, refund: Mapping[str, Any]) -> Mapping[str, Any]:
         """The capture a refund came from (its `up` link), read for its order's id."""
         capture_id = _link(refund, "up").rstrip("/").rpartition("/")[2]
@@ -312,26 +483,9 @@ class PayPalAdapter(GatewayAdapter):
 
     def _verify(self, verification: Mapping[str, Any]) -> str:
         """PayPal's verdict on a transmission: a plain authenticated POST (not in the SDK)."""
-
-        def post() -> requests.Response:
-            self._sdk.oauth_2.is_valid()  # the SDK's token, or a new one from the provider
-            assert self._token is not None  # is_valid() raised if none could be had
-            return pooled_session().post(
-                f"{self._base_url}/v1/notifications/verify-webhook-signature",
-                json=verification,
-                headers={"Authorization": f"Bearer {self._token.access_token}"},
-                timeout=self.timeout_seconds,
-            )
-
-        answer = self._send(post)
-        try:
-            verdict = answer.json()
-        except ValueError:
-            verdict = None
-        if not 200 <= answer.status_code < 300:
-            raise _error_for(answer.status_code, verdict or {}, gateway=self.code)
-        if not isinstance(verdict, Mapping):
-            raise Ambiguous(f"{self.code}: unreadable verification answer")
+        verdict = self._rest(
+            "POST", "/v1/notifications/verify-webhook-signature", json=verification
+        )
         return str(verdict.get("verification_status") or "")
 
     def _order(self, reference: str) -> Mapping[str, Any]:
@@ -464,6 +618,85 @@ def _capture_of(order: Mapping[str, Any]) -> Mapping[str, Any]:
     return captures[-1] if captures and isinstance(captures[-1], Mapping) else {}
 
 
+def _capture_ids(order: Mapping[str, Any]) -> list[str]:
+    """The order's captures that took money (a declined one comes before a retry)."""
+    captures = (_first_unit(order).get("payments") or {}).get("captures") or []
+    return [
+        str(capture["id"])
+        for capture in captures
+        if isinstance(capture, Mapping)
+        and capture.get("id")
+        and capture.get("status") not in _UNDISPUTABLE_CAPTURES
+    ]
+
+
+def _dispute_path(dispute_id: str) -> str:
+    if not dispute_id:  # the path would be the list's
+        raise ChargeNotFound("paypal: no such dispute", code="INVALID_RESOURCE_ID")
+    return f"{DISPUTES_PATH}/{quote(dispute_id, safe='')}"
+
+
+def _disputed_transaction(dispute: Mapping[str, Any]) -> Mapping[str, Any]:
+    transactions = dispute.get("disputed_transactions") or [{}]
+    return transactions[0] if isinstance(transactions[0], Mapping) else {}
+
+
+def _disputed_capture(dispute: Mapping[str, Any]) -> str:
+    return str(_disputed_transaction(dispute).get("seller_transaction_id") or "")
+
+
+def _dispute_result(dispute: Mapping[str, Any], charge_reference: str) -> DisputeResult:
+    amount = dispute["dispute_amount"]
+    status, raw = _dispute_status(dispute)
+    stage = str(dispute.get("dispute_life_cycle_stage") or "")
+    due = dispute.get("seller_response_due_date")
+    return DisputeResult(
+        reference=str(dispute["dispute_id"]),
+        charge_reference=charge_reference,
+        kind=DisputeKind.CHARGEBACK if stage in _CHARGEBACK_STAGES else DisputeKind.MEDIATION,
+        status=status,
+        raw_status=raw,
+        amount=Money.from_decimal(str(amount["value"]), str(amount["currency_code"])).amount,
+        currency=str(amount["currency_code"]).upper(),
+        reason=str(dispute.get("reason") or ""),
+        evidence_due_at=_time(str(due)) if due else None,
+        evidence_submittable=bool(_link(dispute, "provide_evidence")),
+    )
+
+
+def _dispute_status(dispute: Mapping[str, Any]) -> tuple[DisputeStatus, str]:
+    """PayWave's status and PayPal's words: the status, and a resolved one's outcome."""
+    raw = str(dispute.get("status") or "")
+    if raw != "RESOLVED":
+        return _DISPUTE_STATUSES.get(raw, DisputeStatus.UNDER_REVIEW), raw
+    outcome = dispute.get("dispute_outcome") or {}
+    code = str(outcome.get("outcome_code") or "")
+    refunded = _amount(outcome.get("amount_refunded")) or 0
+    # Won: RESOLVED_SELLER_FAVOUR, CANCELED_BY_BUYER, DENIED: the money stays.
+    lost = code in _LOST_OUTCOMES or refunded > 0
+    return (DisputeStatus.LOST if lost else DisputeStatus.WON), f"{raw}/{code}"
+
+
+def _next_page_token(page: Mapping[str, Any]) -> str:
+    """The `next_page_token` of the list's `next` link ("" on the last page)."""
+    query = parse_qs(urlsplit(_link(page, "next")).query)
+    return (query.get("next_page_token") or [""])[0]
+
+
+def _rfc3339(moment: datetime) -> str:
+    """ "2024-05-01T12:00:00.000Z", as the Disputes API takes times."""
+    if moment.tzinfo is None:
+        raise ValueError("a time without a time zone")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"a time without a time zone: {text}")
+    return moment
+
+
 def _order_id_of(capture: Mapping[str, Any]) -> str:
     related = (capture.get("supplementary_data") or {}).get("related_ids") or {}
     return str(related.get("order_id") or "")
@@ -560,7 +793,9 @@ def _api_error(exc: ApiException, *, gateway: str) -> GatewayError:
     return error
 
 
-def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> GatewayError:
+def _error_for(
+    status: int, body: Mapping[str, Any], *, gateway: str, subject: str = "order"
+) -> GatewayError:
     """PayPal's error answer: its first detail's issue as the code, classed by status.
 
     429 and 503 are Retryable, other 5xx Ambiguous: PayPal-Request-Id makes the retry
@@ -576,4 +811,4 @@ def _error_for(status: int, body: Mapping[str, Any], *, gateway: str) -> Gateway
         ),
         "http_status": status,
     }
-    return error_for_status(status, details, gateway=gateway, subject="order")
+    return error_for_status(status, details, gateway=gateway, subject=subject)

@@ -1,4 +1,5 @@
-"""PayPal under /paypal: OAuth, Orders v2 (CAPTURE), captures, refunds, signed webhooks.
+"""PayPal under /paypal: OAuth, Orders v2 (CAPTURE), captures, refunds, disputes, signed
+webhooks.
 
 `POST /v1/oauth2/token` takes HTTP Basic auth with the configured client id and secret
 and issues a bearer token for 32400 s; every other route wants one. JSON bodies; errors
@@ -11,8 +12,11 @@ after an error the same id is processed again.
 
 The payer approves (or cancels) at `/_sim/paypal/approve/{order id}` (control.py), the
 approval link of each order. Webhooks (CHECKOUT.ORDER.APPROVED, PAYMENT.CAPTURE.COMPLETED,
-.DENIED, .REFUNDED) are sent after the change is made, before the answer leaves, to the
-`paypal` callback target, whose `secret` is the webhook id.
+.DENIED, .REFUNDED; CUSTOMER.DISPUTE.*) are sent after the change is made, before the
+answer leaves, to the `paypal` callback target, whose `secret` is the webhook id.
+
+Disputes (the Disputes API v1, on captures) are in paypal_disputes.py; the control API
+opens and closes them through the four dispute methods here.
 """
 
 import copy
@@ -21,7 +25,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -32,11 +36,14 @@ from gateways.simulators.callbacks import (
     paypal_transmission_signature,
     with_query,
 )
-from gateways.simulators.context import GatewaySimulator, SimulationError, utc_now
+from gateways.simulators.context import GatewaySimulator, SimContext, SimulationError, utc_now
 from gateways.simulators.faults import CaptureFault, RefundFault
 from gateways.simulators.gerencianet_wire import basic_credentials
+from gateways.simulators.paypal_disputes import PayPalDisputes
 from gateways.simulators.paypal_wire import (
     OrderRequest,
+    Outbox,
+    Webhook,
     error,
     issue,
     link,
@@ -47,6 +54,7 @@ from gateways.simulators.paypal_wire import (
     parse_order_request,
     paypal_id,
     paypal_time,
+    webhook_event,
 )
 from gateways.simulators.routing import Request, Response, Route, route
 from gateways.simulators.store import ChargeRecord, RefundRecord
@@ -56,7 +64,9 @@ APP_ID = "APP-80W284485P519543T"
 SCOPES = (
     "https://uri.paypal.com/services/payments/payment/authcapture "
     "https://uri.paypal.com/services/payments/refund openid "
-    "https://uri.paypal.com/services/applications/webhooks"
+    "https://uri.paypal.com/services/applications/webhooks "
+    "https://uri.paypal.com/services/disputes/read-seller "
+    "https://uri.paypal.com/services/disputes/update-seller"
 )
 MERCHANT = {"email_address": "merchant@paywave.example", "merchant_id": "PAYWAVESANDBOX1"}
 PAYER_NAME = {"given_name": "Maria", "surname": "Silva"}
@@ -80,22 +90,21 @@ _REFUND_STATUSES = {
 }
 AWAITING_PAYER = ("CREATED", "PAYER_ACTION_REQUIRED")
 
-
-@dataclass(frozen=True)
-class _Webhook:
-    event_type: str
-    body: bytes
-
-
-Outbox = list[_Webhook]
 Handler = Callable[[Request, Outbox], Response]
 
 
 class PayPalSimulator(GatewaySimulator):
     name = "paypal"
 
+    def __init__(self, context: SimContext) -> None:
+        super().__init__(context)
+        self.disputes = PayPalDisputes(
+            self.store, api_base=lambda: self.api_base, money_back=self._dispute_lost
+        )
+
     def routes(self) -> list[Route]:
         p = "/paypal"
+        disputes = f"{p}/v1/customer/disputes"
         return [
             route("POST", f"{p}/v1/oauth2/token", self._token),
             route("POST", f"{p}/v2/checkout/orders", self._guard(self._create_order)),
@@ -108,6 +117,13 @@ class PayPalSimulator(GatewaySimulator):
                 "POST",
                 f"{p}/v1/notifications/verify-webhook-signature",
                 self._guard(self._verify_webhook),
+            ),
+            route("GET", disputes, self._guard(self.disputes.list_disputes)),
+            route("GET", f"{disputes}/{{id}}", self._guard(self.disputes.show_dispute)),
+            route(
+                "POST",
+                f"{disputes}/{{id}}/provide-evidence",
+                self._guard(self.disputes.provide_evidence),
             ),
         ]
 
@@ -398,6 +414,8 @@ class PayPalSimulator(GatewaySimulator):
             return issue(422, "CAPTURE_FULLY_REFUNDED"), None
         if status not in ("COMPLETED", "PARTIALLY_REFUNDED"):
             return issue(422, "REFUND_NOT_ALLOWED"), None
+        if (disputed := self.disputes.refund_refusal(capture_id)) is not None:
+            return disputed, None
         amount = self._refund_amount(body, stored, remaining)
         if isinstance(amount, Response):
             return amount, None
@@ -471,24 +489,30 @@ class PayPalSimulator(GatewaySimulator):
         """The capture and the recorded charge after one of their refunds completed."""
         refund = self.store.bucket("paypal.refunds")[refund_id]
         capture = self.store.bucket("paypal.captures")[refund["capture_id"]]
+        completed = self._money_returned(capture, refund["data"]["update_time"])
+        refund["data"]["seller_payable_breakdown"]["total_refunded_amount"] = money(
+            completed, capture["currency"]
+        )
+        rendered = self._render_refund(refund_id)
+        summary = f"A {_amount_text(rendered)} capture payment was refunded"
+        self._emit(outbox, "PAYMENT.CAPTURE.REFUNDED", "refund", rendered, summary)
+
+    def _money_returned(self, capture: dict[str, Any], update_time: str) -> int:
+        """The capture's status and its recorded charge after money went back to the payer
+        (a refund completed, a dispute lost). Answers what its completed refunds add up to."""
         refunds = self.store.bucket("paypal.refunds")
         completed = sum(
             refunds[other]["amount"]
             for other in capture["refund_ids"]
             if refunds[other]["data"]["status"] == "COMPLETED"
         )
-        full = completed == capture["amount"]
+        returned = completed + capture.get("reversed", 0)  # "reversed": by disputes lost
+        full = returned >= capture["amount"]
         capture["data"].update(
-            status="REFUNDED" if full else "PARTIALLY_REFUNDED",
-            update_time=refund["data"]["update_time"],
+            status="REFUNDED" if full else "PARTIALLY_REFUNDED", update_time=update_time
         )
-        refund["data"]["seller_payable_breakdown"]["total_refunded_amount"] = money(
-            completed, capture["currency"]
-        )
-        self.store.update_charge(self.name, capture["order_id"], amount_refunded=completed)
-        rendered = self._render_refund(refund_id)
-        summary = f"A {_amount_text(rendered)} capture payment was refunded"
-        self._emit(outbox, "PAYMENT.CAPTURE.REFUNDED", "refund", rendered, summary)
+        self.store.update_charge(self.name, capture["order_id"], amount_refunded=returned)
+        return completed
 
     def _get_refund(self, request: Request, outbox: Outbox) -> Response:
         refund_id = request.params["id"]
@@ -581,25 +605,58 @@ class PayPalSimulator(GatewaySimulator):
             raise SimulationError(409, f"order {order_id} is {status}, not awaiting the payer")
         return stored
 
+    # Disputes, as the control API opens and closes them (the routes: paypal_disputes.py).
+
+    def disputed_charge(self, payment_id: str) -> str | None:
+        with self.store.lock:
+            return self.disputes.capture_for(payment_id)
+
+    def open_dispute(
+        self, charge_id: str, *, amount: int | None, reason: str, kind: str
+    ) -> tuple[dict[str, Any], Delivery | None]:
+        return self._dispute_change(
+            lambda outbox: self.disputes.open(
+                charge_id, amount=amount, reason=reason, kind=kind, outbox=outbox
+            )
+        )
+
+    def has_dispute(self, dispute_id: str) -> bool:
+        with self.store.lock:
+            return self.disputes.known(dispute_id)
+
+    def close_dispute(
+        self, dispute_id: str, *, outcome: str
+    ) -> tuple[dict[str, Any], Delivery | None]:
+        return self._dispute_change(
+            lambda outbox: self.disputes.close(dispute_id, outcome=outcome, outbox=outbox)
+        )
+
+    def _dispute_change(
+        self, change: Callable[[Outbox], dict[str, Any]]
+    ) -> tuple[dict[str, Any], Delivery | None]:
+        """The change under the store's lock, then its webhook (as _guard sends them)."""
+        outbox: Outbox = []
+        with self.store.lock:
+            dispute = change(outbox)
+        deliveries = [self._send(webhook) for webhook in outbox]
+        return dispute, deliveries[-1] if deliveries else None
+
+    def _dispute_lost(self, capture_id: str, amount: int, update_time: str) -> None:
+        """A dispute resolved in the buyer's favour took `amount` of the capture back."""
+        capture = self.store.bucket("paypal.captures")[capture_id]
+        capture["taken"] += amount
+        capture["reversed"] = capture.get("reversed", 0) + amount
+        self._money_returned(capture, update_time)
+
     # Webhooks.
 
     def _emit(
         self, outbox: Outbox, event_type: str, resource_type: str, resource: Any, summary: str
     ) -> None:
         """Queue one event, sent once the change is made (see _guard)."""
-        event = {
-            "id": f"WH-{paypal_id()}-{paypal_id()}",
-            "event_version": "1.0",
-            "create_time": paypal_time(utc_now()),
-            "resource_type": resource_type,
-            "resource_version": "2.0",
-            "event_type": event_type,
-            "summary": summary,
-            "resource": copy.deepcopy(resource),
-        }
-        outbox.append(_Webhook(event_type, json.dumps(event).encode()))
+        outbox.append(webhook_event(event_type, resource_type, resource, summary))
 
-    def _send(self, webhook: _Webhook) -> Delivery:
+    def _send(self, webhook: Webhook) -> Delivery:
         return self.context.callbacks.deliver(
             self.name, webhook.event_type, self._webhook_builder(webhook.body)
         )

@@ -1,5 +1,8 @@
-"""PayPal REST on the wire: ids, times, money, order request validation, error bodies."""
+"""PayPal REST on the wire: ids, times, money, order request validation, error bodies,
+webhook events."""
 
+import copy
+import json
 import re
 import secrets
 import string
@@ -95,6 +98,11 @@ ISSUES = {
     "amount that has not yet been refunded.",
     "REFUND_CURRENCY_MISMATCH": "Refund must be in the same currency as the capture.",
     "REFUND_NOT_ALLOWED": "Only a completed capture can be refunded.",
+    "REFUND_NOT_PERMITTED_DUE_TO_CHARGEBACK": "Refunds not allowed on this capture due to a "
+    "chargeback on the card or bank. Please contact the payee to resolve the chargeback.",
+    "TRANSACTION_REFUSED": "The request was refused.",
+    "ACTION_NOT_ALLOWED_IN_CURRENT_DISPUTE_STATE": "You cannot complete this action for this "
+    "dispute ID.",
 }
 
 
@@ -145,15 +153,18 @@ def issue(
     *,
     field: str | None = None,
     value: str | None = None,
+    location: str = "body",
+    description: str = "",
     extra_links: list[dict[str, str]] | None = None,
 ) -> Response:
-    """An error with one detail whose `issue` is `name` (its description from ISSUES)."""
+    """An error with one detail whose `issue` is `name` (its description from ISSUES unless
+    given); `field` is in the body, or where `location` says ("query", "path")."""
     detail: dict[str, Any] = {}
     if field is not None:
-        detail.update(field=field, location="body")
+        detail.update(field=field, location=location)
     if value is not None:
         detail["value"] = value
-    detail.update(issue=name, description=ISSUES.get(name, name))
+    detail.update(issue=name, description=description or ISSUES.get(name, name))
     links = [link(f"{INFORMATION_BASE}{name}", "information_link"), *(extra_links or [])]
     return error(status, None, [detail], links)
 
@@ -165,6 +176,42 @@ def not_found(resource_id: str) -> Response:
 def oauth_error(status: int, kind: str, description: str) -> Response:
     """The OAuth endpoints' (and a bad bearer token's) own error shape."""
     return Response.json(status, {"error": kind, "error_description": description})
+
+
+# Webhook events.
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One event to send: its type (for the delivery log) and its body, as signed."""
+
+    event_type: str
+    body: bytes
+
+
+Outbox = list[Webhook]  # events a change queued, sent once the store's lock is let go
+
+
+def webhook_event(
+    event_type: str,
+    resource_type: str,
+    resource: Any,
+    summary: str,
+    *,
+    resource_version: str = "2.0",
+) -> Webhook:
+    """A webhook event as PayPal sends it, around a copy of `resource` as it is now."""
+    event = {
+        "id": f"WH-{paypal_id()}-{paypal_id()}",
+        "event_version": "1.0",
+        "create_time": paypal_time(datetime.now(UTC)),
+        "resource_type": resource_type,
+        "resource_version": resource_version,
+        "event_type": event_type,
+        "summary": summary,
+        "resource": copy.deepcopy(resource),
+    }
+    return Webhook(event_type, json.dumps(event).encode())
 
 
 # Request bodies.
