@@ -19,13 +19,15 @@ from gateways.base import (
     ChargeResult,
     ChargeStatus,
     GatewayError,
+    Unsupported,
 )
 from gateways.models import CallbackStatus, Gateway, GatewayCallback
 from gateways.registry import adapter_for
 from paywave.observability.alerts import AlertKind, operator_alert
 
 from .approvals import ApprovalUnreadable, approval_settle, waits_for_approval
-from .models import FailureCode, Payment, PaymentAttempt
+from .disputes import DISPUTABLE, disputes_sync
+from .models import Dispute, FailureCode, Payment, PaymentAttempt
 from .models import PaymentStatus as S
 from .orphans import orphans_due_now
 from .processing import charge_result_apply, payment_settle_paid
@@ -51,10 +53,13 @@ def callback_process(callback_id: int) -> None:
     callback = GatewayCallback.objects.filter(pk=callback_id).first()
     if callback is None or callback.status != CallbackStatus.RECEIVED:
         return  # processed already (a duplicate job)
-    if callback.kind not in _PAYMENT_KINDS:
+    if callback.kind not in _PAYMENT_KINDS and callback.kind != CallbackKind.DISPUTE_UPDATED:
         _finish(callback, CallbackStatus.IGNORED, f"{callback.kind}: not a payment state")
         return
     payment = _payment_for(callback)
+    if callback.kind == CallbackKind.DISPUTE_UPDATED:
+        _disputes_read(callback, payment)
+        return
     if payment is None:
         # Perhaps a charge a fallback left behind, whose reference was never answered.
         looked_at = orphans_due_now(callback.gateway)
@@ -89,6 +94,38 @@ def callback_process(callback_id: int) -> None:
     _finish(callback, status, detail, payment_id=payment.pk)
 
 
+def _disputes_read(callback: GatewayCallback, payment: Payment | None) -> None:
+    """A dispute callback: read the payment's disputes back from the gateway, apply them."""
+    if payment is None:
+        _finish(callback, CallbackStatus.UNMATCHED, "no payment of ours has this charge")
+        logger.warning(
+            "dispute callback for an unknown charge: the dispute poll looks at it",
+            extra={"gateway": callback.gateway, "reference": callback.reference},
+        )
+        return
+    gateway = Gateway.objects.filter(code=callback.gateway).first()
+    assert gateway is not None  # the row the callback came in through
+    disputes = _read_disputes(payment, gateway)
+    said = ", ".join(f"{dispute.reference} {dispute.status}" for dispute in disputes)
+    _finish(
+        callback,
+        CallbackStatus.PROCESSED,
+        f"disputes: {said or 'none at the gateway'}",
+        payment_id=payment.pk,
+    )
+
+
+def _read_disputes(payment: Payment, gateway: Gateway) -> list[Dispute]:
+    """The payment's disputes as the gateway reports them, applied; none where the gateway's
+    API has no disputes to read."""
+    try:
+        return disputes_sync(payment, gateway, actor=ACTOR)
+    except Unsupported:
+        return []
+    except GatewayError as exc:
+        raise CallbackLookupFailed(f"{type(exc).__name__}: {exc.message}") from exc
+
+
 def callback_give_up(callback_id: int, reason: str) -> None:
     """After the last retry: the payment stays as it is and reconciliation looks at it."""
     callback = GatewayCallback.objects.filter(pk=callback_id).first()
@@ -104,7 +141,9 @@ def _payment_for(callback: GatewayCallback) -> Payment | None:
     if not callback.reference:
         return None
     by_reference = Payment.objects.filter(gateway=callback.gateway).filter(
-        Q(gateway_reference=callback.reference) | Q(pix_txid=callback.reference)
+        Q(gateway_reference=callback.reference)
+        | Q(pix_txid=callback.reference)
+        | Q(capture_reference=callback.reference)
     )
     payment = by_reference.first()
     if payment is not None:
@@ -172,6 +211,14 @@ def _apply(payment: Payment, gateway: Gateway, result: ChargeResult) -> tuple[st
                 failure_code=FailureCode.EXPIRED,
                 failure_message="The PIX charge expired before it was paid.",
             )
+        elif (
+            # Money taken back from a settled payment: by a dispute (a chargeback, or a
+            # mediation that ended refunded), which is applied; otherwise an operator looks.
+            result.status in REVERSED_CHARGE_STATUSES
+            and payment.status in DISPUTABLE
+            and (disputes := _read_disputes(payment, gateway))
+        ):
+            said += "; disputes: " + ", ".join(f"{d.reference} {d.status}" for d in disputes)
         elif result.status in REVERSED_CHARGE_STATUSES:
             operator_alert(
                 AlertKind.CHARGE_REVERSED,

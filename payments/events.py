@@ -7,7 +7,7 @@ wallets and notifications subscribe to them in their AppConfig.ready().
 from dataclasses import dataclass
 from typing import Any
 
-from .models import Payment, PaymentStatus, Refund
+from .models import CLOSED_DISPUTE_STATUSES, Dispute, Payment, PaymentStatus, Refund
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,3 +44,28 @@ class RefundChanged:
     from_status: str
     to_status: str
     document: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisputeChanged:
+    """A dispute was first seen (from "") or moved on, under its payment's lock.
+
+    `document` is the dispute as wallet apps see it (API.md), as it commits; a dispute
+    first seen already closed goes from "" straight to `won` or `lost`.
+    """
+
+    dispute: Dispute
+    payment: Payment
+    from_status: str
+    to_status: str
+    document: dict[str, Any]
+
+    @property
+    def opened(self) -> bool:
+        return self.from_status == ""
+
+    @property
+    def closed(self) -> bool:
+        return self.to_status in CLOSED_DISPUTE_STATUSES and (
+            self.from_status not in CLOSED_DISPUTE_STATUSES
+        )

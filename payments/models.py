@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from gateways.base import RefundStatus
+from gateways.base import DisputeKind, DisputeStatus, RefundStatus
 from paywave.encryption.fields import EncryptedTextField, key_id_index
 from paywave.models import ApiClient
 from paywave.values.money_text import money_display
@@ -345,3 +345,75 @@ class OrphanCharge(models.Model):
     @property
     def refund_idempotency_key(self) -> str:
         return f"paywave-orphan-{self.payment_id}-{self.gateway}-refund"
+
+
+DISPUTE_STATUS_CHOICES = [(status.value, status.name.title()) for status in DisputeStatus]
+DISPUTE_KIND_CHOICES = [(kind.value, kind.name.title()) for kind in DisputeKind]
+OPEN_DISPUTE_STATUSES = (DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW)
+CLOSED_DISPUTE_STATUSES = (DisputeStatus.WON, DisputeStatus.LOST)
+
+
+class Dispute(models.Model):
+    """A payer contesting a succeeded payment at its gateway: a chargeback, a gateway's own
+    mediation, or a PIX MED return request. Its state is only ever what the gateway reports
+    (payments/disputes.py); its money moves in the ledger as it opens and closes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
+    gateway = models.CharField(max_length=40)
+    reference = models.CharField(max_length=120, help_text="The gateway's id for the dispute.")
+    kind = models.CharField(max_length=16, choices=DISPUTE_KIND_CHOICES)
+    status = models.CharField(max_length=16, choices=DISPUTE_STATUS_CHOICES)
+    raw_status = models.CharField(max_length=120, blank=True, default="")
+    amount = models.BigIntegerField(help_text="Minor units of `currency`: what the payer disputes.")
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=120, blank=True, default="")
+    evidence_due_at = models.DateTimeField(null=True, blank=True)
+    evidence_submittable = models.BooleanField(default=False)
+    # What staff answered through the gateway's API (it may name the payer: encrypted).
+    evidence_text = EncryptedTextField(blank=True, default="")
+    evidence_submitted_at = models.DateTimeField(null=True, blank=True)
+    evidence_submitted_by = models.CharField(max_length=120, blank=True, default="")
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # When PayWave last read it at the gateway (callback or polling).
+    checked_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-opened_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "reference"], name="dispute_reference_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="dispute_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=[status.value for status in DisputeStatus]),
+                name="dispute_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=[kind.value for kind in DisputeKind]),
+                name="dispute_kind_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["checked_at"],
+                condition=Q(status__in=["needs_response", "under_review"]),
+                name="dispute_open_checked_idx",
+            ),
+            models.Index(
+                fields=["evidence_due_at"],
+                condition=Q(status="needs_response"),
+                name="dispute_due_idx",
+            ),
+            key_id_index("evidence_text", name="dispute_evidence_text_key_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"dispute {self.reference} {money_display(self.amount, self.currency)} {self.status}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_DISPUTE_STATUSES

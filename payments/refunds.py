@@ -34,7 +34,14 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from gateways.base import Ambiguous, Declined, GatewayError, RefundResult, RefundStatus
+from gateways.base import (
+    Ambiguous,
+    Declined,
+    DisputeStatus,
+    GatewayError,
+    RefundResult,
+    RefundStatus,
+)
 from gateways.models import Gateway
 from gateways.registry import adapter_for
 from paywave.api.errors import ApplicationError, Conflict, NotFound
@@ -46,8 +53,9 @@ from paywave.observability.log_context import log_context
 from paywave.queries import one_or_none
 
 from .dispatch import refund_dispatch
+from .disputes import open_dispute_amount
 from .events import RefundChanged
-from .models import Payment, Refund
+from .models import Dispute, Payment, Refund
 from .models import PaymentStatus as S
 from .processing import NextStep
 from .transitions import payment_transition
@@ -76,13 +84,17 @@ def refund_document(refund: Refund) -> dict[str, Any]:
 
 
 def refundable_amount(payment: Payment) -> int:
-    """What is left to refund: pending refunds count as if they had succeeded."""
+    """What is left to refund: pending refunds count as if they had succeeded, and what
+    lost disputes gave back to the payer is gone."""
     promised = (
         Refund.objects.filter(payment=payment)
         .exclude(status=RefundStatus.FAILED)
         .aggregate(total=Sum("amount"))["total"]
     )
-    return payment.amount - (promised or 0)
+    charged_back = Dispute.objects.filter(payment=payment, status=DisputeStatus.LOST).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return payment.amount - (promised or 0) - (charged_back or 0)
 
 
 def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor: str) -> Refund:
@@ -96,6 +108,12 @@ def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor
             raise Conflict(
                 f"A {payment.status} payment cannot be refunded; only a succeeded one.",
                 code="payment_not_refundable",
+            )
+        if open_dispute_amount(payment):
+            # The gateways refuse it too: the disputed money is not the merchant's to give.
+            raise Conflict(
+                "The payment is disputed; it can be refunded once the dispute is closed.",
+                code="payment_disputed",
             )
         left = refundable_amount(payment)
         if left <= 0:
@@ -307,14 +325,27 @@ def _succeed(refund: Refund, reference: str) -> None:
         if not won:
             return  # another worker settled it
         refunded = payment.amount_refunded + refund.amount
-        payment = payment_transition(
-            payment_id=payment.pk,
-            from_statuses=REFUNDABLE,
-            to_status=S.REFUNDED if refunded == payment.amount else S.PARTIALLY_REFUNDED,
-            reason=f"refund {refund.id} of {refund.amount}",
-            actor=f"refund:{refund.actor}",
-            amount_refunded=refunded,
-        )
+        if refunded > payment.amount or payment.status not in REFUNDABLE:
+            # A dispute lost while the refund was under way gave the payer money too.
+            operator_alert(
+                AlertKind.CHARGE_REVERSED,
+                f"payment {payment.pk} ({payment.status}): refund {refund.id} and lost "
+                f"disputes gave back {refunded} of {payment.amount}: the payer got more "
+                "back than was paid",
+                payment_id=str(payment.pk),
+                gateway=refund.gateway,
+            )
+            refunded = payment.amount
+        if payment.status in REFUNDABLE:
+            payment = payment_transition(
+                payment_id=payment.pk,
+                from_statuses=REFUNDABLE,
+                to_status=S.REFUNDED if refunded == payment.amount else S.PARTIALLY_REFUNDED,
+                reason=f"refund {refund.id} of {refund.amount}",
+                actor=f"refund:{refund.actor}",
+                locked=payment,
+                amount_refunded=refunded,
+            )
         refund.refresh_from_db()
         _publish(refund, payment, from_status=RefundStatus.PENDING)
 

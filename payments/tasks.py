@@ -17,6 +17,7 @@ from .dispatch import (
     payment_dispatch,
     refund_dispatch,
 )
+from .dispute_poll import disputes_poll
 from .jobs import (
     CANCEL_AT_GATEWAY,
     PAYER_RETURNED,
@@ -95,3 +96,8 @@ def reconcile_refunds() -> dict[str, int]:
 @shared_task(name="payments.withdraw_orphans", ignore_result=True)
 def withdraw_orphans() -> dict[str, int]:
     return orphans_withdraw()
+
+
+@shared_task(name="payments.poll_disputes", ignore_result=True)
+def poll_disputes() -> dict[str, int]:
+    return disputes_poll()

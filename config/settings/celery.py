@@ -11,6 +11,7 @@ from paywave import jobs  # the queues' names (a module: `import *` passes no se
 from .environment import VAR_DIR, env
 from .notifications import PAYWAVE_WEBHOOK_SWEEP_SECONDS
 from .payments import (
+    PAYWAVE_DISPUTE_POLL_SECONDS,
     PAYWAVE_HEALTH_PROBE_SECONDS,
     PAYWAVE_ORPHAN_SWEEP_SECONDS,
     PAYWAVE_OUTBOX_SWEEP_SECONDS,
@@ -87,6 +88,7 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-payments": _sweep("payments.reconcile", PAYWAVE_RECONCILE_SWEEP_SECONDS),
     "reconcile-refunds": _sweep("payments.reconcile_refunds", PAYWAVE_RECONCILE_SWEEP_SECONDS),
     "withdraw-orphan-charges": _sweep("payments.withdraw_orphans", PAYWAVE_ORPHAN_SWEEP_SECONDS),
+    "poll-disputes": _sweep("payments.poll_disputes", PAYWAVE_DISPUTE_POLL_SECONDS),
     "check-ledger": _every("wallets.check_ledger", timedelta(days=1)),
     "purge-rejected-gateway-callbacks": _every("gateways.purge_rejected_callbacks", _HOURLY),
     "sweep-webhook-events": _sweep("notifications.sweep_events", PAYWAVE_WEBHOOK_SWEEP_SECONDS),

@@ -76,3 +76,8 @@ PAYWAVE_ORPHAN_ABSENT_AFTER_SECONDS = env.float(
     "PAYWAVE_ORPHAN_ABSENT_AFTER_SECONDS", default=300.0
 )
 PAYWAVE_ORPHAN_GIVE_UP_SECONDS = env.float("PAYWAVE_ORPHAN_GIVE_UP_SECONDS", default=7 * 86400.0)
+# Disputes (payments/dispute_poll.py): every PAYWAVE_DISPUTE_POLL_SECONDS each gateway is
+# asked for the disputes opened since the last run, and an open dispute not read for
+# PAYWAVE_DISPUTE_RECHECK_SECONDS is read again, so one whose callback was lost is applied.
+PAYWAVE_DISPUTE_POLL_SECONDS = env.float("PAYWAVE_DISPUTE_POLL_SECONDS", default=900.0)
+PAYWAVE_DISPUTE_RECHECK_SECONDS = env.float("PAYWAVE_DISPUTE_RECHECK_SECONDS", default=3600.0)

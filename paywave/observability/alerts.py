@@ -46,6 +46,9 @@ class AlertKind:
     CHARGE_REVERSED = "charge_reversed"  # a charge read back was refunded or disputed
     EXTRA_PAYMENT_REFUNDED = "extra_payment_refunded"  # a second payment for one payment
     ORPHAN_UNRESOLVED = "orphan_unresolved"  # a charge left behind that nobody could withdraw
+    DISPUTE_OPENED = "dispute_opened"  # a payer disputes a payment: evidence may be due
+    DISPUTE_RECEIVABLE = "dispute_receivable"  # a dispute took more than its wallet held
+    DISPUTE_UNMATCHED = "dispute_unmatched"  # a dispute PayWave cannot tie to its payment
 
 
 def alert_sender_register(send: Callable[[str, str, dict[str, Any]], None]) -> None:

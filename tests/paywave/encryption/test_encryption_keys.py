@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from gateways.models import CallbackStatus, GatewayCallback
 from notifications.models import Event, WebhookEndpoint
-from payments.models import AttemptOutcome, OrphanCharge, Payment, PaymentAttempt
+from payments.models import AttemptOutcome, Dispute, OrphanCharge, Payment, PaymentAttempt
 from paywave.encryption import crypto
 from paywave.encryption.checks import (
     check_encryption_keys_in_use,
@@ -39,6 +39,7 @@ ALL_COLUMNS = {
     "payments.Payment.payer_tax_id",
     "payments.PaymentAttempt.charge_params",
     "payments.OrphanCharge.charge_params",
+    "payments.Dispute.evidence_text",
     "gateways.GatewayCallback.body",
     "notifications.WebhookEndpoint.secret",
     "notifications.Event.data",
@@ -72,6 +73,7 @@ class Stored:
     payment: Payment
     attempt: PaymentAttempt
     orphan: OrphanCharge
+    dispute: Dispute
     callback: GatewayCallback
     endpoint: WebhookEndpoint
     event: Event
@@ -83,6 +85,7 @@ class Stored:
             "payer": (payment.payer_name, payment.payer_email, payment.payer_tax_id),
             "charge": PaymentAttempt.objects.get(pk=self.attempt.pk).charge_params,
             "orphan": OrphanCharge.objects.get(pk=self.orphan.pk).charge_params,
+            "evidence": Dispute.objects.get(pk=self.dispute.pk).evidence_text,
             "callback": GatewayCallback.objects.get(pk=self.callback.pk).body,
             "secret": WebhookEndpoint.objects.get(pk=self.endpoint.pk).secret,
             "event": Event.objects.get(pk=self.event.pk).data,
@@ -94,6 +97,7 @@ EXPECTED = {
     "payer": ("Ana Souza", "ana@example.com", "12345678909"),
     "charge": '{"payer": {"name": "Ana Souza"}}',
     "orphan": '{"payer": {"tax_id": "12345678909"}}',
+    "evidence": "Delivered to Ana Souza, ana@example.com",
     "callback": '{"payer": {"email": "ana@example.com"}}',
     "secret": "whsec_kept_secret",
     "event": {"id": "e1", "payer": {"name": "Ana Souza"}},
@@ -120,6 +124,16 @@ def store_one_of_each() -> Stored:
             reason="test",
             expires_at=payment.created_at,
             charge_params=EXPECTED["orphan"],
+        ),
+        dispute=Dispute.objects.create(
+            payment=payment,
+            gateway="stripe",
+            reference=f"dp_{payment.pk}",
+            kind="chargeback",
+            status="under_review",
+            amount=100,
+            currency="BRL",
+            evidence_text=EXPECTED["evidence"],
         ),
         callback=GatewayCallback.objects.create(
             gateway="mercadopago", status=CallbackStatus.RECEIVED, body=EXPECTED["callback"]
