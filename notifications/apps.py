@@ -10,14 +10,14 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self) -> None:
-        from payments.events import PaymentChanged, RefundChanged
+        from payments.events import DisputeChanged, PaymentChanged, RefundChanged
         from paywave.domain_events import Phase, subscribe
         from paywave.observability.alerts import alert_sender_register
 
         from . import tasks  # noqa: F401  (the jobs' bodies, for every process that publishes)
         from .dispatch import alert_publish
         from .models import WebhookEndpoint
-        from .subscribers import payment_event_record, refund_event_record
+        from .subscribers import dispute_event_record, payment_event_record, refund_event_record
 
         alert_sender_register(alert_publish)
 
@@ -29,6 +29,7 @@ class NotificationsConfig(AppConfig):
         # In the change's transaction: the event row and its deliveries commit with it.
         subscribe(PaymentChanged, payment_event_record, phase=Phase.IN_TRANSACTION)
         subscribe(RefundChanged, refund_event_record, phase=Phase.IN_TRANSACTION)
+        subscribe(DisputeChanged, dispute_event_record, phase=Phase.IN_TRANSACTION)
 
 
 def _endpoints_changed(**_: Any) -> None:

@@ -18,6 +18,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "payment.expired",
     "payment.partially_refunded",
     "payment.refunded",
+    "payment.dispute_opened",
+    "payment.dispute_closed",
     "refund.succeeded",
     "refund.failed",
     "wallet.credited",

@@ -1,7 +1,7 @@
 """The webhook outbox of payments' changes: an Event, fanned out, in their transaction."""
 
 from gateways.base import RefundStatus
-from payments.events import PaymentChanged, RefundChanged
+from payments.events import DisputeChanged, PaymentChanged, RefundChanged
 
 from .services import event_record
 
@@ -25,3 +25,19 @@ def refund_event_record(change: RefundChanged) -> None:
             subject_id=change.payment.id,
             data=change.document,
         )
+
+
+def dispute_event_record(change: DisputeChanged) -> None:
+    """`payment.dispute_opened` when first seen, `payment.dispute_closed` when won or lost
+    (both, in that order, for a dispute first seen closed)."""
+    for event_type, happened in (
+        ("payment.dispute_opened", change.opened),
+        ("payment.dispute_closed", change.closed),
+    ):
+        if happened:
+            event_record(
+                type=event_type,
+                client_id=change.payment.client_id,
+                subject_id=change.payment.id,
+                data=change.document,
+            )
