@@ -7,12 +7,18 @@ class WalletsConfig(AppConfig):
     name = "wallets"
 
     def ready(self) -> None:
-        from payments.events import PaymentChanged, RefundChanged
+        from payments.events import DisputeChanged, PaymentChanged, RefundChanged
         from paywave.domain_events import Phase, subscribe
 
-        from .subscribers import payment_wallet_check, payment_wallet_credit, refund_wallet_debit
+        from .subscribers import (
+            dispute_wallet_movement,
+            payment_wallet_check,
+            payment_wallet_credit,
+            refund_wallet_debit,
+        )
 
         # In the change's transaction: the ledger moves with the payment or not at all.
         subscribe(PaymentChanged, payment_wallet_check, phase=Phase.IN_TRANSACTION)
         subscribe(PaymentChanged, payment_wallet_credit, phase=Phase.IN_TRANSACTION)
         subscribe(RefundChanged, refund_wallet_debit, phase=Phase.IN_TRANSACTION)
+        subscribe(DisputeChanged, dispute_wallet_movement, phase=Phase.IN_TRANSACTION)

@@ -3,7 +3,10 @@
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Window
 from django.db.models.functions import Coalesce
 
-from .models import Account, Entry, Journal
+from gateways.base import DisputeStatus
+from payments.models import OPEN_DISPUTE_STATUSES, Dispute
+
+from .models import DISPUTE_JOURNAL_KINDS, Account, AccountKind, Entry, Journal, JournalKind
 
 # Enough to act on; the count says how many there were.
 MAX_REPORTED_PER_CHECK = 50
@@ -19,6 +22,9 @@ def ledger_problems() -> list[str]:
         _running_balances_wrong,
         _negative_balances,
         _currencies_not_summing_to_zero,
+        _positive_receivables,
+        _held_unlike_open_disputes,
+        _disputes_unlike_their_journals,
     ):
         problems.extend(check())
     return problems
@@ -132,3 +138,81 @@ def _currencies_not_summing_to_zero() -> list[str]:
         .order_by("currency")
     )
     return [f"{row['currency']}: account balances sum to {row['total']}, not 0" for row in rows]
+
+
+def _positive_receivables() -> list[str]:
+    """A receivable holds what a wallet owes: never more than nothing."""
+    rows = Account.objects.filter(kind=AccountKind.RECEIVABLE, balance__gt=0).order_by("pk")
+    return [
+        f"account {account} ({account.pk}): balance {account.balance}, a receivable is never "
+        "positive"
+        for account in rows[:MAX_REPORTED_PER_CHECK]
+    ]
+
+
+def _closed_dispute_ids() -> set[object]:
+    return set(
+        Journal.objects.filter(
+            kind__in=[JournalKind.DISPUTE_RELEASE, JournalKind.DISPUTE_LOSS]
+        ).values_list("dispute_id", flat=True)
+    )
+
+
+def _held_unlike_open_disputes() -> list[str]:
+    """Each wallet's held-for-disputes balance is what its holds took and nothing closed yet."""
+    closed = _closed_dispute_ids()
+    expected: dict[object, int] = {}
+    for account_id, dispute_id, amount in Entry.objects.filter(
+        journal__kind=JournalKind.DISPUTE_HOLD, account__kind=AccountKind.DISPUTES
+    ).values_list("account_id", "journal__dispute_id", "amount"):
+        if dispute_id not in closed:
+            expected[account_id] = expected.get(account_id, 0) + amount
+    lines = []
+    for account in Account.objects.filter(kind=AccountKind.DISPUTES).order_by("pk"):
+        if account.balance != expected.get(account.pk, 0):
+            lines.append(
+                f"account {account} ({account.pk}): balance {account.balance}, but its open "
+                f"disputes hold {expected.get(account.pk, 0)}"
+            )
+    return lines[:MAX_REPORTED_PER_CHECK]
+
+
+def _disputes_unlike_their_journals() -> list[str]:
+    """Every dispute's money where its status says: held while open, released when won,
+    sent back when lost (for a payment that credited a wallet)."""
+    kinds: dict[object, set[str]] = {}
+    for dispute_id, kind in Journal.objects.filter(kind__in=DISPUTE_JOURNAL_KINDS).values_list(
+        "dispute_id", "kind"
+    ):
+        kinds.setdefault(dispute_id, set()).add(kind)
+    credited = set(
+        Journal.objects.filter(kind=JournalKind.PAYMENT_CREDIT).values_list("payment_id", flat=True)
+    )
+    lines = []
+    disputes = Dispute.objects.filter(payment_id__in=credited).order_by("opened_at", "pk")
+    for dispute_id, status, reference in disputes.values_list("id", "status", "reference"):
+        found = kinds.pop(dispute_id, set())
+        if problem := _journals_problem(status, found):
+            lines.append(f"dispute {reference} ({dispute_id}, {status}): {problem}")
+    lines.extend(f"dispute {dispute_id}: journals {sorted(found)} but no such dispute"
+                 for dispute_id, found in kinds.items())  # fmt: skip
+    return lines[:MAX_REPORTED_PER_CHECK]
+
+
+def _journals_problem(status: str, found: set[str]) -> str:
+    hold, release, loss = (
+        JournalKind.DISPUTE_HOLD in found,
+        JournalKind.DISPUTE_RELEASE in found,
+        JournalKind.DISPUTE_LOSS in found,
+    )
+    if release and loss:
+        return "both released and lost"
+    if (release or loss) and not hold:
+        return "closed in the ledger without a hold"
+    if status in OPEN_DISPUTE_STATUSES and not (hold and not release and not loss):
+        return "open, but its amount is not held"
+    if status == DisputeStatus.LOST and not (hold and loss):
+        return "lost, but its amount was not sent back"
+    if status == DisputeStatus.WON and (loss or (hold and not release)):
+        return "won, but its amount was not released"
+    return ""

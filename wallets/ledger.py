@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from paywave.api.errors import Conflict
 
-from .models import Account, AccountKind, Entry, Journal, Transfer
+from .models import NEGATIVE_ACCOUNT_KINDS, Account, Entry, Journal, Transfer
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def system_account(*, kind: str, code: str, currency: str) -> Account:
         kind=kind,
         code=code,
         currency=currency,
-        defaults={"allow_negative": kind == AccountKind.CLEARING},
+        defaults={"allow_negative": kind in NEGATIVE_ACCOUNT_KINDS},
     )
     return account
 
@@ -63,6 +63,7 @@ def journal_post(
     payment_id: UUID | None = None,
     refund_id: UUID | None = None,
     transfer: Transfer | None = None,
+    dispute_id: UUID | None = None,
 ) -> list[Entry]:
     """Apply `moves` (locked account, signed amount) as one journal; returns its entries.
 
@@ -89,7 +90,12 @@ def journal_post(
 
     now = timezone.now()  # taken under the locks: entries of an account are in time order
     journal = Journal.objects.create(
-        kind=kind, payment_id=payment_id, refund_id=refund_id, transfer=transfer, created_at=now
+        kind=kind,
+        payment_id=payment_id,
+        refund_id=refund_id,
+        transfer=transfer,
+        dispute_id=dispute_id,
+        created_at=now,
     )
     entries = []
     for (account, amount), balance in zip(moves, balances, strict=True):

@@ -23,6 +23,16 @@ class AccountKind(models.TextChoices):
     WALLET = "wallet"
     CLEARING = "clearing"  # money a gateway collected for us: goes negative as wallets are paid
     REFUNDS = "refunds"  # money taken from wallets for refunds on its way back to payers
+    # Per wallet (`code` = the wallet's id): money a payer disputes, out of the wallet's
+    # spendable balance until the dispute closes.
+    DISPUTES = "disputes"
+    # Per wallet (`code` = the wallet's id): what a wallet owes when a dispute took more
+    # than it held. Only ever negative or zero.
+    RECEIVABLE = "receivable"
+
+
+# System accounts that may go below zero: what they hold is owed to PayWave.
+NEGATIVE_ACCOUNT_KINDS = frozenset({AccountKind.CLEARING, AccountKind.RECEIVABLE})
 
 
 class WalletStatus(models.TextChoices):
@@ -119,6 +129,18 @@ class JournalKind(models.TextChoices):
     REFUND_DEBIT = "refund_debit"
     REFUND_DEBIT_REVERSAL = "refund_debit_reversal"
     TRANSFER = "transfer"
+    DISPUTE_HOLD = "dispute_hold"  # a dispute opened: its amount leaves the spendable balance
+    DISPUTE_RELEASE = "dispute_release"  # won: the amount goes back (first to what is owed)
+    DISPUTE_LOSS = "dispute_loss"  # lost: the gateway took the amount back
+    # What a wallet owed (its receivable) paid from money that came back to it.
+    RECEIVABLE_SETTLEMENT = "receivable_settlement"
+
+
+DISPUTE_JOURNAL_KINDS = (
+    JournalKind.DISPUTE_HOLD,
+    JournalKind.DISPUTE_RELEASE,
+    JournalKind.DISPUTE_LOSS,
+)
 
 
 class TransferStatus(models.TextChoices):
@@ -163,7 +185,8 @@ class Journal(models.Model):
     """One movement: entries summing to zero, written in one database transaction.
 
     The unique constraints make each movement happen once: one credit per
-    payment, one debit (and one reversal) per refund, one journal per transfer.
+    payment, one debit (and one reversal) per refund, one journal per transfer,
+    one hold (and one release or loss) per dispute.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -177,6 +200,8 @@ class Journal(models.Model):
     )
     # The refunds feature's Refund id (no foreign key: refunds own their table).
     refund_id = models.UUIDField(null=True, blank=True)
+    # The payments' Dispute id, for the dispute movements (no foreign key, as for refunds).
+    dispute_id = models.UUIDField(null=True, blank=True)
     transfer = models.OneToOneField(
         Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="journal"
     )
@@ -191,15 +216,24 @@ class Journal(models.Model):
             models.CheckConstraint(
                 condition=(
                     Q(kind="payment_credit", refund_id__isnull=True, transfer__isnull=True)
-                    & Q(payment__isnull=False)
+                    & Q(payment__isnull=False, dispute_id__isnull=True)
                 )
                 | (
                     Q(kind__in=["refund_debit", "refund_debit_reversal"], transfer__isnull=True)
-                    & Q(payment__isnull=False, refund_id__isnull=False)
+                    & Q(payment__isnull=False, refund_id__isnull=False, dispute_id__isnull=True)
                 )
                 | (
                     Q(kind="transfer", transfer__isnull=False)
-                    & Q(payment__isnull=True, refund_id__isnull=True)
+                    & Q(payment__isnull=True, refund_id__isnull=True, dispute_id__isnull=True)
+                )
+                | (
+                    Q(kind__in=["dispute_hold", "dispute_release", "dispute_loss"])
+                    & Q(payment__isnull=False, dispute_id__isnull=False)
+                    & Q(refund_id__isnull=True, transfer__isnull=True)
+                )
+                | (
+                    Q(kind="receivable_settlement", transfer__isnull=True)
+                    & Q(refund_id__isnull=True, dispute_id__isnull=True)
                 ),
                 name="journal_reference_matches_kind",
             ),
@@ -212,6 +246,12 @@ class Journal(models.Model):
                 fields=["kind", "refund_id"],
                 condition=Q(refund_id__isnull=False),
                 name="journal_once_per_refund",
+            ),
+            # One hold per dispute, and one release or loss (never both: ledger checks).
+            models.UniqueConstraint(
+                fields=["kind", "dispute_id"],
+                condition=Q(dispute_id__isnull=False),
+                name="journal_once_per_dispute",
             ),
         ]
 

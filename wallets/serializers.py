@@ -45,6 +45,7 @@ def entry_document(entry: Entry) -> dict[str, Any]:
         "payment_id": str(journal.payment_id) if journal.payment_id else None,
         "refund_id": str(journal.refund_id) if journal.refund_id else None,
         "transfer_id": str(journal.transfer_id) if journal.transfer_id else None,
+        "dispute_id": str(journal.dispute_id) if journal.dispute_id else None,
         "created_at": _iso(entry.created_at),
     }
 
@@ -87,6 +88,7 @@ class EntryOutputSerializer(serializers.Serializer):
     payment_id = serializers.UUIDField(allow_null=True)
     refund_id = serializers.UUIDField(allow_null=True)
     transfer_id = serializers.UUIDField(allow_null=True)
+    dispute_id = serializers.UUIDField(allow_null=True)
     created_at = serializers.DateTimeField()
 
 

@@ -10,6 +10,7 @@ from payments.models import Payment
 from paywave.api.errors import ApplicationError, Conflict
 from paywave.observability.alerts import AlertKind, operator_alert
 
+from .disputes import owed_account_of, owed_settle
 from .ledger import InsufficientFunds, accounts_lock, journal_post, retry_on_deadlock
 from .ledger import system_account as _system_account
 from .models import AccountKind, Journal, JournalKind, Transfer, Wallet, WalletStatus
@@ -166,15 +167,20 @@ def wallet_reverse_refund_debit(*, refund_id: UUID) -> Journal | None:
     """Give a failed refund's debit back to the wallet, once; None if nothing was debited."""
     debit = (
         Journal.objects.filter(kind=JournalKind.REFUND_DEBIT, refund_id=refund_id)
-        .prefetch_related("entries")
+        .prefetch_related("entries__account")
         .first()
     )
     if debit is None:
         return None
     lines = [(entry.account_id, entry.amount) for entry in debit.entries.all()]
+    # The wallet's line is the debit's negative one; a dispute may have left it owing.
+    wallet_id = next(account_id for account_id, amount in lines if amount < 0)
+    owed = owed_account_of(wallet_id, debit.entries.all()[0].account.currency)
+    owed_id = owed.pk if owed else None
 
     def reverse() -> Journal:
-        accounts = accounts_lock(account_id for account_id, _ in lines)
+        locked = [account_id for account_id, _ in lines]
+        accounts = accounts_lock([*locked, owed_id] if owed_id else locked)
         existing = Journal.objects.filter(
             kind=JournalKind.REFUND_DEBIT_REVERSAL, refund_id=refund_id
         ).first()
@@ -186,6 +192,8 @@ def wallet_reverse_refund_debit(*, refund_id: UUID) -> Journal | None:
             payment_id=debit.payment_id,
             refund_id=refund_id,
         )
+        # What a dispute left owed is paid first from the money that came back.
+        owed_settle(accounts, wallet_id=wallet_id, owed_id=owed_id, payment_id=debit.payment_id)
         return entries[0].journal
 
     return retry_on_deadlock(reverse)

@@ -162,6 +162,7 @@ def test_entries_are_the_ledger_lines_newest_first(api: APIClient, wallet_of: Wa
         "payment_id",
         "refund_id",
         "transfer_id",
+        "dispute_id",
         "created_at",
     }
     assert api.get(f"/api/v1/wallets/{wallet.pk}").json()["balance"] == 800
