@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis, refund_apis
+from . import apis, dispute_apis, refund_apis
 
 urlpatterns = [
     path("payments", apis.PaymentCollectionApi.as_view(), name="payment-collection"),
@@ -14,6 +14,11 @@ urlpatterns = [
         "payments/<uuid:payment_id>/refunds",
         refund_apis.PaymentRefundsApi.as_view(),
         name="payment-refunds",
+    ),
+    path(
+        "payments/<uuid:payment_id>/disputes",
+        dispute_apis.PaymentDisputesApi.as_view(),
+        name="payment-disputes",
     ),
     path(
         "payments/<uuid:payment_id>/qrcode.png",
