@@ -28,6 +28,7 @@ from paywave.encryption import crypto
 from paywave.values.money_text import money_display, money_parse
 from paywave.values.tax_ids import normalize_tax_id, tax_id_kind
 
+from .admin_disputes import DisputeInline
 from .models import (
     FailureCode,
     OrphanCharge,
@@ -298,7 +299,13 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
     )
     search_fields = ("=pix_txid", "=gateway_reference", "=capture_reference")
     list_select_related = ("client",)
-    inlines = (PaymentEventInline, PaymentAttemptInline, RefundInline, OrphanChargeInline)
+    inlines = (
+        PaymentEventInline,
+        PaymentAttemptInline,
+        RefundInline,
+        DisputeInline,
+        OrphanChargeInline,
+    )
     fields = (
         ("id", "client", "version"),
         ("status", "failure_code", "failure_message"),

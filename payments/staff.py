@@ -7,11 +7,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from paywave.api.errors import Conflict
+from gateways.models import Gateway
+from gateways.registry import adapter_for
+from paywave.api.errors import ApplicationError, Conflict
 from paywave.values.money_text import money_display
 
 from .dispatch import payment_dispatch
-from .models import Payment, PaymentAttempt, PaymentEvent, PaymentStatus, Refund
+from .disputes import dispute_apply, gateway_read
+from .models import Dispute, Payment, PaymentAttempt, PaymentEvent, PaymentStatus, Refund
 from .refunds import refund_create
 from .services import payment_cancel
 
@@ -89,3 +92,42 @@ def payment_refund_by_staff(*, payment: Payment, staff: str, amount: int | None 
             actor=actor,
         )
     return refund
+
+
+def dispute_submit_evidence(*, dispute_id: Any, text: str, staff: str) -> Dispute:
+    """Answer an open dispute through its gateway's API with `text`, and submit it.
+
+    Raises Unsupported where the gateway takes answers only in its own dashboard, and the
+    gateway's other errors as they are; nothing is recorded then. What the gateway reports
+    after the answer is applied as any read of the dispute is.
+    """
+    dispute = Dispute.objects.get(pk=dispute_id)
+    if not dispute.is_open:
+        raise Conflict(f"The dispute is {dispute.status}: it takes no more evidence.")
+    text = text.strip()
+    if not text:
+        raise ApplicationError("Write the evidence to send.", fields={"text": "Required."})
+    gateway = Gateway.objects.get(code=dispute.gateway)
+    submit = adapter_for(gateway).submit_dispute_evidence
+    result = gateway_read(gateway.code, submit, dispute.reference, text)
+    actor = f"staff:{staff}"
+    with transaction.atomic():
+        dispute_apply(dispute.payment_id, dispute.gateway, result, actor=actor)
+        dispute.refresh_from_db()
+        dispute.evidence_text = text
+        dispute.evidence_submitted_at = timezone.now()
+        dispute.evidence_submitted_by = staff
+        dispute.save(
+            update_fields=[
+                "evidence_text", "evidence_submitted_at", "evidence_submitted_by", "updated_at",
+            ]
+        )  # fmt: skip
+        status = Payment.objects.values_list("status", flat=True).get(pk=dispute.payment_id)
+        PaymentEvent.objects.create(
+            payment_id=dispute.payment_id,
+            from_status=status,
+            to_status=status,
+            reason=f"dispute {dispute.reference}: evidence submitted ({len(text)} characters)",
+            actor=actor,
+        )
+    return dispute
