@@ -101,7 +101,7 @@ def dispute_apply(
         if dispute is None:
             return _open(payment, gateway, result, actor=actor)
         if dispute.payment_id != payment.pk:
-            _unmatched(dispute.payment_id, gateway, result, f"it belongs to payment {payment.pk}")
+            _unmatched(payment.pk, gateway, result, f"it belongs to payment {dispute.payment_id}")
             return None
         _follow(payment, dispute, result, actor=actor)
         return dispute

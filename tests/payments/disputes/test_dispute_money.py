@@ -342,3 +342,19 @@ def test_money_that_comes_back_to_a_wallet_first_pays_what_it_owes() -> None:
     settlement = Journal.objects.get(kind=JournalKind.RECEIVABLE_SETTLEMENT)
     assert settlement.payment_id == payment.pk
     assert ledger_problems() == []
+
+
+def test_a_known_dispute_reported_on_another_payment_moves_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wallet = WalletFactory()
+    first, second = credited_payment(wallet, 10_000), credited_payment(wallet, 5_000)
+    apply(first, OPEN, amount=1_000)
+
+    assert dispute_apply(second.pk, "stripe", reported(second, LOST, amount=1_000),
+                         actor=ACTOR) is None  # fmt: skip
+
+    assert Dispute.objects.get().status == OPEN
+    [alert] = alerts(caplog, "dispute_unmatched")
+    assert f"payment {second.pk}: it belongs to payment {first.pk}" in alert.getMessage()
+    assert ledger_problems() == []
