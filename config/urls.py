@@ -24,6 +24,7 @@ urlpatterns = [
     path("webhooks/<slug:code>", gateway_callback, name="gateway-callback"),
     path("paypal/return/<uuid:payment_id>", paypal_return, name="paypal-return"),
     path("paypal/cancel/<uuid:payment_id>", paypal_cancel, name="paypal-cancel"),
+    path("pay/", include("payments.hosted_urls")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

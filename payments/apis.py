@@ -1,10 +1,8 @@
 """The payments HTTP API (API.md): validate, call a service or selector, answer."""
 
-import io
 from collections.abc import Iterable
 from uuid import UUID
 
-import segno
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -41,6 +39,7 @@ from paywave.api.pagination import NewestFirstCursorPagination
 
 from . import selectors, services
 from .models import PaymentMethod
+from .qrcode import qr_code_png
 from .serializers import (
     PaymentCreateInputSerializer,
     PaymentListFilterSerializer,
@@ -168,6 +167,7 @@ class PaymentCollectionApi(APIView):
                 metadata=data.get("metadata", {}),
                 return_url=data.get("return_url", ""),
                 cancel_url=data.get("cancel_url", ""),
+                hosted=data.get("hosted", False),
             )
             return StoredResponse(
                 status=status.HTTP_202_ACCEPTED,
@@ -296,8 +296,6 @@ class PaymentQrCodeApi(APIView):
         payment = selectors.payment_get(client_id=client_id_of(request), payment_id=payment_id)
         if payment.method != PaymentMethod.PIX or not payment.pix_qr_code:
             raise NotFound("This payment has no PIX QR code (yet).", code="qr_code_not_available")
-        image = io.BytesIO()
-        segno.make(payment.pix_qr_code, error="m").save(image, kind="png", scale=6, border=4)
-        response = HttpResponse(image.getvalue(), content_type="image/png")
+        response = HttpResponse(qr_code_png(payment.pix_qr_code), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response

@@ -104,6 +104,9 @@ class Payment(models.Model):
     # PayPal), and where PayPal's page sends a payer who cancels (empty: the return_url).
     return_url = models.CharField(max_length=2048, blank=True, default="")
     cancel_url = models.CharField(max_length=2048, blank=True, default="")
+    # The payer pays on PayWave's hosted page (payments/hosted.py), reached through
+    # `next_action`; a hosted card payment's 3-D Secure comes back to that page too.
+    hosted = models.BooleanField(default=False)
     # PayPal: the capture that took the money (the order is `gateway_reference`), and
     # when a payer who has not approved the order by then makes the payment `expired`.
     capture_reference = models.CharField(max_length=120, blank=True, default="", db_index=True)

@@ -68,6 +68,7 @@ from .charges import (
     idempotency_key_for,
     settlement_problem,
 )
+from .hosted_tokens import hosted_return_url
 from .models import (
     AttemptOutcome,
     FailureCode,
@@ -135,6 +136,8 @@ def charge_request_for(
     return_url, cancel_url = payment.return_url, ""
     if payment.method == PaymentMethod.PAYPAL:  # the payer comes back through PayWave
         return_url, cancel_url = payer_return_url(payment), payer_cancel_url(payment)
+    elif payment.method == PaymentMethod.CARD and payment.hosted:  # ... to the hosted page
+        return_url = hosted_return_url(payment)
     return ChargeRequest(
         payment_id=str(payment.id),
         amount=payment.amount,

@@ -16,6 +16,7 @@ from paywave.api.serializer_fields import (
     AmountField,
     CountryField,
     CurrencyField,
+    StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
@@ -27,6 +28,7 @@ from paywave.values.countries import COUNTRY_CODES
 from paywave.values.money import supported_currencies
 from paywave.values.tax_ids import normalize_tax_id, tax_id_kind
 
+from .hosted_tokens import hosted_url
 from .models import (
     AttemptOutcome,
     ParkedReason,
@@ -109,9 +111,18 @@ class PaymentOutputSerializer(serializers.Serializer):
     pix = PixOutputSerializer(allow_null=True)
     card = CardOutputSerializer(allow_null=True)
     paypal = PayPalOutputSerializer(allow_null=True)
-    next_action = serializers.DictField(allow_null=True)
+    next_action = serializers.DictField(
+        allow_null=True,
+        help_text="What the payer must do next, or null. A hosted payment that can still be "
+        'paid: `{"type": "redirect", "url": <the hosted payment page>}`; otherwise the '
+        "gateway's page (3-D Secure, PayPal approval): "
+        '`{"type": "redirect_to_url", "url", "redirect_to_url": {"url", "return_url"}}`.',
+    )
     return_url = serializers.CharField(allow_null=True)
     cancel_url = serializers.CharField(allow_null=True)
+    hosted = serializers.BooleanField(
+        help_text="Whether the payer pays on PayWave's hosted payment page (`next_action`)."
+    )
     attempts = AttemptOutputSerializer(many=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -138,6 +149,24 @@ def _attempt_document(attempt: PaymentAttempt) -> dict[str, Any]:
         "latency_ms": attempt.latency_ms,
         "at": _iso(attempt.created_at),
     }
+
+
+# A hosted payment sends its payer to the hosted page while it can still be paid there.
+PAYABLE_STATUSES = frozenset(
+    {
+        PaymentStatus.PENDING,
+        PaymentStatus.PROCESSING,
+        PaymentStatus.REQUIRES_ACTION,
+        PaymentStatus.AWAITING_PAYMENT,
+    }
+)
+
+
+def _next_action(payment: Payment) -> dict[str, Any] | None:
+    # The hosted page itself follows the gateway's next_action (3-D Secure, PayPal).
+    if payment.hosted and payment.status in PAYABLE_STATUSES:
+        return {"type": "redirect", "url": hosted_url(payment)}
+    return payment.next_action
 
 
 def payment_document(
@@ -194,9 +223,10 @@ def payment_document(
         "pix": pix,
         "card": card,
         "paypal": paypal,
-        "next_action": payment.next_action,
+        "next_action": _next_action(payment),
         "return_url": payment.return_url or None,
         "cancel_url": payment.cancel_url or None,
+        "hosted": payment.hosted,
         "attempts": [_attempt_document(attempt) for attempt in attempts],
         "created_at": _iso(payment.created_at),
         "updated_at": _iso(payment.updated_at),
@@ -305,8 +335,14 @@ class PaymentCreateInputSerializer(StrictSerializer):
         max_length=2048,
         required=False,
         help_text="Where the payer comes back to the wallet app after a gateway's page "
-        "(3-D Secure, PayPal; required for PayPal): an absolute https URL (http too in the "
-        "sandbox).",
+        "(3-D Secure, PayPal) or the hosted payment page (required for PayPal and for "
+        "hosted payments): an absolute https URL (http too in the sandbox).",
+    )
+    hosted = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Pay on PayWave's hosted payment page: `next_action` sends the payer there "
+        "while the payment can be paid; needs `return_url`.",
     )
     cancel_url = ReturnURLField(
         max_length=2048,
@@ -340,6 +376,10 @@ class PaymentCreateInputSerializer(StrictSerializer):
         {
             "if": {"properties": {"method": {"const": PaymentMethod.PAYPAL}}},
             "then": {"required": ["return_url"], "properties": {"pix": False, "card": False}},
+        },
+        {
+            "if": {"properties": {"hosted": {"const": True}}, "required": ["hosted"]},
+            "then": {"required": ["return_url"]},
         },
     ]
 
@@ -383,6 +423,11 @@ class PaymentCreateInputSerializer(StrictSerializer):
                 errors["payer.tax_id"] = "Required for PIX payments (CPF or CNPJ)."
             if not payer.get("email"):
                 errors["payer.email"] = "Required for PIX payments."
+        if attrs.get("hosted") and not attrs.get("return_url"):
+            errors.setdefault(
+                "return_url",
+                "Required for hosted payments: the hosted page sends the payer back there.",
+            )
         if errors:
             raise serializers.ValidationError(errors)
         texts = {"payer.name": payer["name"], "payer.email": payer.get("email", "")}

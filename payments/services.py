@@ -35,6 +35,7 @@ def payment_create(
     metadata: dict[str, str] | None = None,
     return_url: str = "",
     cancel_url: str = "",
+    hosted: bool = False,
 ) -> tuple[Payment, dict[str, Any]]:
     """Store a pending payment and publish its job once the transaction commits.
 
@@ -70,6 +71,7 @@ def payment_create(
             metadata=metadata or {},
             return_url=return_url,
             cancel_url=cancel_url if method == PaymentMethod.PAYPAL else "",
+            hosted=hosted,
         )
         event = PaymentEvent.objects.create(
             payment=payment,

@@ -59,6 +59,10 @@ PAYWAVE_APPROVAL_POLL_SECONDS = env.float("PAYWAVE_APPROVAL_POLL_SECONDS", defau
 PAYWAVE_PUBLIC_URL = env.str(
     "PAYWAVE_PUBLIC_URL", default=f"http://127.0.0.1:{env.int('PAYWAVE_API_PORT', default=8000)}"
 ).rstrip("/")
+# The hosted payment page's link (payments/hosted_tokens.py) opens a card or PayPal
+# payment's pages this long after the payment was created; a PIX payment's, until its
+# code expires (and a few minutes more, to show how it ended).
+PAYWAVE_HOSTED_PAGE_TTL_SECONDS = env.int("PAYWAVE_HOSTED_PAGE_TTL_SECONDS", default=86400)
 # Refund tries wait base * PAYWAVE_RETRY_FACTOR**(n-1) seconds, at most the max, +/- jitter:
 # 10 tries span about 5 minutes. Then a refund the gateway may hold is parked for
 # reconciliation; one it certainly does not hold fails.

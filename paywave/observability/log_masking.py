@@ -36,8 +36,9 @@ SECRET_WORDS = frozenset(
 SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("secret", "key")})
 TOKEN_NAMES = frozenset({"token", "access_token", "refresh_token", "id_token", "auth_token"})
 # Query parameters are masked by name: the secret names above, and short names that carry
-# credentials in URLs (`?key=` of many APIs, `?sig=` of signed URLs). Names stay.
-QUERY_SECRET_NAMES = frozenset({"key", "sig", "auth"})
+# credentials in URLs (`?key=` of many APIs, `?sig=` of signed URLs, `?t=` of the hosted
+# payment page's links). Names stay.
+QUERY_SECRET_NAMES = frozenset({"key", "sig", "auth", "t"})
 TAX_ID_NAMES = re.compile(r"tax[_-]?id|\bcpf\b|\bcnpj\b", re.IGNORECASE)
 _UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
 

@@ -43,3 +43,18 @@ def money_parse(text: str, currency: str) -> Money:
     if money.amount <= 0:
         raise ValueError("Enter an amount greater than zero.")
     return money
+
+
+# The symbols payers in Brazil and English readers know; others are written as their code.
+_SYMBOLS = {"BRL": "R$", "USD": "US$", "EUR": "€", "GBP": "£"}
+
+
+def money_for_payer(amount: int, currency: str, language: str) -> str:
+    """Money as the payer's language writes it: 'R$ 1.234,50' (pt-BR), 'R$1,234.50' (en)."""
+    value = Money(amount, currency).to_decimal()
+    english = f"{value:,.{minor_unit_exponent(currency)}f}"
+    symbol = _SYMBOLS.get(currency)
+    if language.lower().startswith("pt"):
+        number = english.translate(str.maketrans(",.", ".,"))
+        return f"{symbol} {number}" if symbol else f"{currency} {number}"
+    return f"{symbol}{english}" if symbol else f"{currency} {english}"
