@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
+from gateways.models import Gateway
 from paywave.admin_helpers import ViewOnlyPagesMixin, money_field
 from paywave.api.errors import ApplicationError
 from paywave.encryption import crypto
@@ -192,6 +193,26 @@ class FailureCodeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class GatewayFilter(admin.SimpleListFilter):
+    """By gateway, from the gateway table (no scan of the payments for their values), and
+    the payments no gateway took yet, by name rather than as an empty choice."""
+
+    title = "gateway"
+    parameter_name = "gateway"
+    NOT_ROUTED = "-"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        codes = Gateway.objects.order_by("code").values_list("code", flat=True)
+        return [*((code, code) for code in codes), (self.NOT_ROUTED, "not routed yet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Payment]) -> QuerySet[Payment]:
+        if self.value() == self.NOT_ROUTED:
+            return queryset.filter(gateway="")
+        if self.value():
+            return queryset.filter(gateway=self.value())
+        return queryset
+
+
 @dataclass(frozen=True)
 class PageAction:
     """An action offered on a payment's page, in the statuses where it can do something."""
@@ -286,7 +307,7 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
         "status",
         FailureCodeFilter,
         "method",
-        "gateway",
+        GatewayFilter,
         "needs_reconciliation",
         "parked_reason",
         ApprovalFilter,

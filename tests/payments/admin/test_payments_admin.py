@@ -164,9 +164,10 @@ def test_gateways_show_health_and_circuit_and_priority_is_editable(
     assert b"Closed 1 circuit" in closed.content
 
 
-def test_staff_filter_by_method_gateway_and_date(staff: Client) -> None:
+def test_staff_filter_by_method_gateway_and_date(staff: Client, gateways: Any) -> None:
     card = PaymentFactory(method="card", card_token="pm_card_visa", gateway="stripe")
     PaymentFactory(gateway="mercadopago")
+    waiting = PaymentFactory(gateway="")
     Payment.objects.filter(pk=card.pk).update(created_at="2026-01-15T10:00:00Z")
 
     def found(**query: str) -> list[Payment]:
@@ -175,7 +176,11 @@ def test_staff_filter_by_method_gateway_and_date(staff: Client) -> None:
         return list(response.context["cl"].result_list)
 
     assert found(method__exact="card") == [card]
-    assert found(gateway__exact="stripe") == [card]
+    assert found(gateway="stripe") == [card]
+    # Payments no gateway took yet are a named choice, never an empty link.
+    assert found(gateway="-") == [waiting]
+    page = staff.get("/admin/payments/payment/").content.decode()
+    assert ">not routed yet</a>" in page
     assert found(created_at__year="2026", created_at__month="1") == [card]
 
 
