@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test lint format migrate lock
+.PHONY: run test lint format migrate lock chromium
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,12 @@ run: migrate
 	$(PY) -m config.banner
 	exec $(BIN)/honcho --no-colour start
 
-test: $(VENV)/.installed-ops
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright, which never
+# downloads a browser of its own: install the system one when it is missing (as root).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: $(VENV)/.installed-ops chromium
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
