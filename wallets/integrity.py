@@ -1,6 +1,6 @@
 """The ledger's invariants, checked from scratch (`manage.py check_ledger`, daily beat task)."""
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Window
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum, Window
 from django.db.models.functions import Coalesce
 
 from gateways.base import DisputeStatus
@@ -185,11 +185,13 @@ def _disputes_unlike_their_journals() -> list[str]:
         "dispute_id", "kind"
     ):
         kinds.setdefault(dispute_id, set()).add(kind)
-    credited = set(
-        Journal.objects.filter(kind=JournalKind.PAYMENT_CREDIT).values_list("payment_id", flat=True)
+    # Only a payment that credited a wallet moves money when disputed: asked of the
+    # database per dispute, never by loading every payment credit.
+    credited = Journal.objects.filter(
+        kind=JournalKind.PAYMENT_CREDIT, payment_id=OuterRef("payment_id")
     )
     lines = []
-    disputes = Dispute.objects.filter(payment_id__in=credited).order_by("opened_at", "pk")
+    disputes = Dispute.objects.filter(Exists(credited)).order_by("opened_at", "pk")
     for dispute_id, status, reference in disputes.values_list("id", "status", "reference"):
         found = kinds.pop(dispute_id, set())
         if problem := _journals_problem(status, found):

@@ -5,6 +5,8 @@ import uuid
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from gateways.base import Ambiguous, DisputeStatus
 from notifications.models import Event
@@ -22,7 +24,7 @@ from tests.payments.disputes.helpers import (
     reported,
     wallet_balance,
 )
-from wallets.integrity import ledger_problems
+from wallets.integrity import _disputes_unlike_their_journals, ledger_problems
 from wallets.ledger import system_account
 from wallets.models import Account, AccountKind, Journal, JournalKind
 from wallets.services import transfer_create
@@ -358,3 +360,19 @@ def test_a_known_dispute_reported_on_another_payment_moves_nothing(
     [alert] = alerts(caplog, "dispute_unmatched")
     assert f"payment {second.pk}: it belongs to payment {first.pk}" in alert.getMessage()
     assert ledger_problems() == []
+
+
+def test_the_ledger_check_of_disputes_does_not_grow_with_the_payments_credited() -> None:
+    wallet = WalletFactory()
+    apply(credited_payment(wallet, 10_000), OPEN, amount=1_000)
+
+    def sql_size() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert _disputes_unlike_their_journals() == []
+        return sum(len(query["sql"]) for query in queries.captured_queries)
+
+    before = sql_size()
+    for amount in range(2_000, 2_040):
+        credited_payment(wallet, amount)  # 40 more credits, no dispute
+    # A check that loaded every credited payment would send their ids back in its SQL.
+    assert sql_size() == before
