@@ -37,6 +37,7 @@ from .models import (
     PaymentEvent,
 )
 from .models import PaymentStatus as S
+from .serializers import iso_timestamp
 from .transitions import payment_transition
 
 logger = logging.getLogger(__name__)
@@ -60,15 +61,11 @@ def dispute_document(dispute: Dispute) -> dict[str, Any]:
         "amount": dispute.amount,
         "currency": dispute.currency,
         "reason": dispute.reason,
-        "evidence_due_at": _timestamp(dispute.evidence_due_at),
-        "evidence_submitted_at": _timestamp(dispute.evidence_submitted_at),
-        "opened_at": _timestamp(dispute.opened_at),
-        "closed_at": _timestamp(dispute.closed_at),
+        "evidence_due_at": iso_timestamp(dispute.evidence_due_at),
+        "evidence_submitted_at": iso_timestamp(dispute.evidence_submitted_at),
+        "opened_at": iso_timestamp(dispute.opened_at),
+        "closed_at": iso_timestamp(dispute.closed_at),
     }
-
-
-def _timestamp(moment: Any) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def disputes_apply(
@@ -145,7 +142,7 @@ def _open(payment: Payment, gateway: str, result: DisputeResult, *, actor: str) 
         payment_id=str(payment.pk),
         gateway=gateway,
         dispute_reference=result.reference,
-        evidence_due_at=_timestamp(result.evidence_due_at),
+        evidence_due_at=iso_timestamp(result.evidence_due_at),
     )
     _changed(payment, dispute, from_status="", actor=actor)
     return dispute

@@ -58,6 +58,7 @@ from .events import RefundChanged
 from .models import Dispute, Payment, Refund
 from .models import PaymentStatus as S
 from .processing import NextStep
+from .serializers import iso_timestamp
 from .transitions import payment_transition
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def refund_document(refund: Refund) -> dict[str, Any]:
         "amount": refund.amount,
         "status": refund.status,
         "failure_message": refund.failure_message or None,
-        "created_at": refund.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": iso_timestamp(refund.created_at),
     }
 
 

@@ -134,7 +134,7 @@ class PaymentPageOutputSerializer(serializers.Serializer):
     has_more = serializers.BooleanField(help_text="Whether a next page exists.")
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_timestamp(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -147,7 +147,7 @@ def _attempt_document(attempt: PaymentAttempt) -> dict[str, Any]:
         "outcome": attempt.outcome,
         "error": attempt.error_message,
         "latency_ms": attempt.latency_ms,
-        "at": _iso(attempt.created_at),
+        "at": iso_timestamp(attempt.created_at),
     }
 
 
@@ -188,7 +188,7 @@ def payment_document(
                 else None
             ),
             "expires_in": payment.pix_expires_in,
-            "expires_at": _iso(payment.pix_expires_at),
+            "expires_at": iso_timestamp(payment.pix_expires_at),
         }
     card = None
     if payment.method == PaymentMethod.CARD:
@@ -198,7 +198,7 @@ def payment_document(
         paypal = {
             "order_id": payment.gateway_reference or None,
             "capture_id": payment.capture_reference or None,
-            "approval_expires_at": _iso(payment.approval_expires_at),
+            "approval_expires_at": iso_timestamp(payment.approval_expires_at),
         }
     return {
         "id": str(payment.id),
@@ -228,8 +228,8 @@ def payment_document(
         "cancel_url": payment.cancel_url or None,
         "hosted": payment.hosted,
         "attempts": [_attempt_document(attempt) for attempt in attempts],
-        "created_at": _iso(payment.created_at),
-        "updated_at": _iso(payment.updated_at),
+        "created_at": iso_timestamp(payment.created_at),
+        "updated_at": iso_timestamp(payment.updated_at),
     }
 
 

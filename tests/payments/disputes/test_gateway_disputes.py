@@ -65,6 +65,10 @@ def test_opened_then_won_holds_then_releases(gateway: str, paid: Any, capture: A
     assert (dispute.amount, dispute.currency) == (4_000, payment.currency)
     assert (wallet_balance(wallet), held(wallet)) == (AMOUNT - 4_000, 4_000)
     assert events(payment) == ["payment.dispute_opened"]
+    # Times in the event as in the API, in UTC, whatever zone the gateway wrote them in.
+    sent = Event.objects.get(subject_id=payment.pk, type="payment.dispute_opened").data
+    assert sent["opened_at"].endswith("Z")
+    assert sent["evidence_due_at"] is None or sent["evidence_due_at"].endswith("Z"), sent
 
     closed = close_dispute(capture, opened["id"], "won")
     receive_and_process(gateway, closed["callback"])
