@@ -10,7 +10,7 @@ says where the payer has been; the payment's status is what the wallet app trust
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.utils import timezone
@@ -21,6 +21,7 @@ from paywave.queries import one_or_none
 from .cache import payment_cache_get, payment_cache_put
 from .hosted_tokens import HostedLinkInvalid, hosted_token_check
 from .models import Payment, PaymentMethod, PaymentStatus
+from .redirects import url_with_query
 from .serializers import PAYABLE_STATUSES
 
 PAID_STATUSES = frozenset(
@@ -119,7 +120,7 @@ def hosted_status(
     final = status not in PAYABLE_STATUSES
     redirect = None
     if final and return_url:
-        redirect = _with_query(return_url, {"payment_id": payment_id, "status": status})
+        redirect = url_with_query(return_url, {"payment_id": payment_id, "status": status})
     return HostedStatus(status=status, paid=status in PAID_STATUSES, final=final, redirect=redirect)
 
 
@@ -129,9 +130,3 @@ def _action_url(payment: Payment) -> str | None:
     url = str((action.get("redirect_to_url") or {}).get("url") or action.get("url") or "")
     # Only a web page: never a javascript: or data: URL in the page's link.
     return url if urlsplit(url).scheme in ("https", "http") else None
-
-
-def _with_query(url: str, extra: dict[str, str]) -> str:
-    parts = urlsplit(url)
-    added = urlencode(extra)
-    return urlunsplit(parts._replace(query=f"{parts.query}&{added}" if parts.query else added))

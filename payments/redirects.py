@@ -55,10 +55,14 @@ def awaiting_approval_changes(payment: Payment, result: ChargeResult) -> dict[st
 
 def wallet_app_url(url: str, payment: Payment, outcome: str) -> str:
     """The wallet app's page, told which payment the payer comes back from and how."""
+    return url_with_query(url, {"payment_id": str(payment.id), "paypal": outcome})
+
+
+def url_with_query(url: str, extra: dict[str, str]) -> str:
+    """`url` with `extra` added to its query, the query it had kept as it was."""
     parts = urlsplit(url)
-    extra = urlencode({"payment_id": str(payment.id), "paypal": outcome})
-    query = f"{parts.query}&{extra}" if parts.query else extra
-    return urlunsplit(parts._replace(query=query))
+    added = urlencode(extra)
+    return urlunsplit(parts._replace(query=f"{parts.query}&{added}" if parts.query else added))
 
 
 def _public(path: str) -> str:
