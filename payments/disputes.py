@@ -289,9 +289,6 @@ def disputes_sync(payment: Payment, gateway: Gateway, *, actor: str) -> list[Dis
     return disputes_apply(payment.pk, gateway.code, results, actor=actor)
 
 
-def open_dispute_amount(payment: Payment) -> int:
-    """What open disputes contest of the payment: no refund may take it meanwhile."""
-    return sum(
-        dispute.amount
-        for dispute in Dispute.objects.filter(payment=payment, status__in=OPEN_DISPUTE_STATUSES)
-    )
+def disputed_now(payment: Payment) -> bool:
+    """Whether a dispute of the payment is open: no refund may be taken meanwhile."""
+    return Dispute.objects.filter(payment=payment, status__in=OPEN_DISPUTE_STATUSES).exists()

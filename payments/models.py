@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from gateways.base import DisputeKind, DisputeStatus, RefundStatus
+from gateways.base import OPEN_DISPUTE_STATUSES, DisputeKind, DisputeStatus, RefundStatus
 from paywave.encryption.fields import EncryptedTextField, key_id_index
 from paywave.models import ApiClient
 from paywave.values.money_text import money_display
@@ -352,7 +352,6 @@ class OrphanCharge(models.Model):
 
 DISPUTE_STATUS_CHOICES = [(status.value, status.name.title()) for status in DisputeStatus]
 DISPUTE_KIND_CHOICES = [(kind.value, kind.name.title()) for kind in DisputeKind]
-OPEN_DISPUTE_STATUSES = (DisputeStatus.NEEDS_RESPONSE, DisputeStatus.UNDER_REVIEW)
 CLOSED_DISPUTE_STATUSES = (DisputeStatus.WON, DisputeStatus.LOST)
 
 

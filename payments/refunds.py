@@ -53,7 +53,7 @@ from paywave.observability.log_context import log_context
 from paywave.queries import one_or_none
 
 from .dispatch import refund_dispatch
-from .disputes import open_dispute_amount
+from .disputes import disputed_now
 from .events import RefundChanged
 from .models import Dispute, Payment, Refund
 from .models import PaymentStatus as S
@@ -110,7 +110,7 @@ def refund_create(*, client_id: str, payment_id: UUID, amount: int | None, actor
                 f"A {payment.status} payment cannot be refunded; only a succeeded one.",
                 code="payment_not_refundable",
             )
-        if open_dispute_amount(payment):
+        if disputed_now(payment):
             # The gateways refuse it too: the disputed money is not the merchant's to give.
             raise Conflict(
                 "The payment is disputed; it can be refunded once the dispute is closed.",
