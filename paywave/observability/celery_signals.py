@@ -41,6 +41,8 @@ PROPAGATED_FIELDS = ("request_id", "client")
 # The context field each task's first argument is (ids of other kinds are not payment ids).
 FIRST_ARGUMENT_FIELD = {
     "payments.process_payment": "payment_id",
+    "payments.payer_returned": "payment_id",
+    "payments.cancel_at_gateway": "payment_id",
     "payments.process_refund": "refund_id",
     "callbacks.process": "callback_id",
     "notifications.deliver": "delivery_id",

@@ -223,3 +223,21 @@ def test_a_task_run_eagerly_keeps_its_callers_context() -> None:
         }
         signals.task_postrun.send(sender=task, task_id="t-e", task=task, args=["p-e"])
         assert current_context() == {"request_id": "r-caller"}
+
+
+def test_every_task_about_one_subject_names_its_first_argument_in_the_log_context() -> None:
+    import inspect
+
+    from config.celery_app import app
+    from paywave.observability.celery_signals import FIRST_ARGUMENT_FIELD
+
+    fields = {"payment_id", "refund_id", "callback_id", "delivery_id"}
+    about_one = {
+        name: first
+        for name, task in app.tasks.items()
+        if not name.startswith("celery.")
+        and (parameters := list(inspect.signature(task.run).parameters))
+        and (first := parameters[0]) in fields
+    }
+    assert about_one  # the scan found them
+    assert about_one == FIRST_ARGUMENT_FIELD
