@@ -116,7 +116,7 @@ def delivery_attempt(delivery_id: int, token: Any) -> str:
     number = delivery.attempt_count + 1  # the claim matched the token: nobody else counted
     result = webhook_post(url=endpoint.url, secret=endpoint.secret, body=event_body(delivery.event))
     outcome = _record(delivery, token, number, result)
-    record_webhook_delivery(outcome)
+    record_webhook_delivery(endpoint.pk, outcome)
     return outcome
 
 

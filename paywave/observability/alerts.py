@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from paywave.observability.metrics import operator_alerts_start_at_zero, record_operator_alert
+
 logger = logging.getLogger("paywave.alerts")
 
 # What sends an alert's messages: the app that sends them registers it, as the kernel
@@ -50,6 +52,13 @@ class AlertKind:
     DISPUTE_RECEIVABLE = "dispute_receivable"  # a dispute took more than its wallet held
     DISPUTE_UNMATCHED = "dispute_unmatched"  # a dispute PayWave cannot tie to its payment
 
+    @classmethod
+    def all(cls) -> list[str]:
+        return [value for name, value in vars(cls).items() if name.isupper()]
+
+
+operator_alerts_start_at_zero(AlertKind.all())
+
 
 def alert_sender_register(send: Callable[[str, str, dict[str, Any]], None]) -> None:
     """`send(kind, message, context)` hands the alert to its channels; it raises if it cannot."""
@@ -59,6 +68,7 @@ def alert_sender_register(send: Callable[[str, str, dict[str, Any]], None]) -> N
 def operator_alert(kind: str, message: str, *, dedupe_key: str = "", **context: Any) -> None:
     """Log the alert now; mail and POST it after the commit. `dedupe_key` narrows the dedupe."""
     logger.error(message, extra={"alert": kind, **context})
+    record_operator_alert(kind)
     try:
         if settings.PAYWAVE_ALERT_EMAILS or settings.PAYWAVE_ALERT_WEBHOOK_URL:
             safe = {

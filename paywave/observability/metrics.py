@@ -76,8 +76,13 @@ APPROVALS = Counter(
 )
 WEBHOOK_DELIVERIES = Counter(
     "paywave_webhook_deliveries_total",
-    "Webhook delivery tries to wallet apps, by outcome.",
-    ["outcome"],
+    "Webhook delivery tries to wallet apps, by endpoint (its id) and outcome.",
+    ["endpoint", "outcome"],
+)
+OPERATOR_ALERTS = Counter(
+    "paywave_operator_alerts_total",
+    "Operator alerts raised (paywave.observability.alerts), by kind: one per alert logged.",
+    ["alert"],
 )
 
 events_logger = logging.getLogger("paywave.events")
@@ -143,8 +148,19 @@ def record_circuit_change(gateway: str, to_state: str) -> None:
     CIRCUIT_CHANGES.labels(gateway, to_state).inc()
 
 
-def record_webhook_delivery(outcome: str) -> None:
-    WEBHOOK_DELIVERIES.labels(str(outcome)).inc()
+def record_webhook_delivery(endpoint: Any, outcome: str) -> None:
+    WEBHOOK_DELIVERIES.labels(str(endpoint), str(outcome)).inc()
+
+
+def record_operator_alert(kind: str) -> None:
+    OPERATOR_ALERTS.labels(kind).inc()
+
+
+def operator_alerts_start_at_zero(kinds: Iterable[str]) -> None:
+    """A series per kind from the start: Prometheus's increase() counts from 0, not from
+    the first alert (a counter that appears at 1 would hide it)."""
+    for kind in kinds:
+        OPERATOR_ALERTS.labels(kind)
 
 
 # --- Read at scrape time -------------------------------------------------------

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config.celery_app import app as celery_app
 from gateways.circuit import circuit_record_failure
-from paywave.observability import metrics
+from paywave.observability import alerts, metrics
 from paywave.observability.celery_signals import serve_worker_metrics
 from paywave.observability.metrics import QueueDepthCollector, record_attempt, record_transition
 from tests.embedded_worker import embedded_worker
@@ -100,8 +100,8 @@ def test_the_record_functions_move_the_counters() -> None:
     record_transition("succeeded", "card", gateway, payment_id="p-1", from_status="processing")
     record_attempt(gateway, "retryable", 0.3, error_class="Retryable", attempt=1)
     record_attempt(gateway, "retryable", 0.7)
-    before = sample("paywave_webhook_deliveries_total", outcome="delivered")
-    metrics.record_webhook_delivery("delivered")
+    endpoint = uuid.uuid4()
+    metrics.record_webhook_delivery(endpoint, "delivered")
 
     transitions = dict(to_status="succeeded", method="card", gateway=gateway)
     assert sample("paywave_payment_transitions_total", **transitions) == 1
@@ -109,7 +109,8 @@ def test_the_record_functions_move_the_counters() -> None:
     assert sample("paywave_gateway_attempt_seconds_count", **attempts) == 2
     assert sample("paywave_gateway_attempt_seconds_sum", **attempts) == pytest.approx(1.0)
     assert sample("paywave_gateway_attempt_seconds_bucket", le="0.5", **attempts) == 1
-    assert sample("paywave_webhook_deliveries_total", outcome="delivered") == before + 1
+    delivered = dict(endpoint=str(endpoint), outcome="delivered")
+    assert sample("paywave_webhook_deliveries_total", **delivered) == 1
 
 
 @pytest.mark.django_db
@@ -355,3 +356,19 @@ def test_a_worker_with_a_multiprocess_directory_serves_all_of_it(tmp_path: Path)
 
     assert value(served.stdout, "paywave_gateway_attempt_seconds_count", gateway="stripe",
                  outcome="succeeded") == 2  # fmt: skip
+
+
+def test_every_operator_alert_kind_is_counted_from_zero() -> None:
+    for kind in alerts.AlertKind.all():
+        assert (
+            REGISTRY.get_sample_value("paywave_operator_alerts_total", {"alert": kind}) is not None
+        )
+
+    before = REGISTRY.get_sample_value(
+        "paywave_operator_alerts_total", {"alert": "paid_after_cancel"}
+    )
+    alerts.operator_alert(alerts.AlertKind.PAID_AFTER_CANCEL, "paid after its cancel")
+    after = REGISTRY.get_sample_value(
+        "paywave_operator_alerts_total", {"alert": "paid_after_cancel"}
+    )
+    assert after == before + 1
