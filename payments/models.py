@@ -136,6 +136,12 @@ class Payment(models.Model):
                 condition=Q(status="awaiting_payment"),
                 name="payment_awaiting_expiry_idx",
             ),
+            # What /metrics counts at every scrape (payments/metrics.py): the parked few.
+            models.Index(
+                fields=["parked_reason"],
+                condition=Q(needs_reconciliation=True),
+                name="payment_parked_idx",
+            ),
             key_id_index("payer_name", name="payment_payer_name_key_idx"),
             key_id_index("payer_email", name="payment_payer_email_key_idx"),
             key_id_index("payer_tax_id", name="payment_payer_tax_id_key_idx"),

@@ -76,6 +76,9 @@ for _cidr in PAYWAVE_METRICS_ALLOW:  # a typo here must stop the start, not fail
     except ValueError as exc:
         raise ImproperlyConfigured(f"PAYWAVE_METRICS_ALLOW: {_cidr!r} is not a CIDR") from exc
 PAYWAVE_METRICS_BROKER_TIMEOUT = env.float("PAYWAVE_METRICS_BROKER_TIMEOUT", default=2.0)
+# What /metrics reads from the database (parked payments, the backlog's age, heartbeats)
+# is read at most once per this many seconds by each api process, however many scrapes.
+PAYWAVE_METRICS_DB_READ_SECONDS = env.float("PAYWAVE_METRICS_DB_READ_SECONDS", default=10.0)
 # Celery workers serve their own metrics here when set (0 or empty: off).
 PAYWAVE_WORKER_METRICS_PORT = int(env.str("PAYWAVE_WORKER_METRICS_PORT", default="") or 0)
 # prometheus_client's multiprocess mode (set before the process starts): every process of

@@ -1,0 +1,114 @@
+"""What Prometheus reads of the payments at scrape time: what is parked, and how late.
+
+- `paywave_payments_parked{reason}` and `paywave_refunds_parked`: waiting for
+  reconciliation (or a person), one series per parked reason, 0 included.
+- `paywave_payments_overdue_seconds`: how long the oldest payment due for its next step
+  (pending or processing, not parked) has waited past its `next_attempt_at`. It grows
+  when the payments queue backs up, when no worker takes its jobs, or when jobs are lost
+  on the way and only the outbox sweep can find them: the backlog's age, read from the
+  database rather than the broker, so it holds whatever the broker says.
+
+Registered with the scrape-time registry of paywave.observability.metrics by
+PaymentsConfig.ready. Read at most once per PAYWAVE_METRICS_DB_READ_SECONDS however many
+scrapes, never failing one.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .models import ParkedReason, Payment, PaymentStatus, Refund, RefundStatus
+
+logger = logging.getLogger(__name__)
+
+IN_PROGRESS = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    parked: dict[str, int] = field(default_factory=dict)
+    refunds_parked: int = 0
+    overdue_seconds: float = 0.0
+
+
+def backlog_read() -> Backlog:
+    """Three indexed reads: parked payments by reason, parked refunds, the oldest due payment."""
+    parked = dict.fromkeys(ParkedReason.values, 0)
+    counted = (
+        Payment.objects.filter(needs_reconciliation=True)
+        .values_list("parked_reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for reason, n in counted:
+        key = reason or ParkedReason.CHARGE_UNCONFIRMED  # parked before reasons were kept
+        parked[key] = parked.get(key, 0) + n
+    refunds_parked = Refund.objects.filter(
+        status=RefundStatus.PENDING, parked_at__isnull=False
+    ).count()
+    now = timezone.now()
+    oldest_due = (
+        Payment.objects.filter(
+            status__in=IN_PROGRESS, needs_reconciliation=False, next_attempt_at__lte=now
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    overdue = (now - oldest_due).total_seconds() if oldest_due else 0.0
+    return Backlog(parked, refunds_parked, max(overdue, 0.0))
+
+
+class PaymentsBacklogCollector(Collector):
+    def __init__(self, ttl: float | None = None) -> None:
+        """`ttl`: seconds between two reads; None: PAYWAVE_METRICS_DB_READ_SECONDS."""
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._cached_at = float("-inf")
+        self._cached: Backlog | None = None
+
+    def snapshot(self) -> Backlog | None:
+        with self._lock:
+            ttl = settings.PAYWAVE_METRICS_DB_READ_SECONDS if self.ttl is None else self.ttl
+            if time.monotonic() - self._cached_at >= ttl:
+                try:
+                    self._cached = backlog_read()
+                except Exception:
+                    logger.warning("payments backlog not collected", exc_info=True)
+                    self._cached = None
+                self._cached_at = time.monotonic()
+            return self._cached
+
+    def collect(self) -> Iterator[Metric]:
+        backlog = self.snapshot()
+        if backlog is None:  # no answer is no series: "0 parked" would be a claim
+            return
+        parked = GaugeMetricFamily(
+            "paywave_payments_parked",
+            "Payments parked for reconciliation, by parked_reason.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(backlog.parked.items()):
+            parked.add_metric([reason], float(count))
+        refunds = GaugeMetricFamily(
+            "paywave_refunds_parked", "Refunds parked for reconciliation (pending, out of tries)."
+        )
+        refunds.add_metric([], float(backlog.refunds_parked))
+        overdue = GaugeMetricFamily(
+            "paywave_payments_overdue_seconds",
+            "How long the oldest payment due for its next step (pending or processing, not "
+            "parked) has waited past its time; 0 when none is due.",
+        )
+        overdue.add_metric([], backlog.overdue_seconds)
+        yield from (parked, refunds, overdue)
+
+
+payments_backlog_collector = PaymentsBacklogCollector()
