@@ -14,6 +14,10 @@ class PaywaveConfig(AppConfig):
 
         from paywave.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from paywave.encryption import checks  # noqa: F401  (registers the encryption checks)
+        from paywave.observability.heartbeats import heartbeat_collector
+        from paywave.observability.metrics import scrape_time_register
+
+        scrape_time_register(heartbeat_collector)
 
         # Staff edit users in Django's own admin (is_active, is_staff): the only way to
         # hear of it. Tokens then lose what the user lost at the next request.

@@ -87,3 +87,20 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}:{self.key}"
+
+
+class ScheduledTaskRun(models.Model):
+    """A beat task's heartbeat: when it last succeeded and failed, and what it answered.
+
+    Written by every worker as the task ends (paywave.observability.heartbeats), read by
+    /metrics: an alert when one has not succeeded on time. In the database, so a lost
+    cache cannot make every task look late at once.
+    """
+
+    task = models.CharField(max_length=200, primary_key=True)
+    last_succeeded_at = models.DateTimeField(null=True, blank=True)
+    last_failed_at = models.DateTimeField(null=True, blank=True)
+    last_result = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.task

@@ -9,7 +9,9 @@ class WalletsConfig(AppConfig):
     def ready(self) -> None:
         from payments.events import DisputeChanged, PaymentChanged, RefundChanged
         from paywave.domain_events import Phase, subscribe
+        from paywave.observability.metrics import scrape_time_register
 
+        from .metrics import ledger_check_collector
         from .subscribers import (
             dispute_wallet_movement,
             payment_wallet_check,
@@ -17,6 +19,7 @@ class WalletsConfig(AppConfig):
             refund_wallet_debit,
         )
 
+        scrape_time_register(ledger_check_collector)
         # In the change's transaction: the ledger moves with the payment or not at all.
         subscribe(PaymentChanged, payment_wallet_check, phase=Phase.IN_TRANSACTION)
         subscribe(PaymentChanged, payment_wallet_credit, phase=Phase.IN_TRANSACTION)

@@ -22,6 +22,7 @@
   them too but starts anyway); with PAYWAVE_WORKER_METRICS_PORT set, the worker serves
   its own Prometheus metrics there (attempts and transitions happen in workers), on
   PAYWAVE_WORKER_METRICS_ADDR, to PAYWAVE_METRICS_ALLOW only, as the API does.
+- task_success / task_failure: a beat task's heartbeat (paywave.observability.heartbeats).
 
 Imported by config/celery_app.py, so every process that loads the app has it.
 """
@@ -199,3 +200,17 @@ def serve_worker_metrics(**_: Any) -> Any:
     server = worker_metrics_serve(addr, port)
     logger.info("worker metrics on %s port %s (PAYWAVE_METRICS_ALLOW only)", addr, port)
     return server
+
+
+@signals.task_success.connect
+def _heartbeat_success(sender: Any = None, result: Any = None, **_: Any) -> None:
+    from paywave.observability.heartbeats import heartbeat_record
+
+    heartbeat_record(getattr(sender, "name", ""), succeeded=True, result=result)
+
+
+@signals.task_failure.connect
+def _heartbeat_failure(sender: Any = None, **_: Any) -> None:
+    from paywave.observability.heartbeats import heartbeat_record
+
+    heartbeat_record(getattr(sender, "name", ""), succeeded=False)
