@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: run test lint format migrate lock chromium
+.PHONY: run test lint format migrate lock system-tools
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,12 +40,17 @@ run: migrate
 	$(PY) -m config.banner
 	exec $(BIN)/honcho --no-colour start
 
-# The browser tests (tests/browser) drive Debian's Chromium through Playwright, which never
-# downloads a browser of its own: install the system one when it is missing (as root).
-chromium:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+# Debian's packages the suite drives (as root, when missing): Chromium for the browser
+# tests (Playwright never downloads a browser of its own), promtool and the Prometheus
+# server for the alerting rules, amtool for Alertmanager's configuration.
+SYSTEM_TOOLS = chromium:chromium promtool:prometheus prometheus:prometheus \
+	amtool:prometheus-alertmanager
+system-tools:
+	@missing=$$(for tool in $(SYSTEM_TOOLS); do command -v $${tool%%:*} >/dev/null \
+		|| echo $${tool#*:}; done | sort -u); \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
 
-test: $(VENV)/.installed-ops chromium
+test: $(VENV)/.installed-ops system-tools
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
