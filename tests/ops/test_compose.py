@@ -44,6 +44,7 @@ EXPECTED_IMAGES = {
     "kibana": "docker.elastic.co/kibana/kibana:",
     "kibana-loader": "curlimages/curl:",
     "prometheus": "prom/prometheus:",
+    "alertmanager": "prom/alertmanager:",
     "grafana": "grafana/grafana:",
 }
 
@@ -74,6 +75,7 @@ def test_published_ports_listen_on_loopback_and_match_the_listeners() -> None:
     expected = {
         "api": "8000", "flower": "5555", "simulators": "8900", "rabbitmq": "15672",
         "elasticsearch": "9200", "kibana": "5601", "prometheus": "9090", "grafana": "3000",
+        "alertmanager": "9093",
     }  # fmt: skip
     published = {}
     for name, spec in SERVICES.items():
@@ -126,7 +128,8 @@ def test_named_volumes_are_declared_and_bind_mounts_exist() -> None:
             else:
                 used.add(source)
     assert used == set(COMPOSE["volumes"])
-    for state in ("postgres", "rabbitmq", "elasticsearch", "prometheus", "grafana", "beat"):
+    stateful = ("postgres", "rabbitmq", "elasticsearch", "prometheus", "alertmanager")
+    for state in (*stateful, "grafana", "beat"):
         assert any(v.startswith(state) for v in used), state
 
 
@@ -166,6 +169,25 @@ def test_logs_and_metrics_are_wired_to_their_services() -> None:
     payments = SERVICES["payments-worker"]
     assert payments["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus"
     assert any(t.startswith("/tmp/prometheus") for t in payments["tmpfs"])
+
+
+def test_prometheus_loads_the_rules_and_alerts_through_alertmanager() -> None:
+    prometheus = SERVICES["prometheus"]
+    config = yaml.safe_load((REPO_ROOT / "config/prometheus/prometheus.yml").read_text())
+    alertmanager = SERVICES["alertmanager"]
+
+    assert "./config/prometheus/rules:/etc/prometheus/rules:ro" in prometheus["volumes"]
+    assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    assert (REPO_ROOT / "config/prometheus/rules/paywave.yml").is_file()  # matches the glob
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"] == [{"targets": ["alertmanager:9093"]}]
+    assert prometheus["depends_on"]["alertmanager"] == {"condition": "service_healthy"}
+    # Alertmanager reads the repository's file, read-only, from where its command says.
+    mount = "./config/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"
+    assert mount in alertmanager["volumes"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
+    assert alertmanager["image"].rsplit(":", 1)[1].startswith("v")  # pinned, not latest
+    assert "9093/-/ready" in alertmanager["healthcheck"]["test"][-1]
 
 
 def test_worker_health_checks_ping_the_node_names_the_workers_take() -> None:

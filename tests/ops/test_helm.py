@@ -14,6 +14,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "helm" / "paywave"
 KUBE_VERSION = "1.30.0"  # a version kubernetes-validate ships schemas for, offline
 PRODUCTION_VALUES = yaml.safe_load((CHART / "values-production.yaml").read_text())
+# Off by default; its PrometheusRule (a CRD, no schema here) is in test_alertmanager.py.
+ALERTING_VALUES = {"alerting": {"enabled": True}}
 SETTINGS_FILES = (REPO_ROOT / "config" / "settings").glob("*.py")
 READ_BY_SETTINGS = {
     name
@@ -64,7 +66,16 @@ def production() -> list[dict[str, Any]]:
     return render(PRODUCTION_VALUES)
 
 
-@pytest.mark.parametrize("values", [None, PRODUCTION_VALUES], ids=["default", "production"])
+@pytest.fixture(scope="module")
+def alerting() -> list[dict[str, Any]]:
+    return render(ALERTING_VALUES)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [None, PRODUCTION_VALUES, ALERTING_VALUES],
+    ids=["default", "production", "alerting"],
+)
 def test_the_chart_lints_clean(values: dict[str, Any] | None) -> None:
     report = helm.lint(str(CHART), values, strict=True, kube_version=f"v{KUBE_VERSION}")
 
@@ -73,7 +84,7 @@ def test_the_chart_lints_clean(values: dict[str, Any] | None) -> None:
     assert problems == []
 
 
-@pytest.mark.parametrize("values", ["default", "production"])
+@pytest.mark.parametrize("values", ["default", "production", "alerting"])
 def test_every_manifest_validates_against_the_kubernetes_schemas(
     values: str, request: pytest.FixtureRequest
 ) -> None:
