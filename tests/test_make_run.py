@@ -73,10 +73,14 @@ def check_metrics(run: MakeRun, payment: dict[str, str]) -> None:
     )
 
     # What the Grafana dashboard queries, Prometheus finds in one of the three: the gateways'
-    # health once beat has probed them (every 15 s), into the cache the api reads.
+    # health once beat has probed them (every 15 s), into the cache the api reads, and the
+    # probe's heartbeat, into the database.
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    probed = "paywave_gateway_health_up"
-    while not any(name == probed for name, _ in api) and time.monotonic() < deadline:
+    after_beat = {
+        "paywave_gateway_health_up",
+        "paywave_scheduled_task_last_success_timestamp_seconds",
+    }
+    while not after_beat <= {name for name, _ in api} and time.monotonic() < deadline:
         time.sleep(1)
         api = scrape(run, f"{run.api}/metrics")
     served = {name for metrics in (api, payments, worker) for name, _ in metrics}
