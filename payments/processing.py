@@ -27,7 +27,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -213,6 +213,9 @@ def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway |
         tries[attempt.gateway] = tries.get(attempt.gateway, 0) + 1
     if attempts:
         last = attempts[-1]
+        if last.outcome == AttemptOutcome.PENDING:
+            _pending_charge_reread(payment, last)
+            return None, 0  # its callback or reconciliation settles it: no charge elsewhere
         current = gateway_routed(last.gateway, enabled_only=True)
         if (
             current is not None
@@ -240,6 +243,36 @@ def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway |
         if circuit_allows(gateway.code):
             return gateway, 1
     return candidates[0], 1  # every circuit is open: still try rather than fail untried
+
+
+def _pending_charge_reread(payment: Payment, attempt: PaymentAttempt) -> None:
+    """The last call left a charge taken but undecided: read it again, never move past it.
+
+    Decided by now: the payment takes that state. Still undecided, or unreadable: it keeps
+    waiting, not due again before reconciliation's time (which reads it too, and parks
+    what it cannot read).
+    """
+    gateway = gateway_routed(attempt.gateway)
+    if gateway is not None and attempt.gateway_reference:
+        try:
+            result = adapter_for(gateway).retrieve(attempt.gateway_reference)
+        except Exception:
+            logger.warning(
+                "a pending charge could not be read; the payment keeps waiting",
+                extra={"payment_id": str(payment.id), "gateway": gateway.code},
+                exc_info=True,
+            )
+        else:
+            reason = f"{gateway.code} reports {result.raw_status or result.status.value}"
+            charge_result_apply(payment, gateway, result, reason=reason)
+            return
+    Payment.objects.filter(pk=payment.pk, status=S.PROCESSING).update(
+        next_attempt_at=_pending_recheck_at()
+    )
+
+
+def _pending_recheck_at() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
 
 
 def _leave_behind(payment: Payment, gateway_code: str, attempts: list[PaymentAttempt]) -> None:
@@ -706,9 +739,12 @@ def charge_result_apply(
             ):
                 return "parked"
         elif result.status == ChargeStatus.PENDING:
-            # Taken but undecided: the gateway's callback or reconciliation settles it.
+            # Taken but undecided: the gateway's callback or reconciliation settles it. Not
+            # due before reconciliation's time: the outbox sweep would only read it again.
             with transaction.atomic():
-                taken = Payment.objects.filter(pk=payment.pk, status=S.PROCESSING).update(**common)
+                taken = Payment.objects.filter(pk=payment.pk, status=S.PROCESSING).update(
+                    **common, next_attempt_at=_pending_recheck_at()
+                )
                 if taken:
                     _touch(payment.pk)
             if not taken:  # moved meanwhile: a live charge to withdraw, as any other
