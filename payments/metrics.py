@@ -13,21 +13,17 @@ PaymentsConfig.ready. Read at most once per PAYWAVE_METRICS_DB_READ_SECONDS howe
 scrapes, never failing one.
 """
 
-import logging
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .models import ParkedReason, Payment, PaymentStatus, Refund, RefundStatus
+from paywave.observability.metrics import DatabaseRead
 
-logger = logging.getLogger(__name__)
+from .models import ParkedReason, Payment, PaymentStatus, Refund, RefundStatus
 
 IN_PROGRESS = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 
@@ -69,26 +65,10 @@ def backlog_read() -> Backlog:
 
 class PaymentsBacklogCollector(Collector):
     def __init__(self, ttl: float | None = None) -> None:
-        """`ttl`: seconds between two reads; None: PAYWAVE_METRICS_DB_READ_SECONDS."""
-        self.ttl = ttl
-        self._lock = threading.Lock()
-        self._cached_at = float("-inf")
-        self._cached: Backlog | None = None
-
-    def snapshot(self) -> Backlog | None:
-        with self._lock:
-            ttl = settings.PAYWAVE_METRICS_DB_READ_SECONDS if self.ttl is None else self.ttl
-            if time.monotonic() - self._cached_at >= ttl:
-                try:
-                    self._cached = backlog_read()
-                except Exception:
-                    logger.warning("payments backlog not collected", exc_info=True)
-                    self._cached = None
-                self._cached_at = time.monotonic()
-            return self._cached
+        self.backlog = DatabaseRead(backlog_read, "payments backlog", ttl)
 
     def collect(self) -> Iterator[Metric]:
-        backlog = self.snapshot()
+        backlog = self.backlog.get()
         if backlog is None:  # no answer is no series: "0 parked" would be a claim
             return
         parked = GaugeMetricFamily(

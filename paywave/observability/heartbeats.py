@@ -16,8 +16,6 @@ others, the operating guide does.
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -26,6 +24,8 @@ from django.conf import settings
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from paywave.observability.metrics import DatabaseRead
 
 logger = logging.getLogger(__name__)
 
@@ -85,38 +85,26 @@ def _timestamp_family(name: str, documentation: str) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, labels=["task"])
 
 
+def _runs_read() -> list[tuple[str, float | None, float | None]]:
+    from paywave.models import ScheduledTaskRun
+
+    rows = ScheduledTaskRun.objects.values_list("task", "last_succeeded_at", "last_failed_at")
+    return [
+        (task, ok.timestamp() if ok else None, failed.timestamp() if failed else None)
+        for task, ok, failed in rows.order_by("task")
+    ]
+
+
 class HeartbeatCollector(Collector):
-    """The beat entries' periods and heartbeats, one read per `ttl`, never failing a scrape."""
+    """The beat entries' periods and heartbeats; nothing when the database cannot answer."""
 
     def __init__(self, ttl: float | None = None) -> None:
-        """`ttl`: seconds between two reads; None: PAYWAVE_METRICS_DB_READ_SECONDS."""
-        self.ttl = ttl
-        self._lock = threading.Lock()
-        self._cached_at = float("-inf")
-        self._cached: list[tuple[str, float | None, float | None]] | None = None
-
-    def _read(self) -> list[tuple[str, float | None, float | None]]:
-        from paywave.models import ScheduledTaskRun
-
-        rows = ScheduledTaskRun.objects.values_list("task", "last_succeeded_at", "last_failed_at")
-        return [
-            (task, ok.timestamp() if ok else None, failed.timestamp() if failed else None)
-            for task, ok, failed in rows.order_by("task")
-        ]
-
-    def snapshot(self) -> list[tuple[str, float | None, float | None]] | None:
-        with self._lock:
-            ttl = settings.PAYWAVE_METRICS_DB_READ_SECONDS if self.ttl is None else self.ttl
-            if time.monotonic() - self._cached_at >= ttl:
-                try:
-                    self._cached = self._read()
-                except Exception:
-                    logger.warning("heartbeats not collected", exc_info=True)
-                    self._cached = None
-                self._cached_at = time.monotonic()
-            return self._cached
+        self.runs = DatabaseRead(_runs_read, "heartbeats", ttl)
 
     def collect(self) -> Iterator[Metric]:
+        runs = self.runs.get()
+        if runs is None:  # periods alone would read as "never ran" for every task
+            return
         periods = GaugeMetricFamily(
             "paywave_scheduled_task_period_seconds",
             "Seconds between two runs of each beat task (CELERY_BEAT_SCHEDULE).",
@@ -125,9 +113,6 @@ class HeartbeatCollector(Collector):
         for task, seconds in sorted(scheduled_periods().items()):
             periods.add_metric([task], seconds)
         yield periods
-        runs = self.snapshot()
-        if runs is None:
-            return
         succeeded = _timestamp_family(
             "paywave_scheduled_task_last_success_timestamp_seconds",
             "When each beat task last succeeded (Unix time); absent until it has.",

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from socketserver import ThreadingMixIn
-from typing import Any, Protocol, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from celery.app import default_app
@@ -51,6 +51,7 @@ from prometheus_client.registry import Collector
 from paywave.jobs import QUEUES
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAYMENT_TRANSITIONS = Counter(
     "paywave_payment_transitions_total",
@@ -253,6 +254,35 @@ class QueueDepthCollector(Collector):
             if count is not None:
                 consumers.add_metric([name], float(count))
         yield from (broker_up, depth, consumers)
+
+
+class DatabaseRead(Generic[T]):
+    """A value read from the database at scrape time, at most once per `ttl` seconds per
+    process (None: PAYWAVE_METRICS_DB_READ_SECONDS), however many scrapes.
+
+    A failed read is None until the next one: a collector then yields no series rather
+    than a claim ("0 parked"), and the scrape still succeeds.
+    """
+
+    def __init__(self, read: Callable[[], T], what: str, ttl: float | None = None) -> None:
+        self.read = read
+        self.what = what
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._read_at = float("-inf")
+        self._value: T | None = None
+
+    def get(self) -> T | None:
+        with self._lock:
+            ttl = settings.PAYWAVE_METRICS_DB_READ_SECONDS if self.ttl is None else self.ttl
+            if time.monotonic() - self._read_at >= ttl:
+                try:
+                    self._value = self.read()
+                except Exception:
+                    logger.warning("%s not collected", self.what, exc_info=True)
+                    self._value = None
+                self._read_at = time.monotonic()
+            return self._value
 
 
 _scrape_time = CollectorRegistry(auto_describe=False)

@@ -142,3 +142,14 @@ def test_api_metrics_serve_the_heartbeats(client: Any) -> None:
         'paywave_scheduled_task_last_success_timestamp_seconds{task="paywave.purge_expired' in text
     )
     assert 'paywave_scheduled_task_period_seconds{task="wallets.check_ledger"} 86400.0' in text
+
+
+def test_a_failed_read_gives_no_series_and_the_scrape_goes_on() -> None:
+    def unreachable() -> list[tuple[str, float | None, float | None]]:
+        raise ConnectionError("the database went away")
+
+    collector = HeartbeatCollector(ttl=0)
+    collector.runs.read = unreachable
+
+    # Periods alone would read as "never ran" for every task: nothing is served.
+    assert scraped(collector) == {}
