@@ -144,6 +144,20 @@ def test_api_metrics_serve_the_heartbeats(client: Any) -> None:
     assert 'paywave_scheduled_task_period_seconds{task="wallets.check_ledger"} 86400.0' in text
 
 
+def test_manage_py_check_ledger_answers_for_the_daily_check_too() -> None:
+    from django.core.management import call_command
+
+    wallet = WalletFactory(funds=1000)
+    Account.objects.filter(pk=wallet.pk).update(balance=F("balance") + 1)
+    wallet_tasks.check_ledger.apply()
+    assert scraped(LedgerCheckCollector())[("paywave_ledger_problems", frozenset())] > 0
+
+    Account.objects.filter(pk=wallet.pk).update(balance=F("balance") - 1)  # mended
+    call_command("check_ledger")
+
+    assert scraped(LedgerCheckCollector())[("paywave_ledger_problems", frozenset())] == 0
+
+
 def test_a_failed_read_gives_no_series_and_the_scrape_goes_on() -> None:
     def unreachable() -> list[tuple[str, float | None, float | None]]:
         raise ConnectionError("the database went away")
