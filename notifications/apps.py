@@ -13,13 +13,16 @@ class NotificationsConfig(AppConfig):
         from payments.events import DisputeChanged, PaymentChanged, RefundChanged
         from paywave.domain_events import Phase, subscribe
         from paywave.observability.alerts import alert_sender_register
+        from paywave.observability.metrics import scrape_time_register
 
         from . import tasks  # noqa: F401  (the jobs' bodies, for every process that publishes)
         from .dispatch import alert_publish
+        from .metrics import failing_endpoints_collector
         from .models import WebhookEndpoint
         from .subscribers import dispute_event_record, payment_event_record, refund_event_record
 
         alert_sender_register(alert_publish)
+        scrape_time_register(failing_endpoints_collector)
 
         # Saved or deleted as a model (a factory, a fixture, a shell): the subscriptions
         # cache hears of it as it does of the services' changes.
