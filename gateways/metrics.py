@@ -39,7 +39,9 @@ class CircuitCollector(Collector):
             labels=["gateway"],
         )
         try:
-            for code in Gateway.objects.values_list("code", flat=True).order_by("code"):
+            # A disabled gateway takes no calls: its circuit is no one's concern.
+            enabled = Gateway.objects.filter(enabled=True)
+            for code in enabled.values_list("code", flat=True).order_by("code"):
                 status = circuit_status(code)
                 for name in CIRCUIT_STATES:
                     state.add_metric([code, name], 1.0 if status.state.value == name else 0.0)

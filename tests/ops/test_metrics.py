@@ -129,6 +129,21 @@ def test_circuit_state_is_read_from_the_cache_at_scrape_time(
     assert value(text, "paywave_gateway_circuit_state", gateway="mercadopago", state="closed") == 1
 
 
+@pytest.mark.django_db
+def test_a_disabled_gateway_has_no_circuit_to_watch(
+    client: Any, gateways: Any, settings: Any
+) -> None:
+    """Disabled while its circuit was open: no call will ever close it, no alert may page."""
+    settings.PAYWAVE_CIRCUIT_THRESHOLD = 1
+    circuit_record_failure("stripe")
+    type(gateways["stripe"]).objects.filter(code="stripe").update(enabled=False)
+
+    text = client.get("/metrics").content.decode()
+
+    assert value(text, "paywave_gateway_circuit_state", gateway="stripe", state="open") is None
+    assert value(text, "paywave_gateway_circuit_state", gateway="mercadopago", state="closed") == 1
+
+
 @pytest.fixture
 def private_queue() -> Iterator[Queue]:
     name = f"test-depth-{uuid.uuid4().hex[:10]}"
