@@ -61,7 +61,9 @@ def test_the_rules_pass_their_unit_tests(promtool: str) -> None:
         ("PayWaveGatewayCircuitOpen", "for: 1m", "for: 5m"),
         ("PayWaveGatewaysExhausted", ">= 5", ">= 6"),
         ("PayWavePaymentsOverdue", "> 180", "> 60"),
-        ("PayWaveWebhookEndpointFailing", "unless on (endpoint)", "and on (endpoint)"),
+        ("PayWaveGatewayCircuitOpen", "[45s]", "[5m]"),
+        ("PayWaveWebhookEndpointFailing", "> 900", "> 1900"),
+        ("PayWaveLedgerInconsistent", "\n          or sum(", "\n          and sum("),
         ("PayWaveScheduledTaskLate", "2 * max", "1 * max"),
         ("PayWaveWorkersAbsent", ' or absent(up{job="paywave-workers"})', ""),
     ],
@@ -85,6 +87,25 @@ def test_the_unit_tests_fail_a_wrong_rule(
 
     assert tested.returncode != 0, f"the unit tests pass with {alert} changed to {wrong!r}"
     assert alert in tested.stdout + tested.stderr
+
+
+# Operator alert kinds another rule watches through its own gauge, not the counter.
+WATCHED_BY_A_GAUGE = {"circuit_opened": "PayWaveGatewayCircuitOpen"}
+ALERT_SELECTOR = re.compile(r'paywave_operator_alerts_total\{alert=~?"([^"]+)"')
+
+
+def test_every_operator_alert_kind_reaches_a_rule() -> None:
+    from paywave.observability.alerts import AlertKind
+
+    named: set[str] = set()
+    for rule in ALERTS:
+        for selector in re.findall(
+            r'paywave_operator_alerts_total\{alert=~?"([^"]+)"', rule["expr"]
+        ):
+            named |= set(selector.split("|"))
+
+    assert named <= set(AlertKind.all()), named - set(AlertKind.all())  # no stale kind
+    assert set(AlertKind.all()) - named == set(WATCHED_BY_A_GAUGE)
 
 
 def unit_test_cases() -> list[dict[str, Any]]:
