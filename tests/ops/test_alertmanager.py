@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ops.conftest import debian_tool, ops_module
+from tests.ops.conftest import CHART, chart_render, debian_tool, ops_module
 from tests.processes import free_port, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHART = REPO_ROOT / "helm" / "paywave"
 KUBE_VERSION = "1.30.0"
 COMPOSE_CONFIG = REPO_ROOT / "config" / "alertmanager" / "alertmanager.yml"
 RULES = REPO_ROOT / "config" / "prometheus" / "rules" / "paywave.yml"
@@ -59,19 +58,6 @@ def route(amtool: str, config: Path, *labels: str) -> str:
     return result.stdout.strip()
 
 
-def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    helm = ops_module("helm_python")
-    with helm.Chart.load(str(CHART)) as chart:
-        rendered = chart.render(values, name="paywave", namespace="payments", is_install=True)
-    return [
-        doc
-        for path, text in sorted(rendered.items())
-        if path.endswith(".yaml")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
-
-
 def named(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     (document,) = [d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name]
     return document
@@ -79,7 +65,7 @@ def named(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, An
 
 def chart_config(values: dict[str, Any], tmp_path: Path) -> Path:
     """The chart's alertmanager.yml (its Secret's), written where amtool reads it."""
-    secret = named(render(values), "Secret", "paywave-alertmanager")
+    secret = named(chart_render(values), "Secret", "paywave-alertmanager")
     path = tmp_path / "alertmanager.yml"
     path.write_text(secret["stringData"]["alertmanager.yml"])
     return path
@@ -184,13 +170,13 @@ def seconds(duration: str) -> int:
 
 
 def test_alerting_renders_nothing_unless_enabled() -> None:
-    names = {d["metadata"]["name"] for d in render()}
+    names = {d["metadata"]["name"] for d in chart_render()}
 
     assert not {"paywave-prometheus-rules", "paywave-alertmanager"} & names
 
 
 def test_the_rules_config_map_carries_the_rules_file_byte_for_byte() -> None:
-    rules = named(render(ENABLED), "ConfigMap", "paywave-prometheus-rules")
+    rules = named(chart_render(ENABLED), "ConfigMap", "paywave-prometheus-rules")
 
     assert rules["data"] == {"paywave.yml": RULES.read_text()}
     # One copy: the chart reads the rules through a symlink into config/.
@@ -214,7 +200,7 @@ def test_the_packaged_chart_carries_the_files_not_the_links(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("values", [ENABLED, WITH_URLS], ids=["no-urls", "urls"])
 def test_the_chart_routes_as_compose_does(values: dict[str, Any]) -> None:
-    secret = named(render(values), "Secret", "paywave-alertmanager")
+    secret = named(chart_render(values), "Secret", "paywave-alertmanager")
     rendered = yaml.safe_load(secret["stringData"]["alertmanager.yml"])
     compose = yaml.safe_load(COMPOSE_CONFIG.read_text())
 
@@ -234,7 +220,7 @@ def test_a_url_for_an_unknown_receiver_fails_the_render() -> None:
     values = {"alerting": {"enabled": True, "alertmanager": {"receivers": {"pager": {}}}}}
 
     with pytest.raises(helm.HelmError, match=r"alerting\.alertmanager\.receivers\.pager"):
-        render(values)
+        chart_render(values)
 
 
 def test_the_prometheus_rule_holds_the_same_rules() -> None:
@@ -242,7 +228,7 @@ def test_the_prometheus_rule_holds_the_same_rules() -> None:
     values = {"alerting": {"enabled": True, "prometheusRule": {
         "enabled": True, "labels": {"release": "kube-prometheus-stack"},
     }}}  # fmt: skip
-    documents = render(values)
+    documents = chart_render(values)
 
     rule = named(documents, "PrometheusRule", "paywave")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"

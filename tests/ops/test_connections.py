@@ -26,10 +26,9 @@ import pytest
 import yaml
 
 from config.payments_workers import process_count
-from tests.ops.conftest import ops_module
+from tests.ops.conftest import CHART, chart_render, ops_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHART = REPO_ROOT / "helm" / "paywave"
 POSTGRESQL_DEFAULT_MAX_CONNECTIONS = 100
 # Superuser slots (superuser_reserved_connections = 3), an operator's psql, a backup,
 # a metrics exporter: what PayWave must leave free.
@@ -92,19 +91,6 @@ def connections_per_process(
 # --- The chart -------------------------------------------------------------------
 
 
-def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    helm = ops_module("helm_python")
-    with helm.Chart.load(str(CHART)) as chart:
-        rendered = chart.render(values, name="paywave", namespace="payments", is_install=True)
-    return [
-        doc
-        for path, text in sorted(rendered.items())
-        if path.endswith(".yaml")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
-
-
 def _surge(deployment: dict[str, Any], pods: int) -> int:
     strategy = deployment["spec"].get("strategy", {})
     if strategy.get("type") == "Recreate":
@@ -147,7 +133,7 @@ def chart_connections(documents: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def test_the_chart_defaults_fit_postgresqls_default_connections() -> None:
-    counted = chart_connections(render())
+    counted = chart_connections(chart_render())
 
     assert set(counted) >= {
         "paywave-api",
@@ -164,18 +150,18 @@ def test_the_chart_defaults_fit_postgresqls_default_connections() -> None:
 
 def test_the_chart_computes_the_same_worst_case_and_refuses_a_sizing_over_it() -> None:
     helm = ops_module("helm_python")
-    expected = sum(chart_connections(render()).values())
+    expected = sum(chart_connections(chart_render()).values())
     one_short = {"externalServices": {"postgresql": {"maxConnections": expected - 1}}}
 
-    render({"externalServices": {"postgresql": {"maxConnections": expected}}})  # just fits
+    chart_render({"externalServices": {"postgresql": {"maxConnections": expected}}})  # just fits
     with pytest.raises(helm.HelmRenderError, match=f"may hold {expected} database connections"):
-        render(one_short)
+        chart_render(one_short)
 
 
 def test_the_production_example_names_the_connections_it_needs() -> None:
     production = yaml.safe_load((CHART / "values-production.yaml").read_text())
 
-    needed = sum(chart_connections(render(production)).values())
+    needed = sum(chart_connections(chart_render(production)).values())
 
     assert needed <= production["externalServices"]["postgresql"]["maxConnections"]
     assert f"holds up to {needed} connections" in (CHART / "values-production.yaml").read_text()
@@ -239,14 +225,14 @@ def test_the_payments_worker_counts_its_processes(payments: dict[str, Any], proc
     helm = ops_module("helm_python")
     room = {"postgresql": {"maxConnections": 500}}
     counted = chart_connections(
-        render({"workers": {"payments": payments}, "externalServices": room})
+        chart_render({"workers": {"payments": payments}, "externalServices": room})
     )
     per_process = (3 + 1) * 8  # the default HPA max plus the surge pod, 8 threads each
     total = sum(counted.values())
 
     assert counted["paywave-worker-payments"] == processes * per_process
-    render({"workers": {"payments": payments}, "externalServices": {"postgresql": {
+    chart_render({"workers": {"payments": payments}, "externalServices": {"postgresql": {
         "maxConnections": total}}})  # fmt: skip
     with pytest.raises(helm.HelmRenderError, match=f"may hold {total} database connections"):
-        render({"workers": {"payments": payments}, "externalServices": {"postgresql": {
+        chart_render({"workers": {"payments": payments}, "externalServices": {"postgresql": {
             "maxConnections": total - 1}}})  # fmt: skip

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ops.conftest import ops_module
+from tests.ops.conftest import CHART, chart_render, ops_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHART = REPO_ROOT / "helm" / "paywave"
 KUBE_VERSION = "1.30.0"  # a version kubernetes-validate ships schemas for, offline
 PRODUCTION_VALUES = yaml.safe_load((CHART / "values-production.yaml").read_text())
 # Off by default; its PrometheusRule (a CRD, no schema here) is in test_alertmanager.py.
@@ -38,16 +37,6 @@ helm = ops_module("helm_python")
 kubernetes_validate = ops_module("kubernetes_validate")
 
 
-def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    with helm.Chart.load(str(CHART)) as chart:
-        rendered = chart.render(values, name="paywave", namespace="payments", is_install=True)
-    documents = []
-    for path, text in sorted(rendered.items()):
-        if path.endswith(".yaml"):
-            documents.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return documents
-
-
 def by_kind(documents: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == kind}
 
@@ -58,17 +47,17 @@ def containers(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def default() -> list[dict[str, Any]]:
-    return render()
+    return chart_render()
 
 
 @pytest.fixture(scope="module")
 def production() -> list[dict[str, Any]]:
-    return render(PRODUCTION_VALUES)
+    return chart_render(PRODUCTION_VALUES)
 
 
 @pytest.fixture(scope="module")
 def alerting() -> list[dict[str, Any]]:
-    return render(ALERTING_VALUES)
+    return chart_render(ALERTING_VALUES)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +85,7 @@ def test_every_manifest_validates_against_the_kubernetes_schemas(
 
 
 def test_an_invalid_manifest_is_caught_by_the_validation() -> None:
-    broken = by_kind(render(), "Deployment")["paywave-beat"]
+    broken = by_kind(chart_render(), "Deployment")["paywave-beat"]
     broken["spec"]["replicas"] = "one"
 
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -260,7 +249,7 @@ def test_a_missing_service_url_fails_the_render() -> None:
     values = {"externalServices": {"postgresql": {"url": ""}}}
 
     with pytest.raises(helm.HelmError, match=r"externalServices\.postgresql\.url"):
-        render(values)
+        chart_render(values)
 
 
 def test_the_payments_worker_runs_a_process_per_cpu_of_its_limit(
@@ -287,7 +276,7 @@ def test_the_payments_worker_runs_a_process_per_cpu_of_its_limit(
 
 def test_the_payments_worker_processes_can_be_set() -> None:
     room = {"postgresql": {"maxConnections": 500}}  # three processes hold three times more
-    documents = render({"workers": {"payments": {"processes": 3}}, "externalServices": room})
+    documents = chart_render({"workers": {"payments": {"processes": 3}}, "externalServices": room})
 
     (container,) = containers(by_kind(documents, "Deployment")["paywave-worker-payments"])
     env = {item["name"]: item.get("value") for item in container["env"]}
@@ -299,5 +288,5 @@ def test_payments_worker_processes_without_a_cpu_limit_fail_the_render() -> None
     room = {"postgresql": {"maxConnections": 500}}
 
     with pytest.raises(helm.HelmError, match=r"workers\.payments: set processes"):
-        render({"workers": {"payments": unbounded}, "externalServices": room})
-    render({"workers": {"payments": {**unbounded, "processes": 2}}, "externalServices": room})
+        chart_render({"workers": {"payments": unbounded}, "externalServices": room})
+    chart_render({"workers": {"payments": {**unbounded, "processes": 2}}, "externalServices": room})

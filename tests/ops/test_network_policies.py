@@ -14,25 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ops.conftest import ops_module
+from tests.ops.conftest import CHART, chart_render
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHART = REPO_ROOT / "helm" / "paywave"
 NAMESPACE = "payments"
 PRODUCTION_VALUES = yaml.safe_load((CHART / "values-production.yaml").read_text())
 
 
 def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    helm = ops_module("helm_python")
-    with helm.Chart.load(str(CHART)) as chart:
-        rendered = chart.render(values, name="paywave", namespace=NAMESPACE, is_install=True)
-    return [
-        doc
-        for path, text in sorted(rendered.items())
-        if path.endswith(".yaml")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
+    return chart_render(values, NAMESPACE)
 
 
 @dataclass(frozen=True)
