@@ -21,7 +21,6 @@ import copy
 import fnmatch
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from payments.models import PaymentStatus as S
 from paywave.observability.celery_signals import HEADER_PREFIX
 from tests.helpers import paypal_body, pix_body, post_payment
 from tests.paywave.observability import conftest as observability
+from tests.processes import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAVED_OBJECTS = REPO_ROOT / "config/kibana/paywave.ndjson"
@@ -557,15 +557,6 @@ def problems(usages: list[Usage], lines: list[dict[str, Any]]) -> set[Problem]:
 # --- Driving PayWave -------------------------------------------------------------------
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
-
-
 def run_jobs(queue: str, until: Callable[[], bool], limit: int = 12) -> None:
     """A worker for `queue` in this thread: each job published there (by the API, or by
     the previous job: a retry) runs with its message's task id and headers, ETAs not
@@ -577,7 +568,7 @@ def run_jobs(queue: str, until: Callable[[], bool], limit: int = 12) -> None:
         for _ in range(limit):
             if until():
                 return
-            message = wait_for(lambda: bound.get(no_ack=True))
+            message = wait_for(lambda: bound.get(no_ack=True), 10, f"a job on {queue}")
             args, kwargs, _embed = message.decode()
             headers = message.headers
             propagated = {k: v for k, v in headers.items() if k.startswith(HEADER_PREFIX)}
