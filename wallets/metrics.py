@@ -2,30 +2,25 @@
 
 `paywave_ledger_problems`: the broken invariants `wallets.check_ledger` counted on its
 last successful run (its heartbeat's answer); absent until it has run once. Registered
-by WalletsConfig.ready with the scrape-time registry; never fails a scrape.
+by WalletsConfig.ready with the scrape-time registry; read from the heartbeats' own read
+(paywave.observability.heartbeats.scheduled_runs), never a query of its own.
 """
 
-import logging
 from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from paywave.observability.heartbeats import last_result
+from paywave.observability.heartbeats import scheduled_answer, scheduled_runs
 
 from .tasks import check_ledger
-
-logger = logging.getLogger(__name__)
 
 
 class LedgerCheckCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        try:
-            ran, problems = last_result(check_ledger.name)
-        except Exception:
-            logger.warning("ledger check result not collected", exc_info=True)
-            return
-        if not ran or not isinstance(problems, int):
+        runs = scheduled_runs.get()  # the heartbeats' own read: no query of its own
+        problems = None if runs is None else scheduled_answer(runs, check_ledger.name)
+        if isinstance(problems, bool) or not isinstance(problems, int):
             return
         found = GaugeMetricFamily(
             "paywave_ledger_problems",

@@ -17,7 +17,8 @@ others, the operating guide does.
 import json
 import logging
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -73,33 +74,51 @@ def heartbeat_record(task: str, *, succeeded: bool, result: Any = None) -> None:
         logger.warning("heartbeat of %s not recorded", task, exc_info=True)
 
 
-def last_result(task: str) -> tuple[bool, Any]:
-    """(whether the task ever succeeded, what it answered last time)."""
-    from paywave.models import ScheduledTaskRun
-
-    row = ScheduledTaskRun.objects.filter(task=task, last_succeeded_at__isnull=False).first()
-    return (False, None) if row is None else (True, row.last_result)
-
-
 def _timestamp_family(name: str, documentation: str) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, labels=["task"])
 
 
-def _runs_read() -> list[tuple[str, float | None, float | None]]:
+@dataclass(frozen=True)
+class ScheduledRun:
+    """A beat task's heartbeat as read: Unix times, and what it answered when it succeeded."""
+
+    task: str
+    succeeded_at: float | None
+    failed_at: float | None
+    answer: Any
+
+
+def _unix(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment else None
+
+
+def _runs_read() -> list[ScheduledRun]:
     from paywave.models import ScheduledTaskRun
 
-    rows = ScheduledTaskRun.objects.values_list("task", "last_succeeded_at", "last_failed_at")
+    rows = ScheduledTaskRun.objects.order_by("task").values_list(
+        "task", "last_succeeded_at", "last_failed_at", "last_result"
+    )
     return [
-        (task, ok.timestamp() if ok else None, failed.timestamp() if failed else None)
-        for task, ok, failed in rows.order_by("task")
+        ScheduledRun(task, _unix(ok), _unix(failed), answer) for task, ok, failed, answer in rows
     ]
+
+
+# One read of every heartbeat per PAYWAVE_METRICS_DB_READ_SECONDS, for whoever reports on
+# them at scrape time (here, and an app's own answer: wallets' ledger check).
+scheduled_runs = DatabaseRead(_runs_read, "heartbeats")
+
+
+def scheduled_answer(runs: list[ScheduledRun], task: str) -> Any:
+    """What `task` answered when it last succeeded; None if it never has."""
+    return next((run.answer for run in runs if run.task == task and run.succeeded_at), None)
 
 
 class HeartbeatCollector(Collector):
     """The beat entries' periods and heartbeats; nothing when the database cannot answer."""
 
     def __init__(self, ttl: float | None = None) -> None:
-        self.runs = DatabaseRead(_runs_read, "heartbeats", ttl)
+        """`ttl` given: a read of its own (tests); else the shared `scheduled_runs`."""
+        self.runs = scheduled_runs if ttl is None else DatabaseRead(_runs_read, "heartbeats", ttl)
 
     def collect(self) -> Iterator[Metric]:
         runs = self.runs.get()
@@ -121,11 +140,11 @@ class HeartbeatCollector(Collector):
             "paywave_scheduled_task_last_failure_timestamp_seconds",
             "When each beat task last failed (Unix time); absent until it has.",
         )
-        for task, ok_at, failed_at in runs:
-            if ok_at is not None:
-                succeeded.add_metric([task], ok_at)
-            if failed_at is not None:
-                failed.add_metric([task], failed_at)
+        for run in runs:
+            if run.succeeded_at is not None:
+                succeeded.add_metric([run.task], run.succeeded_at)
+            if run.failed_at is not None:
+                failed.add_metric([run.task], run.failed_at)
         yield from (succeeded, failed)
 
 

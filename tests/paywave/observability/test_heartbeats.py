@@ -167,3 +167,19 @@ def test_a_failed_read_gives_no_series_and_the_scrape_goes_on() -> None:
 
     # Periods alone would read as "never ran" for every task: nothing is served.
     assert scraped(collector) == {}
+
+
+def test_heartbeats_and_the_ledger_gauge_share_one_read(
+    django_assert_num_queries: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paywave.observability.heartbeats import scheduled_runs
+
+    wallet_tasks.check_ledger.apply()
+    settings.PAYWAVE_METRICS_DB_READ_SECONDS = 60
+    monkeypatch.setattr(scheduled_runs, "_read_at", float("-inf"))  # nothing read yet
+
+    with django_assert_num_queries(1):
+        metrics = scraped(HeartbeatCollector(), LedgerCheckCollector())
+
+    assert metrics[("paywave_ledger_problems", frozenset())] == 0
+    assert last_success(metrics, "wallets.check_ledger") is not None
