@@ -142,8 +142,12 @@ class StripeAdapter(GatewayAdapter):
         PaymentIntent if the first request was processed, and creates it only if it
         never was, which is the one charge we meant to make. Stripe's search would
         also find it, but its index lags by up to a minute: a miss proves nothing.
+
+        The replay is that first answer, as it was then (waiting for 3-D Secure, or
+        processing): the charge it names is read back by its id, as it is now.
         """
-        return replay_charge(self.charge, request)
+        found = replay_charge(self.charge, request)
+        return self.retrieve(found.reference) if found.reference else found
 
     def cancel(self, reference: str) -> ChargeResult:
         return self._result(self._call(self._client.v1.payment_intents.cancel, reference))

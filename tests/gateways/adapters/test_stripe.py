@@ -209,6 +209,22 @@ def test_the_same_idempotency_key_twice_is_one_charge(
     assert len(recorded_charges(control, "stripe")) == 1
 
 
+def test_find_charge_says_what_the_charge_is_now_not_what_it_was(
+    adapter: StripeAdapter, control: httpx.Client
+) -> None:
+    """Stripe answers a replayed key with its first answer, whatever came since: a charge
+    that was waiting for 3-D Secure (or processing) is read back by its id."""
+    waiting = adapter.charge(card("pm_card_authenticationRequired", key="then-paid"))
+    assert waiting.status is ChargeStatus.REQUIRES_ACTION
+    control.post(f"/card/{waiting.reference}/authenticate")
+
+    found = adapter.find_charge(card("pm_card_authenticationRequired", key="then-paid"))
+
+    assert found is not None
+    assert (found.reference, found.status) == (waiting.reference, ChargeStatus.SUCCEEDED)
+    assert len(recorded_charges(control, "stripe", idempotency_key="then-paid")) == 1
+
+
 def test_find_charge_of_a_declined_card_says_failed(adapter: StripeAdapter) -> None:
     found = adapter.find_charge(card("pm_card_chargeDeclined", key="declined-key"))
 
