@@ -74,6 +74,16 @@ def test_sandbox_is_off_without_gateway_keys_unless_asked_for() -> None:
     assert production("PAYWAVE_SANDBOX", PAYWAVE_SANDBOX="true")["PAYWAVE_SANDBOX"] is True
 
 
+def test_the_production_cache_reads_json_never_pickle_as_every_other() -> None:
+    """Django's Redis backend unpickles by default: whoever can write to Redis could run
+    code in every process (paywave/cache/serializer.py)."""
+    cache = production("CACHES")["CACHES"]["default"]
+
+    assert cache["LOCATION"] == "redis://redis.invalid:6379/0"
+    assert cache["OPTIONS"]["serializer"] == "paywave.cache.serializer.JSONSerializer"
+    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+
+
 def test_https_is_enforced_with_hsts_and_secure_cookies() -> None:
     values = production(
         "SECURE_SSL_REDIRECT",

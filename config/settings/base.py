@@ -13,6 +13,8 @@ installed (SQLite, kombu's filesystem transport, a file cache); the URLs in
 - observability: logs and metrics.
 """
 
+from typing import Any
+
 from .environment import BASE_DIR, VAR_DIR, env  # noqa: F401 (read by the other modules)
 
 INSTALLED_APPS = [
@@ -92,12 +94,13 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
+
+def redis_caches(url: str) -> dict[str, Any]:
+    """The cache on Redis, for every settings module that has one."""
+    return {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": url,
             "OPTIONS": {
                 "socket_connect_timeout": 1,
                 "socket_timeout": 1,
@@ -106,6 +109,11 @@ if REDIS_URL:
             },
         }
     }
+
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = redis_caches(REDIS_URL)
 else:
     CACHES = {
         "default": {

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import API_DOCS_MODES, env
+from .base import API_DOCS_MODES, env, redis_caches
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 DEBUG = False
@@ -12,13 +12,7 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env.str("REDIS_URL")
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-    }
-}
+CACHES = redis_caches(REDIS_URL)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 PAYWAVE_ENCRYPTION_KEYS = env.list("PAYWAVE_ENCRYPTION_KEYS")
 PAYWAVE_BLIND_INDEX_KEY = env.str("PAYWAVE_BLIND_INDEX_KEY")
