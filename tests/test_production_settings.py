@@ -81,7 +81,7 @@ def test_the_production_cache_reads_json_never_pickle_as_every_other() -> None:
 
     assert cache["LOCATION"] == "redis://redis.invalid:6379/0"
     assert cache["OPTIONS"]["serializer"] == "paywave.cache.serializer.JSONSerializer"
-    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["BACKEND"] == "paywave.cache.backend.RedisCache"
 
 
 def test_https_is_enforced_with_hsts_and_secure_cookies() -> None:

@@ -99,7 +99,8 @@ def redis_caches(url: str) -> dict[str, Any]:
     """The cache on Redis, for every settings module that has one."""
     return {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's backend, keeping its redis client (paywave/cache/backend.py).
+            "BACKEND": "paywave.cache.backend.RedisCache",
             "LOCATION": url,
             "OPTIONS": {
                 "socket_connect_timeout": 1,
