@@ -52,6 +52,10 @@ LOGGING: dict[str, Any] = {
         # Celery's "Task ... received" line knows neither the request nor the payment:
         # paywave.observability.celery_signals writes it instead, with both.
         "celery.worker.strategy": {"level": "WARNING"},
+        # The Stripe SDK writes two INFO lines per request (sent; answered with a status):
+        # the attempt's own line says both, with the outcome and latency. Its warnings
+        # stay, and LOG_LEVEL=DEBUG brings back everything.
+        "stripe": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
     },
 }
 if LOGSTASH_HOST:

@@ -4,6 +4,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,19 @@ def test_a_card_charge_succeeds_with_the_cards_details(
     [recorded] = recorded_charges(control, "stripe")
     assert (recorded["id"], recorded["reference"]) == (result.reference, "pw-1")
     assert (recorded["idempotency_key"], recorded["amount"]) == ("card-key-1", 1050)
+
+
+def test_a_charge_writes_none_of_the_sdks_info_lines(
+    adapter: StripeAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two lines per request, which the attempt's own line says (config/settings)."""
+    with caplog.at_level(logging.INFO):
+        adapter.charge(card())
+        logging.getLogger("stripe").warning("a warning of the SDK's")
+
+    assert [(r.name, r.levelname) for r in caplog.records if r.name == "stripe"] == [
+        ("stripe", "WARNING")
+    ]
 
 
 @pytest.mark.parametrize(

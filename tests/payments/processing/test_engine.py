@@ -676,6 +676,7 @@ def test_every_log_line_of_an_attempt_names_the_payment_the_gateway_and_the_try(
     card_payment: Any, sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("INFO")
+    caplog.set_level("DEBUG", logger="stripe")  # the SDK's own lines, as LOG_LEVEL=DEBUG has
     payment = drive(card_payment()).payment
 
     sdk_lines = [r for r in caplog.records if r.name == "stripe"]
