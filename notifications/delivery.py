@@ -28,23 +28,20 @@ re-enable it in the admin, which restarts their retry windows.
 
 import functools
 import logging
-import threading
 import uuid
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
-from django.db import connection, connections, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import connection, transaction
 from django.db.models import Exists, Field, OuterRef, Q, QuerySet
-from django.db.models.query import get_related_populators
 from django.utils import timezone
 
 from paywave.jobs import overdue_republish
 from paywave.observability.alerts import AlertKind, operator_alert
 from paywave.observability.metrics import record_webhook_delivery
-from paywave.queries import insert_parts
+from paywave.queries import ReadShape, compiled_read, insert_parts
 
 from .dispatch import delivery_publish
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
@@ -143,9 +140,16 @@ _AFTER_ANOTHER = Exists(
 _DELIVERY_READ = Delivery.objects.select_related("event", "endpoint").annotate(
     after_another=_AFTER_ANOTHER
 )
-# Stand-ins for a try's two values in the read compiled once (_CompiledRead).
+# Stand-ins for a try's two values in the read compiled once (paywave.queries).
 _PK_MARK = -7_340_033
 _TOKEN_MARK = uuid.UUID("5f1c0c52-9d1e-4c6b-8a57-3e0d2f6b7a11")
+# As .first() reads it: the model's ordering, no order_by("pk") added.
+assert _DELIVERY_READ.ordered
+_DELIVERY_BY_TOKEN = ReadShape(
+    _DELIVERY_READ.filter(pk=_PK_MARK, status=PENDING, job_token=_TOKEN_MARK)[:1],
+    pk=_PK_MARK,
+    job_token=_TOKEN_MARK,
+)
 
 
 class _ReadAnnotations(TypedDict):
@@ -156,105 +160,12 @@ def _delivery_read(
     delivery_id: int, token: Any
 ) -> "WithAnnotations[Delivery, _ReadAnnotations] | None":
     """`_DELIVERY_READ.filter(pk=delivery_id, status=PENDING, job_token=token).first()`
-    for a token (never None)."""
-    return _compiled_read().run(delivery_id, token)
-
-
-def _compiled_read() -> "_CompiledRead":
-    """This thread's read, compiled for the connection it reads deliveries with."""
-    db = router.db_for_read(Delivery)
-    database = connections[db]
-    read = _compiled_reads.by_alias.get(db)
-    if read is None or read.database is not database:
-        read = _compiled_reads.by_alias[db] = _CompiledRead(database, db)
-    return read
-
-
-class _CompiledRead:
-    """The delivery's read compiled to SQL once per database connection, and how the ORM
-    turns its row into objects, kept: compiling it on every try was about two fifths of
-    the try's CPU in process (docs/SCALING.md, "CPU").
-
-    A try runs the SQL with its two values in place of the marks', then builds the
-    Delivery, its event and endpoint as the ORM's ModelIterable does (Model.from_db,
-    the fields' converters: encrypted fields are decrypted by their from_db_value)."""
-
-    def __init__(self, database: BaseDatabaseWrapper, db: str) -> None:
-        queryset = _DELIVERY_READ.filter(pk=_PK_MARK, status=PENDING, job_token=_TOKEN_MARK)
-        assert queryset.ordered  # as .first() reads it: no order_by("pk") added
-        compiler: Any = queryset[:1].query.get_compiler(connection=database)
-        self.sql, params = compiler.as_sql()
-        self.params = list(params)
-        self.database = database
-        self.pk_field = _target_field(Delivery._meta.pk)
-        self.token_field = _target_field(Delivery._meta.get_field("job_token"))
-        self.pk_at = self._position(self._prepared(self.pk_field, _PK_MARK))
-        self.token_at = self._position(self._prepared(self.token_field, _TOKEN_MARK))
-        select, klass_info = compiler.select, compiler.klass_info  # filled by as_sql
-        # What ModelIterable reads besides these (extra ordering columns, composite keys,
-        # known related objects) this read has none of.
-        assert not compiler.has_extra_select
-        assert compiler.col_count == len(select)
-        columns = [column[0] for column in select]
-        assert not compiler.has_composite_fields(columns)
-        assert not queryset._known_related_objects  # type: ignore[attr-defined]
-        self.compiler = compiler
-        self.converters = compiler.get_converters(columns)
-        fields = klass_info["select_fields"]
-        self.model_columns = slice(fields[0], fields[-1] + 1)
-        self.init_list = [column[0].target.attname for column in select[self.model_columns]]
-        # Django 5.2's signature (the stubs are 6.0's, which adds the queryset's fetch_mode).
-        self.related_populators = get_related_populators(  # type: ignore[call-arg]
-            klass_info, select, db
-        )
-        self.annotation_col_map = dict(compiler.annotation_col_map or {})
-        self.db = db
-
-    def _prepared(self, field: Field, value: Any) -> Any:
-        """`value` as an exact lookup on `field` passes it to the database."""
-        return field.get_db_prep_value(field.get_prep_value(value), self.database, prepared=True)
-
-    def _position(self, prepared: Any) -> int:
-        found = [i for i, param in enumerate(self.params) if param == prepared]
-        assert len(found) == 1, found
-        return found[0]
-
-    def run(
-        self, delivery_id: int, token: Any
-    ) -> "WithAnnotations[Delivery, _ReadAnnotations] | None":
-        params = list(self.params)
-        params[self.pk_at] = self._prepared(self.pk_field, delivery_id)
-        params[self.token_at] = self._prepared(self.token_field, token)
-        with self.database.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        if self.converters:
-            row = next(self.compiler.apply_converters([row], self.converters))
-        delivery = Delivery.from_db(self.db, self.init_list, row[self.model_columns])
-        for populator in self.related_populators:
-            populator.populate(row, delivery)
-        for name, position in self.annotation_col_map.items():
-            setattr(delivery, name, row[position])
-        return cast("WithAnnotations[Delivery, _ReadAnnotations]", delivery)
-
-
-def _target_field(field: Any) -> Field:
-    assert isinstance(field, Field)
-    return field
-
-
-class _ThreadReads(threading.local):
-    """A thread's compiled reads, by database alias: a connection is its thread's own, and
-    so are the converters bound to it. Kept per thread rather than in a mapping keyed by
-    connection, whose entries (they hold their connection) would outlive their threads."""
-
-    def __init__(self) -> None:
-        self.by_alias: dict[str, _CompiledRead] = {}
-
-
-_compiled_reads = _ThreadReads()
+    for a token (never None), compiled once per connection: compiling it on every try was
+    about two fifths of the try's CPU in process (docs/SCALING.md, "CPU")."""
+    return cast(
+        "WithAnnotations[Delivery, _ReadAnnotations] | None",
+        compiled_read(_DELIVERY_BY_TOKEN).run(pk=delivery_id, job_token=token),
+    )
 
 
 def _earlier_undelivered(delivery: Delivery, now: datetime) -> datetime | None:

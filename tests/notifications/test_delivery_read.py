@@ -1,9 +1,10 @@
 """A try's read of its delivery, compiled once and hydrated by hand, is the ORM's read.
 
-`_delivery_read` runs SQL compiled once per connection and builds the Delivery, its
-event and endpoint the way Django's ModelIterable does. These compare it, field by field
-and type by type, with `_DELIVERY_READ.filter(...).first()`, so that a Django upgrade
-that changes how the ORM builds objects fails here rather than in a wallet app.
+`_delivery_read` runs SQL compiled once per connection (paywave.queries) and builds the
+Delivery, its event and endpoint the way Django's ModelIterable does. These compare it,
+field by field and type by type, with `_DELIVERY_READ.filter(...).first()`, so that a
+Django upgrade that changes how the ORM builds objects fails here rather than in a
+wallet app.
 """
 
 import threading
@@ -14,14 +15,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connections, models
 
-from notifications.delivery import (
-    _DELIVERY_READ,
-    PENDING,
-    _compiled_read,
-    _CompiledRead,
-    _delivery_read,
-)
+from notifications.delivery import _DELIVERY_BY_TOKEN, _DELIVERY_READ, PENDING, _delivery_read
 from notifications.models import Delivery, DeliveryStatus, Event, WebhookEndpoint
+from paywave.queries import CompiledRead, compiled_read
 from tests.factories import WebhookEndpointFactory
 from tests.notifications.conftest import Jobs, Receiver, record_event
 
@@ -118,15 +114,15 @@ def test_a_token_that_is_no_uuid_fails_as_the_orm_fails(
 
 
 def test_each_thread_compiles_the_read_for_its_own_connection() -> None:
-    mine = _compiled_read()
+    mine = compiled_read(_DELIVERY_BY_TOKEN)
     assert mine.database is connections["default"]
-    assert _compiled_read() is mine
+    assert compiled_read(_DELIVERY_BY_TOKEN) is mine
 
-    theirs: list[_CompiledRead] = []
+    theirs: list[CompiledRead] = []
 
     def compile_in_another_thread() -> None:
         try:
-            theirs.append(_compiled_read())
+            theirs.append(compiled_read(_DELIVERY_BY_TOKEN))
         finally:
             connections.close_all()
 
@@ -135,4 +131,4 @@ def test_each_thread_compiles_the_read_for_its_own_connection() -> None:
     thread.join()
     assert theirs
     assert theirs[0].database is not mine.database
-    assert _compiled_read() is mine
+    assert compiled_read(_DELIVERY_BY_TOKEN) is mine
