@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from paywave.jobs import overdue_republish
-from paywave.queries import insert_parts
+from paywave.queries import insert_parts, insert_row
 
 from .dispatch import delivery_publish
 from .models import Delivery, Event
@@ -114,7 +114,7 @@ def event_insert_fanned_out(event: Event, endpoint_ids: list[uuid.UUID]) -> list
     change, so this is on the charging path. Elsewhere, an INSERT each.
     """
     if not endpoint_ids or connection.vendor != "postgresql":
-        event.save(force_insert=True)
+        insert_row(event)
         return deliveries_create(event, endpoint_ids)
     event.created_at = event.created_at or timezone.now()  # subscriptions matched at this time
     deliveries = _new_deliveries(event, endpoint_ids)

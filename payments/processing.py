@@ -58,7 +58,7 @@ from paywave.jobs import token_swap
 from paywave.observability.alerts import AlertKind, operator_alert
 from paywave.observability.log_context import log_context
 from paywave.observability.metrics import record_attempt
-from paywave.queries import ReadShape, compiled_read, one_or_none
+from paywave.queries import ReadShape, compiled_read, insert_row, one_or_none
 
 from .cache import payment_cache_put
 from .charges import (
@@ -408,7 +408,7 @@ def _claim_attempt(
         with transaction.atomic():
             in_flight = _in_flight(payment, gateway, number, request)
             # A duplicate job's attempt of the same number makes this INSERT fail.
-            in_flight.save(force_insert=True)
+            insert_row(in_flight)
             if not _claim_unchanged(payment, in_flight, attempts):
                 raise _Moved
         return in_flight
@@ -476,7 +476,7 @@ def _claim_attempt_locked(
         in_flight = _in_flight(payment, gateway, number, request)
         if _attempted_since(locked, read=payment, counted=attempts):
             return None  # another job with this token made the step's attempt: it owns it
-        in_flight.save(force_insert=True)
+        insert_row(in_flight)
         if locked.status == S.PENDING:  # the first attempt: one write shows both
             payment_transition(
                 payment_id=payment.pk,

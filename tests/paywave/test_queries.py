@@ -1,12 +1,16 @@
 """The shared query helpers."""
 
 import uuid
+from typing import Any
 
 import pytest
+from django.db import IntegrityError, transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 
-from payments.models import PaymentEvent
-from paywave.queries import insert_parts
+from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent
+from paywave.queries import insert_parts, insert_row
+from tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -41,3 +45,71 @@ def test_insert_parts_are_each_instances_values_in_lists_of_the_callers_own() ->
     assert "first" in first[2]
     assert "second" in second[2]
     assert "first" not in second[2]
+
+
+def _attempt(payment: Payment, number: int = 1) -> PaymentAttempt:
+    return PaymentAttempt(
+        payment=payment,
+        gateway="stripe",
+        number=number,
+        idempotency_key=f"key-{number}",
+        outcome=AttemptOutcome.IN_FLIGHT,
+        request_summary={"amount": 1050},
+        charge_params='{"amount": 1050}',
+        deadline_at=timezone.now(),
+    )
+
+
+def _values(instance: Any) -> dict[str, Any]:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def test_insert_row_writes_what_save_writes_in_one_statement(
+    django_assert_num_queries: Any,
+) -> None:
+    payment = PaymentFactory(card=True)
+    saved = _attempt(payment, number=1)
+    saved.save(force_insert=True)
+    inserted = _attempt(payment, number=2)
+
+    with django_assert_num_queries(1):
+        insert_row(inserted)
+
+    assert inserted.pk is not None
+    assert (inserted._state.adding, inserted._state.db) == (False, "default")
+    assert inserted.created_at is not None  # auto_now_add, as save fills it
+    read_back = {a.number: a for a in PaymentAttempt.objects.filter(payment=payment)}
+    assert _values(read_back[2]) == _values(inserted)
+    ignored = {"id", "number", "idempotency_key", "created_at", "deadline_at"}
+    assert {k: v for k, v in _values(read_back[2]).items() if k not in ignored} == {
+        k: v for k, v in _values(read_back[1]).items() if k not in ignored
+    }
+    # Encrypted at rest as save encrypts it; read back in clear.
+    assert read_back[2].charge_params == '{"amount": 1050}'
+
+
+def test_insert_row_fails_on_a_duplicate_as_save_does() -> None:
+    payment = PaymentFactory(card=True)
+    insert_row(_attempt(payment, number=1))
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_row(_attempt(payment, number=1))
+    assert PaymentAttempt.objects.filter(payment=payment).count() == 1
+
+
+def test_insert_row_saves_a_model_someone_listens_to_through_save() -> None:
+    heard: list[Any] = []
+
+    def listener(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+        heard.append((instance.reason, created))
+
+    post_save.connect(listener, sender=PaymentEvent, dispatch_uid="test-insert-row")
+    try:
+        event = _event("heard")
+        event.payment_id = PaymentFactory().pk
+        insert_row(event)
+    finally:
+        post_save.disconnect(sender=PaymentEvent, dispatch_uid="test-insert-row")
+
+    assert heard == [("heard", True)]
+    assert PaymentEvent.objects.filter(pk=event.pk, reason="heard").exists()
