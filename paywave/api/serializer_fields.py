@@ -1,10 +1,22 @@
 """Strict input fields: JSON types are not coerced, unknown fields are refused."""
 
+import copy
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.conf import settings
 from rest_framework import serializers
+
+# Fields whose binding binds fields of their own: copied whole.
+_CONTAINERS = (serializers.BaseSerializer, serializers.ListField, serializers.DictField)
+
+
+def _copied(field: serializers.Field) -> serializers.Field:
+    """copy.copy(field), without its pickling protocol's detour (a field has no state
+    outside its __dict__)."""
+    clone = object.__new__(type(field))
+    clone.__dict__.update(field.__dict__)
+    return clone
 
 
 class StrictSerializer(serializers.Serializer):
@@ -14,6 +26,16 @@ class StrictSerializer(serializers.Serializer):
     # Rules across fields that `validate` checks, as JSON Schema (2020-12) for the OpenAPI
     # schema's `allOf` (paywave.api.schema): what a client can know before sending.
     schema_rules: ClassVar[list[dict[str, Any]]] = []
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """The declared fields, each a copy of its own to bind (as DRF's deep copy gives),
+        a plain field copied as it is: DRF's deep copy builds every field again from its
+        arguments (validators and all), about half of validating a payment's body. A
+        field holding other fields (a nested serializer, a list or a map) is deep-copied."""
+        return {
+            name: copy.deepcopy(field) if isinstance(field, _CONTAINERS) else _copied(field)
+            for name, field in self._declared_fields.items()
+        }
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
