@@ -165,10 +165,16 @@ def _apply_rules(text: str) -> str:
 
 def mask_text(text: str) -> str:
     # UUIDs (payment ids) are left whole: their digit groups could pass for a card number.
-    if not _MAY_NEED_MASKING.search(text):
+    if not _MAY_NEED_MASKING.search(text) or _IDENTIFIER.fullmatch(text):
         return text
     pieces = _UUID.split(text)
     return "".join(piece if index % 2 else _mask_piece(piece) for index, piece in enumerate(pieces))
+
+
+# A field that is one id and nothing else (a UUID, or 32 hex digits: request and task
+# ids on every line) holds nothing any rule masks: no rule's match fits inside it (a card
+# number or tax id must stand apart from letters and digits), so the rules are skipped.
+_IDENTIFIER = re.compile(rf"{_UUID.pattern}|[0-9a-fA-F]{{32}}")
 
 
 @functools.lru_cache(maxsize=4096)

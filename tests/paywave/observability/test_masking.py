@@ -2,6 +2,8 @@
 
 import json
 import logging
+import random
+import uuid
 from typing import Any
 
 import httpx
@@ -228,3 +230,30 @@ def test_whatever_a_masking_rule_matches_the_shortcut_lets_through(rule: int, da
     match = pattern.search(text)
     assert match is not None
     assert log_masking._MAY_NEED_MASKING.search(match.group())
+
+
+def _every_rule(text: str) -> str:
+    """mask_text without its shortcuts: every rule over every piece but the UUIDs."""
+    pieces = log_masking._UUID.split(text)
+    return "".join(p if i % 2 else log_masking._apply_rules(p) for i, p in enumerate(pieces))
+
+
+def test_a_field_that_is_one_id_skips_the_rules_and_loses_nothing_to_them() -> None:
+    """Request and task ids (32 hex digits, UUIDs) are on every line: the rules are skipped
+    for them, which must be what running them gives, digit-heavy ids included."""
+    rng = random.Random(7)
+    ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(2000)]
+    texts = [str(i) for i in ids] + [i.hex for i in ids] + [i.hex.upper() for i in ids]
+    texts += [
+        "4111111111111111" + "0" * 16,  # a card's digits, then more digits
+        "4111111111111111abcdef0123456789",
+        "52998224725" + "a" * 21,  # a CPF's digits against letters
+        "0" * 32,
+        "12345678-1234-1234-1234-123456789012",
+    ]
+    for text in texts:
+        assert log_masking._IDENTIFIER.fullmatch(text)
+        assert mask_text(text) == _every_rule(text) == text
+    # Not one id: the rules run.
+    assert mask_text("4111111111111111 " + "a" * 32) == "[card ****1111] " + "a" * 32
+    assert mask_text("52998224725") == "*******4725"
