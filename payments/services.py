@@ -12,6 +12,7 @@ from gateways.base import Payer
 from paywave.api.errors import NotFound
 from paywave.domain_events import publish
 from paywave.encryption import crypto
+from paywave.queries import insert_row
 
 from .cache import payment_cache_refresh
 from .dispatch import gateway_cancel_dispatch, payment_dispatch
@@ -48,7 +49,7 @@ def payment_create(
     # No savepoint inside the caller's transaction (idempotent_call's): a refusal rolls
     # back the whole of it, the key's answer with the payment.
     with transaction.atomic(savepoint=False):
-        payment = Payment.objects.create(
+        payment = Payment(
             client_id=client_id,
             amount=amount,
             currency=currency,
@@ -73,13 +74,15 @@ def payment_create(
             cancel_url=cancel_url if method == PaymentMethod.PAYPAL else "",
             hosted=hosted,
         )
-        event = PaymentEvent.objects.create(
+        insert_row(payment)
+        event = PaymentEvent(
             payment=payment,
             from_status="",
             to_status=PaymentStatus.PENDING,
             reason="accepted",
             actor=f"client:{client_id}",
         )
+        insert_row(event)
         document = payment_document(payment, attempts=())  # a new payment has none
         publish(
             PaymentChanged(

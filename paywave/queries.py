@@ -52,13 +52,14 @@ def _insert_shape(
 
 
 def insert_row(instance: Any) -> None:
-    """`instance.save(force_insert=True)`, in one INSERT ... RETURNING whose text is built
-    once per model and connection: Model.save builds and compiles its INSERT on every call,
-    a few percent of a charge's CPU for the attempt and event rows it writes.
+    """`instance.save(force_insert=True)`, in one INSERT whose text is built once per model
+    and connection: Model.save builds and compiles its INSERT on every call, a few percent
+    of an accept's or a charge's CPU for each row it writes.
 
-    For a model whose primary key the database assigns. Each field's pre_save runs as save
-    runs it (auto_now_add fills created_at). A model someone listens to (pre_save or
-    post_save receivers), or a database other than PostgreSQL, is saved by save() itself.
+    Each field's pre_save runs as save runs it (auto_now_add fills created_at); a key the
+    database assigns is read back (RETURNING), a key with a default (a UUID) is written as
+    the instance has it. A model someone listens to (pre_save or post_save receivers), or
+    a database other than PostgreSQL, is saved by save() itself.
     """
     from django.db import connection
     from django.db.models.signals import post_save, pre_save
@@ -72,18 +73,26 @@ def insert_row(instance: Any) -> None:
         instance.save(force_insert=True)
         return
     pk = model._meta.pk
-    assert pk.db_returning, "a key the database assigns"
-    assert getattr(instance, pk.attname) is None, "an unsaved instance"
-    fields, _, _ = _insert_shape(model, frozenset({pk.attname}), connection.alias)
+    returning = bool(pk.db_returning)
+    if returning:
+        assert getattr(instance, pk.attname) is None, "an unsaved instance"
+    fields, _, _ = _insert_shape(model, _returned(model), connection.alias)
     values = [
         field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
     ]
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(model, connection.alias), values)
-        (key,) = cursor.fetchone()
-    setattr(instance, pk.attname, key)
+        if returning:
+            (key,) = cursor.fetchone()
+            setattr(instance, pk.attname, key)
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+def _returned(model: Any) -> frozenset[str]:
+    """The columns an INSERT leaves to the database: a key it assigns."""
+    pk = model._meta.pk
+    return frozenset({pk.attname}) if pk.db_returning else frozenset()
 
 
 @functools.cache
@@ -91,12 +100,13 @@ def _insert_sql(model: Any, alias: str) -> str:
     from django.db import connections
 
     pk = model._meta.pk
-    _, columns, _ = _insert_shape(model, frozenset({pk.attname}), alias)
+    _, columns, _ = _insert_shape(model, _returned(model), alias)
     quote = connections[alias].ops.quote_name
+    returning = f" RETURNING {quote(pk.column)}" if pk.db_returning else ""
     # Only the model's table and column names are in the text; every value is a parameter.
     return (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {quote(pk.column)}"
+        f"VALUES ({', '.join(['%s'] * len(columns))}){returning}"
     )
 
 

@@ -24,6 +24,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from paywave.api.errors import ApplicationError, ErrorType
 from paywave.api.parsers import canonical_json
 from paywave.models import ApiClient, IdempotencyKey
+from paywave.queries import insert_row
 
 MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -120,13 +121,15 @@ def _claim(*, client_id: str, key: str, fingerprint: str) -> IdempotencyKey:
                 if transaction.get_connection().in_atomic_block
                 else nullcontext()
             ):
-                return IdempotencyKey.objects.create(
+                claim = IdempotencyKey(
                     client_id=client_id,
                     key=key,
                     fingerprint=fingerprint,
                     locked_at=now,
                     expires_at=now + settings.PAYWAVE_IDEMPOTENCY_TTL,
                 )
+                insert_row(claim)
+                return claim
         except IntegrityError:
             pass
         existing = IdempotencyKey.objects.filter(client__pk=client_id, key=key).first()

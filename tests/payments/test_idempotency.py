@@ -13,6 +13,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from payments import services
 from payments.models import Payment, PaymentStatus, Refund
+from paywave.api import idempotency
 from paywave.api.idempotency import (
     IdempotencyKeyInUse,
     StoredResponse,
@@ -21,6 +22,7 @@ from paywave.api.idempotency import (
     request_fingerprint,
 )
 from paywave.models import IdempotencyKey
+from paywave.queries import insert_row
 from tests.factories import ApiClientFactory, PaymentFactory
 from tests.helpers import authenticated, card_body, pix_body, post_payment
 
@@ -359,10 +361,12 @@ def test_a_claim_that_finds_the_key_gone_each_time_is_409_and_says_so(
     """Each insert collides with a key whose request releases it before the read, three
     times over: the wallet app is told to retry, as for a key in flight."""
 
-    def collides(**kwargs: Any) -> IdempotencyKey:
-        raise IntegrityError("duplicate key value violates unique constraint")
+    def collides(row: Any) -> None:
+        if isinstance(row, IdempotencyKey):
+            raise IntegrityError("duplicate key value violates unique constraint")
+        insert_row(row)
 
-    monkeypatch.setattr(IdempotencyKey.objects, "create", collides)
+    monkeypatch.setattr(idempotency, "insert_row", collides)
 
     response = post_payment(api, pix_body(), key="k")
 

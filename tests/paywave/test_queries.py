@@ -113,3 +113,24 @@ def test_insert_row_saves_a_model_someone_listens_to_through_save() -> None:
 
     assert heard == [("heard", True)]
     assert PaymentEvent.objects.filter(pk=event.pk, reason="heard").exists()
+
+
+def test_insert_row_writes_a_key_with_a_default_as_the_instance_has_it(
+    django_assert_num_queries: Any,
+) -> None:
+    """A payment's key is a UUID made in Python: written, not read back."""
+    template = PaymentFactory.build(client=PaymentFactory().client, metadata={"o": "1"})
+    payment = Payment(**{f.attname: getattr(template, f.attname) for f in Payment._meta.fields})
+    payment.created_at = payment.updated_at = None  # filled by pre_save, as save fills them
+    key = payment.pk
+
+    with django_assert_num_queries(1):
+        insert_row(payment)
+
+    assert payment.pk == key
+    assert payment.created_at is not None
+    assert payment.updated_at is not None
+    assert (payment._state.adding, payment._state.db) == (False, "default")
+    stored = Payment.objects.get(pk=key)
+    assert _values(stored) == _values(payment)
+    assert (stored.payer_name, stored.metadata) == ("Ana Souza", {"o": "1"})
