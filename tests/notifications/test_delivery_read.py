@@ -7,17 +7,15 @@ Django upgrade that changes how the ORM builds objects fails here rather than in
 wallet app.
 """
 
-import threading
 import uuid
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connections, models
+from django.db import models
 
-from notifications.delivery import _DELIVERY_BY_TOKEN, _DELIVERY_READ, PENDING, _delivery_read
+from notifications.delivery import _DELIVERY_READ, PENDING, _delivery_read
 from notifications.models import Delivery, DeliveryStatus, Event, WebhookEndpoint
-from paywave.queries import CompiledRead, compiled_read
 from tests.factories import WebhookEndpointFactory
 from tests.notifications.conftest import Jobs, Receiver, record_event
 
@@ -111,24 +109,3 @@ def test_a_token_that_is_no_uuid_fails_as_the_orm_fails(
         orm_read(first.pk, "not a token")
     with pytest.raises(ValidationError):
         _delivery_read(first.pk, "not a token")
-
-
-def test_each_thread_compiles_the_read_for_its_own_connection() -> None:
-    mine = compiled_read(_DELIVERY_BY_TOKEN)
-    assert mine.database is connections["default"]
-    assert compiled_read(_DELIVERY_BY_TOKEN) is mine
-
-    theirs: list[CompiledRead] = []
-
-    def compile_in_another_thread() -> None:
-        try:
-            theirs.append(compiled_read(_DELIVERY_BY_TOKEN))
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=compile_in_another_thread)
-    thread.start()
-    thread.join()
-    assert theirs
-    assert theirs[0].database is not mine.database
-    assert compiled_read(_DELIVERY_BY_TOKEN) is mine

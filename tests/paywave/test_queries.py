@@ -1,15 +1,18 @@
 """The shared query helpers."""
 
+import threading
 import uuid
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from notifications.delivery import _DELIVERY_BY_TOKEN
 from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent
-from paywave.queries import insert_parts, insert_row
+from payments.processing import _PAYMENT_BY_ID
+from paywave.queries import CompiledRead, ReadShape, compiled_read, insert_parts, insert_row
 from tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -134,3 +137,25 @@ def test_insert_row_writes_a_key_with_a_default_as_the_instance_has_it(
     stored = Payment.objects.get(pk=key)
     assert _values(stored) == _values(payment)
     assert (stored.payer_name, stored.metadata) == ("Ana Souza", {"o": "1"})
+
+
+@pytest.mark.parametrize("shape", [_PAYMENT_BY_ID, _DELIVERY_BY_TOKEN], ids=["payment", "delivery"])
+def test_each_thread_compiles_a_read_for_its_own_connection(shape: ReadShape) -> None:
+    mine = compiled_read(shape)
+    assert mine.database is connections["default"]
+    assert compiled_read(shape) is mine
+
+    theirs: list[CompiledRead] = []
+
+    def compile_in_another_thread() -> None:
+        try:
+            theirs.append(compiled_read(shape))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=compile_in_another_thread)
+    thread.start()
+    thread.join()
+    assert theirs
+    assert theirs[0].database is not mine.database
+    assert compiled_read(shape) is mine

@@ -4,17 +4,15 @@
 compares it with `Payment.objects.get(pk=...)` field by field and type by type, so that
 a Django upgrade that changes how the ORM builds objects fails here."""
 
-import threading
 import uuid
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connections
 
 from payments.models import Payment
 from payments.processing import _PAYMENT_BY_ID
-from paywave.queries import CompiledRead, compiled_read
+from paywave.queries import compiled_read
 from tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,24 +48,3 @@ def test_no_payment_is_read_for_an_unknown_id_and_a_bad_one_fails_as_the_orm_fai
         Payment.objects.filter(pk="not a payment id").first()
     with pytest.raises(ValidationError):
         compiled_read(_PAYMENT_BY_ID).run(pk="not a payment id")
-
-
-def test_each_thread_compiles_the_read_for_its_own_connection() -> None:
-    mine = compiled_read(_PAYMENT_BY_ID)
-    assert mine.database is connections["default"]
-    assert compiled_read(_PAYMENT_BY_ID) is mine
-
-    theirs: list[CompiledRead] = []
-
-    def compile_in_another_thread() -> None:
-        try:
-            theirs.append(compiled_read(_PAYMENT_BY_ID))
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=compile_in_another_thread)
-    thread.start()
-    thread.join()
-    assert theirs
-    assert theirs[0].database is not mine.database
-    assert compiled_read(_PAYMENT_BY_ID) is mine
