@@ -199,6 +199,11 @@ def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:
             return NextStep(str(payment.dispatch_token), wait)
         attempt_mark_lost(in_flight)
         attempts = list(payment.attempts.order_by("id"))
+    if attempts and attempts[-1].outcome == AttemptOutcome.PENDING:
+        # A charge taken but undecided: its callback or reconciliation settles it, and
+        # nothing is charged elsewhere meanwhile.
+        _pending_charge_reread(payment, attempts[-1])
+        return None
 
     gateway, number = _choose(payment, attempts)
     if gateway is None:
@@ -222,9 +227,6 @@ def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway |
         tries[attempt.gateway] = tries.get(attempt.gateway, 0) + 1
     if attempts:
         last = attempts[-1]
-        if last.outcome == AttemptOutcome.PENDING:
-            _pending_charge_reread(payment, last)
-            return None, 0  # its callback or reconciliation settles it: no charge elsewhere
         current = gateway_routed(last.gateway, enabled_only=True)
         if (
             current is not None
