@@ -59,9 +59,10 @@ def waiting(card_payment: Any, gateways: dict[str, Gateway], second_stripe: Gate
 
 
 def run_step_again(payment: Payment) -> Payment:
-    """What a republished, redelivered or staff-requested job does: the step, current token."""
+    """What a republished, redelivered or staff-requested job does: the step, current token.
+    It publishes no next step: the callback, the sweep or reconciliation comes back."""
     payment.refresh_from_db()
-    payment_process_step(payment.pk, str(payment.dispatch_token))
+    assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
     payment.refresh_from_db()
     return payment
 
@@ -110,4 +111,33 @@ def test_a_pending_charge_that_cannot_be_read_keeps_the_payment_waiting(
     assert payment.status == S.PROCESSING
     assert list(payment.attempts.values_list("gateway", flat=True)) == ["stripe"]
     assert intents(sim, payment) == ["stripe"]
+    assert payment.next_attempt_at > timezone.now() + timedelta(seconds=250)
+
+
+def _reference_lost(payment: Payment) -> None:
+    PaymentAttempt.objects.filter(payment=payment).update(gateway_reference="")
+
+
+def _gateway_gone(payment: Payment) -> None:
+    Gateway.objects.filter(code="stripe").delete()
+
+
+def _gateway_disabled(payment: Payment) -> None:
+    Gateway.objects.filter(code="stripe").update(enabled=False)
+
+
+@pytest.mark.parametrize("change", [_reference_lost, _gateway_gone, _gateway_disabled])
+def test_a_pending_charge_that_cannot_be_looked_up_is_never_passed_over(
+    waiting: Payment, sim: Any, change: Any
+) -> None:
+    """No reference to read, or its gateway no longer routed (or disabled): the payment
+    still waits for that charge, and stripe-backup charges nothing."""
+    change(waiting)
+    Payment.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now())
+
+    payment = run_step_again(waiting)
+
+    assert payment.status == S.PROCESSING
+    assert list(payment.attempts.values_list("gateway", "outcome")) == [("stripe", "pending")]
+    assert "stripe-backup" not in intents(sim, payment)
     assert payment.next_attempt_at > timezone.now() + timedelta(seconds=250)
