@@ -44,6 +44,10 @@ def test_each_serializer_binds_fields_of_its_own_and_the_declared_ones_stay_unbo
         assert (mine.parent, theirs.parent, declared.parent) == (first, second, None)
         assert (mine.field_name, declared.field_name) == (name, None)
     assert first.fields["payer"].fields["name"] is not second.fields["payer"].fields["name"]
+    # A field holding a field (metadata's map of strings) is copied whole: its child too.
+    metadata = first.fields["metadata"]
+    assert metadata.child is not second.fields["metadata"].child
+    assert metadata.child.parent is metadata
     assert first.validated_data == second.validated_data
 
 
