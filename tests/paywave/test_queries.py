@@ -14,8 +14,10 @@ from django.db.models.sql.compiler import SQLInsertCompiler
 from django.utils import timezone
 
 from notifications.delivery import _DELIVERY_BY_TOKEN
+from notifications.models import Event
 from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent
 from payments.processing import _PAYMENT_BY_ID
+from paywave.encryption import crypto
 from paywave.queries import CompiledRead, ReadShape, compiled_read, insert_parts, insert_row
 from tests.factories import PaymentFactory
 
@@ -81,6 +83,7 @@ def _without_orm_insert() -> Iterator[None]:
         yield
 
 
+@pytest.mark.services  # insert_row is save() on SQLite
 def test_insert_row_writes_what_save_writes_in_one_statement(
     django_assert_num_queries: Any,
 ) -> None:
@@ -103,8 +106,39 @@ def test_insert_row_writes_what_save_writes_in_one_statement(
     }
     # Encrypted at rest as save encrypts it; read back in clear.
     assert read_back[2].charge_params == '{"amount": 1050}'
+    assert crypto.is_ciphertext(_stored(PaymentAttempt, "charge_params", inserted.pk))
 
 
+@pytest.mark.services  # insert_row is save() on SQLite
+def test_insert_row_encrypts_an_events_json_as_save_does() -> None:
+    """An event no endpoint subscribes to goes through insert_row (notifications.fan_out):
+    its data is personal data, ciphertext in the column."""
+    payment = PaymentFactory()
+    event = Event(
+        type="payment.processing",
+        client_id=payment.client_id,
+        subject_id=payment.pk,
+        data={"payer": {"email": "ana@example.com"}},
+    )
+
+    with _without_orm_insert():
+        insert_row(event)
+
+    assert crypto.is_ciphertext(_stored(Event, "data", event.pk))
+    assert Event.objects.get(pk=event.pk).data == {"payer": {"email": "ana@example.com"}}
+
+
+def _stored(model: Any, column: str, pk: Any) -> str:
+    """A column as the database holds it, past the field's conversion."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {column} FROM {model._meta.db_table} WHERE id = %s",  # noqa: S608
+            [pk],
+        )
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.services  # insert_row is save() on SQLite
 def test_insert_row_fails_on_a_duplicate_as_save_does() -> None:
     payment = PaymentFactory(card=True)
     insert_row(_attempt(payment, number=1))
@@ -132,6 +166,7 @@ def test_insert_row_saves_a_model_someone_listens_to_through_save() -> None:
     assert PaymentEvent.objects.filter(pk=event.pk, reason="heard").exists()
 
 
+@pytest.mark.services  # insert_row is save() on SQLite
 def test_insert_row_writes_a_key_with_a_default_as_the_instance_has_it(
     django_assert_num_queries: Any,
 ) -> None:
