@@ -7,9 +7,14 @@ from django.utils import timezone
 
 from notifications.metrics import failing_endpoints_read
 from notifications.models import Delivery
-from notifications.services import webhook_endpoint_enable
+from notifications.services import (
+    webhook_endpoint_delete,
+    webhook_endpoint_disable,
+    webhook_endpoint_enable,
+)
 from tests.factories import WebhookEndpointFactory
 from tests.notifications.conftest import Jobs, Receiver, record_event
+from tests.ops.test_metrics import value
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,7 +65,7 @@ def test_a_disabled_endpoint_is_an_operator_choice_not_a_failure(
     receiver.script(503)
     endpoint = WebhookEndpointFactory(url=receiver.url())
     fail_once(receiver, jobs, endpoint, minutes_ago=30)
-    type(endpoint).objects.filter(pk=endpoint.pk).update(enabled=False)
+    webhook_endpoint_disable(endpoint_id=endpoint.pk, reason="maintenance", actor="staff:test")
 
     assert failing_endpoints_read() == {}
     webhook_endpoint_enable(endpoint_id=endpoint.pk, actor="staff:test")
@@ -74,4 +79,17 @@ def test_api_metrics_serve_it(client: object, receiver: Receiver, jobs: Jobs) ->
 
     text = client.get("/metrics").content.decode()  # type: ignore[attr-defined]
 
-    assert f'paywave_webhook_endpoint_failing_seconds{{endpoint="{endpoint.pk}"}} 9' in text
+    seconds = value(text, "paywave_webhook_endpoint_failing_seconds", endpoint=str(endpoint.pk))
+    assert seconds is not None
+    assert 16 * 60 <= seconds < 17 * 60
+
+
+def test_a_deleted_endpoint_is_not_failing(receiver: Receiver, jobs: Jobs) -> None:
+    receiver.script(503)
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    fail_once(receiver, jobs, endpoint, minutes_ago=30)
+    assert str(endpoint.pk) in failing_endpoints_read()
+
+    webhook_endpoint_delete(client_id=endpoint.client_id, endpoint_id=endpoint.pk)
+
+    assert failing_endpoints_read() == {}
