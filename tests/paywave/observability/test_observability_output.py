@@ -13,10 +13,8 @@ scraped, as Prometheus does.
 import json
 import logging
 import re
-import socket
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from paywave.observability.celery_signals import serve_worker_metrics
 from paywave.observability.log_format import MESSAGE_TYPE, MaskedLogstashFormatter
 from tests.helpers import paypal_body, pix_body, post_payment
 from tests.paywave.observability.conftest import configured_console
+from tests.processes import free_port, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -126,21 +125,6 @@ def worker_metrics(settings: Any) -> Iterator[str]:
     yield f"http://127.0.0.1:{settings.PAYWAVE_WORKER_METRICS_PORT}/metrics"
     server.shutdown()
     server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture
