@@ -99,9 +99,7 @@ def test_every_operator_alert_kind_reaches_a_rule() -> None:
 
     named: set[str] = set()
     for rule in ALERTS:
-        for selector in re.findall(
-            r'paywave_operator_alerts_total\{alert=~?"([^"]+)"', rule["expr"]
-        ):
+        for selector in ALERT_SELECTOR.findall(rule["expr"]):
             named |= set(selector.split("|"))
 
     assert named <= set(AlertKind.all()), named - set(AlertKind.all())  # no stale kind
