@@ -1,4 +1,4 @@
-"""Helpers for building requests in tests."""
+"""Helpers for building requests in tests, and for comparing the rows they make."""
 
 from typing import Any
 
@@ -64,3 +64,18 @@ def paypal_body(**overrides: Any) -> dict[str, Any]:
 def post_payment(api: APIClient, body: dict[str, Any], key: str | None = "key-1", **extra: Any):
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
     return api.post("/api/v1/payments", body, format="json", **headers, **extra)
+
+
+def column_values(instance: Any, *, typed: bool = True) -> dict[str, Any]:
+    """Each column's attribute of a model instance, with its type unless `typed` is False:
+    two reads of a row compare equal only if they agree on both (a str where the ORM gives
+    a UUID differs). Untyped, an instance as built compares with its row read back (an
+    enum member equals the str the database gives back)."""
+    return {
+        field.attname: (
+            (type(getattr(instance, field.attname)), getattr(instance, field.attname))
+            if typed
+            else getattr(instance, field.attname)
+        )
+        for field in instance._meta.concrete_fields
+    }

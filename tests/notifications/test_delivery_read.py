@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import models
 
 from notifications.delivery import _DELIVERY_READ, PENDING, _delivery_read
 from notifications.models import Delivery, DeliveryStatus, Event, WebhookEndpoint
 from tests.factories import WebhookEndpointFactory
+from tests.helpers import column_values
 from tests.notifications.conftest import Jobs, Receiver, record_event
 
 pytestmark = pytest.mark.django_db
@@ -26,25 +26,17 @@ def orm_read(delivery_id: int, token: Any) -> Delivery | None:
     return _DELIVERY_READ.filter(pk=delivery_id, status=PENDING, job_token=token).first()
 
 
-def values(instance: models.Model) -> dict[str, tuple[type, Any]]:
-    """Each column's attribute, with its type: a str where the ORM gives a UUID differs."""
-    return {
-        field.attname: (type(getattr(instance, field.attname)), getattr(instance, field.attname))
-        for field in instance._meta.concrete_fields
-    }
-
-
 def assert_same_read(read: Delivery | None, expected: Delivery | None) -> None:
     assert expected is not None
     assert read is not None
-    assert values(read) == values(expected)
+    assert column_values(read) == column_values(expected)
     assert (read._state.db, read._state.adding) == (expected._state.db, expected._state.adding)
     assert read.after_another is expected.after_another
     for relation, model in (("event", Event), ("endpoint", WebhookEndpoint)):
         assert Delivery._meta.get_field(relation).is_cached(read)  # joined, not read later
         related, expected_related = getattr(read, relation), getattr(expected, relation)
         assert type(related) is model
-        assert values(related) == values(expected_related)
+        assert column_values(related) == column_values(expected_related)
         assert (related._state.db, related._state.adding) == (
             expected_related._state.db,
             expected_related._state.adding,

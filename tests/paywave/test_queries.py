@@ -20,6 +20,7 @@ from payments.processing import _PAYMENT_BY_ID
 from paywave.encryption import crypto
 from paywave.queries import CompiledRead, ReadShape, compiled_read, insert_parts, insert_row
 from tests.factories import PaymentFactory
+from tests.helpers import column_values
 
 pytestmark = pytest.mark.django_db
 
@@ -69,10 +70,6 @@ def _attempt(payment: Payment, number: int = 1) -> PaymentAttempt:
     )
 
 
-def _values(instance: Any) -> dict[str, Any]:
-    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
-
-
 @contextmanager
 def _without_orm_insert() -> Iterator[None]:
     """On PostgreSQL insert_row's INSERT is its own text: the ORM's compiler is not used."""
@@ -99,10 +96,10 @@ def test_insert_row_writes_what_save_writes_in_one_statement(
     assert (inserted._state.adding, inserted._state.db) == (False, "default")
     assert inserted.created_at is not None  # auto_now_add, as save fills it
     read_back = {a.number: a for a in PaymentAttempt.objects.filter(payment=payment)}
-    assert _values(read_back[2]) == _values(inserted)
+    assert column_values(read_back[2], typed=False) == column_values(inserted, typed=False)
     ignored = {"id", "number", "idempotency_key", "created_at", "deadline_at"}
-    assert {k: v for k, v in _values(read_back[2]).items() if k not in ignored} == {
-        k: v for k, v in _values(read_back[1]).items() if k not in ignored
+    assert {k: v for k, v in column_values(read_back[2]).items() if k not in ignored} == {
+        k: v for k, v in column_values(read_back[1]).items() if k not in ignored
     }
     # Encrypted at rest as save encrypts it; read back in clear.
     assert read_back[2].charge_params == '{"amount": 1050}'
@@ -184,7 +181,7 @@ def test_insert_row_writes_a_key_with_a_default_as_the_instance_has_it(
     assert payment.updated_at is not None
     assert (payment._state.adding, payment._state.db) == (False, "default")
     stored = Payment.objects.get(pk=key)
-    assert _values(stored) == _values(payment)
+    assert column_values(stored, typed=False) == column_values(payment, typed=False)
     assert (stored.payer_name, stored.metadata) == ("Ana Souza", {"o": "1"})
 
 

@@ -5,7 +5,6 @@ compares it with `Payment.objects.get(pk=...)` field by field and type by type, 
 a Django upgrade that changes how the ORM builds objects fails here."""
 
 import uuid
-from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -14,15 +13,9 @@ from payments.models import Payment
 from payments.processing import _PAYMENT_BY_ID
 from paywave.queries import compiled_read
 from tests.factories import PaymentFactory
+from tests.helpers import column_values
 
 pytestmark = pytest.mark.django_db
-
-
-def values(instance: Payment) -> dict[str, tuple[type, Any]]:
-    return {
-        field.attname: (type(getattr(instance, field.attname)), getattr(instance, field.attname))
-        for field in instance._meta.concrete_fields
-    }
 
 
 @pytest.mark.parametrize("traits", [{}, {"card": True}, {"paypal": True}])
@@ -33,7 +26,7 @@ def test_the_compiled_read_is_the_orms_read(traits: dict[str, bool]) -> None:
     for given in (payment.pk, str(payment.pk)):  # a job carries the id as a str
         read = compiled_read(_PAYMENT_BY_ID).run(pk=given)
         assert type(read) is Payment
-        assert values(read) == values(expected)
+        assert column_values(read) == column_values(expected)
         assert (read._state.db, read._state.adding) == ("default", False)
     # Decrypted as the ORM decrypts them (from_db_value), not left as stored.
     assert (read.payer_name, read.payer_email) == ("Ana Souza", "ana@example.com")
