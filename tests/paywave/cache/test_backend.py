@@ -8,16 +8,16 @@ import redis
 from django.conf import LazySettings
 from django.core.cache import caches
 
+from config.settings.base import redis_caches
 from paywave.cache.backend import RedisCache
 
 pytestmark = pytest.mark.services
 
 
 def _backend(settings: LazySettings) -> RedisCache:
-    return RedisCache(
-        settings.REDIS_URL,
-        {"OPTIONS": {"serializer": "paywave.cache.serializer.JSONSerializer"}},
-    )
+    """A cache of its own, configured as every process's (timeouts, JSON)."""
+    configured = redis_caches(settings.REDIS_URL)["default"]
+    return RedisCache(configured["LOCATION"], configured)
 
 
 def test_the_cache_of_every_process_is_this_backend() -> None:
