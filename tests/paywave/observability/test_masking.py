@@ -3,6 +3,7 @@
 import json
 import logging
 import random
+import re
 import uuid
 from typing import Any
 
@@ -229,7 +230,34 @@ def test_whatever_a_masking_rule_matches_the_shortcut_lets_through(rule: int, da
     text = data.draw(st.from_regex(pattern))
     match = pattern.search(text)
     assert match is not None
-    assert log_masking._MAY_NEED_MASKING.search(match.group())
+    assert log_masking._may_need_masking(match.group())
+
+
+# The shortcut as one case-insensitive search, which it answers as.
+_SHORTCUT_AS_ONE_SEARCH = re.compile(
+    r"\d\d|=|://|(?i:eyj|sk_|rk_|whsec_|app_usr|test-|authorization|passw|pwd|secret|key"
+    r"|token|cookie|cvc|cvv|security|bearer|basic)"
+)
+# The words' letters in every case, the characters a case-insensitive search folds into
+# them (long s, Kelvin sign, dotless i, dotted I), and a few separators and digits.
+_SHORTCUT_ALPHABET = (
+    "eyjskrwhcapustioznbqvEYJSKRWHCAPUSTIOZNBQV\u017f\u212a\u0131\u0130\u00e9_-=:/ 0123"
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=st.text(alphabet=_SHORTCUT_ALPHABET, max_size=24))
+def test_the_shortcut_answers_as_one_case_insensitive_search(text: str) -> None:
+    expected = _SHORTCUT_AS_ONE_SEARCH.search(text) is not None
+    assert log_masking._may_need_masking(text) is expected, ascii(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["\u017fecret: x", "to\u212aen: x", "author\u0131zation: x", "PASSWORD: x", "Cookie: x"]
+)
+def test_the_shortcut_folds_case_as_the_rules_do(text: str) -> None:
+    assert log_masking._may_need_masking(text)
+    assert mask_text(text) != text
 
 
 def _every_rule(text: str) -> str:
