@@ -120,6 +120,78 @@ def update_sql(queryset: Any, values: dict[str, Any]) -> tuple[str, tuple[Any, .
     return sql, tuple(params)
 
 
+def update_parts(
+    model: Any, *, where: dict[str, Any], values: dict[str, Any]
+) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE `model.objects.filter(**where).update(**values)` runs, as SQL and
+    parameters, its text built once per shape (the fields set, the fields matched, which
+    matches are IS NULL) and connection: the ORM builds and compiles it on every call, a few
+    percent of a charge for each row it changes.
+
+    `where` matches exact values (None: IS NULL), prepared as an exact lookup prepares them;
+    `values` are prepared as the ORM saves them (encrypted fields encrypted). A value that
+    is an expression (F("version") + 1) or a model instance is left to the ORM's compiler.
+    """
+    from django.db import connection
+
+    given = (*where.values(), *values.values())
+    if any(hasattr(value, "resolve_expression") or hasattr(value, "_meta") for value in given):
+        return update_sql(model._default_manager.filter(**where), values)
+    shape = (tuple(values), tuple((name, where[name] is None) for name in where))
+    sql, set_fields, where_fields = _update_shape(model, shape, connection.alias)
+    params = [
+        field.get_db_prep_save(values[name], connection)
+        for name, field in zip(values, set_fields, strict=True)
+    ]
+    params += [
+        field.get_db_prep_value(field.get_prep_value(where[name]), connection, prepared=True)
+        for name, field in zip(where, where_fields, strict=True)
+        if where[name] is not None
+    ]
+    return sql, tuple(params)
+
+
+def update_rows(model: Any, *, where: dict[str, Any], values: dict[str, Any]) -> int:
+    """`model.objects.filter(**where).update(**values)` through `update_parts`: the rows
+    changed."""
+    from django.db import connection
+
+    sql, params = update_parts(model, where=where, values=values)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+@functools.cache
+def _update_shape(
+    model: Any, shape: tuple[tuple[str, ...], tuple[tuple[str, bool], ...]], alias: str
+) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+    from django.db import connections
+
+    if model._meta.parents or not shape[0]:
+        raise ValueError("nothing to set, or a model with parent tables: the ORM's update")
+    quote = connections[alias].ops.quote_name
+    set_names, matches = shape
+
+    def field_of(name: str) -> Any:
+        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        if not field.concrete or field.many_to_many:
+            raise ValueError(f"{model.__name__}.{name} is not a column")
+        return field
+
+    set_fields = tuple(field_of(name) for name in set_names)
+    where_fields = tuple(field_of(name) for name, _ in matches)
+    table = quote(model._meta.db_table)
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in set_fields)
+    conditions = " AND ".join(
+        f"{table}.{quote(field.column)} {'IS NULL' if is_null else '= %s'}"
+        for field, (_, is_null) in zip(where_fields, matches, strict=True)
+    )
+    # Only the model's table and column names are in the text; every value is a parameter.
+    sql = f"UPDATE {table} SET {assignments} WHERE {conditions or 'TRUE'}"  # noqa: S608
+    return sql, set_fields, where_fields
+
+
 class ReadShape:
     """A read of at most one row by exact values, for `compiled_read`: the queryset built
     with a stand-in value (a mark) for each value a run fills in, sliced to one row.

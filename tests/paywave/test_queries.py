@@ -8,9 +8,11 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import F
 from django.db.models.signals import post_save
-from django.db.models.sql.compiler import SQLInsertCompiler
+from django.db.models.sql.compiler import SQLInsertCompiler, SQLUpdateCompiler
 from django.utils import timezone
 
 from notifications.delivery import _DELIVERY_BY_TOKEN
@@ -18,7 +20,15 @@ from notifications.models import Event
 from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent
 from payments.processing import _PAYMENT_BY_ID
 from paywave.encryption import crypto
-from paywave.queries import CompiledRead, ReadShape, compiled_read, insert_parts, insert_row
+from paywave.queries import (
+    CompiledRead,
+    ReadShape,
+    compiled_read,
+    insert_parts,
+    insert_row,
+    update_parts,
+    update_rows,
+)
 from tests.factories import PaymentFactory
 from tests.helpers import column_values
 
@@ -130,7 +140,7 @@ def _stored(model: Any, column: str, pk: Any) -> str:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {column} FROM {model._meta.db_table} WHERE id = %s",  # noqa: S608
-            [pk],
+            [model._meta.pk.get_db_prep_value(pk, connection)],
         )
         return str(cursor.fetchone()[0])
 
@@ -183,6 +193,82 @@ def test_insert_row_writes_a_key_with_a_default_as_the_instance_has_it(
     stored = Payment.objects.get(pk=key)
     assert column_values(stored, typed=False) == column_values(payment, typed=False)
     assert (stored.payer_name, stored.metadata) == ("Ana Souza", {"o": "1"})
+
+
+@contextmanager
+def _without_orm_update() -> Iterator[None]:
+    with patch.object(SQLUpdateCompiler, "as_sql", side_effect=AssertionError("ORM UPDATE")):
+        yield
+
+
+def _twins() -> tuple[Payment, Payment]:
+    """Two payments alike in every column but their keys."""
+    first = PaymentFactory(card=True, metadata={"o": "1"})
+    second = PaymentFactory(
+        **{f.name: getattr(first, f.name) for f in Payment._meta.fields if f.name != "id"}
+    )
+    return first, second
+
+
+def _columns(payment: Payment) -> dict[str, Any]:
+    """The stored row's columns but its key and its creation time (the twins' differ)."""
+    values = column_values(Payment.objects.get(pk=payment.pk))
+    return {name: value for name, value in values.items() if name not in {"id", "created_at"}}
+
+
+def test_update_rows_writes_what_the_orms_update_writes(django_assert_num_queries: Any) -> None:
+    by_orm, by_helper = _twins()
+    values = {
+        "status": "processing",
+        "version": by_orm.version + 1,
+        "updated_at": timezone.now(),
+        "dispatch_token": uuid.uuid4(),  # a UUID
+        "pix_expires_at": None,  # NULL
+        "payer_name": "Bia Lima",  # encrypted at rest
+        "next_action": {"a": [1, "b"]},  # JSON
+    }
+    where = {"status": by_orm.status, "version": by_orm.version, "needs_reconciliation": False}
+
+    assert Payment.objects.filter(pk=by_orm.pk, **where).update(**values) == 1
+    with django_assert_num_queries(1), _without_orm_update():
+        assert update_rows(Payment, where={"pk": by_helper.pk, **where}, values=values) == 1
+
+    assert _columns(by_helper) == _columns(by_orm)
+    assert _columns(by_helper)["payer_name"] == (str, "Bia Lima")
+    assert crypto.is_ciphertext(_stored(Payment, "payer_name", by_helper.pk))
+
+
+def test_update_rows_matches_exact_values_and_null_as_the_orm_does() -> None:
+    payment = PaymentFactory(card=True, wallet_id=None)
+    moved = {"status": "canceled"}
+
+    with _without_orm_update():
+        assert not update_rows(Payment, where={"pk": payment.pk, "status": "processing"},
+                               values=moved)  # fmt: skip
+        assert not update_rows(Payment, where={"pk": payment.pk, "wallet_id": uuid.uuid4()},
+                               values=moved)  # fmt: skip
+        assert update_rows(Payment, where={"pk": str(payment.pk), "wallet_id": None},
+                           values=moved) == 1  # fmt: skip
+
+    assert Payment.objects.get(pk=payment.pk).status == "canceled"
+    assert Payment.objects.exclude(pk=payment.pk).filter(status="canceled").count() == 0
+
+
+def test_update_rows_leaves_expressions_to_the_orm() -> None:
+    payment = PaymentFactory(card=True)
+
+    assert update_rows(Payment, where={"pk": payment.pk}, values={"version": F("version") + 2})
+
+    assert Payment.objects.get(pk=payment.pk).version == payment.version + 2
+
+
+def test_update_parts_name_columns_only() -> None:
+    with pytest.raises(FieldDoesNotExist):
+        update_parts(Payment, where={"status__in": ["pending"]}, values={"status": "failed"})
+    with pytest.raises(ValueError, match="not a column"):
+        update_parts(Payment, where={"pk": uuid.uuid4()}, values={"attempts": []})
+    with pytest.raises(ValueError, match="nothing to set"):
+        update_parts(Payment, where={"pk": uuid.uuid4()}, values={})
 
 
 @pytest.mark.parametrize("shape", [_PAYMENT_BY_ID, _DELIVERY_BY_TOKEN], ids=["payment", "delivery"])
