@@ -58,7 +58,7 @@ from paywave.jobs import token_swap
 from paywave.observability.alerts import AlertKind, operator_alert
 from paywave.observability.log_context import log_context
 from paywave.observability.metrics import record_attempt
-from paywave.queries import ReadShape, compiled_read, insert_row, one_or_none
+from paywave.queries import ReadShape, compiled_read, insert_row, one_or_none, update_rows
 
 from .cache import payment_cache_put
 from .charges import (
@@ -545,7 +545,9 @@ def _request_summary(payment: Payment) -> dict[str, Any]:
 
 def _finish_attempt(attempt: PaymentAttempt, latency_ms: int, **fields: Any) -> None:
     """Record the call's outcome; the caller's transaction also shows it (touch or transition)."""
-    PaymentAttempt.objects.filter(pk=attempt.pk).update(latency_ms=latency_ms, **fields)
+    update_rows(
+        PaymentAttempt, where={"pk": attempt.pk}, values={"latency_ms": latency_ms, **fields}
+    )
     for name, value in {"latency_ms": latency_ms, **fields}.items():
         setattr(attempt, name, value)  # the document shows the attempt as written
     transaction.on_commit(

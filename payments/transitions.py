@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from paywave.api.errors import Conflict
 from paywave.domain_events import publish
-from paywave.queries import insert_parts, one_or_none, update_sql
+from paywave.queries import insert_parts, one_or_none, update_parts
 
 from .events import PaymentChanged
 from .models import Payment, PaymentAttempt, PaymentEvent, PaymentStatus
@@ -158,10 +158,11 @@ def payment_transition_if_unchanged(
     if to_status not in ALLOWED_TRANSITIONS[payment.status]:
         raise IllegalTransition(f"{payment.status} -> {to_status} is not in the payment lifecycle")
     now = timezone.now()
-    unchanged = Payment.objects.filter(
-        pk=payment.pk, status=payment.status, version=payment.version, **(guards or {})
-    )
-    values = {"status": to_status, "version": F("version") + 1, "updated_at": now, **changes}
+    unchanged = {
+        "pk": payment.pk, "status": payment.status, "version": payment.version, **(guards or {})
+    }  # fmt: skip
+    # The row is at the copy's version or nothing is written: its next is the copy's + 1.
+    values = {"status": to_status, "version": payment.version + 1, "updated_at": now, **changes}
     event = _event(payment, now, to_status=to_status, reason=reason, actor=actor)
     if not _update_with_event(unchanged, values, event):
         return False
@@ -169,17 +170,20 @@ def payment_transition_if_unchanged(
     return True
 
 
-def _update_with_event(unchanged: Any, values: dict[str, Any], event: PaymentEvent) -> bool:
-    """The guarded UPDATE and, if it moved the row, the event's INSERT; whether it did.
+def _update_with_event(
+    unchanged: dict[str, Any], values: dict[str, Any], event: PaymentEvent
+) -> bool:
+    """The UPDATE of the payment matching `unchanged` and, if it moved the row, the event's
+    INSERT; whether it did.
 
     On PostgreSQL one statement (the UPDATE in a WITH), elsewhere two.
     """
     if connection.vendor != "postgresql":
-        if not unchanged.update(**values):
+        if not Payment.objects.filter(**unchanged).update(**values):
             return False
         event.save()
         return True
-    update, update_params = update_sql(unchanged, values)
+    update, update_params = update_parts(Payment, where=unchanged, values=values)
     columns, placeholders, event_params = insert_parts(event, exclude={"id", "payment_id"})
     quote = connection.ops.quote_name
     # The UPDATE is Django's; besides it only names from the models: values are parameters.

@@ -24,7 +24,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from paywave.api.errors import ApplicationError, ErrorType
 from paywave.api.parsers import canonical_json
 from paywave.models import ApiClient, IdempotencyKey
-from paywave.queries import insert_row
+from paywave.queries import insert_row, update_rows
 
 MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -94,12 +94,13 @@ def idempotent_call(
     try:
         with transaction.atomic():
             response = operation()
-            IdempotencyKey.objects.filter(pk=claim.pk).update(
-                state=IdempotencyKey.State.COMPLETED,
-                response_status=response.status,
-                response_body=response.body,
-                response_headers=response.headers,
-            )
+            answer = {
+                "state": IdempotencyKey.State.COMPLETED,
+                "response_status": response.status,
+                "response_body": response.body,
+                "response_headers": response.headers,
+            }
+            update_rows(IdempotencyKey, where={"pk": claim.pk}, values=answer)
     except BaseException:
         IdempotencyKey.objects.filter(
             pk=claim.pk, state=IdempotencyKey.State.IN_PROGRESS, locked_at=claim.locked_at
