@@ -1,6 +1,7 @@
 """The Celery application: workers start as `celery -A config.celery_app worker`."""
 
 import os
+from functools import partial
 from typing import Any
 
 from celery import Celery
@@ -24,17 +25,33 @@ app.set_default()
 def read_django_settings_once(sender: Celery, source: ConfigurationView, **_: Any) -> None:
     """Celery looks a setting up on every use (a publish reads six), and through Django's
     lazy settings raises and catches AttributeError twice for each left at its default:
-    a fifth of a publish's CPU. The CELERY_ settings (the only ones the namespace reads:
-    Django's names are upper case) are read once here, when Celery loads its configuration;
-    what is set on app.conf later (the command line's options) still comes first.
+    a fifth of a publish's CPU. Django's settings (every upper-case name: besides the
+    CELERY_ ones Celery also reads its old names, CELERYD_ and the like) are read into a
+    dict here, when Celery loads its configuration, and again whenever one is changed
+    (`override_settings`); what is set on app.conf later (the command line's options)
+    still comes first.
     """
+    from django.conf import settings
+    from django.core.signals import setting_changed
+
     maps, defaults = source.maps or [], source.defaults or []
     for index, mapping in enumerate(maps):
-        if isinstance(mapping, DictAttribute):
-            read = {name: getattr(mapping.obj, name) for name in dir(mapping.obj)
-                    if name.startswith("CELERY_")}  # fmt: skip
+        if isinstance(mapping, DictAttribute) and mapping.obj is settings:
+            read = _django_settings()
             maps[index] = read
             defaults[index - 1] = read  # maps[0] is the changes, not a default
+            setting_changed.connect(partial(_read_again, read), weak=False)
+
+
+def _django_settings() -> dict[str, Any]:
+    from django.conf import settings
+
+    return {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
+
+
+def _read_again(read: dict[str, Any], **_: Any) -> None:
+    read.clear()
+    read.update(_django_settings())
 
 
 app.config_from_object("django.conf:settings", namespace="CELERY")

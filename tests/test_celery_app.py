@@ -7,6 +7,7 @@ from celery import Celery
 from celery.app.defaults import DEFAULTS
 from celery.utils.collections import DictAttribute
 from django.conf import settings
+from django.test import override_settings
 
 from config.celery_app import app, read_django_settings_once
 
@@ -33,6 +34,22 @@ def test_every_setting_is_what_reading_django_each_time_gives() -> None:
     assert app.conf.task_serializer == settings.CELERY_TASK_SERIALIZER
     assert app.conf.task_acks_late is settings.CELERY_TASK_ACKS_LATE
     assert app.conf.task_routes == settings.CELERY_TASK_ROUTES
+    # Read by Celery's Django fixup, not one of Celery's own settings.
+    assert app.conf.get("CELERY_DB_REUSE_MAX") == settings.CELERY_DB_REUSE_MAX
+
+
+def test_celerys_old_names_in_djangos_settings_still_count() -> None:
+    with override_settings(CELERYD_CONCURRENCY=7):
+        assert app.conf.worker_concurrency == 7
+        assert _loaded(_read_each_time()).conf.worker_concurrency == 7
+    assert app.conf.worker_concurrency is None
+
+
+def test_a_changed_django_setting_reaches_celery() -> None:
+    _loaded(app)
+    with override_settings(CELERY_TASK_DEFAULT_QUEUE="elsewhere"):
+        assert app.conf.task_default_queue == "elsewhere"
+    assert app.conf.task_default_queue == settings.CELERY_TASK_DEFAULT_QUEUE
 
 
 def test_a_lookup_never_reads_djangos_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,10 +57,14 @@ def test_a_lookup_never_reads_djangos_settings(monkeypatch: pytest.MonkeyPatch) 
         raise AssertionError("Django's settings were read")
 
     _loaded(app)
+    # Neither among the maps looked up, nor among the defaults a copy of the view is made of.
+    assert not any(isinstance(mapping, DictAttribute) for mapping in app.conf.maps or [])
+    assert (app.conf.maps or [])[1:] == app.conf.defaults
     monkeypatch.setattr(DictAttribute, "__getitem__", refuse)
 
     for name in DEFAULTS:
         app.conf[name]  # a default (most) or one of ours
+        app.conf.copy()[name]
     assert app.conf.task_default_queue == settings.CELERY_TASK_DEFAULT_QUEUE
 
 
