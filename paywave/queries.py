@@ -61,7 +61,7 @@ def insert_row(instance: Any) -> None:
     the instance has it. A model someone listens to (pre_save or post_save receivers), or
     a database other than PostgreSQL, is saved by save() itself.
     """
-    from django.db import connection
+    from django.db import connection, transaction
     from django.db.models.signals import post_save, pre_save
 
     model: Any = type(instance)
@@ -80,7 +80,8 @@ def insert_row(instance: Any) -> None:
     values = [
         field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
     ]
-    with connection.cursor() as cursor:
+    # As Model.save: a failed statement marks the caller's atomic block for rollback.
+    with transaction.mark_for_rollback_on_error(connection.alias), connection.cursor() as cursor:
         cursor.execute(_insert_sql(model, connection.alias), values)
         if returning:
             (key,) = cursor.fetchone()
@@ -131,6 +132,8 @@ def update_parts(
     `where` matches exact values (None: IS NULL), prepared as an exact lookup prepares them;
     `values` are prepared as the ORM saves them (encrypted fields encrypted). A value that
     is an expression (F("version") + 1) or a model instance is left to the ORM's compiler.
+    What the ORM would read otherwise is refused (ValueError, FieldDoesNotExist): a lookup
+    (`status__in`), a match on a JSON field (JSON, not SQL, equality), nothing to set.
     """
     from django.db import connection
 
@@ -154,10 +157,11 @@ def update_parts(
 def update_rows(model: Any, *, where: dict[str, Any], values: dict[str, Any]) -> int:
     """`model.objects.filter(**where).update(**values)` through `update_parts`: the rows
     changed."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     sql, params = update_parts(model, where=where, values=values)
-    with connection.cursor() as cursor:
+    # As QuerySet.update: a failed statement marks the caller's atomic block for rollback.
+    with transaction.mark_for_rollback_on_error(connection.alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
@@ -167,6 +171,7 @@ def _update_shape(
     model: Any, shape: tuple[tuple[str, ...], tuple[tuple[str, bool], ...]], alias: str
 ) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
     from django.db import connections
+    from django.db.models import JSONField
 
     if model._meta.parents or not shape[0]:
         raise ValueError("nothing to set, or a model with parent tables: the ORM's update")
@@ -181,6 +186,8 @@ def _update_shape(
 
     set_fields = tuple(field_of(name) for name in set_names)
     where_fields = tuple(field_of(name) for name, _ in matches)
+    if any(isinstance(field, JSONField) for field in where_fields):
+        raise ValueError("a JSON field is matched by JSON equality: the ORM's update")
     table = quote(model._meta.db_table)
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in set_fields)
     conditions = " AND ".join(

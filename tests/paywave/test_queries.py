@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from notifications.delivery import _DELIVERY_BY_TOKEN
 from notifications.models import Event
-from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent
+from payments.models import AttemptOutcome, Payment, PaymentAttempt, PaymentEvent, PaymentStatus
 from payments.processing import _PAYMENT_BY_ID
 from paywave.encryption import crypto
+from paywave.models import IdempotencyKey
 from paywave.queries import (
     CompiledRead,
     ReadShape,
@@ -262,13 +263,68 @@ def test_update_rows_leaves_expressions_to_the_orm() -> None:
     assert Payment.objects.get(pk=payment.pk).version == payment.version + 2
 
 
-def test_update_parts_name_columns_only() -> None:
+def test_update_parts_names_columns_only() -> None:
     with pytest.raises(FieldDoesNotExist):
         update_parts(Payment, where={"status__in": ["pending"]}, values={"status": "failed"})
     with pytest.raises(ValueError, match="not a column"):
         update_parts(Payment, where={"pk": uuid.uuid4()}, values={"attempts": []})
     with pytest.raises(ValueError, match="nothing to set"):
         update_parts(Payment, where={"pk": uuid.uuid4()}, values={})
+    with pytest.raises(ValueError, match="JSON equality"):  # the ORM matches JSON null
+        update_parts(Payment, where={"next_action": None}, values={"status": "failed"})
+
+
+def test_update_rows_writes_enums_booleans_json_null_and_encrypted_json_as_the_orm() -> None:
+    by_orm, by_helper = _twins()
+    values = {
+        "status": PaymentStatus.PROCESSING,  # a str enum
+        "needs_reconciliation": True,
+        "next_action": None,  # a JSON field set to NULL, as processing sets it
+        "metadata": {"order": "7"},
+    }
+
+    Payment.objects.filter(pk=by_orm.pk).update(**values)
+    with _without_orm_update():
+        update_rows(Payment, where={"pk": by_helper.pk}, values=values)
+
+    assert _columns(by_helper) | {"updated_at": None} == _columns(by_orm) | {"updated_at": None}
+    key = IdempotencyKey.objects.create(
+        client=by_orm.client, key="k", fingerprint="f", locked_at=timezone.now(),
+        expires_at=timezone.now(),
+    )  # fmt: skip
+    answer = {"state": "completed", "response_status": 202, "response_body": {"id": "p"}}
+    with _without_orm_update():
+        assert update_rows(IdempotencyKey, where={"pk": key.pk}, values=answer) == 1
+    assert IdempotencyKey.objects.get(pk=key.pk).response_body == {"id": "p"}  # encrypted JSON
+    assert crypto.is_ciphertext(_stored(IdempotencyKey, "response_body", key.pk))
+
+
+def test_update_rows_leaves_a_model_instance_to_the_orm() -> None:
+    payment, other = PaymentFactory(card=True), PaymentFactory(card=True)
+    attempt = _attempt(payment)
+    attempt.save()
+
+    assert update_rows(PaymentAttempt, where={"pk": attempt.pk}, values={"payment": other}) == 1
+
+    assert PaymentAttempt.objects.get(pk=attempt.pk).payment_id == other.pk
+
+
+def test_a_failed_update_marks_the_atomic_block_for_rollback() -> None:
+    payment = PaymentFactory(card=True)
+    attempts = [_attempt(payment, number=1), _attempt(payment, number=2)]
+    for attempt in attempts:
+        attempt.save()
+
+    def marked_after_a_failed_update() -> bool:
+        with transaction.atomic():
+            try:  # (payment, number) is unique
+                update_rows(PaymentAttempt, where={"pk": attempts[1].pk}, values={"number": 1})
+            except IntegrityError:
+                return connection.needs_rollback  # and the block is rolled back as it ends
+        return False
+
+    assert marked_after_a_failed_update()
+    assert sorted(PaymentAttempt.objects.values_list("number", flat=True)) == [1, 2]
 
 
 @pytest.mark.parametrize("shape", [_PAYMENT_BY_ID, _DELIVERY_BY_TOKEN], ids=["payment", "delivery"])
