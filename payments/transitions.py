@@ -157,6 +157,8 @@ def payment_transition_if_unchanged(
     """
     if to_status not in ALLOWED_TRANSITIONS[payment.status]:
         raise IllegalTransition(f"{payment.status} -> {to_status} is not in the payment lifecycle")
+    if guards and guards.keys() & {"pk", "status", "version"}:
+        raise ValueError("guards narrow the row read; its key, status and version are matched")
     now = timezone.now()
     unchanged = {
         "pk": payment.pk, "status": payment.status, "version": payment.version, **(guards or {})
@@ -186,7 +188,7 @@ def _update_with_event(
     update, update_params = update_parts(Payment, where=unchanged, values=values)
     columns, placeholders, event_params = insert_parts(event, exclude={"id", "payment_id"})
     quote = connection.ops.quote_name
-    # The UPDATE is Django's; besides it only names from the models: values are parameters.
+    # Only names from the models are in the text (update_parts' too): values are parameters.
     sql = (
         f"WITH moved AS ({update} RETURNING id) "  # noqa: S608
         f"INSERT INTO {quote(PaymentEvent._meta.db_table)} "

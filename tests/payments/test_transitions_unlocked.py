@@ -85,6 +85,22 @@ def test_a_copy_that_no_longer_matches_a_guard_writes_nothing() -> None:
     assert _events(payment) == []
 
 
+@pytest.mark.parametrize("name", ["pk", "status", "version"])
+def test_a_guard_cannot_stand_for_what_the_copy_itself_is_matched_by(name: str) -> None:
+    """The new version written is the copy's + 1: a guard re-pinning the version (or the
+    row, or its status) would write it over another one."""
+    payment = PaymentFactory()
+    copy = Payment.objects.get(pk=payment.pk)
+
+    with pytest.raises(ValueError, match="guards"):
+        payment_transition_if_unchanged(
+            copy, to_status=S.PROCESSING, reason="picked up", actor="worker",
+            guards={name: getattr(copy, name)},
+        )  # fmt: skip
+
+    assert Payment.objects.get(pk=payment.pk).status == S.PENDING
+
+
 def test_two_jobs_holding_one_copy_move_it_once() -> None:
     payment = PaymentFactory()
     first, second = Payment.objects.get(pk=payment.pk), Payment.objects.get(pk=payment.pk)
