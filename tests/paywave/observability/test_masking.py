@@ -252,6 +252,19 @@ def test_the_shortcut_answers_as_one_case_insensitive_search(text: str) -> None:
     assert log_masking._may_need_masking(text) is expected, ascii(text)
 
 
+_SHORTCUT_WORDS = _SHORTCUT_AS_ONE_SEARCH.pattern.split("(?i:")[1].rstrip(")").split("|")
+_FOLDED = {"s": "\u017f", "k": "\u212a", "i": "\u0131"}
+
+
+@pytest.mark.parametrize("word", _SHORTCUT_WORDS)
+def test_every_word_of_the_shortcut_in_every_case(word: str) -> None:
+    folded = "".join(_FOLDED.get(char, char) for char in word)
+    for variant in (word, word.upper(), word.title(), folded, f"a {word.upper()} b"):
+        assert _SHORTCUT_AS_ONE_SEARCH.search(variant), variant
+        assert log_masking._may_need_masking(variant), ascii(variant)
+    assert not log_masking._may_need_masking(word[:-1])
+
+
 @pytest.mark.parametrize(
     "text", ["\u017fecret: x", "to\u212aen: x", "author\u0131zation: x", "PASSWORD: x", "Cookie: x"]
 )
