@@ -121,6 +121,11 @@ def update_sql(queryset: Any, values: dict[str, Any]) -> tuple[str, tuple[Any, .
     return sql, tuple(params)
 
 
+def exact_value(field: Any, value: Any, connection: Any) -> Any:
+    """`value` as an exact lookup on `field` passes it to the database."""
+    return field.get_db_prep_value(field.get_prep_value(value), connection, prepared=True)
+
+
 def update_parts(
     model: Any, *, where: dict[str, Any], values: dict[str, Any]
 ) -> tuple[str, tuple[Any, ...]]:
@@ -147,7 +152,7 @@ def update_parts(
         for name, field in zip(values, set_fields, strict=True)
     ]
     params += [
-        field.get_db_prep_value(field.get_prep_value(where[name]), connection, prepared=True)
+        exact_value(field, where[name], connection)
         for name, field in zip(where, where_fields, strict=True)
         if where[name] is not None
     ]
@@ -235,7 +240,8 @@ class CompiledRead:
         self.slots: dict[str, tuple[Any, int]] = {}
         for name, mark in shape.marks.items():
             field = self.model._meta.pk if name == "pk" else self.model._meta.get_field(name)
-            found = [i for i, p in enumerate(self.params) if p == self._prepared(field, mark)]
+            marked = exact_value(field, mark, self.database)
+            found = [i for i, param in enumerate(self.params) if param == marked]
             assert len(found) == 1, (name, found)  # the mark must stand out among the values
             self.slots[name] = (field, found[0])
         select, klass_info = compiler.select, compiler.klass_info  # filled by as_sql
@@ -258,17 +264,13 @@ class CompiledRead:
         self.annotation_col_map = dict(compiler.annotation_col_map or {})
         self.db = db
 
-    def _prepared(self, field: Any, value: Any) -> Any:
-        """`value` as an exact lookup on `field` passes it to the database."""
-        return field.get_db_prep_value(field.get_prep_value(value), self.database, prepared=True)
-
     def run(self, **values: Any) -> Any:
         """The row's model instance, or None; every mark's value must be given."""
         params = list(self.params)
         assert values.keys() == self.slots.keys(), values.keys()
         for name, value in values.items():
             field, position = self.slots[name]
-            params[position] = self._prepared(field, value)
+            params[position] = exact_value(field, value, self.database)
         with self.database.cursor() as cursor:
             cursor.execute(self.sql, params)
             row = cursor.fetchone()
