@@ -6,10 +6,18 @@ shows them in a transactional test; inside pytest-django's `db` transaction, a
 transaction of the code is a savepoint pair, which stands for them).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from django.db.models.sql.compiler import (
+    SQLCompiler,
+    SQLDeleteCompiler,
+    SQLInsertCompiler,
+    SQLUpdateCompiler,
+)
 
 from payments.models import Payment
 from payments.processing import payment_process_step
@@ -92,3 +100,34 @@ def test_a_retry_at_the_same_gateway_in_one_step(
     payment.refresh_from_db()
     assert payment.status == "awaiting_payment"
     assert list(payment.attempts.values_list("outcome", flat=True)) == ["retryable", "succeeded"]
+
+
+@contextmanager
+def _no_sql_compiled() -> Iterator[None]:
+    """The ORM's compilers refuse to build a statement: what runs is SQL built before."""
+    refused = AssertionError("SQL compiled on the charging path")
+    with ExitStack() as stack:
+        for compiler in (SQLCompiler, SQLInsertCompiler, SQLUpdateCompiler, SQLDeleteCompiler):
+            stack.enter_context(patch.object(compiler, "as_sql", side_effect=refused))
+        yield
+
+
+@pytest.mark.services
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [card_body, pix_body], ids=["card", "pix"])
+def test_a_charging_step_runs_sql_built_once(
+    api: Any, wallet_app: Any, gateways: Any, sim: Any, body: Callable[[], dict[str, Any]]
+) -> None:
+    """After the first step of the process, a step builds no SQL of its own: its read, the
+    attempt's INSERT, the transitions' UPDATEs, the attempt's outcome and the wallet app's
+    event are statements whose text was built once (paywave.queries)."""
+    WebhookEndpointFactory(client=wallet_app, url="http://127.0.0.1:9/hooks")
+    warm = Payment.objects.get(pk=post_payment(api, body(), key="warm-up").json()["id"])
+    assert payment_process_step(warm.pk, str(warm.dispatch_token)) is None
+    payment = Payment.objects.get(pk=post_payment(api, body(), key="counted").json()["id"])
+
+    with _no_sql_compiled():
+        assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
+
+    payment.refresh_from_db()
+    assert payment.status in {"succeeded", "awaiting_payment"}
