@@ -296,7 +296,7 @@ class OrphanStatus(models.TextChoices):
     ABSENT = "absent"  # the gateway has no such charge
     REFUNDING = "refunding"  # paid after the payment was settled elsewhere: being refunded
     REFUNDED = "refunded"  # that extra payment went back to the payer
-    SETTLED = "settled"  # paid first: it became the payment's own charge
+    SETTLED = "settled"  # it became the payment's own charge (paid first, or taken after all)
     GIVEN_UP = "given_up"  # the gateway never answered in time: an operator checks it
 
 

@@ -181,6 +181,10 @@ def orphan_resolve(orphan: OrphanCharge, *, gateways: dict[str, Gateway] | None 
         orphan.reference = result.reference
     if result.status == ChargeStatus.SUCCEEDED:
         return _paid(orphan, gateway, result)
+    if result.status in LIVE_CHARGE_STATUSES and _payments_own(orphan, gateway, result):
+        # Recorded by a job that gave up on the gateway while another one found the charge
+        # there and the payment took it: it is the code its payer was shown, not withdrawn.
+        return _finish(orphan, OrphanStatus.SETTLED, "the payment took it as its own charge")
     if result.status in LIVE_CHARGE_STATUSES:
         try:
             cancelled = adapter_for(gateway).cancel(result.reference)
@@ -201,6 +205,16 @@ def orphan_resolve(orphan: OrphanCharge, *, gateways: dict[str, Gateway] | None 
         )
         return _finish(orphan, OrphanStatus.WITHDRAWN, f"{gateway.code} says {result.raw_status}")
     return _finish(orphan, OrphanStatus.WITHDRAWN, f"{gateway.code} says {result.raw_status}")
+
+
+def _payments_own(orphan: OrphanCharge, gateway: Gateway, result: ChargeResult) -> bool:
+    payment = Payment.objects.only("gateway", "gateway_reference").get(pk=orphan.payment_id)
+    return _stands_on(payment, gateway, result)
+
+
+def _stands_on(payment: Payment, gateway: Gateway, result: ChargeResult) -> bool:
+    """Is the charge the one the payment itself holds (its gateway and reference)?"""
+    return (payment.gateway, payment.gateway_reference) == (gateway.code, result.reference)
 
 
 def _claim(orphan: OrphanCharge, gateway: Gateway) -> bool:
@@ -243,7 +257,7 @@ def _paid(orphan: OrphanCharge, gateway: Gateway, result: ChargeResult) -> str:
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=orphan.payment_id)
         money = _money(result, payment)
-        if (payment.gateway, payment.gateway_reference) == (gateway.code, result.reference):
+        if _stands_on(payment, gateway, result):
             # The payment was settled from this very charge (by an earlier look, a callback):
             # its own money, never a second payment to refund.
             _mark(orphan, OrphanStatus.SETTLED, "it paid the payment", amount_paid=result.amount)

@@ -17,9 +17,10 @@ from django.utils import timezone
 from gateways.adapters.mercadopago import idempotency_key_header
 from gateways.health import gateways_probe_all
 from gateways.registry import adapter_for
+from payments.charges import frozen_charge_params, idempotency_key_for
 from payments.models import OrphanCharge, Payment, PaymentEvent
 from payments.models import PaymentStatus as S
-from payments.orphans import orphan_resolve, orphans_withdraw
+from payments.orphans import orphan_record, orphan_resolve, orphans_withdraw
 from tests.factories import WalletFactory
 from tests.gateway_fixtures import drive
 from tests.payments.callbacks.helpers import pay_pix, receive_and_process
@@ -451,3 +452,31 @@ def test_an_orphan_that_paid_the_payment_is_never_refunded_by_a_later_look(
     payment.refresh_from_db()
     assert (payment.status, payment.gateway_reference) == (S.SUCCEEDED, orphan_charge["id"])
     assert Wallet.objects.get(pk=wallet.pk).balance == 1200
+
+
+def test_an_orphan_recorded_on_the_charge_the_payment_took_is_not_withdrawn(
+    pix_payment: Any, sim: Any, orphan_settings: LazySettings
+) -> None:
+    """Two jobs of one payment (a worker killed mid-call, its job published again): one
+    finds the charge and the payment takes it; the other, whose look-up timed out, records
+    it as an orphan before its claim fails. The payer's code is the payment's own: kept."""
+    payment = drive(pix_payment()).payment
+    assert payment.status == S.AWAITING_PAYMENT
+    assert payment.gateway == "mercadopago"
+    orphan_record(
+        payment,
+        "mercadopago",
+        idempotency_key=idempotency_key_for(payment, "mercadopago"),
+        charge_params=frozen_charge_params(payment, "mercadopago"),
+        reference="",
+        reason="the tries ended with no usable answer and the lookup could not tell",
+    )
+
+    assert orphans_withdraw() == {"settled": 1}
+    assert orphans_withdraw() == {}
+
+    [kept] = sim.charges(payment.id, gateway="mercadopago")
+    assert kept["status"] == "pending"  # the payer can still pay it
+    assert OrphanCharge.objects.get(payment=payment).status == "settled"
+    payment.refresh_from_db()
+    assert (payment.status, payment.gateway_reference) == (S.AWAITING_PAYMENT, kept["id"])
