@@ -11,6 +11,8 @@ writes one line per request.
 
 import os
 
+from gunicorn.glogging import Logger
+
 _level = os.environ.get("LOG_LEVEL", "INFO").upper()
 _plain = os.environ.get("LOG_FORMAT", "json") == "plain"
 
@@ -38,3 +40,18 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": ["nowhere"], "propagate": False},
     },
 }
+
+
+class NoAccessLineLogger(Logger):
+    """gunicorn's logger without its access line.
+
+    With a log config gunicorn builds the line for every request (its fields and their
+    format) before handing it to `gunicorn.access`, which drops it: 2 % of the api's CPU
+    for a payment, for nothing.
+    """
+
+    def access(self, resp: object, req: object, environ: object, request_time: object) -> None:
+        return None
+
+
+logger_class = "config.gunicorn.NoAccessLineLogger"
