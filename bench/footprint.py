@@ -312,18 +312,24 @@ def _around_request() -> Iterator[None]:
 
 @contextmanager
 def _count_health_checks(connection: Any, tally: Tally) -> Iterator[None]:
-    """Django's health check runs `SELECT 1` on the raw connection, past the query log."""
-    original = connection.is_usable
+    """Django's health check runs `SELECT 1` on the raw connection, past the query log.
 
-    def is_usable() -> bool:
-        tally.statements["SELECT (health check)"] += 1
-        return original()
+    Counted where Django's backend sends it: paywave.postgresql asks it only when the
+    socket alone cannot answer (something waiting there, a transaction left open)."""
+    from django.db.backends.postgresql.base import DatabaseWrapper
 
-    connection.is_usable = is_usable
+    original = DatabaseWrapper.is_usable
+
+    def is_usable(self: Any) -> bool:
+        if self is connection:
+            tally.statements["SELECT (health check)"] += 1
+        return bool(original(self))
+
+    DatabaseWrapper.is_usable = is_usable  # type: ignore[method-assign]
     try:
         yield
     finally:
-        del connection.is_usable
+        DatabaseWrapper.is_usable = original  # type: ignore[method-assign]
 
 
 # --- the wallet app's endpoint -----------------------------------------------------

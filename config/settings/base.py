@@ -80,6 +80,17 @@ TEMPLATES = [
     },
 ]
 
+
+def server_database(database: dict[str, Any]) -> dict[str, Any]:
+    """A database server's settings: connections kept a minute, checked before reuse;
+    PostgreSQL through paywave.postgresql (Django's backend, its check from the socket)."""
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        database["ENGINE"] = "paywave.postgresql"
+    database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    database["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'paywave.sqlite3'}"),
 }
@@ -90,8 +101,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    server_database(DATABASES["default"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 

@@ -3,14 +3,12 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import API_DOCS_MODES, env, redis_caches
+from .base import API_DOCS_MODES, env, redis_caches, server_database
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": server_database(env.db("DATABASE_URL"))}
 REDIS_URL = env.str("REDIS_URL")
 CACHES = redis_caches(REDIS_URL)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")

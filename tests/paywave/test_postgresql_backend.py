@@ -1,0 +1,106 @@
+"""paywave.postgresql: a kept connection is checked from its socket, not with `SELECT 1`,
+and one the server ended is still found out and replaced."""
+
+import select
+import time
+from typing import Any
+from unittest.mock import patch
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import close_old_connections, connection, connections
+
+from paywave.postgresql.base import DatabaseWrapper
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's backend")
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def _statements_sent_by(kept: Any) -> Any:
+    return patch.object(kept, "cursor", wraps=kept.cursor)
+
+
+def test_postgresql_runs_on_the_backend_with_the_socket_check() -> None:
+    assert settings.DATABASES["default"]["ENGINE"] == "paywave.postgresql"
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
+    assert isinstance(connections["default"], DatabaseWrapper)
+
+
+def test_an_idle_kept_connection_is_checked_without_a_round_trip() -> None:
+    pid = _backend_pid()
+    kept = connection.connection
+    close_old_connections()  # a request or a task starts: its first statement checks
+
+    with _statements_sent_by(kept) as cursor:
+        connection.close_if_health_check_failed()
+
+    assert cursor.call_count == 0
+    assert connection.health_check_done
+    assert connection.connection is kept
+    assert _backend_pid() == pid
+
+
+def test_a_connection_the_server_ended_is_replaced_before_the_first_statement() -> None:
+    pid = _backend_pid()
+    kept = connection.connection
+    with psycopg.connect(_dsn(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    _wait_until_readable(kept.fileno())
+    close_old_connections()
+
+    assert _backend_pid() != pid  # checked, found ended, closed, connected again
+    assert connection.connection is not kept
+
+
+def test_something_waiting_on_the_socket_gets_the_round_trip() -> None:
+    connection.ensure_connection()
+    kept = connection.connection
+    close_old_connections()
+
+    with (
+        patch("paywave.postgresql.base._has_input", return_value=True),
+        _statements_sent_by(kept) as cursor,
+    ):
+        connection.close_if_health_check_failed()
+
+    assert cursor.call_count == 1  # Django's SELECT 1, which reads it
+    assert connection.connection is kept
+
+
+def test_a_transaction_left_open_gets_the_round_trip() -> None:
+    connection.ensure_connection()
+    kept = connection.connection
+    kept.execute("BEGIN")
+    close_old_connections()
+    try:
+        with _statements_sent_by(kept) as cursor:
+            assert connection.is_usable()
+        assert cursor.call_count == 1
+    finally:
+        kept.execute("ROLLBACK")
+
+
+def _dsn() -> str:
+    params = connection.get_connection_params()
+    keys = ("host", "port", "user", "password", "dbname")
+    return " ".join(f"{key}={params[key]}" for key in keys if params.get(key))
+
+
+def _wait_until_readable(socket: int, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if select.select([socket], [], [], 0.05)[0]:
+            return
+    raise AssertionError("the server's end of the connection never arrived")
