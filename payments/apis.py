@@ -36,6 +36,7 @@ from paywave.api.openapi import (
     error_responses,
 )
 from paywave.api.pagination import NewestFirstCursorPagination
+from paywave.observability import log_context
 
 from . import selectors, services
 from .models import PaymentMethod
@@ -181,6 +182,8 @@ class PaymentCollectionApi(APIView):
             fingerprint=request_fingerprint(method="POST", path=request.path, data=request.data),
             operation=create,
         )
+        if stored.status == status.HTTP_202_ACCEPTED:  # made now, or replayed
+            log_context.bind(payment_id=str(stored.body["id"]))  # the request line's too
         return _stored_to_response(stored)
 
 

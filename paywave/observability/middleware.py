@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 
-from paywave.observability.log_context import log_context
+from paywave.observability.log_context import current_context, log_context
 from paywave.observability.log_fields import LOGGED_QUERY_CHARS, REQUEST_ID_ATTRIBUTE
 from paywave.observability.log_masking import mask_query
 
@@ -68,10 +68,13 @@ class RequestIdMiddleware:
 
 def _ids_named(request: HttpRequest, response: HttpResponse) -> dict[str, str]:
     """The payment a request is about: in its URL (`/payments/<id>/...`) or, for one it
-    created, in the answer's Location (replays of the create included)."""
+    created, in the answer's Location (replays of the create included). One the view
+    bound to the log context is on the line already (the create does): its Location is
+    not resolved again, a tenth of a millisecond per payment."""
     parameters = dict(getattr(request.resolver_match, "kwargs", None) or {})
     location = response.get("Location")
-    if location:
+    bound = current_context()
+    if location and any(name not in parameters and name not in bound for name in _LOGGED_URL_IDS):
         with contextlib.suppress(Resolver404):  # a Location outside PayWave's URLs
             parameters = {**resolve(urlsplit(location).path).kwargs, **parameters}
     return {name: str(parameters[name]) for name in _LOGGED_URL_IDS if name in parameters}
