@@ -148,3 +148,51 @@ def _delivery(**fields: Any) -> Any:
         window_started_at=timezone.now(),
         **fields,
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "written_by_celery"),
+    [
+        (("3f0e5c1a-7b7a-4f59-9a53-2f1c1f4c9a10", "token"), False),
+        ((uuid.UUID("3f0e5c1a-7b7a-4f59-9a53-2f1c1f4c9a10"), None), False),
+        ((42, 'it\'s "quoted" \u2603'), False),
+        ((), False),
+        (("x" * 2000,), True),  # past Celery's limit: it cuts the text
+        (("kind", "message", {"gateway": "stripe", "failures": [1, 2]}), True),
+        ((True, 1.5), True),
+    ],
+    ids=["ids", "uuid-none", "int-quotes", "none", "long", "dict", "bool-float"],
+)
+def test_a_jobs_argument_text_is_celerys_own(
+    args: tuple[Any, ...], written_by_celery: bool
+) -> None:
+    """What Flower shows of a job's arguments is what Celery's safe repr would write."""
+    from celery.utils.saferepr import saferepr
+
+    from paywave.jobs import _arguments_repr
+
+    ours = _arguments_repr(args)
+
+    assert (ours is None) is written_by_celery
+    assert ours is None or ours == saferepr(args, 1024)
+
+
+def test_a_job_of_ids_is_published_without_celerys_safe_repr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from celery.app import amqp
+    from kombu.messaging import Producer
+
+    from payments.jobs import PROCESS_PAYMENT
+
+    def refused(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("saferepr walked a job's arguments")
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(amqp, "saferepr", refused)
+    monkeypatch.setattr(Producer, "publish", lambda self, body, **kw: sent.append(kw["headers"]))
+
+    PROCESS_PAYMENT.publish("3f0e5c1a-7b7a-4f59-9a53-2f1c1f4c9a10", "token")
+
+    assert sent[0]["argsrepr"] == "('3f0e5c1a-7b7a-4f59-9a53-2f1c1f4c9a10', 'token')"
+    assert sent[0]["kwargsrepr"] == "{}"
