@@ -312,3 +312,49 @@ def test_a_field_that_is_one_id_skips_the_rules_and_loses_nothing_to_them(
     assert mask_text("4111111111111111 " + "a" * 32) == "[card ****1111] " + "a" * 32
     assert mask_text("52998224725") == "*******4725"
     assert rule_runs
+
+
+@pytest.fixture
+def nothing_remembered() -> Any:
+    remembered = getattr(log_masking, "_NOTHING_TO_MASK", {})
+    remembered.clear()
+    yield remembered
+    remembered.clear()
+
+
+def test_a_short_text_left_as_it_was_is_answered_again_without_the_rules(
+    monkeypatch: pytest.MonkeyPatch, nothing_remembered: Any
+) -> None:
+    """A line's fields repeat on every line of a payment's story (its status, gateway, the
+    wallet app, the task): the rules' answer for them is kept."""
+    texts = ["processing", "bench-app-3", "payment.transition", "stripe 200 in 12 ms"]
+    assert [mask_text(text) for text in texts] == texts
+    monkeypatch.setattr(log_masking, "_may_need_masking", _refused)
+    monkeypatch.setattr(log_masking, "_apply_rules", _refused)
+
+    assert [mask_text(text) for text in texts] == texts
+
+
+def test_a_text_a_rule_changed_is_never_kept(nothing_remembered: Any) -> None:
+    card = "card 4111 1111 1111 1111"
+    secret = "password=hunter22"
+
+    first = [mask_text(card), mask_text(secret)]
+    again = [mask_text(card), mask_text(secret)]
+
+    assert first == again == ["card [card ****1111]", "password=[REDACTED]"]
+    assert card not in nothing_remembered
+    assert secret not in nothing_remembered
+
+
+def test_what_is_kept_is_bounded_and_long_texts_are_not_kept(nothing_remembered: Any) -> None:
+    for number in range(log_masking._REMEMBERED_TEXTS + 10):
+        mask_text(f"status-{number:x}-ok")
+    mask_text("a long line of text " * 10)
+
+    assert 0 < len(nothing_remembered) <= log_masking._REMEMBERED_TEXTS
+    assert not any(len(text) > log_masking._REMEMBERED_LENGTH for text in nothing_remembered)
+
+
+def _refused(*args: Any) -> Any:
+    raise AssertionError("the rules ran for a text they left as it was")
