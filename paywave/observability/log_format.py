@@ -12,6 +12,7 @@ import copy
 import json
 import logging
 import logging.handlers
+import math
 import queue
 import socket
 import time
@@ -29,8 +30,22 @@ MESSAGE_TYPE = "paywave"
 
 
 def _timestamp(created: float) -> str:
-    moment = datetime.fromtimestamp(created, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """`created` as ISO 8601 in UTC to the millisecond, as `datetime.fromtimestamp` reads
+    it (microseconds rounded half to even); the text up to the second is formatted once
+    per second, not on every line."""
+    second = math.floor(created)
+    microseconds = round((created - second) * 1_000_000)
+    if microseconds >= 1_000_000:
+        second, microseconds = second + 1, microseconds - 1_000_000
+    formatted = _last_second[0]
+    if formatted[0] != second:
+        text = datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        formatted = (second, text)
+        _last_second[0] = formatted  # one tuple: a thread reads the old pair or the new
+    return f"{formatted[1]}{microseconds // 1000:03d}Z"
+
+
+_last_second: list[tuple[int, str]] = [(-1, "")]  # the second formatted last, and its text
 
 
 class JsonFormatter(logging.Formatter):

@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -168,3 +169,45 @@ def test_a_slow_logstash_never_holds_up_the_thread_that_logs(
         release.set()
         logger.removeHandler(handler)
         logger.propagate = True
+
+
+def test_a_lines_timestamp_is_the_records_time_to_the_millisecond_in_utc() -> None:
+    """Formatted once per second; the milliseconds as datetime reads the time (rounded to
+    the microsecond half to even), carries into the next second included."""
+    from datetime import UTC, datetime
+
+    from paywave.observability.log_format import _timestamp
+
+    def as_datetime_reads_it(created: float) -> str:
+        moment = datetime.fromtimestamp(created, tz=UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+    rng = random.Random(11)
+    times = [1796578000 + rng.random() * 200_000 for _ in range(20_000)]
+    times += [1796578000 + ms / 1000 + d for ms in range(1000) for d in (0, 5e-7, -5e-7, 9.995e-4)]
+    times += [1796578000.9999995, 1796578000.0009995, 0.0, 1.9999996]
+
+    assert [_timestamp(t) for t in times] == [as_datetime_reads_it(t) for t in times]
+    assert _timestamp(1796578000.9999996) == "2026-12-06T17:26:41.000Z"
+
+
+def test_a_lines_second_is_formatted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    from paywave.observability import log_format
+
+    formatted: list[float] = []
+
+    class Counted(datetime):
+        @classmethod
+        def fromtimestamp(cls, t: float, tz: Any = None) -> datetime:  # type: ignore[override]
+            formatted.append(t)
+            return datetime.fromtimestamp(t, tz)
+
+    monkeypatch.setattr(log_format, "datetime", Counted)
+    monkeypatch.setattr(log_format, "_last_second", [(-1, "")])
+    lines = [log_format._timestamp(1796578000 + ms / 1000) for ms in range(0, 2000, 7)]
+
+    assert lines[0] == "2026-12-06T17:26:40.000Z"
+    assert lines[-1] == "2026-12-06T17:26:41.995Z"
+    assert formatted == [1796578000, 1796578001]
