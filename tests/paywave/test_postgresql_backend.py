@@ -1,6 +1,7 @@
 """paywave.postgresql: a kept connection is checked from its socket, not with `SELECT 1`,
 and one the server ended is still found out and replaced."""
 
+import datetime
 import select
 import time
 from typing import Any
@@ -104,3 +105,46 @@ def _wait_until_readable(socket: int, seconds: float = 5) -> None:
         if select.select([socket], [], [], 0.05)[0]:
             return
     raise AssertionError("the server's end of the connection never arrived")
+
+
+TIMES_SQL = """
+SELECT t FROM unnest(ARRAY[
+    '2026-12-06 17:26:40.123456+00', '1970-01-01 00:00:00+00', '2000-02-29 23:59:59.999999+00',
+    '0001-01-01 00:00:00+00', '9999-12-31 23:59:59.999999+00', '2026-12-06 14:26:40-03',
+    '2026-06-01 12:00:00.5+05:30', NULL
+]::timestamptz[]) AS t
+"""
+
+
+def test_times_are_read_by_psycopgs_compiled_loader_as_django_reads_them() -> None:
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+    from paywave.postgresql.base import UtcTimestampLoader
+
+    with connection.cursor() as cursor:
+        loader = cursor.cursor.adapters.get_loader(1184, psycopg.pq.Format.TEXT)
+        cursor.execute(TIMES_SQL)
+        ours = [row[0] for row in cursor.fetchall()]
+    with connection.cursor() as cursor:
+        register_tzloader(connection.timezone, cursor.cursor)  # Django's own, on this cursor
+        cursor.execute(TIMES_SQL)
+        djangos = [row[0] for row in cursor.fetchall()]
+
+    assert loader is UtcTimestampLoader
+    assert ours == djangos
+    assert [t.tzinfo for t in ours if t] == [t.tzinfo for t in djangos if t]
+    assert all(t.tzinfo is datetime.UTC for t in ours if t)
+    assert ours[0] == datetime.datetime(2026, 12, 6, 17, 26, 40, 123456, tzinfo=datetime.UTC)
+
+
+def test_a_database_in_another_time_zone_keeps_djangos_loader() -> None:
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+
+    other = DatabaseWrapper({**connection.settings_dict, "TIME_ZONE": "America/Sao_Paulo"})
+    try:
+        other.ensure_connection()
+        loader = other.connection.adapters.get_loader(1184, psycopg.pq.Format.TEXT)
+    finally:
+        other.close()
+
+    assert issubclass(loader, BaseTzLoader)
