@@ -6,13 +6,18 @@ statement of every request and every Celery task: one round trip, and about 50 u
 process's CPU and some of PostgreSQL's, three times for each payment (its accept, its
 charge, its webhook). A connection between requests is idle: the server sends it nothing
 unless it is ending it (an administrator's or a shutdown's terminate, sent as an error,
-then the close) or something rare (a notice). So a socket with nothing to read is usable
-as it is; anything waiting there, or a transaction left open, gets Django's `SELECT 1`,
-which reads it and answers as before.
+then the close) or something rare (a notice). So a connection checked less than
+RECENT_SECONDS ago, idle, error-free and with nothing to read on its socket is usable as
+it is, as PgBouncer reuses a server connection released moments ago without its check
+query (`server_check_delay`). Anything else gets Django's `SELECT 1`, which reads what
+is waiting and answers as before: a connection idle for longer (a failover or a NAT
+dropping the flow answers only the next packet sent, with a reset), an error since, a
+transaction left open.
 """
 
 import datetime
 import select
+import time
 from typing import Any
 
 import psycopg
@@ -22,29 +27,46 @@ from psycopg.adapt import Loader
 from psycopg.pq import Format, TransactionStatus
 
 TIMESTAMPTZ_OID = psycopg.postgres.types["timestamptz"].oid
+RECENT_SECONDS = 5.0
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    _checked_at = float("-inf")  # when the connection was made or last found usable
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
         if self.timezone is datetime.UTC:  # USE_TZ, the database's TIME_ZONE unset
             connection.adapters.register_loader("timestamptz", UtcTimestampLoader)
         return connection
 
+    def connect(self) -> None:
+        super().connect()
+        self._checked_at = time.monotonic()
+
     def is_usable(self) -> bool:
         connection: Any = self.connection
         if connection is None or connection.closed:
             return False
-        if connection.info.transaction_status == TransactionStatus.IDLE and not _has_input(
-            connection.fileno()
+        now = time.monotonic()
+        if (
+            now - self._checked_at <= RECENT_SECONDS
+            and not self.errors_occurred
+            and connection.info.transaction_status == TransactionStatus.IDLE
+            and not _has_input(connection.fileno())
         ):
+            self._checked_at = now
             return True
-        return bool(super().is_usable())
+        usable = bool(super().is_usable())
+        if usable:
+            self._checked_at = now
+        return usable
 
 
 def _has_input(socket: int) -> bool:
-    readable, _, _ = select.select([socket], [], [], 0)
-    return bool(readable)
+    """Something to read on the socket, not waiting for it (poll: any descriptor's number)."""
+    poller = select.poll()
+    poller.register(socket, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class UtcTimestampLoader(Loader):

@@ -1,8 +1,11 @@
-"""paywave.postgresql: a kept connection is checked from its socket, not with `SELECT 1`,
-and one the server ended is still found out and replaced."""
+"""paywave.postgresql: a kept connection used moments ago is checked from its socket, not
+with `SELECT 1`; one the server ended is still found out and replaced, and one idle for
+longer, or after an error, gets the round trip."""
 
 import datetime
+import os
 import select
+import socket
 import time
 from typing import Any
 from unittest.mock import patch
@@ -12,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import close_old_connections, connection, connections
 
-from paywave.postgresql.base import DatabaseWrapper
+from paywave.postgresql.base import RECENT_SECONDS, DatabaseWrapper, _has_input
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -78,6 +81,53 @@ def test_something_waiting_on_the_socket_gets_the_round_trip() -> None:
 
     assert cursor.call_count == 1  # Django's SELECT 1, which reads it
     assert connection.connection is kept
+
+
+def test_a_connection_idle_for_longer_gets_the_round_trip() -> None:
+    """A failover, or a NAT that dropped the flow, answers only the next packet sent."""
+    connection.ensure_connection()
+    kept = connection.connection
+    close_old_connections()
+    connections["default"]._checked_at -= RECENT_SECONDS + 1
+
+    with _statements_sent_by(kept) as cursor:
+        connection.close_if_health_check_failed()
+    with _statements_sent_by(kept) as again:  # found usable just now: recent again
+        connection.health_check_done = False
+        connection.close_if_health_check_failed()
+
+    assert (cursor.call_count, again.call_count) == (1, 0)
+    assert connection.connection is kept
+
+
+def test_a_connection_that_had_an_error_gets_the_round_trip() -> None:
+    connection.ensure_connection()
+    kept = connection.connection
+    connection.errors_occurred = True
+
+    with _statements_sent_by(kept) as cursor:
+        close_old_connections()  # Django checks it at once: is_usable()
+
+    assert cursor.call_count == 1
+    assert connection.connection is kept
+    assert not connection.errors_occurred
+
+
+def test_the_socket_check_takes_any_descriptor_number() -> None:
+    """select() refuses descriptors from 1024 on; a busy process has such sockets."""
+    ours, theirs = socket.socketpair()
+    high = 1500
+    try:
+        os.dup2(ours.fileno(), high)
+        quiet = _has_input(high)
+        theirs.sendall(b"E")
+        waiting = _has_input(high)
+    finally:
+        os.close(high)
+        ours.close()
+        theirs.close()
+
+    assert (quiet, waiting) == (False, True)
 
 
 def test_a_transaction_left_open_gets_the_round_trip() -> None:
