@@ -104,10 +104,18 @@ _ARGUMENTS_REPR_MAX = 1024  # celery.app.amqp.AMQP.argsrepr_maxsize
 
 def _arguments_repr(args: tuple[Any, ...]) -> str | None:
     """The arguments' text as Celery's saferepr writes it, or None to let Celery write it."""
-    if not all(type(argument) in _PLAIN_ARGUMENTS for argument in args):
+    if not all(type(argument) in _PLAIN_ARGUMENTS and _plain(argument) for argument in args):
         return None
     text = repr(args)
     return text if len(text) <= _ARGUMENTS_REPR_MAX else None
+
+
+def _plain(argument: Any) -> bool:
+    # saferepr quotes and escapes text its own way: quotes, backslashes and what does not
+    # print (a new line, a tab) are left to it.
+    if not isinstance(argument, str):
+        return True
+    return argument.isprintable() and "'" not in argument and "\\" not in argument
 
 
 def token_swap(

@@ -155,13 +155,29 @@ def _delivery(**fields: Any) -> Any:
     [
         (("3f0e5c1a-7b7a-4f59-9a53-2f1c1f4c9a10", "token"), False),
         ((uuid.UUID("3f0e5c1a-7b7a-4f59-9a53-2f1c1f4c9a10"), None), False),
-        ((42, 'it\'s "quoted" \u2603'), False),
+        ((42, 'a "quoted" \u2603'), False),
+        (("it's",), True),  # saferepr quotes it its own way
+        (("a\nb", "tab\t"), True),
+        (("back\\slash",), True),
+        (("\x00",), True),
         ((), False),
         (("x" * 2000,), True),  # past Celery's limit: it cuts the text
         (("kind", "message", {"gateway": "stripe", "failures": [1, 2]}), True),
         ((True, 1.5), True),
     ],
-    ids=["ids", "uuid-none", "int-quotes", "none", "long", "dict", "bool-float"],
+    ids=[
+        "ids",
+        "uuid-none",
+        "int-quotes",
+        "apostrophe",
+        "controls",
+        "backslash",
+        "nul",
+        "none",
+        "long",
+        "dict",
+        "bool-float",
+    ],
 )
 def test_a_jobs_argument_text_is_celerys_own(
     args: tuple[Any, ...], written_by_celery: bool
