@@ -183,17 +183,18 @@ def mask_text(text: str) -> str:
     if text in _NOTHING_TO_MASK:
         return text
     masked = _masked_text(text)
-    if masked == text and len(text) <= _REMEMBERED_LENGTH:
+    if masked == text and len(text) <= _REMEMBERED_LENGTH and not _IDENTIFIER.fullmatch(text):
         if len(_NOTHING_TO_MASK) >= _REMEMBERED_TEXTS:
             _NOTHING_TO_MASK.clear()
         _NOTHING_TO_MASK[text] = None
     return masked
 
 
-# Short texts the rules left as they were (a status, a gateway, a wallet app's or a
-# task's id: most of a line's fields, again on every line of a payment's story): asked
-# again, they are answered without the rules. Only what is written to the logs as it is
-# is kept here; a text any rule changed is never kept.
+# Short texts the rules left as they were (a status, a gateway, a wallet app's name: most
+# of a line's fields, again on every line of a payment's story): asked again, they are
+# answered without the rules. Only what is written to the logs as it is is kept here; a
+# text any rule changed is never kept, nor a lone id (a request's, a task's, a payment's:
+# new with each, they would only push out the rest; the rules skip them anyway).
 _NOTHING_TO_MASK: dict[str, None] = {}
 _REMEMBERED_LENGTH = 64
 _REMEMBERED_TEXTS = 4096

@@ -347,11 +347,16 @@ def test_a_text_a_rule_changed_is_never_kept(nothing_remembered: Any) -> None:
     assert secret not in nothing_remembered
 
 
-def test_what_is_kept_is_bounded_and_long_texts_are_not_kept(nothing_remembered: Any) -> None:
+def test_what_is_kept_is_bounded_and_long_texts_and_ids_are_not_kept(
+    nothing_remembered: Any,
+) -> None:
+    mask_text("a long line of text " * 10)
+    mask_text(str(uuid.uuid4()))
+    mask_text(uuid.uuid4().hex)
+
+    assert not nothing_remembered
     for number in range(log_masking._REMEMBERED_TEXTS + 10):
         mask_text(f"status-{number:x}-ok")
-    mask_text("a long line of text " * 10)
-
     assert 0 < len(nothing_remembered) <= log_masking._REMEMBERED_TEXTS
     assert not any(len(text) > log_masking._REMEMBERED_LENGTH for text in nothing_remembered)
 
