@@ -54,4 +54,6 @@ class NoAccessLineLogger(Logger):
         return None
 
 
+# (A logger class of our own also keeps gunicorn from switching to its statsd logger for
+# --statsd-host: metrics are Prometheus's here.)
 logger_class = "config.gunicorn.NoAccessLineLogger"

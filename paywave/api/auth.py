@@ -173,7 +173,11 @@ class ClientJWTAuthentication(JWTStatelessUserAuthentication):
 @functools.lru_cache(maxsize=4096)
 def _verified_token(raw_token: bytes) -> Token:
     """A token that passed simplejwt's check; a refused one raises and is not kept. (The
-    signing key is read at start: a new key is a new process, with nothing kept.)"""
+    signing key is read at start: a new key is a new process, with nothing kept.)
+
+    The Token is shared by every request that sends it (`request.auth`): read it, never
+    change it, and check its expiry against the time of the check (its own
+    `current_time` is when it was first checked)."""
     return JWTStatelessUserAuthentication().get_validated_token(raw_token)
 
 
