@@ -1,17 +1,14 @@
 """The request line: each request gets an id, carried by its log lines and its answer."""
 
-import contextlib
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, resolve
 
-from paywave.observability.log_context import current_context, log_context
+from paywave.observability.log_context import log_context
 from paywave.observability.log_fields import LOGGED_QUERY_CHARS, REQUEST_ID_ATTRIBUTE
 from paywave.observability.log_masking import mask_query
 
@@ -60,21 +57,15 @@ class RequestIdMiddleware:
                         "http_query": query,
                         "http_status": response.status_code,
                         "duration_ms": round((time.monotonic() - started) * 1000, 1),
-                        **_ids_named(request, response),
+                        **_ids_named(request),
                     },
                 )
         return response
 
 
-def _ids_named(request: HttpRequest, response: HttpResponse) -> dict[str, str]:
-    """The payment a request is about: in its URL (`/payments/<id>/...`) or, for one it
-    created, in the answer's Location (replays of the create included). One the view
-    bound to the log context is on the line already (the create does): its Location is
-    not resolved again, a tenth of a millisecond per payment."""
-    parameters = dict(getattr(request.resolver_match, "kwargs", None) or {})
-    location = response.get("Location")
-    bound = current_context()
-    if location and any(name not in parameters and name not in bound for name in _LOGGED_URL_IDS):
-        with contextlib.suppress(Resolver404):  # a Location outside PayWave's URLs
-            parameters = {**resolve(urlsplit(location).path).kwargs, **parameters}
+def _ids_named(request: HttpRequest) -> dict[str, str]:
+    """The payment a request is about, in its URL (`/payments/<id>/...`). One a request
+    made (the create, its replays included) is bound to the log context by the view, and
+    the line carries it from there."""
+    parameters = getattr(request.resolver_match, "kwargs", None) or {}
     return {name: str(parameters[name]) for name in _LOGGED_URL_IDS if name in parameters}

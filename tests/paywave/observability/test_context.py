@@ -5,7 +5,6 @@ import re
 import threading
 import uuid
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 
@@ -136,7 +135,7 @@ def test_the_wallet_app_is_bound_as_client_for_the_request(
 def test_the_request_line_names_the_payment_it_is_about(api: Any, json_lines: Any) -> None:
     # (Inside the test's transaction: nothing commits, no job is published.)
     payment_id = post_payment(api, pix_body(), key="line-1").json()["id"]
-    post_payment(api, pix_body(), key="line-1")  # replayed: the same Location
+    post_payment(api, pix_body(), key="line-1")  # replayed: the view binds it again
     api.get(f"/api/v1/payments/{payment_id}")
     unknown = str(uuid.uuid4())
     api.post(f"/api/v1/payments/{unknown}/cancel")
@@ -150,24 +149,6 @@ def test_the_request_line_names_the_payment_it_is_about(api: Any, json_lines: An
         (404, unknown),
         (200, None),
     ]
-
-
-@pytest.mark.django_db
-def test_a_created_payments_location_is_not_resolved_for_the_request_line(
-    api: Any, json_lines: Any
-) -> None:
-    """The create binds its payment to the log context: the line has it without the URL
-    resolver (a tenth of a millisecond of every accept)."""
-    with patch("paywave.observability.middleware.resolve", side_effect=AssertionError):
-        payment_id = post_payment(api, pix_body(), key="bound-1").json()["id"]
-        post_payment(api, pix_body(), key="bound-1")  # replayed
-
-    lines = json_lines.about(logger_name="paywave.requests")
-    assert [(line["http_status"], line.get("payment_id")) for line in lines] == [
-        (202, payment_id),
-        (202, payment_id),
-    ]
-    assert current_context() == {}
 
 
 @pytest.mark.django_db
