@@ -182,12 +182,19 @@ def _apply_rules(text: str) -> str:
 def mask_text(text: str) -> str:
     if text in _NOTHING_TO_MASK:
         return text
-    masked = _masked_text(text)
-    if masked == text and len(text) <= _REMEMBERED_LENGTH and not _IDENTIFIER.fullmatch(text):
+    if _may_need_masking(text):
+        # UUIDs (payment ids) are left whole: their digit groups could pass for a card.
+        if _IDENTIFIER.fullmatch(text):
+            return text  # a lone id: new with each request or task, never kept
+        pieces = _UUID.split(text)
+        masked = "".join(p if index % 2 else _mask_piece(p) for index, p in enumerate(pieces))
+        if masked != text:
+            return masked
+    if len(text) <= _REMEMBERED_LENGTH:
         if len(_NOTHING_TO_MASK) >= _REMEMBERED_TEXTS:
             _NOTHING_TO_MASK.clear()
         _NOTHING_TO_MASK[text] = None
-    return masked
+    return text
 
 
 # Short texts the rules left as they were (a status, a gateway, a wallet app's name: most
@@ -198,14 +205,6 @@ def mask_text(text: str) -> str:
 _NOTHING_TO_MASK: dict[str, None] = {}
 _REMEMBERED_LENGTH = 64
 _REMEMBERED_TEXTS = 4096
-
-
-def _masked_text(text: str) -> str:
-    # UUIDs (payment ids) are left whole: their digit groups could pass for a card number.
-    if not _may_need_masking(text) or _IDENTIFIER.fullmatch(text):
-        return text
-    pieces = _UUID.split(text)
-    return "".join(piece if index % 2 else _mask_piece(piece) for index, piece in enumerate(pieces))
 
 
 # A field that is one id and nothing else (a UUID, or 32 hex digits: request and task
