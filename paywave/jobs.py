@@ -98,24 +98,24 @@ class Job:
 # Celery writes each message's arguments as text too (`argsrepr`, what Flower shows) with
 # its safe repr, which walks them: a twentieth of a publish. A job's arguments are mostly
 # ids and tokens, whose repr is the same text.
-_PLAIN_ARGUMENTS = frozenset({str, int, uuid.UUID, type(None)})
 _ARGUMENTS_REPR_MAX = 1024  # celery.app.amqp.AMQP.argsrepr_maxsize
 
 
 def _arguments_repr(args: tuple[Any, ...]) -> str | None:
     """The arguments' text as Celery's saferepr writes it, or None to let Celery write it."""
-    if not all(type(argument) in _PLAIN_ARGUMENTS and _plain(argument) for argument in args):
+    if not all(_written_alike(argument) for argument in args):
         return None
     text = repr(args)
     return text if len(text) <= _ARGUMENTS_REPR_MAX else None
 
 
-def _plain(argument: Any) -> bool:
-    # saferepr quotes and escapes text its own way: quotes, backslashes and what does not
-    # print (a new line, a tab) are left to it.
-    if not isinstance(argument, str):
-        return True
-    return argument.isprintable() and "'" not in argument and "\\" not in argument
+def _written_alike(argument: Any) -> bool:
+    """repr() writes it as saferepr does: an int, a UUID, None, or text without what
+    saferepr quotes or escapes its own way (an apostrophe, a backslash, what does not
+    print)."""
+    if type(argument) is str:
+        return argument.isprintable() and "'" not in argument and "\\" not in argument
+    return type(argument) in (int, uuid.UUID, type(None))
 
 
 def token_swap(
