@@ -156,25 +156,34 @@ def private_queue() -> Iterator[Queue]:
         conn.default_channel.exchange_delete(name)
 
 
-@pytest.mark.services
-def test_queue_depth_is_asked_of_the_broker_and_cached(private_queue: Queue) -> None:
-    with celery_app.producer_or_acquire() as producer:
-        for number in range(3):
+def publish_confirmed(queue: Queue, *numbers: int) -> None:
+    """Publish and wait for the broker's confirm, so its queue counts what was sent.
+
+    Without the confirm a count asked on another connection may miss messages the
+    broker has not yet put in the queue.
+    """
+    options = {"confirm_publish": True}
+    with Connection(celery_app.conf.broker_url, transport_options=options) as conn:
+        producer = conn.Producer()
+        for number in numbers:
             producer.publish(
                 {"n": number},
-                exchange=private_queue.exchange,
-                routing_key=private_queue.routing_key,
-                declare=[private_queue],
-                retry=True,  # a pooled connection the broker closed meanwhile is made again
+                exchange=queue.exchange,
+                routing_key=queue.routing_key,
+                declare=[queue],
+                retry=True,  # a connection the broker closed meanwhile is made again
             )
+
+
+@pytest.mark.services
+def test_queue_depth_is_asked_of_the_broker_and_cached(private_queue: Queue) -> None:
+    publish_confirmed(private_queue, 0, 1, 2)
     collector = QueueDepthCollector(ttl=60, queues=[private_queue.name, "no-such-queue-here"])
     registry = CollectorRegistry()
     registry.register(collector)
 
     text = generate_latest(registry).decode()
-    with celery_app.producer_or_acquire() as producer:
-        producer.publish({"n": 3}, exchange=private_queue.exchange,
-                         routing_key=private_queue.routing_key, retry=True)  # fmt: skip
+    publish_confirmed(private_queue, 3)
     cached = generate_latest(registry).decode()
 
     assert value(text, "paywave_broker_up") == 1
