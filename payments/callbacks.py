@@ -4,7 +4,9 @@ A callback only says "look at this charge": its state is read back from the
 gateway (`retrieve`), so a forged-but-valid-looking body, a duplicate or an
 out-of-order delivery can never move a payment anywhere the gateway itself
 does not say. Moves go forwards only: a late "pending" after "succeeded" is
-recorded and ignored.
+recorded and ignored. A "succeeded" about the charge a payment already succeeded with
+(Stripe's `payment_intent.succeeded` after the worker's own call took the answer) could
+not move it whatever the gateway said: it is finished without asking.
 """
 
 import logging
@@ -83,6 +85,11 @@ def callback_process(callback_id: int) -> None:
             payment_id=payment.pk,
         )
         return
+    if _confirms_its_success(callback, payment):
+        said = f"{callback.gateway} says {callback.kind}"
+        detail = f"payment is {payment.status}; {said}: no change, not looked up"
+        _finish(callback, CallbackStatus.IGNORED, detail, payment_id=payment.pk)
+        return
     gateway = Gateway.objects.filter(code=callback.gateway).first()
     assert gateway is not None  # the row the callback came in through
     reference = payment.gateway_reference or callback.reference
@@ -92,6 +99,23 @@ def callback_process(callback_id: int) -> None:
         raise CallbackLookupFailed(f"{type(exc).__name__}: {exc.message}") from exc
     status, detail = _apply(payment, gateway, result)
     _finish(callback, status, detail, payment_id=payment.pk)
+
+
+def _confirms_its_success(callback: GatewayCallback, payment: Payment) -> bool:
+    """Does the callback say "succeeded" about the charge the payment succeeded with?
+
+    Then whatever the gateway answered, nothing would move: a succeeded payment moves on
+    only through a refund, a dispute or a reversal, whose callbacks are of other kinds (or,
+    like Mercado Pago's, say "look it up" and are looked up). Asking would cost a gateway
+    call per card charge (about as much CPU as the charge).
+    """
+    return (
+        callback.kind == CallbackKind.PAYMENT_SUCCEEDED
+        and payment.status == S.SUCCEEDED
+        and callback.gateway == payment.gateway
+        and bool(callback.reference)
+        and callback.reference == payment.gateway_reference
+    )
 
 
 def _disputes_read(callback: GatewayCallback, payment: Payment | None) -> None:

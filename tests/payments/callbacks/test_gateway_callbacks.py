@@ -179,6 +179,72 @@ def test_a_late_pending_callback_never_moves_a_payment_back(
     assert payment.status == S.SUCCEEDED
 
 
+def intent_event(payment: Any, event_type: str, event_id: str) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {
+            "object": {
+                "id": payment.gateway_reference,
+                "object": "payment_intent",
+                "metadata": {"payment_id": str(payment.id)},
+            }
+        },
+    }
+
+
+def intent_reads(sim: Any, payment: Any) -> int:
+    """How often the charge was read back at the Stripe simulator (GET of the intent)."""
+    path = f"/stripe/v1/payment_intents/{payment.gateway_reference}"
+    records = sim.http.get("/requests", params={"gateway": "stripe", "path": path}).json()
+    return sum(1 for record in records if record["method"] == "GET")
+
+
+def test_a_succeeded_callback_about_the_charge_a_payment_succeeded_with_is_not_looked_up(
+    card_payment: Any, capture: Any
+) -> None:
+    payment = drive(card_payment()).payment
+    assert payment.status == S.SUCCEEDED
+    reads = intent_reads(capture, payment)
+
+    callback = receive_and_process(
+        "stripe", stripe_signed(intent_event(payment, "payment_intent.succeeded", "evt_ok"))
+    )
+
+    assert callback.status == CallbackStatus.IGNORED
+    assert callback.payment_id == payment.id
+    assert callback.detail == (
+        "payment is succeeded; stripe says payment.succeeded: no change, not looked up"
+    )
+    assert intent_reads(capture, payment) == reads  # the gateway was not asked
+    payment.refresh_from_db()
+    assert payment.status == S.SUCCEEDED
+
+
+def test_a_succeeded_callback_is_looked_up_while_its_payment_is_not_succeeded(
+    card_payment: Any, capture: Any
+) -> None:
+    passed = drive(card_payment("pm_card_authenticationRequired")).payment
+    assert passed.status == S.REQUIRES_ACTION
+    answer = capture.http.post(
+        f"/card/{passed.gateway_reference}/authenticate", json={"result": "succeed"}
+    )
+    assert answer.status_code == 200, answer.text
+    reads = intent_reads(capture, passed)
+
+    callback = receive_and_process(
+        "stripe", stripe_signed(intent_event(passed, "payment_intent.succeeded", "evt_3ds"))
+    )
+
+    assert intent_reads(capture, passed) == reads + 1
+    assert callback.status == CallbackStatus.PROCESSED
+    passed.refresh_from_db()
+    assert passed.status == S.SUCCEEDED
+
+
 def test_a_callback_for_an_unknown_charge_is_kept(gateways: Any, capture: Any) -> None:
     event = {
         "id": "evt_unknown",
