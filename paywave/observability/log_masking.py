@@ -142,10 +142,11 @@ _RULES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
 ]
 
 
-# What every rule above needs somewhere in the text to match: two digits in a row (cards,
-# tax ids), `=` (query parameters), `://` (URL passwords), or one of these words. Most log
-# text (a status, a gateway's name) has none, and one look then spares ten substitutions.
-_TWO_DIGITS = re.compile(r"\d\d")
+# What every rule above needs somewhere in the text to match: two digits in a row or one
+# space or dash apart (tax ids, cards written in any grouping), `=` (query parameters),
+# `://` (URL passwords), or one of these words. Most log text (a status, a gateway's name)
+# has none, and one look then spares ten substitutions.
+_TWO_DIGITS_CLOSE = re.compile(r"\d[ -]?\d")
 _WORDS = (
     r"eyj|sk_|rk_|whsec_|app_usr|test-|authorization|passw|pwd|secret|key|token|cookie|cvc"
     r"|cvv|security|bearer|basic"
@@ -160,7 +161,7 @@ def _may_need_masking(text: str) -> bool:
     # folds ASCII text exactly as the rules' case-insensitive patterns do; other text (the
     # rare line with a long s or a dotless i, which those patterns take for "s" and "i") is
     # searched case-insensitively.
-    if "=" in text or "://" in text or _TWO_DIGITS.search(text):
+    if "=" in text or "://" in text or _TWO_DIGITS_CLOSE.search(text):
         return True
     if text.isascii():
         return _LOWER_CASE_WORDS.search(text.lower()) is not None

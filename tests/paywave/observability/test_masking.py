@@ -38,6 +38,8 @@ def masked_record(msg: Any, *args: Any, exc: BaseException | None = None, **extr
         ("card 4111 1111 1111 1111 refused", "4111 1111 1111 1111", "****1111"),
         ("pan=4242424242424242", "4242424242424242", "****4242"),
         ("amex 3782-822463-10005", "822463", "****0005"),
+        ("card 4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1 refused", "4-1-1-1-1-1-1-1", "****1111"),
+        ("card 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", "4 1 1 1 1 1 1 1", "****1111"),
         ("cpf 123.456.789-09 on file", "123.456.789", "*89-09"),
         ("cpf 12345678909 on file", "12345678909", "8909"),
         ("cnpj 11.222.333/0001-81", "11.222.333", "01-81"),
@@ -235,7 +237,7 @@ def test_whatever_a_masking_rule_matches_the_shortcut_lets_through(rule: int, da
 
 # The shortcut as one case-insensitive search, which it answers as.
 _SHORTCUT_AS_ONE_SEARCH = re.compile(
-    r"\d\d|=|://|(?i:eyj|sk_|rk_|whsec_|app_usr|test-|authorization|passw|pwd|secret|key"
+    r"\d[ -]?\d|=|://|(?i:eyj|sk_|rk_|whsec_|app_usr|test-|authorization|passw|pwd|secret|key"
     r"|token|cookie|cvc|cvv|security|bearer|basic)"
 )
 # The words' letters in every case, the characters a case-insensitive search folds into
