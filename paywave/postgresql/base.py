@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from django.db.backends.postgresql import base
 from psycopg.abc import AdaptContext, Buffer
+from psycopg.abc import Loader as AnyLoader
 from psycopg.adapt import Loader
 from psycopg.pq import Format, TransactionStatus
 
@@ -83,9 +84,17 @@ class UtcTimestampLoader(Loader):
 
     def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
         super().__init__(oid, context)
-        compiled = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
-        assert compiled is not None  # psycopg's own, always registered
-        self._load = compiled(oid, context).load
+        self._load = _PSYCOPG_TIMESTAMPTZ_LOADER(oid, context).load
 
     def load(self, data: Buffer) -> datetime.datetime:
         return self._load(data)
+
+
+def _psycopg_timestamptz_loader() -> type[AnyLoader]:
+    """psycopg's own text loader (compiled where psycopg_c is installed)."""
+    loader = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+    assert loader is not None  # always registered by psycopg
+    return loader
+
+
+_PSYCOPG_TIMESTAMPTZ_LOADER = _psycopg_timestamptz_loader()  # found once, not per query
