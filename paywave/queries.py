@@ -297,6 +297,10 @@ class _ThreadReads(threading.local):
 
 
 _compiled_reads = _ThreadReads()
+# Compiling runs the ORM's compiler over the shape's one queryset, which it changes as
+# it goes (alias reference counts, put back at the end): two threads compiling it at
+# once can leave a table out of each other's SQL.
+_compiling = threading.Lock()
 
 
 def compiled_read(shape: ReadShape) -> CompiledRead:
@@ -308,5 +312,6 @@ def compiled_read(shape: ReadShape) -> CompiledRead:
     key = (id(shape), db)  # shapes are module constants: their ids are never reused
     read = _compiled_reads.by_shape.get(key)
     if read is None or read.database is not database:
-        read = _compiled_reads.by_shape[key] = CompiledRead(shape, database, db)
+        with _compiling:
+            read = _compiled_reads.by_shape[key] = CompiledRead(shape, database, db)
     return read

@@ -1,5 +1,6 @@
 """The shared query helpers."""
 
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -347,3 +348,35 @@ def test_each_thread_compiles_a_read_for_its_own_connection(shape: ReadShape) ->
     assert theirs
     assert theirs[0].database is not mine.database
     assert compiled_read(shape) is mine
+
+
+@pytest.mark.parametrize("shape", [_PAYMENT_BY_ID, _DELIVERY_BY_TOKEN], ids=["payment", "delivery"])
+def test_threads_compiling_a_read_at_once_each_get_the_same_sql(shape: ReadShape) -> None:
+    """A pool's threads all start at once (a worker's delivery poller, a backlog): each
+    compiles the shape's one queryset for its own connection at the same moment."""
+    expected = compiled_read(shape).sql
+    # Threads switching every few bytecodes, as a busy process's may at any point.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    threads, rounds = 8, 20
+    start = threading.Barrier(threads)
+    compiled: list[str] = []
+
+    def compile_at_once() -> None:
+        try:
+            start.wait()
+            compiled.append(compiled_read(shape).sql)
+        finally:
+            connections.close_all()
+
+    try:
+        for _ in range(rounds):  # fresh threads: fresh compiles
+            running = [threading.Thread(target=compile_at_once) for _ in range(threads)]
+            for thread in running:
+                thread.start()
+            for thread in running:
+                thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+
+    assert compiled == [expected] * threads * rounds
