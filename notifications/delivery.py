@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from paywave.jobs import overdue_republish
 from paywave.observability.alerts import AlertKind, operator_alert
+from paywave.observability.log_context import log_context
 from paywave.observability.metrics import record_webhook_delivery
 from paywave.queries import ReadShape, compiled_read, insert_parts
 
@@ -83,14 +84,37 @@ def retry_delay(failed_tries: int) -> float:
     return float(schedule[min(failed_tries, len(schedule)) - 1])
 
 
-def delivery_attempt(delivery_id: int, token: Any) -> str:
-    """Send the delivery once, if `token` is its job's and its turn has come; the Outcome."""
+def delivery_attempt(delivery_id: int, token: Any, *, log_outcome: bool = False) -> str:
+    """Send the delivery once, if `token` is its job's and its turn has come; the Outcome.
+
+    `log_outcome`: a line says how it went (a poller's try, which no Celery line tells)."""
     if token is None:  # every job is published with its token: one without owns nothing
         return Outcome.STALE
     now = timezone.now()
     delivery = _delivery_read(delivery_id, token)
     if delivery is None:
-        return Outcome.STALE
+        outcome = Outcome.STALE
+    else:
+        # Whose delivery, and about which payment, on every line of the try: a poller's
+        # try has no request or job to carry them from.
+        event = delivery.event
+        subject = {"payment_id": str(event.subject_id)} if event.type.startswith("payment.") else {}
+        with log_context(client=str(event.client_id), **subject):
+            outcome = _try(delivery, token, now)
+            if log_outcome:
+                _log_outcome(delivery_id, outcome)
+            return outcome
+    if log_outcome:
+        _log_outcome(delivery_id, outcome)
+    return outcome
+
+
+def _log_outcome(delivery_id: int, outcome: str) -> None:
+    logger.info("delivery %s tried: %s", delivery_id, outcome, extra={"outcome": outcome})
+
+
+def _try(delivery: "WithAnnotations[Delivery, _ReadAnnotations]", token: Any, now: datetime) -> str:
+    delivery_id = delivery.pk
     # Built only on the rare paths that write it: building it is about as much CPU as a
     # statement, a few percent of a try that is delivered.
     mine = partial(Delivery.objects.filter, pk=delivery_id, status=PENDING, job_token=token)

@@ -7,7 +7,16 @@ was for stays in the database (an event not fanned out, a delivery whose
 
 from typing import Any
 
+from django.conf import settings
+from django.db import connection
+
 from .jobs import DELIVER, SEND_ALERT
+
+
+def poller_enabled() -> bool:
+    """New deliveries are left to the webhook workers' pollers (notifications/poller.py;
+    PAYWAVE_WEBHOOK_POLLER, PostgreSQL only), not published as jobs."""
+    return bool(settings.PAYWAVE_WEBHOOK_POLLER) and connection.vendor == "postgresql"
 
 
 def delivery_publish(delivery_id: int, token: Any, countdown: float = 0) -> bool:

@@ -1,4 +1,5 @@
-"""Fan-out: one Delivery per event and subscribed endpoint, then a job per delivery."""
+"""Fan-out: one Delivery per event and subscribed endpoint, then a job per delivery, or,
+with the delivery pollers (notifications/poller.py), none: a poller claims it."""
 
 import logging
 import uuid
@@ -12,7 +13,7 @@ from django.utils import timezone
 from paywave.jobs import overdue_republish
 from paywave.queries import insert_parts, insert_row
 
-from .dispatch import delivery_publish
+from .dispatch import delivery_publish, poller_enabled
 from .models import Delivery, Event
 from .subscriptions import client_subscriptions
 
@@ -30,16 +31,22 @@ def subscribed_endpoints(event: Event) -> list[uuid.UUID]:
 
 
 def deliveries_create(event: Event, endpoint_ids: list[uuid.UUID]) -> list[Delivery]:
-    """One delivery per endpoint, each job published once the caller's transaction commits."""
+    """One delivery per endpoint, each job published once the caller's transaction
+    commits (or left to the pollers)."""
     if not endpoint_ids:
         return []
-    deliveries = Delivery.objects.bulk_create(_new_deliveries(event, endpoint_ids))
-    _publish_on_commit(deliveries)
+    to_pollers = poller_enabled()
+    deliveries = Delivery.objects.bulk_create(_new_deliveries(event, endpoint_ids, to_pollers))
+    if not to_pollers:
+        _publish_on_commit(deliveries)
     return deliveries
 
 
-def _new_deliveries(event: Event, endpoint_ids: list[uuid.UUID]) -> list[Delivery]:
-    """The event's deliveries, unsaved, due now."""
+def _new_deliveries(
+    event: Event, endpoint_ids: list[uuid.UUID], to_pollers: bool
+) -> list[Delivery]:
+    """The event's deliveries, unsaved, due now: each with its job's token, or, for the
+    pollers, without one (a poller's claim gives it one)."""
     now = timezone.now()
     return [
         Delivery(
@@ -48,7 +55,7 @@ def _new_deliveries(event: Event, endpoint_ids: list[uuid.UUID]) -> list[Deliver
             subject_id=event.subject_id,
             window_started_at=event.created_at,
             next_attempt_at=now,
-            job_token=uuid.uuid4(),
+            job_token=None if to_pollers else uuid.uuid4(),
             created_at=now,
         )
         for endpoint_id in endpoint_ids
@@ -107,7 +114,7 @@ def _fan_out_now(event_id: int) -> bool:
 
 def event_insert_fanned_out(event: Event, endpoint_ids: list[uuid.UUID]) -> list[Delivery]:
     """Insert the (unsaved) event and its deliveries, each job published once the caller's
-    transaction commits.
+    transaction commits (or left to the pollers).
 
     On PostgreSQL, with deliveries, one statement writes both (the event's INSERT in a
     WITH, the deliveries' INSERT reading its id): an event is recorded at every payment
@@ -117,7 +124,8 @@ def event_insert_fanned_out(event: Event, endpoint_ids: list[uuid.UUID]) -> list
         insert_row(event)
         return deliveries_create(event, endpoint_ids)
     event.created_at = event.created_at or timezone.now()  # subscriptions matched at this time
-    deliveries = _new_deliveries(event, endpoint_ids)
+    to_pollers = poller_enabled()
+    deliveries = _new_deliveries(event, endpoint_ids, to_pollers)
     event_columns, event_placeholders, params = insert_parts(event, exclude={"id"})
     delivery_columns: list[str] = []
     rows: list[str] = []
@@ -132,16 +140,17 @@ def event_insert_fanned_out(event: Event, endpoint_ids: list[uuid.UUID]) -> list
         f"({', '.join(event_columns)}) VALUES ({', '.join(event_placeholders)}) RETURNING id) "
         f"INSERT INTO {quote(Delivery._meta.db_table)} (event_id, {', '.join(delivery_columns)}) "
         f"SELECT event.id, rows.* FROM event, (VALUES {', '.join(rows)}) "
-        f"AS rows ({', '.join(delivery_columns)}) RETURNING id, event_id, job_token"
+        f"AS rows ({', '.join(delivery_columns)}) RETURNING id, event_id, endpoint_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         written = cursor.fetchall()
     event.id = written[0][1]
     event._state.adding = False
-    ids = {job_token: delivery_id for delivery_id, _, job_token in written}
+    ids = {endpoint_id: delivery_id for delivery_id, _, endpoint_id in written}
     for delivery in deliveries:
-        delivery.id, delivery.event_id = ids[delivery.job_token], event.id
+        delivery.id, delivery.event_id = ids[delivery.endpoint_id], event.id
         delivery._state.adding = False
-    _publish_on_commit(deliveries)
+    if not to_pollers:
+        _publish_on_commit(deliveries)
     return deliveries

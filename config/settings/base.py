@@ -156,6 +156,15 @@ from .observability import *  # noqa: E402, F403
 from .payments import *  # noqa: E402, F403
 from .security import *  # noqa: E402, F403
 
+# A new delivery's first try: the webhook workers' pollers on PostgreSQL, a Celery job
+# elsewhere (notifications/poller.py; docs/webhooks.md, "How PayWave delivers"). Empty
+# (as config/env.example lists it) is the default.
+PAYWAVE_WEBHOOK_POLLER = (
+    env.bool("PAYWAVE_WEBHOOK_POLLER")
+    if env.str("PAYWAVE_WEBHOOK_POLLER", default="")
+    else DATABASES["default"]["ENGINE"] == "paywave.postgresql"
+)
+
 # Bench baselines (bench/README.md): off unless PAYWAVE_BENCH_BASELINES=true.
 PAYWAVE_BENCH_BASELINES = env.bool("PAYWAVE_BENCH_BASELINES", default=False)
 if PAYWAVE_BENCH_BASELINES:

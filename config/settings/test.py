@@ -18,6 +18,11 @@ PAYWAVE_THROTTLE_RATE = "100000/min"
 PAYWAVE_TOKEN_THROTTLE_RATE = "100000/min"
 PAYWAVE_CALLBACK_THROTTLE_RATE = "100000/min"
 PAYWAVE_METRICS_DB_READ_SECONDS = 0.0  # a scrape sees what the test just wrote
+# Deliveries as jobs, which the tests run in process (tests/notifications/conftest.py's
+# `jobs`); the pollers' own tests turn them on.
+PAYWAVE_WEBHOOK_POLLER = (
+    env.bool("PAYWAVE_WEBHOOK_POLLER") if env.str("PAYWAVE_WEBHOOK_POLLER", default="") else False
+)
 
 if not env.str("DATABASE_URL", default=""):
     # One file per checkout: two clones' test runs at once must not share a database.

@@ -33,8 +33,15 @@ NOTIFICATIONS_QUEUE = Queue(
 )
 
 
+@pytest.fixture(params=[False, True], ids=["jobs", "pollers"])
+def pollers(request: pytest.FixtureRequest, settings: Any) -> bool:
+    """New deliveries as jobs, or sent by the worker's delivery poller (notifications/poller.py)."""
+    settings.PAYWAVE_WEBHOOK_POLLER = request.param
+    return bool(request.param)
+
+
 @pytest.fixture
-def worker() -> Iterator[subprocess.Popen[bytes]]:
+def worker(pollers: bool) -> Iterator[subprocess.Popen[bytes]]:
     with celery_app.connection_for_write() as conn:  # no other test's jobs
         bound = NOTIFICATIONS_QUEUE(conn.default_channel)
         bound.declare()
@@ -45,6 +52,7 @@ def worker() -> Iterator[subprocess.Popen[bytes]]:
         "DATABASE_URL": database_url(),
         "PAYWAVE_WEBHOOK_ALLOW_PRIVATE": "true",
         "PAYWAVE_WEBHOOK_RETRY_SCHEDULE": "1",  # retry after 1 s instead of 10 s
+        "PAYWAVE_WEBHOOK_POLLER": str(pollers).lower(),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker",

@@ -6,7 +6,9 @@ docs/operating.md "Database connections":
 
     a gunicorn pod holds workers x threads (each thread keeps its own connection),
     a Celery worker its pool's concurrency (one per pool thread; measured: the main
-    thread runs no query), times its processes for the payments worker
+    thread runs no query), and one more if it consumes the notifications queue (its
+    delivery poller claims on a connection of its own), times its
+    processes for the payments worker
     (PAYWAVE_PAYMENTS_PROCESSES, else one per CPU: the pod's CPU limit on Kubernetes,
     the machine's CPUs for make run and compose, counted on 4), beat and Flower at
     most one each, the migration job one;
@@ -26,6 +28,7 @@ import pytest
 import yaml
 
 from config.payments_workers import process_count
+from paywave.jobs import QUEUES
 from tests.ops.conftest import CHART, chart_render, ops_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +54,15 @@ def _flag(argv: list[str], name: str, default: int | None = None) -> int:
     return default
 
 
+def _queues(argv: list[str]) -> list[str]:
+    for index, arg in enumerate(argv):
+        if arg in ("--queues", "-Q") and index + 1 < len(argv):
+            return argv[index + 1].split(",")
+        if arg.startswith("--queues="):
+            return arg.split("=", 1)[1].split(",")
+    return list(QUEUES)  # none named: every queue
+
+
 def connections_per_process(
     argv: list[str], environ: dict[str, str] | None = None, cpus: int | None = None
 ) -> int:
@@ -71,7 +83,8 @@ def connections_per_process(
         return _flag(argv, "--workers") * _flag(argv, "--threads")
     if program == "celery":
         if "worker" in argv:
-            return _flag(argv, "--concurrency")
+            poller = 1 if "notifications" in _queues(argv) else 0
+            return _flag(argv, "--concurrency") + poller
         if "beat" in argv or "flower" in argv:
             return 1
     if program == "python" and argv[1:3] == ["-m", "config.payments_workers"]:

@@ -56,15 +56,20 @@ def test_accepting_a_payment(api: Any, django_assert_max_num_queries: Any) -> No
     ],
     ids=["card", "card-3ds", "pix"],
 )
+# New deliveries as jobs, or woken pollers (notifications/poller.py): the same statements.
+@pytest.mark.parametrize("pollers", [False, True], ids=["jobs", "pollers"])
 def test_a_payment_charged_in_one_step(
     api: Any,
     wallet_app: Any,
     gateways: Any,
     sim: Any,
     django_assert_max_num_queries: Any,
+    settings: Any,
     body: Callable[[], dict[str, Any]],
     charged: str,
+    pollers: bool,
 ) -> None:
+    settings.PAYWAVE_WEBHOOK_POLLER = pollers
     WebhookEndpointFactory(client=wallet_app, url="http://127.0.0.1:9/hooks")
     warm = Payment.objects.get(pk=post_payment(api, body(), key="warm-up").json()["id"])
     assert payment_process_step(warm.pk, str(warm.dispatch_token)) is None

@@ -134,7 +134,8 @@ checksum/config: {{ include "paywave.config" . | sha256sum }}
 {{/* The most database connections the release may hold at once: each Deployment at
 its largest (the HPA's max, else its replicas) plus its surge pod while it rolls out,
 times what one pod holds (gunicorn workers x threads; a Celery worker's pool, times its
-processes for the payments worker; beat and Flower at most one); the migration job one.
+processes for the payments worker, and one more where it consumes the notifications
+queue: its delivery poller's; beat and Flower at most one); the migration job one.
 docs/operating.md "Database connections". */}}
 {{- define "paywave.databaseConnections" -}}
 {{- $api := .Values.api -}}
@@ -144,7 +145,8 @@ docs/operating.md "Database connections". */}}
 {{- $pods = add1 (ternary $worker.autoscaling.maxReplicas $worker.replicas $worker.autoscaling.enabled) -}}
 {{- $processes := 1 -}}
 {{- if eq $name "payments" -}}{{- $processes = int (include "paywave.paymentsProcesses" $worker) -}}{{- end -}}
-{{- $total = add $total (mul $pods $processes $worker.concurrency) -}}
+{{- $poller := ternary 1 0 (has "notifications" $worker.queues) -}}
+{{- $total = add $total (mul $pods (add (mul $processes $worker.concurrency) $poller)) -}}
 {{- end -}}
 {{- $total = add1 $total -}}{{/* beat: one replica, replaced (Recreate) */}}
 {{- if .Values.flower.enabled -}}{{- $total = add $total 2 -}}{{- end -}}
