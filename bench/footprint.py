@@ -449,10 +449,13 @@ def endpoint_register(platform: Platform, events: list[str]) -> None:
 
 
 def _drain(meter: Meter, jobs: Jobs, payment: str) -> None:
-    """Run every job the last stage published (and the ones they publish), each a stage."""
+    """Run every job the last stage published (and the ones they publish), each a stage,
+    and every delivery a webhook worker's poller would claim (notifications/poller.py)."""
     for _ in range(50):
         message = jobs.next()
         if message is None:
+            if _poll(meter, payment):
+                continue
             return
         name = message.headers["task"]
         stage = STAGE_OF_TASK.get(name)
@@ -466,6 +469,36 @@ def _drain(meter: Meter, jobs: Jobs, payment: str) -> None:
         if outcome is not None and meter.recording:
             meter.stages[-1]["outcome"] = str(outcome)
     raise RuntimeError("jobs still published after 50")
+
+
+def _poll(meter: Meter, payment: str) -> bool:
+    """As a poller does (with PAYWAVE_WEBHOOK_POLLER): claim the next due delivery without
+    a job and try it, one stage; False when none is due."""
+    from django.utils import timezone
+
+    from notifications.dispatch import poller_enabled
+    from notifications.models import Delivery
+    from notifications.poller import deliveries_claim_due, delivery_try
+
+    if not poller_enabled():
+        return False
+    now = timezone.now()
+    due = (
+        Delivery.objects.filter(status="pending", job_token=None, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if due is None:
+        return False
+    with meter.stage("delivery", payment, task="delivery poller", event=_delivery_event(due)):
+        [(delivery_id, token)] = deliveries_claim_due(1)
+        outcome = delivery_try(delivery_id, token)
+    if delivery_id != due:
+        raise RuntimeError(f"claimed delivery {delivery_id}, not {due}: another poller runs")
+    if meter.recording:
+        meter.stages[-1]["outcome"] = outcome
+    return True
 
 
 def _delivery_event(delivery_id: int) -> str:

@@ -22,10 +22,12 @@ def _without_health_check(stage: dict[str, Any]) -> int:
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pollers", [False, True], ids=["delivery-jobs", "delivery-pollers"])
 def test_a_card_and_a_pix_payment_measured_stage_by_stage(
-    api: Any, gateways: Any, simulator: Any, settings: Any
+    api: Any, gateways: Any, simulator: Any, settings: Any, pollers: bool
 ) -> None:
     settings.PAYWAVE_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on 127.0.0.1
+    settings.PAYWAVE_WEBHOOK_POLLER = pollers
     with Receiver() as receiver:
         result = footprint(Platform(api, simulator.base_url, receiver))
 
@@ -49,9 +51,15 @@ def test_a_card_and_a_pix_payment_measured_stage_by_stage(
         assert _without_health_check(charge) == CHARGING_STEP_STATEMENTS
         assert accept["amqp_by_routing_key"] == {"payments": 1}
         assert accept["redis_commands"] > 0
+        # A poller's delivery is claimed in the database, not published.
+        assert ("notifications" in charge["amqp_by_routing_key"]) is not pollers
     delivered = [row for row in result["stages"] if row.get("outcome") == "delivered"]
     assert len(delivered) == 5
-    assert {_without_health_check(row) for row in delivered} == {DELIVERED_STATEMENTS}
+    for row in delivered:
+        claim = 1 if row["task"] == "delivery poller" else 0  # a batch of one here
+        assert _without_health_check(row) == DELIVERED_STATEMENTS + claim
+    polled = [row for row in result["stages"] if row.get("task") == "delivery poller"]
+    assert bool(polled) is pollers
 
     per_payment = result["per_payment"]
     assert per_payment["card"]["deliveries"] == 2
