@@ -11,18 +11,22 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from kombu import Exchange, Queue
 from rest_framework.test import APIClient
 
 from config.celery_app import app as celery_app
+from notifications.delivery import LOST_JOB_GRACE, deliveries_sweep
 from notifications.models import Delivery, DeliveryAttempt, DeliveryStatus
 from payments.models import PaymentStatus as S
 from payments.transitions import payment_transition
-from tests.factories import PaymentFactory
+from tests.factories import PaymentFactory, WebhookEndpointFactory
 from tests.notifications.conftest import REPO_ROOT, Receiver
 from tests.processes import database_url, wait_for
 
@@ -42,6 +46,12 @@ def pollers(request: pytest.FixtureRequest, settings: Any) -> bool:
 
 @pytest.fixture
 def worker(pollers: bool) -> Iterator[subprocess.Popen[bytes]]:
+    with running_worker(pollers) as process:
+        yield process
+
+
+@contextmanager
+def running_worker(pollers: bool) -> Iterator[subprocess.Popen[bytes]]:
     with celery_app.connection_for_write() as conn:  # no other test's jobs
         bound = NOTIFICATIONS_QUEUE(conn.default_channel)
         bound.declare()
@@ -106,3 +116,40 @@ def test_a_payments_events_reach_the_wallet_app_signed_in_order_through_the_brok
     assert receiver.requests[2].json()["data"]["status"] == "succeeded"
     assert DeliveryAttempt.objects.count() == 3
     assert worker.poll() is None
+
+
+def test_a_delivery_whose_worker_is_killed_mid_try_is_sent_again_by_the_sweep(
+    wallet_app: Any, receiver: Receiver, settings: Any
+) -> None:
+    settings.PAYWAVE_WEBHOOK_POLLER = True
+    WebhookEndpointFactory(client=wallet_app, url=receiver.url(), events=["payment.processing"])
+    receiver.delay = 30  # the first POST hangs: the worker dies waiting for the answer
+    payment = PaymentFactory(client=wallet_app)
+
+    with running_worker(pollers=True) as first:
+        payment_transition(
+            payment_id=payment.id, from_statuses=[S.PENDING], to_status=S.PROCESSING,
+            reason="test", actor="test",
+        )  # fmt: skip
+        wait_for(lambda: receiver.requests, what="the poller's try POSTing")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.attempt_count == 1
+    assert delivery.job_token is not None  # claimed by the lost poller: not the poller's again
+    receiver.delay = 0
+    # As if the try's lease and the grace had passed.
+    Delivery.objects.filter(pk=delivery.pk).update(
+        next_attempt_at=timezone.now() - LOST_JOB_GRACE - timedelta(seconds=1)
+    )
+    with running_worker(pollers=True):
+        assert deliveries_sweep() == 1  # its job, through RabbitMQ
+        wait_for(
+            lambda: Delivery.objects.filter(status=DeliveryStatus.DELIVERED).exists(),
+            what="the delivery sent again",
+        )
+
+    assert len(receiver.requests) == 2  # at least once: the wallet app dedupes on the id
+    assert receiver.requests[0].json()["id"] == receiver.requests[1].json()["id"]
