@@ -93,24 +93,19 @@ def delivery_attempt(delivery_id: int, token: Any, *, log_outcome: bool = False)
     now = timezone.now()
     delivery = _delivery_read(delivery_id, token)
     if delivery is None:
-        outcome = Outcome.STALE
-    else:
-        # Whose delivery, and about which payment, on every line of the try: a poller's
-        # try has no request or job to carry them from.
-        event = delivery.event
-        subject = {"payment_id": str(event.subject_id)} if event.type.startswith("payment.") else {}
-        with log_context(client=str(event.client_id), **subject):
-            outcome = _try(delivery, token, now)
-            if log_outcome:
-                _log_outcome(delivery_id, outcome)
-            return outcome
+        return _told(delivery_id, Outcome.STALE, log_outcome)
+    # Whose delivery, and about which payment, on every line of the try: a poller's try
+    # has no request or job to carry them from.
+    event = delivery.event
+    subject = {"payment_id": str(event.subject_id)} if event.type.startswith("payment.") else {}
+    with log_context(client=str(event.client_id), **subject):
+        return _told(delivery_id, _try(delivery, token, now), log_outcome)
+
+
+def _told(delivery_id: int, outcome: str, log_outcome: bool) -> str:
     if log_outcome:
-        _log_outcome(delivery_id, outcome)
+        logger.info("delivery %s tried: %s", delivery_id, outcome, extra={"outcome": outcome})
     return outcome
-
-
-def _log_outcome(delivery_id: int, outcome: str) -> None:
-    logger.info("delivery %s tried: %s", delivery_id, outcome, extra={"outcome": outcome})
 
 
 def _try(delivery: "WithAnnotations[Delivery, _ReadAnnotations]", token: Any, now: datetime) -> str:
