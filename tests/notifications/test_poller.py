@@ -221,3 +221,42 @@ def test_a_pollers_try_logs_whose_delivery_and_which_payment(
     assert tried["payment_id"] == str(payment_id)
     [posted] = [line for line in json_lines.records() if line["logger_name"] == "httpx"]
     assert posted["payment_id"] == str(payment_id)
+
+
+def test_the_poller_runs_no_more_tries_at_once_than_its_concurrency(
+    wallet_app: Any, receiver: Receiver, pool: Submit
+) -> None:
+    """The pool has 4 threads; a poller of concurrency 2 keeps 2 of them at most."""
+    WebhookEndpointFactory(client=wallet_app, url=receiver.url())
+    receiver.delay = 0.2  # tries overlap
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def counted(target: Any, args: tuple[Any, ...], done: Any) -> None:
+        def run(*arguments: Any) -> str:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            try:
+                return str(target(*arguments))
+            finally:
+                with lock:
+                    running -= 1
+
+        pool(run, args, done)
+
+    poller = DeliveryPoller(2, counted)
+    for _ in range(6):
+        record_event(wallet_app)
+    poller.start()
+    try:
+        wait_for(
+            lambda: Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 6,
+            timeout=30,
+            what="six deliveries",
+        )
+    finally:
+        poller.stop()
+
+    assert most == 2
