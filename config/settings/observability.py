@@ -56,6 +56,11 @@ LOGGING: dict[str, Any] = {
         # the attempt's own line says both, with the outcome and latency. Its warnings
         # stay, and LOG_LEVEL=DEBUG brings back everything.
         "stripe": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+        # Celery's "Task <name>[<id>] succeeded in <s>s: <result>" line, one per task: the
+        # task's own lines say what it did (a payment's transitions and attempts, a sweep's
+        # count), Flower shows its runtime. A fifth of a payments worker's lines, each
+        # formatted, masked and shipped. Failures (ERROR) stay; LOG_LEVEL=DEBUG brings it back.
+        "celery.app.trace": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
     },
 }
 if LOGSTASH_HOST:
