@@ -84,31 +84,40 @@ def retry_delay(failed_tries: int) -> float:
     return float(schedule[min(failed_tries, len(schedule)) - 1])
 
 
-def delivery_attempt(delivery_id: int, token: Any, *, log_outcome: bool = False) -> str:
+def delivery_attempt(delivery_id: int, token: Any) -> str:
     """Send the delivery once, if `token` is its job's and its turn has come; the Outcome.
 
-    `log_outcome`: a line says how it went (a poller's try, which no Celery line tells)."""
+    One line says how it went: "delivery N tried: <outcome>", with the receiver's
+    `status_code`, the `latency_ms` of its answer and the `error` when it was sent (what
+    httpx's own line said, which is written only at DEBUG)."""
     if token is None:  # every job is published with its token: one without owns nothing
         return Outcome.STALE
     now = timezone.now()
     delivery = _delivery_read(delivery_id, token)
     if delivery is None:
-        return _told(delivery_id, Outcome.STALE, log_outcome)
+        return _told(delivery_id, Outcome.STALE)
     # Whose delivery, and about which payment, on every line of the try: a poller's try
     # has no request or job to carry them from.
     event = delivery.event
     subject = {"payment_id": str(event.subject_id)} if event.type.startswith("payment.") else {}
     with log_context(client=str(event.client_id), **subject):
-        return _told(delivery_id, _try(delivery, token, now), log_outcome)
+        return _told(delivery_id, *_try(delivery, token, now))
 
 
-def _told(delivery_id: int, outcome: str, log_outcome: bool) -> str:
-    if log_outcome:
-        logger.info("delivery %s tried: %s", delivery_id, outcome, extra={"outcome": outcome})
+def _told(delivery_id: int, outcome: str, sent: SendResult | None = None) -> str:
+    fields: dict[str, Any] = {"outcome": outcome}
+    if sent is not None:
+        fields.update(status_code=sent.status_code, latency_ms=sent.latency_ms)
+        if sent.error:
+            fields["error"] = sent.error
+    logger.info("delivery %s tried: %s", delivery_id, outcome, extra=fields)
     return outcome
 
 
-def _try(delivery: "WithAnnotations[Delivery, _ReadAnnotations]", token: Any, now: datetime) -> str:
+def _try(
+    delivery: "WithAnnotations[Delivery, _ReadAnnotations]", token: Any, now: datetime
+) -> tuple[str, SendResult | None]:
+    """The try's Outcome, and what the receiver answered if it was sent."""
     delivery_id = delivery.pk
     # Built only on the rare paths that write it: building it is about as much CPU as a
     # statement, a few percent of a try that is delivered.
@@ -121,21 +130,21 @@ def _try(delivery: "WithAnnotations[Delivery, _ReadAnnotations]", token: Any, no
             next_attempt_at=None,
             last_error=ENDPOINT_DELETED,
         )
-        return Outcome.FAILED
+        return Outcome.FAILED, None
     if not endpoint.enabled:
         mine().update(job_token=None)  # enabling it again hands it to the sweep
-        return Outcome.PARKED
+        return Outcome.PARKED, None
     wait_until = _earlier_undelivered(delivery, now) if delivery.after_another else None
     if wait_until is not None:
         mine().update(job_token=None, next_attempt_at=wait_until)
-        return Outcome.WAITING
+        return Outcome.WAITING, None
     if not _claim(delivery_id, token, now):
-        return Outcome.STALE
+        return Outcome.STALE, None
     number = delivery.attempt_count + 1  # the claim matched the token: nobody else counted
     result = webhook_post(url=endpoint.url, secret=endpoint.secret, body=event_body(delivery.event))
     outcome = _record(delivery, token, number, result)
     record_webhook_delivery(endpoint.pk, outcome)
-    return outcome
+    return outcome, result
 
 
 def _earlier_pending(endpoint_id: Any, subject_id: Any, event_id: Any) -> QuerySet[Delivery]:

@@ -84,7 +84,7 @@ def delivery_try(delivery_id: int, token: uuid.UUID) -> str:
     close_old_connections()  # as around a request or a task
     context = log_context.push(delivery_id=str(delivery_id))
     try:
-        return delivery_attempt(delivery_id, token, log_outcome=True)
+        return delivery_attempt(delivery_id, token)
     except Exception:
         # The try's own bookkeeping failed (the database went away): the delivery keeps
         # its token, and the sweep publishes its job once it is late.

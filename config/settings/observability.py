@@ -61,6 +61,9 @@ LOGGING: dict[str, Any] = {
         # count), Flower shows its runtime. A fifth of a payments worker's lines, each
         # formatted, masked and shipped. Failures (ERROR) stay; LOG_LEVEL=DEBUG brings it back.
         "celery.app.trace": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+        # httpx's "HTTP Request: POST <url> ..." line, one per webhook try: the try's own
+        # line says it (status_code, latency_ms, error), with the delivery and payment ids.
+        "httpx": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
     },
 }
 if LOGSTASH_HOST:

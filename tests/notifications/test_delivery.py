@@ -91,6 +91,31 @@ def test_a_delivery_failing_twice_then_succeeding_is_acknowledged_once(
     assert delivery_count(Outcome.DELIVERED, endpoint.pk) == 1
 
 
+def test_each_try_logs_one_line_with_what_the_receiver_answered(
+    receiver: Receiver, jobs: Jobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.script(503)  # then 200
+    endpoint = WebhookEndpointFactory(url=receiver.url())
+    record_event(endpoint.client)
+
+    with caplog.at_level(logging.INFO):
+        jobs.drive()
+
+    delivery = Delivery.objects.get(endpoint=endpoint)
+    lines = [r for r in caplog.records if r.name == "notifications.delivery"]
+    assert [r.getMessage() for r in lines] == [
+        f"delivery {delivery.pk} tried: retry",
+        f"delivery {delivery.pk} tried: delivered",
+    ]
+    failed, delivered = lines
+    assert (failed.outcome, failed.status_code, failed.error) == ("retry", 503, "HTTP 503")
+    assert (delivered.outcome, delivered.status_code) == ("delivered", 200)
+    assert not hasattr(delivered, "error")
+    assert all(r.latency_ms >= 0 for r in lines)  # type: ignore[attr-defined]
+    # httpx's own line for each request is written only at DEBUG: the try's line says it.
+    assert not [r for r in caplog.records if r.name == "httpx"]
+
+
 def test_the_payload_and_headers(receiver: Receiver, jobs: Jobs) -> None:
     endpoint = WebhookEndpointFactory(url=receiver.url("/paywave"))
     event = record_event(endpoint.client, "payment.failed", amount=1050)
