@@ -75,7 +75,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--payments-workers", type=int, help="payments worker processes (overrides)"
     )
     parser.add_argument(
-        "--phases", help="comma-separated subset of baseline,max,intake,floor,half,noop"
+        "--phases", help="comma-separated subset of baseline,max,intake,half,noop,floor"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the API and payments worker")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
@@ -254,8 +254,6 @@ async def _phases(load: LoadRun) -> None:
         await _payments_phase(load, "max", flat_out)
     if "intake" in phases:
         await _intake_phase(load, flat_out)
-    if "floor" in phases:
-        await _floor_phase(load)
     if "half" in phases:
         max_rate = result["phases"].get("max", {}).get("accepted_per_s")
         half_rate = load.args.rate or (max_rate / 2 if max_rate else None)
@@ -275,13 +273,13 @@ async def _phases(load: LoadRun) -> None:
             result["cpu_cores"]["noop"] = _cpu_delta(platform, before)
         else:
             result["notes"].append("noop phase skipped: CELERY_BROKER_URL not set")
+    if "floor" in phases:
+        await _floor_phase(load)
 
 
 async def _floor_phase(load: LoadRun) -> None:
-    """Right after the intake phase: the floor of the backlog just charged, measured
-    within a minute of it (this VM's speed drifts by a quarter within an hour, and the
-    ratio divides one by the other), on a platform at rest. Its scratch rows, cache
-    entries and queue are gone before the next phase starts."""
+    """Last: its scratch rows, cache entries and queue come after every other measurement,
+    on a platform at rest, with the database as big as the run made it."""
     platform = load.platform
     if platform is None:
         load.result["notes"].append("floor phase skipped: it runs with the platform's settings")
