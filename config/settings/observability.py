@@ -19,6 +19,9 @@ LOGSTASH_HOST = env.str("LOGSTASH_HOST", default="")
 LOGSTASH_PORT = env.int("LOGSTASH_PORT", default=5959)
 LOGSTASH_TRANSPORT = env.str("LOGSTASH_TRANSPORT", default="udp")
 _LOG_FILTERS = ["context", "mask"]
+# Libraries whose INFO lines a line of ours already says: their warnings stay, and
+# LOG_LEVEL=DEBUG brings back everything.
+_SAID_BY_OUR_LINES = "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -53,17 +56,16 @@ LOGGING: dict[str, Any] = {
         # paywave.observability.celery_signals writes it instead, with both.
         "celery.worker.strategy": {"level": "WARNING"},
         # The Stripe SDK writes two INFO lines per request (sent; answered with a status):
-        # the attempt's own line says both, with the outcome and latency. Its warnings
-        # stay, and LOG_LEVEL=DEBUG brings back everything.
-        "stripe": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+        # the attempt's own line says both, with the outcome and latency.
+        "stripe": {"level": _SAID_BY_OUR_LINES},
         # Celery's "Task <name>[<id>] succeeded in <s>s: <result>" line, one per task: the
         # task's own lines say what it did (a payment's transitions and attempts, a sweep's
         # count), Flower shows its runtime. A fifth of a payments worker's lines, each
-        # formatted, masked and shipped. Failures (ERROR) stay; LOG_LEVEL=DEBUG brings it back.
-        "celery.app.trace": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+        # formatted, masked and shipped. Failures (ERROR) stay.
+        "celery.app.trace": {"level": _SAID_BY_OUR_LINES},
         # httpx's "HTTP Request: POST <url> ..." line, one per webhook try: the try's own
         # line says it (status_code, latency_ms, error), with the delivery and payment ids.
-        "httpx": {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"},
+        "httpx": {"level": _SAID_BY_OUR_LINES},
     },
 }
 if LOGSTASH_HOST:
