@@ -15,7 +15,7 @@ installed (SQLite, kombu's filesystem transport, a file cache); the URLs in
 
 from typing import Any
 
-from .environment import BASE_DIR, VAR_DIR, env  # noqa: F401 (read by the other modules)
+from .environment import BASE_DIR, VAR_DIR, env, env_bool_or  # noqa: F401 (read by the other modules)
 
 INSTALLED_APPS = [
     "paywave.admin_config.PayWaveAdminConfig",  # django.contrib.admin, two-factor login
@@ -159,10 +159,8 @@ from .security import *  # noqa: E402, F403
 # A new delivery's first try: the webhook workers' pollers on PostgreSQL, a Celery job
 # elsewhere (notifications/poller.py; docs/webhooks.md, "How PayWave delivers"). Empty
 # (as config/env.example lists it) is the default.
-PAYWAVE_WEBHOOK_POLLER = (
-    env.bool("PAYWAVE_WEBHOOK_POLLER")
-    if env.str("PAYWAVE_WEBHOOK_POLLER", default="")
-    else DATABASES["default"]["ENGINE"] == "paywave.postgresql"
+PAYWAVE_WEBHOOK_POLLER = env_bool_or(
+    "PAYWAVE_WEBHOOK_POLLER", DATABASES["default"]["ENGINE"] == "paywave.postgresql"
 )
 
 # Bench baselines (bench/README.md): off unless PAYWAVE_BENCH_BASELINES=true.

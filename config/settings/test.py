@@ -6,6 +6,7 @@ import tempfile
 
 from .base import *  # noqa: F403
 from .base import BASE_DIR, REDIS_URL, env
+from .environment import env_bool_or
 
 SECRET_KEY = "test-only-not-a-secret-but-long-enough-for-hs256"
 SIMPLE_JWT["SIGNING_KEY"] = SECRET_KEY  # noqa: F405
@@ -20,9 +21,7 @@ PAYWAVE_CALLBACK_THROTTLE_RATE = "100000/min"
 PAYWAVE_METRICS_DB_READ_SECONDS = 0.0  # a scrape sees what the test just wrote
 # Deliveries as jobs, which the tests run in process (tests/notifications/conftest.py's
 # `jobs`); the pollers' own tests turn them on.
-PAYWAVE_WEBHOOK_POLLER = (
-    env.bool("PAYWAVE_WEBHOOK_POLLER") if env.str("PAYWAVE_WEBHOOK_POLLER", default="") else False
-)
+PAYWAVE_WEBHOOK_POLLER = env_bool_or("PAYWAVE_WEBHOOK_POLLER", False)
 
 if not env.str("DATABASE_URL", default=""):
     # One file per checkout: two clones' test runs at once must not share a database.
