@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -49,6 +50,23 @@ def pool() -> Iterator[Submit]:
 
     yield submit
     executor.shutdown(wait=True)
+
+
+@contextmanager
+def polling(poller: DeliveryPoller) -> Iterator[DeliveryPoller]:
+    poller.start()
+    try:
+        yield poller
+    finally:
+        poller.stop()
+
+
+def wait_until_delivered(count: int) -> None:
+    wait_for(
+        lambda: Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == count,
+        timeout=30,
+        what=f"{count} deliveries sent by the poller",
+    )
 
 
 def test_a_new_delivery_has_no_job_and_is_due(wallet_app: Any, jobs: Jobs) -> None:
@@ -92,16 +110,12 @@ def test_a_delivery_to_an_endpoint_deleted_since_is_claimed_and_failed(
     record_event(wallet_app)
     # Deleted after the event's fan-out read its subscriptions (another process's cache).
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(enabled=False, deleted_at=timezone.now())
-    poller = DeliveryPoller(1, pool)
-    poller.start()
-    try:
+    with polling(DeliveryPoller(1, pool)):
         wait_for(
             lambda: Delivery.objects.filter(status=DeliveryStatus.FAILED).exists(),
             timeout=30,
             what="the delivery failed",
         )
-    finally:
-        poller.stop()
 
     assert Delivery.objects.get().last_error == ENDPOINT_DELETED
 
@@ -141,17 +155,9 @@ def test_the_poller_sends_what_is_due_on_the_pool_and_stops(
     wallet_app: Any, receiver: Receiver, jobs: Jobs, pool: Submit
 ) -> None:
     WebhookEndpointFactory(client=wallet_app, url=receiver.url())
-    poller = DeliveryPoller(2, pool)
-    poller.start()
-    try:
+    with polling(DeliveryPoller(2, pool)):
         events = [record_event(wallet_app) for _ in range(5)]
-        wait_for(
-            lambda: Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 5,
-            timeout=30,
-            what="five deliveries sent by the poller",
-        )
-    finally:
-        poller.stop()
+        wait_until_delivered(5)
 
     assert sorted(receiver.event_ids()) == sorted(str(event.public_id) for event in events)
     assert jobs.names() == []
@@ -163,13 +169,9 @@ def test_a_failed_first_try_is_retried_as_a_job(
 ) -> None:
     WebhookEndpointFactory(client=wallet_app, url=receiver.url())
     receiver.script(503)
-    poller = DeliveryPoller(1, pool)
-    poller.start()
-    try:
+    with polling(DeliveryPoller(1, pool)):
         record_event(wallet_app)
         wait_for(lambda: jobs.names(), timeout=30, what="the retry's job")
-    finally:
-        poller.stop()
 
     assert jobs.names() == ["notifications.deliver"]
     jobs.drive()
@@ -204,13 +206,9 @@ def test_a_pollers_try_logs_whose_delivery_and_which_payment(
 ) -> None:
     WebhookEndpointFactory(client=wallet_app, url=receiver.url())
     payment_id = uuid.uuid4()
-    poller = DeliveryPoller(1, pool)
-    poller.start()
-    try:
+    with polling(DeliveryPoller(1, pool)):
         record_event(wallet_app, "payment.succeeded", subject_id=payment_id)
         wait_for(lambda: json_lines.about(outcome="delivered"), timeout=30, what="the try's line")
-    finally:
-        poller.stop()
 
     [tried] = json_lines.about(outcome="delivered")
     delivery = Delivery.objects.get()
@@ -249,17 +247,9 @@ def test_the_poller_runs_no_more_tries_at_once_than_its_concurrency(
 
         pool(run, args, done)
 
-    poller = DeliveryPoller(2, counted)
     for _ in range(6):
         record_event(wallet_app)
-    poller.start()
-    try:
-        wait_for(
-            lambda: Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 6,
-            timeout=30,
-            what="six deliveries",
-        )
-    finally:
-        poller.stop()
+    with polling(DeliveryPoller(2, counted)):
+        wait_until_delivered(6)
 
     assert most == 2
