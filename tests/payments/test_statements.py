@@ -56,7 +56,8 @@ def test_accepting_a_payment(api: Any, django_assert_max_num_queries: Any) -> No
     ],
     ids=["card", "card-3ds", "pix"],
 )
-# New deliveries as jobs, or woken pollers (notifications/poller.py): the same statements.
+# New deliveries as jobs, or left to the pollers (notifications/poller.py): the same
+# statements.
 @pytest.mark.parametrize("pollers", [False, True], ids=["jobs", "pollers"])
 def test_a_payment_charged_in_one_step(
     api: Any,
