@@ -12,7 +12,9 @@ def scenario(kind: str, name: str, path: Path = SCENARIOS) -> dict[str, Any]:
     known = data.get(kind, {})
     if name not in known:
         raise SystemExit(f"no [{kind}.{name}] in {path}; there are: {', '.join(known) or 'none'}")
-    return {**data.get("defaults", {}), **known[name], "name": name}
+    defaults, own = data.get("defaults", {}), known[name]
+    env = {**defaults.get("env", {}), **own.get("env", {})}  # added to, not replaced
+    return {**defaults, **own, "env": env, "name": name}
 
 
 def names(kind: str, path: Path = SCENARIOS) -> list[str]:
