@@ -95,16 +95,12 @@ class Generator:
         # shared by all the loops httpcore checks every idle connection's socket on every
         # request and every answer, which took the generator a whole core against a fast
         # endpoint (the bare insert) and capped what it measured.
-        async with httpx.AsyncClient(
-            base_url=self.http.base_url,
-            timeout=self.http.timeout,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        ) as http:
+        async with http_client(str(self.http.base_url), 1, timeout=self.http.timeout) as http:
             while time.monotonic() < deadline:
                 index = next(counter)
                 if shape.count and index >= shape.count:
                     return
-                await self._one(index, time.time(), shape.retry_for, http)
+                await self._one(http, index, time.time(), shape.retry_for)
 
     async def _open_loop(self, shape: LoadShape, started: float, deadline: float) -> None:
         in_flight: set[asyncio.Task[None]] = set()
@@ -118,16 +114,15 @@ class Generator:
             delay = started + offset - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(self._one(index, wall_start + offset, shape.retry_for))
+            task = asyncio.create_task(
+                self._one(self.http, index, wall_start + offset, shape.retry_for)
+            )
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         if in_flight:
             await asyncio.gather(*in_flight)
 
-    async def _one(
-        self, index: int, due: float, retry_for: float, http: httpx.AsyncClient | None = None
-    ) -> None:
-        http = http or self.http
+    async def _one(self, http: httpx.AsyncClient, index: int, due: float, retry_for: float) -> None:
         app, body, kind = self.factory(index)
         headers = {
             "Authorization": f"Bearer {self.tokens[app]}",
@@ -166,6 +161,8 @@ class Generator:
             self.on_accepted(sample)
 
 
-def http_client(base_url: str, clients: int, timeout: float = 30) -> httpx.AsyncClient:
+def http_client(
+    base_url: str, clients: int, timeout: float | httpx.Timeout = 30
+) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     return httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits)
