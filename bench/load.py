@@ -213,6 +213,7 @@ async def run(
     finally:
         await http.aclose()
         await receiver.stop()
+    _note_throttled(load.result)
     _ratios(load.result, config)
     load.result["series"] = load.series
     load.result["_plot_title"] = (
@@ -315,7 +316,6 @@ async def _baseline(load: LoadRun, shape: LoadShape) -> None:
     samples = await generator.run(shape)
     ended = time.time()
     load.result["phases"]["baseline"] = accept_figures(samples, ended - started)
-    _note_throttled(load, "baseline")
     load.result["cpu_cores"]["baseline"] = _cpu_delta(load.platform, before)
     lines = accept_series(samples, load.origin)
     load.series["phases"].append(
@@ -325,17 +325,18 @@ async def _baseline(load: LoadRun, shape: LoadShape) -> None:
     load.series["lines"].setdefault("accept latency", {})["bare insert p99"] = lines["p99"]
 
 
-def _note_throttled(load: LoadRun, phase: str) -> None:
-    """Say so when the throttle refused requests: the phase then measured its rate
+def _note_throttled(result: dict[str, Any]) -> None:
+    """Say which phases the throttle refused requests in: they measured its rate
     (PAYWAVE_THROTTLE_RATE per wallet app and minute), not the API's."""
-    refused = load.result["phases"][phase].get("errors_by_status", {}).get("429", 0)
-    if refused:
-        message = (
-            f"{phase}: {refused} requests refused by the throttle (429); its rate is "
-            "the throttle's, not the API's (raise PAYWAVE_THROTTLE_RATE)"
-        )
-        load.result["notes"].append(message)
-        print(f"bench: {message}", flush=True)
+    for phase, figures in result["phases"].items():
+        refused = figures.get("errors_by_status", {}).get("429", 0)
+        if refused:
+            message = (
+                f"{phase}: {refused} requests refused by the throttle (429); its rate is "
+                "the throttle's, not the API's (raise PAYWAVE_THROTTLE_RATE)"
+            )
+            result["notes"].append(message)
+            print(f"bench: {message}", flush=True)
 
 
 async def _payments_phase(load: LoadRun, phase: str, shape: LoadShape) -> None:
@@ -359,7 +360,6 @@ async def _payments_phase(load: LoadRun, phase: str, shape: LoadShape) -> None:
         figures["target_rate_per_s"] = round(shape.rate, 1)
     figures["completion"] = completion_figures(tracker)
     load.result["phases"][phase] = figures
-    _note_throttled(load, phase)
     load.result["cpu_cores"][phase] = cpu_during_load
     if profilers:
         load.result.setdefault("profile", {})[phase] = _finish_profiling(profilers)
@@ -420,7 +420,6 @@ async def _intake_phase(load: LoadRun, shape: LoadShape) -> None:
     backlog["cpu_ms_per_payment"] = charging_cpu_per_payment(backlog["cpu_s"], len(tracker.done))
     figures["completion"] = backlog
     load.result["phases"]["intake"] = figures
-    _note_throttled(load, "intake")
     load.result["cpu_cores"]["intake"] = cpu_intake
     load.result["cpu_cores"]["backlog"] = _cpu_delta(platform, before, after)
     load.series["phases"].append(
