@@ -88,7 +88,19 @@ def server_database(database: dict[str, Any]) -> dict[str, Any]:
         database["ENGINE"] = "paywave.postgresql"
     database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     database["CONN_HEALTH_CHECKS"] = True
+    if database["ENGINE"] == "paywave.postgresql":
+        database["OPTIONS"] = {**database.get("OPTIONS", {}), **_postgresql_statements()}
     return database
+
+
+def _postgresql_statements() -> dict[str, Any]:
+    """Values sent apart from the statement (psycopg's server-side binding), and a
+    statement a connection runs for the fifth time prepared, so PostgreSQL parses and
+    plans it once per connection: a payment runs the same few dozen statements every time.
+    DATABASE_PREPARED_STATEMENTS=false where a pooler in transaction mode cannot keep
+    them (PgBouncer before 1.21, or without `max_prepared_statements`)."""
+    prepared = env_bool_or("DATABASE_PREPARED_STATEMENTS", True)
+    return {"server_side_binding": True, "prepare_threshold": 5 if prepared else None}
 
 
 DATABASES = {

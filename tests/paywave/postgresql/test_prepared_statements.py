@@ -1,0 +1,66 @@
+"""On PostgreSQL a statement's values travel apart from its text, and a statement a
+connection runs again and again is prepared once: PostgreSQL parses and plans it once
+per connection. DATABASE_PREPARED_STATEMENTS=false keeps the values apart but prepares
+nothing (a pooler that cannot keep prepared statements)."""
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from config.settings.base import _postgresql_statements
+from payments.models import Payment
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db]
+
+# psycopg prepares a statement the fifth time a connection runs it.
+RUNS = 6
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's backend")
+
+
+def _prepared_on_this_connection() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_statement_run_again_and_again_is_prepared_with_its_values_apart() -> None:
+    for _ in range(RUNS):
+        assert Payment.objects.filter(pk=uuid.uuid4()).first() is None
+
+    prepared = [text for text in _prepared_on_this_connection() if "payments_payment" in text]
+
+    assert len(prepared) == 1
+    assert '"payments_payment"."id" = $1' in prepared[0]
+
+
+def test_a_statement_is_prepared_only_once_it_repeats() -> None:
+    text = "SELECT %s::integer + 424242"  # run nowhere else
+    prepared_after = []
+    for run in range(RUNS):
+        with connection.cursor() as cursor:
+            cursor.execute(text, [run])
+            assert cursor.fetchone() == (run + 424242,)
+        prepared_after.append("$1::integer + 424242" in " ".join(_prepared_on_this_connection()))
+
+    assert prepared_after[:4] == [False] * 4
+    assert prepared_after[-1] is True
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold"), [("", 5), ("true", 5), ("false", None), ("0", None)]
+)
+def test_prepared_statements_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch, value: str, threshold: int | None
+) -> None:
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", value)
+
+    assert _postgresql_statements() == {
+        "server_side_binding": True,
+        "prepare_threshold": threshold,
+    }
