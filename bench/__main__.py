@@ -13,6 +13,7 @@ COMMANDS = {
     "processing": ("bench.processing", "charging throughput of a running platform"),
     "transfers": ("bench.transfers", "wallet transfer throughput of a running platform"),
     "mutation": ("bench.mutation", "mutants of the money code against its tests (mutmut)"),
+    "prepared": ("bench.prepared", "statements prepared, values apart, against Django's default"),
 }
 
 
