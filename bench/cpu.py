@@ -10,15 +10,19 @@ TICK = os.sysconf("SC_CLK_TCK")
 SERVICES = {"postgres": "postgresql", "beam.smp": "rabbitmq", "redis-server": "redis"}
 
 
-def _stat(pid_dir: Path) -> tuple[str, int, float] | None:
+def _stat(pid_dir: Path) -> tuple[str, int, float, float] | None:
+    """The command, process group, CPU seconds of its own and of its children it reaped."""
     try:
         raw = (pid_dir / "stat").read_text()
     except OSError:
         return None
     comm = raw[raw.index("(") + 1 : raw.rindex(")")]
     fields = raw[raw.rindex(")") + 2 :].split()
-    # After the command: state, ppid, pgrp, ..., utime (14th field) and stime (15th).
-    return comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / TICK
+    # After the command: state, ppid, pgrp, ..., utime (14th field) and stime (15th), then
+    # cutime and cstime: the children that ended and were waited for.
+    own = (int(fields[11]) + int(fields[12])) / TICK
+    reaped = (int(fields[13]) + int(fields[14])) / TICK
+    return comm, int(fields[2]), own, reaped
 
 
 def _machine() -> tuple[float, float]:
@@ -29,22 +33,28 @@ def _machine() -> tuple[float, float]:
     return (sum(fields[:8]) - idle - steal) / TICK, steal / TICK
 
 
-def snapshot(groups: dict[str, int]) -> tuple[float, dict[str, float]]:
+def snapshot(groups: dict[str, int], proc: Path = Path("/proc")) -> tuple[float, dict[str, float]]:
     """(monotonic time, CPU seconds so far) per named process group, service and this process,
-    and of the whole machine (`machine`: everything, other sessions' work included)."""
+    and of the whole machine (`machine`: everything, other sessions' work included).
+
+    A group's or a service's seconds include what its processes' children that ended had
+    used (a PostgreSQL backend that closed, counted in the postmaster's): otherwise a
+    process ending between two snapshots takes its seconds out of the difference. Not
+    the bench's own: its children are the platform's processes, counted in their groups."""
     by_group = {pgid: name for name, pgid in groups.items()}
     busy, steal = _machine()
     used: dict[str, float] = {"machine": busy, "machine steal": steal}
     me = os.getpid()
-    for pid_dir in Path("/proc").iterdir():
+    for pid_dir in proc.iterdir():
         if not pid_dir.name.isdigit():
             continue
         found = _stat(pid_dir)
         if found is None:
             continue
-        comm, pgrp, seconds = found
+        comm, pgrp, own, reaped = found
+        seconds = own + reaped
         if int(pid_dir.name) == me:
-            name = "bench (load generator)"
+            name, seconds = "bench (load generator)", own
         elif pgrp in by_group:
             name = by_group[pgrp]
         elif comm in SERVICES:
