@@ -161,8 +161,18 @@ class Generator:
             self.on_accepted(sample)
 
 
+# Below gunicorn's keep-alive (2 s, the Procfile's): a connection idle for longer may be
+# closing at the server's end as the next request goes out on it, which then fails with
+# a ReadError instead of an answer (as one wallet app's setup call did on a busy machine).
+KEEPALIVE_EXPIRY_S = 1.5
+
+
 def http_client(
     base_url: str, clients: int, timeout: float | httpx.Timeout = 30
 ) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(
+        max_connections=clients,
+        max_keepalive_connections=clients,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
+    )
     return httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits)

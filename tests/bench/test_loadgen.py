@@ -1,14 +1,15 @@
 """The load generator and its scenarios: what the bench measures with must not be the limit.
 
 A closed loop holds a connection of its own (a pool shared by all of them spent the
-generator's CPU on itself and capped the bare insert), and a scenario's `env` adds to the
-defaults' (where the throttle's limit is lifted) instead of replacing it.
+generator's CPU on itself and capped the bare insert), no connection is reused once the
+API's gunicorn may be closing it, and a scenario's `env` adds to the defaults' (where the
+throttle's limit is lifted) instead of replacing it.
 """
 
 import asyncio
 from pathlib import Path
 
-from bench.loadgen import Generator, LoadShape, http_client
+from bench.loadgen import KEEPALIVE_EXPIRY_S, Generator, LoadShape, http_client
 from bench.scenarios import scenario
 
 ANSWER = (
@@ -75,3 +76,15 @@ def test_a_scenarios_env_adds_to_the_defaults(tmp_path: Path) -> None:
 def test_every_shipped_scenario_lifts_the_throttle() -> None:
     for kind, name in [("load", "latency0"), ("history", "1m"), ("chaos", "smoke")]:
         assert scenario(kind, name)["env"]["PAYWAVE_THROTTLE_RATE"] == "1000000/min"
+
+
+def test_no_connection_is_kept_idle_as_long_as_gunicorn_keeps_it() -> None:
+    from gunicorn.config import Config
+
+    import config.gunicorn
+
+    server_keeps = getattr(config.gunicorn, "keepalive", Config().keepalive)
+    client = http_client("http://127.0.0.1:9", 4)
+
+    assert client._transport._pool._keepalive_expiry == KEEPALIVE_EXPIRY_S  # type: ignore[attr-defined]
+    assert server_keeps > KEEPALIVE_EXPIRY_S
