@@ -2,11 +2,13 @@
 
 Closed: calls go through; every failure of any kind (a reset, a timeout, a 5xx: what
 the engine counts, `circuit_record_failure`) adds one to a counter, each success
-resets it. At PAYWAVE_CIRCUIT_THRESHOLD consecutive failures the circuit opens:
-routing sends new payments straight to the next gateway. The health probe half-opens
-it as soon as the gateway answers (so does PAYWAVE_CIRCUIT_COOLDOWN_SECONDS, in case
-beat is not running); half-open, exactly one caller gets a trial call (an atomic
-`add`): its success closes the circuit, its failure opens it again.
+resets it (a success of a call let through while none was counted has nothing to
+reset, and reads nothing). At PAYWAVE_CIRCUIT_THRESHOLD consecutive failures the
+circuit opens: routing sends new payments straight to the next gateway. The health
+probe half-opens it as soon as the gateway answers (so does
+PAYWAVE_CIRCUIT_COOLDOWN_SECONDS, in case beat is not running); half-open, exactly one
+caller gets a trial call (an atomic `add`): its success closes the circuit, its failure
+opens it again.
 
 Every change (opened, half-open, closed, reopened) is logged with an `event` field
 for Kibana and counted in `paywave_gateway_circuit_changes_total`.
@@ -78,23 +80,42 @@ def _open_or_half(code: str, opened_at: float, values: dict) -> CircuitState:
     return CircuitState.HALF_OPEN if cooled or probed_up else CircuitState.OPEN
 
 
-def circuit_allows(code: str) -> bool:
-    """May a call go to this gateway now? In half-open, True for one caller per cooldown."""
+@dataclass(frozen=True)
+class CircuitPass:
+    """A call the circuit let through. `clean`: closed, with no failure counted."""
+
+    clean: bool
+
+
+def circuit_pass(code: str) -> CircuitPass | None:
+    """May a call go to this gateway now (None: no)? In half-open, one caller per cooldown."""
     status = circuit_status(code)
     if status.state is CircuitState.CLOSED:
-        return True
+        return CircuitPass(clean=status.failures == 0)
     if status.state is CircuitState.OPEN:
-        return False
+        return None
     # Whole seconds: at least one, or the key would expire at once.
     trial_timeout = max(1, math.ceil(settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS))
     granted = json_state().add(_trial_key(code), 1, trial_timeout)
     if granted and not json_state().get_many([_probed_up_key(code)]):
         # Half-open by the cooldown (no probe said so): this trial is the change to log.
         _changed(code, CircuitState.HALF_OPEN, "the cooldown passed: one trial call", logging.INFO)
-    return granted
+    return CircuitPass(clean=False) if granted else None
 
 
-def circuit_record_success(code: str) -> None:
+def circuit_allows(code: str) -> bool:
+    return circuit_pass(code) is not None
+
+
+def circuit_record_success(code: str, *, let_through: CircuitPass | None = None) -> None:
+    """A call succeeded: the failures counted reset, an open circuit closes.
+
+    Given the pass of the call (`let_through`) and it was clean, nothing is read or
+    written (the common case, one Redis round trip less a charge): a failure counted
+    since came from a call that ended after this one began, newer news than its success,
+    and stays for the next success whose call began after it."""
+    if let_through is not None and let_through.clean:
+        return
     values = json_state().get_many([_failures_key(code), _opened_key(code)])
     if not values:
         return  # the common case: nothing to reset, no writes

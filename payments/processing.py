@@ -48,7 +48,12 @@ from gateways.base import (
     Payer,
     Retryable,
 )
-from gateways.circuit import circuit_allows, circuit_record_failure, circuit_record_success
+from gateways.circuit import (
+    CircuitPass,
+    circuit_pass,
+    circuit_record_failure,
+    circuit_record_success,
+)
 from gateways.models import Gateway
 from gateways.pix.brcode import BRCodeError, parse
 from gateways.registry import adapter_for
@@ -205,10 +210,10 @@ def payment_process_step(payment_id: Any, token: str | None) -> NextStep | None:
         _pending_charge_reread(payment, attempts[-1])
         return None
 
-    gateway, number = _choose(payment, attempts)
+    gateway, number, let_through = _choose(payment, attempts)
     if gateway is None:
         return None
-    return _attempt(payment, gateway, number, attempts)
+    return _attempt(payment, gateway, number, attempts, let_through)
 
 
 def attempt_mark_lost(attempt: PaymentAttempt) -> None:
@@ -220,8 +225,11 @@ def attempt_mark_lost(attempt: PaymentAttempt) -> None:
     )
 
 
-def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway | None, int]:
-    """The gateway and attempt number of the next call; (None, 0) if the payment was settled."""
+def _choose(
+    payment: Payment, attempts: list[PaymentAttempt]
+) -> tuple[Gateway | None, int, CircuitPass | None]:
+    """The gateway and attempt number of the next call, and its circuit's pass (None: it
+    goes though its circuit is open); (None, 0, None) if the payment was settled."""
     tries: dict[str, int] = {}
     for attempt in attempts:
         tries[attempt.gateway] = tries.get(attempt.gateway, 0) + 1
@@ -232,28 +240,30 @@ def _choose(payment: Payment, attempts: list[PaymentAttempt]) -> tuple[Gateway |
             current is not None
             and last.outcome in _RETRY_SAME_GATEWAY
             and tries[current.code] < settings.PAYWAVE_TRIES_PER_GATEWAY
-            and (circuit_allows(current.code) or not _untried(payment, tries))
         ):
-            return current, tries[current.code] + 1
+            let_through = circuit_pass(current.code)
+            if let_through is not None or not _untried(payment, tries):
+                return current, tries[current.code] + 1, let_through
         # Any try here may have made a charge, not only the last one (a timeout, then 503s).
         here = [a for a in attempts if a.gateway == last.gateway]
         if any(a.outcome in _MAY_HOLD_CHARGE for a in here):
             lookup = _settle_from_lookup(payment, last.gateway, attempts)
             if lookup is Lookup.SETTLED:
-                return None, 0
+                return None, 0, None
             if lookup is Lookup.UNKNOWN:
                 if payment.method != PaymentMethod.PIX:
-                    return None, 0  # parked: a card may have been charged there
+                    return None, 0, None  # parked: a card may have been charged there
                 _leave_behind(payment, last.gateway, here)
 
     candidates = _untried(payment, tries)
     if not candidates:
         _fail_exhausted(payment, attempts)
-        return None, 0
+        return None, 0, None
     for gateway in candidates:
-        if circuit_allows(gateway.code):
-            return gateway, 1
-    return candidates[0], 1  # every circuit is open: still try rather than fail untried
+        let_through = circuit_pass(gateway.code)
+        if let_through is not None:
+            return gateway, 1, let_through
+    return candidates[0], 1, None  # every circuit is open: still try rather than fail untried
 
 
 def _pending_charge_reread(payment: Payment, attempt: PaymentAttempt) -> None:
@@ -355,15 +365,23 @@ def charge_lookup(
 
 
 def _attempt(
-    payment: Payment, gateway: Gateway, number: int, attempts: list[PaymentAttempt]
+    payment: Payment,
+    gateway: Gateway,
+    number: int,
+    attempts: list[PaymentAttempt],
+    let_through: CircuitPass | None = None,
 ) -> NextStep | None:
     # Every line of the attempt (ours, the SDK's, the alerts') names the gateway and the try.
     with log_context(payment_id=str(payment.id), gateway=gateway.code, attempt=number):
-        return _attempt_in_context(payment, gateway, number, attempts)
+        return _attempt_in_context(payment, gateway, number, attempts, let_through)
 
 
 def _attempt_in_context(
-    payment: Payment, gateway: Gateway, number: int, attempts: list[PaymentAttempt]
+    payment: Payment,
+    gateway: Gateway,
+    number: int,
+    attempts: list[PaymentAttempt],
+    let_through: CircuitPass | None = None,
 ) -> NextStep | None:
     request = charge_request_for(payment, gateway.code, attempts)
     attempt = _claim_attempt(payment, gateway, number, request, attempts)
@@ -384,9 +402,11 @@ def _attempt_in_context(
         error = Ambiguous(f"unexpected {type(exc).__name__} during the call")
     latency_ms = int((time.monotonic() - started) * 1000)
     if result is not None:
-        return _on_result(payment, gateway, attempt, result, latency_ms, attempts)
+        return _on_result(
+            payment, gateway, attempt, result, latency_ms, attempts, let_through=let_through
+        )
     assert error is not None
-    return _on_error(payment, gateway, attempt, error, latency_ms)
+    return _on_error(payment, gateway, attempt, error, latency_ms, let_through=let_through)
 
 
 class _Moved(Exception):
@@ -570,10 +590,13 @@ def _on_result(
     result: ChargeResult,
     latency_ms: int,
     earlier: list[PaymentAttempt] | None = None,
+    *,
+    let_through: CircuitPass | None = None,
 ) -> NextStep | None:
     """`earlier`: the payment's attempts before this one, as the job that made this one
-    counted them (the payment as it holds it is then written without a lock)."""
-    circuit_record_success(gateway.code)
+    counted them (the payment as it holds it is then written without a lock).
+    `let_through`: the circuit's pass of the call, if it had one."""
+    circuit_record_success(gateway.code, let_through=let_through)
     summary = {"status": result.status.value, "raw_status": result.raw_status}
     if result.status in (ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.EXPIRED):
         declined = Declined(
@@ -621,6 +644,8 @@ def _on_error(
     attempt: PaymentAttempt,
     error: Exception,
     latency_ms: int,
+    *,
+    let_through: CircuitPass | None = None,
 ) -> NextStep | None:
     assert isinstance(error, GatewayError)
     outcome = (
@@ -642,7 +667,8 @@ def _on_error(
         with transaction.atomic():
             _finish_attempt(attempt, latency_ms, **finished)
             _fail_declined(payment, gateway, error)
-        circuit_record_success(gateway.code)  # the gateway works; the payer was refused
+        # The gateway works; the payer was refused.
+        circuit_record_success(gateway.code, let_through=let_through)
         return None
     retry_here = isinstance(error, Retryable | Ambiguous) and (
         attempt.number < settings.PAYWAVE_TRIES_PER_GATEWAY

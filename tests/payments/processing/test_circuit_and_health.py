@@ -11,17 +11,22 @@ from django.conf import LazySettings
 from prometheus_client import REGISTRY
 
 from gateways.circuit import (
+    CircuitPass,
     CircuitState,
     circuit_allows,
+    circuit_pass,
     circuit_record_failure,
     circuit_record_success,
     circuit_status,
 )
 from gateways.health import gateway_health_get, gateways_probe_all
+from payments.models import Payment
 from payments.models import PaymentStatus as S
-from tests.factories import ApiClientFactory, UserFactory
+from payments.processing import payment_process_step
+from paywave.cache.json_state import json_state
+from tests.factories import ApiClientFactory, UserFactory, WebhookEndpointFactory
 from tests.gateway_fixtures import drive
-from tests.helpers import authenticated
+from tests.helpers import authenticated, card_body, post_payment
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
@@ -69,6 +74,57 @@ def test_a_success_resets_the_consecutive_count(settings: LazySettings) -> None:
     circuit_record_failure("gw")
     circuit_record_failure("gw")
     assert circuit_status("gw").state is CircuitState.CLOSED
+
+
+def test_a_pass_says_whether_the_circuit_was_clean(settings: LazySettings) -> None:
+    settings.PAYWAVE_CIRCUIT_THRESHOLD = 2
+    settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = 0
+    assert circuit_pass("gw") == CircuitPass(clean=True)
+    circuit_record_failure("gw")
+    assert circuit_pass("gw") == CircuitPass(clean=False)  # closed, one failure counted
+    circuit_record_failure("gw")  # open; cooled down at once: half-open
+    assert circuit_pass("gw") == CircuitPass(clean=False)  # the one trial
+    assert circuit_pass("gw") is None  # nobody else meanwhile
+
+
+def test_a_success_of_a_call_let_through_clean_resets_nothing(settings: LazySettings) -> None:
+    """Failures counted while the call was out ended after it began: newer news than its
+    success. The next success of a call let through after them resets them."""
+    settings.PAYWAVE_CIRCUIT_THRESHOLD = 3
+    let_through = circuit_pass("gw")
+    circuit_record_failure("gw")  # another worker's call, meanwhile
+    circuit_record_failure("gw")
+
+    circuit_record_success("gw", let_through=let_through)
+    assert circuit_status("gw").failures == 2
+
+    circuit_record_success("gw", let_through=circuit_pass("gw"))
+    assert circuit_status("gw").failures == 0
+
+
+def test_a_charge_on_a_clean_circuit_reads_it_once(
+    api: Any, wallet_app: Any, gateways: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Redis round trip for the circuit a charge: its pass. Its success has nothing to
+    reset."""
+    WebhookEndpointFactory(client=wallet_app, url="http://127.0.0.1:9/hooks")
+    payment = Payment.objects.get(pk=post_payment(api, card_body(), key="one").json()["id"])
+    state_class = type(json_state())
+    get_many = state_class.get_many
+    circuit_reads: list[list[str]] = []
+
+    def counted(self: Any, keys: list[str]) -> Any:
+        if any(key.startswith("circuit:") for key in keys):
+            circuit_reads.append(keys)
+        return get_many(self, keys)
+
+    monkeypatch.setattr(state_class, "get_many", counted)
+
+    assert payment_process_step(payment.pk, str(payment.dispatch_token)) is None
+
+    payment.refresh_from_db()
+    assert payment.status == S.SUCCEEDED
+    assert len(circuit_reads) == 1
 
 
 def test_a_tripped_primary_sends_the_next_payment_to_the_fallback_first(
