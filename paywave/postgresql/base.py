@@ -1,5 +1,6 @@
 """Django's PostgreSQL backend: its health check answered from the socket when it can be,
-and times read by psycopg's own loader.
+after an error one that also drops the connection's prepared statements, and times read
+by psycopg's own loader.
 
 With CONN_HEALTH_CHECKS Django asks a kept connection `SELECT 1` before the first
 statement of every request and every Celery task: one round trip, and about 50 us of the
@@ -57,10 +58,24 @@ class DatabaseWrapper(base.DatabaseWrapper):
         ):
             self._checked_at = now
             return True
-        usable = bool(super().is_usable())
+        usable = self._forget_prepared() if self.errors_occurred else bool(super().is_usable())
         if usable:
             self._checked_at = now
         return usable
+
+    def _forget_prepared(self) -> bool:
+        """The check after an error: `DEALLOCATE ALL` instead of `SELECT 1`, a round trip
+        all the same, which also drops the statements the connection prepared (psycopg
+        forgets them too). A prepared statement whose result type changed under it (a
+        migration altering a column it reads, from another connection) fails on every
+        run, and psycopg keeps running it prepared: dropped, it is run afresh."""
+        connection: Any = self.connection
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("DEALLOCATE ALL")
+        except psycopg.Error:
+            return False
+        return True
 
 
 def _has_input(socket: int) -> bool:

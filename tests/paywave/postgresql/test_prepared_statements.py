@@ -1,12 +1,15 @@
 """On PostgreSQL a statement's values travel apart from its text, and a statement a
 connection runs again and again is prepared once: PostgreSQL parses and plans it once
 per connection. DATABASE_PREPARED_STATEMENTS=false keeps the values apart but prepares
-nothing (a pooler that cannot keep prepared statements)."""
+nothing (a pooler that cannot keep prepared statements). A prepared statement whose
+table changed under it fails once, not until its connection is replaced."""
 
 import uuid
+from collections.abc import Iterator
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import NotSupportedError, connection
 
 from config.settings.base import _postgresql_statements
 from payments.models import Payment
@@ -64,3 +67,46 @@ def test_prepared_statements_can_be_turned_off(
         "server_side_binding": True,
         "prepare_threshold": threshold,
     }
+
+
+@pytest.fixture
+def probe_table() -> Iterator[psycopg.Connection]:
+    """A table of the test database, and another connection to it (a migration's)."""
+    database = connection.settings_dict
+    other = psycopg.connect(
+        host=database["HOST"] or None,
+        port=database["PORT"] or None,
+        user=database["USER"] or None,
+        dbname=database["NAME"],
+        autocommit=True,
+    )
+    other.execute("CREATE TABLE prepared_probe (id integer PRIMARY KEY, name varchar(10))")
+    other.execute("INSERT INTO prepared_probe VALUES (1, 'ana')")
+    try:
+        yield other
+    finally:
+        other.execute("DROP TABLE prepared_probe")
+        other.close()
+
+
+def _probe_names() -> list[tuple[str]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM prepared_probe WHERE id = %s", [1])
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_whose_column_changed_type_runs_afresh_after_the_check(
+    probe_table: psycopg.Connection,
+) -> None:
+    for _ in range(RUNS):
+        assert _probe_names() == [("ana",)]
+    probe_table.execute("ALTER TABLE prepared_probe ALTER COLUMN name TYPE text")
+
+    for _ in range(2):  # prepared, it fails on every run on this connection
+        with pytest.raises(NotSupportedError, match="cached plan must not change result type"):
+            _probe_names()
+    connection.close_if_unusable_or_obsolete()  # at the end of a request or a task
+
+    assert _probe_names() == [("ana",)]
+    assert connection.connection is not None
