@@ -25,6 +25,12 @@ def _stat(pid_dir: Path) -> tuple[str, int, float, float] | None:
     return comm, int(fields[2]), own, reaped
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """The CPU seconds a process has used so far (its own), or None if it cannot be read."""
+    found = _stat(Path("/proc") / str(pid))
+    return None if found is None else found[2]
+
+
 def _machine() -> tuple[float, float]:
     """CPU seconds of the whole machine so far: (busy, stolen by the hypervisor)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
