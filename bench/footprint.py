@@ -32,7 +32,6 @@ Counts, not times: CPU per payment comes from `bench load` (bench/cpu.py).
 
 import argparse
 import json
-import os
 import random
 import sys
 import threading
@@ -631,42 +630,21 @@ def footprint(platform: Platform, *, events: list[str] = EVERY_EVENT) -> dict[st
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    from bench.supervisor import add_resource_arguments
+    from bench.supervisor import in_process_parser
 
-    parser = argparse.ArgumentParser(
-        prog="python -m bench footprint",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = in_process_parser(
+        "python -m bench footprint", __doc__, RESULTS / "footprint.json", DEFAULT_RESOURCES
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "footprint.json")
-    add_resource_arguments(parser)
-    parser.set_defaults(**DEFAULT_RESOURCES)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.supervisor import APP_PASSWORD, ROOT, PlatformSettings, resource_settings
-    from bench.supervisor import Platform as BenchPlatform
+    from bench.supervisor import APP_PASSWORD, in_process_platform
 
     args = parse(argv)
     stamp = datetime.now(UTC)
-    run_dir = ROOT / "var" / "bench" / f"footprint-{stamp:%Y%m%dT%H%M%S}"
-    bench = BenchPlatform(
-        PlatformSettings(
-            run_dir=run_dir,
-            apps=1,
-            baselines=False,
-            log_level="WARNING",
-            **resource_settings(args),
-        )
-    )
-    print(f"bench: preparing {args.database}, vhost {args.vhost}, Redis db {args.redis_db}")
-    bench.prepare()
-    os.environ.update(bench.env)
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"  # Django's test client's host
-    import django
-
-    django.setup()
+    # Django's test client's host.
+    bench = in_process_platform(args, "footprint", DJANGO_ALLOWED_HOSTS="testserver")
     from rest_framework.test import APIClient
 
     from gateways.simulators import SimulatorServer

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,43 @@ def add_resource_arguments(parser: argparse.ArgumentParser) -> None:
 def resource_settings(args: argparse.Namespace) -> dict[str, Any]:
     """PlatformSettings fields from add_resource_arguments' options."""
     return {"database": args.database, "vhost": args.vhost, "redis_db": args.redis_db}
+
+
+def in_process_parser(
+    prog: str, description: str | None, out: Path, resources: dict[str, Any]
+) -> argparse.ArgumentParser:
+    """The options of a bench run in this process (footprint, prepared): `--out` and the
+    run's own resources, `resources` by default."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=out)
+    add_resource_arguments(parser)
+    parser.set_defaults(**resources)
+    return parser
+
+
+def in_process_platform(args: argparse.Namespace, name: str, **environ: str) -> "Platform":
+    """A platform of one wallet app on the run's own resources, prepared (migrated and
+    seeded), and Django set up in this process on it (with `environ` besides)."""
+    stamp = datetime.now(UTC)
+    platform = Platform(
+        PlatformSettings(
+            run_dir=ROOT / "var" / "bench" / f"{name}-{stamp:%Y%m%dT%H%M%S}",
+            apps=1,
+            baselines=False,
+            log_level="WARNING",
+            **resource_settings(args),
+        )
+    )
+    print(f"bench: preparing {args.database}, vhost {args.vhost}, Redis db {args.redis_db}")
+    platform.prepare()
+    os.environ.update(platform.env)
+    os.environ.update(environ)
+    import django
+
+    django.setup()
+    return platform
 
 
 def free_port() -> int:
