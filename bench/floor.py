@@ -325,7 +325,9 @@ def charge_part(code: str, method: str, client: Any, n: int, warmup: int) -> Sam
     return timed(run, n, warmup, prepare)
 
 
-def orm_part(scratch: Scratch, n: int, warmup: int) -> Samples:
+def orm_transaction(scratch: Scratch, payment: Any, actor: str = "bench.floor") -> None:
+    """The floor's `orm_transaction`: select_for_update of a payment, one UPDATE, a
+    PaymentEvent and a notifications Event with the payment's document."""
     from django.db import transaction
     from django.db.models import F
     from django.utils import timezone
@@ -333,28 +335,31 @@ def orm_part(scratch: Scratch, n: int, warmup: int) -> Samples:
     from notifications.models import Event
     from payments.models import Payment, PaymentEvent
 
-    def run(payment: Any) -> None:
-        now = timezone.now()
-        with transaction.atomic():
-            locked = Payment.objects.select_for_update().get(pk=payment.pk)
-            Payment.objects.filter(pk=payment.pk).update(version=F("version") + 1, updated_at=now)
-            PaymentEvent.objects.create(
-                payment_id=payment.pk,
-                from_status=locked.status,
-                to_status=locked.status,
-                reason="bench floor",
-                actor="bench.floor",
-            )
-            # Fanned out already: no sweep makes deliveries of it.
-            Event.objects.create(
-                type="payment.awaiting_payment",
-                client_id=payment.client_id,
-                subject_id=payment.pk,
-                data=scratch.document,
-                fanned_out_at=now,
-            )
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        Payment.objects.filter(pk=payment.pk).update(version=F("version") + 1, updated_at=now)
+        PaymentEvent.objects.create(
+            payment_id=payment.pk,
+            from_status=locked.status,
+            to_status=locked.status,
+            reason=actor,
+            actor=actor,
+        )
+        # Fanned out already: no sweep makes deliveries of it.
+        Event.objects.create(
+            type="payment.awaiting_payment",
+            client_id=payment.client_id,
+            subject_id=payment.pk,
+            data=scratch.document,
+            fanned_out_at=now,
+        )
 
-    return timed(run, n, warmup, lambda i: scratch.payments[i])
+
+def orm_part(scratch: Scratch, n: int, warmup: int) -> Samples:
+    return timed(
+        lambda payment: orm_transaction(scratch, payment), n, warmup, lambda i: scratch.payments[i]
+    )
 
 
 def cache_part(scratch: Scratch, n: int, warmup: int) -> Samples:

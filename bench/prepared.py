@@ -24,7 +24,6 @@ run.
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
@@ -32,6 +31,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.cpu import process_cpu_seconds
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_RESOURCES = {"database": "paywave_prepared", "vhost": "paywave_prepared", "redis_db": 4}
@@ -58,14 +59,9 @@ def backend_cpu_s() -> float | None:
     """The CPU seconds of this connection's PostgreSQL backend, or None if not readable."""
     from django.db import connection
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    connection.ensure_connection()
+    raw: Any = connection.connection
+    return process_cpu_seconds(raw.info.backend_pid)  # psycopg knows it: no query
 
 
 def block(run: Callable[[Any], object], arguments: list[Any]) -> dict[str, float | None]:
@@ -83,14 +79,9 @@ def block(run: Callable[[Any], object], arguments: list[Any]) -> dict[str, float
 
 def operations(scratch: Any) -> dict[str, tuple[Callable[[Any], object], Callable[[int], Any]]]:
     """Each operation: what runs, and the argument of its i-th run."""
-    from django.db import transaction
-    from django.db.models import F
-    from django.utils import timezone
-
+    from bench.floor import orm_transaction
     from gateways.base import Payer
-    from notifications.models import Event
     from payments import services
-    from payments.models import Payment, PaymentEvent
     from payments.processing import _PAYMENT_BY_ID
     from paywave.api.idempotency import StoredResponse, idempotent_call
     from paywave.queries import compiled_read
@@ -108,24 +99,7 @@ def operations(scratch: Any) -> dict[str, tuple[Callable[[Any], object], Callabl
         idempotent_call(client_id=client_id, key=key, fingerprint=key, operation=create)
 
     def charge_transaction(payment: Any) -> None:
-        now = timezone.now()
-        with transaction.atomic():
-            locked = Payment.objects.select_for_update().get(pk=payment.pk)
-            Payment.objects.filter(pk=payment.pk).update(version=F("version") + 1, updated_at=now)
-            PaymentEvent.objects.create(
-                payment_id=payment.pk,
-                from_status=locked.status,
-                to_status=locked.status,
-                reason="bench prepared",
-                actor="bench.prepared",
-            )
-            Event.objects.create(
-                type="payment.awaiting_payment",
-                client_id=payment.client_id,
-                subject_id=payment.pk,
-                data=scratch.document,
-                fanned_out_at=now,
-            )
+        orm_transaction(scratch, payment, actor="bench.prepared")
 
     def payment_read(payment: Any) -> None:
         compiled_read(_PAYMENT_BY_ID).run(pk=payment.pk)
@@ -201,42 +175,22 @@ def _ratio(value: float | None, baseline: float | None) -> float | None:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    from bench.supervisor import add_resource_arguments
+    from bench.supervisor import in_process_parser
 
-    parser = argparse.ArgumentParser(
-        prog="python -m bench prepared",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = in_process_parser(
+        "python -m bench prepared", __doc__, RESULTS / "prepared.json", DEFAULT_RESOURCES
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "prepared.json")
     parser.add_argument("--n", type=int, default=N, help="runs of each operation per block")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="blocks of each way")
-    add_resource_arguments(parser)
-    parser.set_defaults(**DEFAULT_RESOURCES)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.supervisor import ROOT, PlatformSettings, resource_settings
-    from bench.supervisor import Platform as BenchPlatform
+    from bench.supervisor import in_process_platform
 
     args = parse(argv)
     stamp = datetime.now(UTC)
-    bench = BenchPlatform(
-        PlatformSettings(
-            run_dir=ROOT / "var" / "bench" / f"prepared-{stamp:%Y%m%dT%H%M%S}",
-            apps=1,
-            baselines=False,
-            log_level="WARNING",
-            **resource_settings(args),
-        )
-    )
-    print(f"bench: preparing {args.database}, vhost {args.vhost}, Redis db {args.redis_db}")
-    bench.prepare()
-    os.environ.update(bench.env)
-    import django
-
-    django.setup()
+    in_process_platform(args, "prepared")
     started = time.monotonic()
     result = measure(args.n, args.rounds)
     result = {
