@@ -103,10 +103,6 @@ def circuit_pass(code: str) -> CircuitPass | None:
     return CircuitPass(clean=False) if granted else None
 
 
-def circuit_allows(code: str) -> bool:
-    return circuit_pass(code) is not None
-
-
 def circuit_record_success(code: str, *, let_through: CircuitPass | None = None) -> None:
     """A call succeeded: the failures counted reset, an open circuit closes.
 

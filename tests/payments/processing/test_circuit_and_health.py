@@ -13,7 +13,6 @@ from prometheus_client import REGISTRY
 from gateways.circuit import (
     CircuitPass,
     CircuitState,
-    circuit_allows,
     circuit_pass,
     circuit_record_failure,
     circuit_record_success,
@@ -39,20 +38,20 @@ def test_circuit_opens_after_threshold_then_half_opens_for_one_trial(
 
     assert [circuit_record_failure("gw") for _ in range(3)] == [False, False, True]
     assert circuit_status("gw").state is CircuitState.OPEN
-    assert not circuit_allows("gw")
+    assert circuit_pass("gw") is None
     alerts = [r for r in caplog.records if getattr(r, "alert", "") == "circuit_opened"]
     assert len(alerts) == 1
     assert alerts[0].gateway == "gw"
 
     time.sleep(0.35)
     assert circuit_status("gw").state is CircuitState.HALF_OPEN
-    assert circuit_allows("gw")  # the one trial
-    assert not circuit_allows("gw")  # nobody else meanwhile
+    assert circuit_pass("gw") is not None  # the one trial
+    assert circuit_pass("gw") is None  # nobody else meanwhile
 
     circuit_record_failure("gw")  # the trial failed: open again
     assert circuit_status("gw").state is CircuitState.OPEN
     time.sleep(0.35)
-    assert circuit_allows("gw")
+    assert circuit_pass("gw") is not None
     circuit_record_success("gw")  # the trial worked
     assert circuit_status("gw") == circuit_status("never-failed")
     assert circuit_status("gw").state is CircuitState.CLOSED
@@ -315,7 +314,7 @@ def test_with_every_circuit_open_the_first_gateway_still_gets_a_first_try(
     processing_settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = 600
     for code in ("mercadopago", "gerencianet"):
         circuit_record_failure(code)
-        assert not circuit_allows(code)
+        assert circuit_pass(code) is None
 
     payment = drive(pix_payment()).payment
 
