@@ -79,3 +79,12 @@ def column_values(instance: Any, *, typed: bool = True) -> dict[str, Any]:
         )
         for field in instance._meta.concrete_fields
     }
+
+
+def prepared_statements() -> list[str]:
+    """The text of each statement the default connection's session has prepared."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]

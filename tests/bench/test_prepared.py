@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
 
 from bench.prepared import FIGURES, WAYS, measure
+from tests.helpers import prepared_statements
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -17,12 +18,6 @@ OPERATIONS = {"accept", "charge_transaction", "payment_read"}
 def _postgresql_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL's ways of sending statements")
-
-
-def _prepared_statements() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [row[0] for row in cursor.fetchall()]
 
 
 def test_both_ways_measured_alternately_and_compared() -> None:
@@ -46,5 +41,5 @@ def test_the_platforms_way_prepares_and_is_left_on() -> None:
     raw = connection.connection
     assert raw.cursor_factory is ServerBindingCursor
     assert raw.prepare_threshold == 5
-    locks = [text for text in _prepared_statements() if 'FROM "payments_payment"' in text]
+    locks = [text for text in prepared_statements() if 'FROM "payments_payment"' in text]
     assert any("FOR UPDATE" in text and "$1" in text for text in locks)

@@ -13,6 +13,7 @@ from django.db import NotSupportedError, connection
 
 from config.settings.base import _postgresql_statements
 from payments.models import Payment
+from tests.helpers import prepared_statements
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
@@ -26,17 +27,11 @@ def _postgresql_only() -> None:
         pytest.skip("PostgreSQL's backend")
 
 
-def _prepared_on_this_connection() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [row[0] for row in cursor.fetchall()]
-
-
 def test_a_statement_run_again_and_again_is_prepared_with_its_values_apart() -> None:
     for _ in range(RUNS):
         assert Payment.objects.filter(pk=uuid.uuid4()).first() is None
 
-    prepared = [text for text in _prepared_on_this_connection() if "payments_payment" in text]
+    prepared = [text for text in prepared_statements() if "payments_payment" in text]
 
     assert len(prepared) == 1
     assert '"payments_payment"."id" = $1' in prepared[0]
@@ -49,7 +44,7 @@ def test_a_statement_is_prepared_only_once_it_repeats() -> None:
         with connection.cursor() as cursor:
             cursor.execute(text, [run])
             assert cursor.fetchone() == (run + 424242,)
-        prepared_after.append("$1::integer + 424242" in " ".join(_prepared_on_this_connection()))
+        prepared_after.append("$1::integer + 424242" in " ".join(prepared_statements()))
 
     assert prepared_after[:4] == [False] * 4
     assert prepared_after[-1] is True
