@@ -1,17 +1,20 @@
 """Idempotency-Key: one request's effect however often the client sends it.
 
-A key is claimed by inserting a row (unique per client and key) before the
-operation runs; the operation and the stored answer commit in one transaction.
-Same key and same request: the stored answer again. Same key, other request:
-422. Same key while the first request still runs: 409. A failed operation
-releases the key, so the client may retry it. An in-flight claim older than
-PAYWAVE_IDEMPOTENCY_LOCK_TIMEOUT belongs to a request that died and may be
-taken over (its transaction rolled back, so nothing was done).
+The operation runs in a transaction that ends by inserting the key (unique per client
+and key) with the operation's answer: the effect and its answer commit together, or
+neither does. Same key and same request: the stored answer again. Same key, other
+request: 422. Same key while the first request still runs: PostgreSQL holds the second
+insert until the first transaction ends, and the second request, rolled back, answers
+with the first one's replay (or runs again, if the first failed). A failed operation
+stores nothing, so the client may retry it.
+
+A key row in progress (state `in_progress`, committed before its answer) is left by
+versions that claimed a key in its own transaction: 409 while it is younger than
+PAYWAVE_IDEMPOTENCY_LOCK_TIMEOUT, then it belongs to a request that died and is removed.
 """
 
 import hashlib
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +22,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import APIException, AuthenticationFailed
 
 from paywave.api.errors import ApplicationError, ErrorType
 from paywave.api.parsers import canonical_json
 from paywave.models import ApiClient, IdempotencyKey
-from paywave.queries import insert_row, update_rows
+from paywave.queries import insert_row
 
 MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -81,88 +84,101 @@ def idempotent_call(
     fingerprint: str,
     operation: Callable[[], StoredResponse],
 ) -> StoredResponse:
-    """Run `operation` once per (client, key); replay its stored answer afterwards."""
-    claim = _claim(client_id=client_id, key=key, fingerprint=fingerprint)
-    if claim.state == IdempotencyKey.State.COMPLETED:
-        assert claim.response_status is not None  # stored with the COMPLETED state
-        return StoredResponse(
-            status=claim.response_status,
-            body=claim.response_body,
-            headers=claim.response_headers,
-            replayed=True,
-        )
+    """Run `operation` once per (client, key); replay its stored answer afterwards.
+
+    `operation` only writes to the database (anything else on commit): a request that
+    loses the race for its key is rolled back whole.
+    """
+    for _ in range(3):
+        try:
+            return _run_and_store(
+                client_id=client_id, key=key, fingerprint=fingerprint, operation=operation
+            )
+        except _AnswerMayBeStored as lost:
+            stored = _stored_answer(client_id=client_id, key=key, fingerprint=fingerprint)
+            if stored is not None:
+                return stored
+            if lost.refusal is not None:
+                raise lost.refusal from None
+    raise IdempotencyKeyInUse(
+        "A request with this Idempotency-Key is still being processed; retry shortly."
+    )
+
+
+class _AnswerMayBeStored(Exception):
+    """The key was taken by another request, or the operation was refused (perhaps
+    because that request's effect committed first): its stored answer is the answer."""
+
+    def __init__(self, refusal: ApplicationError | APIException | None = None) -> None:
+        super().__init__()
+        self.refusal = refusal
+
+
+def _run_and_store(
+    *, client_id: str, key: str, fingerprint: str, operation: Callable[[], StoredResponse]
+) -> StoredResponse:
     try:
         with transaction.atomic():
-            response = operation()
-            answer = {
-                "state": IdempotencyKey.State.COMPLETED,
-                "response_status": response.status,
-                "response_body": response.body,
-                "response_headers": response.headers,
-            }
-            update_rows(IdempotencyKey, where={"pk": claim.pk}, values=answer)
-    except BaseException:
-        IdempotencyKey.objects.filter(
-            pk=claim.pk, state=IdempotencyKey.State.IN_PROGRESS, locked_at=claim.locked_at
-        ).delete()
+            try:
+                response = operation()
+            except (ApplicationError, APIException) as refusal:
+                raise _AnswerMayBeStored(refusal) from refusal
+            now = timezone.now()
+            answer = IdempotencyKey(
+                client_id=client_id,
+                key=key,
+                fingerprint=fingerprint,
+                state=IdempotencyKey.State.COMPLETED,
+                locked_at=now,
+                expires_at=now + settings.PAYWAVE_IDEMPOTENCY_TTL,
+                response_status=response.status,
+                response_body=response.body,
+                response_headers=response.headers,
+            )
+            try:
+                insert_row(answer)  # waits while another transaction holds the key
+            except IntegrityError as taken:
+                raise _AnswerMayBeStored() from taken
+    except IntegrityError:
+        # The wallet app's row is checked as the transaction commits: a token outlives its
+        # account.
+        if not ApiClient.objects.filter(pk=client_id).exists():
+            raise AuthenticationFailed(
+                "This wallet app account no longer exists.", code="account_deleted"
+            ) from None
         raise
     return response
 
 
-def _claim(*, client_id: str, key: str, fingerprint: str) -> IdempotencyKey:
+def _stored_answer(*, client_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+    """The key's stored answer; None if the key is free (again)."""
+    existing = IdempotencyKey.objects.filter(client__pk=client_id, key=key).first()
+    if existing is None:
+        return None  # its request failed, or it expired and was purged
     now = timezone.now()
-    for _ in range(3):
-        try:
-            # Outside a transaction (a request: the views' case) the INSERT alone, committed
-            # at once, so a second request with the key sees it. Inside a caller's
-            # transaction a savepoint, so a duplicate key does not break that transaction;
-            # the claim is then seen when the caller commits.
-            with (
-                transaction.atomic()
-                if transaction.get_connection().in_atomic_block
-                else nullcontext()
-            ):
-                claim = IdempotencyKey(
-                    client_id=client_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    locked_at=now,
-                    expires_at=now + settings.PAYWAVE_IDEMPOTENCY_TTL,
-                )
-                insert_row(claim)
-                return claim
-        except IntegrityError:
-            pass
-        existing = IdempotencyKey.objects.filter(client__pk=client_id, key=key).first()
-        if existing is None:
-            if not ApiClient.objects.filter(pk=client_id).exists():
-                # A token outlives its account: the insert failed on the client, not the key.
-                raise AuthenticationFailed(
-                    "This wallet app account no longer exists.", code="account_deleted"
-                )
-            continue  # released or purged meanwhile: claim again
-        if existing.expires_at <= now:
-            IdempotencyKey.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
-            continue
-        if existing.fingerprint != fingerprint:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was already used with a different request."
-            )
-        if existing.state == IdempotencyKey.State.COMPLETED:
-            return existing
-        if existing.locked_at > now - settings.PAYWAVE_IDEMPOTENCY_LOCK_TIMEOUT:
-            raise IdempotencyKeyInUse(
-                "A request with this Idempotency-Key is still being processed; retry shortly."
-            )
-        taken = IdempotencyKey.objects.filter(
-            pk=existing.pk, state=IdempotencyKey.State.IN_PROGRESS, locked_at=existing.locked_at
-        ).update(locked_at=now)
-        if taken:
-            existing.locked_at = now
-            return existing
-    raise IdempotencyKeyInUse(
-        "A request with this Idempotency-Key is still being processed; retry shortly."
-    )
+    if existing.expires_at <= now:
+        IdempotencyKey.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
+        return None
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request."
+        )
+    if existing.state == IdempotencyKey.State.COMPLETED:
+        assert existing.response_status is not None  # stored with the COMPLETED state
+        return StoredResponse(
+            status=existing.response_status,
+            body=existing.response_body,
+            headers=existing.response_headers,
+            replayed=True,
+        )
+    if existing.locked_at > now - settings.PAYWAVE_IDEMPOTENCY_LOCK_TIMEOUT:
+        raise IdempotencyKeyInUse(
+            "A request with this Idempotency-Key is still being processed; retry shortly."
+        )
+    IdempotencyKey.objects.filter(
+        pk=existing.pk, state=IdempotencyKey.State.IN_PROGRESS, locked_at=existing.locked_at
+    ).delete()  # abandoned; if another request took it meanwhile, the next insert says so
+    return None
 
 
 def idempotency_keys_purge_expired(*, batch_size: int = 5000) -> int:

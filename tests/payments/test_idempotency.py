@@ -2,6 +2,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from payments import services
 from payments.models import Payment, PaymentStatus, Refund
 from paywave.api import idempotency
+from paywave.api.errors import Conflict
 from paywave.api.idempotency import (
     IdempotencyKeyInUse,
     StoredResponse,
@@ -79,6 +81,8 @@ def test_equal_json_with_other_key_order_is_the_same_request(api: Any) -> None:
 
 @pytest.mark.django_db
 def test_key_in_flight_is_409(api: Any, wallet_app: Any) -> None:
+    """A claim committed before its answer, as versions before the one-transaction key
+    made it: its request may still be running."""
     now = timezone.now()
     IdempotencyKey.objects.create(
         client=wallet_app,
@@ -129,7 +133,9 @@ def test_taking_over_one_abandoned_claim_leaves_the_others_abandoned(
 
 
 @pytest.mark.django_db
-def test_a_taken_over_claim_whose_operation_fails_is_released(api: Any, wallet_app: Any) -> None:
+def test_a_failed_operation_on_an_abandoned_claim_leaves_its_retry_free(
+    api: Any, wallet_app: Any
+) -> None:
     """The retry after a failure must not wait out the lock timeout on a 409."""
     _claimed(wallet_app, "k", at=timezone.now() - timedelta(minutes=10))
 
@@ -138,8 +144,8 @@ def test_a_taken_over_claim_whose_operation_fails_is_released(api: Any, wallet_a
             client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_crash
         )
 
-    assert not IdempotencyKey.objects.exists()
     assert post_payment(api, pix_body(), key="k").status_code == 202
+    assert IdempotencyKey.objects.get().state == IdempotencyKey.State.COMPLETED
 
 
 @pytest.mark.django_db
@@ -234,16 +240,13 @@ def test_failed_operation_releases_the_key(api: Any, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.django_db(transaction=True)  # the client's foreign key is checked at commit
-def test_a_key_claimed_for_an_account_deleted_meanwhile_is_a_401() -> None:
-    def operation() -> StoredResponse:
-        raise AssertionError("never run for a deleted account")
-
+def test_a_request_of_an_account_deleted_meanwhile_is_a_401_and_stores_nothing() -> None:
     with pytest.raises(AuthenticationFailed) as refused:
         idempotent_call(
             client_id="00000000-0000-0000-0000-000000000001",  # no such wallet app (any more)
             key="k",
             fingerprint="f",
-            operation=operation,
+            operation=lambda: StoredResponse(status=201, body={"id": "new"}),
         )
 
     assert refused.value.get_codes() == "account_deleted"
@@ -397,14 +400,13 @@ def test_a_key_is_expired_from_the_instant_its_ttl_ends(
         response_body={"id": "first"},
         response_headers={},
     )
-    runs: list[str] = []
 
     answer = idempotent_call(
-        client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+        client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_pays(wallet_app)
     )
 
-    assert runs == ["run"]
-    assert (answer.body, answer.replayed) == ({"id": "again"}, False)
+    assert not answer.replayed
+    assert answer.body == {"id": str(Payment.objects.get().id)}  # done once, and answered
 
 
 @pytest.mark.django_db
@@ -412,14 +414,13 @@ def test_a_claim_is_abandoned_from_the_instant_its_lock_timeout_ends(
     wallet_app: Any, stopped_clock: datetime
 ) -> None:
     _claimed(wallet_app, "k", at=stopped_clock - settings.PAYWAVE_IDEMPOTENCY_LOCK_TIMEOUT)
-    runs: list[str] = []
 
     answer = idempotent_call(
-        client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+        client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_pays(wallet_app)
     )
 
-    assert runs == ["run"]
-    assert answer.status == 201
+    assert (answer.status, answer.replayed) == (201, False)
+    assert Payment.objects.count() == 1
     assert IdempotencyKey.objects.get().state == IdempotencyKey.State.COMPLETED
 
 
@@ -438,8 +439,12 @@ def test_a_failed_request_releases_its_own_key_only(
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["held"]
     with pytest.raises(IdempotencyKeyInUse):
         idempotent_call(
-            client_id=wallet_app.pk, key="held", fingerprint=PIX_FINGERPRINT, operation=_crash
+            client_id=wallet_app.pk,
+            key="held",
+            fingerprint=PIX_FINGERPRINT,
+            operation=_pays(wallet_app),
         )
+    assert not Payment.objects.exists()
 
 
 @pytest.mark.services
@@ -469,7 +474,7 @@ def test_concurrent_requests_with_one_key_create_one_payment() -> None:
 
     assert connection.vendor == "postgresql"
     statuses = sorted(r.status_code for r in responses)
-    assert set(statuses) <= {202, 409}, statuses
+    assert set(statuses) == {202}, statuses  # each waited for the first, then replayed it
     originals = [r for r in responses if r.status_code == 202 and "Idempotent-Replayed" not in r]
     assert len(originals) == 1
     ids = {r.json()["id"] for r in responses if r.status_code == 202}
@@ -477,18 +482,105 @@ def test_concurrent_requests_with_one_key_create_one_payment() -> None:
     assert Payment.objects.count() == 1
 
 
-# Races between two requests with one key: another transaction changes the key between
-# two statements of a claim. Table locks hold the claim between them: the test waits for
-# its statement to wait, as PostgreSQL shows it in pg_stat_activity.
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_request_whose_key_is_being_stored_waits_and_replays_the_answer() -> None:
+    wallet_app = ApiClientFactory()
+
+    with _first_request_holding_its_key(
+        wallet_app, until=lambda: _waiting_for_locks() == 1
+    ) as first:
+        second = idempotent_call(
+            client_id=wallet_app.pk,
+            key="k",
+            fingerprint=PIX_FINGERPRINT,
+            operation=_pays(wallet_app),
+        )
+
+    assert first.answer is not None
+    assert not first.answer.replayed
+    assert second.replayed  # not a 409: it waited for the first request's transaction
+    assert second.body == first.answer.body == {"id": str(Payment.objects.get().id)}
 
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_a_claim_completed_while_it_is_taken_over_is_replayed_not_run_again() -> None:
+def test_a_request_refused_for_the_first_one_s_effect_replays_the_first_answer() -> None:
+    """The second request's operation waited for the first's rows and found its effect
+    done (a refund of the whole amount, say): the wallet app gets the first answer."""
+    wallet_app = ApiClientFactory()
+    running = threading.Event()
+
+    def refused_once_the_first_committed() -> StoredResponse:
+        running.set()
+        _until(lambda: IdempotencyKey.objects.filter(key="k").exists())
+        raise Conflict("Already done.", code="payment_fully_refunded")
+
+    with _first_request_holding_its_key(wallet_app, until=running.is_set) as first:
+        second = _request(wallet_app, refused_once_the_first_committed)
+
+    assert first.answer is not None
+    assert second.replayed
+    assert second.body == first.answer.body
+    assert Payment.objects.count() == 1
+
+
+@dataclass
+class _FirstRequest:
+    answer: StoredResponse | None = None
+
+
+@contextmanager
+def _first_request_holding_its_key(
+    wallet_app: Any, *, until: Callable[[], bool]
+) -> Iterator[_FirstRequest]:
+    """A request for key "k" in another thread, whose transaction stays open after it
+    inserted its key and answer until `until()`: the block runs meanwhile. Its answer
+    is there once the block ends."""
+    first = _FirstRequest()
+    failures: list[BaseException] = []
+    inserted = threading.Event()
+
+    def insert_then_hold(row: Any) -> None:
+        insert_row(row)
+        if isinstance(row, IdempotencyKey) and threading.current_thread() is thread:
+            inserted.set()
+            _until(until)
+
+    def run() -> None:
+        try:
+            first.answer = _request(wallet_app, _pays(wallet_app))
+        except BaseException as exc:  # re-raised in the test
+            failures.append(exc)
+            inserted.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(idempotency, "insert_row", insert_then_hold)
+        thread.start()
+        inserted.wait(10)
+        try:
+            yield first
+        finally:
+            thread.join(30)
+    if failures:
+        raise failures[0]
+
+
+# Races between two requests with one key: another transaction changes the key after a
+# request failed to insert it, before the request reads it or removes an abandoned claim.
+# Table locks hold the request between them: the test waits for its statement to wait,
+# as PostgreSQL shows it in pg_stat_activity.
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_completed_while_it_is_taken_over_is_replayed_not_done_again() -> None:
     """The request that made the claim finishes just as a retry takes its claim over."""
     wallet_app = ApiClientFactory()
     claim = _claimed(wallet_app, "k", at=timezone.now() - timedelta(minutes=10))
-    runs: list[str] = []
 
     def complete() -> None:
         IdempotencyKey.objects.filter(pk=claim.pk).update(
@@ -498,13 +590,16 @@ def test_a_claim_completed_while_it_is_taken_over_is_replayed_not_run_again() ->
             response_headers={},
         )
 
-    with _meanwhile(complete, before="update"):
+    with _meanwhile(complete, before="write"):
         answer = idempotent_call(
-            client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+            client_id=wallet_app.pk,
+            key="k",
+            fingerprint=PIX_FINGERPRINT,
+            operation=_pays(wallet_app),
         )
 
-    assert runs == []
     assert (answer.status, answer.body, answer.replayed) == (202, {"id": "first"}, True)
+    assert not Payment.objects.exists()  # its own effect rolled back
 
 
 @pytest.mark.services
@@ -512,17 +607,19 @@ def test_a_claim_completed_while_it_is_taken_over_is_replayed_not_run_again() ->
 def test_a_claim_another_retry_took_over_meanwhile_is_409() -> None:
     wallet_app = ApiClientFactory()
     claim = _claimed(wallet_app, "k", at=timezone.now() - timedelta(minutes=10))
-    runs: list[str] = []
 
     def take_over() -> None:
         IdempotencyKey.objects.filter(pk=claim.pk).update(locked_at=timezone.now())
 
-    with _meanwhile(take_over, before="update"), pytest.raises(IdempotencyKeyInUse):
+    with _meanwhile(take_over, before="write"), pytest.raises(IdempotencyKeyInUse):
         idempotent_call(
-            client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+            client_id=wallet_app.pk,
+            key="k",
+            fingerprint=PIX_FINGERPRINT,
+            operation=_pays(wallet_app),
         )
 
-    assert runs == []
+    assert not Payment.objects.exists()
 
 
 @pytest.mark.services
@@ -531,31 +628,33 @@ def test_a_key_released_between_the_insert_and_the_read_is_claimed_again() -> No
     """The request holding the key failed and released it: the next one is no conflict."""
     wallet_app = ApiClientFactory()
     claim = _claimed(wallet_app, "k", at=timezone.now())
-    runs: list[str] = []
 
     def release() -> None:
         IdempotencyKey.objects.filter(pk=claim.pk).delete()
 
     with _meanwhile(release, before="read"):
         answer = idempotent_call(
-            client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=_run(runs)
+            client_id=wallet_app.pk,
+            key="k",
+            fingerprint=PIX_FINGERPRINT,
+            operation=_pays(wallet_app),
         )
 
-    assert runs == ["run"]
     assert (answer.status, answer.replayed) == (201, False)
+    assert Payment.objects.count() == 1
     assert IdempotencyKey.objects.get().state == IdempotencyKey.State.COMPLETED
 
 
 @contextmanager
 def _meanwhile(change: Callable[[], None], *, before: str) -> Iterator[None]:
     """Run `change` in another transaction after the claim in the block failed to insert
-    its key, and before it reads the key (`before="read"`) or updates it ("update").
+    its key, and before it reads the key (`before="read"`) or removes it ("write").
 
     A first transaction locks the key table whole, so the claim's insert waits; a second
     asks for a lock that waits behind the insert and is granted once the insert failed:
-    ACCESS EXCLUSIVE stops the claim's read, SHARE lets it read and stops its update.
+    ACCESS EXCLUSIVE stops the claim's read, SHARE lets it read and stops its removal.
     """
-    mode = {"read": "ACCESS EXCLUSIVE", "update": "SHARE"}[before]
+    mode = {"read": "ACCESS EXCLUSIVE", "write": "SHARE"}[before]
     table = connection.ops.quote_name(IdempotencyKey._meta.db_table)
     table_locked = threading.Event()
     failures: list[BaseException] = []
@@ -615,14 +714,24 @@ def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("the claim never waited for the lock")
+            raise AssertionError("the request never waited for the lock")
         time.sleep(0.005)
 
 
-def _run(runs: list[str]) -> Callable[[], StoredResponse]:
+def _request(wallet_app: Any, operation: Callable[[], StoredResponse]) -> StoredResponse:
+    """A request with key "k" for a PIX payment."""
+    return idempotent_call(
+        client_id=wallet_app.pk, key="k", fingerprint=PIX_FINGERPRINT, operation=operation
+    )
+
+
+def _pays(wallet_app: Any) -> Callable[[], StoredResponse]:
+    """An operation whose effect is a payment: the payments committed show how often it
+    took effect (a request that loses its key is rolled back whole)."""
+
     def operation() -> StoredResponse:
-        runs.append("run")
-        return StoredResponse(status=201, body={"id": "again"}, headers={})
+        payment = PaymentFactory(client=wallet_app)
+        return StoredResponse(status=201, body={"id": str(payment.id)}, headers={})
 
     return operation
 

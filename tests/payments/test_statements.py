@@ -24,9 +24,8 @@ from payments.processing import payment_process_step
 from tests.factories import WebhookEndpointFactory
 from tests.helpers import card_body, pix_body, post_payment
 
-# The claim of the key (one INSERT, committed at once); then one transaction: the
-# payment, its first event, the key's answer.
-ACCEPT_STATEMENTS = 1 + (2 + 3)
+# One transaction: the payment, its first event, the key with its answer.
+ACCEPT_STATEMENTS = 2 + 3
 # The payment read (a pending one has no attempts; the gateway table is cached), then two
 # transactions: the attempt in flight and `processing`; the call's result and `succeeded`.
 # Each transition is one guarded UPDATE of the job's copy with the payment's event, and
