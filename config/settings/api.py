@@ -84,7 +84,8 @@ PAYWAVE_TOKEN_THROTTLE_RATE = env.str("PAYWAVE_TOKEN_THROTTLE_RATE", default="30
 # few addresses, one callback or two per payment; raise it if one address sends more.
 PAYWAVE_CALLBACK_THROTTLE_RATE = env.str("PAYWAVE_CALLBACK_THROTTLE_RATE", default="1200/min")
 PAYWAVE_IDEMPOTENCY_TTL = timedelta(hours=env.int("PAYWAVE_IDEMPOTENCY_TTL_HOURS", default=24))
-# An in-flight key older than this belongs to a request that died: it may be taken over.
+# A key claimed in progress (as versions before the key joined its request's transaction
+# did) and older than this belongs to a request that died: it is removed.
 PAYWAVE_IDEMPOTENCY_LOCK_TIMEOUT = timedelta(
     seconds=env.int("PAYWAVE_IDEMPOTENCY_LOCK_SECONDS", default=60)
 )
