@@ -48,7 +48,10 @@ class Event(models.Model):
     # The id wallet apps see and dedupe on (deliveries, the events list).
     public_id = models.CharField(max_length=40, unique=True, default=new_event_id)
     type = models.CharField(max_length=40)  # e.g. "payment.succeeded"
-    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="events")
+    # Indexed first in event_client_recent_idx below.
+    client = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     subject_id = models.UUIDField()  # the payment, refund, wallet or transfer
     # The subject as the API shows it, at that moment: personal data, so encrypted.
     data = EncryptedJSONField()
@@ -81,8 +84,9 @@ class WebhookEndpoint(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed first in webhook_endpoint_client_idx below.
     client = models.ForeignKey(
-        ApiClient, on_delete=models.PROTECT, related_name="webhook_endpoints"
+        ApiClient, on_delete=models.PROTECT, related_name="webhook_endpoints", db_index=False
     )
     url = models.URLField(max_length=2048)
     events = models.JSONField(default=list)  # event types, or ["*"]
@@ -122,9 +126,13 @@ class Delivery(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="deliveries")
+    # Each indexed first: event in the unique (event, endpoint), endpoint in
+    # delivery_subject_order_idx, below.
+    event = models.ForeignKey(
+        Event, on_delete=models.PROTECT, related_name="deliveries", db_index=False
+    )
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries"
+        WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries", db_index=False
     )
     subject_id = models.UUIDField()  # the event's, copied for the in-order check
     status = models.CharField(
@@ -169,7 +177,10 @@ class DeliveryAttempt(models.Model):
     """One POST of a delivery: what came back, how fast, or what went wrong."""
 
     id = models.BigAutoField(primary_key=True)
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    # Indexed first in the unique (delivery, number) below.
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="attempts", db_index=False
+    )
     number = models.PositiveIntegerField()
     succeeded = models.BooleanField()
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -52,7 +52,10 @@ class Payment(models.Model):
     """A wallet app's payment. Its status changes only through payments.transitions."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="payments")
+    # Indexed first in payment_client_recent_idx (and the other client_* indexes) below.
+    client = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, related_name="payments", db_index=False
+    )
     # Bumped by every write, so caches can keep only the newest copy.
     version = models.PositiveIntegerField(default=1)
 
@@ -201,7 +204,10 @@ class PaymentAttempt(models.Model):
     """One call to a gateway to charge a payment (written by the processing engine)."""
 
     id = models.BigAutoField(primary_key=True)
-    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="attempts")
+    # Indexed first in the unique (payment, gateway, number) below.
+    payment = models.ForeignKey(
+        Payment, on_delete=models.CASCADE, related_name="attempts", db_index=False
+    )
     gateway = models.CharField(max_length=40)
     number = models.PositiveSmallIntegerField()
     idempotency_key = models.CharField(max_length=255)
@@ -240,7 +246,10 @@ class Refund(models.Model):
     """Money going back to the payer; pending ones count against what is left to refund."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    # Indexed first in refund_payment_status_idx below.
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="refunds", db_index=False
+    )
     amount = models.BigIntegerField(help_text="Minor units of the payment's currency.")
     status = models.CharField(
         max_length=16, choices=REFUND_STATUS_CHOICES, default=RefundStatus.PENDING
@@ -310,7 +319,10 @@ class OrphanCharge(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="orphans")
+    # Indexed first in orphan_charge_unique below.
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="orphans", db_index=False
+    )
     gateway = models.CharField(max_length=40)
     idempotency_key = models.CharField(max_length=255)
     charge_params = EncryptedTextField(blank=True, default="")

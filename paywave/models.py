@@ -61,7 +61,10 @@ class IdempotencyKey(models.Model):
         COMPLETED = "completed"
 
     id = models.BigAutoField(primary_key=True)
-    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    # Indexed first in the unique (client, key) below.
+    client = models.ForeignKey(
+        ApiClient, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)

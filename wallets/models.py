@@ -151,7 +151,10 @@ class Transfer(models.Model):
     """Money moved from one wallet to another of the same wallet app, in one transaction."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="transfers")
+    # Indexed first in transfer_client_recent_idx below.
+    client = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, related_name="transfers", db_index=False
+    )
     from_wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="+")
     to_wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="+")
     amount = models.BigIntegerField(help_text="Minor units of `currency`.")
