@@ -75,8 +75,11 @@ def webhook_endpoint_create(*, client_id: Any, url: str, events: list[str]) -> W
         )
     subscribed = _normalized_events(events)
     with transaction.atomic():
-        # Serializes one wallet app's creations, so the limit holds under concurrency.
-        ApiClient.objects.select_for_update().filter(pk=client_id).first()
+        # Serializes one wallet app's creations, so the limit holds under concurrency. NO KEY:
+        # rows that reference the wallet app (its payments, its Idempotency-Keys) check it
+        # with a KEY SHARE lock as they commit, and must not wait for this one (nor, waiting
+        # for a key this transaction also waits on, deadlock with it).
+        ApiClient.objects.select_for_update(no_key=True).filter(pk=client_id).first()
         count = WebhookEndpoint.objects.filter(client_id=client_id, deleted_at__isnull=True).count()
         if count >= MAX_ENDPOINTS_PER_CLIENT:
             raise Conflict(
@@ -87,9 +90,13 @@ def webhook_endpoint_create(*, client_id: Any, url: str, events: list[str]) -> W
         endpoint = WebhookEndpoint.objects.create(  # post_save: endpoints_changed
             client_id=client_id, url=url, events=subscribed, secret=webhook_secret_generate()
         )
-    logger.info(
-        "webhook endpoint created",
-        extra={"endpoint_id": str(endpoint.id), "client_id": str(client_id)},
+    # Once it commits: a request that lost its Idempotency-Key to another is rolled back.
+    transaction.on_commit(
+        lambda: logger.info(
+            "webhook endpoint created",
+            extra={"endpoint_id": str(endpoint.id), "client_id": str(client_id)},
+        ),
+        robust=True,
     )
     return endpoint
 

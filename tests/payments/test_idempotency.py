@@ -12,12 +12,15 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
+from notifications.models import WebhookEndpoint
+from notifications.services import webhook_endpoint_create
 from payments import services
 from payments.models import Payment, PaymentStatus, Refund
 from paywave.api import idempotency
 from paywave.api.errors import Conflict
 from paywave.api.idempotency import (
     IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     StoredResponse,
     idempotency_keys_purge_expired,
     idempotent_call,
@@ -523,6 +526,39 @@ def test_a_request_refused_for_the_first_one_s_effect_replays_the_first_answer()
     assert second.replayed
     assert second.body == first.answer.body
     assert Payment.objects.count() == 1
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_key_being_stored_for_another_request_is_422_for_a_webhook_endpoint(
+    settings: Any,
+) -> None:
+    """The endpoint's creation locks its wallet app's row; the first request's rows check
+    that row as they commit: neither waits for the other, so no deadlock."""
+    settings.PAYWAVE_WEBHOOK_ALLOW_PRIVATE = True
+    wallet_app = ApiClientFactory()
+
+    def endpoint_created() -> StoredResponse:
+        endpoint = webhook_endpoint_create(
+            client_id=wallet_app.pk, url="https://hooks.example.com/paywave", events=["*"]
+        )
+        return StoredResponse(status=201, body={"id": str(endpoint.id)})
+
+    second_waits = lambda: _waiting_for_locks() == 1  # noqa: E731
+    with (
+        _first_request_holding_its_key(wallet_app, until=second_waits) as first,
+        pytest.raises(IdempotencyKeyReused),
+    ):
+        idempotent_call(
+            client_id=wallet_app.pk,
+            key="k",
+            fingerprint="another request",
+            operation=endpoint_created,
+        )
+
+    assert first.answer is not None
+    assert Payment.objects.count() == 1
+    assert not WebhookEndpoint.objects.exists()
 
 
 @dataclass
