@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
-from rest_framework.exceptions import APIException, AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed
 
 from paywave.api.errors import ApplicationError, ErrorType
 from paywave.api.parsers import canonical_json
@@ -95,23 +95,30 @@ def idempotent_call(
                 client_id=client_id, key=key, fingerprint=fingerprint, operation=operation
             )
         except _AnswerMayBeStored as lost:
-            stored = _stored_answer(client_id=client_id, key=key, fingerprint=fingerprint)
+            try:
+                stored = _stored_answer(client_id=client_id, key=key, fingerprint=fingerprint)
+            except DatabaseError:
+                if lost.failure is None:
+                    raise
+                raise lost.failure from None  # the database failed the operation first
             if stored is not None:
                 return stored
-            if lost.refusal is not None:
-                raise lost.refusal from None
+            if lost.failure is not None:
+                raise lost.failure from None
     raise IdempotencyKeyInUse(
         "A request with this Idempotency-Key is still being processed; retry shortly."
     )
 
 
 class _AnswerMayBeStored(Exception):
-    """The key was taken by another request, or the operation was refused (perhaps
-    because that request's effect committed first): its stored answer is the answer."""
+    """The key was taken by another request, or the operation failed: refused (perhaps
+    because that request's effect committed first), or the database or the code failed
+    it (a retry of a request already answered runs it again, in a transaction rolled
+    back). If the key has a stored answer, that is the answer."""
 
-    def __init__(self, refusal: ApplicationError | APIException | None = None) -> None:
+    def __init__(self, failure: Exception | None = None) -> None:
         super().__init__()
-        self.refusal = refusal
+        self.failure = failure
 
 
 def _run_and_store(
@@ -121,8 +128,8 @@ def _run_and_store(
         with transaction.atomic():
             try:
                 response = operation()
-            except (ApplicationError, APIException) as refusal:
-                raise _AnswerMayBeStored(refusal) from refusal
+            except Exception as failure:
+                raise _AnswerMayBeStored(failure) from failure
             now = timezone.now()
             answer = IdempotencyKey(
                 client_id=client_id,

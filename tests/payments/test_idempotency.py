@@ -59,6 +59,18 @@ def test_replay_is_the_original_answer_even_after_the_payment_changed(api: Any) 
 
 
 @pytest.mark.django_db
+def test_a_retry_whose_second_run_fails_is_still_the_first_answer(wallet_app: Any) -> None:
+    """A retry runs the operation again, in a transaction rolled back: a failure there
+    (a deadlock, a bug) does not hide the answer already stored."""
+    first = _request(wallet_app, _pays(wallet_app))
+
+    again = _request(wallet_app, _crash)
+
+    assert (again.status, again.body, again.replayed) == (first.status, first.body, True)
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_same_key_different_body_is_422(api: Any) -> None:
     post_payment(api, pix_body(), key="k")
 
