@@ -59,13 +59,17 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictCharField(serializers.CharField):
-    """A JSON string and nothing else: numbers are not turned into text."""
+    """A JSON string and nothing else: numbers are not turned into text. Its length is
+    the length sent, as the schema's maxLength counts it, not the length once whitespace
+    at either end is trimmed (Python's whitespace includes control characters)."""
 
     default_error_messages = {"invalid": "A string is required."}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

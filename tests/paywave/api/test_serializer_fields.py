@@ -74,3 +74,14 @@ def test_serializers_in_threads_report_their_own_errors() -> None:
             assert answer["amount"] == index + 1
         else:
             assert set(answer) == {"amount"}
+
+
+@pytest.mark.parametrize("edge", [" ", "\x1c", "\t"])
+def test_a_string_longer_than_its_maximum_is_refused_before_any_trimming(edge: str) -> None:
+    """The schema's maxLength counts what is sent; trimming must not let more through."""
+    body = {**BODY, "description": edge + "*" * 255}
+
+    payload = PaymentCreateInputSerializer(data=body)
+
+    assert not payload.is_valid()
+    assert payload.errors["description"] == ["Ensure this field has no more than 255 characters."]
