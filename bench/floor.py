@@ -1,12 +1,13 @@
-"""The floor: what charging one payment cannot avoid, each part measured in process.
+"""The floor: what charging one payment, or accepting one, cannot avoid, measured in process.
 
-`python -m bench load` runs it as its `floor` phase (bench/README.md, "load") in a
-subprocess configured as the platform's workers are (their environment: database,
-broker, Redis, settings, secrets, the simulators as gateways). Each part runs `n`
-times after `warmup` runs, one operation at a time on kept-alive connections; each
-operation's CPU time (of the measuring thread, `time.thread_time`) and wall time are
-kept:
+`python -m bench load` runs it (bench/README.md, "load") in a subprocess configured as
+the platform's workers are (their environment: database, broker, Redis, settings,
+secrets, the simulators as gateways): a charge's parts as its `floor` phase, an accept's
+right after its `baseline` phase (`--parts intake`). Each part runs `n` times after
+`warmup` runs, one operation at a time on kept-alive connections; each operation's CPU
+time (of the measuring thread, `time.thread_time`) and wall time are kept.
 
+A charge's parts:
 - `charge_stripe` (a card), `charge_mercadopago`, `charge_gerencianet` (PIX): the
   adapter's charge through the gateway's SDK, with the request the engine builds
   (`charge_request_for`), for payment ids no row has (a new idempotency key each);
@@ -20,9 +21,16 @@ kept:
   through kombu;
 - `payment_document`: the payment's API document built (not summed).
 
-`lean_floor_ms` sums the CPU means of a lean charging path (`lean_floor`). Scratch rows
-belong to a wallet app of the floor's own (`bench-floor-...`, inactive), deleted at the
-end with every row, cache entry and queue it made.
+An accept's: `accept_writes` (what an accept cannot leave out, through the code that
+writes it, in one transaction: the key's fingerprint, the payment and its first event,
+its document, the key with that answer), `celery_publish`, and `bare_row_insert` (the
+bare insert's one row, where bench/baselines is installed).
+
+`lean_floor_ms` sums the CPU means of a lean charging path (`lean_floor`); `intake_floor_ms`
+what an accept costs beyond the bare insert at the least (`intake_floor`): its writes and
+its publish, less the bare row. Scratch rows belong to a wallet app of the floor's own
+(`bench-floor-...`, inactive), deleted at the end with every row, cache entry and queue
+it made.
 """
 
 import argparse
@@ -58,6 +66,9 @@ BR_CODE = (
 )
 
 Samples = tuple[list[float], list[float]]  # CPU ms, wall ms per operation
+# What one run measures: a charge's parts (the floor phase), or an accept's (right after
+# the baseline phase, which the intake floor is set beside).
+PARTS = ("charging", "intake")
 
 
 # --- arithmetic ----------------------------------------------------------------------
@@ -136,14 +147,19 @@ def cpu_per_payment_ratio(
 # --- the phase, from the load run ----------------------------------------------------
 
 
-def floor_run(platform: Platform, config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Run the measurement in a subprocess with the workers' environment; its figures."""
-    out = run_dir / "floor.json"
+def floor_run(
+    platform: Platform, config: dict[str, Any], run_dir: Path, parts: str = "charging"
+) -> dict[str, Any]:
+    """Run the measurement of `parts` (PARTS) in a subprocess with the workers'
+    environment; its figures."""
+    out = run_dir / f"floor_{parts}.json"
     log = run_dir / "logs" / "floor.log"
     command = [
         str(BIN / "python"),
         "-m",
         "bench.floor",
+        "--parts",
+        parts,
         "--out",
         str(out),
         "--n",
@@ -274,11 +290,17 @@ class Scratch:
         self.document = payment_document(self.payments[0], attempts=[])
 
     def delete(self) -> None:
+        from django.apps import apps
+
         from notifications.models import Event
         from payments.cache import payment_cache_delete
         from payments.models import Payment
 
         Event.objects.filter(client=self.client).delete()
+        if apps.is_installed("bench.baselines"):
+            from bench.baselines.models import BareRow
+
+            BareRow.objects.filter(client_id=self.client.pk).delete()
         for payment in self.payments:
             payment_cache_delete(payment.id)
         Payment.objects.filter(client=self.client).delete()  # events and attempts with them
@@ -401,6 +423,153 @@ def webhook_part(scratch: Scratch, url: str, n: int, warmup: int) -> Samples:
     return timed(run, n, warmup, prepare)
 
 
+# --- intake: what an accept writes that the bare insert does not --------------------
+
+# The bench's PIX body (bench/payloads.py's shape): what the key's fingerprint is taken of.
+ACCEPT_BODY = {
+    "amount": 1000,
+    "currency": "BRL",
+    "method": "pix",
+    "payer": {"name": "Ana Souza", "email": "ana@example.com", "tax_id": CPF, "country": "BR"},
+    "description": "bench floor",
+}
+
+
+def accept_writes(client: Any, i: int) -> None:
+    """The floor's `accept_writes`: what an accept cannot leave out, through the code that
+    writes it, in one transaction: the key's fingerprint, the payment (payer encrypted,
+    e-mail and tax id blind-indexed) and its first event (`insert_row`), its document, and
+    the key with that answer (`idempotent_call`). Nothing published (`celery_publish`),
+    nothing cached, no log line or metric."""
+    from django.utils import timezone
+    from rest_framework import status
+
+    from payments.models import Payment, PaymentEvent, PaymentStatus
+    from payments.serializers import payment_document
+    from paywave.api.idempotency import StoredResponse, idempotent_call, request_fingerprint
+    from paywave.encryption import crypto
+    from paywave.queries import insert_row
+
+    payer = ACCEPT_BODY["payer"]
+    due = timezone.now() + timedelta(days=1)
+
+    def create() -> StoredResponse:
+        payment = Payment(
+            client_id=client.pk,
+            amount=ACCEPT_BODY["amount"] + i,
+            currency=ACCEPT_BODY["currency"],
+            method=ACCEPT_BODY["method"],
+            payer_name=payer["name"],
+            payer_email=payer["email"],
+            payer_email_hash=crypto.blind_index(payer["email"]),
+            payer_tax_id=payer["tax_id"],
+            payer_tax_id_hash=crypto.blind_index(payer["tax_id"]),
+            payer_tax_id_last4=payer["tax_id"][-4:],
+            payer_country=payer["country"],
+            pix_expires_in=86400,
+            description=ACCEPT_BODY["description"],
+            next_attempt_at=due,  # no outbox sweep publishes it before the scratch goes
+        )
+        insert_row(payment)
+        insert_row(
+            PaymentEvent(
+                payment=payment,
+                from_status="",
+                to_status=PaymentStatus.PENDING,
+                reason="accepted",
+                actor=f"client:{client.pk}",
+            )
+        )
+        return StoredResponse(
+            status=status.HTTP_202_ACCEPTED,
+            body=payment_document(payment, attempts=()),
+            headers={"Location": f"/api/v1/payments/{payment.id}"},
+        )
+
+    idempotent_call(
+        client_id=client.pk,
+        key=uuid.uuid4().hex,
+        fingerprint=request_fingerprint(method="POST", path="/api/v1/payments", data=ACCEPT_BODY),
+        operation=create,
+    )
+
+
+def bare_row_insert(client: Any, i: int) -> None:
+    """The floor's `bare_row_insert`: the bare insert's one row (bench/baselines), as its
+    view writes it."""
+    from bench.baselines.models import BareRow
+
+    BareRow.objects.create(
+        client_id=client.pk,
+        amount=ACCEPT_BODY["amount"] + i,
+        currency=ACCEPT_BODY["currency"],
+        method=ACCEPT_BODY["method"],
+        body=ACCEPT_BODY,
+    )
+
+
+def intake_parts(client: Any, n: int, warmup: int) -> dict[str, Samples]:
+    """`accept_writes`, and `bare_row_insert` where the baselines are installed."""
+    from django.apps import apps
+
+    samples = {"accept_writes": timed(lambda i: accept_writes(client, i), n, warmup)}
+    if apps.is_installed("bench.baselines"):
+        samples["bare_row_insert"] = timed(lambda i: bare_row_insert(client, i), n, warmup)
+    return samples
+
+
+def intake_floor(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """CPU ms an accept costs beyond the bare insert at the least: its writes and its
+    publish, less the bare insert's one row (null without the baselines); what was summed."""
+    terms = [("accept_writes", 1), ("celery_publish", 1), ("bare_row_insert", -1)]
+    if any(part not in parts for part, _ in terms):
+        return {"intake_floor_ms": None, "intake_summed": []}
+    summed = [
+        {"part": part, "weight": weight, "cpu_ms": parts[part]["cpu_ms"]["mean"]}
+        for part, weight in terms
+    ]
+    return {
+        "intake_floor_ms": round(sum(t["weight"] * t["cpu_ms"] for t in summed), 3),
+        "intake_summed": summed,
+    }
+
+
+# The services whose work per accept is the floor's: its writes are the accept's statements
+# (held by tests/bench/test_floor_intake.py), its one message the accept's publish.
+FLOOR_SERVICES = ("postgresql", "rabbitmq")
+
+
+def services_extra_ms(
+    cpu_cores: dict[str, dict[str, float]], bare_per_s: float | None, intake_per_s: float | None
+) -> float | None:
+    """CPU ms PostgreSQL and RabbitMQ spent per accept (intake phase) beyond what they spent
+    per bare insert (baseline phase); None unless both phases ran."""
+    baseline, intake = cpu_cores.get("baseline"), cpu_cores.get("intake")
+    if not bare_per_s or not intake_per_s or baseline is None or intake is None:
+        return None
+    extra = sum(
+        intake.get(name, 0.0) * 1000 / intake_per_s - baseline.get(name, 0.0) * 1000 / bare_per_s
+        for name in FLOOR_SERVICES
+    )
+    return round(max(extra, 0.0), 3)
+
+
+def intake_ratio_bound(
+    bare_per_s: float | None,
+    bare_machine_cores: float | None,
+    intake_floor_ms: float | None,
+    services_ms: float | None = None,
+) -> float | None:
+    """The most `intake_only_accept_ratio` can be: the machine's CPU ms per bare insert
+    over that plus what an accept costs at the least beyond it (`intake_floor_ms` in
+    process, and `services_ms` in PostgreSQL and RabbitMQ), as if the API, the load
+    generator and the rest spent nothing more per accept than per bare insert."""
+    if not bare_per_s or not bare_machine_cores or intake_floor_ms is None:
+        return None
+    bare_ms = bare_machine_cores * 1000 / bare_per_s
+    return ratio(bare_ms, bare_ms + intake_floor_ms + (services_ms or 0.0))
+
+
 def celery_parts(n: int, warmup: int) -> tuple[Samples, Samples]:
     """Publish n + warmup task messages to a private queue, then consume and ack them."""
     from django.conf import settings
@@ -453,6 +622,25 @@ def routes() -> dict[str, str]:
     return {"card": card[0].code, "pix": pix[0].code}
 
 
+def measure_intake(n: int, warmup: int) -> dict[str, Any]:
+    started = time.monotonic()
+    scratch = Scratch(1)
+    try:
+        samples = intake_parts(scratch.client, n, warmup)
+        samples["celery_publish"], _ = celery_parts(n, warmup)
+    finally:
+        scratch.delete()
+    parts = {name: part_figures(s) for name, s in samples.items()}
+    return {
+        "n": n,
+        "warmup": warmup,
+        "cpu_clock": "time.thread_time (the measuring thread)",
+        "parts": parts,
+        **intake_floor(parts),
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+
+
 def measure(n: int, warmup: int, pix_share: float) -> dict[str, Any]:
     samples: dict[str, Samples] = {}
     started = time.monotonic()
@@ -484,6 +672,7 @@ def measure(n: int, warmup: int, pix_share: float) -> dict[str, Any]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
+    parser.add_argument("--parts", choices=PARTS, default="charging", help="what to measure")
     parser.add_argument("--out", type=Path, help="where the figures (JSON) go")
     parser.add_argument("--n", type=int, default=N, help="measured operations per part")
     parser.add_argument("--warmup", type=int, default=WARMUP, help="unmeasured ones first")
@@ -500,7 +689,10 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    figures = measure(args.n, args.warmup, args.pix_share)
+    if args.parts == "intake":
+        figures = measure_intake(args.n, args.warmup)
+    else:
+        figures = measure(args.n, args.warmup, args.pix_share)
     text = json.dumps(figures, indent=2) + "\n"
     if args.out:
         args.out.write_text(text)

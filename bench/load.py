@@ -31,7 +31,13 @@ import httpx
 from bench import cpu, profiling, scenarios
 from bench.completion import Tracker
 from bench.figures import accept_figures, accept_series, completion_figures, completion_series
-from bench.floor import charging_cpu_per_payment, cpu_per_payment_ratio, floor_run
+from bench.floor import (
+    charging_cpu_per_payment,
+    cpu_per_payment_ratio,
+    floor_run,
+    intake_ratio_bound,
+    services_extra_ms,
+)
 from bench.loadgen import Generator, LoadShape, RequestFactory, http_client
 from bench.noop import noop_drain, pause_consumers, resume_consumers
 from bench.payloads import Mix, payment_factory
@@ -300,6 +306,21 @@ async def _floor_phase(load: LoadRun) -> None:
     load.result["phases"]["floor"] = floor
 
 
+async def _intake_floor(load: LoadRun) -> None:
+    """An accept's floor, measured right after the bare insert it is set beside: this
+    machine's speed drifts within a run, and the bound divides one by the other."""
+    if load.platform is None:
+        return
+    try:
+        floor = await asyncio.to_thread(
+            floor_run, load.platform, load.config, load.run_dir, "intake"
+        )
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        load.result["notes"].append(f"intake floor failed: {exc}")
+        return
+    load.result["phases"]["baseline"]["intake_floor"] = floor
+
+
 async def _baseline(load: LoadRun, shape: LoadShape) -> None:
     probe = await load.http.post(
         "/bench/bare-insert",
@@ -317,6 +338,7 @@ async def _baseline(load: LoadRun, shape: LoadShape) -> None:
     ended = time.time()
     load.result["phases"]["baseline"] = accept_figures(samples, ended - started)
     load.result["cpu_cores"]["baseline"] = _cpu_delta(load.platform, before)
+    await _intake_floor(load)
     lines = accept_series(samples, load.origin)
     load.series["phases"].append(
         {"name": "bare insert (max)", "start": started - load.origin, "end": ended - load.origin}
@@ -521,6 +543,9 @@ def _ratios(result: dict[str, Any], config: dict[str, Any]) -> None:
     backlog = intake.get("completion", {}).get("completed_per_s_from_resume")
     charging = intake.get("completion", {}).get("cpu_ms_per_payment")
     lean_floor_ms = phases.get("floor", {}).get("lean_floor_ms")
+    intake_floor_ms = phases.get("baseline", {}).get("intake_floor", {}).get("intake_floor_ms")
+    bare_machine_cores = result["cpu_cores"].get("baseline", {}).get("machine (all processes)")
+    services_ms = services_extra_ms(result["cpu_cores"], bare, intake.get("accepted_per_s"))
     result.update(
         {
             "intake_only_accepted_per_s": intake.get("accepted_per_s"),
@@ -544,6 +569,11 @@ def _ratios(result: dict[str, Any], config: dict[str, Any]) -> None:
             # Payments workers and webhook worker, CPU ms per payment of the backlog:
             "backlog_charging_cpu_ms": charging["total"] if charging else None,
             "cpu_per_payment_ratio": cpu_per_payment_ratio(charging, lean_floor_ms),
+            "intake_floor_ms": intake_floor_ms,
+            "intake_services_extra_ms": services_ms,
+            "intake_ratio_bound": intake_ratio_bound(
+                bare, bare_machine_cores, intake_floor_ms, services_ms
+            ),
         }
     )
 
@@ -567,6 +597,9 @@ HEADLINE = [
     "lean_floor_ms",
     "backlog_charging_cpu_ms",
     "cpu_per_payment_ratio",
+    "intake_floor_ms",
+    "intake_services_extra_ms",
+    "intake_ratio_bound",
 ]
 
 
