@@ -22,8 +22,9 @@ A charge's parts:
 - `payment_document`: the payment's API document built (not summed).
 
 An accept's: `accept_writes` (what an accept cannot leave out, through the code that
-writes it, in one transaction: the key's fingerprint, the payment and its first event,
-its document, the key with that answer), `celery_publish`, and `bare_row_insert` (the
+writes it, in one transaction: the key's fingerprint, the payment with its payer columns
+as `payer_columns` makes them and its first event, its document, the key with that
+answer), `celery_publish`, and `bare_row_insert` (the
 bare insert's one row, where bench/baselines is installed).
 
 `lean_floor_ms` sums the CPU means of a lean charging path (`lean_floor`); `intake_floor_ms`
@@ -437,20 +438,21 @@ ACCEPT_BODY = {
 
 def accept_writes(client: Any, i: int) -> None:
     """The floor's `accept_writes`: what an accept cannot leave out, through the code that
-    writes it, in one transaction: the key's fingerprint, the payment (payer encrypted,
-    e-mail and tax id blind-indexed) and its first event (`insert_row`), its document, and
-    the key with that answer (`idempotent_call`). Nothing published (`celery_publish`),
-    nothing cached, no log line or metric."""
+    writes it, in one transaction: the key's fingerprint, the payment (its payer columns
+    from payments.services' `payer_columns`, encrypted as stored) and its first event
+    (`insert_row`), its document, and the key with that answer (`idempotent_call`).
+    Nothing published (`celery_publish`), nothing cached, no log line or metric."""
     from django.utils import timezone
     from rest_framework import status
 
+    from gateways.base import Payer
     from payments.models import Payment, PaymentEvent, PaymentStatus
     from payments.serializers import payment_document
+    from payments.services import payer_columns
     from paywave.api.idempotency import StoredResponse, idempotent_call, request_fingerprint
-    from paywave.encryption import crypto
     from paywave.queries import insert_row
 
-    payer = ACCEPT_BODY["payer"]
+    payer = Payer(**ACCEPT_BODY["payer"])
     due = timezone.now() + timedelta(days=1)
 
     def create() -> StoredResponse:
@@ -459,13 +461,7 @@ def accept_writes(client: Any, i: int) -> None:
             amount=ACCEPT_BODY["amount"] + i,
             currency=ACCEPT_BODY["currency"],
             method=ACCEPT_BODY["method"],
-            payer_name=payer["name"],
-            payer_email=payer["email"],
-            payer_email_hash=crypto.blind_index(payer["email"]),
-            payer_tax_id=payer["tax_id"],
-            payer_tax_id_hash=crypto.blind_index(payer["tax_id"]),
-            payer_tax_id_last4=payer["tax_id"][-4:],
-            payer_country=payer["country"],
+            **payer_columns(payer),
             pix_expires_in=86400,
             description=ACCEPT_BODY["description"],
             next_attempt_at=due,  # no outbox sweep publishes it before the scratch goes

@@ -45,7 +45,6 @@ def payment_create(
     app's own active wallet in `currency`), and nothing is stored.
     Returns the payment and its representation (the API answer, also cached).
     """
-    email = payer.email.strip().lower()
     # No savepoint inside the caller's transaction (idempotent_call's): a refusal rolls
     # back the whole of it, the key's answer with the payment.
     with transaction.atomic(savepoint=False):
@@ -54,13 +53,7 @@ def payment_create(
             amount=amount,
             currency=currency,
             method=method,
-            payer_name=payer.name,
-            payer_email=email,
-            payer_email_hash=crypto.blind_index(email) if email else "",
-            payer_tax_id=payer.tax_id,
-            payer_tax_id_hash=crypto.blind_index(payer.tax_id) if payer.tax_id else "",
-            payer_tax_id_last4=payer.tax_id[-4:],
-            payer_country=payer.country,
+            **payer_columns(payer),
             card_token=card_token if method == PaymentMethod.CARD else "",
             pix_expires_in=(
                 pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN
@@ -96,6 +89,21 @@ def payment_create(
         )
         transaction.on_commit(lambda: payment_dispatch(payment.id, payment.dispatch_token))
     return payment, document
+
+
+def payer_columns(payer: Payer) -> dict[str, str]:
+    """A new payment's payer columns: the e-mail normalized, it and the tax id also
+    blind-indexed (staff search them without decrypting), the tax id's last four shown."""
+    email = payer.email.strip().lower()
+    return {
+        "payer_name": payer.name,
+        "payer_email": email,
+        "payer_email_hash": crypto.blind_index(email) if email else "",
+        "payer_tax_id": payer.tax_id,
+        "payer_tax_id_hash": crypto.blind_index(payer.tax_id) if payer.tax_id else "",
+        "payer_tax_id_last4": payer.tax_id[-4:],
+        "payer_country": payer.country,
+    }
 
 
 def payment_update_details(
