@@ -554,16 +554,16 @@ def intake_ratio_bound(
     bare_per_s: float | None,
     bare_machine_cores: float | None,
     intake_floor_ms: float | None,
-    services_ms: float | None = None,
+    services_ms: float | None,
 ) -> float | None:
     """The most `intake_only_accept_ratio` can be: the machine's CPU ms per bare insert
     over that plus what an accept costs at the least beyond it (`intake_floor_ms` in
     process, and `services_ms` in PostgreSQL and RabbitMQ), as if the API, the load
     generator and the rest spent nothing more per accept than per bare insert."""
-    if not bare_per_s or not bare_machine_cores or intake_floor_ms is None:
+    if not bare_per_s or not bare_machine_cores or intake_floor_ms is None or services_ms is None:
         return None
     bare_ms = bare_machine_cores * 1000 / bare_per_s
-    return ratio(bare_ms, bare_ms + intake_floor_ms + (services_ms or 0.0))
+    return ratio(bare_ms, bare_ms + intake_floor_ms + services_ms)
 
 
 def celery_parts(n: int, warmup: int) -> tuple[Samples, Samples]:

@@ -59,9 +59,10 @@ def test_the_intake_floor_is_the_accepts_writes_and_publish_less_the_bare_row() 
 
 def test_the_bound_adds_the_floor_to_the_bare_inserts_machine_cpu_per_request() -> None:
     # 2 cores at 400 req/s: 5 ms a bare insert; an accept at least 5 + 2.5 ms.
-    assert intake_ratio_bound(400, 2.0, 2.5) == pytest.approx(5 / 7.5, abs=0.001)
-    assert intake_ratio_bound(None, 2.0, 2.5) is None
-    assert intake_ratio_bound(400, 2.0, None) is None
+    assert intake_ratio_bound(400, 2.0, 2.5, 0.0) == pytest.approx(5 / 7.5, abs=0.001)
+    assert intake_ratio_bound(None, 2.0, 2.5, 0.0) is None
+    assert intake_ratio_bound(400, 2.0, None, 0.0) is None
+    assert intake_ratio_bound(400, 2.0, 2.5, None) is None  # no intake phase to bound
 
 
 def test_the_services_extra_is_what_postgresql_and_rabbitmq_spent_more_per_accept() -> None:
