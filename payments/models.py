@@ -139,6 +139,12 @@ class Payment(models.Model):
                 condition=Q(status="awaiting_payment"),
                 name="payment_awaiting_expiry_idx",
             ),
+            # Waiting PIX charges due a look at their gateway (reconciliation, a lost callback).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="awaiting_payment"),
+                name="payment_awaiting_check_idx",
+            ),
             # What /metrics counts at every scrape (payments/metrics.py): the parked few.
             models.Index(
                 fields=["parked_reason"],

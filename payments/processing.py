@@ -915,6 +915,7 @@ def _apply_pix(
             ParkedReason.INVALID_GATEWAY_ANSWER,
         )
         return False
+    now = timezone.now()
     payment_transition(
         payment_id=payment.pk,
         from_statuses=[S.PROCESSING],
@@ -924,8 +925,9 @@ def _apply_pix(
         pix_txid=pix.txid,
         pix_qr_code=pix.br_code,
         # A gateway that names no expiry still expires the charge: assume ours.
-        pix_expires_at=pix.expires_at
-        or timezone.now() + timedelta(seconds=payment.pix_expires_in or 3600),
+        pix_expires_at=pix.expires_at or now + timedelta(seconds=payment.pix_expires_in or 3600),
+        # When reconciliation first looks the charge up, if no callback has settled it.
+        next_attempt_at=now + timedelta(seconds=settings.PAYWAVE_PIX_CHECK_FIRST_SECONDS),
         **common,
         **held,
     )

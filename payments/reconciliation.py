@@ -1,11 +1,15 @@
 """Reconciliation: payments whose outcome we do not know are looked up at their gateway.
 
-Run on beat. Two kinds of payment are looked at:
+Run on beat. These payments are looked at:
 
 - `processing` for longer than PAYWAVE_RECONCILE_AFTER_SECONDS, or parked (the
   engine could not tell whether a gateway holds a charge): the charge is looked
   up; found, the payment takes its state; certainly absent, processing resumes
   (retries, then fallback); still unknown, the payment stays parked.
+- `awaiting_payment` PIX charges whose look is due (`next_attempt_at`): paid at the
+  gateway (the callback was lost) becomes `succeeded`; still waiting, the charge is
+  looked at again after as long as it has waited so far, between
+  PAYWAVE_PIX_CHECK_FIRST_SECONDS and PAYWAVE_PIX_CHECK_MAX_SECONDS.
 - `awaiting_payment` PIX charges past their expiry: paid after all (a lost
   callback) becomes `succeeded`, otherwise the charge is cancelled at the
   gateway and the payment `expired`.
@@ -19,7 +23,7 @@ says; while it cannot say, they stay parked (`refunds_reconcile`).
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -111,6 +115,12 @@ def payments_reconcile() -> dict[str, int]:
     expired = Payment.objects.filter(
         status=S.AWAITING_PAYMENT, pix_expires_at__lt=now, needs_reconciliation=False
     )
+    unheard = Payment.objects.filter(
+        status=S.AWAITING_PAYMENT,
+        next_attempt_at__lte=now,
+        pix_expires_at__gte=now,
+        needs_reconciliation=False,
+    )
     abandoned_before = now - timedelta(seconds=settings.PAYWAVE_ACTION_TIMEOUT_SECONDS)
     waiting = Payment.objects.filter(status=S.REQUIRES_ACTION, needs_reconciliation=False)
     abandoned = waiting.exclude(method=PaymentMethod.PAYPAL).filter(updated_at__lt=abandoned_before)
@@ -118,6 +128,7 @@ def payments_reconcile() -> dict[str, int]:
     approvals = waiting.filter(method=PaymentMethod.PAYPAL, next_attempt_at__lte=now)
     work = [(payment_reconcile_processing, p) for p in stuck.order_by("updated_at")[:BATCH]]
     work += [(payment_reconcile_expired_pix, p) for p in expired.order_by("pix_expires_at")[:BATCH]]
+    work += [(payment_check_waiting_pix, p) for p in unheard.order_by("next_attempt_at")[:BATCH]]
     work += [(payment_reconcile_abandoned, p) for p in abandoned.order_by("updated_at")[:BATCH]]
     work += [(payment_reconcile_approval, p) for p in approvals.order_by("next_attempt_at")[:BATCH]]
     return _tally(work, what="reconciliation", id_field="payment_id")
@@ -234,6 +245,52 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
             extra={"payment_id": str(payment.id), "gateway": gateway.code},
         )
     return _expire(payment, f"expired unpaid; {gateway.code} says {result.raw_status}")
+
+
+def payment_check_waiting_pix(payment: Payment) -> str:
+    """A PIX charge still waiting for its payer, looked up before its expiry: `succeeded`
+    if the payer paid and the callback was lost, otherwise looked at again later ("waiting",
+    "not_found", or "unreachable" while the gateway cannot be read). Nothing is cancelled or expired
+    here: that is for its expiry (`payment_reconcile_expired_pix`)."""
+    gateway = gateway_routed(payment.gateway)
+    verdict = "waiting"
+    if gateway is not None and payment.gateway_reference:
+        try:
+            result = adapter_for(gateway).retrieve(payment.gateway_reference)
+        except ChargeNotFound:
+            logger.warning(
+                "waiting PIX charge not found at its gateway; its expiry settles it",
+                extra={"payment_id": str(payment.id), "gateway": gateway.code},
+            )
+            verdict = "not_found"
+        except GatewayError as exc:
+            logger.info(
+                "waiting PIX charge not looked up: %s",
+                exc.message,
+                extra={"payment_id": str(payment.id), "gateway": gateway.code},
+            )
+            verdict = "unreachable"
+        else:
+            if result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES:
+                return payment_settle_paid(
+                    payment,
+                    gateway,
+                    result,
+                    reason=f"reconciled: paid at {gateway.code}, callback missed",
+                    actor=ACTOR,
+                )
+    Payment.objects.filter(pk=payment.pk, status=S.AWAITING_PAYMENT).update(
+        next_attempt_at=_next_pix_check(payment)
+    )
+    return verdict
+
+
+def _next_pix_check(payment: Payment) -> datetime:
+    """After as long as the payment has waited so far, within the configured bounds."""
+    now = timezone.now()
+    waited = (now - payment.created_at).total_seconds()
+    first, most = settings.PAYWAVE_PIX_CHECK_FIRST_SECONDS, settings.PAYWAVE_PIX_CHECK_MAX_SECONDS
+    return now + timedelta(seconds=min(max(waited, first), most))
 
 
 def payment_reconcile_abandoned(payment: Payment) -> str:

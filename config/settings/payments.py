@@ -45,6 +45,12 @@ PAYWAVE_OUTBOX_SWEEP_SECONDS = env.float("PAYWAVE_OUTBOX_SWEEP_SECONDS", default
 # A payment processing for this long is looked up at its gateway.
 PAYWAVE_RECONCILE_AFTER_SECONDS = env.float("PAYWAVE_RECONCILE_AFTER_SECONDS", default=300.0)
 PAYWAVE_RECONCILE_SWEEP_SECONDS = env.float("PAYWAVE_RECONCILE_SWEEP_SECONDS", default=60.0)
+# A PIX charge waiting for its payer is looked up this long after it was shown, in case
+# the payer paid and the gateway's callback was lost; then again after as long as it has
+# waited so far (5, 10, 20, 40 minutes...), at most every PAYWAVE_PIX_CHECK_MAX_SECONDS,
+# until it expires.
+PAYWAVE_PIX_CHECK_FIRST_SECONDS = env.float("PAYWAVE_PIX_CHECK_FIRST_SECONDS", default=300.0)
+PAYWAVE_PIX_CHECK_MAX_SECONDS = env.float("PAYWAVE_PIX_CHECK_MAX_SECONDS", default=1800.0)
 # A card payment waiting this long for its payer's 3-D Secure is given up (cancelled).
 PAYWAVE_ACTION_TIMEOUT_SECONDS = env.float("PAYWAVE_ACTION_TIMEOUT_SECONDS", default=86400.0)
 # A PayPal payment whose payer has not approved the order this long after it was created

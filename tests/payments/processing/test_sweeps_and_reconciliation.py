@@ -191,6 +191,103 @@ def test_an_expired_pix_charge_that_was_paid_succeeds(
     assert "callback missed" in payment.events.last().reason
 
 
+def _waiting_pix(gateway: str, gateways: dict[str, Any], pix_payment: Any) -> Payment:
+    """A PIX payment shown to its payer at `gateway`, through the real SDK."""
+    if gateway != "mercadopago":  # the first PIX gateway steps aside
+        gateways["mercadopago"].enabled = False
+        gateways["mercadopago"].save()
+    payment = drive(pix_payment()).payment
+    assert (payment.status, payment.gateway) == (S.AWAITING_PAYMENT, gateway)
+    return payment
+
+
+def _check_due(payment: Payment, *, waited: timedelta = timedelta(minutes=5)) -> None:
+    now = timezone.now()
+    Payment.objects.filter(pk=payment.pk).update(
+        next_attempt_at=now - timedelta(seconds=1), created_at=now - waited
+    )
+
+
+def _seconds_until_next_check(payment: Payment) -> float:
+    payment.refresh_from_db()
+    return (payment.next_attempt_at - timezone.now()).total_seconds()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("gateway", ["mercadopago", "gerencianet"])
+def test_a_paid_pix_whose_callback_was_lost_succeeds_at_its_first_check_not_at_expiry(
+    gateway: str, gateways: dict[str, Any], pix_payment: Any, sim: Any
+) -> None:
+    payment = _waiting_pix(gateway, gateways, pix_payment)
+    assert 295 < _seconds_until_next_check(payment) <= 300  # PAYWAVE_PIX_CHECK_FIRST_SECONDS
+    paid = sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": gateway})
+    assert paid.status_code == 200, paid.text  # its callback goes nowhere: lost
+    assert payments_reconcile() == {}  # not looked up before its first check is due
+
+    _check_due(payment)
+    assert payments_reconcile() == {"succeeded": 1}
+
+    payment.refresh_from_db()
+    assert payment.status == S.SUCCEEDED
+    assert payment.pix_expires_at > timezone.now() + timedelta(minutes=30)
+    assert payment.events.last().reason == f"reconciled: paid at {gateway}, callback missed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("waited", "next_check_seconds"),
+    [(timedelta(minutes=5), 300), (timedelta(minutes=12), 720), (timedelta(hours=3), 1800)],
+)
+def test_an_unpaid_pix_is_looked_at_again_after_as_long_as_it_has_waited_and_kept_waiting(
+    waited: timedelta,
+    next_check_seconds: int,
+    gateways: dict[str, Any],
+    pix_payment: Any,
+    sim: Any,
+) -> None:
+    payment = _waiting_pix("mercadopago", gateways, pix_payment)
+    _check_due(payment, waited=waited)
+
+    assert payments_reconcile() == {"waiting": 1}
+
+    assert _seconds_until_next_check(payment) == pytest.approx(next_check_seconds, abs=5)
+    assert payment.status == S.AWAITING_PAYMENT
+    assert sim.charges(payment.id)[0]["status"] == "pending"  # nothing cancelled before expiry
+    assert payments_reconcile() == {}
+
+
+@pytest.mark.django_db
+def test_a_waiting_pix_whose_gateway_is_down_is_looked_at_again_later(
+    gateways: dict[str, Any], pix_payment: Any, sim: Any
+) -> None:
+    payment = _waiting_pix("mercadopago", gateways, pix_payment)
+    _check_due(payment)
+    sim.faults("mercadopago", down=True, down_mode="503")
+
+    assert payments_reconcile() == {"unreachable": 1}
+
+    assert _seconds_until_next_check(payment) == pytest.approx(300, abs=5)
+    assert payment.status == S.AWAITING_PAYMENT
+    sim.reset_faults()
+    sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": "mercadopago"})
+    _check_due(payment)
+    assert payments_reconcile() == {"succeeded": 1}
+
+
+@pytest.mark.django_db
+def test_a_waiting_pix_its_gateway_does_not_know_is_left_to_its_expiry(
+    gateways: dict[str, Any], pix_payment: Any, sim: Any
+) -> None:
+    payment = _waiting_pix("mercadopago", gateways, pix_payment)
+    Payment.objects.filter(pk=payment.pk).update(gateway_reference="1999999999")
+    _check_due(payment)
+
+    assert payments_reconcile() == {"not_found": 1}
+
+    assert _seconds_until_next_check(payment) == pytest.approx(300, abs=5)
+    assert payment.status == S.AWAITING_PAYMENT
+
+
 @pytest.mark.django_db
 def test_an_abandoned_3ds_payment_is_cancelled_and_failed(
     card_payment: Any, sim: Any, processing_settings: LazySettings
