@@ -91,7 +91,9 @@ class Payment(models.Model):
     gateway = models.CharField(max_length=40, blank=True, default="")
     gateway_reference = models.CharField(max_length=120, blank=True, default="", db_index=True)
     # The processing chain: only a job carrying the current token may take the next step;
-    # `next_attempt_at` is when that step is due (the outbox sweep re-publishes overdue ones).
+    # `next_attempt_at` is when that step is due (the outbox sweep re-publishes overdue ones);
+    # for a PIX or PayPal payment waiting for its payer, when reconciliation next looks its
+    # charge up at the gateway.
     dispatch_token = models.UUIDField(default=uuid.uuid4, editable=False)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     # Parked: the outcome at a gateway is unknown; reconciliation owns the payment until resolved.
