@@ -11,6 +11,7 @@ from django.utils import timezone
 from kombu import Exchange, Queue
 
 from config.celery_app import app as celery_app
+from gateways.registry import adapter_for
 from payments.models import AttemptOutcome, Payment
 from payments.models import PaymentStatus as S
 from payments.processing import payment_process_step
@@ -272,6 +273,24 @@ def test_a_waiting_pix_whose_gateway_is_down_is_looked_at_again_later(
     sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": "mercadopago"})
     _check_due(payment)
     assert payments_reconcile() == {"succeeded": 1}
+
+
+@pytest.mark.django_db
+def test_a_waiting_pix_paid_then_refunded_at_the_gateway_is_flagged_not_settled(
+    gateways: dict[str, Any], pix_payment: Any, sim: Any
+) -> None:
+    payment = _waiting_pix("mercadopago", gateways, pix_payment)
+    sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": "mercadopago"})
+    adapter_for(gateways["mercadopago"]).refund(
+        reference=payment.gateway_reference, amount=payment.amount, idempotency_key="back"
+    )
+    _check_due(payment)
+
+    assert payments_reconcile() == {"parked": 1}
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.parked_reason) == (S.AWAITING_PAYMENT, "charge_reversed")
+    assert payment.needs_reconciliation
 
 
 @pytest.mark.django_db
