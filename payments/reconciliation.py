@@ -286,9 +286,12 @@ def payment_check_waiting_pix(payment: Payment) -> str:
 
 
 def _next_pix_check(payment: Payment) -> datetime:
-    """After as long as the payment has waited so far, within the configured bounds."""
+    """After as long as the code has waited for its payer so far, within the configured
+    bounds. It was shown as the charge was made, which its expiry counts from."""
     now = timezone.now()
-    waited = (now - payment.created_at).total_seconds()
+    lasts = timedelta(seconds=payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN)
+    shown = payment.pix_expires_at - lasts if payment.pix_expires_at else payment.created_at
+    waited = (now - shown).total_seconds()
     first, most = settings.PAYWAVE_PIX_CHECK_FIRST_SECONDS, settings.PAYWAVE_PIX_CHECK_MAX_SECONDS
     return now + timedelta(seconds=min(max(waited, first), most))
 

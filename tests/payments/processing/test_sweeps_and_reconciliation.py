@@ -203,9 +203,12 @@ def _waiting_pix(gateway: str, gateways: dict[str, Any], pix_payment: Any) -> Pa
 
 
 def _check_due(payment: Payment, *, waited: timedelta = timedelta(minutes=5)) -> None:
+    """Its code shown `waited` ago (a code of a day), its look due."""
     now = timezone.now()
     Payment.objects.filter(pk=payment.pk).update(
-        next_attempt_at=now - timedelta(seconds=1), created_at=now - waited
+        next_attempt_at=now - timedelta(seconds=1),
+        pix_expires_in=86400,
+        pix_expires_at=now - waited + timedelta(days=1),
     )
 
 
@@ -255,6 +258,19 @@ def test_an_unpaid_pix_is_looked_at_again_after_as_long_as_it_has_waited_and_kep
     assert payment.status == S.AWAITING_PAYMENT
     assert sim.charges(payment.id)[0]["status"] == "pending"  # nothing cancelled before expiry
     assert payments_reconcile() == {}
+
+
+@pytest.mark.django_db
+def test_the_wait_counts_from_when_the_code_was_shown_not_from_the_payment_s_creation(
+    gateways: dict[str, Any], pix_payment: Any, sim: Any
+) -> None:
+    payment = _waiting_pix("mercadopago", gateways, pix_payment)
+    Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    _check_due(payment, waited=timedelta(minutes=5))  # charged after a long outage
+
+    assert payments_reconcile() == {"waiting": 1}
+
+    assert _seconds_until_next_check(payment) == pytest.approx(300, abs=5)
 
 
 @pytest.mark.django_db
