@@ -46,6 +46,7 @@ from gateways.registry import adapter_for
 from gateways.selectors import gateway_routed
 from paywave.jobs import token_swap
 from paywave.observability.alerts import AlertKind, operator_alert
+from paywave.observability.metrics import record_pix_check
 
 from .approvals import ApprovalUnreadable, approval_settle
 from .dispatch import payment_dispatch
@@ -250,8 +251,15 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
 def payment_check_waiting_pix(payment: Payment) -> str:
     """A PIX charge still waiting for its payer, looked up before its expiry: `succeeded`
     if the payer paid and the callback was lost, otherwise looked at again later ("waiting",
-    "not_found", or "unreachable" while the gateway cannot be read). Nothing is cancelled or expired
-    here: that is for its expiry (`payment_reconcile_expired_pix`)."""
+    "not_found", or "unreachable" while the gateway cannot be read). Nothing is cancelled
+    or expired here: that is for its expiry (`payment_reconcile_expired_pix`). Counted
+    in `paywave_pix_checks_total`."""
+    verdict = _check_waiting_pix(payment)
+    record_pix_check(payment.gateway or "none", verdict, payment_id=payment.id)
+    return verdict
+
+
+def _check_waiting_pix(payment: Payment) -> str:
     gateway = gateway_routed(payment.gateway)
     verdict = "waiting"
     if gateway is not None and payment.gateway_reference:

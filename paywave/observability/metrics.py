@@ -75,6 +75,12 @@ APPROVALS = Counter(
     "started it (payer-return, gateway-callback, reconciliation) and by what became of it.",
     ["gateway", "signal", "outcome"],
 )
+PIX_CHECKS = Counter(
+    "paywave_pix_checks_total",
+    "Waiting PIX charges looked up by reconciliation before they expire, by gateway and "
+    "by what was found (succeeded: paid, its callback missed).",
+    ["gateway", "outcome"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "paywave_webhook_deliveries_total",
     "Webhook delivery tries to wallet apps, by endpoint (its id) and outcome.",
@@ -143,6 +149,15 @@ def record_approval(gateway: str, signal: str, outcome: str, *, payment_id: Any)
     fields = {"event": "approval", "gateway": gateway, "signal": signal, "outcome": outcome,
               "payment_id": str(payment_id)}  # fmt: skip
     events_logger.info("approval at %s by %s: %s", gateway, signal, outcome, extra=fields)
+
+
+def record_pix_check(gateway: str, outcome: str, *, payment_id: Any) -> None:
+    """Count and log one look at a waiting PIX charge (Kibana's "PIX checks"): a charge
+    found paid means its gateway's callback did not arrive."""
+    PIX_CHECKS.labels(gateway, outcome).inc()
+    fields = {"event": "pix_check", "gateway": gateway, "outcome": outcome,
+              "payment_id": str(payment_id)}  # fmt: skip
+    events_logger.info("waiting PIX looked up at %s: %s", gateway, outcome, extra=fields)
 
 
 def record_circuit_change(gateway: str, to_state: str) -> None:

@@ -66,6 +66,8 @@ def test_the_rules_pass_their_unit_tests(promtool: str) -> None:
         ("PayWaveLedgerInconsistent", "\n          or sum(", "\n          and sum("),
         ("PayWaveScheduledTaskLate", "2 * max", "1 * max"),
         ("PayWaveWorkersAbsent", ' or absent(up{job="paywave-workers"})', ""),
+        ("PayWavePixCallbacksMissed", ">= 3", ">= 4"),
+        ("PayWavePixCallbacksMissed", 'outcome="succeeded"', 'outcome=~".+"'),
     ],
 )
 def test_the_unit_tests_fail_a_wrong_rule(

@@ -9,6 +9,7 @@ from celery import Celery
 from django.conf import LazySettings
 from django.utils import timezone
 from kombu import Exchange, Queue
+from prometheus_client import REGISTRY
 
 from config.celery_app import app as celery_app
 from gateways.registry import adapter_for
@@ -212,6 +213,11 @@ def _check_due(payment: Payment, *, waited: timedelta = timedelta(minutes=5)) ->
     )
 
 
+def _checks_counted(gateway: str, outcome: str) -> float:
+    labels = {"gateway": gateway, "outcome": outcome}
+    return REGISTRY.get_sample_value("paywave_pix_checks_total", labels) or 0.0
+
+
 def _seconds_until_next_check(payment: Payment) -> float:
     payment.refresh_from_db()
     return (payment.next_attempt_at - timezone.now()).total_seconds()
@@ -229,8 +235,10 @@ def test_a_paid_pix_whose_callback_was_lost_succeeds_at_its_first_check_not_at_e
     assert payments_reconcile() == {}  # not looked up before its first check is due
 
     _check_due(payment)
+    counted = _checks_counted(gateway, "succeeded")
     assert payments_reconcile() == {"succeeded": 1}
 
+    assert _checks_counted(gateway, "succeeded") == counted + 1  # PayWavePixCallbacksMissed
     payment.refresh_from_db()
     assert payment.status == S.SUCCEEDED
     assert payment.pix_expires_at > timezone.now() + timedelta(minutes=30)
@@ -251,8 +259,11 @@ def test_an_unpaid_pix_is_looked_at_again_after_as_long_as_it_has_waited_and_kep
 ) -> None:
     payment = _waiting_pix("mercadopago", gateways, pix_payment)
     _check_due(payment, waited=waited)
+    counted = _checks_counted("mercadopago", "waiting")
 
     assert payments_reconcile() == {"waiting": 1}
+
+    assert _checks_counted("mercadopago", "waiting") == counted + 1
 
     assert _seconds_until_next_check(payment) == pytest.approx(next_check_seconds, abs=5)
     assert payment.status == S.AWAITING_PAYMENT
