@@ -14,7 +14,9 @@ message the API or the previous job published (its task id and propagated reques
 and client, as a worker's), against the gateway simulators through the real SDKs.
 Mercado Pago fails three times (failed attempts, its circuit opens: an operator alert),
 the health probe half-opens it, a trial fails (reopened), then one succeeds (closed);
-a PayPal payment is approved by its payer, whose return captures it (an approval).
+the last PIX is paid with its callback lost, and reconciliation's look finds it paid (a
+PIX check); a PayPal payment is approved by its payer, whose return captures it (an
+approval).
 """
 
 import copy
@@ -29,12 +31,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from kombu import Exchange, Queue
 
 from config.celery_app import app as celery_app
 from gateways.tasks import probe_health
 from payments.models import AttemptOutcome, Payment
 from payments.models import PaymentStatus as S
+from payments.reconciliation import payments_reconcile
 from paywave.observability.celery_signals import HEADER_PREFIX
 from tests.helpers import paypal_body, pix_body, post_payment
 from tests.paywave.observability import conftest as observability
@@ -590,11 +594,12 @@ def emitted(
     settings.PAYWAVE_CIRCUIT_THRESHOLD = 3
     settings.PAYWAVE_CIRCUIT_COOLDOWN_SECONDS = 600  # only the probe half-opens it
 
-    def pix_charged(key: str) -> None:
+    def pix_charged(key: str) -> str:
         response = post_payment(api, pix_body(), key=key, HTTP_X_REQUEST_ID=f"kibana-{key}")
         assert response.status_code == 202, response.content
         payment_id = response.json()["id"]
         run_jobs(private_queue, status_is(payment_id, S.AWAITING_PAYMENT))
+        return str(payment_id)
 
     sim.faults("mercadopago", down=True, down_mode="503")
     pix_charged("pix-1")  # three failed attempts open the circuit; Efí issues the charge
@@ -604,7 +609,11 @@ def emitted(
     pix_charged("pix-2")  # the trial fails: reopened
     sim.reset_faults()
     probe_health.apply()
-    pix_charged("pix-3")  # the trial succeeds: closed
+    paid = Payment.objects.get(pk=pix_charged("pix-3"))  # the trial succeeds: closed
+    # Its payer pays; the callback is lost; reconciliation's look finds it paid (a PIX check).
+    sim.http.post(f"/pix/{paid.gateway_reference}/pay", params={"gateway": paid.gateway})
+    Payment.objects.filter(pk=paid.pk).update(next_attempt_at=timezone.now())
+    assert payments_reconcile() == {"succeeded": 1}
 
     response = post_payment(api, paypal_body(), key="paypal-1")
     assert response.status_code == 202, response.content
@@ -664,6 +673,9 @@ LINES: list[dict[str, Any]] = [
     {"@timestamp": "2025-01-01T00:00:05.000Z", "level": "INFO", "logger_name": "paywave.events",
      "message": "approval", "host": "h", "event": "approval", "gateway": "paypal",
      "signal": "payer-return", "outcome": "succeeded", "payment_id": "p2"},
+    {"@timestamp": "2025-01-01T00:00:06.000Z", "level": "INFO", "logger_name": "paywave.events",
+     "message": "waiting PIX looked up at mercadopago: succeeded", "host": "h",
+     "event": "pix_check", "gateway": "mercadopago", "outcome": "succeeded", "payment_id": "p3"},
 ]  # fmt: skip
 
 
