@@ -43,8 +43,10 @@ from .models import (
 from .refunds import REFUNDABLE, refundable_amount
 from .staff import (
     CANCELABLE,
+    LOOKABLE,
     RETRYABLE,
     payment_cancel_by_staff,
+    payment_look_up_by_staff,
     payment_refund_by_staff,
     payment_retry_now,
 )
@@ -235,6 +237,15 @@ PAGE_ACTIONS = {
             RETRYABLE,
         ),
         PageAction(
+            "lookup",
+            "Look up at the gateway",
+            "Ask the PIX charge's gateway now whether the payer paid (reconciliation asks by "
+            "itself 5, 10, 20 and 40 minutes after the code was shown, then every 30, in "
+            "case the gateway's callback was lost): paid, the payment succeeds; otherwise it "
+            "keeps waiting, and its events say what the gateway answered.",
+            LOOKABLE,
+        ),
+        PageAction(
             "cancel",
             "Cancel",
             "Cancel the payment; an awaiting PIX charge is withdrawn at its gateway too.",
@@ -249,6 +260,18 @@ PAGE_ACTIONS = {
             REFUNDABLE,
         ),
     )
+}
+
+
+# What staff read after "Look up at the gateway", by what the look found.
+LOOKED_UP = {
+    "succeeded": "Looked up: the payer had paid. The payment succeeded.",
+    "waiting": "Looked up: the gateway says the code is not paid yet. The payment keeps waiting.",
+    "unreachable": "Looked up: the gateway did not answer. Reconciliation asks again later.",
+    "not_found": "Looked up: the gateway does not know this charge. Its expiry settles it.",
+    "parked": "Looked up: paid, but not as this payment (another amount, or given back): "
+    "flagged for a person, see its events.",
+    "moved": "Looked up: the payment had moved meanwhile; see its status.",
 }
 
 
@@ -465,6 +488,9 @@ class PaymentAdmin(ViewOnlyPagesMixin, admin.ModelAdmin):
             if spec.name == "retry":
                 payment_retry_now(payment_id=payment.pk, actor=f"staff:{staff}")
                 done = "Retry now: the payment's next step runs at once."
+            elif spec.name == "lookup":
+                verdict = payment_look_up_by_staff(payment=payment, staff=staff)
+                done = LOOKED_UP.get(verdict, f"Looked up at the gateway: {verdict}.")
             elif spec.name == "cancel":
                 payment_cancel_by_staff(payment=payment, staff=staff)
                 done = "Canceled."

@@ -248,18 +248,18 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
     return _expire(payment, f"expired unpaid; {gateway.code} says {result.raw_status}")
 
 
-def payment_check_waiting_pix(payment: Payment) -> str:
+def payment_check_waiting_pix(payment: Payment, *, actor: str = ACTOR) -> str:
     """A PIX charge still waiting for its payer, looked up before its expiry: `succeeded`
     if the payer paid and the callback was lost, otherwise looked at again later ("waiting",
     "not_found", or "unreachable" while the gateway cannot be read). Nothing is cancelled
     or expired here: that is for its expiry (`payment_reconcile_expired_pix`). Counted
     in `paywave_pix_checks_total`."""
-    verdict = _check_waiting_pix(payment)
+    verdict = _check_waiting_pix(payment, actor)
     record_pix_check(payment.gateway or "none", verdict, payment_id=payment.id)
     return verdict
 
 
-def _check_waiting_pix(payment: Payment) -> str:
+def _check_waiting_pix(payment: Payment, actor: str) -> str:
     gateway = gateway_routed(payment.gateway)
     verdict = "waiting"
     if gateway is not None and payment.gateway_reference:
@@ -285,7 +285,7 @@ def _check_waiting_pix(payment: Payment) -> str:
                     gateway,
                     result,
                     reason=f"reconciled: paid at {gateway.code}, callback missed",
-                    actor=ACTOR,
+                    actor=actor,
                 )
     Payment.objects.filter(pk=payment.pk, status=S.AWAITING_PAYMENT).update(
         next_attempt_at=_next_pix_check(payment)

@@ -15,12 +15,14 @@ from paywave.values.money_text import money_display
 from .dispatch import payment_dispatch
 from .disputes import dispute_apply, gateway_read
 from .models import Dispute, Payment, PaymentAttempt, PaymentEvent, PaymentStatus, Refund
+from .reconciliation import payment_check_waiting_pix
 from .refunds import refund_create
 from .services import payment_cancel
 
 # Where each action can do something (and refunds.REFUNDABLE): the payment's page offers it.
 RETRYABLE = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 CANCELABLE = (PaymentStatus.PENDING, PaymentStatus.AWAITING_PAYMENT)
+LOOKABLE = (PaymentStatus.AWAITING_PAYMENT,)  # a PIX code shown to its payer
 
 
 def payment_retry_now(*, payment_id: Any, actor: str) -> None:
@@ -63,6 +65,28 @@ def payment_retry_now(*, payment_id: Any, actor: str) -> None:
             actor=actor,
         )
     payment_dispatch(payment_id, token)
+
+
+def payment_look_up_by_staff(*, payment: Payment, staff: str) -> str:
+    """Ask the gateway now whether the payer paid a PIX charge still waiting (a payer who
+    says they paid), rather than at reconciliation's next look: what it found, as
+    reconciliation's look says it. Paid, the payment succeeds; otherwise the event log
+    says who asked and what the gateway said."""
+    if payment.status not in LOOKABLE:
+        raise Conflict(
+            f"A {payment.status} payment is not waiting for its payer.", code="not_waiting"
+        )
+    actor = f"staff:{staff}"
+    verdict = payment_check_waiting_pix(payment, actor=actor)
+    if verdict not in ("succeeded", "moved"):  # a success is its own event, with the actor
+        PaymentEvent.objects.create(
+            payment_id=payment.pk,
+            from_status=payment.status,
+            to_status=payment.status,
+            reason=f"looked up at {payment.gateway or 'no gateway'}: {verdict}",
+            actor=actor,
+        )
+    return verdict
 
 
 def payment_cancel_by_staff(*, payment: Payment, staff: str) -> None:

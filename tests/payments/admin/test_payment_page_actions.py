@@ -1,6 +1,7 @@
-"""Acting on one payment from its page: Retry now, Cancel, Refund (a typed amount or all
-that is left), each confirmed first, done through the services, written down with the
-staff user's name; what the services refuse comes back as a message, never a 500."""
+"""Acting on one payment from its page: Retry now, Look up at the gateway, Cancel, Refund (a
+typed amount or all that is left), each confirmed first, done through the services,
+written down with the staff user's name; what the services refuse comes back as a
+message, never a 500."""
 
 from typing import Any
 
@@ -98,6 +99,63 @@ def test_retry_now_asks_first_then_resumes_a_parked_payment(
     assert (event.from_status, event.to_status) == (S.PROCESSING, S.PROCESSING)
     assert "charge unknown" in event.reason
     assert audited(payment)
+
+
+def test_look_up_asks_first_then_settles_a_paid_pix_whose_callback_was_lost(
+    staff: Client, pix_payment: Any, sim: Any
+) -> None:
+    payment = drive(pix_payment()).payment
+    assert payment.status == S.AWAITING_PAYMENT
+    page = staff.get(page_of(payment)).content.decode()
+    assert f'href="{action_url(payment, "lookup")}">Look up at the gateway</a>' in page
+    assert (
+        "Confirm: Look up at the gateway"
+        in staff.get(action_url(payment, "lookup")).content.decode()
+    )
+    paid = sim.http.post(
+        f"/pix/{payment.gateway_reference}/pay", params={"gateway": payment.gateway}
+    )
+    assert paid.status_code == 200  # its callback goes nowhere: the payer calls support
+
+    done = confirm(staff, payment, "lookup")
+
+    payment.refresh_from_db()
+    assert payment.status == S.SUCCEEDED
+    assert said(done) == ["Looked up: the payer had paid. The payment succeeded."]
+    event = PaymentEvent.objects.get(payment=payment, to_status=S.SUCCEEDED)
+    assert event.actor == "staff:ops-admin"
+    assert "callback missed" in event.reason
+    assert audited(payment)
+
+
+def test_look_up_of_an_unpaid_pix_keeps_it_waiting_and_writes_down_the_answer(
+    staff: Client, pix_payment: Any, sim: Any
+) -> None:
+    payment = drive(pix_payment()).payment
+
+    done = confirm(staff, payment, "lookup")
+
+    payment.refresh_from_db()
+    assert payment.status == S.AWAITING_PAYMENT
+    assert said(done) == [
+        "Looked up: the gateway says the code is not paid yet. The payment keeps waiting."
+    ]
+    event = PaymentEvent.objects.get(payment=payment, actor="staff:ops-admin")
+    assert event.reason == f"looked up at {payment.gateway}: waiting"
+    assert sim.charges(payment.id)[0]["status"] == "pending"
+
+
+def test_look_up_is_offered_only_while_a_pix_waits_for_its_payer(
+    staff: Client, paid: Payment
+) -> None:
+    assert action_url(paid, "lookup") not in staff.get(page_of(paid)).content.decode()
+
+    done = confirm(staff, paid, "lookup")
+
+    assert said(done) == [
+        "Not done: A succeeded payment is not waiting for its payer. (not_waiting)"
+    ]
+    assert not PaymentEvent.objects.filter(payment=paid, actor="staff:ops-admin").exists()
 
 
 def test_cancel_asks_first_then_cancels_and_a_refusal_is_a_message(staff: Client) -> None:
