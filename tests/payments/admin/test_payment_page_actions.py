@@ -298,7 +298,7 @@ def test_staff_who_may_only_view_get_no_buttons_and_cannot_act(db: Any) -> None:
 
     assert page.status_code == 200
     assert "Act on this payment" not in page.content.decode()
-    for action in ("retry", "cancel", "refund"):
+    for action in ("retry", "lookup", "cancel", "refund"):
         assert client.get(action_url(payment, action)).status_code == 403
         assert client.post(action_url(payment, action), {"confirmed": "yes"}).status_code == 403
     payment.refresh_from_db()
