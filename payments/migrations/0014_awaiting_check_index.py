@@ -2,8 +2,11 @@
 
 from django.db import migrations, models
 
+from paywave.postgresql.schema import AddIndexConcurrently
+
 
 class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY runs outside a transaction
 
     dependencies = [
         ('payments', '0013_fewer_indexes'),
@@ -11,7 +14,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name='payment',
             index=models.Index(condition=models.Q(('status', 'awaiting_payment')), fields=['next_attempt_at'], name='payment_awaiting_check_idx'),
         ),

@@ -1,8 +1,8 @@
 """Schema operations for the apps' migrations that Django's own do not offer.
 
-Each drops indexes with `DROP INDEX CONCURRENTLY` on PostgreSQL, so neither reads nor
-writes wait for it (a migration using them sets `atomic = False`: CONCURRENTLY runs
-outside a transaction), and puts them back when the migration is reversed.
+Each builds or drops indexes `CONCURRENTLY` on PostgreSQL, so neither reads nor writes
+wait for it (a migration using them sets `atomic = False`: CONCURRENTLY runs outside a
+transaction), and undoes it when the migration is reversed.
 """
 
 from typing import Any
@@ -99,3 +99,27 @@ def prefix_search_indexes_dropped(*tables: str) -> migrations.RunPython:
                         schema_editor.execute(like)
 
     return migrations.RunPython(forwards, backwards, elidable=False)
+
+
+class AddIndexConcurrently(migrations.AddIndex):
+    """Django's AddIndex, built with `CREATE INDEX CONCURRENTLY` on PostgreSQL: a plain one
+    holds every write to the table until the index is built (on payments, every accept).
+    Elsewhere (SQLite), a plain AddIndex."""
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.add_index(model, self.index, **_concurrently_kwargs(schema_editor))
+
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.remove_index(model, self.index, **_concurrently_kwargs(schema_editor))
+
+
+def _concurrently_kwargs(schema_editor: Any) -> dict[str, bool]:
+    return {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
