@@ -831,10 +831,10 @@ def payment_settle_paid(
     if result.status in REVERSED_CHARGE_STATUSES:
         problem = f"the charge was paid, then {result.raw_status}"
         return _flag(payment, gateway, AlertKind.CHARGE_REVERSED, ParkedReason.CHARGE_REVERSED,
-                     problem)  # fmt: skip
+                     problem, actor)  # fmt: skip
     if problem := settlement_problem(payment, result):
         return _flag(payment, gateway, AlertKind.AMOUNT_MISMATCH, ParkedReason.AMOUNT_MISMATCH,
-                     problem)  # fmt: skip
+                     problem, actor)  # fmt: skip
     try:
         payment_transition(
             payment_id=payment.pk,
@@ -850,7 +850,9 @@ def payment_settle_paid(
     return str(S.SUCCEEDED)
 
 
-def _flag(payment: Payment, gateway: Gateway, alert: str, code: str, problem: str) -> str:
+def _flag(
+    payment: Payment, gateway: Gateway, alert: str, code: str, problem: str, actor: str = ACTOR
+) -> str:
     """Park a payment outside `processing`: it keeps its status, flagged for a person."""
     with transaction.atomic():
         flagged = Payment.objects.filter(
@@ -864,7 +866,7 @@ def _flag(payment: Payment, gateway: Gateway, alert: str, code: str, problem: st
         )
         if flagged:
             _touch(payment.pk)
-            _parked_event_record(payment.pk, code, f"{gateway.code}: {problem}", ACTOR)
+            _parked_event_record(payment.pk, code, f"{gateway.code}: {problem}", actor)
     if flagged:
         operator_alert(
             alert,
@@ -916,6 +918,7 @@ def _apply_pix(
         )
         return False
     now = timezone.now()
+    lasts = timedelta(seconds=payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN)
     payment_transition(
         payment_id=payment.pk,
         from_statuses=[S.PROCESSING],
@@ -925,7 +928,7 @@ def _apply_pix(
         pix_txid=pix.txid,
         pix_qr_code=pix.br_code,
         # A gateway that names no expiry still expires the charge: assume ours.
-        pix_expires_at=pix.expires_at or now + timedelta(seconds=payment.pix_expires_in or 3600),
+        pix_expires_at=pix.expires_at or now + lasts,
         # When reconciliation first looks the charge up, if no callback has settled it.
         next_attempt_at=now + timedelta(seconds=settings.PAYWAVE_PIX_CHECK_FIRST_SECONDS),
         **common,

@@ -249,53 +249,64 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
 
 
 def payment_check_waiting_pix(payment: Payment, *, actor: str = ACTOR) -> str:
-    """A PIX charge still waiting for its payer, looked up before its expiry: `succeeded`
-    if the payer paid and the callback was lost, otherwise looked at again later ("waiting",
-    "not_found", or "unreachable" while the gateway cannot be read). Nothing is cancelled
-    or expired here: that is for its expiry (`payment_reconcile_expired_pix`). Counted
-    in `paywave_pix_checks_total`."""
+    """A PIX charge still waiting for its payer, looked up before its expiry: "succeeded"
+    if the payer paid and the callback was lost ("parked" if paid for another amount, or
+    given back); otherwise it is looked at again later: "waiting" (not paid yet),
+    "not_found", "unreachable" while the gateway cannot be read, "no_gateway", or
+    "gateway_<status>" for a charge the gateway already ended. Nothing is cancelled or
+    expired here: that is for its expiry (`payment_reconcile_expired_pix`).
+
+    Its next look is taken before the gateway is asked, so a look still waiting on a slow
+    gateway is not taken again by the next run ("moved" if another run or a callback took
+    the payment first). `actor` other than reconciliation (staff) asks whatever the time.
+    Counted in `paywave_pix_checks_total`."""
     verdict = _check_waiting_pix(payment, actor)
     record_pix_check(payment.gateway or "none", verdict, payment_id=payment.id)
     return verdict
 
 
 def _check_waiting_pix(payment: Payment, actor: str) -> str:
+    mine = Payment.objects.filter(pk=payment.pk, status=S.AWAITING_PAYMENT)
+    if actor == ACTOR:  # due: nobody took this look since it was read
+        mine = mine.filter(next_attempt_at=payment.next_attempt_at)
+    if not mine.update(next_attempt_at=_next_pix_check(payment)):
+        return "moved"
     gateway = gateway_routed(payment.gateway)
-    verdict = "waiting"
-    if gateway is not None and payment.gateway_reference:
-        try:
-            result = adapter_for(gateway).retrieve(payment.gateway_reference)
-        except ChargeNotFound:
-            logger.warning(
-                "waiting PIX charge not found at its gateway; its expiry settles it",
-                extra={"payment_id": str(payment.id), "gateway": gateway.code},
-            )
-            verdict = "not_found"
-        except GatewayError as exc:
-            logger.info(
-                "waiting PIX charge not looked up: %s",
-                exc.message,
-                extra={"payment_id": str(payment.id), "gateway": gateway.code},
-            )
-            verdict = "unreachable"
-        else:
-            if result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES:
-                return payment_settle_paid(
-                    payment,
-                    gateway,
-                    result,
-                    reason=f"reconciled: paid at {gateway.code}, callback missed",
-                    actor=actor,
-                )
-    Payment.objects.filter(pk=payment.pk, status=S.AWAITING_PAYMENT).update(
-        next_attempt_at=_next_pix_check(payment)
-    )
-    return verdict
+    if gateway is None or not payment.gateway_reference:
+        return "no_gateway"
+    try:
+        result = adapter_for(gateway).retrieve(payment.gateway_reference)
+    except ChargeNotFound:
+        logger.warning(
+            "waiting PIX charge not found at its gateway; its expiry settles it",
+            extra={"payment_id": str(payment.id), "gateway": gateway.code},
+        )
+        return "not_found"
+    except GatewayError as exc:
+        logger.info(
+            "waiting PIX charge not looked up: %s",
+            exc.message,
+            extra={"payment_id": str(payment.id), "gateway": gateway.code},
+        )
+        return "unreachable"
+    if result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES:
+        return payment_settle_paid(
+            payment,
+            gateway,
+            result,
+            reason=f"reconciled: paid at {gateway.code}, callback missed",
+            actor=actor,
+        )
+    if result.status in (ChargeStatus.AWAITING_PAYMENT, ChargeStatus.PENDING):
+        return "waiting"
+    return f"gateway_{result.status}"
 
 
 def _next_pix_check(payment: Payment) -> datetime:
     """After as long as the code has waited for its payer so far, within the configured
-    bounds. It was shown as the charge was made, which its expiry counts from."""
+    bounds. It was shown as its charge was made (the moment its expiry counts from), or
+    later when reconciliation found a charge whose answer was lost: then the looks are
+    further apart than they would be."""
     now = timezone.now()
     lasts = timedelta(seconds=payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN)
     shown = payment.pix_expires_at - lasts if payment.pix_expires_at else payment.created_at

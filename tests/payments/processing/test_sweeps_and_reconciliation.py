@@ -16,7 +16,11 @@ from gateways.registry import adapter_for
 from payments.models import AttemptOutcome, Payment
 from payments.models import PaymentStatus as S
 from payments.processing import payment_process_step
-from payments.reconciliation import payment_withdraw_charge, payments_reconcile
+from payments.reconciliation import (
+    payment_check_waiting_pix,
+    payment_withdraw_charge,
+    payments_reconcile,
+)
 from payments.sweeps import payments_sweep_outbox
 from tests.gateway_fixtures import drive
 from tests.helpers import pix_body, post_payment
@@ -282,6 +286,55 @@ def test_the_wait_counts_from_when_the_code_was_shown_not_from_the_payment_s_cre
     assert payments_reconcile() == {"waiting": 1}
 
     assert _seconds_until_next_check(payment) == pytest.approx(300, abs=5)
+
+
+@pytest.mark.django_db
+def test_a_flagged_or_expired_pix_is_not_looked_up_as_waiting(
+    gateways: dict[str, Any], pix_payment: Any, sim: Any
+) -> None:
+    flagged = _waiting_pix("mercadopago", gateways, pix_payment)
+    _check_due(flagged)
+    Payment.objects.filter(pk=flagged.pk).update(
+        needs_reconciliation=True, parked_reason="amount_mismatch"
+    )
+    expired = drive(pix_payment()).payment
+    Payment.objects.filter(pk=expired.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1),
+        pix_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+
+    assert payments_reconcile() == {"expired": 1}  # for a person, and for its expiry
+
+    flagged.refresh_from_db()
+    assert flagged.status == S.AWAITING_PAYMENT
+
+
+@pytest.mark.django_db
+def test_a_look_another_run_took_is_not_taken_again(
+    gateways: dict[str, Any], pix_payment: Any, sim: Any
+) -> None:
+    payment = _waiting_pix("mercadopago", gateways, pix_payment)
+    _check_due(payment)
+    read_by_this_run = Payment.objects.get(pk=payment.pk)
+    assert payment_check_waiting_pix(Payment.objects.get(pk=payment.pk)) == "waiting"  # the other
+
+    assert payment_check_waiting_pix(read_by_this_run) == "moved"
+
+    assert _seconds_until_next_check(payment) == pytest.approx(300, abs=5)
+
+
+@pytest.mark.django_db
+def test_a_charge_its_gateway_already_ended_is_left_to_the_expiry_and_said_so(
+    gateways: dict[str, Any], pix_payment: Any, sim: Any
+) -> None:
+    payment = _waiting_pix("mercadopago", gateways, pix_payment)
+    adapter_for(gateways["mercadopago"]).cancel(payment.gateway_reference)
+    _check_due(payment)
+
+    assert payments_reconcile() == {"gateway_canceled": 1}
+
+    payment.refresh_from_db()
+    assert payment.status == S.AWAITING_PAYMENT
 
 
 @pytest.mark.django_db
