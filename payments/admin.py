@@ -240,9 +240,10 @@ PAGE_ACTIONS = {
             "lookup",
             "Look up at the gateway",
             "Ask the PIX charge's gateway now whether the payer paid (reconciliation asks by "
-            "itself 5, 10, 20 and 40 minutes after the code was shown, then every 30, in "
-            "case the gateway's callback was lost): paid, the payment succeeds; otherwise it "
-            "keeps waiting, and its events say what the gateway answered.",
+            "itself at widening intervals after the code was shown, in case the gateway's "
+            "callback was lost; the next time is the page's Next attempt at): paid, the "
+            "payment succeeds; otherwise it keeps waiting, and its events say what the "
+            "gateway answered.",
             LOOKABLE,
         ),
         PageAction(

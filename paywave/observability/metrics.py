@@ -77,8 +77,8 @@ APPROVALS = Counter(
 )
 PIX_CHECKS = Counter(
     "paywave_pix_checks_total",
-    "Waiting PIX charges looked up by reconciliation before they expire, by gateway and "
-    "by what was found (succeeded: paid, its callback missed).",
+    "Waiting PIX charges looked up before they expire (by reconciliation, or staff), by "
+    "gateway and by what was found (succeeded: paid, its callback missed).",
     ["gateway", "outcome"],
 )
 WEBHOOK_DELIVERIES = Counter(
