@@ -41,6 +41,9 @@ LIVE_CHARGE_STATUSES = frozenset(
 REVERSED_CHARGE_STATUSES = frozenset(
     {ChargeStatus.REFUNDED, ChargeStatus.CHARGED_BACK, ChargeStatus.IN_DISPUTE}
 )
+# The payer paid, whether the money stayed or went back: what a waiting payment settles
+# from (payments.processing.payment_settle_paid tells which).
+PAID_CHARGE_STATUSES = REVERSED_CHARGE_STATUSES | {ChargeStatus.SUCCEEDED}
 
 
 class RefundStatus(StrEnum):

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gateways.base import (
+    PAID_CHARGE_STATUSES,
     REVERSED_CHARGE_STATUSES,
     CallbackKind,
     ChargeResult,
@@ -203,7 +204,10 @@ def _apply(payment: Payment, gateway: Gateway, result: ChargeResult) -> tuple[st
     try:
         if payment.status == S.PROCESSING:
             charge_result_apply(payment, gateway, result, reason=f"callback: {said}", actor=ACTOR)
-        elif _paid(result) and payment.status in (S.AWAITING_PAYMENT, S.REQUIRES_ACTION):
+        elif result.status in PAID_CHARGE_STATUSES and payment.status in (
+            S.AWAITING_PAYMENT,
+            S.REQUIRES_ACTION,
+        ):
             settled = payment_settle_paid(
                 payment, gateway, result, reason=f"callback: {said}", actor=ACTOR
             )
@@ -270,10 +274,6 @@ def _apply(payment: Payment, gateway: Gateway, result: ChargeResult) -> tuple[st
         return CallbackStatus.IGNORED, f"payment moved meanwhile ({exc.current_status}); {said}"
     payment.refresh_from_db()
     return CallbackStatus.PROCESSED, f"payment now {payment.status}; {said}"
-
-
-def _paid(result: ChargeResult) -> bool:
-    return result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES
 
 
 def _finish(callback: GatewayCallback, status: str, detail: str, **changes: Any) -> None:

@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gateways.base import (
-    REVERSED_CHARGE_STATUSES,
+    PAID_CHARGE_STATUSES,
     ChargeNotFound,
     ChargeResult,
     ChargeStatus,
@@ -229,14 +229,8 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
             extra={"payment_id": str(payment.id), "gateway": gateway.code},
         )
         return "unreachable"
-    if result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES:
-        return payment_settle_paid(
-            payment,
-            gateway,
-            result,
-            reason=f"reconciled: paid at {gateway.code}, callback missed",
-            actor=ACTOR,
-        )
+    if result.status in PAID_CHARGE_STATUSES:
+        return _settle_paid_unheard(payment, gateway, result, ACTOR)
     try:
         adapter.cancel(payment.gateway_reference)
     except GatewayError as exc:  # the gateway expires it on its own; we stop waiting
@@ -246,6 +240,14 @@ def payment_reconcile_expired_pix(payment: Payment) -> str:
             extra={"payment_id": str(payment.id), "gateway": gateway.code},
         )
     return _expire(payment, f"expired unpaid; {gateway.code} says {result.raw_status}")
+
+
+def _settle_paid_unheard(
+    payment: Payment, gateway: Gateway, result: ChargeResult, actor: str
+) -> str:
+    """A waiting PIX charge found paid: its callback never settled it."""
+    reason = f"reconciled: paid at {gateway.code}, callback missed"
+    return payment_settle_paid(payment, gateway, result, reason=reason, actor=actor)
 
 
 def payment_check_waiting_pix(payment: Payment, *, actor: str = ACTOR) -> str:
@@ -289,14 +291,8 @@ def _check_waiting_pix(payment: Payment, actor: str) -> str:
             extra={"payment_id": str(payment.id), "gateway": gateway.code},
         )
         return "unreachable"
-    if result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES:
-        return payment_settle_paid(
-            payment,
-            gateway,
-            result,
-            reason=f"reconciled: paid at {gateway.code}, callback missed",
-            actor=actor,
-        )
+    if result.status in PAID_CHARGE_STATUSES:
+        return _settle_paid_unheard(payment, gateway, result, actor)
     if result.status in (ChargeStatus.AWAITING_PAYMENT, ChargeStatus.PENDING):
         return "waiting"
     return f"gateway_{result.status}"
@@ -323,7 +319,7 @@ def payment_reconcile_abandoned(payment: Payment) -> str:
     adapter = adapter_for(gateway)
     try:
         result = adapter.retrieve(payment.gateway_reference)
-        if result.status == ChargeStatus.SUCCEEDED or result.status in REVERSED_CHARGE_STATUSES:
+        if result.status in PAID_CHARGE_STATUSES:
             return payment_settle_paid(
                 payment,
                 gateway,
