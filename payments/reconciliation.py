@@ -250,7 +250,9 @@ def _settle_paid_unheard(
     return payment_settle_paid(payment, gateway, result, reason=reason, actor=actor)
 
 
-def payment_check_waiting_pix(payment: Payment, *, actor: str = ACTOR) -> str:
+def payment_check_waiting_pix(
+    payment: Payment, *, actor: str = ACTOR, when_due: bool = True
+) -> str:
     """A PIX charge still waiting for its payer, looked up before its expiry: "succeeded"
     if the payer paid and the callback was lost ("parked" if paid for another amount, or
     given back); otherwise it is looked at again later: "waiting" (not paid yet),
@@ -260,16 +262,16 @@ def payment_check_waiting_pix(payment: Payment, *, actor: str = ACTOR) -> str:
 
     Its next look is taken before the gateway is asked, so a look still waiting on a slow
     gateway is not taken again by the next run ("moved" if another run or a callback took
-    the payment first). `actor` other than reconciliation (staff) asks whatever the time.
+    the payment first). `when_due=False` (staff) asks whatever the time.
     Counted in `paywave_pix_checks_total`."""
-    verdict = _check_waiting_pix(payment, actor)
+    verdict = _check_waiting_pix(payment, actor, when_due)
     record_pix_check(payment.gateway or "none", verdict, payment_id=payment.id)
     return verdict
 
 
-def _check_waiting_pix(payment: Payment, actor: str) -> str:
+def _check_waiting_pix(payment: Payment, actor: str, when_due: bool) -> str:
     mine = Payment.objects.filter(pk=payment.pk, status=S.AWAITING_PAYMENT)
-    if actor == ACTOR:  # due: nobody took this look since it was read
+    if when_due:  # nobody took this look since it was read
         mine = mine.filter(next_attempt_at=payment.next_attempt_at)
     if not mine.update(next_attempt_at=_next_pix_check(payment)):
         return "moved"

@@ -77,7 +77,7 @@ def payment_look_up_by_staff(*, payment: Payment, staff: str) -> str:
             f"A {payment.status} payment is not waiting for its payer.", code="not_waiting"
         )
     actor = f"staff:{staff}"
-    verdict = payment_check_waiting_pix(payment, actor=actor)
+    verdict = payment_check_waiting_pix(payment, actor=actor, when_due=False)
     if verdict not in ("succeeded", "moved"):  # a success is its own event, with the actor
         PaymentEvent.objects.create(
             payment_id=payment.pk,
