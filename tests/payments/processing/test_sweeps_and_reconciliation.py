@@ -324,6 +324,40 @@ def test_a_look_another_run_took_is_not_taken_again(
 
 
 @pytest.mark.django_db
+def test_a_look_at_a_payment_cancelled_since_it_was_read_asks_nothing_and_settles_nothing(
+    api: Any, wallet_app: Any, pix_payment: Any, sim: Any
+) -> None:
+    payment = drive(pix_payment(client=wallet_app)).payment
+    _check_due(payment)
+    read_by_the_run = Payment.objects.get(pk=payment.pk)
+    sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": payment.gateway})
+    assert api.post(f"/api/v1/payments/{payment.id}/cancel").status_code == 200
+    asked_before = len(sim.http.get("/requests").json())
+
+    assert payment_check_waiting_pix(read_by_the_run) == "moved"
+
+    assert len(sim.http.get("/requests").json()) == asked_before  # the gateway was not asked
+
+    payment.refresh_from_db()
+    assert payment.status == S.CANCELED  # the cancel's own withdrawal deals with the payment
+
+
+@pytest.mark.django_db
+def test_a_waiting_pix_paid_for_another_amount_is_flagged_not_settled(
+    gateways: dict[str, Any], pix_payment: Any, sim: Any
+) -> None:
+    payment = _waiting_pix("mercadopago", gateways, pix_payment)
+    Payment.objects.filter(pk=payment.pk).update(amount=payment.amount + 100)
+    sim.http.post(f"/pix/{payment.gateway_reference}/pay", params={"gateway": "mercadopago"})
+    _check_due(payment)
+
+    assert payments_reconcile() == {"parked": 1}
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.parked_reason) == (S.AWAITING_PAYMENT, "amount_mismatch")
+
+
+@pytest.mark.django_db
 def test_a_charge_its_gateway_already_ended_is_left_to_the_expiry_and_said_so(
     gateways: dict[str, Any], pix_payment: Any, sim: Any
 ) -> None:
