@@ -40,8 +40,7 @@ class HostedLinkExpired(Exception):
 
 def hosted_link_expires_at(payment: Payment) -> datetime:
     if payment.method == PaymentMethod.PIX:
-        seconds = payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN
-        return payment.created_at + timedelta(seconds=seconds) + PIX_GRACE
+        return payment.created_at + payment.pix_lifetime + PIX_GRACE
     return payment.created_at + timedelta(seconds=settings.PAYWAVE_HOSTED_PAGE_TTL_SECONDS)
 
 

@@ -1,5 +1,7 @@
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -178,6 +180,11 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {money_display(self.amount, self.currency)} {self.status}"
+
+    @property
+    def pix_lifetime(self) -> timedelta:
+        """How long its PIX code may be paid: as the wallet app asked, else the default."""
+        return timedelta(seconds=self.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN)
 
 
 class PaymentEvent(models.Model):

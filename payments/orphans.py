@@ -76,7 +76,7 @@ def orphan_record(
     reason: str,
 ) -> OrphanCharge:
     """Remember a charge the payment may hold at `gateway_code`, to withdraw it."""
-    expires_in = payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN
+    expires_in = int(payment.pix_lifetime.total_seconds())
     orphan, created = OrphanCharge.objects.get_or_create(
         payment=payment,
         gateway=gateway_code,

@@ -156,7 +156,7 @@ def charge_request_for(
         ),
         idempotency_key=idempotency_key_for(payment, gateway_code),
         card_token=payment.card_token,
-        pix_expires_in=payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN,
+        pix_expires_in=int(payment.pix_lifetime.total_seconds()),
         description=payment.description,
         return_url=return_url,
         cancel_url=cancel_url,
@@ -918,7 +918,6 @@ def _apply_pix(
         )
         return False
     now = timezone.now()
-    lasts = timedelta(seconds=payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN)
     payment_transition(
         payment_id=payment.pk,
         from_statuses=[S.PROCESSING],
@@ -928,7 +927,7 @@ def _apply_pix(
         pix_txid=pix.txid,
         pix_qr_code=pix.br_code,
         # A gateway that names no expiry still expires the charge: assume ours.
-        pix_expires_at=pix.expires_at or now + lasts,
+        pix_expires_at=pix.expires_at or now + payment.pix_lifetime,
         # When reconciliation first looks the charge up, if no callback has settled it.
         next_attempt_at=now + timedelta(seconds=settings.PAYWAVE_PIX_CHECK_FIRST_SECONDS),
         **common,

@@ -306,8 +306,8 @@ def _next_pix_check(payment: Payment) -> datetime:
     later when reconciliation found a charge whose answer was lost: then the looks are
     further apart than they would be."""
     now = timezone.now()
-    lasts = timedelta(seconds=payment.pix_expires_in or settings.PAYWAVE_PIX_DEFAULT_EXPIRES_IN)
-    shown = payment.pix_expires_at - lasts if payment.pix_expires_at else payment.created_at
+    expires_at = payment.pix_expires_at
+    shown = expires_at - payment.pix_lifetime if expires_at else payment.created_at
     waited = (now - shown).total_seconds()
     first, most = settings.PAYWAVE_PIX_CHECK_FIRST_SECONDS, settings.PAYWAVE_PIX_CHECK_MAX_SECONDS
     return now + timedelta(seconds=min(max(waited, first), most))
