@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -44,9 +44,10 @@ from gateways.base import (
 from gateways.models import Gateway
 from gateways.registry import adapter_for
 from gateways.selectors import gateway_routed
+from gateways.table import gateway_table
 from paywave.jobs import token_swap
 from paywave.observability.alerts import AlertKind, operator_alert
-from paywave.observability.metrics import record_pix_check
+from paywave.observability.metrics import pix_checks_start_at_zero, record_pix_check
 
 from .approvals import ApprovalUnreadable, approval_settle
 from .dispatch import payment_dispatch
@@ -267,6 +268,18 @@ def payment_check_waiting_pix(
     verdict = _check_waiting_pix(payment, actor, when_due)
     record_pix_check(payment.gateway or "none", verdict, payment_id=payment.id)
     return verdict
+
+
+def pix_checks_counted_from_zero() -> None:
+    """Each PIX gateway's paid-at-the-look count shown at 0 before the first look (a
+    worker calls this as it starts); the series are made again on the next start if the
+    gateways cannot be read now."""
+    try:
+        codes = [g.code for g in gateway_table() if PaymentMethod.PIX in g.methods]
+    except DatabaseError:
+        logger.warning("PIX check counts not started at 0: gateways unreadable", exc_info=True)
+        return
+    pix_checks_start_at_zero(codes)
 
 
 def _check_waiting_pix(payment: Payment, actor: str, when_due: bool) -> str:

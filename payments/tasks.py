@@ -5,7 +5,8 @@ imports this module but PaymentsConfig.ready: it is the top of the app."""
 
 from typing import Any
 
-from celery import shared_task
+from celery import shared_task, signals
+from django.db import connections
 
 from gateways.callbacks import callback_dispatch
 
@@ -27,7 +28,12 @@ from .jobs import (
 )
 from .orphans import orphans_withdraw
 from .processing import payment_process_step
-from .reconciliation import payment_withdraw_charge, payments_reconcile, refunds_reconcile
+from .reconciliation import (
+    payment_withdraw_charge,
+    payments_reconcile,
+    pix_checks_counted_from_zero,
+    refunds_reconcile,
+)
 from .refunds import refund_process
 from .sweeps import callbacks_sweep, payments_sweep_outbox, refunds_sweep
 
@@ -101,3 +107,11 @@ def withdraw_orphans() -> dict[str, int]:
 @shared_task(name="payments.poll_disputes", ignore_result=True)
 def poll_disputes() -> dict[str, int]:
     return disputes_poll()
+
+
+@signals.worker_ready.connect
+def pix_checks_from_zero(**_: Any) -> None:
+    """Prometheus sees each PIX gateway's count of callbacks missed at 0 before the first
+    one (PayWavePixCallbacksMissed counts increases)."""
+    pix_checks_counted_from_zero()
+    connections.close_all()  # the worker's main thread runs no task: no connection kept

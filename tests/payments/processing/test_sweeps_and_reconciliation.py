@@ -12,6 +12,7 @@ from kombu import Exchange, Queue
 from prometheus_client import REGISTRY
 
 from config.celery_app import app as celery_app
+from gateways.models import Gateway
 from gateways.registry import adapter_for
 from payments.models import AttemptOutcome, Payment
 from payments.models import PaymentStatus as S
@@ -22,6 +23,7 @@ from payments.reconciliation import (
     payments_reconcile,
 )
 from payments.sweeps import payments_sweep_outbox
+from payments.tasks import pix_checks_from_zero
 from tests.gateway_fixtures import drive
 from tests.helpers import pix_body, post_payment
 
@@ -225,6 +227,26 @@ def _checks_counted(gateway: str, outcome: str) -> float:
 def _seconds_until_next_check(payment: Payment) -> float:
     payment.refresh_from_db()
     return (payment.next_attempt_at - timezone.now()).total_seconds()
+
+
+@pytest.mark.django_db
+def test_a_worker_starts_each_pix_gateways_missed_callbacks_at_zero(
+    gateways: dict[str, Any],
+) -> None:
+    """PayWavePixCallbacksMissed counts increase(): a series that first appears at 1 is
+    an increase nobody sees."""
+    Gateway.objects.create(
+        code="pix-newly-added", adapter="mercadopago", display_name="A new PIX account",
+        priority=90, methods=["pix"], currencies=["BRL"], countries=["BR"],
+    )  # fmt: skip
+    pix_checks_from_zero()  # what a worker runs as it starts (worker_ready)
+
+    def missed(gateway: str) -> float | None:
+        labels = {"gateway": gateway, "outcome": "succeeded"}
+        return REGISTRY.get_sample_value("paywave_pix_checks_total", labels)
+
+    assert missed("pix-newly-added") == 0.0
+    assert missed("stripe") is None  # cards are never looked up this way
 
 
 @pytest.mark.django_db
