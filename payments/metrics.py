@@ -7,6 +7,9 @@
   when the payments queue backs up, when no worker takes its jobs, or when jobs are lost
   on the way and only the outbox sweep can find them: the backlog's age, read from the
   database rather than the broker, so it holds whatever the broker says.
+- `paywave_reconciliation_overdue_seconds{kind}`: the same for each kind of
+  reconciliation's work (payments/reconciliation.py): it grows when payments fall due
+  faster than the runs take them, or when their gateway cannot answer.
 
 Registered with the scrape-time registry of paywave.observability.metrics by
 PaymentsConfig.ready. Read at most once per PAYWAVE_METRICS_DB_READ_SECONDS however many
@@ -24,6 +27,7 @@ from prometheus_client.registry import Collector
 from paywave.observability.metrics import DatabaseRead
 
 from .models import ParkedReason, Payment, PaymentStatus, Refund, RefundStatus
+from .reconciliation import reconciliation_overdue_seconds
 
 IN_PROGRESS = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 
@@ -33,10 +37,12 @@ class Backlog:
     parked: dict[str, int] = field(default_factory=dict)
     refunds_parked: int = 0
     overdue_seconds: float = 0.0
+    reconciliation_overdue: dict[str, float] = field(default_factory=dict)
 
 
 def backlog_read() -> Backlog:
-    """Three indexed reads: parked payments by reason, parked refunds, the oldest due payment."""
+    """Indexed reads: parked payments by reason, parked refunds, the oldest due payment,
+    the oldest due for reconciliation of each kind."""
     parked = dict.fromkeys(ParkedReason.values, 0)
     counted = (
         Payment.objects.filter(needs_reconciliation=True)
@@ -60,7 +66,7 @@ def backlog_read() -> Backlog:
         .first()
     )
     overdue = (now - oldest_due).total_seconds() if oldest_due else 0.0
-    return Backlog(parked, refunds_parked, max(overdue, 0.0))
+    return Backlog(parked, refunds_parked, max(overdue, 0.0), reconciliation_overdue_seconds())
 
 
 class PaymentsBacklogCollector(Collector):
@@ -88,7 +94,16 @@ class PaymentsBacklogCollector(Collector):
             "parked) has waited past its time; 0 when none is due.",
         )
         overdue.add_metric([], backlog.overdue_seconds)
-        yield from (parked, refunds, overdue)
+        reconciliation = GaugeMetricFamily(
+            "paywave_reconciliation_overdue_seconds",
+            "How long the oldest payment due for reconciliation has waited past its time, by "
+            "kind of work (processing_stuck, pix_expired, pix_check, action_abandoned, "
+            "approval); 0 when none is due.",
+            labels=["kind"],
+        )
+        for kind, seconds in backlog.reconciliation_overdue.items():
+            reconciliation.add_metric([kind], seconds)
+        yield from (parked, refunds, overdue, reconciliation)
 
 
 payments_backlog_collector = PaymentsBacklogCollector()

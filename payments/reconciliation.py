@@ -23,13 +23,14 @@ says; while it cannot say, they stay parked (`refunds_reconcile`).
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gateways.base import (
@@ -103,36 +104,84 @@ def _tally(
     return counts
 
 
+@dataclass(frozen=True)
+class _Due:
+    """One kind of reconciliation's work: the payments due now, the field they are taken
+    by (oldest first), and how long after that field's time a payment falls due."""
+
+    payments: QuerySet[Payment]
+    by: str
+    after: timedelta = timedelta(0)
+
+
+def _due(now: datetime) -> dict[str, _Due]:
+    """Reconciliation's work by kind, as a run takes it; parked payments left out (they
+    are in `paywave_payments_parked`, and looked up again on every run: `parked`)."""
+    stuck_after = timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
+    abandoned_after = timedelta(seconds=settings.PAYWAVE_ACTION_TIMEOUT_SECONDS)
+    unflagged = Payment.objects.filter(needs_reconciliation=False)
+    awaiting = unflagged.filter(status=S.AWAITING_PAYMENT)
+    waiting = unflagged.filter(status=S.REQUIRES_ACTION)
+    return {
+        "processing_stuck": _Due(
+            unflagged.filter(status=S.PROCESSING, updated_at__lt=now - stuck_after),
+            "updated_at",
+            stuck_after,
+        ),
+        # Flagged ones (paid for another amount, or reversed) wait for a person.
+        "pix_expired": _Due(awaiting.filter(pix_expires_at__lt=now), "pix_expires_at"),
+        "pix_check": _Due(
+            awaiting.filter(next_attempt_at__lte=now, pix_expires_at__gte=now), "next_attempt_at"
+        ),
+        "action_abandoned": _Due(
+            waiting.exclude(method=PaymentMethod.PAYPAL).filter(
+                updated_at__lt=now - abandoned_after
+            ),
+            "updated_at",
+            abandoned_after,
+        ),
+        # PayPal: every order waiting for its payer is read once per poll interval.
+        "approval": _Due(
+            waiting.filter(method=PaymentMethod.PAYPAL, next_attempt_at__lte=now),
+            "next_attempt_at",
+        ),
+    }
+
+
+def reconciliation_overdue_seconds() -> dict[str, float]:
+    """Per kind, how long the oldest payment due for reconciliation has waited past its
+    time (0 when none): a run a minute takes at most BATCH of each, so a kind whose
+    payments fall due faster falls behind; so does one whose gateway cannot answer. One
+    indexed read per kind."""
+    now = timezone.now()
+    overdue = {}
+    for kind, due in _due(now).items():
+        oldest = due.payments.order_by(due.by).values_list(due.by, flat=True).first()
+        waited = (now - (oldest + due.after)).total_seconds() if oldest else 0.0
+        overdue[kind] = max(waited, 0.0)
+    return overdue
+
+
 def payments_reconcile() -> dict[str, int]:
     now = timezone.now()
-    stuck_before = now - timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
+    due = _due(now)
     # Parked because a gateway could not tell: looked up again. Parked for what a gateway
     # did tell (another amount, a reversed charge, an unusable code): left for a person.
-    unconfirmed = Q(parked_reason__in=[ParkedReason.CHARGE_UNCONFIRMED, ""])
-    stuck = Payment.objects.filter(status=S.PROCESSING).filter(
-        (Q(needs_reconciliation=True) & unconfirmed)
-        | Q(needs_reconciliation=False, updated_at__lt=stuck_before)
+    parked = Payment.objects.filter(
+        status=S.PROCESSING,
+        needs_reconciliation=True,
+        parked_reason__in=[ParkedReason.CHARGE_UNCONFIRMED, ""],
     )
-    # Flagged ones (paid for another amount, or reversed) wait for a person.
-    expired = Payment.objects.filter(
-        status=S.AWAITING_PAYMENT, pix_expires_at__lt=now, needs_reconciliation=False
-    )
-    unheard = Payment.objects.filter(
-        status=S.AWAITING_PAYMENT,
-        next_attempt_at__lte=now,
-        pix_expires_at__gte=now,
-        needs_reconciliation=False,
-    )
-    abandoned_before = now - timedelta(seconds=settings.PAYWAVE_ACTION_TIMEOUT_SECONDS)
-    waiting = Payment.objects.filter(status=S.REQUIRES_ACTION, needs_reconciliation=False)
-    abandoned = waiting.exclude(method=PaymentMethod.PAYPAL).filter(updated_at__lt=abandoned_before)
-    # PayPal: every order waiting for its payer is read once per poll interval.
-    approvals = waiting.filter(method=PaymentMethod.PAYPAL, next_attempt_at__lte=now)
+    stuck = parked | due["processing_stuck"].payments
+    kinds = [
+        (payment_reconcile_expired_pix, due["pix_expired"]),
+        (payment_check_waiting_pix, due["pix_check"]),
+        (payment_reconcile_abandoned, due["action_abandoned"]),
+        (payment_reconcile_approval, due["approval"]),
+    ]
     work = [(payment_reconcile_processing, p) for p in stuck.order_by("updated_at")[:BATCH]]
-    work += [(payment_reconcile_expired_pix, p) for p in expired.order_by("pix_expires_at")[:BATCH]]
-    work += [(payment_check_waiting_pix, p) for p in unheard.order_by("next_attempt_at")[:BATCH]]
-    work += [(payment_reconcile_abandoned, p) for p in abandoned.order_by("updated_at")[:BATCH]]
-    work += [(payment_reconcile_approval, p) for p in approvals.order_by("next_attempt_at")[:BATCH]]
+    for reconcile_one, kind in kinds:
+        work += [(reconcile_one, p) for p in kind.payments.order_by(kind.by)[:BATCH]]
     return _tally(work, what="reconciliation", id_field="payment_id")
 
 
