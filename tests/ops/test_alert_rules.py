@@ -68,6 +68,8 @@ def test_the_rules_pass_their_unit_tests(promtool: str) -> None:
         ("PayWaveWorkersAbsent", ' or absent(up{job="paywave-workers"})', ""),
         ("PayWavePixCallbacksMissed", ">= 3", ">= 4"),
         ("PayWavePixCallbacksMissed", 'outcome="succeeded"', 'outcome=~".+"'),
+        ("PayWaveReconciliationBehind", "> 900", "> 1900"),
+        ("PayWaveReconciliationBehind", "for: 5m", "for: 1m"),
     ],
 )
 def test_the_unit_tests_fail_a_wrong_rule(
