@@ -33,10 +33,10 @@ from gateways.selectors import gateway_routed
 from paywave.observability.alerts import AlertKind, operator_alert
 from paywave.observability.metrics import record_approval
 
-from .models import FailureCode, Payment, PaymentEvent, PaymentMethod
+from .models import FailureCode, Payment, PaymentMethod
 from .models import PaymentStatus as S
 from .processing import payment_settle_paid
-from .transitions import TransitionConflict, payment_transition
+from .transitions import TransitionConflict, payment_note, payment_transition
 
 logger = logging.getLogger(__name__)
 
@@ -184,13 +184,7 @@ def _end(payment: Payment, status: str, reason: str, actor: str, code: str, mess
 def _event(payment: Payment, reason: str, actor: str) -> None:
     """The payment's story shows what happened while it keeps its status."""
     with transaction.atomic():
-        PaymentEvent.objects.create(
-            payment_id=payment.pk,
-            from_status=S.REQUIRES_ACTION,
-            to_status=S.REQUIRES_ACTION,
-            reason=reason[:255],
-            actor=actor,
-        )
+        payment_note(payment.pk, S.REQUIRES_ACTION, reason=reason, actor=actor)
     logger.info(reason, extra={"payment_id": str(payment.id), "gateway": payment.gateway})
 
 

@@ -34,11 +34,10 @@ from .models import (
     OPEN_DISPUTE_STATUSES,
     Dispute,
     Payment,
-    PaymentEvent,
 )
 from .models import PaymentStatus as S
 from .serializers import iso_timestamp
-from .transitions import payment_transition
+from .transitions import payment_note, payment_transition
 
 logger = logging.getLogger(__name__)
 
@@ -188,14 +187,13 @@ def _follow(payment: Payment, dispute: Dispute, result: DisputeResult, *, actor:
 def _changed(payment: Payment, dispute: Dispute, *, from_status: str, actor: str) -> None:
     """Note the change on the payment's timeline, take a lost amount off it, publish."""
     amount = money_display(dispute.amount, dispute.currency)
-    PaymentEvent.objects.create(
-        payment=payment,
-        from_status=payment.status,
-        to_status=payment.status,
+    payment_note(
+        payment.pk,
+        payment.status,
         reason=(
             f"dispute {dispute.reference} at {dispute.gateway} ({dispute.kind}, {amount}, "
             f"{dispute.reason or 'no reason given'}): {from_status or 'opened'} -> {dispute.status}"
-        )[:255],
+        ),
         actor=actor,
     )
     # Subscribers: wallets moves the money, notifications tells the wallet app.

@@ -54,9 +54,9 @@ from .charges import (
     idempotency_key_for,
     settlement_problem,
 )
-from .models import OrphanCharge, OrphanStatus, Payment, PaymentEvent
+from .models import OrphanCharge, OrphanStatus, Payment
 from .models import PaymentStatus as S
-from .transitions import payment_transition
+from .transitions import payment_note, payment_transition
 
 logger = logging.getLogger(__name__)
 
@@ -297,10 +297,9 @@ def _paid(orphan: OrphanCharge, gateway: Gateway, result: ChargeResult) -> str:
                 release=False,  # refunded next, by this same claim
                 amount_paid=result.amount,
             )
-            PaymentEvent.objects.create(
-                payment_id=payment.pk,
-                from_status=payment.status,
-                to_status=payment.status,
+            payment_note(
+                payment.pk,
+                payment.status,
                 reason=f"a second payment of {money} at {gateway.code} is refunded automatically",
                 actor=ACTOR,
             )

@@ -80,7 +80,6 @@ from .models import (
     ParkedReason,
     Payment,
     PaymentAttempt,
-    PaymentEvent,
     PaymentMethod,
 )
 from .models import PaymentStatus as S
@@ -89,6 +88,7 @@ from .redirects import awaiting_approval_changes, payer_cancel_url, payer_return
 from .serializers import payment_document
 from .transitions import (
     TransitionConflict,
+    payment_note,
     payment_transition,
     payment_transition_if_unchanged,
 )
@@ -1031,10 +1031,4 @@ def payment_park(
 def _parked_event_record(payment_id: Any, code: str, why: str, actor: str) -> None:
     """The payment's story shows it parked: an event that keeps its status (from == to)."""
     status = Payment.objects.filter(pk=payment_id).values_list("status", flat=True).get()
-    PaymentEvent.objects.create(
-        payment_id=payment_id,
-        from_status=status,
-        to_status=status,
-        reason=f"parked: {code!s}: {why}"[:255],
-        actor=actor,
-    )
+    payment_note(payment_id, status, reason=f"parked: {code!s}: {why}", actor=actor)

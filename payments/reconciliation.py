@@ -57,7 +57,6 @@ from .models import (
     FailureCode,
     ParkedReason,
     Payment,
-    PaymentEvent,
     PaymentMethod,
     Refund,
 )
@@ -78,7 +77,7 @@ from .refunds import (
     refund_fail,
     refund_park,
 )
-from .transitions import TransitionConflict, payment_transition
+from .transitions import TransitionConflict, payment_note, payment_transition
 
 logger = logging.getLogger(__name__)
 
@@ -251,13 +250,7 @@ def _resume(payment: Payment, why: str) -> str:
             return "moved"
         if payment.needs_reconciliation:
             why = f"{why} (was parked: {payment.parked_reason or 'charge_unconfirmed'})"
-        PaymentEvent.objects.create(
-            payment_id=payment.pk,
-            from_status=S.PROCESSING,
-            to_status=S.PROCESSING,
-            reason=f"resumed: {why}"[:255],
-            actor=ACTOR,
-        )
+        payment_note(payment.pk, S.PROCESSING, reason=f"resumed: {why}", actor=ACTOR)
     logger.info("processing resumed: %s", why, extra={"payment_id": str(payment.id)})
     payment_dispatch(payment.id, token)  # if the broker is down, the outbox sweep retries
     return "resumed"

@@ -14,10 +14,11 @@ from paywave.values.money_text import money_display
 
 from .dispatch import payment_dispatch
 from .disputes import dispute_apply, gateway_read
-from .models import Dispute, Payment, PaymentAttempt, PaymentEvent, PaymentStatus, Refund
+from .models import Dispute, Payment, PaymentAttempt, PaymentStatus, Refund
 from .reconciliation import payment_check_waiting_pix
 from .refunds import refund_create
 from .services import payment_cancel
+from .transitions import payment_note
 
 # Where each action can do something (and refunds.REFUNDABLE): the payment's page offers it.
 RETRYABLE = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
@@ -56,14 +57,8 @@ def payment_retry_now(*, payment_id: Any, actor: str) -> None:
             )
         reason = "retry requested"
         if payment.needs_reconciliation:
-            reason = f"resumed from reconciliation ({payment.reconciliation_reason})"[:255]
-        PaymentEvent.objects.create(
-            payment_id=payment_id,
-            from_status=payment.status,
-            to_status=payment.status,
-            reason=reason,
-            actor=actor,
-        )
+            reason = f"resumed from reconciliation ({payment.reconciliation_reason})"
+        payment_note(payment_id, payment.status, reason=reason, actor=actor)
     payment_dispatch(payment_id, token)
 
 
@@ -79,13 +74,8 @@ def payment_look_up_by_staff(*, payment: Payment, staff: str) -> str:
     actor = f"staff:{staff}"
     verdict = payment_check_waiting_pix(payment, actor=actor, when_due=False)
     if verdict not in ("succeeded", "moved"):  # a success is its own event, with the actor
-        PaymentEvent.objects.create(
-            payment_id=payment.pk,
-            from_status=payment.status,
-            to_status=payment.status,
-            reason=f"looked up at {payment.gateway or 'no gateway'}: {verdict}",
-            actor=actor,
-        )
+        looked_up = f"looked up at {payment.gateway or 'no gateway'}: {verdict}"
+        payment_note(payment.pk, payment.status, reason=looked_up, actor=actor)
     return verdict
 
 
@@ -105,15 +95,9 @@ def payment_refund_by_staff(*, payment: Payment, staff: str, amount: int | None 
             client_id=str(payment.client_id), payment_id=payment.pk, amount=amount, actor=actor
         )
         status = refund.payment.status  # locked by refund_create until this commits
-        PaymentEvent.objects.create(
-            payment_id=payment.pk,
-            from_status=status,
-            to_status=status,
-            reason=(
-                f"refund {refund.id} of {money_display(refund.amount, refund.payment.currency)}"
-                " requested"
-            ),
-            actor=actor,
+        money = money_display(refund.amount, refund.payment.currency)
+        payment_note(
+            payment.pk, status, reason=f"refund {refund.id} of {money} requested", actor=actor
         )
     return refund
 
@@ -147,11 +131,6 @@ def dispute_submit_evidence(*, dispute_id: Any, text: str, staff: str) -> Disput
             ]
         )  # fmt: skip
         status = Payment.objects.values_list("status", flat=True).get(pk=dispute.payment_id)
-        PaymentEvent.objects.create(
-            payment_id=dispute.payment_id,
-            from_status=status,
-            to_status=status,
-            reason=f"dispute {dispute.reference}: evidence submitted ({len(text)} characters)",
-            actor=actor,
-        )
+        submitted = f"dispute {dispute.reference}: evidence submitted ({len(text)} characters)"
+        payment_note(dispute.payment_id, status, reason=submitted, actor=actor)
     return dispute

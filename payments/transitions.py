@@ -201,6 +201,18 @@ def _update_with_event(
     return written is not None
 
 
+def payment_note(payment_id: Any, status: str, *, reason: str, actor: str) -> PaymentEvent:
+    """A line on the payment's timeline that keeps its status (from == to): what befell
+    it without a change (parked, resumed, looked up, a refund or a dispute's news)."""
+    return PaymentEvent.objects.create(
+        payment_id=payment_id,
+        from_status=status,
+        to_status=status,
+        reason=reason[:255],
+        actor=actor,
+    )
+
+
 def _event(payment: Payment, now: Any, *, to_status: str, reason: str, actor: str) -> PaymentEvent:
     """The (unsaved) event of moving the payment, as read, to `to_status` at `now`."""
     return PaymentEvent(
