@@ -13,6 +13,7 @@ from .jobs import (
     PROCESS_CALLBACK,
     PROCESS_PAYMENT,
     PROCESS_REFUND,
+    RECONCILE_PART,
 )
 
 
@@ -61,4 +62,12 @@ def payer_returned_dispatch(
     return PAYER_RETURNED.publish_or_log(
         str(payment_id), outcome, tries, countdown=countdown,
         then="reconciliation reads the order", payment_id=str(payment_id),
+    )  # fmt: skip
+
+
+def reconcile_part_dispatch(kind: str, index: int, parts: int, *, expires: float) -> bool:
+    """Publish one part of a reconciliation run; False if the broker refused it."""
+    return RECONCILE_PART.publish_or_log(
+        kind, index, parts, expires=expires,
+        then="the next run publishes it again", reconciliation_kind=kind,
     )  # fmt: skip

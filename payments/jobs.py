@@ -30,6 +30,9 @@ PROCESS_CALLBACK = Job(
 CANCEL_AT_GATEWAY = Job(
     "payments.cancel_at_gateway", queue=PAYMENTS_QUEUE, acks_late=True, ignore_result=True
 )
+# Reconciliation's work of one kind for one part of the payments (payments/reconciliation.py).
+# Lost with a worker, or dropped when its run's period is over: the next run publishes it.
+RECONCILE_PART = Job("payments.reconcile_part", queue=PAYMENTS_QUEUE, ignore_result=True)
 # The payer came back from PayPal's page (payments/approvals.py).
 PAYER_RETURNED = Job(
     "payments.payer_returned", queue=CALLBACKS_QUEUE, acks_late=True, ignore_result=True

@@ -1,6 +1,7 @@
 """Reconciliation: payments whose outcome we do not know are looked up at their gateway.
 
-Run on beat. These payments are looked at:
+Run on beat, as a job per kind of work and part of the payments
+(`payments_reconcile_publish`). These payments are looked at:
 
 - `processing` for longer than PAYWAVE_RECONCILE_AFTER_SECONDS, or parked (the
   engine could not tell whether a gateway holds a charge): the charge is looked
@@ -25,7 +26,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from functools import partial, reduce
+from operator import or_
 from typing import Any
 
 from django.conf import settings
@@ -51,7 +53,7 @@ from paywave.observability.alerts import AlertKind, operator_alert
 from paywave.observability.metrics import pix_checks_start_at_zero, record_pix_check
 
 from .approvals import ApprovalUnreadable, approval_settle
-from .dispatch import payment_dispatch
+from .dispatch import payment_dispatch, reconcile_part_dispatch
 from .models import (
     AttemptOutcome,
     FailureCode,
@@ -113,6 +115,11 @@ class _Due:
     after: timedelta = timedelta(0)
 
 
+RECONCILIATION_KINDS = (
+    "processing_stuck", "pix_expired", "pix_check", "action_abandoned", "approval"
+)  # fmt: skip
+
+
 def _due(now: datetime) -> dict[str, _Due]:
     """Reconciliation's work by kind, as a run takes it; parked payments left out (they
     are in `paywave_payments_parked`, and looked up again on every run: `parked`)."""
@@ -149,7 +156,7 @@ def _due(now: datetime) -> dict[str, _Due]:
 
 def reconciliation_overdue_seconds() -> dict[str, float]:
     """Per kind, how long the oldest payment due for reconciliation has waited past its
-    time (0 when none): a run a minute takes at most BATCH of each, so a kind whose
+    time (0 when none): each run takes at most BATCH of each kind and part, so a kind whose
     payments fall due faster falls behind; so does one whose gateway cannot answer. One
     indexed read per kind."""
     now = timezone.now()
@@ -161,7 +168,32 @@ def reconciliation_overdue_seconds() -> dict[str, float]:
     return overdue
 
 
-def payments_reconcile() -> dict[str, int]:
+@dataclass(frozen=True)
+class Part:
+    """One of `of` parts of the payments, by the last hex digit of their id (random in a
+    UUID 4, so the parts are even); `of` divides 16."""
+
+    index: int = 0
+    of: int = 1
+
+    def __post_init__(self) -> None:
+        if self.of not in PARTS_ALLOWED or not 0 <= self.index < self.of:
+            raise ValueError(f"part {self.index} of {self.of}: `of` is one of {PARTS_ALLOWED}")
+
+    def payments(self) -> Q:
+        digits = [d for d in "0123456789abcdef" if int(d, 16) % self.of == self.index]
+        return reduce(or_, (Q(id__endswith=d) for d in digits)) if self.of > 1 else Q()
+
+
+PARTS_ALLOWED = (1, 2, 4, 8, 16)
+WHOLE = Part()
+
+
+def payments_reconcile(*, kind: str | None = None, part: Part = WHOLE) -> dict[str, int]:
+    """Reconciliation's work of every kind, or of one, for the payments of `part`: each
+    run takes at most BATCH of each kind, oldest first, and looks them up in turn; a
+    count per verdict. Beat's run publishes it as a job per kind and part
+    (`payments_reconcile_publish`), which the workers take at once."""
     now = timezone.now()
     due = _due(now)
     # Parked because a gateway could not tell: looked up again. Parked for what a gateway
@@ -171,17 +203,36 @@ def payments_reconcile() -> dict[str, int]:
         needs_reconciliation=True,
         parked_reason__in=[ParkedReason.CHARGE_UNCONFIRMED, ""],
     )
-    stuck = parked | due["processing_stuck"].payments
-    kinds = [
-        (payment_reconcile_expired_pix, due["pix_expired"]),
-        (payment_check_waiting_pix, due["pix_check"]),
-        (payment_reconcile_abandoned, due["action_abandoned"]),
-        (payment_reconcile_approval, due["approval"]),
-    ]
-    work = [(payment_reconcile_processing, p) for p in stuck.order_by("updated_at")[:BATCH]]
-    for reconcile_one, kind in kinds:
-        work += [(reconcile_one, p) for p in kind.payments.order_by(kind.by)[:BATCH]]
+    stuck = _Due(parked | due["processing_stuck"].payments, "updated_at")
+    kinds = {
+        "processing_stuck": (payment_reconcile_processing, stuck),
+        "pix_expired": (payment_reconcile_expired_pix, due["pix_expired"]),
+        "pix_check": (payment_check_waiting_pix, due["pix_check"]),
+        "action_abandoned": (payment_reconcile_abandoned, due["action_abandoned"]),
+        "approval": (payment_reconcile_approval, due["approval"]),
+    }
+    if kind is not None:
+        kinds = {kind: kinds[kind]}
+    work = []
+    for reconcile_one, taken in kinds.values():
+        payments = taken.payments.filter(part.payments()).order_by(taken.by)[:BATCH]
+        work += [(reconcile_one, payment) for payment in payments]
     return _tally(work, what="reconciliation", id_field="payment_id")
+
+
+def payments_reconcile_publish() -> dict[str, int]:
+    """Beat's run: a job for each kind of reconciliation's work and each of
+    PAYWAVE_RECONCILE_PARTS parts of the payments, so that that many runs of each kind
+    look payments up at once, on whichever workers take them. Each expires with the
+    period: a job not started by then is dropped, and the next run's takes its work.
+    How many jobs the broker took."""
+    parts, period = settings.PAYWAVE_RECONCILE_PARTS, settings.PAYWAVE_RECONCILE_SWEEP_SECONDS
+    published = sum(
+        reconcile_part_dispatch(kind, index, parts, expires=period)
+        for kind in RECONCILIATION_KINDS
+        for index in range(parts)
+    )
+    return {"published": published}
 
 
 def payment_reconcile_processing(payment: Payment) -> str:

@@ -25,12 +25,15 @@ from .jobs import (
     PROCESS_CALLBACK,
     PROCESS_PAYMENT,
     PROCESS_REFUND,
+    RECONCILE_PART,
 )
 from .orphans import orphans_withdraw
 from .processing import payment_process_step
 from .reconciliation import (
+    Part,
     payment_withdraw_charge,
     payments_reconcile,
+    payments_reconcile_publish,
     pix_checks_counted_from_zero,
     refunds_reconcile,
 )
@@ -91,7 +94,12 @@ def sweep_outbox() -> dict[str, int]:
 
 @shared_task(name="payments.reconcile", ignore_result=True)
 def reconcile() -> dict[str, Any]:
-    return payments_reconcile()
+    return payments_reconcile_publish()
+
+
+@RECONCILE_PART.task
+def reconcile_part(kind: str, index: int, parts: int) -> dict[str, int]:
+    return payments_reconcile(kind=kind, part=Part(index, parts))
 
 
 @shared_task(name="payments.reconcile_refunds", ignore_result=True)

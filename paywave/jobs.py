@@ -63,27 +63,35 @@ class Job:
         self._task = default_app.task(name=self.name, **self.options)(run)
         return self._task
 
-    def publish(self, *args: Any, countdown: float = 0) -> None:
-        """Send the job to its queue; raises what the broker raises (kombu's OperationalError)."""
+    def publish(self, *args: Any, countdown: float = 0, expires: float | None = None) -> None:
+        """Send the job to its queue; raises what the broker raises (kombu's OperationalError).
+        `expires`: seconds after which a worker drops the job unrun."""
         if self._task is None:
             raise RuntimeError(f"job {self.name} has no task: its tasks module was not imported")
         options: dict[str, Any] = {"queue": self.queue}
         if countdown:
             options["countdown"] = countdown
+        if expires is not None:
+            options["expires"] = expires
         arguments_repr = _arguments_repr(args)
         if arguments_repr is not None:
             options.update(argsrepr=arguments_repr, kwargsrepr="{}")
         self._task.apply_async(args=args, **options)
 
     def publish_or_log(
-        self, *args: Any, countdown: float = 0, then: str, **log_fields: Any
+        self,
+        *args: Any,
+        countdown: float = 0,
+        expires: float | None = None,
+        then: str,
+        **log_fields: Any,
     ) -> bool:
         """Publish; if the broker refuses, log why it does not matter (`then`) and say False.
 
         For a job whose reason stays in the database, where a sweep publishes it again.
         """
         try:
-            self.publish(*args, countdown=countdown)
+            self.publish(*args, countdown=countdown, expires=expires)
         except Exception:
             logger.error(
                 "could not publish %s; %s", self.name, then, extra=log_fields, exc_info=True

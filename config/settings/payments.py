@@ -1,6 +1,8 @@
 """Payments: currencies and amounts, gateways and the sandbox, retries, fallback, the
 circuit breaker, sweeps, reconciliation, refunds, orphaned charges, retention."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .environment import env
 
 PAYWAVE_PAYMENT_CACHE_TTL = env.int("PAYWAVE_PAYMENT_CACHE_TTL", default=300)
@@ -45,6 +47,11 @@ PAYWAVE_OUTBOX_SWEEP_SECONDS = env.float("PAYWAVE_OUTBOX_SWEEP_SECONDS", default
 # A payment processing for this long is looked up at its gateway.
 PAYWAVE_RECONCILE_AFTER_SECONDS = env.float("PAYWAVE_RECONCILE_AFTER_SECONDS", default=300.0)
 PAYWAVE_RECONCILE_SWEEP_SECONDS = env.float("PAYWAVE_RECONCILE_SWEEP_SECONDS", default=60.0)
+# Each run is a job per kind of work and per part of the payments: that many look payments
+# up at once for each kind (1, 2, 4, 8 or 16).
+PAYWAVE_RECONCILE_PARTS = env.int("PAYWAVE_RECONCILE_PARTS", default=4)
+if PAYWAVE_RECONCILE_PARTS not in (1, 2, 4, 8, 16):
+    raise ImproperlyConfigured("PAYWAVE_RECONCILE_PARTS must be 1, 2, 4, 8 or 16")
 # A PIX charge waiting for its payer is looked up this long after it was shown, in case
 # the payer paid and the gateway's callback was lost; then again after as long as it has
 # waited so far (5, 10, 20, 40 minutes...), at most every PAYWAVE_PIX_CHECK_MAX_SECONDS,

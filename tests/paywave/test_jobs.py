@@ -35,7 +35,7 @@ def test_every_app_job_is_on_a_named_queue() -> None:
         for value in vars(module).values()
         if isinstance(value, Job)
     ]
-    assert len(declared) == 7
+    assert len(declared) == 8
     assert all(job.queue in QUEUES and job._task is not None for job in declared)
 
 

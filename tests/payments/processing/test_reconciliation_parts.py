@@ -1,0 +1,92 @@
+"""Reconciliation as jobs: beat's run publishes one per kind of work and part of the
+payments, and each looks up only its own."""
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import LazySettings
+from django.utils import timezone
+from kombu import Exchange, Queue
+
+from config.celery_app import app as celery_app
+from payments.models import Payment
+from payments.models import PaymentStatus as S
+from payments.reconciliation import PARTS_ALLOWED, RECONCILIATION_KINDS, Part
+from payments.tasks import reconcile, reconcile_part
+from tests.factories import PaymentFactory
+from tests.gateway_fixtures import drive
+
+pytestmark = [pytest.mark.services]
+
+PAYMENTS_QUEUE = Queue("payments", Exchange("payments", type="direct"), routing_key="payments")
+
+
+@pytest.mark.django_db
+def test_every_payment_falls_in_exactly_one_part() -> None:
+    every = {PaymentFactory().pk for _ in range(48)}
+
+    for of in PARTS_ALLOWED:
+        parts = [
+            set(Payment.objects.filter(Part(index, of).payments()).values_list("pk", flat=True))
+            for index in range(of)
+        ]
+        assert sum(len(part) for part in parts) == len(every), of
+        assert set().union(*parts) == every, of
+
+
+@pytest.mark.parametrize(("index", "of"), [(0, 3), (4, 4), (-1, 2), (0, 32)])
+def test_a_part_is_one_of_a_count_that_divides_sixteen(index: int, of: int) -> None:
+    with pytest.raises(ValueError, match="is one of"):
+        Part(index, of)
+
+
+@pytest.mark.django_db
+def test_a_part_looks_up_only_its_kind_and_its_own_payments(pix_payment: Any, sim: Any) -> None:
+    payment = drive(pix_payment()).payment
+    assert payment.status == S.AWAITING_PAYMENT
+    Payment.objects.filter(pk=payment.pk).update(next_attempt_at=timezone.now() - timedelta(1))
+    mine = int(str(payment.id)[-1], 16) % 4
+
+    assert reconcile_part("pix_check", (mine + 1) % 4, 4) == {}
+    assert reconcile_part("pix_expired", mine, 4) == {}
+    assert reconcile_part("pix_check", mine, 4) == {"waiting": 1}  # not paid yet
+
+
+def _drain(bound: Any, timeout: float = 3.0) -> list[Any]:
+    """Every message in the queue, acknowledged."""
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = bound.get(no_ack=False)
+        if message is None:
+            if messages:
+                deadline = min(deadline, time.monotonic() + 0.3)
+            time.sleep(0.05)
+            continue
+        messages.append(message)
+        message.ack()
+    return messages
+
+
+@pytest.mark.django_db
+def test_beat_publishes_a_job_per_kind_and_part_that_expires_with_the_period(
+    settings: LazySettings,
+) -> None:
+    settings.PAYWAVE_RECONCILE_PARTS = 2
+    settings.PAYWAVE_RECONCILE_SWEEP_SECONDS = 60.0
+    with celery_app.connection_for_write() as connection:
+        bound = PAYMENTS_QUEUE(connection.default_channel)
+        bound.declare()
+        bound.purge()
+        started = timezone.now()
+        assert reconcile() == {"published": 2 * len(RECONCILIATION_KINDS)}
+        messages = _drain(bound)
+
+    jobs = sorted(tuple(message.decode()[0]) for message in messages)
+    assert jobs == sorted((kind, index, 2) for kind in RECONCILIATION_KINDS for index in (0, 1))
+    for message in messages:
+        assert message.headers["task"] == "payments.reconcile_part"
+        expires = timezone.datetime.fromisoformat(message.headers["expires"])
+        assert timedelta(seconds=55) < expires - started <= timedelta(seconds=61)
