@@ -88,10 +88,14 @@ BATCH = 200
 
 
 def _tally(
-    work: Iterable[tuple[Callable[[Any], str], Any]], *, what: str, id_field: str
+    work: Iterable[tuple[Callable[[Any], str], Any]],
+    *,
+    what: str,
+    id_field: str,
+    fields: dict[str, str] | None = None,
 ) -> dict[str, int]:
-    """Run each (reconcile_one, item); a count per verdict. One item's surprise is logged
-    as an "error" verdict and never stops the others."""
+    """Run each (reconcile_one, item); a count per verdict, logged with `fields`. One
+    item's surprise is logged as an "error" verdict and never stops the others."""
     counts: dict[str, int] = {}
     for reconcile_one, item in work:
         try:
@@ -101,7 +105,7 @@ def _tally(
             verdict = "error"
         counts[verdict] = counts.get(verdict, 0) + 1
     if counts:
-        logger.info("%s: %s", what, counts, extra={"reconciliation": counts})
+        logger.info("%s: %s", what, counts, extra={"reconciliation": counts, **(fields or {})})
     return counts
 
 
@@ -217,7 +221,8 @@ def payments_reconcile(*, kind: str | None = None, part: Part = WHOLE) -> dict[s
     for reconcile_one, taken in kinds.values():
         payments = taken.payments.filter(part.payments()).order_by(taken.by)[:BATCH]
         work += [(reconcile_one, payment) for payment in payments]
-    return _tally(work, what="reconciliation", id_field="payment_id")
+    run = {"reconciliation_kind": kind or "every", "reconciliation_part": f"{part.index}/{part.of}"}
+    return _tally(work, what="reconciliation", id_field="payment_id", fields=run)
 
 
 def payments_reconcile_publish() -> dict[str, int]:

@@ -1,6 +1,7 @@
 """Reconciliation as jobs: beat's run publishes one per kind of work and part of the
 payments, and each looks up only its own."""
 
+import logging
 import time
 from datetime import timedelta
 from typing import Any
@@ -43,7 +44,9 @@ def test_a_part_is_one_of_a_count_that_divides_sixteen(index: int, of: int) -> N
 
 
 @pytest.mark.django_db
-def test_a_part_looks_up_only_its_kind_and_its_own_payments(pix_payment: Any, sim: Any) -> None:
+def test_a_part_looks_up_only_its_kind_and_its_own_payments(
+    pix_payment: Any, sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     payment = drive(pix_payment()).payment
     assert payment.status == S.AWAITING_PAYMENT
     Payment.objects.filter(pk=payment.pk).update(next_attempt_at=timezone.now() - timedelta(1))
@@ -51,7 +54,11 @@ def test_a_part_looks_up_only_its_kind_and_its_own_payments(pix_payment: Any, si
 
     assert reconcile_part("pix_check", (mine + 1) % 4, 4) == {}
     assert reconcile_part("pix_expired", mine, 4) == {}
-    assert reconcile_part("pix_check", mine, 4) == {"waiting": 1}  # not paid yet
+    with caplog.at_level(logging.INFO, logger="payments.reconciliation"):
+        assert reconcile_part("pix_check", mine, 4) == {"waiting": 1}  # not paid yet
+
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("reconciliation:")]
+    assert (line.reconciliation_kind, line.reconciliation_part) == ("pix_check", f"{mine}/4")
 
 
 def _drain(bound: Any, timeout: float = 3.0) -> list[Any]:
