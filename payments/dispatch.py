@@ -5,6 +5,7 @@ for stays in the database (a `next_attempt_at` that passes, a callback still
 `received`) and beat's outbox sweep publishes it again.
 """
 
+from datetime import datetime
 from typing import Any
 
 from .jobs import (
@@ -65,9 +66,12 @@ def payer_returned_dispatch(
     )  # fmt: skip
 
 
-def reconcile_part_dispatch(kind: str, index: int, parts: int, *, expires: float) -> bool:
-    """Publish one part of a reconciliation run; False if the broker refused it."""
+def reconcile_part_dispatch(
+    kind: str, index: int, parts: int, at: datetime, *, expires: float
+) -> bool:
+    """Publish one part of a reconciliation run (its work due at `at`); False if the
+    broker refused it."""
     return RECONCILE_PART.publish_or_log(
-        kind, index, parts, expires=expires,
+        kind, index, parts, at.isoformat(), expires=expires,
         then="the next run publishes it again", reconciliation_kind=kind,
     )  # fmt: skip

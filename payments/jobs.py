@@ -31,7 +31,7 @@ CANCEL_AT_GATEWAY = Job(
     "payments.cancel_at_gateway", queue=PAYMENTS_QUEUE, acks_late=True, ignore_result=True
 )
 # Reconciliation's work of one kind for one part of the payments (payments/reconciliation.py).
-# Lost with a worker, or dropped when its run's period is over: the next run publishes it.
+# Dropped unrun when its run's period is over (`expires`): the next run's takes its work.
 RECONCILE_PART = Job("payments.reconcile_part", queue=PAYMENTS_QUEUE, ignore_result=True)
 # The payer came back from PayPal's page (payments/approvals.py).
 PAYER_RETURNED = Job(

@@ -162,7 +162,7 @@ def reconciliation_overdue_seconds() -> dict[str, float]:
     """Per kind, how long the oldest payment due for reconciliation has waited past its
     time (0 when none): each run takes at most BATCH of each kind and part, so a kind whose
     payments fall due faster falls behind; so does one whose gateway cannot answer. One
-    indexed read per kind."""
+    read per kind, on an index of its status."""
     now = timezone.now()
     overdue = {}
     for kind, due in _due(now).items():
@@ -193,13 +193,16 @@ PARTS_ALLOWED = (1, 2, 4, 8, 16)
 WHOLE = Part()
 
 
-def payments_reconcile(*, kind: str | None = None, part: Part = WHOLE) -> dict[str, int]:
-    """Reconciliation's work of every kind, or of one, for the payments of `part`: each
-    run takes at most BATCH of each kind, oldest first, and looks them up in turn; a
-    count per verdict. Beat's run publishes it as a job per kind and part
-    (`payments_reconcile_publish`), which the workers take at once."""
-    now = timezone.now()
-    due = _due(now)
+def payments_reconcile(
+    *, kind: str | None = None, part: Part = WHOLE, at: datetime | None = None
+) -> dict[str, int]:
+    """Reconciliation's work of every kind, or of one, for the payments of `part`, due at
+    `at` (now): each run takes at most BATCH of each kind, oldest first, and looks them
+    up in turn; a count per verdict. Beat's run publishes it as a job per kind and part
+    (`payments_reconcile_publish`), which the workers take side by side; the jobs of a
+    run share its time, so that no payment is of two kinds in one run (a PIX charge
+    both due for a look and expired)."""
+    due = _due(at or timezone.now())
     # Parked because a gateway could not tell: looked up again. Parked for what a gateway
     # did tell (another amount, a reversed charge, an unusable code): left for a person.
     parked = Payment.objects.filter(
@@ -232,8 +235,9 @@ def payments_reconcile_publish() -> dict[str, int]:
     period: a job not started by then is dropped, and the next run's takes its work.
     How many jobs the broker took."""
     parts, period = settings.PAYWAVE_RECONCILE_PARTS, settings.PAYWAVE_RECONCILE_SWEEP_SECONDS
+    at = timezone.now()
     published = sum(
-        reconcile_part_dispatch(kind, index, parts, expires=period)
+        reconcile_part_dispatch(kind, index, parts, at, expires=period)
         for kind in RECONCILIATION_KINDS
         for index in range(parts)
     )

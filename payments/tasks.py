@@ -3,6 +3,7 @@
 The jobs' bodies (payments/jobs.py declares them) and beat's tasks. Nothing in the app
 imports this module but PaymentsConfig.ready: it is the top of the app."""
 
+from datetime import datetime
 from typing import Any
 
 from celery import shared_task, signals
@@ -98,8 +99,8 @@ def reconcile() -> dict[str, Any]:
 
 
 @RECONCILE_PART.task
-def reconcile_part(kind: str, index: int, parts: int) -> dict[str, int]:
-    return payments_reconcile(kind=kind, part=Part(index, parts))
+def reconcile_part(kind: str, index: int, parts: int, at: str) -> dict[str, int]:
+    return payments_reconcile(kind=kind, part=Part(index, parts), at=datetime.fromisoformat(at))
 
 
 @shared_task(name="payments.reconcile_refunds", ignore_result=True)

@@ -51,14 +51,33 @@ def test_a_part_looks_up_only_its_kind_and_its_own_payments(
     assert payment.status == S.AWAITING_PAYMENT
     Payment.objects.filter(pk=payment.pk).update(next_attempt_at=timezone.now() - timedelta(1))
     mine = int(str(payment.id)[-1], 16) % 4
+    now = timezone.now().isoformat()
 
-    assert reconcile_part("pix_check", (mine + 1) % 4, 4) == {}
-    assert reconcile_part("pix_expired", mine, 4) == {}
+    assert reconcile_part("pix_check", (mine + 1) % 4, 4, now) == {}
+    assert reconcile_part("pix_expired", mine, 4, now) == {}
     with caplog.at_level(logging.INFO, logger="payments.reconciliation"):
-        assert reconcile_part("pix_check", mine, 4) == {"waiting": 1}  # not paid yet
+        assert reconcile_part("pix_check", mine, 4, now) == {"waiting": 1}  # not paid yet
 
     (line,) = [r for r in caplog.records if r.getMessage().startswith("reconciliation:")]
     assert (line.reconciliation_kind, line.reconciliation_part) == ("pix_check", f"{mine}/4")
+
+
+@pytest.mark.django_db
+def test_a_part_takes_what_was_due_at_its_runs_time_so_no_payment_is_of_two_kinds(
+    pix_payment: Any, sim: Any
+) -> None:
+    """A PIX charge that expires between two jobs of one run is a look in both, never
+    an expiry in one and a look in the other."""
+    payment = drive(pix_payment()).payment
+    run_at = timezone.now()
+    Payment.objects.filter(pk=payment.pk).update(
+        next_attempt_at=run_at - timedelta(seconds=1),
+        pix_expires_at=run_at + timedelta(milliseconds=1),  # expired by the time jobs run
+    )
+    time.sleep(0.01)
+
+    assert reconcile_part("pix_expired", 0, 1, run_at.isoformat()) == {}
+    assert reconcile_part("pix_check", 0, 1, run_at.isoformat()) == {"waiting": 1}
 
 
 def _drain(bound: Any, timeout: float = 3.0) -> list[Any]:
@@ -91,8 +110,9 @@ def test_beat_publishes_a_job_per_kind_and_part_that_expires_with_the_period(
         assert reconcile() == {"published": 2 * len(RECONCILIATION_KINDS)}
         messages = _drain(bound)
 
-    jobs = sorted(tuple(message.decode()[0]) for message in messages)
+    jobs = sorted(tuple(message.decode()[0][:3]) for message in messages)
     assert jobs == sorted((kind, index, 2) for kind in RECONCILIATION_KINDS for index in (0, 1))
+    assert len({message.decode()[0][3] for message in messages}) == 1  # one time for the run
     for message in messages:
         assert message.headers["task"] == "payments.reconcile_part"
         expires = timezone.datetime.fromisoformat(message.headers["expires"])
