@@ -122,5 +122,7 @@ def poll_disputes() -> dict[str, int]:
 def pix_checks_from_zero(**_: Any) -> None:
     """Prometheus sees each PIX gateway's count of callbacks missed at 0 before the first
     one (PayWavePixCallbacksMissed counts increases)."""
-    pix_checks_counted_from_zero()
-    connections.close_all()  # the worker's main thread runs no task: no connection kept
+    try:
+        pix_checks_counted_from_zero()
+    finally:
+        connections.close_all()  # the worker's main thread runs no task: no connection kept
