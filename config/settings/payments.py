@@ -48,8 +48,8 @@ PAYWAVE_OUTBOX_SWEEP_SECONDS = env.float("PAYWAVE_OUTBOX_SWEEP_SECONDS", default
 PAYWAVE_RECONCILE_AFTER_SECONDS = env.float("PAYWAVE_RECONCILE_AFTER_SECONDS", default=300.0)
 PAYWAVE_RECONCILE_SWEEP_SECONDS = env.float("PAYWAVE_RECONCILE_SWEEP_SECONDS", default=60.0)
 # Each run is a job per kind of work and per part of the payments: that many look payments
-# up at once for each kind (1, 2, 4, 8 or 16).
-PAYWAVE_RECONCILE_PARTS = env.int("PAYWAVE_RECONCILE_PARTS", default=4)
+# up at once for each kind (1, 2, 4, 8 or 16), each on a payments worker thread.
+PAYWAVE_RECONCILE_PARTS = env.int("PAYWAVE_RECONCILE_PARTS", default=1)
 if PAYWAVE_RECONCILE_PARTS not in (1, 2, 4, 8, 16):
     raise ImproperlyConfigured("PAYWAVE_RECONCILE_PARTS must be 1, 2, 4, 8 or 16")
 # A PIX charge waiting for its payer is looked up this long after it was shown, in case
