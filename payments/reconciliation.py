@@ -24,7 +24,7 @@ says; while it cannot say, they stay parked (`refunds_reconcile`).
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial, reduce
 from operator import or_
@@ -111,22 +111,19 @@ def _tally(
 
 @dataclass(frozen=True)
 class _Due:
-    """One kind of reconciliation's work: the payments due now, the field they are taken
-    by (oldest first), and how long after that field's time a payment falls due."""
+    """One kind of reconciliation's work: what looks one payment up, the payments due
+    now, the field they are taken by (oldest first), and how long after that field's
+    time a payment falls due."""
 
+    reconcile_one: Callable[[Payment], str]
     payments: QuerySet[Payment]
     by: str
     after: timedelta = timedelta(0)
 
 
-RECONCILIATION_KINDS = (
-    "processing_stuck", "pix_expired", "pix_check", "action_abandoned", "approval"
-)  # fmt: skip
-
-
 def _due(now: datetime) -> dict[str, _Due]:
-    """Reconciliation's work by kind, as a run takes it; parked payments left out (they
-    are in `paywave_payments_parked`, and looked up again on every run: `parked`)."""
+    """Reconciliation's work by kind, in the order a run takes it; parked payments left
+    out (they are in `paywave_payments_parked`; a run adds them: `payments_reconcile`)."""
     stuck_after = timedelta(seconds=settings.PAYWAVE_RECONCILE_AFTER_SECONDS)
     abandoned_after = timedelta(seconds=settings.PAYWAVE_ACTION_TIMEOUT_SECONDS)
     unflagged = Payment.objects.filter(needs_reconciliation=False)
@@ -134,16 +131,22 @@ def _due(now: datetime) -> dict[str, _Due]:
     waiting = unflagged.filter(status=S.REQUIRES_ACTION)
     return {
         "processing_stuck": _Due(
+            payment_reconcile_processing,
             unflagged.filter(status=S.PROCESSING, updated_at__lt=now - stuck_after),
             "updated_at",
             stuck_after,
         ),
         # Flagged ones (paid for another amount, or reversed) wait for a person.
-        "pix_expired": _Due(awaiting.filter(pix_expires_at__lt=now), "pix_expires_at"),
+        "pix_expired": _Due(
+            payment_reconcile_expired_pix, awaiting.filter(pix_expires_at__lt=now), "pix_expires_at"
+        ),
         "pix_check": _Due(
-            awaiting.filter(next_attempt_at__lte=now, pix_expires_at__gte=now), "next_attempt_at"
+            payment_check_waiting_pix,
+            awaiting.filter(next_attempt_at__lte=now, pix_expires_at__gte=now),
+            "next_attempt_at",
         ),
         "action_abandoned": _Due(
+            payment_reconcile_abandoned,
             waiting.exclude(method=PaymentMethod.PAYPAL).filter(
                 updated_at__lt=now - abandoned_after
             ),
@@ -152,6 +155,7 @@ def _due(now: datetime) -> dict[str, _Due]:
         ),
         # PayPal: every order waiting for its payer is read once per poll interval.
         "approval": _Due(
+            payment_reconcile_approval,
             waiting.filter(method=PaymentMethod.PAYPAL, next_attempt_at__lte=now),
             "next_attempt_at",
         ),
@@ -210,20 +214,14 @@ def payments_reconcile(
         needs_reconciliation=True,
         parked_reason__in=[ParkedReason.CHARGE_UNCONFIRMED, ""],
     )
-    stuck = _Due(parked | due["processing_stuck"].payments, "updated_at")
-    kinds = {
-        "processing_stuck": (payment_reconcile_processing, stuck),
-        "pix_expired": (payment_reconcile_expired_pix, due["pix_expired"]),
-        "pix_check": (payment_check_waiting_pix, due["pix_check"]),
-        "action_abandoned": (payment_reconcile_abandoned, due["action_abandoned"]),
-        "approval": (payment_reconcile_approval, due["approval"]),
-    }
-    if kind is not None:
-        kinds = {kind: kinds[kind]}
-    work = []
-    for reconcile_one, taken in kinds.values():
-        payments = taken.payments.filter(part.payments()).order_by(taken.by)[:BATCH]
-        work += [(reconcile_one, payment) for payment in payments]
+    stuck = due["processing_stuck"]
+    due["processing_stuck"] = replace(stuck, payments=parked | stuck.payments)
+    taken = due if kind is None else {kind: due[kind]}
+    work = [
+        (each.reconcile_one, payment)
+        for each in taken.values()
+        for payment in each.payments.filter(part.payments()).order_by(each.by)[:BATCH]
+    ]
     run = {"reconciliation_kind": kind or "every", "reconciliation_part": f"{part.index}/{part.of}"}
     return _tally(work, what="reconciliation", id_field="payment_id", fields=run)
 
@@ -238,7 +236,7 @@ def payments_reconcile_publish() -> dict[str, int]:
     at = timezone.now()
     published = sum(
         reconcile_part_dispatch(kind, index, parts, at, expires=period)
-        for kind in RECONCILIATION_KINDS
+        for kind in _due(at)
         for index in range(parts)
     )
     return {"published": published}
