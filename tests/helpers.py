@@ -1,5 +1,7 @@
-"""Helpers for building requests in tests, and for comparing the rows they make."""
+"""Helpers for building requests in tests, for comparing the rows they make, and for
+reading the jobs they publish."""
 
+import time
 from typing import Any
 
 from rest_framework.test import APIClient
@@ -88,3 +90,20 @@ def prepared_statements() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         return [row[0] for row in cursor.fetchall()]
+
+
+def queued_messages(bound: Any, timeout: float = 3.0) -> list[Any]:
+    """Every message in a bound broker queue, acknowledged: taken until it has stayed
+    empty for 0.3 s after the first, or `timeout` with none."""
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = bound.get(no_ack=False)
+        if message is None:
+            if messages:
+                deadline = min(deadline, time.monotonic() + 0.3)
+            time.sleep(0.05)
+            continue
+        messages.append(message)
+        message.ack()
+    return messages

@@ -18,6 +18,7 @@ from payments.reconciliation import PARTS_ALLOWED, Part
 from payments.tasks import reconcile, reconcile_part
 from tests.factories import PaymentFactory
 from tests.gateway_fixtures import drive
+from tests.helpers import queued_messages
 
 pytestmark = [pytest.mark.services]
 
@@ -82,22 +83,6 @@ def test_a_part_takes_what_was_due_at_its_runs_time_so_no_payment_is_of_two_kind
     assert reconcile_part("pix_check", 0, 1, run_at.isoformat()) == {"waiting": 1}
 
 
-def _drain(bound: Any, timeout: float = 3.0) -> list[Any]:
-    """Every message in the queue, acknowledged."""
-    messages: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        message = bound.get(no_ack=False)
-        if message is None:
-            if messages:
-                deadline = min(deadline, time.monotonic() + 0.3)
-            time.sleep(0.05)
-            continue
-        messages.append(message)
-        message.ack()
-    return messages
-
-
 @pytest.mark.django_db
 def test_beat_publishes_a_job_per_kind_and_part_that_expires_with_the_period(
     settings: LazySettings,
@@ -110,7 +95,7 @@ def test_beat_publishes_a_job_per_kind_and_part_that_expires_with_the_period(
         bound.purge()
         started = timezone.now()
         assert reconcile() == {"published": 2 * len(KINDS)}
-        messages = _drain(bound)
+        messages = queued_messages(bound)
 
     jobs = sorted(tuple(message.decode()[0][:3]) for message in messages)
     assert jobs == sorted((kind, index, 2) for kind in KINDS for index in (0, 1))

@@ -1,6 +1,5 @@
 """The outbox sweep (lost jobs) and reconciliation (unknown outcomes, expired PIX)."""
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -24,26 +23,16 @@ from payments.reconciliation import (
 )
 from payments.sweeps import payments_sweep_outbox
 from tests.gateway_fixtures import drive
-from tests.helpers import pix_body, post_payment
+from tests.helpers import pix_body, post_payment, queued_messages
 
 pytestmark = [pytest.mark.services]
 
 PAYMENTS_QUEUE = Queue("payments", Exchange("payments", type="direct"), routing_key="payments")
 
 
-def drain_jobs(bound: Any, timeout: float = 3.0) -> list[list[str]]:
+def drain_jobs(bound: Any) -> list[list[str]]:
     """Every job in the payments queue (its args), acknowledged."""
-    jobs, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        message = bound.get(no_ack=False)
-        if message is None:
-            if jobs:
-                deadline = min(deadline, time.monotonic() + 0.3)
-            time.sleep(0.05)
-            continue
-        jobs.append(message.decode()[0])
-        message.ack()
-    return jobs
+    return [message.decode()[0] for message in queued_messages(bound)]
 
 
 def make_overdue(*payments: Payment) -> None:
